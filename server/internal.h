@@ -1,0 +1,163 @@
+/*
+ * server/internal.h - what the parts of hosod share: configuration, the worker and
+ * writer runtime, the route table and the request/reply API that route handlers use.
+ *
+ * Threads: route handlers run on the worker thread that owns the request. Writer ops
+ * (hoso_wop.apply) run on the single writer thread inside a nested write transaction.
+ * A reply is always produced on the owning worker.
+ */
+#ifndef HOSO_SERVER_INTERNAL_H
+#define HOSO_SERVER_INTERNAL_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <h2o.h>
+#include "hoso_protocol.h"
+#include "hoso_storage.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Configuration (command line of `hosod serve`). */
+typedef struct hoso_config {
+    char host[64];          /* default 127.0.0.1 */
+    uint16_t port;          /* default 8080 */
+    char data_dir[PATH_MAX];/* default ./var */
+    unsigned workers;       /* default: number of cores */
+    hoso_limits limits;     /* body limit etc.: --max-body BYTES */
+    int64_t session_ttl_ms; /* default 30 days */
+    unsigned max_batch;     /* writer: most ops in one commit, default 1024 */
+    int demo;               /* --demo: seed the demo catalogue and demo accounts */
+    int quiet;
+} hoso_config;
+
+typedef struct hoso_server hoso_server;
+typedef struct hoso_worker hoso_worker;
+
+/* ---------------------------------------------------------------------------------- */
+/* Requests as route handlers see them. */
+typedef struct hoso_req {
+    h2o_req_t *h2o;
+    hoso_worker *worker;
+    hoso_server *srv;
+    const struct hoso_route *route;
+    int json;                   /* reply in JSON (Accept / request content type) */
+    int has_body;
+    hoso_doc body;              /* decoded body (msgpack or JSON), when has_body */
+    const char *params[3];      /* path parameters ({} in the pattern), NUL-terminated */
+    size_t nparams;
+    hoso_txn *rtxn;             /* this worker's read txn, renewed for this request */
+    int authed;
+    hoso_account acct;          /* the caller when authed (strings in acct_doc) */
+    hoso_doc acct_doc;
+    char token[64];             /* the bearer token when authed */
+    hoso_errinfo err;           /* filled by handlers that return an error */
+} hoso_req;
+
+/* A handler returns 0 once it replied, HOSO_ASYNC after handing an op to the writer,
+ * or a negative HOSO_E* (with details in r->err) for the runtime to reply with. */
+#define HOSO_ASYNC 1
+typedef int (*hoso_route_fn)(hoso_req *r);
+
+enum {
+    HOSO_R_AUTH = 1 << 0,        /* Bearer token required (401 otherwise) */
+    HOSO_R_BODY = 1 << 1,        /* a msgpack/JSON body is decoded into r->body */
+    HOSO_R_JSON = 1 << 2,        /* reply JSON unless msgpack is asked (bots) */
+    HOSO_R_CITIZEN = 1 << 8,     /* roles allowed (with AUTH); none set = any role */
+    HOSO_R_OFFICER = 1 << 9,
+    HOSO_R_BOT = 1 << 10,
+    HOSO_R_ADMIN = 1 << 11,
+};
+
+typedef struct hoso_route {
+    const char *method;  /* "GET", "POST" */
+    const char *pattern; /* "/v1/dossiers/{}/supplement": {} matches one segment */
+    hoso_route_fn fn;
+    unsigned flags;
+    const char *name;    /* metrics label, e.g. "dossier_get" */
+} hoso_route;
+
+/* The one route table (server/routes.c). */
+extern const hoso_route hoso_routes[];
+extern const size_t hoso_nroutes;
+
+/* Replies. body is a msgpack object; the runtime converts it to JSON when r->json.
+ * Return 0 so handlers can `return hoso_reply(...)`. */
+int hoso_reply(hoso_req *r, int http_status, const void *msgpack, size_t len);
+int hoso_reply_error(hoso_req *r, int err, const hoso_errinfo *ei);
+/* Raw reply (metrics text, healthz). */
+int hoso_reply_raw(hoso_req *r, int http_status, const char *content_type, const void *body, size_t len);
+/* Query parameter `name` URL-decoded into buf; NULL if absent or longer than bufsz-1. */
+const char *hoso_req_query(hoso_req *r, const char *name, char *buf, size_t bufsz);
+
+/* ---------------------------------------------------------------------------------- */
+/* Writer ops. A handler that changes state builds an op and submits it; the writer
+ * runs op->apply inside a nested transaction of the current batch, commits the batch
+ * (one fsync for many ops), then the owning worker sends op's reply, or drops it if
+ * the client went away meanwhile. apply must not touch the request (it may be gone):
+ * everything it needs is in the op.
+ *
+ * Idempotency is generic: when op->op_id is set, the writer first looks up
+ * (account, op_id); if found, the stored reply is sent and apply is not called.
+ * Otherwise the reply apply produced (success or 4xx error) is stored with the op in
+ * the same transaction. 5xx results are not stored, so a retry can succeed. */
+typedef struct hoso_wop hoso_wop;
+typedef int (*hoso_wop_fn)(hoso_wop *op, hoso_txn *txn);
+
+struct hoso_wop {
+    hoso_wop_fn apply;       /* writer thread; 0 with op->reply set, or HOSO_E* + op->err */
+    void *data;              /* handler data owned by the op ... */
+    void (*free_data)(void *data); /* ... freed with this (may be NULL) */
+    hoso_doc body;           /* the request body, moved from the request (may be empty) */
+    int has_body;
+    char account[33];        /* the caller ("" when anonymous) */
+    hoso_role role;
+    char agency[48];
+    char login[64];
+    char op_id[80];          /* idempotency key, "" = none */
+    char params[3][96];      /* copies of the path parameters */
+    int64_t now;             /* ms, taken when the request arrived */
+    /* results, set by apply */
+    int http_status;         /* default 200 */
+    msgpack_sbuffer reply;   /* msgpack body */
+    hoso_errinfo err;
+    int result;              /* 0 or HOSO_E* */
+    /* runtime private */
+    void *_private;
+};
+
+/* A new op for r: moves r->body into it, copies the caller and path params, sets
+ * apply. op_id is copied from the body's "op_id" when present. NULL on NOMEM. */
+hoso_wop *hoso_wop_new(hoso_req *r, hoso_wop_fn apply);
+/* Queues op for the writer; the runtime owns it from here. Returns HOSO_ASYNC. */
+int hoso_writer_submit(hoso_req *r, hoso_wop *op);
+/* Writer side, for ops run by the server itself (demo seeding, admin): runs fn in one
+ * transaction synchronously on the calling thread when the writer is not running. */
+int hoso_run_write(hoso_store *s, hoso_wop *op);
+
+/* Helpers for apply functions: set op->reply from a packer callback / error. */
+int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---------------------------------------------------------------------------------- */
+/* Committed events, handed from the writer to every worker (push hub: see issue on
+ * sync/push) and to the mirror. The interface stays explicit so a broker can replace
+ * it across nodes. */
+typedef void (*hoso_event_sink)(void *ctx, const hoso_event *ev, size_t n);
+
+/* ---------------------------------------------------------------------------------- */
+/* Metrics (server/metrics.c). Lock-free counters; safe from any thread. */
+void hoso_metrics_request(const hoso_route *route, int http_status, uint64_t usec);
+void hoso_metrics_batch(size_t ops, uint64_t commit_usec);
+/* Appends the Prometheus text exposition to buf. */
+void hoso_metrics_render(hoso_server *srv, h2o_buffer_t **buf);
+
+/* The server (server/server.c). */
+hoso_store *hoso_server_store(hoso_server *srv);
+const hoso_config *hoso_server_config(hoso_server *srv);
+
+/* Demo catalogue (server/demo.c): imports the embedded services when absent and, with
+ * --demo, creates the demo officer/admin once, printing their credentials. */
+int hoso_demo_seed(hoso_store *s, int with_accounts);
+/* Imports a services JSON file (array of services, or {services: [...]}). */
+int hoso_import_services(hoso_store *s, const void *json, size_t len, size_t *count, hoso_errinfo *ei);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * hoso_storage.h - the LMDB store: environment, named tables, key encodings,
+ * transactions, the owner feeds and the hash-chained global log, encryption at rest.
+ * No networking and no event loop.
+ *
+ * Errors: 0 or a negative HOSO_E* (hoso_protocol.h). LMDB errors are translated in
+ * storage/ only: MDB_MAP_FULL -> HOSO_ESTORAGE_FULL, MDB_NOTFOUND -> HOSO_ENOT_FOUND,
+ * MDB_CORRUPTED/MDB_PAGE_NOTFOUND -> HOSO_ECORRUPT, anything else -> HOSO_EIO.
+ *
+ * Threads: a hoso_store is shared by all threads. Read transactions belong to the
+ * thread that began them (the store is opened without MDB_NOTLS); a thread keeps one
+ * and resets/renews it per request. Exactly one thread (the writer) runs write
+ * transactions; admin commands in another process are serialized by LMDB's lock.
+ *
+ * Memory: values returned by *_get functions are borrowed from LMDB and valid only
+ * until the transaction ends or the next write in it; decoders copy into the caller's
+ * hoso_doc zone what must outlive that.
+ */
+#ifndef HOSO_STORAGE_H
+#define HOSO_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <msgpack.h>
+#include "hoso_protocol.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------- */
+/* Big-endian keys (also used by clients for their local store). */
+static inline void hoso_be64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+static inline uint64_t hoso_be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---------------------------------------------------------------------------------- */
+typedef struct hoso_store hoso_store;
+
+typedef struct hoso_store_options {
+    size_t map_size;      /* bytes; default 16 GiB (sparse) */
+    unsigned max_readers; /* default 1024 */
+    int read_only;        /* audit/backup: open without creating anything */
+} hoso_store_options;
+
+/* Opens (creating if absent) the data dir: LMDB env in DIR/lmdb/, the key file
+ * DIR/secret.key (32 random bytes, mode 0600, created on first start, kept in
+ * sodium_malloc'ed memory), all named tables, the epoch (16 random bytes made at first
+ * start, stored in meta) and the schema version. Runs mdb_reader_check.
+ * Errors: IO (cannot create dir, lock, bad key file mode/size), CORRUPT (schema newer
+ * than this build), NOMEM. */
+int hoso_store_open(hoso_store **out, const char *dir, const hoso_store_options *opt);
+void hoso_store_close(hoso_store *s);
+
+/* The data dir's epoch as 32 lowercase hex chars + NUL. */
+const char *hoso_store_epoch(const hoso_store *s);
+
+typedef struct hoso_store_stats {
+    uint64_t map_size, used_bytes; /* configured map, pages in use * page size */
+    uint64_t log_head;             /* last global seq, 0 if empty */
+    unsigned readers_used, max_readers;
+} hoso_store_stats;
+int hoso_store_stats_get(hoso_store *s, hoso_store_stats *st);
+
+/* Copies the environment (compacting) to the file `to` (a consistent snapshot of a
+ * running store) plus the key file next to it as `to`.key (0600). Errors: IO. */
+int hoso_store_backup(hoso_store *s, const char *to);
+
+/* ---------------------------------------------------------------------------------- */
+/* Transactions. A hoso_txn wraps an MDB_txn. Write transactions also collect the
+ * events appended through hoso_event_append() so the writer can publish them after
+ * commit. */
+typedef struct hoso_txn hoso_txn;
+
+/* A read transaction for the calling thread. Errors: IO, NOMEM. */
+int hoso_txn_read(hoso_store *s, hoso_txn **out);
+/* Releases the snapshot but keeps the reader slot; renew before reuse. */
+void hoso_txn_reset(hoso_txn *t);
+int hoso_txn_renew(hoso_txn *t);
+
+/* The writer's transaction. With parent != NULL a nested transaction whose changes
+ * (and collected events) join the parent on commit, vanish on abort: the writer runs
+ * each request in its own child so one failing request leaves the batch intact.
+ * Errors: IO, STORAGE_FULL, NOMEM. */
+int hoso_txn_write(hoso_store *s, hoso_txn *parent, hoso_txn **out);
+/* Commits and frees t. On error t is aborted and freed. Errors: STORAGE_FULL, IO. */
+int hoso_txn_commit(hoso_txn *t);
+/* Aborts and frees t (read or write). */
+void hoso_txn_abort(hoso_txn *t);
+hoso_store *hoso_txn_store(hoso_txn *t);
+
+/* ---------------------------------------------------------------------------------- */
+/* Encryption at rest (XChaCha20-Poly1305, key from the key file). The output is
+ * nonce(24) || ciphertext || tag(16); ad binds it to its record (e.g. dossier code).
+ * *out is malloc'ed; caller frees. Errors: NOMEM; CORRUPT when opening fails. */
+int hoso_seal(const hoso_store *s, const void *pt, size_t len, const void *ad, size_t adlen,
+              uint8_t **out, size_t *outlen);
+int hoso_open(const hoso_store *s, const void *ct, size_t len, const void *ad, size_t adlen,
+              uint8_t **out, size_t *outlen);
+/* Keyed BLAKE2b-128 of a login name (id number or username) as 32 hex chars + NUL:
+ * the account id. Indexes never hold personal data, only these ids. */
+void hoso_account_id_for(const hoso_store *s, const char *login, char out[33]);
+
+/* ---------------------------------------------------------------------------------- */
+/* Accounts, sessions. */
+typedef enum hoso_role { HOSO_ROLE_CITIZEN = 1, HOSO_ROLE_OFFICER, HOSO_ROLE_BOT, HOSO_ROLE_ADMIN } hoso_role;
+const char *hoso_role_name(hoso_role r); /* "citizen", ... */
+int hoso_role_parse(const char *s);      /* role or HOSO_EBAD_REQUEST */
+
+typedef struct hoso_account {
+    char id[33];
+    hoso_role role;
+    hoso_str login;     /* id number (citizens) or username */
+    hoso_str full_name, phone, agency;
+    hoso_str scopes;    /* space-separated, bots */
+    hoso_str pwhash;    /* crypto_pwhash_str (argon2id) */
+    hoso_str bot_secret;/* bots: HMAC secret for webhooks */
+    int64_t created_at;
+} hoso_account;
+
+/* Puts (insert or replace) the account; full_name and phone are stored sealed.
+ * Errors: STORAGE_FULL, IO, NOMEM. */
+int hoso_account_put(hoso_txn *t, const hoso_account *a);
+/* Gets by id into strings copied into doc's zone. Errors: NOT_FOUND, CORRUPT, IO. */
+int hoso_account_get(hoso_txn *t, const char *id, hoso_doc *doc, hoso_account *out);
+
+/* Argon2id (crypto_pwhash_str, interactive limits). out >= crypto_pwhash_STRBYTES. */
+int hoso_password_hash(const char *password, char *out, size_t outsz);
+int hoso_password_verify(const char *hash, const char *password); /* 0 or UNAUTHORIZED */
+
+typedef struct hoso_session {
+    char account[33];
+    int64_t expires_at;
+} hoso_session;
+/* Makes a random 32-byte token (43 chars base64url + NUL in token_out) and stores
+ * BLAKE2b(token) -> session. Only the hash is kept. */
+int hoso_session_create(hoso_txn *t, const char *account, int64_t expires_at, char token_out[48]);
+/* Looks a token up. Errors: UNAUTHORIZED (unknown or expired at now_ms). */
+int hoso_session_get(hoso_txn *t, const char *token, int64_t now_ms, hoso_session *out);
+int hoso_session_delete(hoso_txn *t, const char *token);
+
+/* ---------------------------------------------------------------------------------- */
+/* Services catalogue: code -> hoso_service encoding (plain). */
+int hoso_service_put(hoso_txn *t, const hoso_service *svc);
+int hoso_service_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_service *out);
+/* Calls fn for each service in code order; stops when fn returns non-zero (returned). */
+int hoso_service_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_service *svc), void *ctx);
+
+/* ---------------------------------------------------------------------------------- */
+/* Dossiers. The stored value is the hoso_dossier encoding with form and papers sealed
+ * (ad = code). owner_dossiers and agency_dossiers index by created time. */
+
+/* Next code {agency}-{YYMMDD}-{NNNN} from the per-agency daily sequence in meta for the
+ * Vietnam date of now_ms. Errors: UNAVAILABLE past 9999 a day, STORAGE_FULL, IO. */
+int hoso_dossier_next_code(hoso_txn *t, const char *agency, int64_t now_ms, char out[64]);
+/* Inserts or replaces; maintains the two indexes on insert (is_new). */
+int hoso_dossier_put(hoso_txn *t, const hoso_dossier *d, int is_new);
+/* Gets and unseals into doc's zone. Errors: NOT_FOUND, CORRUPT, IO. */
+int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier *out);
+
+/* Page through one owner's (or one agency's) dossiers, newest first. cursor is opaque
+ * (NULL/"" = start); *next is set to the cursor of the next page ("" at the end), 
+ * written into next_buf (>= 128). status 0 = any. fn gets each dossier.
+ * Errors: BAD_REQUEST (bad cursor), IO. */
+typedef int (*hoso_dossier_fn)(void *ctx, const hoso_dossier *d);
+int hoso_dossier_list_owner(hoso_txn *t, const char *owner, int status, const char *cursor,
+                            unsigned limit, hoso_doc *doc, hoso_dossier_fn fn, void *ctx,
+                            char next_buf[128]);
+int hoso_dossier_list_agency(hoso_txn *t, const char *agency, int status, const char *cursor,
+                             unsigned limit, hoso_doc *doc, hoso_dossier_fn fn, void *ctx,
+                             char next_buf[128]);
+
+/* ---------------------------------------------------------------------------------- */
+/* Events: the owner feed and the global, hash-chained log, written together. */
+typedef enum hoso_event_type {
+    HOSO_EV_DOSSIER_CREATED = 1, /* "dossier.created" */
+    HOSO_EV_DOSSIER_STATUS,      /* "dossier.status" */
+    HOSO_EV_DOSSIER_UPDATED,     /* "dossier.updated" */
+    HOSO_EV_PAPER_ADDED,         /* "paper.added" */
+    HOSO_EV_MESSAGE,             /* "message" */
+} hoso_event_type;
+const char *hoso_event_type_name(hoso_event_type t);
+
+/* A committed event as handed to the push hub, mirror and stats. */
+typedef struct hoso_event {
+    uint64_t gseq;        /* global log seq */
+    uint64_t seq;         /* owner feed seq */
+    char owner[33];
+    char agency[48];
+    hoso_event_type type;
+    int64_t at;
+    uint8_t *body;        /* msgpack {seq, at, type, dossier} as sent to the owner */
+    size_t body_len;
+} hoso_event;
+
+/* Appends an event for `owner` (dossier event: body_obj is the dossier map packed by
+ * the caller): next feed seq, feed entry, feed_head, and a log entry {seq, prev hash,
+ * owner, agency, type, at, code, status} chained to the previous log entry. The event is
+ * also collected in t for publishing after commit. Errors: STORAGE_FULL, IO, NOMEM. */
+int hoso_event_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
+                      int64_t at, const hoso_dossier *d, uint64_t *seq_out);
+/* The events collected by a committed top-level write transaction, detached: the
+ * caller owns the array and each body (hoso_events_free). Call right before commit. */
+int hoso_txn_take_events(hoso_txn *t, hoso_event **out, size_t *n);
+void hoso_events_free(hoso_event *ev, size_t n);
+
+/* Owner feed head (0 if none). */
+int hoso_feed_head(hoso_txn *t, const char *owner, uint64_t *head);
+/* Calls fn for the owner's events with since < seq, at most limit. *more set when
+ * more remain. Errors: CURSOR_EXPIRED (since older than retention), IO. */
+int hoso_feed_read(hoso_txn *t, const char *owner, uint64_t since, unsigned limit,
+                   int (*fn)(void *ctx, uint64_t seq, const void *body, size_t len), void *ctx,
+                   int *more);
+
+/* Walks the global log from the first entry, recomputing the chain. Returns 0 and the
+ * count if intact; HOSO_ECORRUPT with *bad_seq = first broken entry otherwise. */
+int hoso_log_verify(hoso_txn *t, uint64_t *count, uint64_t *bad_seq, char *why, size_t whylen);
+
+/* ---------------------------------------------------------------------------------- */
+/* Idempotency: account + op_id -> {status, body} (the first reply), kept >= 7 days. */
+int hoso_op_get(hoso_txn *t, const char *account, const char *op_id, hoso_doc *doc, int *http_status,
+                hoso_str *body);
+int hoso_op_put(hoso_txn *t, const char *account, const char *op_id, int http_status,
+                const void *body, size_t len, int64_t now_ms);
+
+/* Papers vault: owner + paper id -> sealed paper. */
+int hoso_paper_put(hoso_txn *t, const char *owner, const hoso_paper *p);
+int hoso_paper_each(hoso_txn *t, const char *owner, hoso_doc *doc,
+                    int (*fn)(void *ctx, const hoso_paper *p), void *ctx);
+
+/* Ratings: random id -> {service, agency, month "YYYY-MM", answers}. No owner, no code. */
+int hoso_rating_put(hoso_txn *t, const char *service, const char *agency, int64_t at,
+                    const msgpack_object *answers);
+/* Feedback: random id -> {text (sealed), service, at}. */
+int hoso_feedback_put(hoso_txn *t, const char *text, const char *service, int64_t at);
+
+/* Stats: agency/service/day counters. Call on create (status 1) and on each status
+ * change; `late` is decided by the caller from due_at. */
+int hoso_stats_bump(hoso_txn *t, const char *agency, const char *service, int64_t at, int status,
+                    int received, int on_time, int late);
+/* Calls fn with each counter row (agency, service, day "YYYYMMDD", counters). */
+typedef struct hoso_stat_row {
+    const char *agency, *service, *day;
+    uint64_t received, on_time, late, by_status[11];
+} hoso_stat_row;
+int hoso_stats_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_stat_row *row), void *ctx);
+
+/* Consumer cursors (portal mirror, webhooks). */
+int hoso_cursor_get(hoso_txn *t, const char *name, uint64_t *pos);
+int hoso_cursor_put(hoso_txn *t, const char *name, uint64_t pos);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
