@@ -1,0 +1,44 @@
+/*
+ * routes.c - the one route table. The router (router.c) matches method and path
+ * against these rows in order; `{}` matches one path segment, handed to the handler
+ * in r->params.
+ */
+#include "routes.h"
+
+#define CIT HOSO_R_CITIZEN
+#define OFF HOSO_R_OFFICER
+#define BOT HOSO_R_BOT
+#define ADM HOSO_R_ADMIN
+#define AUTH HOSO_R_AUTH
+#define BODY HOSO_R_BODY
+
+const hoso_route hoso_routes[] = {
+    {"GET", "/healthz", hoso_route_healthz, 0, "healthz"},
+    {"GET", "/metrics", hoso_route_metrics, 0, "metrics"},
+    {"GET", "/v1/stats", hoso_route_stats, AUTH | OFF | ADM, "stats"},
+
+    {"POST", "/v1/auth/register", hoso_route_register, BODY, "auth_register"},
+    {"POST", "/v1/auth/login", hoso_route_login, BODY, "auth_login"},
+    {"POST", "/v1/auth/logout", hoso_route_logout, AUTH, "auth_logout"},
+
+    {"GET", "/v1/services", hoso_route_services_list, 0, "services_list"},
+    {"GET", "/v1/services/{}", hoso_route_service_get, 0, "service_get"},
+
+    {"POST", "/v1/dossiers", hoso_route_dossier_submit, AUTH | BODY | CIT, "dossier_submit"},
+    {"GET", "/v1/dossiers", hoso_route_dossier_list, AUTH | CIT, "dossier_list"},
+    {"GET", "/v1/dossiers/{}", hoso_route_dossier_get, AUTH | CIT | OFF | ADM, "dossier_get"},
+    {"POST", "/v1/dossiers/{}/supplement", hoso_route_dossier_supplement, AUTH | BODY | CIT, "dossier_supplement"},
+    {"POST", "/v1/dossiers/{}/withdraw", hoso_route_dossier_withdraw, AUTH | BODY | CIT, "dossier_withdraw"},
+    {"POST", "/v1/dossiers/{}/rating", hoso_route_dossier_rating, AUTH | BODY | CIT, "dossier_rating"},
+    {"POST", "/v1/feedback", hoso_route_feedback, AUTH | BODY | CIT, "feedback"},
+
+    {"GET", "/v1/papers", hoso_route_papers_list, AUTH | CIT, "papers_list"},
+    {"POST", "/v1/papers", hoso_route_paper_add, AUTH | BODY | CIT, "paper_add"},
+
+    {"GET", "/v1/agency/dossiers", hoso_route_agency_list, AUTH | OFF | BOT | ADM, "agency_list"},
+    {"POST", "/v1/agency/dossiers/{}/transitions", hoso_route_agency_transition, AUTH | BODY | OFF | ADM,
+     "agency_transition"},
+    {"POST", "/v1/agency/dossiers/{}/apology", hoso_route_agency_apology, AUTH | BODY | OFF | ADM, "agency_apology"},
+};
+
+const size_t hoso_nroutes = sizeof(hoso_routes) / sizeof(hoso_routes[0]);
