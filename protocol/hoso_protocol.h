@@ -165,11 +165,14 @@ int hoso_doc_from_msgpack(hoso_doc *doc, const void *buf, size_t len, const hoso
  * Errors as above; BAD_REQUEST carries jansson's line/column in the message. */
 int hoso_doc_from_json(hoso_doc *doc, const void *buf, size_t len, const hoso_limits *lim,
                        hoso_errinfo *ei);
+/* Releases the arena. Safe on a doc whose decode failed and on one destroyed already
+ * (both are all zeros); doc may be NULL. */
 void hoso_doc_destroy(hoso_doc *doc);
 
 /* Converts one msgpack object (a reply we produced) to compact JSON text. *out is
  * malloc'ed and NUL-terminated; caller frees. bin becomes base64 string; non-string
- * keys are stringified. Errors: BAD_REQUEST (not msgpack), NOMEM. */
+ * keys are stringified; invalid UTF-8 in strings becomes U+FFFD; NaN and infinities
+ * become null. Errors: BAD_REQUEST (not exactly one msgpack object, or ext types), NOMEM. */
 int hoso_msgpack_to_json(const void *buf, size_t len, char **out, size_t *outlen);
 
 /* Helpers over decoded objects. */
@@ -177,6 +180,13 @@ typedef struct hoso_str {
     const char *ptr; /* NUL-terminated copy in the doc's zone when set by a decoder */
     size_t len;
 } hoso_str;
+/* 1 if s[0..len) is valid UTF-8 (shortest forms, no surrogates, <= U+10FFFF) and holds
+ * no NUL byte: what every decoded string must be. */
+int hoso_utf8_valid(const void *s, size_t len);
+/* 1 if s[0..len) is exactly "YYYY-MM-DD" and a real Gregorian calendar date (year
+ * 0001..9999); *y, *m, *d are set when not NULL. */
+int hoso_date_parse(const char *s, size_t len, int *y, int *m, int *d);
+
 /* Map lookup by key; NULL if obj is not a map or the key is absent. */
 const msgpack_object *hoso_map_get(const msgpack_object *obj, const char *key);
 /* 1 if o is a str equal to s. */
@@ -204,16 +214,34 @@ typedef struct hoso_field {
     size_t offset;      /* offsetof() in the request struct */
     size_t present_off; /* offsetof() of an int set to 1 when present, or (size_t)-1 */
     int64_t min, max;   /* 0,0 means no limit */
+    /* HOSO_F_ARRAY: each element must be a map valid against elem (problems named
+     * "papers[2].type"); HOSO_F_MAP: the map itself is checked against elem. The
+     * elements are validated only, not copied out. NULL: no element check. */
+    const struct hoso_msg_desc *elem;
 } hoso_field;
+
+/* hoso_msg_desc.flags */
+enum {
+    HOSO_DESC_OPEN = 1 << 0, /* ignore unknown fields (stored records, forward compat) */
+};
 
 typedef struct hoso_msg_desc {
     const char *name; /* "register", "submit", ... for messages */
     const hoso_field *fields;
     size_t nfields;
+    /* Cross-field rules run after the fields (e.g. "exactly one of id_number /
+     * username"): obj is the message map, prefix the name of obj in problems ("" at
+     * the root). Adds problems with hoso_fail_field and returns 0 or
+     * HOSO_EVALIDATION_FAILED. NULL: none. */
+    int (*check)(const msgpack_object *obj, const char *prefix, hoso_errinfo *ei);
+    unsigned flags; /* HOSO_DESC_* */
+    size_t size;    /* sizeof the struct hoso_decode fills (it zeroes that many bytes) */
 } hoso_msg_desc;
 
 /* Fills `out` (zeroed first) from root. Strings are copied NUL-terminated into the
- * doc's zone. Returns 0, HOSO_EBAD_REQUEST or HOSO_EVALIDATION_FAILED. */
+ * doc's zone; a string with a NUL byte or invalid UTF-8 is a field problem. A nil value
+ * counts as absent (JSON clients send null for "not given"). Returns 0,
+ * HOSO_EBAD_REQUEST, HOSO_EVALIDATION_FAILED or HOSO_ENOMEM. */
 int hoso_decode(const hoso_msg_desc *desc, hoso_doc *doc, const msgpack_object *root, void *out,
                 hoso_errinfo *ei);
 
