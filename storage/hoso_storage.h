@@ -5,7 +5,8 @@
  *
  * Errors: 0 or a negative HOSO_E* (hoso_protocol.h). LMDB errors are translated in
  * storage/ only: MDB_MAP_FULL -> HOSO_ESTORAGE_FULL, MDB_NOTFOUND -> HOSO_ENOT_FOUND,
- * MDB_CORRUPTED/MDB_PAGE_NOTFOUND -> HOSO_ECORRUPT, anything else -> HOSO_EIO.
+ * MDB_CORRUPTED/MDB_PAGE_NOTFOUND -> HOSO_ECORRUPT, anything else -> HOSO_EIO (ENOSPC
+ * from the disk is STORAGE_FULL too: the operator's remedy is the same).
  *
  * Threads: a hoso_store is shared by all threads. Read transactions belong to the
  * thread that began them (the store is opened without MDB_NOTLS); a thread keeps one
@@ -15,6 +16,17 @@
  * Memory: values returned by *_get functions are borrowed from LMDB and valid only
  * until the transaction ends or the next write in it; decoders copy into the caller's
  * hoso_doc zone what must outlive that.
+ *
+ * hoso_doc rule: every function taking a hoso_doc accepts either a zeroed doc (zone
+ * chunk_size == 0), which it initializes (msgpack_zone_init, 2048), or one already
+ * initialized, whose zone it keeps appending to (one doc may serve several gets and a
+ * whole list page). Once a call returned (even with an error) the doc is initialized;
+ * release it with hoso_doc_destroy(). doc->root is not used by storage getters.
+ *
+ * Failed writes: when LMDB fails a write (MAP_FULL, disk full, I/O) the transaction
+ * is poisoned: every later call on it returns the same error, and commit aborts it and
+ * returns that error, so no half-written change is ever committed. For a nested
+ * transaction only the child is poisoned; abort it and the parent goes on.
  */
 #ifndef HOSO_STORAGE_H
 #define HOSO_STORAGE_H
@@ -67,6 +79,8 @@ typedef struct hoso_store_stats {
     uint64_t log_head;             /* last global seq, 0 if empty */
     unsigned readers_used, max_readers;
 } hoso_store_stats;
+/* Needs no transaction (safe while the thread holds its read txn). log_head is the
+ * head at open or at this process's last commit that appended events. Errors: IO. */
 int hoso_store_stats_get(hoso_store *s, hoso_store_stats *st);
 
 /* Copies the environment (compacting) to the file `to` (a consistent snapshot of a
@@ -79,7 +93,8 @@ int hoso_store_backup(hoso_store *s, const char *to);
  * commit. */
 typedef struct hoso_txn hoso_txn;
 
-/* A read transaction for the calling thread. Errors: IO, NOMEM. */
+/* A read transaction for the calling thread. LMDB allows one live read txn per thread
+ * (a second one fails with IO): keep one and reset/renew it. Errors: IO, NOMEM. */
 int hoso_txn_read(hoso_store *s, hoso_txn **out);
 /* Releases the snapshot but keeps the reader slot; renew before reuse. */
 void hoso_txn_reset(hoso_txn *t);
@@ -125,8 +140,9 @@ typedef struct hoso_account {
     int64_t created_at;
 } hoso_account;
 
-/* Puts (insert or replace) the account; full_name and phone are stored sealed.
- * Errors: STORAGE_FULL, IO, NOMEM. */
+/* Puts (insert or replace) the account; full_name and phone are stored sealed (so are
+ * login, an id number for citizens, and bot_secret), with the id as associated data.
+ * Errors: BAD_REQUEST (empty id), STORAGE_FULL, IO, NOMEM. */
 int hoso_account_put(hoso_txn *t, const hoso_account *a);
 /* Gets by id into strings copied into doc's zone. Errors: NOT_FOUND, CORRUPT, IO. */
 int hoso_account_get(hoso_txn *t, const char *id, hoso_doc *doc, hoso_account *out);
@@ -144,6 +160,7 @@ typedef struct hoso_session {
 int hoso_session_create(hoso_txn *t, const char *account, int64_t expires_at, char token_out[48]);
 /* Looks a token up. Errors: UNAUTHORIZED (unknown or expired at now_ms). */
 int hoso_session_get(hoso_txn *t, const char *token, int64_t now_ms, hoso_session *out);
+/* Deleting an unknown token is not an error (logout is idempotent). */
 int hoso_session_delete(hoso_txn *t, const char *token);
 
 /* ---------------------------------------------------------------------------------- */
@@ -160,7 +177,10 @@ int hoso_service_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_service *svc)
 /* Next code {agency}-{YYMMDD}-{NNNN} from the per-agency daily sequence in meta for the
  * Vietnam date of now_ms. Errors: UNAVAILABLE past 9999 a day, STORAGE_FULL, IO. */
 int hoso_dossier_next_code(hoso_txn *t, const char *agency, int64_t now_ms, char out[64]);
-/* Inserts or replaces; maintains the two indexes on insert (is_new). */
+/* Inserts or replaces; maintains the two indexes on insert (is_new), keyed by
+ * submitted_at, which must therefore never change. owner must be a 32-hex account id,
+ * code at most 80 bytes. Errors: ALREADY_EXISTS (is_new and the code exists),
+ * BAD_REQUEST, STORAGE_FULL, IO, NOMEM. */
 int hoso_dossier_put(hoso_txn *t, const hoso_dossier *d, int is_new);
 /* Gets and unseals into doc's zone. Errors: NOT_FOUND, CORRUPT, IO. */
 int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier *out);
@@ -168,7 +188,9 @@ int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier 
 /* Page through one owner's (or one agency's) dossiers, newest first. cursor is opaque
  * (NULL/"" = start); *next is set to the cursor of the next page ("" at the end), 
  * written into next_buf (>= 128). status 0 = any. fn gets each dossier.
- * Errors: BAD_REQUEST (bad cursor), IO. */
+ * limit 0 = 50, at most 1000. The dossiers fn sees live in doc's zone (the page grows
+ * it). A non-zero return of fn stops the walk and is returned.
+ * Errors: BAD_REQUEST (bad cursor, owner not 32 hex), CORRUPT, IO. */
 typedef int (*hoso_dossier_fn)(void *ctx, const hoso_dossier *d);
 int hoso_dossier_list_owner(hoso_txn *t, const char *owner, int status, const char *cursor,
                             unsigned limit, hoso_doc *doc, hoso_dossier_fn fn, void *ctx,
@@ -202,8 +224,11 @@ typedef struct hoso_event {
 
 /* Appends an event for `owner` (dossier event: body_obj is the dossier map packed by
  * the caller): next feed seq, feed entry, feed_head, and a log entry {seq, prev hash,
- * owner, agency, type, at, code, status} chained to the previous log entry. The event is
- * also collected in t for publishing after commit. Errors: STORAGE_FULL, IO, NOMEM. */
+ * owner, agency, type, at, code, status, version} chained to the previous log entry.
+ * The feed entry is sealed at rest (it holds the form); the log holds no personal data.
+ * d may be NULL (message events): dossier nil, code "". The event is also collected in
+ * t for publishing after commit. Errors: BAD_REQUEST (owner not 32 hex, agency >= 48
+ * bytes), STORAGE_FULL, IO, NOMEM. */
 int hoso_event_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
                       int64_t at, const hoso_dossier *d, uint64_t *seq_out);
 /* The events collected by a committed top-level write transaction, detached: the
@@ -213,18 +238,26 @@ void hoso_events_free(hoso_event *ev, size_t n);
 
 /* Owner feed head (0 if none). */
 int hoso_feed_head(hoso_txn *t, const char *owner, uint64_t *head);
-/* Calls fn for the owner's events with since < seq, at most limit. *more set when
- * more remain. Errors: CURSOR_EXPIRED (since older than retention), IO. */
+/* Calls fn for the owner's events with since < seq, at most limit (0 = 100, at most
+ * 1000); body (unsealed) is valid only during fn. *more set when more remain. A
+ * non-zero return of fn stops and is returned. Feed entries are not pruned yet, so the only expired
+ * cursor is one from the future (since > head: another data dir or a restore).
+ * Errors: CURSOR_EXPIRED, BAD_REQUEST (owner not 32 hex), CORRUPT, IO. */
 int hoso_feed_read(hoso_txn *t, const char *owner, uint64_t since, unsigned limit,
                    int (*fn)(void *ctx, uint64_t seq, const void *body, size_t len), void *ctx,
                    int *more);
 
 /* Walks the global log from the first entry, recomputing the chain. Returns 0 and the
- * count if intact; HOSO_ECORRUPT with *bad_seq = first broken entry otherwise. */
+ * count if intact; HOSO_ECORRUPT with *bad_seq = first broken entry otherwise (an entry
+ * changed after its successor was written, a missing entry, or a last entry that does
+ * not match the head kept in meta), and a sentence in why. */
 int hoso_log_verify(hoso_txn *t, uint64_t *count, uint64_t *bad_seq, char *why, size_t whylen);
 
 /* ---------------------------------------------------------------------------------- */
-/* Idempotency: account + op_id -> {status, body} (the first reply), kept >= 7 days. */
+/* Idempotency: account + op_id -> {status, body} (the first reply), kept >= 7 days.
+ * The body is sealed at rest (a reply may hold a dossier). get: body copied into doc's
+ * zone; NOT_FOUND when the op is new. Errors also: BAD_REQUEST (account not 32 hex,
+ * empty op_id), CORRUPT, STORAGE_FULL, IO. */
 int hoso_op_get(hoso_txn *t, const char *account, const char *op_id, hoso_doc *doc, int *http_status,
                 hoso_str *body);
 int hoso_op_put(hoso_txn *t, const char *account, const char *op_id, int http_status,
@@ -241,7 +274,8 @@ int hoso_rating_put(hoso_txn *t, const char *service, const char *agency, int64_
 /* Feedback: random id -> {text (sealed), service, at}. */
 int hoso_feedback_put(hoso_txn *t, const char *text, const char *service, int64_t at);
 
-/* Stats: agency/service/day counters. Call on create (status 1) and on each status
+/* Stats: agency/service/day (Vietnam date of at) counters; by_status[status] counts
+ * the moves into status that day. Call on create (status 1) and on each status
  * change; `late` is decided by the caller from due_at. */
 int hoso_stats_bump(hoso_txn *t, const char *agency, const char *service, int64_t at, int status,
                     int received, int on_time, int late);
@@ -252,7 +286,7 @@ typedef struct hoso_stat_row {
 } hoso_stat_row;
 int hoso_stats_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_stat_row *row), void *ctx);
 
-/* Consumer cursors (portal mirror, webhooks). */
+/* Consumer cursors (portal mirror, webhooks). An unknown name is at 0. */
 int hoso_cursor_get(hoso_txn *t, const char *name, uint64_t *pos);
 int hoso_cursor_put(hoso_txn *t, const char *name, uint64_t pos);
 

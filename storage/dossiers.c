@@ -1,0 +1,258 @@
+/*
+ * dossiers.c - dossiers table and its indexes, and the daily code sequence.
+ *
+ * Stored value: a msgpack map with the public fields and history in the clear (code,
+ * service, agency, owner, status, version, channel, submitted_at, due_at, history,
+ * rated, reason, result, fee, papers_required as msgpack bytes) plus `sealed`: bin =
+ * hoso_seal(msgpack {form: bin, papers: bin}, ad = code). The indexes hold only ids,
+ * times and codes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "internal.h"
+
+#define NFIELDS 16
+
+int hoso__owner_prefix(const char *owner, uint8_t *buf, size_t *len)
+{
+    if (!owner || strlen(owner) != HOSO__ID_HEX) return HOSO_EBAD_REQUEST;
+    memcpy(buf, owner, HOSO__ID_HEX);
+    *len = HOSO__ID_HEX;
+    return 0;
+}
+
+/* A length byte first: "A" + time can never be read as a prefix of "AB" + time. */
+int hoso__agency_prefix(const char *agency, uint8_t *buf, size_t *len)
+{
+    size_t n = agency ? strlen(agency) : 0;
+    if (n == 0 || n > 255 || n + 1 + 8 + 100 > HOSO__INDEX_KEY_MAX) return HOSO_EBAD_REQUEST;
+    buf[0] = (uint8_t)n;
+    memcpy(buf + 1, agency, n);
+    *len = n + 1;
+    return 0;
+}
+
+static int seq_key(const char *agency, const char *yymmdd, char *buf, size_t bufsz, size_t *len)
+{
+    int n = snprintf(buf, bufsz, "seq%c%s%c%s", 0, agency, 0, yymmdd);
+    if (n < 0 || (size_t)n >= bufsz) return HOSO_EBAD_REQUEST;
+    *len = (size_t)n;
+    return 0;
+}
+
+int hoso_dossier_next_code(hoso_txn *t, const char *agency, int64_t now_ms, char out[64])
+{
+    char day[7], key[128];
+    uint8_t val[8];
+    size_t klen = 0;
+    uint64_t n = 0;
+    MDB_val v;
+    out[0] = '\0';
+    int rc = hoso__writable(t);
+    if (rc) return rc;
+    if (!agency[0] || strchr(agency, '-')) return HOSO_EBAD_REQUEST;
+    hoso_vn_yymmdd(now_ms, day);
+    if ((rc = seq_key(agency, day, key, sizeof key, &klen)) != 0) return rc;
+    rc = hoso__get(t, HOSO__DB_META, key, klen, &v);
+    if (rc == 0) {
+        if (v.mv_size != 8) return HOSO_ECORRUPT;
+        n = hoso_be64_get(v.mv_data);
+    } else if (rc != HOSO_ENOT_FOUND) {
+        return rc;
+    }
+    if (n >= 9999) return HOSO_EUNAVAILABLE;
+    n++;
+    int w = snprintf(out, 64, "%s-%s-%04u", agency, day, (unsigned)n);
+    if (w < 0 || w >= 64) {
+        out[0] = '\0';
+        return HOSO_EBAD_REQUEST;
+    }
+    hoso_be64_put(val, n);
+    if ((rc = hoso__put(t, HOSO__DB_META, key, klen, val, sizeof val, 0)) != 0) out[0] = '\0';
+    return rc;
+}
+
+static int pack_sealed(const hoso_dossier *d, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    return msgpack_pack_map(&pk, 2) || hoso__pack_kbin(&pk, "form", d->form.ptr, d->form.ptr ? d->form.len : 0) ||
+           hoso__pack_kbin(&pk, "papers", d->papers.ptr, d->papers.ptr ? d->papers.len : 0);
+}
+
+static int pack_history(msgpack_packer *pk, const hoso_dossier *d)
+{
+    if (hoso_pack_cstr(pk, "history") || msgpack_pack_array(pk, (uint32_t)d->nhistory)) return -1;
+    for (size_t i = 0; i < d->nhistory; i++) {
+        const hoso_history *h = &d->history[i];
+        if (msgpack_pack_map(pk, 4) || hoso__pack_kint(pk, "status", h->status) || hoso__pack_kint(pk, "at", h->at) ||
+            hoso__pack_kstr(pk, "by", &h->by) || hoso__pack_kstr(pk, "note", &h->note))
+            return -1;
+    }
+    return 0;
+}
+
+static int pack_stored(const hoso_dossier *d, const uint8_t *sealed, size_t slen, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    return msgpack_pack_map(&pk, NFIELDS) || hoso__pack_kstr(&pk, "code", &d->code) ||
+           hoso__pack_kstr(&pk, "service", &d->service) || hoso__pack_kstr(&pk, "agency", &d->agency) ||
+           hoso__pack_kstr(&pk, "owner", &d->owner) || hoso__pack_kint(&pk, "status", d->status) ||
+           hoso__pack_kint(&pk, "version", d->version) || hoso__pack_kstr(&pk, "channel", &d->channel) ||
+           hoso__pack_kint(&pk, "submitted_at", d->submitted_at) || hoso__pack_kint(&pk, "due_at", d->due_at) ||
+           pack_history(&pk, d) || hoso_pack_cstr(&pk, "rated") ||
+           (d->rated ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) ||
+           hoso__pack_kstr(&pk, "reason", &d->reason) || hoso__pack_kstr(&pk, "result", &d->result) ||
+           hoso__pack_kint(&pk, "fee", d->fee) ||
+           hoso__pack_kbin(&pk, "papers_required", d->papers_required.ptr,
+                           d->papers_required.ptr ? d->papers_required.len : 0) ||
+           hoso__pack_kbin(&pk, "sealed", sealed, slen);
+}
+
+static int index_key(uint8_t *key, size_t plen, int64_t created, const hoso_str *code, size_t *klen)
+{
+    if (plen + 8 + code->len > HOSO__INDEX_KEY_MAX) return HOSO_EBAD_REQUEST;
+    hoso_be64_put(key + plen, (uint64_t)created);
+    memcpy(key + plen + 8, code->ptr, code->len);
+    *klen = plen + 8 + code->len;
+    return 0;
+}
+
+int hoso_dossier_put(hoso_txn *t, const hoso_dossier *d, int is_new)
+{
+    msgpack_sbuffer sec, val;
+    uint8_t *sealed = NULL, okey[HOSO__INDEX_KEY_MAX], akey[HOSO__INDEX_KEY_MAX];
+    size_t slen = 0, olen = 0, alen = 0;
+    int rc;
+    msgpack_sbuffer_init(&sec);
+    msgpack_sbuffer_init(&val);
+    if ((rc = hoso__writable(t)) != 0) goto Exit;
+    rc = HOSO_EBAD_REQUEST;
+    /* Cursors carry created + code in 128 chars of base64: bound the code. */
+    if (!d->code.ptr || d->code.len == 0 || d->code.len > 80) goto Exit;
+    if (is_new) {
+        if ((rc = hoso__owner_prefix(d->owner.ptr, okey, &olen)) != 0 ||
+            (rc = index_key(okey, olen, d->submitted_at, &d->code, &olen)) != 0 ||
+            (rc = hoso__agency_prefix(d->agency.ptr, akey, &alen)) != 0 ||
+            (rc = index_key(akey, alen, d->submitted_at, &d->code, &alen)) != 0)
+            goto Exit;
+    }
+    rc = HOSO_ENOMEM;
+    if (pack_sealed(d, &sec) != 0) goto Exit;
+    if ((rc = hoso_seal(t->s, sec.data, sec.size, d->code.ptr, d->code.len, &sealed, &slen)) != 0) goto Exit;
+    rc = HOSO_ENOMEM;
+    if (pack_stored(d, sealed, slen, &val) != 0) goto Exit;
+    rc = hoso__put(t, HOSO__DB_DOSSIERS, d->code.ptr, d->code.len, val.data, val.size,
+                   is_new ? MDB_NOOVERWRITE : 0);
+    if (rc || !is_new) goto Exit;
+    if ((rc = hoso__put(t, HOSO__DB_OWNER_DOSSIERS, okey, olen, "", 0, 0)) != 0) goto Exit;
+    rc = hoso__put(t, HOSO__DB_AGENCY_DOSSIERS, akey, alen, "", 0, 0);
+Exit:
+    if (sec.data) sodium_memzero(sec.data, sec.size);
+    msgpack_sbuffer_destroy(&sec);
+    msgpack_sbuffer_destroy(&val);
+    free(sealed);
+    return rc;
+}
+
+static int decode_history(msgpack_zone *z, const msgpack_object *arr, hoso_dossier *out)
+{
+    if (!arr || arr->type == MSGPACK_OBJECT_NIL) return 0;
+    if (arr->type != MSGPACK_OBJECT_ARRAY) return HOSO_ECORRUPT;
+    uint32_t n = arr->via.array.size;
+    if (n == 0) return 0;
+    hoso_history *h = msgpack_zone_malloc(z, n * sizeof *h);
+    if (!h) return HOSO_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *e = &arr->via.array.ptr[i];
+        int rc;
+        if ((rc = hoso__mint(e, "status", 0, &h[i].status)) != 0 || (rc = hoso__mint(e, "at", 0, &h[i].at)) != 0 ||
+            (rc = hoso__zstr(z, hoso__mget(e, "by"), &h[i].by)) != 0 ||
+            (rc = hoso__zstr(z, hoso__mget(e, "note"), &h[i].note)) != 0)
+            return rc;
+    }
+    out->history = h;
+    out->nhistory = n;
+    return 0;
+}
+
+static int decode_sealed(hoso_txn *t, msgpack_zone *z, const msgpack_object *sealed, hoso_dossier *out)
+{
+    msgpack_unpacked u;
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+    int rc;
+    msgpack_unpacked_init(&u);
+    rc = HOSO_ECORRUPT;
+    if (!sealed || sealed->type != MSGPACK_OBJECT_BIN) goto Exit;
+    if ((rc = hoso_open(t->s, sealed->via.bin.ptr, sealed->via.bin.size, out->code.ptr, out->code.len, &pt,
+                        &ptlen)) != 0)
+        goto Exit;
+    if ((rc = hoso__unpack(&u, pt, ptlen)) != 0) goto Exit;
+    if ((rc = hoso__zstr(z, hoso__mget(&u.data, "form"), &out->form)) != 0 ||
+        (rc = hoso__zstr(z, hoso__mget(&u.data, "papers"), &out->papers)) != 0)
+        goto Exit;
+Exit:
+    if (pt) {
+        sodium_memzero(pt, ptlen);
+        free(pt);
+    }
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int hoso__dossier_from_value(hoso_txn *t, const void *val, size_t len, int status, hoso_doc *doc,
+                             hoso_dossier *out)
+{
+    msgpack_unpacked u;
+    msgpack_zone *z = &doc->zone;
+    int64_t rated = 0;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if ((rc = hoso__doc_ready(doc)) != 0) return rc;
+    if ((rc = hoso__unpack(&u, val, len)) != 0) goto Exit;
+    const msgpack_object *m = &u.data;
+    if ((rc = hoso__mint(m, "status", 0, &out->status)) != 0) goto Exit;
+    if (status && out->status != status) {
+        rc = 1;
+        goto Exit;
+    }
+    if ((rc = hoso__zstr(z, hoso__mget(m, "code"), &out->code)) != 0 ||
+        (rc = hoso__zstr(z, hoso__mget(m, "service"), &out->service)) != 0 ||
+        (rc = hoso__zstr(z, hoso__mget(m, "agency"), &out->agency)) != 0 ||
+        (rc = hoso__zstr(z, hoso__mget(m, "owner"), &out->owner)) != 0 ||
+        (rc = hoso__zstr(z, hoso__mget(m, "channel"), &out->channel)) != 0 ||
+        (rc = hoso__zstr(z, hoso__mget(m, "reason"), &out->reason)) != 0 ||
+        (rc = hoso__zstr(z, hoso__mget(m, "result"), &out->result)) != 0 ||
+        (rc = hoso__zstr(z, hoso__mget(m, "papers_required"), &out->papers_required)) != 0 ||
+        (rc = hoso__mint(m, "version", 0, &out->version)) != 0 ||
+        (rc = hoso__mint(m, "submitted_at", 0, &out->submitted_at)) != 0 ||
+        (rc = hoso__mint(m, "due_at", 0, &out->due_at)) != 0 || (rc = hoso__mint(m, "fee", 0, &out->fee)) != 0 ||
+        (rc = hoso__mint(m, "rated", 0, &rated)) != 0 ||
+        (rc = decode_history(z, hoso__mget(m, "history"), out)) != 0)
+        goto Exit;
+    out->rated = rated != 0;
+    if (out->code.len == 0) {
+        rc = HOSO_ECORRUPT;
+        goto Exit;
+    }
+    rc = decode_sealed(t, z, hoso__mget(m, "sealed"), out);
+Exit:
+    msgpack_unpacked_destroy(&u);
+    if (rc < 0) memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier *out)
+{
+    MDB_val v;
+    memset(out, 0, sizeof *out);
+    int rc = hoso__doc_ready(doc);
+    if (rc) return rc;
+    if (!code[0]) return HOSO_ENOT_FOUND;
+    if ((rc = hoso__get(t, HOSO__DB_DOSSIERS, code, strlen(code), &v)) != 0) return rc;
+    return hoso__dossier_from_value(t, v.mv_data, v.mv_size, 0, doc, out);
+}

@@ -1,0 +1,133 @@
+/*
+ * storage/internal.h - what the files of libhoso_storage share: the store and
+ * transaction structs, the table ids, LMDB access with error translation, and the
+ * small msgpack helpers the table codecs use. Nothing here is part of the contract.
+ */
+#ifndef HOSO_STORAGE_INTERNAL_H
+#define HOSO_STORAGE_INTERNAL_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <lmdb.h>
+#include <msgpack.h>
+#include "hoso_storage.h"
+
+#define HOSO__SCHEMA_VERSION 1
+#define HOSO__KEY_BYTES 32
+#define HOSO__ID_HEX 32 /* account ids / owners: fixed width in every key */
+
+/* The named tables: X(enum suffix, LMDB name). */
+#define HOSO__DBS(X)                                                                    \
+    X(META, "meta")                                                                     \
+    X(ACCOUNTS, "accounts")                                                             \
+    X(SESSIONS, "sessions")                                                             \
+    X(SERVICES, "services")                                                             \
+    X(DOSSIERS, "dossiers")                                                             \
+    X(OWNER_DOSSIERS, "owner_dossiers")                                                 \
+    X(AGENCY_DOSSIERS, "agency_dossiers")                                               \
+    X(FEED, "feed")                                                                     \
+    X(FEED_HEAD, "feed_head")                                                           \
+    X(LOG, "log")                                                                       \
+    X(OPS, "ops")                                                                       \
+    X(PAPERS, "papers")                                                                 \
+    X(RATINGS, "ratings")                                                               \
+    X(FEEDBACK, "feedback")                                                             \
+    X(CURSORS, "cursors")                                                               \
+    X(STATS, "stats")
+
+enum {
+#define HOSO__DB_ENUM(id, name) HOSO__DB_##id,
+    HOSO__DBS(HOSO__DB_ENUM)
+#undef HOSO__DB_ENUM
+    HOSO__DB_COUNT
+};
+
+struct hoso_store {
+    MDB_env *env;
+    MDB_dbi dbi[HOSO__DB_COUNT];
+    uint8_t *seal_key; /* sodium_malloc'ed, read-only after open */
+    uint8_t *id_key;   /* sodium_malloc'ed, read-only after open */
+    char epoch[33];
+    int read_only;
+    size_t map_size;
+    unsigned max_readers;
+    _Atomic uint64_t log_head; /* last global seq committed by this process (or at open) */
+};
+
+struct hoso_txn {
+    hoso_store *s;
+    MDB_txn *txn;
+    hoso_txn *parent;
+    int rdonly;
+    int err;           /* sticky: a failed write leaves the txn good only for abort */
+    hoso_event *ev;    /* events appended in this txn (children join on commit) */
+    size_t nev, cap;
+    uint64_t last_gseq;
+};
+
+/* MDB_* -> HOSO_E* (the one place LMDB errors are translated). */
+int hoso__mdb_err(int rc);
+
+/* Table access. get: 0, NOT_FOUND or the txn's sticky error. put/del record any
+ * failure other than KEYEXIST/NOTFOUND as the txn's sticky error, since LMDB allows
+ * only abort after it. put with MDB_NOOVERWRITE returns ALREADY_EXISTS. */
+int hoso__get(hoso_txn *t, int db, const void *k, size_t klen, MDB_val *v);
+int hoso__put(hoso_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen,
+              unsigned flags);
+int hoso__del(hoso_txn *t, int db, const void *k, size_t klen);
+/* 0 if t can write, BAD_REQUEST for a read txn, or its sticky error. */
+int hoso__writable(hoso_txn *t);
+/* Opens a cursor on db. Errors as hoso__get. */
+int hoso__cursor(hoso_txn *t, int db, MDB_cursor **out);
+/* Records a write failure as sticky (returns err). */
+int hoso__fail(hoso_txn *t, int err);
+
+/* Adds an appended event to t's collection (takes ownership of body). */
+int hoso__txn_add_event(hoso_txn *t, const hoso_event *ev);
+
+/* Log append (log.c): writes the entry for global seq and moves the head in meta. */
+int hoso__log_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
+                     int64_t at, const hoso_dossier *d, uint64_t *gseq_out);
+int hoso__log_head(hoso_txn *t, uint64_t *seq, uint8_t hash[32]);
+
+/* Dossiers (dossiers.c). Decodes a stored dossier value into doc's zone; with
+ * status != 0 a dossier in another status is skipped before unsealing (returns 1). */
+int hoso__dossier_from_value(hoso_txn *t, const void *val, size_t len, int status, hoso_doc *doc,
+                             hoso_dossier *out);
+/* Index keys: owner(32) + created BE + code; len(agency) + agency + created BE + code. */
+#define HOSO__INDEX_KEY_MAX 511
+int hoso__owner_prefix(const char *owner, uint8_t *buf, size_t *len);
+int hoso__agency_prefix(const char *agency, uint8_t *buf, size_t *len);
+
+/* Random bytes as lowercase hex (2n chars + NUL). */
+void hoso__random_hex(char *out, size_t nbytes);
+
+/* ---------------------------------------------------------------------------------- */
+/* Codec helpers (codec.c). */
+
+/* Makes doc usable: a doc whose zone has chunk_size 0 (zeroed) is initialized here;
+ * an initialized one is used as is. Errors: NOMEM. */
+int hoso__doc_ready(hoso_doc *doc);
+/* Unpacks exactly one object from buf into tmp (which references buf). CORRUPT when
+ * malformed or followed by trailing bytes. Destroy tmp with msgpack_unpacked_destroy. */
+int hoso__unpack(msgpack_unpacked *tmp, const void *buf, size_t len);
+/* Unpacks buf into doc's zone after copying it there: the objects live as long as doc. */
+int hoso__unpack_zone(hoso_doc *doc, const void *buf, size_t len, msgpack_object *out);
+/* Map lookup by string key (NULL if absent or obj is not a map). */
+const msgpack_object *hoso__mget(const msgpack_object *map, const char *key);
+/* Copies a str/bin object (NUL-terminated) into zone; nil or absent gives "". */
+int hoso__zstr(msgpack_zone *z, const msgpack_object *o, hoso_str *out);
+int hoso__zmem(msgpack_zone *z, const void *p, size_t len, hoso_str *out);
+/* Integer field or def when absent; CORRUPT when present but not an integer. */
+int hoso__mint(const msgpack_object *map, const char *key, int64_t def, int64_t *out);
+/* Packing shortcuts; they return msgpack's 0/-1. */
+int hoso__pack_kstr(msgpack_packer *pk, const char *key, const hoso_str *v);
+int hoso__pack_kcstr(msgpack_packer *pk, const char *key, const char *v);
+int hoso__pack_kint(msgpack_packer *pk, const char *key, int64_t v);
+int hoso__pack_kbin(msgpack_packer *pk, const char *key, const void *p, size_t len);
+/* Vietnam (UTC+7) civil date of t: "YYYYMMDD" (buf >= 9) and "YYYY-MM" (buf >= 8). */
+void hoso__vn_yyyymmdd(int64_t t_ms, char buf[9]);
+void hoso__vn_month(int64_t t_ms, char buf[8]);
+
+#endif

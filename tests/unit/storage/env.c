@@ -1,0 +1,449 @@
+/*
+ * tests/unit/storage/env.c - opening, key file, epoch, stats, backup, map full (storage/env.c)
+ */
+#define _GNU_SOURCE
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <ftw.h>
+#include <lmdb.h>
+#include <sys/stat.h>
+#include "../unit.h"
+#include "hoso_storage.h"
+
+/* Fixture: a fresh data dir under /tmp per test process, removed at exit. */
+static char g_dir[64];
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    return remove(p);
+}
+
+static void cleanup(void)
+{
+    if (g_dir[0]) nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static hoso_store *store_open(size_t map_size)
+{
+    hoso_store_options o = {.map_size = map_size};
+    hoso_store *s = NULL;
+    EXPECT_INT(hoso_store_open(&s, g_dir, &o), 0);
+    return s;
+}
+
+static hoso_store *store_new(size_t map_size)
+{
+    strcpy(g_dir, "/tmp/hoso-unit-XXXXXX");
+    EXPECT(mkdtemp(g_dir) != NULL);
+    atexit(cleanup);
+    return store_open(map_size);
+}
+
+/* Raw LMDB access to check what is really on disk. The store must be closed: LMDB
+ * forbids opening one environment twice in a process. fn sees every key/value. */
+static void raw_walk(const char *db, void (*fn)(void *ctx, MDB_val *k, MDB_val *v), void *ctx)
+{
+    char path[128];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val k, v;
+    snprintf(path, sizeof path, "%s/lmdb", g_dir);
+    EXPECT_INT(mdb_env_create(&env), 0);
+    EXPECT_INT(mdb_env_set_maxdbs(env, 32), 0);
+    EXPECT_INT(mdb_env_open(env, path, 0, 0600), 0);
+    EXPECT_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    EXPECT_INT(mdb_dbi_open(txn, db, 0, &dbi), 0);
+    EXPECT_INT(mdb_cursor_open(txn, dbi, &c), 0);
+    while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) fn(ctx, &k, &v);
+    mdb_cursor_close(c);
+    EXPECT_INT(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+typedef struct raw_find_ctx {
+    const void *needle;
+    size_t len;
+    int found;
+    size_t rows;
+} raw_find_ctx;
+
+static void raw_find_fn(void *ctx, MDB_val *k, MDB_val *v)
+{
+    raw_find_ctx *f = ctx;
+    f->rows++;
+    if (memmem(k->mv_data, k->mv_size, f->needle, f->len) || memmem(v->mv_data, v->mv_size, f->needle, f->len))
+        f->found = 1;
+}
+
+/* 1 if any key or value of db contains s; *rows counts them. */
+static int raw_contains(const char *db, const char *s, size_t *rows)
+{
+    raw_find_ctx f = {s, strlen(s), 0, 0};
+    raw_walk(db, raw_find_fn, &f);
+    if (rows) *rows = f.rows;
+    return f.found;
+}
+
+/* A dossier with a personal form; strings point at static data or into fb. */
+#define OWNER_A "0123456789abcdef0123456789abcdef"
+#define OWNER_B "fedcba9876543210fedcba9876543210"
+#define FORM_SECRET "Nguyen Van Bi mat 079123456789"
+
+static hoso_history g_hist[2] = {
+    {1, 1000, {"citizen", 7}, {"", 0}},
+    {2, 2000, {"officer", 7}, {"received at desk 3", 18}},
+};
+
+static hoso_str hs(const char *s)
+{
+    return (hoso_str){s, strlen(s)};
+}
+
+static void make_dossier(hoso_dossier *d, msgpack_sbuffer *fb, const char *code, const char *owner,
+                         const char *agency, int64_t submitted_at, int status)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(fb);
+    msgpack_packer_init(&pk, fb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    hoso_pack_cstr(&pk, "full_name");
+    hoso_pack_cstr(&pk, FORM_SECRET);
+    size_t formlen = fb->size;
+    msgpack_pack_array(&pk, 0); /* papers: [] right after the form */
+    memset(d, 0, sizeof *d);
+    d->code = hs(code);
+    d->service = hs("1.001");
+    d->agency = hs(agency);
+    d->owner = hs(owner);
+    d->channel = hs("app");
+    d->status = status;
+    d->version = 1;
+    d->submitted_at = submitted_at;
+    d->form = (hoso_str){fb->data, formlen};
+    d->papers = (hoso_str){fb->data + formlen, fb->size - formlen};
+    d->history = g_hist;
+    d->nhistory = 1;
+}
+
+#include <fcntl.h>
+
+static void test_reopen_keeps_epoch_and_key(void)
+{
+    hoso_store *s = store_new(0);
+    char epoch[33], id[33], id2[33];
+    uint8_t *ct = NULL, *pt = NULL;
+    size_t clen = 0, plen = 0;
+    strcpy(epoch, hoso_store_epoch(s));
+    EXPECT_INT(strlen(epoch), 32);
+    hoso_account_id_for(s, "079123456789", id);
+    EXPECT_INT(hoso_seal(s, "abc", 3, "x", 1, &ct, &clen), 0);
+    hoso_store_close(s);
+
+    s = store_open(0);
+    EXPECT_STR(hoso_store_epoch(s), epoch);
+    hoso_account_id_for(s, "079123456789", id2);
+    EXPECT_STR(id2, id);
+    EXPECT_INT(hoso_open(s, ct, clen, "x", 1, &pt, &plen), 0);
+    EXPECT_MEM(pt, "abc", 3);
+    free(pt);
+    free(ct);
+    hoso_store_close(s);
+
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/secret.key", g_dir);
+    EXPECT_INT(stat(path, &st), 0);
+    EXPECT_INT(st.st_mode & 0777, 0600);
+    EXPECT_INT(st.st_size, 32);
+}
+
+static void test_epoch_differs_per_dir(void)
+{
+    hoso_store *s = store_new(0);
+    char epoch[33], first[sizeof g_dir];
+    strcpy(epoch, hoso_store_epoch(s));
+    hoso_store_close(s);
+    strcpy(first, g_dir);
+    s = store_new(0);
+    EXPECT(strcmp(epoch, hoso_store_epoch(s)) != 0);
+    hoso_store_close(s);
+    cleanup();
+    strcpy(g_dir, first);
+}
+
+static void test_key_file_mode_refused(void)
+{
+    hoso_store *s = store_new(0), *s2 = NULL;
+    char path[128];
+    hoso_store_close(s);
+    snprintf(path, sizeof path, "%s/secret.key", g_dir);
+    EXPECT_INT(chmod(path, 0640), 0);
+    EXPECT_INT(hoso_store_open(&s2, g_dir, NULL), HOSO_EIO);
+    EXPECT(s2 == NULL);
+    EXPECT_INT(chmod(path, 0600), 0);
+    EXPECT_INT(hoso_store_open(&s2, g_dir, NULL), 0);
+    hoso_store_close(s2);
+}
+
+static void test_key_file_size_refused(void)
+{
+    hoso_store *s = store_new(0), *s2 = NULL;
+    char path[128];
+    hoso_store_close(s);
+    snprintf(path, sizeof path, "%s/secret.key", g_dir);
+    int fd = open(path, O_WRONLY | O_APPEND);
+    EXPECT(fd >= 0);
+    EXPECT_INT(write(fd, "x", 1), 1);
+    close(fd);
+    EXPECT_INT(hoso_store_open(&s2, g_dir, NULL), HOSO_EIO);
+    EXPECT(s2 == NULL);
+}
+
+static void test_missing_key_file_refused(void)
+{
+    hoso_store *s = store_new(0), *s2 = NULL;
+    char path[128];
+    hoso_store_close(s);
+    snprintf(path, sizeof path, "%s/secret.key", g_dir);
+    EXPECT_INT(unlink(path), 0);
+    EXPECT_INT(hoso_store_open(&s2, g_dir, NULL), HOSO_EIO);
+    EXPECT(s2 == NULL);
+    EXPECT_INT(access(path, F_OK), -1);
+}
+
+static void test_read_only_open(void)
+{
+    hoso_store *s = NULL;
+    hoso_store_options ro = {.read_only = 1};
+    strcpy(g_dir, "/tmp/hoso-unit-XXXXXX");
+    EXPECT(mkdtemp(g_dir) != NULL);
+    atexit(cleanup);
+    /* Nothing to open yet: read-only never creates. */
+    EXPECT(hoso_store_open(&s, g_dir, &ro) != 0);
+    s = store_open(0);
+    char epoch[33];
+    strcpy(epoch, hoso_store_epoch(s));
+    hoso_store_close(s);
+    EXPECT_INT(hoso_store_open(&s, g_dir, &ro), 0);
+    EXPECT_STR(hoso_store_epoch(s), epoch);
+    hoso_txn *t = NULL;
+    EXPECT_INT(hoso_txn_write(s, NULL, &t), HOSO_EIO);
+    EXPECT_INT(hoso_txn_read(s, &t), 0);
+    uint64_t pos = 9;
+    EXPECT_INT(hoso_cursor_get(t, "mirror", &pos), 0);
+    EXPECT_INT(pos, 0);
+    hoso_txn_abort(t);
+    hoso_store_close(s);
+}
+
+static void test_stats(void)
+{
+    hoso_store *s = store_new(64 << 20);
+    hoso_store_stats st;
+    EXPECT_INT(hoso_store_stats_get(s, &st), 0);
+    EXPECT_INT(st.map_size, 64 << 20);
+    EXPECT_INT(st.max_readers, 1024);
+    EXPECT_INT(st.log_head, 0);
+    EXPECT(st.used_bytes > 0 && st.used_bytes < st.map_size);
+
+    hoso_txn *t = NULL;
+    hoso_dossier d;
+    msgpack_sbuffer fb;
+    make_dossier(&d, &fb, "A-261123-0001", OWNER_A, "A", 1000, 1);
+    EXPECT_INT(hoso_txn_write(s, NULL, &t), 0);
+    EXPECT_INT(hoso_event_append(t, OWNER_A, "A", HOSO_EV_DOSSIER_CREATED, 1000, &d, NULL), 0);
+    EXPECT_INT(hoso_event_append(t, OWNER_A, "A", HOSO_EV_DOSSIER_STATUS, 1001, &d, NULL), 0);
+    EXPECT_INT(hoso_txn_commit(t), 0);
+    EXPECT_INT(hoso_store_stats_get(s, &st), 0);
+    EXPECT_INT(st.log_head, 2);
+    /* Works while this thread holds its read txn. */
+    EXPECT_INT(hoso_txn_read(s, &t), 0);
+    EXPECT_INT(hoso_store_stats_get(s, &st), 0);
+    EXPECT(st.readers_used >= 1);
+    hoso_txn_abort(t);
+    hoso_store_close(s);
+    msgpack_sbuffer_destroy(&fb);
+
+    s = store_open(0);
+    EXPECT_INT(hoso_store_stats_get(s, &st), 0);
+    EXPECT_INT(st.log_head, 2);
+    hoso_store_close(s);
+}
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+    FILE *in = fopen(from, "rb");
+    EXPECT(in != NULL);
+    int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    EXPECT(fd >= 0);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) EXPECT_INT(write(fd, buf, n), n);
+    fclose(in);
+    close(fd);
+}
+
+static void test_backup_opens_as_store(void)
+{
+    hoso_store *s = store_new(0);
+    hoso_txn *t = NULL;
+    hoso_dossier d;
+    msgpack_sbuffer fb;
+    char to[128], dir2[160], path[200], epoch[33];
+    make_dossier(&d, &fb, "A-261123-0001", OWNER_A, "A", 1000, 1);
+    EXPECT_INT(hoso_txn_write(s, NULL, &t), 0);
+    EXPECT_INT(hoso_dossier_put(t, &d, 1), 0);
+    EXPECT_INT(hoso_event_append(t, OWNER_A, "A", HOSO_EV_DOSSIER_CREATED, 1000, &d, NULL), 0);
+    EXPECT_INT(hoso_txn_commit(t), 0);
+    strcpy(epoch, hoso_store_epoch(s));
+
+    snprintf(to, sizeof to, "%s/backup.mdb", g_dir);
+    EXPECT_INT(hoso_store_backup(s, to), 0);
+    hoso_store_close(s);
+    msgpack_sbuffer_destroy(&fb);
+
+    struct stat st;
+    snprintf(path, sizeof path, "%s.key", to);
+    EXPECT_INT(stat(path, &st), 0);
+    EXPECT_INT(st.st_mode & 0777, 0600);
+
+    /* Restore by hand: DIR2/lmdb/data.mdb and DIR2/secret.key. */
+    snprintf(dir2, sizeof dir2, "%s/restored", g_dir);
+    EXPECT_INT(mkdir(dir2, 0700), 0);
+    snprintf(path, sizeof path, "%s/lmdb", dir2);
+    EXPECT_INT(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/lmdb/data.mdb", dir2);
+    copy_file(to, path, 0600);
+    snprintf(path, sizeof path, "%s/secret.key", dir2);
+    char keyfrom[140];
+    snprintf(keyfrom, sizeof keyfrom, "%s.key", to);
+    copy_file(keyfrom, path, 0600);
+
+    EXPECT_INT(hoso_store_open(&s, dir2, NULL), 0);
+    EXPECT_STR(hoso_store_epoch(s), epoch);
+    hoso_doc doc = {0};
+    hoso_dossier got;
+    uint64_t count = 0, bad = 0;
+    EXPECT_INT(hoso_txn_read(s, &t), 0);
+    EXPECT_INT(hoso_dossier_get(t, "A-261123-0001", &doc, &got), 0);
+    EXPECT_INT(got.form.len, d.form.len);
+    EXPECT(memmem(got.form.ptr, got.form.len, FORM_SECRET, strlen(FORM_SECRET)) != NULL);
+    EXPECT_INT(hoso_log_verify(t, &count, &bad, NULL, 0), 0);
+    EXPECT_INT(count, 1);
+    hoso_txn_abort(t);
+    hoso_doc_destroy(&doc);
+    hoso_store_close(s);
+}
+
+/* Fills a 1 MiB map with dossiers + events, one commit each, until STORAGE_FULL. */
+static void test_map_full(void)
+{
+    hoso_store *s = store_new(1 << 20);
+    char code[64], big[4096];
+    int committed = 0, rc = 0;
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 100000 && rc == 0; i++) {
+        hoso_txn *t = NULL;
+        hoso_dossier d;
+        msgpack_sbuffer fb;
+        EXPECT_INT(hoso_txn_write(s, NULL, &t), 0);
+        EXPECT_INT(hoso_dossier_next_code(t, "A", 1795453200000LL, code), 0);
+        make_dossier(&d, &fb, code, OWNER_A, "A", 1000 + i, 1);
+        d.reason = hs(big);
+        rc = hoso_dossier_put(t, &d, 1);
+        if (rc == 0) rc = hoso_event_append(t, OWNER_A, "A", HOSO_EV_DOSSIER_CREATED, 1000 + i, &d, NULL);
+        if (rc == 0) rc = hoso_stats_bump(t, "A", "1.001", 1000 + i, 1, 1, 0, 0);
+        if (rc == 0) {
+            rc = hoso_txn_commit(t);
+            if (rc == 0) committed++;
+        } else {
+            /* Poisoned: every later call repeats the error, commit refuses. */
+            uint64_t pos;
+            EXPECT_INT(hoso_cursor_put(t, "x", 1), rc);
+            EXPECT_INT(hoso_cursor_get(t, "x", &pos), rc);
+            EXPECT_INT(hoso_txn_commit(t), rc);
+        }
+        msgpack_sbuffer_destroy(&fb);
+    }
+    EXPECT_INT(rc, HOSO_ESTORAGE_FULL);
+    EXPECT(committed > 10);
+    hoso_store_close(s);
+
+    s = store_open(1 << 20);
+    hoso_txn *t = NULL;
+    hoso_doc doc = {0};
+    hoso_dossier got;
+    uint64_t head = 0, count = 0, bad = 0;
+    EXPECT_INT(hoso_txn_read(s, &t), 0);
+    for (int i = 1; i <= committed; i++) {
+        snprintf(code, sizeof code, "A-261124-%04d", i);
+        EXPECT_INT(hoso_dossier_get(t, code, &doc, &got), 0);
+        EXPECT_INT(got.reason.len, sizeof big - 1);
+    }
+    snprintf(code, sizeof code, "A-261124-%04d", committed + 1);
+    EXPECT_INT(hoso_dossier_get(t, code, &doc, &got), HOSO_ENOT_FOUND);
+    EXPECT_INT(hoso_feed_head(t, OWNER_A, &head), 0);
+    EXPECT_INT(head, committed);
+    EXPECT_INT(hoso_log_verify(t, &count, &bad, NULL, 0), 0);
+    EXPECT_INT(count, committed);
+    hoso_txn_abort(t);
+    hoso_doc_destroy(&doc);
+    hoso_store_close(s);
+}
+
+/* In a nested batch a child hitting MAP_FULL is aborted alone; what the parent
+ * commits is complete. */
+static void test_map_full_nested(void)
+{
+    hoso_store *s = store_new(1 << 20);
+    hoso_txn *parent = NULL;
+    char code[64], big[8192];
+    int ok = 0, rc = 0;
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    EXPECT_INT(hoso_txn_write(s, NULL, &parent), 0);
+    for (int i = 0; i < 100000 && rc == 0; i++) {
+        hoso_txn *child = NULL;
+        hoso_dossier d;
+        msgpack_sbuffer fb;
+        EXPECT_INT(hoso_txn_write(s, parent, &child), 0);
+        EXPECT_INT(hoso_dossier_next_code(child, "B", 1795453200000LL, code), 0);
+        make_dossier(&d, &fb, code, OWNER_B, "B", 1000 + i, 1);
+        d.result = hs(big);
+        rc = hoso_dossier_put(child, &d, 1);
+        if (rc == 0) rc = hoso_event_append(child, OWNER_B, "B", HOSO_EV_DOSSIER_CREATED, 1000 + i, &d, NULL);
+        if (rc == 0) {
+            EXPECT_INT(hoso_txn_commit(child), 0);
+            ok++;
+        } else {
+            hoso_txn_abort(child);
+        }
+        msgpack_sbuffer_destroy(&fb);
+    }
+    EXPECT_INT(rc, HOSO_ESTORAGE_FULL);
+    hoso_event *ev = NULL;
+    size_t nev = 0;
+    EXPECT_INT(hoso_txn_take_events(parent, &ev, &nev), 0);
+    EXPECT_INT(nev, ok);
+    hoso_events_free(ev, nev);
+    int crc = hoso_txn_commit(parent);
+    EXPECT(crc == 0 || crc == HOSO_ESTORAGE_FULL);
+    hoso_store_close(s);
+
+    s = store_open(0);
+    hoso_txn *t = NULL;
+    uint64_t head = 0, count = 0, bad = 0;
+    EXPECT_INT(hoso_txn_read(s, &t), 0);
+    EXPECT_INT(hoso_feed_head(t, OWNER_B, &head), 0);
+    EXPECT_INT(head, crc == 0 ? ok : 0);
+    EXPECT_INT(hoso_log_verify(t, &count, &bad, NULL, 0), 0);
+    EXPECT_INT(count, head);
+    hoso_txn_abort(t);
+    hoso_store_close(s);
+}
+
+UNIT_MAIN(UNIT(test_reopen_keeps_epoch_and_key), UNIT(test_epoch_differs_per_dir), UNIT(test_key_file_mode_refused),
+          UNIT(test_key_file_size_refused), UNIT(test_missing_key_file_refused), UNIT(test_read_only_open), UNIT(test_stats),
+          UNIT(test_backup_opens_as_store), UNIT(test_map_full), UNIT(test_map_full_nested))
