@@ -142,6 +142,9 @@ int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...) __attribute__((fo
  * sync/push) and to the mirror. The interface stays explicit so a broker can replace
  * it across nodes. */
 typedef void (*hoso_event_sink)(void *ctx, const hoso_event *ev, size_t n);
+/* Registers a sink called on the writer thread after each commit with that batch's
+ * events (borrowed for the call). Up to 8 sinks; NOMEM beyond. Any thread. */
+int hoso_server_add_event_sink(hoso_server *srv, hoso_event_sink fn, void *ctx);
 
 /* ---------------------------------------------------------------------------------- */
 /* Metrics (server/metrics.c). Lock-free counters; safe from any thread. */

@@ -1,0 +1,219 @@
+/*
+ * metrics.c - Prometheus counters and histograms. Every counter is a relaxed atomic in
+ * a fixed array indexed by route and status slot, so a request never takes a lock or
+ * allocates to be counted; rendering reads the arrays without stopping anyone (the
+ * exposition may be a few increments inconsistent, which Prometheus tolerates).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "runtime.h"
+
+#define MAX_ROUTES 64
+#define UNMATCHED MAX_ROUTES /* requests that matched no route: 404, 405 */
+
+static const int status_slots[] = {200, 201, 204, 400, 401, 403, 404, 405, 409, 410,
+                                   413, 415, 422, 429, 500, 503, 0 /* other */};
+#define NSTATUS (sizeof(status_slots) / sizeof(status_slots[0]))
+
+/* Upper bounds in microseconds; the exposition prints them in seconds. */
+static const uint64_t lat_bounds[] = {250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+                                      1000000, 2500000};
+#define NLAT (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
+
+static const uint64_t batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+#define NBATCH (sizeof(batch_bounds) / sizeof(batch_bounds[0]))
+
+typedef struct histo_lat {
+    _Atomic uint64_t b[NLAT + 1]; /* last: +Inf */
+    _Atomic uint64_t sum_usec, count;
+} histo_lat;
+
+static struct {
+    _Atomic uint64_t requests[MAX_ROUTES + 1][NSTATUS];
+    histo_lat latency[MAX_ROUTES + 1];
+    _Atomic uint64_t batch[NBATCH + 1];
+    _Atomic uint64_t batch_sum, batch_count;
+    histo_lat commit;
+    _Atomic uint64_t commits;
+} M;
+
+void hoso__metrics_init(void)
+{
+    memset(&M, 0, sizeof(M));
+}
+
+static size_t route_slot(const hoso_route *route)
+{
+    if (route == NULL || route < hoso_routes || route >= hoso_routes + hoso_nroutes)
+        return UNMATCHED;
+    size_t i = (size_t)(route - hoso_routes);
+    return i < MAX_ROUTES ? i : UNMATCHED;
+}
+
+static size_t status_slot(int status)
+{
+    for (size_t i = 0; i + 1 < NSTATUS; i++)
+        if (status_slots[i] == status)
+            return i;
+    return NSTATUS - 1;
+}
+
+static void lat_observe(histo_lat *h, uint64_t usec)
+{
+    size_t i = 0;
+    while (i < NLAT && usec > lat_bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&h->b[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_usec, usec, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+void hoso_metrics_request(const hoso_route *route, int http_status, uint64_t usec)
+{
+    size_t r = route_slot(route);
+    atomic_fetch_add_explicit(&M.requests[r][status_slot(http_status)], 1, memory_order_relaxed);
+    lat_observe(&M.latency[r], usec);
+}
+
+void hoso_metrics_batch(size_t ops, uint64_t commit_usec)
+{
+    size_t i = 0;
+    while (i < NBATCH && ops > batch_bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&M.batch[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.batch_sum, ops, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.batch_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.commits, 1, memory_order_relaxed);
+    lat_observe(&M.commit, commit_usec);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Rendering */
+
+static void put(h2o_buffer_t **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(h2o_buffer_t **buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    h2o_iovec_t dst = h2o_buffer_reserve(buf, (size_t)n + 1);
+    if (dst.base == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(dst.base, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    (*buf)->size += (size_t)n;
+}
+
+static uint64_t ld(_Atomic uint64_t *p)
+{
+    return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+static const char *route_label(size_t r)
+{
+    return r == UNMATCHED ? "unmatched" : hoso_routes[r].name;
+}
+
+static void render_lat(h2o_buffer_t **buf, const char *name, const char *labels, histo_lat *h)
+{
+    uint64_t cum = 0;
+    const char *sep = labels[0] != '\0' ? "," : "";
+    for (size_t i = 0; i < NLAT; i++) {
+        cum += ld(&h->b[i]);
+        put(buf, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, (double)lat_bounds[i] / 1e6,
+            (unsigned long long)cum);
+    }
+    cum += ld(&h->b[NLAT]);
+    put(buf, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
+    const char *open = labels[0] != '\0' ? "{" : "", *close = labels[0] != '\0' ? "}" : "";
+    put(buf, "%s_sum%s%s%s %.6f\n", name, open, labels, close, (double)ld(&h->sum_usec) / 1e6);
+    put(buf, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)ld(&h->count));
+}
+
+void hoso_metrics_render(hoso_server *srv, h2o_buffer_t **buf)
+{
+    size_t nr = hoso_nroutes < MAX_ROUTES ? hoso_nroutes : MAX_ROUTES;
+    char labels[128];
+
+    put(buf, "# HELP hoso_http_requests_total HTTP requests by route and status.\n"
+             "# TYPE hoso_http_requests_total counter\n");
+    for (size_t r = 0; r <= nr; r++) {
+        size_t slot = r == nr ? UNMATCHED : r;
+        for (size_t s = 0; s < NSTATUS; s++) {
+            uint64_t v = ld(&M.requests[slot][s]);
+            if (v == 0)
+                continue;
+            if (status_slots[s] != 0)
+                put(buf, "hoso_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_label(slot),
+                    status_slots[s], (unsigned long long)v);
+            else
+                put(buf, "hoso_http_requests_total{route=\"%s\",status=\"other\"} %llu\n", route_label(slot),
+                    (unsigned long long)v);
+        }
+    }
+
+    put(buf, "# HELP hoso_http_request_duration_seconds Time from request to reply, by route.\n"
+             "# TYPE hoso_http_request_duration_seconds histogram\n");
+    for (size_t r = 0; r <= nr; r++) {
+        size_t slot = r == nr ? UNMATCHED : r;
+        if (ld(&M.latency[slot].count) == 0)
+            continue;
+        snprintf(labels, sizeof(labels), "route=\"%s\"", route_label(slot));
+        render_lat(buf, "hoso_http_request_duration_seconds", labels, &M.latency[slot]);
+    }
+
+    put(buf, "# HELP hoso_writer_batch_size Operations committed together in one transaction.\n"
+             "# TYPE hoso_writer_batch_size histogram\n");
+    uint64_t cum = 0;
+    for (size_t i = 0; i < NBATCH; i++) {
+        cum += ld(&M.batch[i]);
+        put(buf, "hoso_writer_batch_size_bucket{le=\"%llu\"} %llu\n", (unsigned long long)batch_bounds[i],
+            (unsigned long long)cum);
+    }
+    cum += ld(&M.batch[NBATCH]);
+    put(buf, "hoso_writer_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    put(buf, "hoso_writer_batch_size_sum %llu\nhoso_writer_batch_size_count %llu\n",
+        (unsigned long long)ld(&M.batch_sum), (unsigned long long)ld(&M.batch_count));
+    put(buf, "# HELP hoso_writer_commits_total Write transactions committed.\n"
+             "# TYPE hoso_writer_commits_total counter\nhoso_writer_commits_total %llu\n",
+        (unsigned long long)ld(&M.commits));
+    put(buf, "# HELP hoso_writer_commit_duration_seconds Time to commit one batch (fsync included).\n"
+             "# TYPE hoso_writer_commit_duration_seconds histogram\n");
+    render_lat(buf, "hoso_writer_commit_duration_seconds", "", &M.commit);
+
+    if (srv != NULL) {
+        hoso_store_stats st;
+        memset(&st, 0, sizeof(st));
+        if (hoso_store_stats_get(srv->store, &st) == 0) {
+            put(buf, "# HELP hoso_lmdb_used_bytes Pages in use times page size.\n"
+                     "# TYPE hoso_lmdb_used_bytes gauge\nhoso_lmdb_used_bytes %llu\n",
+                (unsigned long long)st.used_bytes);
+            put(buf, "# HELP hoso_lmdb_map_size_bytes Configured LMDB map size.\n"
+                     "# TYPE hoso_lmdb_map_size_bytes gauge\nhoso_lmdb_map_size_bytes %llu\n",
+                (unsigned long long)st.map_size);
+            put(buf, "# HELP hoso_log_head Last global log sequence.\n"
+                     "# TYPE hoso_log_head gauge\nhoso_log_head %llu\n",
+                (unsigned long long)st.log_head);
+            put(buf, "# HELP hoso_lmdb_readers Reader slots in use / available.\n"
+                     "# TYPE hoso_lmdb_readers gauge\nhoso_lmdb_readers{kind=\"used\"} %u\n"
+                     "hoso_lmdb_readers{kind=\"max\"} %u\n",
+                st.readers_used, st.max_readers);
+        }
+        put(buf, "# HELP hoso_process_start_time_seconds Start time of hosod since the Unix epoch.\n"
+                 "# TYPE hoso_process_start_time_seconds gauge\nhoso_process_start_time_seconds %.3f\n",
+            (double)srv->started_at_ms / 1e3);
+        put(buf, "# HELP hoso_workers HTTP worker threads.\n# TYPE hoso_workers gauge\nhoso_workers %u\n",
+            srv->nworkers);
+        long conns = 0;
+        for (unsigned i = 0; i < srv->nworkers; i++)
+            conns += atomic_load_explicit(&srv->workers[i].conns, memory_order_relaxed);
+        put(buf, "# HELP hoso_http_connections Open client connections.\n"
+                 "# TYPE hoso_http_connections gauge\nhoso_http_connections %ld\n",
+            conns);
+    }
+}

@@ -1,0 +1,293 @@
+/*
+ * route_auth.c - register, login, logout.
+ *
+ * Argon2id takes tens of milliseconds by design, so hashing and verifying run on the
+ * worker; the writer thread only stores the result and must never be held up by it.
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "dossier_ops.h"
+#include "routes.h"
+
+#define BAD_LOGIN "wrong id number, username or password"
+
+typedef struct register_data {
+    char id[33];
+    char pwhash[crypto_pwhash_STRBYTES];
+} register_data;
+
+typedef struct login_data {
+    char id[33];
+    hoso_role role;
+    char full_name[256];
+    char agency[48];
+    int64_t expires_at;
+} login_data;
+
+typedef struct logout_data {
+    char token[64];
+} logout_data;
+
+static void free_wiped(void *p, size_t n)
+{
+    if (!p) return;
+    sodium_memzero(p, n);
+    free(p);
+}
+static void free_register(void *p)
+{
+    free_wiped(p, sizeof(register_data));
+}
+static void free_logout(void *p)
+{
+    free_wiped(p, sizeof(logout_data));
+}
+
+/* {id, role, full_name?, agency?}: never the hash, the phone or the id number. */
+static void pack_account(msgpack_packer *pk, const char *id, hoso_role role, const char *full_name,
+                         const char *agency)
+{
+    int n = 2 + (full_name && full_name[0]) + (agency && agency[0]);
+    msgpack_pack_map(pk, n);
+    hoso_pack_cstr(pk, "id");
+    hoso_pack_cstr(pk, id);
+    hoso_pack_cstr(pk, "role");
+    hoso_pack_cstr(pk, hoso_role_name(role));
+    if (full_name && full_name[0]) {
+        hoso_pack_cstr(pk, "full_name");
+        hoso_pack_cstr(pk, full_name);
+    }
+    if (agency && agency[0]) {
+        hoso_pack_cstr(pk, "agency");
+        hoso_pack_cstr(pk, agency);
+    }
+}
+
+static int all_digits(const hoso_str *s)
+{
+    for (size_t i = 0; i < s->len; i++)
+        if (!isdigit((unsigned char)s->ptr[i])) return 0;
+    return s->len > 0;
+}
+
+/* The descriptor checks lengths and characters; an identity number is moreover
+ * either the 12-digit CCCD or the older 9-digit CMND, nothing in between. */
+static int check_register(const hoso_req_register *q, hoso_errinfo *ei)
+{
+    if (!all_digits(&q->id_number) || (q->id_number.len != 12 && q->id_number.len != 9))
+        return hoso_fail_field(ei, "id_number", "must be 12 digits (CCCD) or 9 digits (CMND)");
+    return 0;
+}
+
+static int register_apply(hoso_wop *op, hoso_txn *t)
+{
+    register_data *rd = op->data;
+    hoso_req_register q;
+    hoso_account a, old;
+    hoso_doc doc;
+    msgpack_packer pk;
+    int ret;
+
+    if ((ret = hoso__doc_init(&doc)) != 0) return hoso_wop_fail(op, ret, "out of memory");
+    if ((ret = hoso_decode(&hoso_msg_register, &op->body, &op->body.root, &q, &op->err)) != 0) goto Exit;
+    ret = hoso_account_get(t, rd->id, &doc, &old);
+    if (ret == 0) {
+        ret = hoso_wop_fail(op, HOSO_EALREADY_EXISTS, "this id number is already registered");
+        goto Exit;
+    }
+    if (ret != HOSO_ENOT_FOUND) {
+        ret = hoso_wop_fail(op, ret, "cannot read accounts");
+        goto Exit;
+    }
+    memset(&a, 0, sizeof(a));
+    memcpy(a.id, rd->id, sizeof(a.id));
+    a.role = HOSO_ROLE_CITIZEN;
+    a.login = q.id_number;
+    a.full_name = q.full_name;
+    a.phone = q.phone;
+    a.pwhash.ptr = rd->pwhash;
+    a.pwhash.len = strlen(rd->pwhash);
+    a.created_at = op->now;
+    if ((ret = hoso_account_put(t, &a)) != 0) {
+        ret = hoso_wop_fail(op, ret, "cannot store the account");
+        goto Exit;
+    }
+    msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    hoso_pack_cstr(&pk, "account");
+    pack_account(&pk, a.id, a.role, q.full_name.ptr, NULL);
+    op->http_status = 201;
+Exit:
+    hoso_doc_destroy(&doc);
+    return ret;
+}
+
+int hoso_route_register(hoso_req *r)
+{
+    hoso_req_register q;
+    register_data *rd = NULL;
+    hoso_account old;
+    hoso_doc doc;
+    hoso_wop *op;
+    int ret;
+
+    if ((ret = hoso_decode(&hoso_msg_register, &r->body, &r->body.root, &q, &r->err)) != 0) return ret;
+    if ((ret = check_register(&q, &r->err)) != 0) return ret;
+    if (!(rd = calloc(1, sizeof(*rd)))) return HOSO_ENOMEM;
+    hoso_account_id_for(hoso_server_store(r->srv), q.id_number.ptr, rd->id);
+
+    /* Refuse a known id number before paying for the hash; the writer checks again. */
+    if ((ret = hoso__doc_init(&doc)) != 0) goto Exit;
+    ret = hoso_account_get(r->rtxn, rd->id, &doc, &old);
+    hoso_doc_destroy(&doc);
+    if (ret == 0) {
+        ret = hoso_fail(&r->err, HOSO_EALREADY_EXISTS, "this id number is already registered");
+        goto Exit;
+    }
+    if (ret != HOSO_ENOT_FOUND) goto Exit;
+
+    if ((ret = hoso_password_hash(q.password.ptr, rd->pwhash, sizeof(rd->pwhash))) != 0) goto Exit;
+    if (!(op = hoso_wop_new(r, register_apply))) {
+        ret = HOSO_ENOMEM;
+        goto Exit;
+    }
+    op->data = rd;
+    op->free_data = free_register;
+    return hoso_writer_submit(r, op);
+Exit:
+    free_register(rd);
+    return ret;
+}
+
+/* A hash to verify against when the account does not exist, so that a missing
+ * account costs as much time as a wrong password and the two cannot be told apart. */
+static char dummy_hash[crypto_pwhash_STRBYTES];
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+static void make_dummy(void)
+{
+    unsigned char pw[16];
+    char hex[33];
+    randombytes_buf(pw, sizeof(pw));
+    sodium_bin2hex(hex, sizeof(hex), pw, sizeof(pw));
+    if (hoso_password_hash(hex, dummy_hash, sizeof(dummy_hash)) != 0) dummy_hash[0] = '\0';
+}
+
+static int login_apply(hoso_wop *op, hoso_txn *t)
+{
+    login_data *ld = op->data;
+    char token[48];
+    msgpack_packer pk;
+    int ret;
+
+    if ((ret = hoso_session_create(t, ld->id, ld->expires_at, token)) != 0)
+        return hoso_wop_fail(op, ret, "cannot create the session");
+    msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    hoso_pack_cstr(&pk, "token");
+    hoso_pack_cstr(&pk, token);
+    hoso_pack_cstr(&pk, "expires_at");
+    msgpack_pack_int64(&pk, ld->expires_at);
+    hoso_pack_cstr(&pk, "account");
+    pack_account(&pk, ld->id, ld->role, ld->full_name, ld->agency);
+    sodium_memzero(token, sizeof(token));
+    return 0;
+}
+
+static void copy_str(char *dst, size_t sz, const hoso_str *s)
+{
+    size_t n = s->ptr ? s->len : 0;
+    if (n >= sz) n = sz - 1;
+    if (n) memcpy(dst, s->ptr, n);
+    dst[n] = '\0';
+}
+
+int hoso_route_login(hoso_req *r)
+{
+    hoso_req_login q;
+    hoso_account a;
+    hoso_doc doc;
+    login_data *ld = NULL;
+    hoso_wop *op;
+    int ret, found;
+
+    if ((ret = hoso_decode(&hoso_msg_login, &r->body, &r->body.root, &q, &r->err)) != 0) return ret;
+    int by_id = hoso__has(&q.id_number), by_user = hoso__has(&q.username);
+    if (by_id == by_user) {
+        hoso_fail_field(&r->err, by_id ? "username" : "id_number", "give exactly one of id_number or username");
+        return HOSO_EVALIDATION_FAILED;
+    }
+    if (!q.password.ptr) return hoso_fail_field(&r->err, "password", "required");
+    if ((ret = hoso__doc_init(&doc)) != 0) return ret;
+    if (!(ld = calloc(1, sizeof(*ld)))) {
+        ret = HOSO_ENOMEM;
+        goto Exit;
+    }
+    hoso_account_id_for(hoso_server_store(r->srv), by_id ? q.id_number.ptr : q.username.ptr, ld->id);
+    ret = hoso_account_get(r->rtxn, ld->id, &doc, &a);
+    if (ret && ret != HOSO_ENOT_FOUND) goto Exit;
+    found = ret == 0;
+    /* Citizens sign in with their id number, staff accounts with a username: the two
+     * namespaces never cross. */
+    if (found && by_id != (a.role == HOSO_ROLE_CITIZEN)) found = 0;
+    if (!found) {
+        pthread_once(&dummy_once, make_dummy);
+        if (dummy_hash[0]) hoso_password_verify(dummy_hash, q.password.ptr);
+        ret = hoso_fail(&r->err, HOSO_EUNAUTHORIZED, BAD_LOGIN);
+        goto Exit;
+    }
+    if (!a.pwhash.ptr || hoso_password_verify(a.pwhash.ptr, q.password.ptr) != 0) {
+        ret = hoso_fail(&r->err, HOSO_EUNAUTHORIZED, BAD_LOGIN);
+        goto Exit;
+    }
+    ld->role = a.role;
+    copy_str(ld->full_name, sizeof(ld->full_name), &a.full_name);
+    copy_str(ld->agency, sizeof(ld->agency), &a.agency);
+    int64_t ttl = hoso_server_config(r->srv)->session_ttl_ms;
+    ld->expires_at = hoso_now_ms() + (ttl > 0 ? ttl : (int64_t)30 * 24 * 3600 * 1000);
+    if (!(op = hoso_wop_new(r, login_apply))) {
+        ret = HOSO_ENOMEM;
+        goto Exit;
+    }
+    op->data = ld;
+    op->free_data = free;
+    ld = NULL;
+    ret = hoso_writer_submit(r, op);
+Exit:
+    free(ld);
+    hoso_doc_destroy(&doc);
+    return ret;
+}
+
+static int logout_apply(hoso_wop *op, hoso_txn *t)
+{
+    logout_data *ld = op->data;
+    msgpack_packer pk;
+    int ret = hoso_session_delete(t, ld->token);
+    /* A token already gone (expired, logged out twice) is the state asked for. */
+    if (ret && ret != HOSO_ENOT_FOUND && ret != HOSO_EUNAUTHORIZED)
+        return hoso_wop_fail(op, ret, "cannot end the session");
+    msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    hoso_pack_cstr(&pk, "ok");
+    msgpack_pack_true(&pk);
+    return 0;
+}
+
+int hoso_route_logout(hoso_req *r)
+{
+    logout_data *ld = calloc(1, sizeof(*ld));
+    hoso_wop *op;
+    if (!ld) return HOSO_ENOMEM;
+    memcpy(ld->token, r->token, sizeof(ld->token));
+    ld->token[sizeof(ld->token) - 1] = '\0';
+    if (!(op = hoso_wop_new(r, logout_apply))) {
+        free_logout(ld);
+        return HOSO_ENOMEM;
+    }
+    op->data = ld;
+    op->free_data = free_logout;
+    return hoso_writer_submit(r, op);
+}

@@ -1,0 +1,153 @@
+/*
+ * route_ops.c - operations endpoints: /healthz, /metrics (Prometheus text) and
+ * /v1/stats (per agency and service counters, Decree 42/2022 art. 16 monitoring).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "routes.h"
+#include "runtime.h"
+
+int hoso_route_healthz(hoso_req *r)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    hoso_pack_cstr(&pk, "status");
+    hoso_pack_cstr(&pk, "ok");
+    hoso_pack_cstr(&pk, "epoch");
+    hoso_pack_cstr(&pk, hoso_store_epoch(r->srv->store));
+    hoso_pack_cstr(&pk, "version");
+    hoso_pack_cstr(&pk, HOSO_VERSION);
+    hoso_reply(r, 200, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return 0;
+}
+
+int hoso_route_metrics(hoso_req *r)
+{
+    h2o_buffer_t *buf;
+    h2o_buffer_init(&buf, &h2o_socket_buffer_prototype);
+    hoso_metrics_render(r->srv, &buf);
+    hoso_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf->bytes, buf->size);
+    h2o_buffer_dispose(&buf);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* /v1/stats: the store keeps one row per agency, service and day; the reply sums the
+ * days of each (agency, service), optionally within ?from=YYYYMMDD&to=YYYYMMDD. */
+
+typedef struct stat_sum {
+    char agency[48], service[64];
+    uint64_t received, on_time, late, by_status[11];
+} stat_sum;
+
+typedef struct stat_ctx {
+    stat_sum *rows;
+    size_t n, cap;
+    const char *from, *to, *agency;
+    int nomem;
+} stat_ctx;
+
+static int on_stat_row(void *arg, const hoso_stat_row *row)
+{
+    stat_ctx *c = arg;
+    if ((c->from != NULL && strcmp(row->day, c->from) < 0) || (c->to != NULL && strcmp(row->day, c->to) > 0))
+        return 0;
+    if (c->agency != NULL && strcmp(row->agency, c->agency) != 0)
+        return 0;
+    stat_sum *s = NULL;
+    /* Rows come in key order, so a new (agency, service) is always the last one. */
+    if (c->n > 0 && strcmp(c->rows[c->n - 1].agency, row->agency) == 0 &&
+        strcmp(c->rows[c->n - 1].service, row->service) == 0) {
+        s = &c->rows[c->n - 1];
+    } else {
+        if (c->n == c->cap) {
+            size_t cap = c->cap != 0 ? c->cap * 2 : 32;
+            stat_sum *nr = realloc(c->rows, cap * sizeof(*nr));
+            if (nr == NULL) {
+                c->nomem = 1;
+                return 1;
+            }
+            c->rows = nr;
+            c->cap = cap;
+        }
+        s = &c->rows[c->n++];
+        memset(s, 0, sizeof(*s));
+        snprintf(s->agency, sizeof(s->agency), "%s", row->agency);
+        snprintf(s->service, sizeof(s->service), "%s", row->service);
+    }
+    s->received += row->received;
+    s->on_time += row->on_time;
+    s->late += row->late;
+    for (int i = 0; i < 11; i++)
+        s->by_status[i] += row->by_status[i];
+    return 0;
+}
+
+int hoso_route_stats(hoso_req *r)
+{
+    char from[16], to[16], agency[48];
+    stat_ctx c;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int err;
+
+    memset(&c, 0, sizeof(c));
+    msgpack_sbuffer_init(&sb);
+    c.from = hoso_req_query(r, "from", from, sizeof(from));
+    c.to = hoso_req_query(r, "to", to, sizeof(to));
+    c.agency = hoso_req_query(r, "agency", agency, sizeof(agency));
+    /* Officers see their own agency only. */
+    if (r->acct.role == HOSO_ROLE_OFFICER && r->acct.agency.ptr != NULL) {
+        snprintf(agency, sizeof(agency), "%.*s", (int)r->acct.agency.len, r->acct.agency.ptr);
+        c.agency = agency;
+    }
+    err = hoso_stats_each(r->rtxn, on_stat_row, &c);
+    if (c.nomem)
+        err = HOSO_ENOMEM;
+    if (err < 0)
+        goto Exit;
+    err = 0;
+
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    hoso_pack_cstr(&pk, "rows");
+    msgpack_pack_array(&pk, c.n);
+    for (size_t i = 0; i < c.n; i++) {
+        const stat_sum *s = &c.rows[i];
+        size_t nst = 0;
+        for (int st = HOSO_ST_MIN; st <= HOSO_ST_MAX; st++)
+            nst += s->by_status[st] != 0;
+        msgpack_pack_map(&pk, 6);
+        hoso_pack_cstr(&pk, "agency");
+        hoso_pack_cstr(&pk, s->agency);
+        hoso_pack_cstr(&pk, "service");
+        hoso_pack_cstr(&pk, s->service);
+        hoso_pack_cstr(&pk, "received");
+        msgpack_pack_uint64(&pk, s->received);
+        hoso_pack_cstr(&pk, "on_time");
+        msgpack_pack_uint64(&pk, s->on_time);
+        hoso_pack_cstr(&pk, "late");
+        msgpack_pack_uint64(&pk, s->late);
+        hoso_pack_cstr(&pk, "by_status");
+        msgpack_pack_map(&pk, nst);
+        for (int st = HOSO_ST_MIN; st <= HOSO_ST_MAX; st++) {
+            if (s->by_status[st] == 0)
+                continue;
+            char key[4];
+            snprintf(key, sizeof(key), "%d", st);
+            hoso_pack_cstr(&pk, key);
+            msgpack_pack_uint64(&pk, s->by_status[st]);
+        }
+    }
+    hoso_reply(r, 200, sb.data, sb.size);
+
+Exit:
+    free(c.rows);
+    msgpack_sbuffer_destroy(&sb);
+    return err;
+}

@@ -1,0 +1,104 @@
+/*
+ * router.c - matches a request's method and path against the route table (routes.c).
+ * The table is short, so a linear scan over it costs less than building a trie; the
+ * scan also tells "no such path" (404) apart from "path exists, other method" (405).
+ */
+#include <string.h>
+#include "runtime.h"
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes one segment into a pool copy. A segment that decodes to a slash or
+ * NUL would let a parameter escape its position, so it is refused. */
+static int decode_segment(h2o_mem_pool_t *pool, const char *s, size_t len, const char **out)
+{
+    char *d = h2o_mem_alloc_pool(pool, len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+                return HOSO_EBAD_REQUEST;
+            c = hi * 16 + lo;
+            i += 2;
+            if (c == '/' || c == 0)
+                return HOSO_EBAD_REQUEST;
+        }
+        d[n++] = (char)c;
+    }
+    d[n] = '\0';
+    *out = d;
+    return 0;
+}
+
+/* Compares pattern against path segment by segment; `{}` takes one non-empty segment.
+ * On a match, fills the parameter spans. */
+static int match_pattern(const char *pat, const char *path, size_t plen, const char *pstart[3], size_t plens[3],
+                         size_t *np)
+{
+    size_t i = 0, n = 0;
+    while (*pat != '\0') {
+        if (pat[0] == '{' && pat[1] == '}') {
+            size_t start = i;
+            while (i < plen && path[i] != '/')
+                i++;
+            if (i == start || n == 3)
+                return 0;
+            pstart[n] = path + start;
+            plens[n] = i - start;
+            n++;
+            pat += 2;
+            continue;
+        }
+        if (i >= plen || path[i] != *pat)
+            return 0;
+        i++;
+        pat++;
+    }
+    if (i != plen)
+        return 0;
+    *np = n;
+    return 1;
+}
+
+int hoso__route_match(const char *method, size_t mlen, const char *path, size_t plen, h2o_mem_pool_t *pool,
+                      const hoso_route **out, const char *params[3], size_t *nparams)
+{
+    int path_seen = 0;
+
+    /* A trailing slash names the same resource ("/v1/services/" is "/v1/services"). */
+    if (plen > 1 && path[plen - 1] == '/')
+        plen--;
+    for (size_t k = 0; k < hoso_nroutes; k++) {
+        const hoso_route *rt = &hoso_routes[k];
+        const char *ps[3];
+        size_t pl[3], np = 0;
+        if (!match_pattern(rt->pattern, path, plen, ps, pl, &np))
+            continue;
+        if (strlen(rt->method) != mlen || memcmp(rt->method, method, mlen) != 0) {
+            path_seen = 1;
+            continue;
+        }
+        for (size_t j = 0; j < np; j++) {
+            int err = decode_segment(pool, ps[j], pl[j], &params[j]);
+            if (err != 0)
+                return err;
+        }
+        for (size_t j = np; j < 3; j++)
+            params[j] = NULL;
+        *nparams = np;
+        *out = rt;
+        return 0;
+    }
+    return path_seen ? HOSO_EMETHOD_NOT_ALLOWED : HOSO_ENOT_FOUND;
+}

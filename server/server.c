@@ -1,0 +1,403 @@
+/*
+ * server.c - `hosod serve`: opens the store, seeds the catalogue, starts the writer and
+ * the HTTP workers (one uv loop, h2o context and SO_REUSEPORT listener each), waits for
+ * SIGINT/SIGTERM, then stops in order: no new connections, the writer finishes what is
+ * queued, workers deliver those replies, the loops end, the store closes.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "runtime.h"
+
+/* An accepted connection: h2o keeps the uv handle's data for itself, so the worker
+ * is found through this wrapper in the close callback. */
+typedef struct conn {
+    uv_tcp_t tcp;
+    hoso_worker *w;
+} conn;
+
+/* A server whose workers could not be disposed (connections still open at exit). */
+static hoso_server *leftover;
+
+void hoso_config_default(hoso_config *cfg)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->host, sizeof(cfg->host), "127.0.0.1");
+    cfg->port = 8080;
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./var");
+    cfg->workers = n > 0 ? (unsigned)n : 1;
+    hoso_limits_default(&cfg->limits);
+    cfg->session_ttl_ms = 30LL * 24 * 3600 * 1000;
+    cfg->max_batch = 1024;
+}
+
+hoso_store *hoso_server_store(hoso_server *srv)
+{
+    return srv->store;
+}
+
+const hoso_config *hoso_server_config(hoso_server *srv)
+{
+    return &srv->cfg;
+}
+
+int hoso_server_add_event_sink(hoso_server *srv, hoso_event_sink fn, void *ctx)
+{
+    int err = 0;
+    pthread_mutex_lock(&srv->sinks_lock);
+    if (srv->nsinks == HOSO_MAX_SINKS) {
+        err = HOSO_ENOMEM;
+    } else {
+        srv->sinks[srv->nsinks].fn = fn;
+        srv->sinks[srv->nsinks].ctx = ctx;
+        srv->nsinks++;
+    }
+    pthread_mutex_unlock(&srv->sinks_lock);
+    return err;
+}
+
+void hoso__server_publish(hoso_server *srv, const hoso_event *ev, size_t n)
+{
+    pthread_mutex_lock(&srv->sinks_lock);
+    for (size_t i = 0; i < srv->nsinks; i++)
+        srv->sinks[i].fn(srv->sinks[i].ctx, ev, n);
+    pthread_mutex_unlock(&srv->sinks_lock);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Listening sockets */
+
+/* Each worker binds its own socket to the same address; SO_REUSEPORT lets the kernel
+ * spread connections over them, since a libuv loop cannot hand a connection to
+ * another loop. With port 0 the first bind picks the port and the others follow. */
+static int open_listener(hoso_server *srv, int reuseport, int *fd_out)
+{
+    struct addrinfo hints, *ai = NULL;
+    char port[8];
+    int fd = -1, one = 1, err = HOSO_EIO;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    snprintf(port, sizeof(port), "%u", srv->cfg.port);
+    if (getaddrinfo(srv->cfg.host, port, &hints, &ai) != 0 || ai == NULL) {
+        fprintf(stderr, "hosod: %s is not a numeric address\n", srv->cfg.host);
+        goto Exit;
+    }
+    if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        fprintf(stderr, "hosod: cannot listen on %s:%u: %s\n", srv->cfg.host, srv->cfg.port, strerror(errno));
+        goto Exit;
+    }
+    if (srv->cfg.port == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            srv->cfg.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    *fd_out = fd;
+    fd = -1;
+    err = 0;
+Exit:
+    if (fd >= 0)
+        close(fd);
+    if (ai != NULL)
+        freeaddrinfo(ai);
+    return err;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Workers */
+
+static void on_conn_close(uv_handle_t *h)
+{
+    conn *c = (conn *)h;
+    atomic_fetch_sub(&c->w->conns, 1);
+    free(c);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, listener, (uv_tcp_t *)listener);
+    if (status != 0)
+        return;
+    conn *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return;
+    c->w = w;
+    uv_tcp_init(listener->loop, &c->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    /* Without TCP_NODELAY small replies wait for delayed ACKs (see DESIGN.md). */
+    uv_tcp_nodelay(&c->tcp, 1);
+    atomic_fetch_add(&w->conns, 1);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_close);
+    h2o_accept(&w->accept_ctx, sock);
+}
+
+static void on_ctl(uv_async_t *a)
+{
+    hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, ctl, a);
+    int phase = atomic_load(&w->stop_phase);
+    if (phase >= 1 && w->listening) {
+        uv_close((uv_handle_t *)&w->listener, NULL);
+        w->listening = 0;
+        /* Persistent HTTP/1 connections close after their next reply, HTTP/2 gets GOAWAY. */
+        h2o_context_request_shutdown(&w->ctx);
+    }
+    if (phase >= 2)
+        uv_stop(&w->loop);
+}
+
+static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
+{
+    int r;
+    w->srv = srv;
+    w->index = index;
+    uv_loop_init(&w->loop);
+    /* The host is registered on the shared globalconf before any context exists. */
+    h2o_context_init(&w->ctx, &w->loop, &srv->globalconf);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->done_rx, hoso__writer_on_done);
+    uv_async_init(&w->loop, &w->ctl, on_ctl);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = srv->globalconf.hosts;
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listening = 1;
+    if ((r = uv_tcp_open(&w->listener, fd)) != 0 ||
+        (r = uv_listen((uv_stream_t *)&w->listener, SOMAXCONN, on_accept)) != 0) {
+        fprintf(stderr, "hosod: worker %u cannot listen: %s\n", index, uv_strerror(r));
+        return HOSO_EIO;
+    }
+    return 0;
+}
+
+/* h2o 2.2 keeps per-thread caches (socket buffers, pool chunks, HTTP/2 write
+ * buffers) in thread-local storage with no call to release them. A worker thread that
+ * exited would turn them into leaks; instead a finished worker reports and then parks
+ * until the process exits, which reclaims its caches with everything else. */
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
+
+static void park_forever(hoso_worker *w)
+{
+    pthread_mutex_lock(&park_lock);
+    w->finished = 1;
+    pthread_cond_broadcast(&park_cond);
+    for (;;)
+        pthread_cond_wait(&park_cond, &park_lock);
+}
+
+static void wait_finished(hoso_worker *w)
+{
+    pthread_mutex_lock(&park_lock);
+    while (!w->finished)
+        pthread_cond_wait(&park_cond, &park_lock);
+    pthread_mutex_unlock(&park_lock);
+}
+
+static void *worker_main(void *arg)
+{
+    hoso_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* The read txn is bound to this thread: end it here. */
+    if (w->rtxn != NULL) {
+        hoso_txn_abort(w->rtxn);
+        w->rtxn = NULL;
+    }
+    park_forever(w);
+    return NULL;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Frees a worker's loop and context once no connection is left. With connections
+ * still open (a client keeping an idle keep-alive past the grace period) h2o cannot
+ * dispose its context, so the loop is left as is for the process exit to reclaim.
+ * Returns 1 when disposed. */
+static int worker_dispose(hoso_worker *w)
+{
+    if (atomic_load(&w->conns) != 0)
+        return 0;
+    if (w->listening) {
+        uv_close((uv_handle_t *)&w->listener, NULL);
+        w->listening = 0;
+    }
+    uv_close((uv_handle_t *)&w->ctl, NULL);
+    /* h2o_context_request_shutdown armed the HTTP/2 GOAWAY timer; dispose asserts that
+     * no timer is pending. */
+    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
+    h2o_multithread_unregister_receiver(w->ctx.queue, &w->done_rx);
+    h2o_context_dispose(&w->ctx);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&w->loop) != 0) {
+        uv_walk(&w->loop, close_walk, NULL);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&w->loop);
+    }
+    return 1;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static long total(hoso_server *srv, int conns)
+{
+    long n = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        n += atomic_load(conns ? &srv->workers[i].conns : &srv->workers[i].inflight);
+    return n;
+}
+
+static void tell_workers(hoso_server *srv, int phase)
+{
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        if (!srv->workers[i].started)
+            continue;
+        atomic_store(&srv->workers[i].stop_phase, phase);
+        uv_async_send(&srv->workers[i].ctl);
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+
+int hoso_server_run(const hoso_config *cfg)
+{
+    hoso_server *srv = calloc(1, sizeof(*srv));
+    hoso_store_options so;
+    sigset_t sigs;
+    int err = 0, sig = 0, all_disposed = 1;
+    unsigned i;
+
+    if (srv == NULL)
+        return HOSO_ENOMEM;
+    srv->cfg = *cfg;
+    if (srv->cfg.workers == 0)
+        srv->cfg.workers = 1;
+    srv->started_at_ms = hoso_now_ms();
+    pthread_mutex_init(&srv->sinks_lock, NULL);
+    hoso__metrics_init();
+
+    /* Threads inherit the mask: only the main thread takes the stop signals. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&so, 0, sizeof(so));
+    so.max_readers = 1024 > srv->cfg.workers * 4 + 64 ? 1024 : srv->cfg.workers * 4 + 64;
+    if ((err = hoso_store_open(&srv->store, srv->cfg.data_dir, &so)) != 0) {
+        fprintf(stderr, "hosod: cannot open the data dir %s: %s\n", srv->cfg.data_dir, hoso_err_message(err));
+        goto Exit;
+    }
+    if ((err = hoso__demo_seed_in(srv->store, srv->cfg.demo, srv->cfg.data_dir)) != 0) {
+        fprintf(stderr, "hosod: seeding the catalogue failed: %s\n", hoso_err_message(err));
+        goto Exit;
+    }
+
+    h2o_config_init(&srv->globalconf);
+    /* A little above our limit, so oversized bodies get our own 413 error shape. */
+    srv->globalconf.max_request_entity_size = srv->cfg.limits.max_body + 64 * 1024;
+    srv->hostconf = h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    hoso__http_register(srv, srv->hostconf);
+
+    if ((err = hoso__writer_start(srv, &srv->writer)) != 0)
+        goto Exit;
+
+    srv->nworkers = srv->cfg.workers;
+    if ((srv->workers = calloc(srv->nworkers, sizeof(*srv->workers))) == NULL) {
+        err = HOSO_ENOMEM;
+        goto Exit;
+    }
+    /* SO_REUSEPORT would also let a second hosod share the port silently: make sure
+     * nobody listens there first. */
+    if (srv->cfg.port != 0) {
+        int probe = -1;
+        if ((err = open_listener(srv, 0, &probe)) != 0)
+            goto Exit;
+        close(probe);
+    }
+    for (i = 0; i < srv->nworkers; i++) {
+        int fd = -1;
+        if ((err = open_listener(srv, 1, &fd)) != 0)
+            goto Exit;
+        if ((err = worker_init(srv, &srv->workers[i], i, fd)) != 0) {
+            srv->workers[i].started = 1; /* initialised: dispose it below */
+            goto Exit;
+        }
+        srv->workers[i].started = 1;
+    }
+    for (i = 0; i < srv->nworkers; i++) {
+        if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
+            err = HOSO_EINTERNAL;
+            goto Exit;
+        }
+    }
+    if (!srv->cfg.quiet)
+        printf("hosod listening on http://%s%s%s:%u (%u workers, data %s, epoch %s)\n",
+               strchr(srv->cfg.host, ':') ? "[" : "", srv->cfg.host, strchr(srv->cfg.host, ':') ? "]" : "",
+               srv->cfg.port, srv->nworkers, srv->cfg.data_dir, hoso_store_epoch(srv->store));
+    fflush(stdout);
+
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    if (!srv->cfg.quiet)
+        fprintf(stderr, "hosod: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
+
+Exit:
+    atomic_store(&srv->stopping, 1);
+    tell_workers(srv, 1);
+    /* Everything queued is committed and its replies posted to the workers. */
+    hoso__writer_stop(srv->writer);
+    for (int t = 0; t < 500 && srv->workers != NULL && total(srv, 0) > 0; t++)
+        sleep_ms(10);
+    for (int t = 0; t < 100 && srv->workers != NULL && total(srv, 1) > 0; t++)
+        sleep_ms(10);
+    tell_workers(srv, 2);
+    for (i = 0; srv->workers != NULL && i < srv->nworkers; i++) {
+        hoso_worker *w = &srv->workers[i];
+        if (!w->started)
+            continue;
+        if (w->thread != 0)
+            wait_finished(w);
+        if (!worker_dispose(w))
+            all_disposed = 0;
+    }
+    hoso__writer_free(srv->writer);
+    srv->writer = NULL;
+    if (srv->hostconf != NULL && all_disposed)
+        h2o_config_dispose(&srv->globalconf);
+    if (srv->store != NULL)
+        hoso_store_close(srv->store);
+    pthread_mutex_destroy(&srv->sinks_lock);
+    if (all_disposed) {
+        free(srv->workers);
+        free(srv);
+    } else {
+        /* The workers stay reachable until exit, which reclaims them. */
+        leftover = srv;
+    }
+    return err;
+}

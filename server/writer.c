@@ -1,0 +1,388 @@
+/*
+ * writer.c - the single writer thread and its group commit. Workers queue ops; the
+ * writer takes everything queued (up to max_batch), runs each op in a nested
+ * transaction of one batch transaction, commits the batch with one fsync, publishes
+ * the committed events, then posts each op back to the worker that owns its request.
+ * A worker replies only once the op comes back, so a 2xx means the write is durable.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "runtime.h"
+
+typedef struct op_cancel op_cancel;
+
+/* An op with what the runtime needs to route its reply back. Everything after `op`
+ * belongs to the worker thread except `next`, which the queue lock protects. */
+typedef struct wop_rt {
+    hoso_wop op;
+    h2o_multithread_message_t msg;
+    hoso_worker *worker;
+    h2o_req_t *req; /* NULL once the client went away */
+    op_cancel *cancel;
+    const hoso_route *route;
+    uint64_t start_usec;
+    int json;
+    struct wop_rt *next;
+} wop_rt;
+
+/* Lives in the request's pool; h2o calls on_cancel_dispose when the request is freed.
+ * Both that and the delivery run on the worker thread, so no lock is needed. */
+struct op_cancel {
+    wop_rt *w;
+};
+
+struct hoso_writer {
+    hoso_server *srv;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    wop_rt *head, *tail;
+    int stopping;
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Ops */
+
+hoso_wop *hoso_wop_new(hoso_req *r, hoso_wop_fn apply)
+{
+    wop_rt *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    hoso_wop *op = &w->op;
+    op->apply = apply;
+    op->_private = w;
+    op->http_status = 200;
+    op->now = hoso_now_ms();
+    msgpack_sbuffer_init(&op->reply);
+    if (r->authed) {
+        snprintf(op->account, sizeof(op->account), "%s", r->acct.id);
+        op->role = r->acct.role;
+        if (r->acct.agency.ptr != NULL && r->acct.agency.len < sizeof(op->agency))
+            snprintf(op->agency, sizeof(op->agency), "%.*s", (int)r->acct.agency.len, r->acct.agency.ptr);
+        if (r->acct.login.ptr != NULL && r->acct.login.len < sizeof(op->login))
+            snprintf(op->login, sizeof(op->login), "%.*s", (int)r->acct.login.len, r->acct.login.ptr);
+    }
+    for (size_t i = 0; i < r->nparams && i < 3; i++)
+        if (r->params[i] != NULL)
+            snprintf(op->params[i], sizeof(op->params[i]), "%s", r->params[i]);
+    if (r->has_body) {
+        /* The zone holds no pointer into itself, so moving the struct moves the arena. */
+        op->body = r->body;
+        op->has_body = 1;
+        r->has_body = 0;
+        memset(&r->body, 0, sizeof(r->body));
+        const msgpack_object *id = hoso_map_get(&op->body.root, "op_id");
+        if (id != NULL && id->type == MSGPACK_OBJECT_STR && id->via.str.size > 0 &&
+            id->via.str.size < sizeof(op->op_id)) {
+            memcpy(op->op_id, id->via.str.ptr, id->via.str.size);
+            op->op_id[id->via.str.size] = '\0';
+        }
+    }
+    return op;
+}
+
+static void wop_free(wop_rt *w)
+{
+    hoso_wop *op = &w->op;
+    if (op->free_data != NULL && op->data != NULL)
+        op->free_data(op->data);
+    if (op->has_body)
+        hoso_doc_destroy(&op->body);
+    msgpack_sbuffer_destroy(&op->reply);
+    free(w);
+}
+
+int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...)
+{
+    op->err.err = err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(op->err.message, sizeof(op->err.message), fmt, ap);
+    va_end(ap);
+    op->result = err;
+    return err;
+}
+
+/* Replaces op's reply with the error shape for err. */
+static void set_error_reply(hoso_wop *op, int err)
+{
+    msgpack_packer pk;
+    const hoso_errinfo *ei = &op->err;
+    if (ei->err == 0 && ei->message[0] == '\0' && ei->nfields == 0)
+        ei = NULL;
+    op->result = err;
+    op->reply.size = 0;
+    msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
+    hoso_encode_error(&pk, err, ei);
+    op->http_status = hoso_err_http_status(err);
+}
+
+/* Runs one op inside parent. Afterwards op->reply holds what the client gets and
+ * op->result says whether it succeeded; the op's changes are in parent only if so. */
+static void run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
+{
+    hoso_txn *child = NULL;
+    int idem = op->op_id[0] != '\0' && op->account[0] != '\0';
+    int err;
+
+    if ((err = hoso_txn_write(s, parent, &child)) != 0)
+        goto Exit;
+    if (idem) {
+        hoso_doc d;
+        hoso_str body = {NULL, 0};
+        int status = 0;
+        msgpack_zone_init(&d.zone, 512);
+        err = hoso_op_get(child, op->account, op->op_id, &d, &status, &body);
+        if (err == 0) {
+            op->reply.size = 0;
+            msgpack_sbuffer_write(&op->reply, body.ptr, body.len);
+            op->http_status = status;
+            op->result = 0; /* the stored reply, error or not, is the answer */
+            hoso_doc_destroy(&d);
+            hoso_txn_abort(child);
+            child = NULL;
+            return;
+        }
+        hoso_doc_destroy(&d);
+        if (err != HOSO_ENOT_FOUND)
+            goto Exit;
+    }
+    op->result = 0;
+    op->reply.size = 0;
+    err = op->apply(op, child);
+    if (err == 0 && op->result < 0)
+        err = op->result;
+    if (err == 0) {
+        if (idem && (err = hoso_op_put(child, op->account, op->op_id, op->http_status, op->reply.data,
+                                       op->reply.size, op->now)) != 0)
+            goto Exit;
+        err = hoso_txn_commit(child);
+        child = NULL;
+        goto Exit;
+    }
+    /* The op failed: undo its partial changes, then remember a client error (4xx) in a
+     * fresh child so a retry with the same op_id gets the same answer. */
+    hoso_txn_abort(child);
+    child = NULL;
+    set_error_reply(op, err);
+    if (idem && op->http_status < 500 && hoso_txn_write(s, parent, &child) == 0) {
+        if (hoso_op_put(child, op->account, op->op_id, op->http_status, op->reply.data, op->reply.size, op->now) == 0)
+            hoso_txn_commit(child);
+        else
+            hoso_txn_abort(child);
+        child = NULL;
+    }
+    return;
+
+Exit:
+    if (child != NULL)
+        hoso_txn_abort(child);
+    if (err != 0)
+        set_error_reply(op, err);
+}
+
+int hoso_run_write(hoso_store *s, hoso_wop *op)
+{
+    hoso_txn *t = NULL;
+    hoso_event *ev = NULL;
+    size_t nev = 0;
+    int err;
+
+    if ((err = hoso_txn_write(s, NULL, &t)) != 0)
+        return err;
+    run_one(s, t, op);
+    if (hoso_txn_take_events(t, &ev, &nev) == 0)
+        hoso_events_free(ev, nev);
+    if ((err = hoso_txn_commit(t)) != 0)
+        return err;
+    return op->result;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Delivery on the worker */
+
+static void on_cancel_dispose(void *p)
+{
+    op_cancel *c = p;
+    if (c->w != NULL)
+        c->w->req = NULL;
+}
+
+static void deliver(wop_rt *w)
+{
+    if (w->req != NULL) {
+        /* Detach first: sending may end the request and run on_cancel_dispose. */
+        w->cancel->w = NULL;
+        hoso__http_send_op(w->req, w->route, w->json, w->start_usec, &w->op);
+    }
+    atomic_fetch_sub(&w->worker->inflight, 1);
+    wop_free(w);
+}
+
+void hoso__writer_on_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        deliver(H2O_STRUCT_FROM_MEMBER(wop_rt, msg, m));
+    }
+}
+
+static void post_back(wop_rt *w)
+{
+    h2o_multithread_send_message(&w->worker->done_rx, &w->msg);
+}
+
+int hoso_writer_submit(hoso_req *r, hoso_wop *op)
+{
+    wop_rt *w = op->_private;
+    hoso_writer *wr = r->srv->writer;
+
+    w->worker = r->worker;
+    w->req = r->h2o;
+    w->route = r->route;
+    w->json = r->json;
+    w->start_usec = hoso__req_start_usec(r);
+    w->cancel = h2o_mem_alloc_shared(&r->h2o->pool, sizeof(*w->cancel), on_cancel_dispose);
+    w->cancel->w = w;
+    atomic_fetch_add(&w->worker->inflight, 1);
+
+    if (wr != NULL) {
+        pthread_mutex_lock(&wr->lock);
+        if (!wr->stopping) {
+            if (wr->tail != NULL)
+                wr->tail->next = w;
+            else
+                wr->head = w;
+            wr->tail = w;
+            pthread_cond_signal(&wr->cond);
+            pthread_mutex_unlock(&wr->lock);
+            return HOSO_ASYNC;
+        }
+        pthread_mutex_unlock(&wr->lock);
+    }
+    /* Shutting down: answer now rather than queue an op nobody will run. */
+    op->err.err = 0;
+    hoso_fail(&op->err, HOSO_EUNAVAILABLE, "the server is shutting down");
+    set_error_reply(op, HOSO_EUNAVAILABLE);
+    deliver(w);
+    return HOSO_ASYNC;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The writer thread */
+
+static void run_batch(hoso_writer *wr, wop_rt *list, size_t n)
+{
+    hoso_store *s = wr->srv->store;
+    hoso_txn *t = NULL;
+    hoso_event *ev = NULL;
+    size_t nev = 0;
+    uint64_t t0 = hoso__now_usec();
+    int err;
+
+    if ((err = hoso_txn_write(s, NULL, &t)) == 0) {
+        for (wop_rt *w = list; w != NULL; w = w->next)
+            run_one(s, t, &w->op);
+        if (hoso_txn_take_events(t, &ev, &nev) != 0) {
+            ev = NULL;
+            nev = 0;
+        }
+        err = hoso_txn_commit(t);
+    }
+    if (err != 0) {
+        /* Nothing of the batch is on disk: every op in it fails the same way, and a
+         * client may retry with the same op_id. */
+        if (ev != NULL)
+            hoso_events_free(ev, nev);
+        ev = NULL;
+        nev = 0;
+        fprintf(stderr, "hosod: batch of %zu ops not committed: %s\n", n, hoso_err_message(err));
+        for (wop_rt *w = list; w != NULL; w = w->next) {
+            memset(&w->op.err, 0, sizeof(w->op.err));
+            hoso_fail(&w->op.err, HOSO_EUNAVAILABLE, "the write could not be committed (%s)",
+                      hoso_err_message(err));
+            set_error_reply(&w->op, HOSO_EUNAVAILABLE);
+        }
+    }
+    hoso_metrics_batch(n, hoso__now_usec() - t0);
+    if (nev > 0) {
+        hoso__server_publish(wr->srv, ev, nev);
+        hoso_events_free(ev, nev);
+    }
+    while (list != NULL) {
+        wop_rt *next = list->next;
+        list->next = NULL;
+        post_back(list);
+        list = next;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    hoso_writer *wr = arg;
+    unsigned max_batch = wr->srv->cfg.max_batch != 0 ? wr->srv->cfg.max_batch : 1024;
+
+    for (;;) {
+        pthread_mutex_lock(&wr->lock);
+        while (wr->head == NULL && !wr->stopping)
+            pthread_cond_wait(&wr->cond, &wr->lock);
+        if (wr->head == NULL) {
+            pthread_mutex_unlock(&wr->lock);
+            break;
+        }
+        wop_rt *list = wr->head, *last = list;
+        size_t n = 1;
+        while (last->next != NULL && n < max_batch) {
+            last = last->next;
+            n++;
+        }
+        wr->head = last->next;
+        if (wr->head == NULL)
+            wr->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&wr->lock);
+        run_batch(wr, list, n);
+    }
+    return NULL;
+}
+
+int hoso__writer_start(hoso_server *srv, hoso_writer **out)
+{
+    hoso_writer *wr = calloc(1, sizeof(*wr));
+    if (wr == NULL)
+        return HOSO_ENOMEM;
+    wr->srv = srv;
+    pthread_mutex_init(&wr->lock, NULL);
+    pthread_cond_init(&wr->cond, NULL);
+    if (pthread_create(&wr->thread, NULL, writer_main, wr) != 0) {
+        pthread_mutex_destroy(&wr->lock);
+        pthread_cond_destroy(&wr->cond);
+        free(wr);
+        return HOSO_EINTERNAL;
+    }
+    *out = wr;
+    return 0;
+}
+
+void hoso__writer_stop(hoso_writer *wr)
+{
+    if (wr == NULL)
+        return;
+    pthread_mutex_lock(&wr->lock);
+    wr->stopping = 1;
+    pthread_cond_signal(&wr->cond);
+    pthread_mutex_unlock(&wr->lock);
+    pthread_join(wr->thread, NULL);
+}
+
+void hoso__writer_free(hoso_writer *wr)
+{
+    if (wr == NULL)
+        return;
+    pthread_mutex_destroy(&wr->lock);
+    pthread_cond_destroy(&wr->cond);
+    free(wr);
+}
