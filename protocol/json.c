@@ -150,8 +150,9 @@ int hoso_doc_from_json(hoso_doc *doc, const void *buf, size_t len, const hoso_li
     }
     if ((r = json_depth_ok(buf, len, l.max_depth, ei)) != 0)
         goto Exit;
-    /* JSON_ALLOW_NUL stays off: "\u0000" in a string is an error, like NUL in msgpack. */
-    j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    /* JSON_ALLOW_NUL is on so that "\u0000" in a string reaches hoso_decode, which names
+     * the field, exactly as a NUL inside a msgpack string does. */
+    j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (j == NULL) {
         r = hoso_fail(ei, HOSO_EBAD_REQUEST, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
                       jerr.text);

@@ -405,11 +405,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         int body_json = ct.base != NULL && is_type(media_type(ct.base, ct.len), "application/json");
         r->json = wants_json(req, r->route, body_json);
     }
-    if ((r->route->flags & HOSO_R_BODY) && (err = decode_body(r)) != 0)
-        goto Exit;
+    /* Authentication comes before decoding: an anonymous client must not make a worker
+     * parse a megabyte of JSON, and a bad token is 401 whatever the body holds. */
     if ((err = renew_read_txn(r)) != 0)
         goto Exit;
     if ((r->route->flags & HOSO_R_AUTH) && (err = authenticate(r)) != 0)
+        goto Exit;
+    if ((r->route->flags & HOSO_R_BODY) && (err = decode_body(r)) != 0)
         goto Exit;
     err = r->route->fn(r);
     if (err == HOSO_ASYNC)
