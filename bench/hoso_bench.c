@@ -1,0 +1,1039 @@
+/*
+ * hoso_bench.c - load generator for hosod.
+ *
+ *   hoso-bench port [HOST]
+ *       prints a free TCP port on HOST (default 127.0.0.1)
+ *   hoso-bench setup --url http://127.0.0.1:PORT [--service CODE]
+ *       registers and logs in one citizen, submits one dossier and prints
+ *       service=, agency=, code= and token= lines for bench/run.sh
+ *   hoso-bench submit --url http://127.0.0.1:PORT [--clients 64] [--duration 10]
+ *                     [--requests N] [--max-total 9000] [--sources 8] [--service CODE]
+ *       N clients, each its own citizen on its own keep-alive connection, submit
+ *       dossiers with unique op_ids for a bounded time; prints submissions/s, latency
+ *       percentiles, errors and the writer's average commit batch (from /metrics).
+ *
+ * One thread per client with a blocking socket: what is measured is how many
+ * submissions the server makes durable per second while many clients wait on group
+ * commit at once, which needs clients that each wait for their reply before sending
+ * the next one, not a generator that multiplexes cleverly. Bodies are msgpack, the
+ * format the mobile app uses.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <msgpack.h>
+#include "hoso_protocol.h"
+
+#define HOSO_BENCH_IO_TIMEOUT_S 15   /* no single request may hang the run */
+/* Registration and login hash a password (argon2id, ~0.15 s each here) and hosod may
+ * run those one after another: 64 clients logging in at once can wait ~20 s. */
+#define HOSO_BENCH_SETUP_TIMEOUT_S 120
+#define HOSO_BENCH_MAX_CLIENTS 1024
+#define HOSO_BENCH_MAX_SOURCES 250   /* 127.0.0.1 .. 127.0.0.250 */
+#define HOSO_BENCH_PASSWORD "Bench-Passw0rd-2026"
+#define HOSO_BENCH_MAX_HEAD 16384
+
+/* ---------------------------------------------------------------------------------- */
+/* Small utilities. */
+
+static double hoso_bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void hoso_bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void hoso_bench_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hoso-bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+typedef struct hoso_bench_buf {
+    char *p;
+    size_t len, cap;
+} hoso_bench_buf;
+
+static void hoso_bench_buf_reserve(hoso_bench_buf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL)
+        hoso_bench_die("out of memory");
+    b->p = p;
+    b->cap = cap;
+}
+
+static void hoso_bench_buf_append(hoso_bench_buf *b, const void *data, size_t len)
+{
+    hoso_bench_buf_reserve(b, len);
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+    b->p[b->len] = '\0';
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Target and connections. */
+
+typedef struct hoso_bench_target {
+    char host[64];
+    uint16_t port;
+    struct sockaddr_in addr;
+    int loopback; /* 127.0.0.0/8: several source addresses may be used */
+} hoso_bench_target;
+
+static void hoso_bench_parse_url(const char *url, hoso_bench_target *t)
+{
+    const char *p = url;
+    if (strncmp(p, "http://", 7) == 0)
+        p += 7;
+    const char *colon = strchr(p, ':');
+    if (colon == NULL || (size_t)(colon - p) >= sizeof(t->host))
+        hoso_bench_die("--url must look like http://127.0.0.1:8080, got %s", url);
+    memcpy(t->host, p, (size_t)(colon - p));
+    t->host[colon - p] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (port <= 0 || port > 65535 || (*end != '\0' && *end != '/'))
+        hoso_bench_die("bad port in --url %s", url);
+    t->port = (uint16_t)port;
+    memset(&t->addr, 0, sizeof(t->addr));
+    t->addr.sin_family = AF_INET;
+    t->addr.sin_port = htons(t->port);
+    if (inet_pton(AF_INET, t->host, &t->addr.sin_addr) != 1)
+        hoso_bench_die("--url host must be a numeric IPv4 address, got %s", t->host);
+    t->loopback = (ntohl(t->addr.sin_addr.s_addr) >> 24) == 127;
+}
+
+typedef struct hoso_bench_conn {
+    const hoso_bench_target *target;
+    int fd;
+    unsigned source;    /* 0: let the kernel choose; k: bind to 127.0.0.k */
+    int timeout_s;      /* send/receive timeout; 0 = HOSO_BENCH_IO_TIMEOUT_S */
+    hoso_bench_buf in;  /* received bytes not consumed yet */
+    size_t used;        /* requests sent on this connection */
+} hoso_bench_conn;
+
+typedef struct hoso_bench_resp {
+    int status;
+    hoso_bench_buf body;
+    int close; /* the server will close after this reply */
+} hoso_bench_resp;
+
+static void hoso_bench_conn_close(hoso_bench_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->in.len = 0;
+    c->used = 0;
+}
+
+static void hoso_bench_set_timeout(int fd, int secs)
+{
+    struct timeval tv = {.tv_sec = secs ? secs : HOSO_BENCH_IO_TIMEOUT_S};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int hoso_bench_conn_open(hoso_bench_conn *c)
+{
+    hoso_bench_conn_close(c);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* Loopback offers about 28k ephemeral ports per (source, destination) pair, so
+     * many connections are spread over several 127.0.0.x source addresses. */
+    if (c->source && c->target->loopback) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl((127u << 24) | c->source);
+        if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    hoso_bench_set_timeout(fd, c->timeout_s);
+    if (connect(fd, (const struct sockaddr *)&c->target->addr, sizeof(c->target->addr)) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    c->fd = fd;
+    return 0;
+}
+
+static int hoso_bench_send_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads more bytes into c->in. 0 on data, -ECONNRESET on EOF, -errno otherwise. */
+static int hoso_bench_fill(hoso_bench_conn *c)
+{
+    hoso_bench_buf_reserve(&c->in, 16384);
+    for (;;) {
+        ssize_t n = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len - 1, 0);
+        if (n > 0) {
+            c->in.len += (size_t)n;
+            c->in.p[c->in.len] = '\0';
+            return 0;
+        }
+        if (n == 0)
+            return -ECONNRESET;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static void hoso_bench_consume(hoso_bench_conn *c, size_t n)
+{
+    memmove(c->in.p, c->in.p + n, c->in.len - n);
+    c->in.len -= n;
+}
+
+/* Finds "\r\n" in c->in at or after off, filling as needed. Returns its index or <0. */
+static long hoso_bench_find_crlf(hoso_bench_conn *c, size_t off)
+{
+    for (;;) {
+        for (size_t i = off; i + 1 < c->in.len; i++)
+            if (c->in.p[i] == '\r' && c->in.p[i + 1] == '\n')
+                return (long)i;
+        if (c->in.len > HOSO_BENCH_MAX_HEAD + off)
+            return -EMSGSIZE;
+        int r = hoso_bench_fill(c);
+        if (r)
+            return r;
+    }
+}
+
+static int hoso_bench_read_body_bytes(hoso_bench_conn *c, hoso_bench_buf *body, size_t n)
+{
+    while (c->in.len < n) {
+        int r = hoso_bench_fill(c);
+        if (r)
+            return r;
+    }
+    hoso_bench_buf_append(body, c->in.p, n);
+    hoso_bench_consume(c, n);
+    return 0;
+}
+
+/* Reads one HTTP/1.1 response (status line, headers, body by Content-Length, chunked
+ * or until close). */
+static int hoso_bench_read_resp(hoso_bench_conn *c, hoso_bench_resp *resp)
+{
+    resp->status = 0;
+    resp->body.len = 0;
+    resp->close = 0;
+    int r;
+    /* the head ends with an empty line */
+    char *end;
+    while ((end = c->in.len ? strstr(c->in.p, "\r\n\r\n") : NULL) == NULL) {
+        if (c->in.len > HOSO_BENCH_MAX_HEAD)
+            return -EMSGSIZE;
+        if ((r = hoso_bench_fill(c)) != 0)
+            return r;
+    }
+    size_t headlen = (size_t)(end - c->in.p) + 4;
+    int minor = 1;
+    if (sscanf(c->in.p, "HTTP/1.%d %d", &minor, &resp->status) != 2)
+        return -EPROTO;
+    if (minor == 0)
+        resp->close = 1;
+    long long clen = -1;
+    int chunked = 0;
+    for (char *line = strstr(c->in.p, "\r\n") + 2; line < end; line = strstr(line, "\r\n") + 2) {
+        if (strncasecmp(line, "content-length:", 15) == 0)
+            clen = strtoll(line + 15, NULL, 10);
+        else if (strncasecmp(line, "transfer-encoding:", 18) == 0)
+            chunked = strstr(line, "chunked") != NULL && strstr(line, "chunked") < strstr(line, "\r\n");
+        else if (strncasecmp(line, "connection:", 11) == 0) {
+            const char *v = line + 11;
+            while (*v == ' ')
+                v++;
+            if (strncasecmp(v, "close", 5) == 0)
+                resp->close = 1;
+        }
+    }
+    hoso_bench_consume(c, headlen);
+    if (resp->status == 204 || resp->status == 304 || (resp->status >= 100 && resp->status < 200))
+        return 0;
+    if (chunked) {
+        for (;;) {
+            long i = hoso_bench_find_crlf(c, 0);
+            if (i < 0)
+                return (int)i;
+            size_t n = (size_t)strtoull(c->in.p, NULL, 16);
+            hoso_bench_consume(c, (size_t)i + 2);
+            if (n == 0) {
+                /* trailers end with an empty line */
+                for (;;) {
+                    long j = hoso_bench_find_crlf(c, 0);
+                    if (j < 0)
+                        return (int)j;
+                    hoso_bench_consume(c, (size_t)j + 2);
+                    if (j == 0)
+                        return 0;
+                }
+            }
+            if ((r = hoso_bench_read_body_bytes(c, &resp->body, n)) != 0)
+                return r;
+            long k = hoso_bench_find_crlf(c, 0);
+            if (k < 0)
+                return (int)k;
+            hoso_bench_consume(c, (size_t)k + 2);
+        }
+    }
+    if (clen >= 0)
+        return hoso_bench_read_body_bytes(c, &resp->body, (size_t)clen);
+    /* neither length nor chunks: the body ends when the server closes */
+    resp->close = 1;
+    for (;;) {
+        hoso_bench_buf_append(&resp->body, c->in.p, c->in.len);
+        c->in.len = 0;
+        r = hoso_bench_fill(c);
+        if (r == -ECONNRESET)
+            return 0;
+        if (r)
+            return r;
+    }
+}
+
+/* One request/reply on c, reconnecting when needed. A keep-alive connection may be
+ * closed by the server just as a request goes out; when a reused connection fails
+ * before any reply byte arrives, the request is sent once more on a new connection
+ * (submissions carry op_ids, so a repeat cannot create a second dossier). */
+static int hoso_bench_http(hoso_bench_conn *c, const char *method, const char *path, const char *token,
+                           const void *body, size_t blen, hoso_bench_resp *resp)
+{
+    char head[1024], auth[256] = "", clen[80] = "";
+    if (token)
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
+    if (body)
+        snprintf(clen, sizeof(clen), "Content-Type: application/msgpack\r\nContent-Length: %zu\r\n", blen);
+    int hl = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s:%u\r\nAccept: application/msgpack\r\n%s%s\r\n",
+                      method, path, c->target->host, c->target->port, auth, clen);
+    if (hl <= 0 || (size_t)hl >= sizeof(head))
+        return -ENAMETOOLONG;
+    for (int attempt = 0;; attempt++) {
+        int reused = c->fd >= 0 && c->used > 0;
+        int r = 0;
+        if (c->fd < 0 && (r = hoso_bench_conn_open(c)) != 0)
+            return r;
+        /* one buffer, one send: a split write would cost the server an extra wakeup */
+        hoso_bench_buf out = {0};
+        hoso_bench_buf_append(&out, head, (size_t)hl);
+        if (body)
+            hoso_bench_buf_append(&out, body, blen);
+        r = hoso_bench_send_all(c->fd, out.p, out.len);
+        free(out.p);
+        c->used++;
+        if (r == 0)
+            r = hoso_bench_read_resp(c, resp);
+        if (r == 0) {
+            if (resp->close)
+                hoso_bench_conn_close(c);
+            return 0;
+        }
+        hoso_bench_conn_close(c);
+        if (!(reused && attempt == 0 && (r == -ECONNRESET || r == -EPIPE)))
+            return r;
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* msgpack helpers for replies. */
+
+static const msgpack_object *hoso_bench_get(const msgpack_object *o, const char *key)
+{
+    if (o == NULL || o->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    size_t klen = strlen(key);
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == klen &&
+            memcmp(kv->key.via.str.ptr, key, klen) == 0)
+            return &kv->val;
+    }
+    return NULL;
+}
+
+/* Copies a str object into out (NUL-terminated); 0 or -1 if absent/not a string/too long. */
+static int hoso_bench_str(const msgpack_object *o, char *out, size_t outsz)
+{
+    if (o == NULL || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= outsz)
+        return -1;
+    memcpy(out, o->via.str.ptr, o->via.str.size);
+    out[o->via.str.size] = '\0';
+    return 0;
+}
+
+static int hoso_bench_unpack(msgpack_unpacked *u, const hoso_bench_buf *b)
+{
+    msgpack_unpacked_init(u);
+    size_t off = 0;
+    if (b->len == 0 || msgpack_unpack_next(u, b->p, b->len, &off) != MSGPACK_UNPACK_SUCCESS) {
+        msgpack_unpacked_destroy(u);
+        return -1;
+    }
+    return 0;
+}
+
+/* A short description of an error reply: "409 ALREADY_EXISTS: message". */
+static void hoso_bench_describe(const hoso_bench_resp *resp, char *out, size_t outsz)
+{
+    char code[64] = "?", msg[160] = "";
+    msgpack_unpacked u;
+    if (hoso_bench_unpack(&u, &resp->body) == 0) {
+        const msgpack_object *e = hoso_bench_get(&u.data, "error");
+        hoso_bench_str(hoso_bench_get(e, "code"), code, sizeof(code));
+        hoso_bench_str(hoso_bench_get(e, "message"), msg, sizeof(msg));
+        msgpack_unpacked_destroy(&u);
+    } else if (resp->body.len) {
+        snprintf(msg, sizeof(msg), "%.120s", resp->body.p);
+    }
+    snprintf(out, outsz, "%d %s: %s", resp->status, code, msg);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The service to submit to, and the request body built from its form fields. */
+
+typedef struct hoso_bench_service {
+    char code[64], agency[64];
+    msgpack_sbuffer form;   /* encoded form map */
+    msgpack_sbuffer papers; /* encoded papers array, empty when no paper is required */
+} hoso_bench_service;
+
+/* A value that passes the field's type check: text, number, date or enum. */
+static void hoso_bench_pack_value(msgpack_packer *pk, const msgpack_object *field)
+{
+    char type[16] = "text";
+    hoso_bench_str(hoso_bench_get(field, "type"), type, sizeof(type));
+    if (strcmp(type, "number") == 0) {
+        msgpack_pack_int(pk, 1);
+    } else if (strcmp(type, "date") == 0) {
+        hoso_pack_cstr(pk, "1990-01-01");
+    } else if (strcmp(type, "enum") == 0) {
+        const msgpack_object *opts = hoso_bench_get(field, "options");
+        if (opts && opts->type == MSGPACK_OBJECT_ARRAY && opts->via.array.size > 0) {
+            msgpack_pack_object(pk, opts->via.array.ptr[0]);
+        } else {
+            hoso_pack_cstr(pk, "1");
+        }
+    } else {
+        hoso_pack_cstr(pk, "Kiểm thử tải");
+    }
+}
+
+static size_t hoso_bench_required_papers(const msgpack_object *svc)
+{
+    const msgpack_object *papers = hoso_bench_get(svc, "papers");
+    size_t n = 0;
+    if (papers && papers->type == MSGPACK_OBJECT_ARRAY)
+        for (uint32_t i = 0; i < papers->via.array.size; i++) {
+            const msgpack_object *req = hoso_bench_get(&papers->via.array.ptr[i], "required");
+            n += req && req->type == MSGPACK_OBJECT_BOOLEAN && req->via.boolean;
+        }
+    return n;
+}
+
+/* Picks the service (by code, else the first one that needs no paper, else the first)
+ * from GET /v1/services and builds its form. */
+static void hoso_bench_pick_service(hoso_bench_conn *c, const char *want, hoso_bench_service *out)
+{
+    hoso_bench_resp resp = {0};
+    int r = hoso_bench_http(c, "GET", "/v1/services", NULL, NULL, 0, &resp);
+    if (r)
+        hoso_bench_die("GET /v1/services: %s", strerror(-r));
+    if (resp.status != 200) {
+        char d[256];
+        hoso_bench_describe(&resp, d, sizeof(d));
+        hoso_bench_die("GET /v1/services: %s", d);
+    }
+    msgpack_unpacked u;
+    if (hoso_bench_unpack(&u, &resp.body))
+        hoso_bench_die("GET /v1/services: reply is not msgpack");
+    /* the catalogue is an array, or a map holding it (e.g. {services: [...]}) */
+    const msgpack_object *list = &u.data;
+    if (list->type == MSGPACK_OBJECT_MAP) {
+        list = hoso_bench_get(&u.data, "services");
+        for (uint32_t i = 0; list == NULL && i < u.data.via.map.size; i++)
+            if (u.data.via.map.ptr[i].val.type == MSGPACK_OBJECT_ARRAY)
+                list = &u.data.via.map.ptr[i].val;
+    }
+    if (list == NULL || list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size == 0)
+        hoso_bench_die("GET /v1/services: no service in the catalogue");
+    const msgpack_object *svc = NULL;
+    for (uint32_t i = 0; i < list->via.array.size && svc == NULL; i++) {
+        const msgpack_object *s = &list->via.array.ptr[i];
+        char code[64];
+        if (want ? hoso_bench_str(hoso_bench_get(s, "code"), code, sizeof(code)) == 0 && strcmp(code, want) == 0
+                 : hoso_bench_required_papers(s) == 0)
+            svc = s;
+    }
+    if (svc == NULL && want)
+        hoso_bench_die("service %s is not in the catalogue", want);
+    if (svc == NULL)
+        svc = &list->via.array.ptr[0];
+    if (hoso_bench_str(hoso_bench_get(svc, "code"), out->code, sizeof(out->code)) ||
+        hoso_bench_str(hoso_bench_get(svc, "agency"), out->agency, sizeof(out->agency)))
+        hoso_bench_die("GET /v1/services: service without code or agency");
+
+    msgpack_sbuffer_init(&out->form);
+    msgpack_sbuffer_init(&out->papers);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out->form, msgpack_sbuffer_write);
+    const msgpack_object *form = hoso_bench_get(svc, "form");
+    uint32_t nform = form && form->type == MSGPACK_OBJECT_ARRAY ? form->via.array.size : 0;
+    msgpack_pack_map(&pk, nform);
+    for (uint32_t i = 0; i < nform; i++) {
+        const msgpack_object *f = &form->via.array.ptr[i];
+        const msgpack_object *key = hoso_bench_get(f, "key");
+        if (key == NULL || key->type != MSGPACK_OBJECT_STR)
+            hoso_bench_die("service %s: form field without key", out->code);
+        msgpack_pack_object(&pk, *key);
+        hoso_bench_pack_value(&pk, f);
+    }
+    size_t nreq = hoso_bench_required_papers(svc);
+    if (nreq) {
+        msgpack_packer_init(&pk, &out->papers, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, nreq);
+        const msgpack_object *papers = hoso_bench_get(svc, "papers");
+        for (uint32_t i = 0; i < papers->via.array.size; i++) {
+            const msgpack_object *p = &papers->via.array.ptr[i];
+            const msgpack_object *req = hoso_bench_get(p, "required");
+            if (!(req && req->type == MSGPACK_OBJECT_BOOLEAN && req->via.boolean))
+                continue;
+            msgpack_pack_map(&pk, 3);
+            hoso_pack_cstr(&pk, "type");
+            msgpack_pack_object(&pk, *hoso_bench_get(p, "type"));
+            hoso_pack_cstr(&pk, "number");
+            hoso_pack_cstr(&pk, "BENCH-0001");
+            hoso_pack_cstr(&pk, "issuer");
+            hoso_pack_cstr(&pk, "Bench");
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    free(resp.body.p);
+}
+
+/* Encodes {service, form, papers?, op_id} into sb (cleared first). */
+static void hoso_bench_submit_body(const hoso_bench_service *s, const char *op_id, msgpack_sbuffer *sb)
+{
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, s->papers.size ? 4 : 3);
+    hoso_pack_cstr(&pk, "service");
+    hoso_pack_cstr(&pk, s->code);
+    /* msgpack is concatenative: the pre-encoded form is appended as it is */
+    hoso_pack_cstr(&pk, "form");
+    msgpack_sbuffer_write(sb, s->form.data, s->form.size);
+    if (s->papers.size) {
+        hoso_pack_cstr(&pk, "papers");
+        msgpack_sbuffer_write(sb, s->papers.data, s->papers.size);
+    }
+    hoso_pack_cstr(&pk, "op_id");
+    hoso_pack_cstr(&pk, op_id);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Citizens. */
+
+static unsigned hoso_bench_seed;
+/* submissions started by all clients, checked against --max-total */
+static _Atomic unsigned long hoso_bench_started;
+
+/* A 12-digit citizen id that looks like a real one (province 001, born 1990) and is
+ * unique within a run: the last six digits come from a per-run random base. */
+static void hoso_bench_citizen_id(unsigned idx, char out[13])
+{
+    snprintf(out, 13, "001090%06u", (hoso_bench_seed + idx) % 1000000u);
+}
+
+/* Registers citizen idx (already registered is fine) and logs in. 0 or -1 with msg. */
+static int hoso_bench_citizen_login(hoso_bench_conn *c, unsigned idx, char *token, size_t tokensz, char *msg,
+                                    size_t msgsz)
+{
+    char id[13], phone[16];
+    hoso_bench_citizen_id(idx, id);
+    snprintf(phone, sizeof(phone), "09%s", id + 4);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    hoso_pack_cstr(&pk, "id_number");
+    hoso_pack_cstr(&pk, id);
+    hoso_pack_cstr(&pk, "full_name");
+    hoso_pack_cstr(&pk, "Nguyễn Văn Thử");
+    hoso_pack_cstr(&pk, "phone");
+    hoso_pack_cstr(&pk, phone);
+    hoso_pack_cstr(&pk, "password");
+    hoso_pack_cstr(&pk, HOSO_BENCH_PASSWORD);
+    hoso_bench_resp resp = {0};
+    int ret = -1;
+    int r = hoso_bench_http(c, "POST", "/v1/auth/register", NULL, sb.data, sb.size, &resp);
+    if (r) {
+        snprintf(msg, msgsz, "register: %s", strerror(-r));
+        goto Exit;
+    }
+    if (resp.status / 100 != 2 && resp.status != 409) {
+        char d[200];
+        hoso_bench_describe(&resp, d, sizeof(d));
+        snprintf(msg, msgsz, "register %s: %s", id, d);
+        goto Exit;
+    }
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 2);
+    hoso_pack_cstr(&pk, "id_number");
+    hoso_pack_cstr(&pk, id);
+    hoso_pack_cstr(&pk, "password");
+    hoso_pack_cstr(&pk, HOSO_BENCH_PASSWORD);
+    if ((r = hoso_bench_http(c, "POST", "/v1/auth/login", NULL, sb.data, sb.size, &resp)) != 0) {
+        snprintf(msg, msgsz, "login: %s", strerror(-r));
+        goto Exit;
+    }
+    if (resp.status != 200) {
+        char d[200];
+        hoso_bench_describe(&resp, d, sizeof(d));
+        snprintf(msg, msgsz, "login %s: %s", id, d);
+        goto Exit;
+    }
+    msgpack_unpacked u;
+    if (hoso_bench_unpack(&u, &resp.body)) {
+        snprintf(msg, msgsz, "login: reply is not msgpack");
+        goto Exit;
+    }
+    if (hoso_bench_str(hoso_bench_get(&u.data, "token"), token, tokensz) == 0)
+        ret = 0;
+    else
+        snprintf(msg, msgsz, "login: no token in the reply");
+    msgpack_unpacked_destroy(&u);
+Exit:
+    free(resp.body.p);
+    msgpack_sbuffer_destroy(&sb);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* /metrics: the writer's batch size histogram. */
+
+typedef struct hoso_bench_batches {
+    int found;
+    double sum, count;               /* hoso_writer_batch_size: ops, commits */
+    double commit_sum, commit_count; /* hoso_writer_commit_duration_seconds */
+} hoso_bench_batches;
+
+/* Adds the value of metric `name` on line to *dst when the line is that metric
+ * ("name value" or "name{labels} value"; label sets are summed). */
+static int hoso_bench_metric(const char *line, const char *name, double *dst)
+{
+    size_t n = strlen(name);
+    if (strncmp(line, name, n) != 0 || (line[n] != ' ' && line[n] != '{'))
+        return 0;
+    const char *v = line + n;
+    if (*v == '{' && (v = strchr(v, '}')) == NULL)
+        return 0;
+    *dst += strtod(v + (*v == '}'), NULL);
+    return 1;
+}
+
+static void hoso_bench_read_batches(const hoso_bench_target *t, hoso_bench_batches *b)
+{
+    memset(b, 0, sizeof(*b));
+    hoso_bench_conn c = {.target = t, .fd = -1};
+    hoso_bench_resp resp = {0};
+    if (hoso_bench_http(&c, "GET", "/metrics", NULL, NULL, 0, &resp) == 0 && resp.status == 200) {
+        for (char *line = resp.body.p; line && *line;) {
+            b->found |= hoso_bench_metric(line, "hoso_writer_batch_size_sum", &b->sum);
+            hoso_bench_metric(line, "hoso_writer_batch_size_count", &b->count);
+            hoso_bench_metric(line, "hoso_writer_commit_duration_seconds_sum", &b->commit_sum);
+            hoso_bench_metric(line, "hoso_writer_commit_duration_seconds_count", &b->commit_count);
+            char *nl = strchr(line, '\n');
+            line = nl ? nl + 1 : NULL;
+        }
+    }
+    hoso_bench_conn_close(&c);
+    free(resp.body.p);
+    free(c.in.p);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Load. */
+
+typedef struct hoso_bench_opts {
+    hoso_bench_target target;
+    unsigned clients, sources;
+    double duration;
+    unsigned long requests; /* per client; 0 = until the duration is over */
+    unsigned long max_total; /* all clients together; 0 = no limit */
+    const char *service;
+} hoso_bench_opts;
+
+typedef struct hoso_bench_client {
+    pthread_t thread;
+    unsigned idx;
+    const hoso_bench_opts *opts;
+    const hoso_bench_service *svc;
+    pthread_barrier_t *logged_in, *go;
+    const double *start; /* set by the main thread between the two barriers */
+    /* results */
+    int setup_failed;
+    char setup_msg[256];
+    unsigned long ok, errors;
+    char first_error[256];
+    double *lat; /* seconds, one per successful submission */
+    size_t nlat, caplat;
+    double finished;
+} hoso_bench_client;
+
+static void *hoso_bench_client_main(void *arg)
+{
+    hoso_bench_client *cl = arg;
+    const hoso_bench_opts *o = cl->opts;
+    hoso_bench_conn c = {.target = &o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
+    c.source = o->sources > 1 ? 1 + cl->idx % o->sources : 0;
+    char token[128];
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    hoso_bench_resp resp = {0};
+
+    cl->setup_failed = hoso_bench_citizen_login(&c, cl->idx, token, sizeof(token), cl->setup_msg,
+                                                sizeof(cl->setup_msg));
+    /* every client waits here, so the clock starts with all of them logged in */
+    pthread_barrier_wait(cl->logged_in);
+    pthread_barrier_wait(cl->go);
+    if (cl->setup_failed)
+        goto Exit;
+    c.timeout_s = HOSO_BENCH_IO_TIMEOUT_S;
+    if (c.fd >= 0)
+        hoso_bench_set_timeout(c.fd, c.timeout_s);
+    double start = *cl->start, deadline = start + o->duration;
+    for (unsigned long n = 0; (o->requests == 0 || n < o->requests) && hoso_bench_now() < deadline; n++) {
+        if (o->max_total && atomic_fetch_add(&hoso_bench_started, 1) >= o->max_total)
+            break;
+        char op_id[80];
+        snprintf(op_id, sizeof(op_id), "bench-%u-%u-%lu", hoso_bench_seed, cl->idx, n);
+        hoso_bench_submit_body(cl->svc, op_id, &sb);
+        double t0 = hoso_bench_now();
+        int r = hoso_bench_http(&c, "POST", "/v1/dossiers", token, sb.data, sb.size, &resp);
+        double t1 = hoso_bench_now();
+        if (r == 0 && resp.status / 100 == 2) {
+            if (cl->nlat == cl->caplat) {
+                cl->caplat = cl->caplat ? cl->caplat * 2 : 4096;
+                double *p = realloc(cl->lat, cl->caplat * sizeof(*p));
+                if (p == NULL)
+                    hoso_bench_die("out of memory");
+                cl->lat = p;
+            }
+            cl->lat[cl->nlat++] = t1 - t0;
+            cl->ok++;
+            continue;
+        }
+        if (cl->errors++ == 0) {
+            if (r)
+                snprintf(cl->first_error, sizeof(cl->first_error), "transport: %s", strerror(-r));
+            else
+                hoso_bench_describe(&resp, cl->first_error, sizeof(cl->first_error));
+        }
+        /* a failing server must not turn the loop into a busy spin */
+        if (r)
+            usleep(10000);
+    }
+Exit:
+    cl->finished = hoso_bench_now();
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+    free(resp.body.p);
+    msgpack_sbuffer_destroy(&sb);
+    return NULL;
+}
+
+static int hoso_bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double hoso_bench_pct(const double *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+static int hoso_bench_submit(const hoso_bench_opts *o)
+{
+    hoso_bench_conn c = {.target = &o->target, .fd = -1};
+    hoso_bench_service svc;
+    hoso_bench_pick_service(&c, o->service, &svc);
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+
+    hoso_bench_client *cls = calloc(o->clients, sizeof(*cls));
+    if (cls == NULL)
+        hoso_bench_die("out of memory");
+    /* Two rendezvous: after every client has logged in (the main thread then reads the
+     * metrics and takes the start time) and before the load starts. A barrier orders
+     * the main thread's writes before every client's reads. */
+    pthread_barrier_t logged_in, go;
+    pthread_barrier_init(&logged_in, NULL, o->clients + 1);
+    pthread_barrier_init(&go, NULL, o->clients + 1);
+    double start = 0, t_setup = hoso_bench_now();
+    for (unsigned i = 0; i < o->clients; i++) {
+        cls[i] = (hoso_bench_client){.idx = i, .opts = o, .svc = &svc, .logged_in = &logged_in, .go = &go,
+                                     .start = &start};
+        int r = pthread_create(&cls[i].thread, NULL, hoso_bench_client_main, &cls[i]);
+        if (r)
+            hoso_bench_die("pthread_create: %s", strerror(r));
+    }
+    pthread_barrier_wait(&logged_in);
+    double setup_s = hoso_bench_now() - t_setup;
+    hoso_bench_batches before, after;
+    hoso_bench_read_batches(&o->target, &before);
+    start = hoso_bench_now();
+    pthread_barrier_wait(&go);
+
+    unsigned long ok = 0, errors = 0;
+    unsigned failed_setup = 0;
+    size_t nlat = 0;
+    double end = start;
+    const char *first_error = NULL, *first_setup = NULL;
+    for (unsigned i = 0; i < o->clients; i++) {
+        pthread_join(cls[i].thread, NULL);
+        ok += cls[i].ok;
+        errors += cls[i].errors;
+        nlat += cls[i].nlat;
+        if (cls[i].finished > end)
+            end = cls[i].finished;
+        if (cls[i].setup_failed && failed_setup++ == 0)
+            first_setup = cls[i].setup_msg;
+        if (cls[i].errors && first_error == NULL)
+            first_error = cls[i].first_error;
+    }
+    hoso_bench_read_batches(&o->target, &after);
+
+    double *lat = malloc((nlat ? nlat : 1) * sizeof(*lat));
+    if (lat == NULL)
+        hoso_bench_die("out of memory");
+    size_t k = 0;
+    for (unsigned i = 0; i < o->clients; i++) {
+        memcpy(lat + k, cls[i].lat, cls[i].nlat * sizeof(*lat));
+        k += cls[i].nlat;
+    }
+    qsort(lat, nlat, sizeof(*lat), hoso_bench_cmp_double);
+    double secs = end - start;
+    double rate = secs > 0 ? (double)ok / secs : 0;
+    double p50 = hoso_bench_pct(lat, nlat, 50) * 1e3, p90 = hoso_bench_pct(lat, nlat, 90) * 1e3,
+           p99 = hoso_bench_pct(lat, nlat, 99) * 1e3, pmax = nlat ? lat[nlat - 1] * 1e3 : 0;
+    double commits = after.count - before.count, ops = after.sum - before.sum;
+    int have_batches = before.found && after.found && commits > 0;
+    double ncommit = after.commit_count - before.commit_count;
+
+    printf("service %s (agency %s), %u clients over %u source address(es), setup %.1f s\n", svc.code, svc.agency,
+           o->clients, o->sources > 1 && o->target.loopback ? (o->sources < o->clients ? o->sources : o->clients) : 1,
+           setup_s);
+    if (failed_setup)
+        printf("clients that could not log in: %u (first: %s)\n", failed_setup, first_setup);
+    printf("submissions: %lu ok, %lu errors in %.2f s = %.1f submissions/s%s\n", ok, errors, secs, rate,
+           o->max_total && ok + errors >= o->max_total ? " (stopped at --max-total)" : "");
+    if (first_error)
+        printf("first error: %s\n", first_error);
+    printf("latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p90, p99, pmax);
+    if (have_batches)
+        printf("writer: %.0f commits for %.0f ops, average batch %.2f ops per commit\n", commits, ops,
+               ops / commits);
+    else
+        printf("writer: no hoso_writer_batch_size change in /metrics\n");
+    if (ncommit > 0)
+        printf("writer: average commit (fsync included) %.2f ms\n",
+               (after.commit_sum - before.commit_sum) / ncommit * 1e3);
+    /* one machine-readable line for bench/run.sh */
+    printf("RESULT clients=%u ok=%lu errors=%lu setup_failed=%u setup_s=%.1f seconds=%.2f rate=%.1f p50_ms=%.2f "
+           "p99_ms=%.2f commits=%.0f",
+           o->clients, ok, errors, failed_setup, setup_s, secs, rate, p50, p99, have_batches ? commits : 0);
+    if (have_batches)
+        printf(" batch_avg=%.2f", ops / commits);
+    else
+        printf(" batch_avg=n/a");
+    if (ncommit > 0)
+        printf(" commit_ms=%.2f", (after.commit_sum - before.commit_sum) / ncommit * 1e3);
+    else
+        printf(" commit_ms=n/a");
+    printf("\n");
+
+    for (unsigned i = 0; i < o->clients; i++)
+        free(cls[i].lat);
+    free(cls);
+    free(lat);
+    pthread_barrier_destroy(&logged_in);
+    pthread_barrier_destroy(&go);
+    msgpack_sbuffer_destroy(&svc.form);
+    msgpack_sbuffer_destroy(&svc.papers);
+    return (ok > 0 && failed_setup == 0) ? 0 : 1;
+}
+
+/* Registers a citizen, submits one dossier and prints what bench/run.sh needs. */
+static int hoso_bench_setup(const hoso_bench_opts *o)
+{
+    hoso_bench_conn c = {.target = &o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
+    hoso_bench_service svc;
+    hoso_bench_pick_service(&c, o->service, &svc);
+    char token[128], msg[256];
+    if (hoso_bench_citizen_login(&c, 0, token, sizeof(token), msg, sizeof(msg)))
+        hoso_bench_die("%s", msg);
+    char op_id[64];
+    snprintf(op_id, sizeof(op_id), "bench-setup-%u", hoso_bench_seed);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    hoso_bench_submit_body(&svc, op_id, &sb);
+    hoso_bench_resp resp = {0};
+    int r = hoso_bench_http(&c, "POST", "/v1/dossiers", token, sb.data, sb.size, &resp);
+    if (r)
+        hoso_bench_die("POST /v1/dossiers: %s", strerror(-r));
+    if (resp.status / 100 != 2) {
+        char d[256];
+        hoso_bench_describe(&resp, d, sizeof(d));
+        hoso_bench_die("POST /v1/dossiers: %s", d);
+    }
+    msgpack_unpacked u;
+    if (hoso_bench_unpack(&u, &resp.body))
+        hoso_bench_die("POST /v1/dossiers: reply is not msgpack");
+    /* the reply is {dossier: {...}}, or the dossier itself */
+    const msgpack_object *d = hoso_bench_get(&u.data, "dossier");
+    char code[96];
+    if (hoso_bench_str(hoso_bench_get(d ? d : &u.data, "code"), code, sizeof(code)))
+        hoso_bench_die("POST /v1/dossiers: no dossier code in the reply");
+    printf("service=%s\nagency=%s\ncode=%s\ntoken=%s\n", svc.code, svc.agency, code, token);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&svc.form);
+    msgpack_sbuffer_destroy(&svc.papers);
+    free(resp.body.p);
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+    return 0;
+}
+
+/* Prints a port that was free on host a moment ago (bind to port 0, then release). */
+static int hoso_bench_port(const char *host)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        hoso_bench_die("not a numeric IPv4 address: %s", host);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        hoso_bench_die("cannot bind %s: %s", host, strerror(errno));
+    printf("%u\n", ntohs(a.sin_port));
+    close(fd);
+    return 0;
+}
+
+static void hoso_bench_usage(void)
+{
+    fputs("usage: hoso-bench port [HOST]\n"
+          "       hoso-bench setup --url http://HOST:PORT [--service CODE]\n"
+          "       hoso-bench submit --url http://HOST:PORT [--clients 64] [--duration 10] [--requests N]\n"
+          "                         [--max-total 9000] [--sources 8] [--service CODE]\n",
+          stderr);
+    exit(2);
+}
+
+static unsigned long hoso_bench_num(const char *opt, const char *v, unsigned long min, unsigned long max)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || *end || n < min || n > max)
+        hoso_bench_die("%s must be a number in %lu..%lu, got %s", opt, min, max, v);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        hoso_bench_usage();
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "port") == 0)
+        return hoso_bench_port(argc > 2 ? argv[2] : "127.0.0.1");
+    if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0)
+        hoso_bench_usage();
+
+    /* A dossier code carries a 4-digit daily sequence per agency, so one agency takes
+     * at most 9999 dossiers a day (hosod answers 503 UNAVAILABLE past that): the
+     * default total stays below it. */
+    hoso_bench_opts o = {.clients = 64, .sources = 8, .duration = 10, .max_total = 9000};
+    const char *url = NULL;
+    /* every option takes a value: they come in pairs */
+    for (int i = 2; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL)
+            hoso_bench_usage();
+        if (strcmp(a, "--url") == 0)
+            url = v;
+        else if (strcmp(a, "--clients") == 0)
+            o.clients = (unsigned)hoso_bench_num(a, v, 1, HOSO_BENCH_MAX_CLIENTS);
+        else if (strcmp(a, "--duration") == 0)
+            o.duration = (double)hoso_bench_num(a, v, 1, 600);
+        else if (strcmp(a, "--requests") == 0)
+            o.requests = hoso_bench_num(a, v, 0, 100000000);
+        else if (strcmp(a, "--max-total") == 0)
+            o.max_total = hoso_bench_num(a, v, 0, 100000000);
+        else if (strcmp(a, "--sources") == 0)
+            o.sources = (unsigned)hoso_bench_num(a, v, 1, HOSO_BENCH_MAX_SOURCES);
+        else if (strcmp(a, "--service") == 0)
+            o.service = v;
+        else
+            hoso_bench_usage();
+    }
+    if (url == NULL)
+        hoso_bench_usage();
+    hoso_bench_parse_url(url, &o.target);
+    /* a random base keeps citizen ids and op_ids of one run apart from earlier runs */
+    if (getrandom(&hoso_bench_seed, sizeof(hoso_bench_seed), 0) != sizeof(hoso_bench_seed))
+        hoso_bench_seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    hoso_bench_seed %= 1000000u;
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return strcmp(cmd, "setup") == 0 ? hoso_bench_setup(&o) : hoso_bench_submit(&o);
+}

@@ -1,0 +1,266 @@
+#!/bin/sh
+# bench/run.sh BUILD_DIR - the hoso bench suite (make bench).
+#
+#   1. Read path: wrk on an authenticated GET /v1/dossiers/{code}, and with the same wrk
+#      flags nginx (1 worker, access_log off) serving a static file of the same size.
+#   2. Durable writes: hoso-bench submits dossiers from many citizens at once, then
+#      from one, to show group commit at work (average writer batch from /metrics).
+#   3. A table on stdout, also written into docs/benchmarks.md between the markers.
+#
+# Everything listens on 127.0.0.1 only, lives in a temp dir removed on exit, and every
+# wait is bounded; the whole run takes about two minutes.
+#
+# Environment: HOSO_BENCH_DURATION (seconds per wrk run, default 10), HOSO_BENCH_ROUNDS
+# (nginx/hosod alternations, default 2), HOSO_BENCH_CLIENTS (default 64),
+# HOSO_BENCH_CONNS (wrk connections, default 32), HOSO_BENCH_DOC (file to update,
+# default docs/benchmarks.md; "-" for none).
+set -eu
+
+BUILD=${1:?usage: bench/run.sh BUILD_DIR}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "$BUILD" && pwd)
+DURATION=${HOSO_BENCH_DURATION:-10}
+CLIENTS=${HOSO_BENCH_CLIENTS:-64}
+CONNS=${HOSO_BENCH_CONNS:-32}
+DOC=${HOSO_BENCH_DOC:-$ROOT/docs/benchmarks.md}
+
+for tool in wrk nginx curl; do
+	command -v "$tool" >/dev/null 2>&1 || {
+		echo "bench: $tool missing (HOSO_BENCH_DEPS=1 scripts/install-deps)" >&2
+		exit 1
+	}
+done
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+
+LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
+DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+echo "bench: load average before the run: $LOAD_BEFORE"
+
+# ---- setup ------------------------------------------------------------------------
+start_hosod 1 "$PIN0"
+bench_setup
+
+mkdir -p "$TMP/www"
+GET_URL="$URL/v1/dossiers/$CODE"
+curl -fsS --max-time 5 -H "Authorization: Bearer $TOKEN" -H 'Accept: application/msgpack' \
+	-o "$TMP/www/dossier" "$GET_URL" || die "GET $GET_URL failed"
+curl -fsS --max-time 5 -H "Authorization: Bearer $TOKEN" -H 'Accept: application/json' \
+	-o "$TMP/www/dossier.json" "$GET_URL" || die "GET $GET_URL (JSON) failed"
+chmod 644 "$TMP/www/dossier" "$TMP/www/dossier.json"
+SIZE=$(wc -c <"$TMP/www/dossier" | tr -d ' ')
+SIZE_JSON=$(wc -c <"$TMP/www/dossier.json" | tr -d ' ')
+
+# ---- nginx ------------------------------------------------------------------------
+start_nginx "$TMP/www"
+
+# ---- 1. read path -----------------------------------------------------------------
+WRK_FLAGS="-t1 -c$CONNS -d${DURATION}s --latency -s $TMP/report.lua"
+TICK=$(getconf CLK_TCK)
+ROWS_GET=""
+DISTURBED=""
+
+# cpu_ticks PID: user + system CPU time of the process (all its threads), in ticks.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# measure OUT PID ACCEPT URL: one wrk run into OUT, plus a "CPU us_per_req=" line: the
+# server's CPU microseconds per request. Throughput depends on whatever else the
+# machine runs; CPU time per request less so.
+measure() {
+	_t0=$(cpu_ticks "$2")
+	# shellcheck disable=SC2086 # word splitting of the pin prefix and flags is intended
+	$PIN1 wrk $WRK_FLAGS -H "Authorization: Bearer $TOKEN" -H "Accept: $3" "$4" >"$1" 2>&1 ||
+		{ cat "$1" >&2; die "wrk failed"; }
+	_t1=$(cpu_ticks "$2")
+	_n=$(result_field "$1" requests)
+	awk -v t="$((_t1 - _t0))" -v hz="$TICK" -v n="$_n" \
+		'BEGIN { v = 0; if (n > 0) v = t * 1e6 / hz / n; printf "CPU us_per_req=%.1f\n", v }' >>"$1"
+	cat "$1" >>"$TMP/wrk.log"
+}
+
+# row NAME WORKERS REPLY FILE...: a table row from the run with the most requests/s
+# (the one least disturbed by other work); all runs' req/s are listed.
+row() {
+	_name=$1 _workers=$2 _reply=$3
+	shift 3
+	_best="" _all="" _min=""
+	for _f in "$@"; do
+		_r=$(result_field "$_f" rps)
+		_all="$_all${_all:+, }$_r"
+		if [ -z "$_min" ] || [ "$_r" -lt "$_min" ]; then
+			_min=$_r
+		fi
+		if [ -z "$_best" ] || [ "$_r" -gt "$(result_field "$_best" rps)" ]; then
+			_best=$_f
+		fi
+	done
+	# Runs of the same row more than 20 % apart: something else took the cores.
+	if [ "$((_min * 12))" -lt "$(($(result_field "$_best" rps) * 10))" ]; then
+		DISTURBED="$DISTURBED${DISTURBED:+, }$_name"
+	fi
+	_cpu=$(sed -n 's/^CPU us_per_req=//p' "$_best")
+	ROWS_GET="$ROWS_GET| $_name | $_workers | $_reply | $(result_field "$_best" rps) | $_all | $_cpu | $(result_field "$_best" p50_ms) | $(result_field "$_best" p99_ms) | $(result_field "$_best" errors) |
+"
+}
+
+NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n 1)
+[ -n "$NGINX_WORKER" ] || die "no nginx worker process"
+# nginx and hosod alternate, so a burst of other work on the machine hits both.
+ROUNDS=${HOSO_BENCH_ROUNDS:-2}
+NGINX_RUNS=""
+HOSOD_RUNS=""
+i=1
+while [ "$i" -le "$ROUNDS" ]; do
+	echo "bench: round $i/$ROUNDS: wrk on nginx, then on hosod (msgpack, $SIZE B) ..."
+	measure "$TMP/wrk-nginx-$i" "$NGINX_WORKER" application/msgpack "http://127.0.0.1:$NPORT/dossier"
+	measure "$TMP/wrk-hosod-$i" "$HOSOD_PID" application/msgpack "$GET_URL"
+	NGINX_RUNS="$NGINX_RUNS $TMP/wrk-nginx-$i"
+	HOSOD_RUNS="$HOSOD_RUNS $TMP/wrk-hosod-$i"
+	i=$((i + 1))
+done
+echo "bench: wrk on hosod (JSON, $SIZE_JSON B) ..."
+measure "$TMP/wrk-json" "$HOSOD_PID" application/json "$GET_URL"
+# Password hashing (argon2id) is slow on purpose; this shows what a burst of sign-ins
+# does to the reads served by the same worker.
+echo "bench: wrk on hosod while 16 citizens register and log in ..."
+(
+	sleep 1
+	"$BENCH" submit --url "$URL" --clients 16 --requests 1 --max-total 16 >"$TMP/storm.out" 2>&1
+) &
+STORM_PID=$!
+measure "$TMP/wrk-storm" "$HOSOD_PID" application/msgpack "$GET_URL"
+wait "$STORM_PID" || true
+STORM_S=$(result_field "$TMP/storm.out" setup_s)
+stop_pid "$NGINX_PID"
+NGINX_PID=""
+# shellcheck disable=SC2086 # one file name per word
+row "nginx static file" 1 "msgpack, $SIZE B" $NGINX_RUNS
+# shellcheck disable=SC2086
+row "hosod GET /v1/dossiers/{code}" 1 "msgpack, $SIZE B" $HOSOD_RUNS
+row "hosod GET /v1/dossiers/{code}" 1 "JSON, $SIZE_JSON B" "$TMP/wrk-json"
+row "hosod GET, 16 sign-ins meanwhile (${STORM_S:-?} s)" 1 "msgpack, $SIZE B" "$TMP/wrk-storm"
+
+stop_pid "$HOSOD_PID"
+start_hosod 2
+GET_URL="$URL/v1/dossiers/$CODE"
+echo "bench: wrk on hosod --workers 2 (msgpack, $SIZE B), unpinned ..."
+PIN1_SAVED=$PIN1
+PIN1=""
+measure "$TMP/wrk-w2" "$HOSOD_PID" application/msgpack "$GET_URL"
+PIN1=$PIN1_SAVED
+row "hosod GET /v1/dossiers/{code}" 2 "msgpack, $SIZE B" "$TMP/wrk-w2"
+
+# ---- 2. durable submissions -------------------------------------------------------
+# Each row gets a fresh data dir: one agency takes at most 9999 dossiers a day (4-digit
+# daily sequence in the dossier code), and every row starts from the same store size.
+ROWS_SUBMIT=""
+run_submit() {
+	echo "bench: hoso-bench submit, $1 client(s) ..."
+	stop_pid "$HOSOD_PID"
+	DATA=$TMP/data-submit-$1
+	start_hosod 2
+	"$BENCH" submit --url "$URL" --clients "$1" --duration "$DURATION" --max-total 9000 >"$TMP/submit.out" 2>&1 ||
+		{ cat "$TMP/submit.out" >&2; die "hoso-bench submit failed"; }
+	cat "$TMP/submit.out"
+	f=$TMP/submit.out
+	ROWS_SUBMIT="$ROWS_SUBMIT| $1 | $(result_field "$f" ok) in $(result_field "$f" seconds) s | $(result_field "$f" rate) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" errors) | $(result_field "$f" commits) | $(result_field "$f" batch_avg) | $(result_field "$f" commit_ms) | $(result_field "$f" setup_s) |
+"
+}
+run_submit "$CLIENTS"
+run_submit 1
+
+# ---- 3. report --------------------------------------------------------------------
+LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
+CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+CORES=$(nproc)
+KERNEL=$(uname -sr)
+HOSOD_VERSION=$("$HOSOD" version 2>/dev/null | head -n 1 | sed "s/^hosod //" || true)
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null || true)" ] ||
+	[ -n "$(git -C "$ROOT" ls-files --others --exclude-standard 2>/dev/null | head -n 1 || true)" ]; then
+	REV="$REV + uncommitted changes"
+fi
+NGINX_VERSION=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+WRK_VERSION=$(wrk -v 2>&1 | head -n 1 | cut -d ' ' -f 1-2)
+FS=$(findmnt -no FSTYPE,SOURCE -T "$TMP" 2>/dev/null | head -n 1 | tr -s ' ' || true)
+LOAD1=${LOAD_BEFORE%% *}
+BUSY=""
+case $FS in
+tmpfs*) BUSY="
+**Not durable:** the data dir was on tmpfs, where fsync costs nothing; set TMPDIR to a disk-backed directory.
+" ;;
+esac
+if awk -v l="$LOAD1" 'BEGIN { exit !(l >= 0.5) }'; then
+	BUSY="$BUSY
+**Provisional:** the machine was not idle when this ran (load average $LOAD_BEFORE); other work shared the cores, so treat absolute numbers as a lower bound and compare rows within this run only.
+"
+elif [ -n "$DISTURBED" ]; then
+	BUSY="$BUSY
+**Provisional:** the machine was idle at the start, but repeated runs of one row differ by more than 20 % ($DISTURBED): other work started during the run. Treat absolute numbers as a lower bound.
+"
+fi
+
+cat >"$TMP/report.md" <<EOF
+## Latest run
+
+- Date: $DATE
+- Machine: ${CPU:-unknown CPU}, $CORES cores, $KERNEL; load average before the run: $LOAD_BEFORE
+- Versions: hosod ${HOSOD_VERSION:-(no --version)} at git $REV, $NGINX_VERSION, $WRK_VERSION
+- Command: \`make bench\` (= \`bench/run.sh BUILD_DIR\`), ${DURATION} s per run
+- Load average after the run: $LOAD_AFTER
+$BUSY
+### Read path: authenticated GET /v1/dossiers/{code} against nginx
+
+\`wrk -t1 -c$CONNS -d${DURATION}s --latency -H 'Authorization: Bearer …' -H 'Accept: …' URL\`, the
+same flags for every run. nginx serves a static file of the same size as the msgpack
+reply (1 worker process, access_log off, keepalive_requests raised, open_file_cache
+on). With 1 worker the server is pinned to core 0 and wrk to core 1; the 2-worker row
+is unpinned and shares both cores with wrk. nginx and hosod alternate for
+$ROUNDS rounds; a row shows the run with the most req/s (least disturbed by other work)
+and lists every run. Server CPU µs/req = the server's user+system CPU time during the
+run divided by the requests served; it moves less than req/s when other work shares
+the machine, and its ratio between rows of one run is the steadiest figure. The
+"sign-ins meanwhile" row is the same GET while 16 new citizens register and log in
+at once (32 argon2id hashes; the time they took is in the row name).
+
+| server | workers | reply | req/s | req/s of each run | server CPU µs/req | p50 ms | p99 ms | errors |
+|---|---|---|---|---|---|---|---|---|
+$ROWS_GET
+### Durable submissions: POST /v1/dossiers (hosod --workers 2)
+
+\`hoso-bench submit --clients N --duration ${DURATION} --max-total 9000\` on a fresh data dir
+per row (one agency takes at most 9999 dossiers a day): every client is its own citizen
+on its own keep-alive connection (spread over 127.0.0.1-8), msgpack bodies, unique
+op_ids; a submission counts once the 201 arrived, i.e. after its commit was durable.
+Average batch = writer ops per commit during the run (hoso_writer_batch_size); average
+commit = hoso_writer_commit_duration_seconds, fsync included. Data dir on: ${FS:-unknown}.
+register+login = time for all clients to register and log in at once, before the
+clock starts (each does two argon2id password hashes).
+
+| clients | durable submissions | per second | p50 ms | p99 ms | errors | commits | avg batch | avg commit ms | register+login s |
+|---|---|---|---|---|---|---|---|---|---|
+$ROWS_SUBMIT
+EOF
+
+echo
+cat "$TMP/report.md"
+
+if [ "$DOC" != "-" ]; then
+	BEGIN_MARK='<!-- bench/run.sh: begin -->'
+	END_MARK='<!-- bench/run.sh: end -->'
+	if [ ! -f "$DOC" ]; then
+		printf '# hoso benchmarks\n\n%s\n%s\n' "$BEGIN_MARK" "$END_MARK" >"$DOC"
+	elif ! grep -qF "$BEGIN_MARK" "$DOC"; then
+		printf '\n%s\n%s\n' "$BEGIN_MARK" "$END_MARK" >>"$DOC"
+	fi
+	# Only the block between the markers is replaced; the rest of the file is kept.
+	awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v rep="$TMP/report.md" '
+		$0 == b { print; while ((getline l < rep) > 0) print l; skip = 1; next }
+		$0 == e { skip = 0 }
+		!skip { print }
+	' "$DOC" >"$TMP/doc.md"
+	cp "$TMP/doc.md" "$DOC"
+	echo "bench: results written to $DOC"
+fi
