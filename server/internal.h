@@ -138,6 +138,18 @@ int hoso_run_write(hoso_store *s, hoso_wop *op);
 int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------------------------------- */
+/* Blocking work off the event loop (server/offload.c). fn(data) runs on libuv's thread
+ * pool; then, on r's worker and only if the request is still alive, done(r, data,
+ * fn's result) runs and owns data: it replies (0), submits a writer op (HOSO_ASYNC), or
+ * returns HOSO_E* with r->err for the runtime to reply. If the client went away,
+ * free_data(data) is called instead. By the time done runs, r->body, r->acct and
+ * r->rtxn are gone: keep what done needs in data (or in a writer op made before).
+ * Returns HOSO_ASYNC, or RATE_LIMITED (too many pending, data freed), NOMEM. */
+typedef int (*hoso_offload_done)(hoso_req *r, void *data, int result);
+int hoso_req_offload(hoso_req *r, int (*fn)(void *data), hoso_offload_done done, void (*free_data)(void *data),
+                     void *data);
+
+/* ---------------------------------------------------------------------------------- */
 /* Committed events, handed from the writer to every worker (push hub: see issue on
  * sync/push) and to the mirror. The interface stays explicit so a broker can replace
  * it across nodes. */
