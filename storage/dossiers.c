@@ -62,9 +62,11 @@ int hoso_dossier_next_code(hoso_txn *t, const char *agency, int64_t now_ms, char
     } else if (rc != HOSO_ENOT_FOUND) {
         return rc;
     }
-    if (n >= 9999) return HOSO_EUNAVAILABLE;
+    /* The national format has four digits. An agency that takes more than 9,999
+     * dossiers in one day gets a fifth rather than a refusal: a 503 would only make every
+     * app retry until midnight, and the code stays unique. */
     n++;
-    int w = snprintf(out, 64, "%s-%s-%04u", agency, day, (unsigned)n);
+    int w = snprintf(out, 64, "%s-%s-%04llu", agency, day, (unsigned long long)n);
     if (w < 0 || w >= 64) {
         out[0] = '\0';
         return HOSO_EBAD_REQUEST;

@@ -175,7 +175,8 @@ int hoso_service_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_service *svc)
  * (ad = code). owner_dossiers and agency_dossiers index by created time. */
 
 /* Next code {agency}-{YYMMDD}-{NNNN} from the per-agency daily sequence in meta for the
- * Vietnam date of now_ms. Errors: UNAVAILABLE past 9999 a day, STORAGE_FULL, IO. */
+ * Vietnam date of now_ms; NNNN has a fifth digit past 9,999 in one day.
+ * Errors: STORAGE_FULL, IO. */
 int hoso_dossier_next_code(hoso_txn *t, const char *agency, int64_t now_ms, char out[64]);
 /* Inserts or replaces; maintains the two indexes on insert (is_new), keyed by
  * submitted_at, which must therefore never change. owner must be a 32-hex account id,

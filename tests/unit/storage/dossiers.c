@@ -169,7 +169,8 @@ static void test_next_code_limit(void)
     EXPECT_INT(hoso_txn_write(s, NULL, &t), 0);
     for (int i = 1; i <= 9999; i++) EXPECT_INT(hoso_dossier_next_code(t, "X", now, code), 0);
     EXPECT_STR(code, "X-260102-9999");
-    EXPECT_INT(hoso_dossier_next_code(t, "X", now, code), HOSO_EUNAVAILABLE);
+    EXPECT_INT(hoso_dossier_next_code(t, "X", now, code), 0);
+    EXPECT_STR(code, "X-260102-10000");
     EXPECT_INT(hoso_dossier_next_code(t, "X", now + 86400000LL, code), 0);
     EXPECT_STR(code, "X-260103-0001");
     EXPECT_INT(hoso_txn_commit(t), 0);
