@@ -344,7 +344,7 @@ static int authenticate(hoso_req *r)
     }
     msgpack_zone_init(&r->acct_doc.zone, 1024);
     r->authed = 1; /* acct_doc now needs destroying */
-    if ((err = hoso_account_get(r->rtxn, sess.account, &r->acct_doc, &r->acct)) != 0) {
+    if ((err = hoso_account_get_public(r->rtxn, sess.account, &r->acct_doc, &r->acct)) != 0) {
         if (err == HOSO_ENOT_FOUND)
             return hoso_fail(&r->err, HOSO_EUNAUTHORIZED, "the account of this token is gone");
         return err;

@@ -47,7 +47,9 @@ typedef struct hoso_req {
     size_t nparams;
     hoso_txn *rtxn;             /* this worker's read txn, renewed for this request */
     int authed;
-    hoso_account acct;          /* the caller when authed (strings in acct_doc) */
+    hoso_account acct;          /* the caller when authed (strings in acct_doc): id,
+                                   role, agency, scopes; the sealed personal fields are
+                                   not opened (hoso_account_get_public) */
     hoso_doc acct_doc;
     char token[64];             /* the bearer token when authed */
     hoso_errinfo err;           /* filled by handlers that return an error */

@@ -146,6 +146,10 @@ typedef struct hoso_account {
 int hoso_account_put(hoso_txn *t, const hoso_account *a);
 /* Gets by id into strings copied into doc's zone. Errors: NOT_FOUND, CORRUPT, IO. */
 int hoso_account_get(hoso_txn *t, const char *id, hoso_doc *doc, hoso_account *out);
+/* The same without opening the sealed part: id, role, agency, scopes, pwhash and
+ * created_at are set; login, full_name, phone and bot_secret stay empty. What request
+ * authentication uses. Errors as hoso_account_get. */
+int hoso_account_get_public(hoso_txn *t, const char *id, hoso_doc *doc, hoso_account *out);
 
 /* Argon2id (crypto_pwhash_str, interactive limits). out >= crypto_pwhash_STRBYTES. */
 int hoso_password_hash(const char *password, char *out, size_t outsz);

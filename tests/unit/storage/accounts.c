@@ -131,4 +131,31 @@ static void test_roles(void)
     EXPECT_INT(hoso_role_parse(NULL), HOSO_EBAD_REQUEST);
 }
 
-UNIT_MAIN(UNIT(test_put_get), UNIT(test_officer_and_bot), UNIT(test_moved_value_is_corrupt), UNIT(test_roles))
+/* Authentication reads only the clear fields: the personal ones are not opened. */
+static void test_get_public(void)
+{
+    hoso_store *s = store_new(0);
+    hoso_account a, got;
+    hoso_txn *t = NULL;
+    hoso_doc doc = {0};
+    sample_account(s, &a);
+    a.role = HOSO_ROLE_OFFICER;
+    a.agency = hs("000.00.12.H29");
+    EXPECT_INT(hoso_txn_write(s, NULL, &t), 0);
+    EXPECT_INT(hoso_account_put(t, &a), 0);
+    EXPECT_INT(hoso_txn_commit(t), 0);
+    EXPECT_INT(hoso_txn_read(s, &t), 0);
+    EXPECT_INT(hoso_account_get_public(t, a.id, &doc, &got), 0);
+    hoso_account none;
+    EXPECT_INT(hoso_account_get_public(t, "0000000000000000000000000000dead", &doc, &none), HOSO_ENOT_FOUND);
+    hoso_txn_abort(t);
+    EXPECT_STR(got.id, a.id);
+    EXPECT_INT(got.role, HOSO_ROLE_OFFICER);
+    EXPECT_STR(got.agency.ptr, "000.00.12.H29");
+    EXPECT_INT(got.created_at, 1700000000000LL);
+    EXPECT(got.login.ptr == NULL && got.full_name.ptr == NULL && got.phone.ptr == NULL);
+    hoso_doc_destroy(&doc);
+    hoso_store_close(s);
+}
+
+UNIT_MAIN(UNIT(test_get_public), UNIT(test_put_get), UNIT(test_officer_and_bot), UNIT(test_moved_value_is_corrupt), UNIT(test_roles))
