@@ -253,6 +253,8 @@ int hoso_store_open(hoso_store **out, const char *dir, const hoso_store_options 
     s->read_only = opt && opt->read_only;
     s->map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
     s->max_readers = opt && opt->max_readers ? opt->max_readers : DEFAULT_MAX_READERS;
+    s->feed_max_events = opt ? opt->feed_max_events : 0;
+    s->feed_max_age_ms = opt && opt->feed_max_age_ms > 0 ? opt->feed_max_age_ms : 0;
 
     rc = HOSO_EIO;
     if (snprintf(path, sizeof path, "%s/lmdb", dir) >= (int)sizeof path) goto Exit;

@@ -5,9 +5,9 @@
  * The feed value is sealed (ad = its key): the body carries the wire dossier, form
  * and papers included, which must not rest in the clear. Readers get the plaintext.
  *
- * Retention: feed entries are never deleted yet, so every since <= head can be served;
- * only a cursor from the future (since > head, e.g. from another data dir) is
- * CURSOR_EXPIRED. Pruning old entries will add the lower bound here.
+ * Retention: each append trims the owner's oldest entries by the store's limits
+ * (feed.c); a cursor before the first retained entry, or from the future (since >
+ * head, e.g. from another data dir), is CURSOR_EXPIRED.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,35 +27,35 @@ const char *hoso_event_type_name(hoso_event_type t)
 
 int hoso_feed_head(hoso_txn *t, const char *owner, uint64_t *head)
 {
-    MDB_val v;
-    *head = 0;
-    if (!owner || strlen(owner) != HOSO__ID_HEX) return HOSO_EBAD_REQUEST;
-    int rc = hoso__get(t, HOSO__DB_FEED_HEAD, owner, HOSO__ID_HEX, &v);
-    if (rc == HOSO_ENOT_FOUND) return 0;
-    if (rc) return rc;
-    if (v.mv_size != 8) return HOSO_ECORRUPT;
-    *head = hoso_be64_get(v.mv_data);
-    return 0;
+    uint64_t first;
+    return hoso__feed_head_get(t, owner, head, &first);
 }
 
-static int pack_body(msgpack_sbuffer *sb, uint64_t seq, int64_t at, hoso_event_type type, const hoso_dossier *d)
+/* {seq, at, type, dossier} or, for a paper event, {seq, at, type, paper}. */
+static int pack_body(msgpack_sbuffer *sb, uint64_t seq, int64_t at, hoso_event_type type, const hoso_dossier *d,
+                     const hoso_paper *p)
 {
     msgpack_packer pk;
+    int rc;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     if (msgpack_pack_map(&pk, 4) || hoso__pack_kint(&pk, "seq", (int64_t)seq) || hoso__pack_kint(&pk, "at", at) ||
-        hoso__pack_kcstr(&pk, "type", hoso_event_type_name(type)) || hoso_pack_cstr(&pk, "dossier"))
+        hoso__pack_kcstr(&pk, "type", hoso_event_type_name(type)) || hoso_pack_cstr(&pk, p ? "paper" : "dossier"))
         return HOSO_ENOMEM;
-    if (!d) return msgpack_pack_nil(&pk) ? HOSO_ENOMEM : 0;
-    int rc = hoso_dossier_encode(&pk, d);
+    if (p)
+        rc = hoso_paper_encode(&pk, p);
+    else if (d)
+        rc = hoso_dossier_encode(&pk, d);
+    else
+        return msgpack_pack_nil(&pk) ? HOSO_ENOMEM : 0;
     return rc == 0 ? 0 : rc < 0 && rc > -HOSO__ERR_COUNT ? rc : HOSO_ENOMEM;
 }
 
-int hoso_event_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
-                      int64_t at, const hoso_dossier *d, uint64_t *seq_out)
+static int append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type, int64_t at,
+                  const hoso_dossier *d, const hoso_paper *p, uint64_t *seq_out)
 {
     msgpack_sbuffer sb;
-    uint8_t key[HOSO__ID_HEX + 8], val[8];
-    uint64_t seq = 0, gseq = 0;
+    uint8_t key[HOSO__ID_HEX + 8];
+    uint64_t seq = 0, first = 1, gseq = 0;
     uint8_t *sealed = NULL;
     size_t slen = 0;
     hoso_event ev;
@@ -65,15 +65,15 @@ int hoso_event_append(hoso_txn *t, const char *owner, const char *agency, hoso_e
     rc = HOSO_EBAD_REQUEST;
     if (!agency) agency = "";
     if (strlen(agency) >= sizeof ev.agency || type < HOSO_EV_DOSSIER_CREATED || type > HOSO_EV_MESSAGE) goto Exit;
-    if ((rc = hoso_feed_head(t, owner, &seq)) != 0) goto Exit;
+    if ((rc = hoso__feed_head_get(t, owner, &seq, &first)) != 0) goto Exit;
     seq++;
-    if ((rc = pack_body(&sb, seq, at, type, d)) != 0) goto Exit;
+    if ((rc = pack_body(&sb, seq, at, type, d, p)) != 0) goto Exit;
     memcpy(key, owner, HOSO__ID_HEX);
     hoso_be64_put(key + HOSO__ID_HEX, seq);
-    hoso_be64_put(val, seq);
     if ((rc = hoso_seal(t->s, sb.data, sb.size, key, sizeof key, &sealed, &slen)) != 0) goto Exit;
     if ((rc = hoso__put(t, HOSO__DB_FEED, key, sizeof key, sealed, slen, 0)) != 0 ||
-        (rc = hoso__put(t, HOSO__DB_FEED_HEAD, owner, HOSO__ID_HEX, val, sizeof val, 0)) != 0 ||
+        (rc = hoso__feed_trim(t, owner, seq, at, &first, NULL)) != 0 ||
+        (rc = hoso__feed_head_put(t, owner, seq, first)) != 0 ||
         (rc = hoso__log_append(t, owner, agency, type, at, d, &gseq)) != 0)
         goto Exit;
 
@@ -99,6 +99,18 @@ Exit:
     return rc;
 }
 
+int hoso_event_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
+                      int64_t at, const hoso_dossier *d, uint64_t *seq_out)
+{
+    return append(t, owner, agency, type, at, d, NULL, seq_out);
+}
+
+int hoso_event_append_paper(hoso_txn *t, const char *owner, int64_t at, const hoso_paper *p, uint64_t *seq_out)
+{
+    if (!p) return HOSO_EBAD_REQUEST;
+    return append(t, owner, "", HOSO_EV_PAPER_ADDED, at, NULL, p, seq_out);
+}
+
 int hoso_feed_read(hoso_txn *t, const char *owner, uint64_t since, unsigned limit,
                    int (*fn)(void *ctx, uint64_t seq, const void *body, size_t len), void *ctx,
                    int *more)
@@ -106,12 +118,12 @@ int hoso_feed_read(hoso_txn *t, const char *owner, uint64_t since, unsigned limi
     MDB_cursor *c = NULL;
     MDB_val k, v;
     uint8_t key[HOSO__ID_HEX + 8];
-    uint64_t head = 0;
+    uint64_t head = 0, first = 1;
     unsigned n = 0;
     int rc, mrc;
     if (more) *more = 0;
-    if ((rc = hoso_feed_head(t, owner, &head)) != 0) return rc;
-    if (since > head) return HOSO_ECURSOR_EXPIRED;
+    if ((rc = hoso__feed_head_get(t, owner, &head, &first)) != 0) return rc;
+    if (since > head || since + 1 < first) return HOSO_ECURSOR_EXPIRED;
     if (since == head) return 0;
     if (limit == 0) limit = DEFAULT_LIMIT;
     if (limit > MAX_LIMIT) limit = MAX_LIMIT;

@@ -60,6 +60,10 @@ typedef struct hoso_store_options {
     size_t map_size;      /* bytes; default 16 GiB (sparse) */
     unsigned max_readers; /* default 1024 */
     int read_only;        /* audit/backup: open without creating anything */
+    /* Owner feed retention, applied by hoso_event_append (see hoso_feed_bounds).
+     * 0 keeps everything. */
+    uint64_t feed_max_events; /* most entries kept per owner */
+    int64_t feed_max_age_ms;  /* entries older than this before the newest are dropped */
 } hoso_store_options;
 
 /* Opens (creating if absent) the data dir: LMDB env in DIR/lmdb/, the key file
@@ -241,16 +245,37 @@ int hoso_event_append(hoso_txn *t, const char *owner, const char *agency, hoso_e
 int hoso_txn_take_events(hoso_txn *t, hoso_event **out, size_t *n);
 void hoso_events_free(hoso_event *ev, size_t n);
 
+/* Appends a paper.added event for `owner`: as hoso_event_append, with the body
+ * {seq, at, type: "paper.added", paper} (the paper's wire shape, sealed at rest like
+ * every feed entry). The log entry names no code and no paper. Errors as
+ * hoso_event_append. */
+int hoso_event_append_paper(hoso_txn *t, const char *owner, int64_t at, const hoso_paper *p,
+                            uint64_t *seq_out);
+
 /* Owner feed head (0 if none). */
 int hoso_feed_head(hoso_txn *t, const char *owner, uint64_t *head);
+/* The retained part of the owner's feed: entries first..head are readable (first is 1
+ * until something was trimmed; an owner without events has first 1, head 0). A
+ * cursor `since` can be served iff first - 1 <= since <= head.
+ * Retention (storage/feed.c): each hoso_event_append trims the owner's oldest entries
+ * while there are more than feed_max_events, or while they are older than
+ * feed_max_age_ms before the new event's `at`, at most 1024 entries per append (a
+ * store opened with smaller limits catches up over later appends). The newest entry
+ * is never trimmed. Errors: BAD_REQUEST (owner not 32 hex), CORRUPT, IO. */
+int hoso_feed_bounds(hoso_txn *t, const char *owner, uint64_t *first, uint64_t *head);
 /* Calls fn for the owner's events with since < seq, at most limit (0 = 100, at most
  * 1000); body (unsealed) is valid only during fn. *more set when more remain. A
- * non-zero return of fn stops and is returned. Feed entries are not pruned yet, so the only expired
- * cursor is one from the future (since > head: another data dir or a restore).
- * Errors: CURSOR_EXPIRED, BAD_REQUEST (owner not 32 hex), CORRUPT, IO. */
+ * non-zero return of fn stops and is returned. A cursor outside the retained feed
+ * (since < first - 1: trimmed; since > head: another data dir or a restore) is
+ * CURSOR_EXPIRED. Errors: CURSOR_EXPIRED, BAD_REQUEST (owner not 32 hex), CORRUPT, IO. */
 int hoso_feed_read(hoso_txn *t, const char *owner, uint64_t since, unsigned limit,
                    int (*fn)(void *ctx, uint64_t seq, const void *body, size_t len), void *ctx,
                    int *more);
+/* Applies the store's retention to one owner's feed now, as an append at now_ms would
+ * (bounded the same way); *trimmed (may be NULL) counts the deleted entries. For a
+ * sweep over owners that no longer receive events. Errors: BAD_REQUEST, STORAGE_FULL,
+ * CORRUPT, IO. */
+int hoso_feed_trim(hoso_txn *t, const char *owner, int64_t now_ms, uint64_t *trimmed);
 
 /* Walks the global log from the first entry, recomputing the chain. Returns 0 and the
  * count if intact; HOSO_ECORRUPT with *bad_seq = first broken entry otherwise (an entry

@@ -53,6 +53,8 @@ struct hoso_store {
     size_t map_size;
     unsigned max_readers;
     _Atomic uint64_t log_head; /* last global seq committed by this process (or at open) */
+    uint64_t feed_max_events;  /* retention per owner feed, 0 = keep all (feed.c) */
+    int64_t feed_max_age_ms;
 };
 
 struct hoso_txn {
@@ -85,6 +87,16 @@ int hoso__fail(hoso_txn *t, int err);
 
 /* Adds an appended event to t's collection (takes ownership of body). */
 int hoso__txn_add_event(hoso_txn *t, const hoso_event *ev);
+
+/* Owner feed bounds (feed.c). feed_head's value is the head BE64, followed by the
+ * first retained seq BE64 once something was trimmed (8 bytes alone: first is 1). */
+int hoso__feed_head_get(hoso_txn *t, const char *owner, uint64_t *head, uint64_t *first);
+int hoso__feed_head_put(hoso_txn *t, const char *owner, uint64_t head, uint64_t first);
+/* Trims owner's oldest entries by the store's retention as of `at`, never touching
+ * entries >= keep_from; moves *first past what it deleted and counts it in *n.
+ * Errors: CORRUPT, STORAGE_FULL, IO. */
+int hoso__feed_trim(hoso_txn *t, const char *owner, uint64_t keep_from, int64_t at, uint64_t *first,
+                    uint64_t *n);
 
 /* Log append (log.c): writes the entry for global seq and moves the head in meta. */
 int hoso__log_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
