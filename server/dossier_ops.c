@@ -372,7 +372,7 @@ int hoso__papers_take_inline(hoso_wop *op, hoso_txn *t, hoso_doc *doc, const msg
             if (!p.id.ptr) return HOSO_ENOMEM;
             if (!ret) {
                 if ((r = hoso_paper_put(t, op->account, &p)) != 0) return r;
-                if ((r = hoso_event_append(t, op->account, "", HOSO_EV_PAPER_ADDED, op->now, NULL, NULL)) != 0)
+                if ((r = hoso_event_append_paper(t, op->account, op->now, &p, NULL)) != 0)
                     return r;
                 if ((r = hoso__papers_push(vault, &p)) != 0) return r;
             }

@@ -100,6 +100,26 @@ int hoso__papers_join(hoso_doc *doc, const hoso_str *old, const hoso__papers *ad
 /* Unpacks stored msgpack bytes into an object in doc. Errors: CORRUPT. */
 int hoso__ops_unpack(hoso_doc *doc, const hoso_str *bytes, msgpack_object *out);
 
+/* Citizen changes (route_dossier.c) ---------------------------------------------- */
+/* One row per change a citizen makes, shared by its endpoint and by the offline queue
+ * of POST /v1/sync (route_sync.c), so both follow the same rules:
+ * - check runs on the worker (rtxn: the request's read txn) against the request body
+ *   `root`, decoding into `body`'s zone: what depends only on the request and the
+ *   catalogue. Returns 0 or an error with ei filled (VALIDATION_FAILED names fields).
+ * - apply is the writer op: op->body.root is the same map, op->params[0] the dossier
+ *   code when on_dossier. It decides what depends on the stored state and sets
+ *   op->reply / op->http_status as the endpoint answers. */
+typedef struct hoso__citizen_op {
+    const char *kind; /* "submit", "supplement", "withdraw", "rate", "feedback" */
+    int on_dossier;   /* names a dossier: the path's {code}, or a sync item's code */
+    int (*check)(hoso_txn *rtxn, hoso_doc *body, const msgpack_object *root, hoso_errinfo *ei);
+    hoso_wop_fn apply;
+} hoso__citizen_op;
+extern const hoso__citizen_op hoso__citizen_ops[];
+extern const size_t hoso__ncitizen_ops;
+/* The row whose kind is kind[0..len), or NULL. */
+const hoso__citizen_op *hoso__citizen_op_find(const char *kind, size_t len);
+
 /* Reading helpers (worker) ---------------------------------------------------------- */
 /* Parses ?status=&cursor=&limit= for the list routes: status 0 = any, limit default
  * 20 and capped at 100. Errors: VALIDATION_FAILED (field status or limit). */

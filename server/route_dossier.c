@@ -8,6 +8,9 @@
  * made earlier on the worker could be stale, and would also break op_id replays (the
  * second try of a supplement that succeeded would meet status 4 and be refused
  * instead of receiving the stored reply).
+ *
+ * Each change is one row of hoso__citizen_ops (a check for the worker, an apply for
+ * the writer), shared with the offline queue of POST /v1/sync.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,32 +140,24 @@ Exit:
     return ret;
 }
 
-int hoso_route_dossier_submit(hoso_req *r)
+static int submit_check(hoso_txn *rtxn, hoso_doc *body, const msgpack_object *root, hoso_errinfo *ei)
 {
     hoso_req_submit q;
     hoso_service svc;
     hoso_doc doc;
-    hoso_wop *op;
     int ret;
 
-    if ((ret = hoso_decode(&hoso_msg_submit, &r->body, &r->body.root, &q, &r->err)) != 0) return ret;
+    if ((ret = hoso_decode(&hoso_msg_submit, body, root, &q, ei)) != 0) return ret;
     if ((ret = hoso__doc_init(&doc)) != 0) return ret;
-    check_channel(&q.channel, &r->err);
-    hoso__papers_check(&doc, q.papers, &r->err);
-    if (q.form && q.form->type != MSGPACK_OBJECT_MAP) hoso_fail_field(&r->err, "form", "must be a map");
-    ret = load_service(r->rtxn, &q.service, &doc, &svc, &r->err);
+    check_channel(&q.channel, ei);
+    hoso__papers_check(&doc, q.papers, ei);
+    if (q.form && q.form->type != MSGPACK_OBJECT_MAP) hoso_fail_field(ei, "form", "must be a map");
+    ret = load_service(rtxn, &q.service, &doc, &svc, ei);
     if (ret == 0 && (!q.form || q.form->type == MSGPACK_OBJECT_MAP)) {
         msgpack_object empty = {.type = MSGPACK_OBJECT_MAP};
-        hoso_form_validate(&svc, q.form ? q.form : &empty, &r->err);
+        hoso_form_validate(&svc, q.form ? q.form : &empty, ei);
     }
-    if (ret == 0 && r->err.err) ret = r->err.err;
-    if (ret) goto Exit;
-    if (!(op = hoso_wop_new(r, submit_apply))) {
-        ret = HOSO_ENOMEM;
-        goto Exit;
-    }
-    ret = hoso_writer_submit(r, op);
-Exit:
+    if (ret == 0 && ei->err) ret = ei->err;
     hoso_doc_destroy(&doc);
     return ret;
 }
@@ -298,26 +293,22 @@ Exit:
     return ret;
 }
 
-int hoso_route_dossier_supplement(hoso_req *r)
+static int supplement_check(hoso_txn *rtxn, hoso_doc *body, const msgpack_object *root, hoso_errinfo *ei)
 {
     hoso_req_supplement q;
     hoso_doc doc;
-    hoso_wop *op;
     int ret;
 
-    if ((ret = hoso_decode(&hoso_msg_supplement, &r->body, &r->body.root, &q, &r->err)) != 0) return ret;
+    if ((ret = hoso_decode(&hoso_msg_supplement, body, root, &q, ei)) != 0) return ret;
     if (q.form && q.form->type != MSGPACK_OBJECT_MAP && q.form->type != MSGPACK_OBJECT_NIL)
-        hoso_fail_field(&r->err, "form", "must be a map");
+        hoso_fail_field(ei, "form", "must be a map");
     if ((ret = hoso__doc_init(&doc)) != 0) return ret;
-    hoso__papers_check(&doc, q.papers, &r->err);
+    hoso__papers_check(&doc, q.papers, ei);
     hoso_doc_destroy(&doc);
     int nform = q.form && q.form->type == MSGPACK_OBJECT_MAP ? (int)q.form->via.map.size : 0;
     int npapers = q.papers && q.papers->type == MSGPACK_OBJECT_ARRAY ? (int)q.papers->via.array.size : 0;
-    if (!r->err.err && nform + npapers == 0)
-        hoso_fail_field(&r->err, "papers", "give the papers or form fields asked for");
-    if (r->err.err) return r->err.err;
-    if (!(op = hoso_wop_new(r, supplement_apply))) return HOSO_ENOMEM;
-    return hoso_writer_submit(r, op);
+    if (!ei->err && nform + npapers == 0) hoso_fail_field(ei, "papers", "give the papers or form fields asked for");
+    return ei->err;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -353,17 +344,14 @@ Exit:
     return ret;
 }
 
-int hoso_route_dossier_withdraw(hoso_req *r)
+static int withdraw_check(hoso_txn *rtxn, hoso_doc *body, const msgpack_object *root, hoso_errinfo *ei)
 {
     hoso_req_withdraw q;
-    hoso_wop *op;
     int ret;
 
-    if ((ret = hoso_decode(&hoso_msg_withdraw, &r->body, &r->body.root, &q, &r->err)) != 0) return ret;
-    if (!hoso__has(&q.reason) || q.reason.len > 2000)
-        return hoso_fail_field(&r->err, "reason", "must be 1 to 2000 bytes");
-    if (!(op = hoso_wop_new(r, withdraw_apply))) return HOSO_ENOMEM;
-    return hoso_writer_submit(r, op);
+    if ((ret = hoso_decode(&hoso_msg_withdraw, body, root, &q, ei)) != 0) return ret;
+    if (!hoso__has(&q.reason) || q.reason.len > 2000) return hoso_fail_field(ei, "reason", "must be 1 to 2000 bytes");
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -399,16 +387,11 @@ Exit:
     return ret;
 }
 
-int hoso_route_dossier_rating(hoso_req *r)
+static int rating_check(hoso_txn *rtxn, hoso_doc *body, const msgpack_object *root, hoso_errinfo *ei)
 {
     hoso_req_rating q;
-    hoso_wop *op;
-    int ret;
-
-    if ((ret = hoso_decode(&hoso_msg_rating, &r->body, &r->body.root, &q, &r->err)) != 0) return ret;
     /* The descriptor checks the answers (1..64 questions, scores 1..5). */
-    if (!(op = hoso_wop_new(r, rating_apply))) return HOSO_ENOMEM;
-    return hoso_writer_submit(r, op);
+    return hoso_decode(&hoso_msg_rating, body, root, &q, ei);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -431,23 +414,81 @@ static int feedback_apply(hoso_wop *op, hoso_txn *t)
     return 0;
 }
 
-int hoso_route_feedback(hoso_req *r)
+static int feedback_check(hoso_txn *rtxn, hoso_doc *body, const msgpack_object *root, hoso_errinfo *ei)
 {
     hoso_req_feedback q;
-    hoso_wop *op;
     int ret;
 
-    if ((ret = hoso_decode(&hoso_msg_feedback, &r->body, &r->body.root, &q, &r->err)) != 0) return ret;
-    if (!hoso__has(&q.text) || q.text.len > 4000)
-        return hoso_fail_field(&r->err, "text", "must be 1 to 4000 bytes");
+    if ((ret = hoso_decode(&hoso_msg_feedback, body, root, &q, ei)) != 0) return ret;
+    if (!hoso__has(&q.text) || q.text.len > 4000) return hoso_fail_field(ei, "text", "must be 1 to 4000 bytes");
     if (hoso__has(&q.service)) {
         hoso_doc doc;
         hoso_service svc;
         if ((ret = hoso__doc_init(&doc)) != 0) return ret;
-        ret = load_service(r->rtxn, &q.service, &doc, &svc, &r->err);
+        ret = load_service(rtxn, &q.service, &doc, &svc, ei);
         hoso_doc_destroy(&doc);
-        if (ret) return ret;
     }
-    if (!(op = hoso_wop_new(r, feedback_apply))) return HOSO_ENOMEM;
+    return ret;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The citizen's changes, one row each: the endpoints below and POST /v1/sync
+ * (route_sync.c) both go through these rows, so a change follows the same rules
+ * whichever way it arrives. */
+
+enum { OP_SUBMIT, OP_SUPPLEMENT, OP_WITHDRAW, OP_RATE, OP_FEEDBACK };
+
+const hoso__citizen_op hoso__citizen_ops[] = {
+    [OP_SUBMIT] = {"submit", 0, submit_check, submit_apply},
+    [OP_SUPPLEMENT] = {"supplement", 1, supplement_check, supplement_apply},
+    [OP_WITHDRAW] = {"withdraw", 1, withdraw_check, withdraw_apply},
+    [OP_RATE] = {"rate", 1, rating_check, rating_apply},
+    [OP_FEEDBACK] = {"feedback", 0, feedback_check, feedback_apply},
+};
+const size_t hoso__ncitizen_ops = sizeof(hoso__citizen_ops) / sizeof(hoso__citizen_ops[0]);
+
+const hoso__citizen_op *hoso__citizen_op_find(const char *kind, size_t len)
+{
+    for (size_t i = 0; i < hoso__ncitizen_ops; i++)
+        if (strlen(hoso__citizen_ops[i].kind) == len && memcmp(hoso__citizen_ops[i].kind, kind, len) == 0)
+            return &hoso__citizen_ops[i];
+    return NULL;
+}
+
+/* Checks on the worker, so malformed requests never reach the writer, then queues the
+ * row's apply. */
+static int endpoint(hoso_req *r, int which)
+{
+    const hoso__citizen_op *k = &hoso__citizen_ops[which];
+    hoso_wop *op;
+    int ret;
+
+    if ((ret = k->check(r->rtxn, &r->body, &r->body.root, &r->err)) != 0) return ret;
+    if (!(op = hoso_wop_new(r, k->apply))) return HOSO_ENOMEM;
     return hoso_writer_submit(r, op);
+}
+
+int hoso_route_dossier_submit(hoso_req *r)
+{
+    return endpoint(r, OP_SUBMIT);
+}
+
+int hoso_route_dossier_supplement(hoso_req *r)
+{
+    return endpoint(r, OP_SUPPLEMENT);
+}
+
+int hoso_route_dossier_withdraw(hoso_req *r)
+{
+    return endpoint(r, OP_WITHDRAW);
+}
+
+int hoso_route_dossier_rating(hoso_req *r)
+{
+    return endpoint(r, OP_RATE);
+}
+
+int hoso_route_feedback(hoso_req *r)
+{
+    return endpoint(r, OP_FEEDBACK);
 }

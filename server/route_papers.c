@@ -95,7 +95,7 @@ static int paper_apply(hoso_wop *op, hoso_txn *t)
     p.id.len = 32;
     p.added_at = op->now;
     if ((ret = hoso_paper_put(t, op->account, &p)) != 0) goto Exit;
-    if ((ret = hoso_event_append(t, op->account, "", HOSO_EV_PAPER_ADDED, op->now, NULL, NULL)) != 0) goto Exit;
+    if ((ret = hoso_event_append_paper(t, op->account, op->now, &p, NULL)) != 0) goto Exit;
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     hoso_pack_cstr(&pk, "paper");
