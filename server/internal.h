@@ -28,7 +28,23 @@ typedef struct hoso_config {
     unsigned max_batch;     /* writer: most ops in one commit, default 1024 */
     int demo;               /* --demo: seed the demo catalogue and demo accounts */
     int quiet;
+    /* Owner feed retention (GET /v1/sync): 0 means the default below. */
+    uint64_t feed_max_events;   /* --feed-max-events N: entries kept per owner */
+    unsigned feed_max_age_days; /* --feed-max-age-days D: age kept before the newest */
+    /* WebSocket push (server/ws.c) */
+    size_t ws_max_pending;      /* bytes queued for one connection before 4008; --ws-max-pending, 1 MiB */
+    size_t ws_max_pending_msgs; /* frames queued for one connection before 4008; 1000 */
+    unsigned ws_ping_ms;        /* ping period; --ws-ping MS, 25 s */
+    unsigned ws_idle_ms;        /* close after this long without a frame; --ws-idle MS, 60 s */
+    unsigned ws_auth_ms;        /* close 4001 without a token by then; --ws-auth-timeout MS, 10 s */
 } hoso_config;
+
+#define HOSO_FEED_MAX_EVENTS_DEFAULT 10000
+#define HOSO_FEED_MAX_AGE_DAYS_DEFAULT 30
+
+/* Fills the feed retention of the store options from cfg (defaults for zeros): call
+ * before hoso_store_open in `hosod serve` (route_sync.c). */
+void hoso_config_feed_retention(const hoso_config *cfg, hoso_store_options *so);
 
 typedef struct hoso_server hoso_server;
 typedef struct hoso_worker hoso_worker;
@@ -164,6 +180,19 @@ int hoso_server_add_event_sink(hoso_server *srv, hoso_event_sink fn, void *ctx);
 /* Metrics (server/metrics.c). Lock-free counters; safe from any thread. */
 void hoso_metrics_request(const hoso_route *route, int http_status, uint64_t usec);
 void hoso_metrics_batch(size_t ops, uint64_t commit_usec);
+/* WebSocket push: open connections and subscriptions (gauges, +1/-1), event frames
+ * queued, the size of each finished replay, acks received, slow consumers closed. */
+void hoso_metrics_ws_conns(int delta);
+void hoso_metrics_ws_subs(int delta);
+void hoso_metrics_ws_delivered(uint64_t n);
+void hoso_metrics_ws_replay(uint64_t events);
+void hoso_metrics_ws_ack(void);
+void hoso_metrics_ws_slow_close(void);
+/* Offline sync: a GET /v1/sync that returned `events`; a snapshot of that many
+ * dossiers and papers; the items of one POST /v1/sync by result. */
+void hoso_metrics_sync_read(size_t events);
+void hoso_metrics_sync_snapshot(size_t dossiers, size_t papers);
+void hoso_metrics_sync_ops(size_t applied, size_t duplicate, size_t rejected);
 /* Appends the Prometheus text exposition to buf. */
 void hoso_metrics_render(hoso_server *srv, h2o_buffer_t **buf);
 

@@ -14,7 +14,10 @@ static void usage(FILE *f)
     fprintf(f,
             "usage:\n"
             "  hosod serve [--listen ADDR:PORT] [--data DIR] [--workers N] [--max-body BYTES] [--demo] [--quiet]\n"
+            "              [--feed-max-age-days D] [--feed-max-events N]\n"
+            "              [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"
             "      defaults: --listen 127.0.0.1:8080 --data ./var --workers <cores>\n"
+            "                --feed-max-age-days 30 --feed-max-events 10000\n"
             "  hosod admin create-officer --data DIR --username U --password P|- --agency CODE [--full-name NAME]\n"
             "  hosod admin create-bot     --data DIR --username U --password P|- [--agency CODE] [--scopes \"a b\"]\n"
             "  hosod admin create-admin   --data DIR --username U --password P|- [--full-name NAME]\n"
@@ -82,7 +85,10 @@ static int cmd_serve(int argc, char **argv)
         } else if (strcmp(o, "--quiet") == 0) {
             cfg.quiet = 1;
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--data") == 0 || strcmp(o, "--workers") == 0 ||
-                   strcmp(o, "--max-body") == 0) {
+                   strcmp(o, "--ws-max-pending") == 0 || strcmp(o, "--ws-ping") == 0 ||
+                   strcmp(o, "--ws-idle") == 0 || strcmp(o, "--ws-auth-timeout") == 0 ||
+                   strcmp(o, "--max-body") == 0 || strcmp(o, "--feed-max-age-days") == 0 ||
+                   strcmp(o, "--feed-max-events") == 0) {
             if (val == NULL) {
                 fprintf(stderr, "hosod serve: %s needs a value\n", o);
                 return 2;
@@ -109,6 +115,36 @@ static int cmd_serve(int argc, char **argv)
                     return 2;
                 }
                 cfg.limits.max_body = (size_t)v;
+            } else if (strcmp(o, "--ws-max-pending") == 0) {
+                if (parse_uint(val, (unsigned long long)1 << 30, &v) != 0) {
+                    fprintf(stderr, "hosod serve: --ws-max-pending takes 1..1073741824 bytes, not %s\n", val);
+                    return 2;
+                }
+                cfg.ws_max_pending = (size_t)v;
+            } else if (strncmp(o, "--ws-", 5) == 0) {
+                /* --ws-ping, --ws-idle, --ws-auth-timeout: milliseconds */
+                if (parse_uint(val, 3600000, &v) != 0) {
+                    fprintf(stderr, "hosod serve: %s takes 1..3600000 ms, not %s\n", o, val);
+                    return 2;
+                }
+                if (strcmp(o, "--ws-ping") == 0)
+                    cfg.ws_ping_ms = (unsigned)v;
+                else if (strcmp(o, "--ws-idle") == 0)
+                    cfg.ws_idle_ms = (unsigned)v;
+                else
+                    cfg.ws_auth_ms = (unsigned)v;
+            } else if (strcmp(o, "--feed-max-age-days") == 0) {
+                if (parse_uint(val, 36500, &v) != 0) {
+                    fprintf(stderr, "hosod serve: --feed-max-age-days takes 1..36500, not %s\n", val);
+                    return 2;
+                }
+                cfg.feed_max_age_days = (unsigned)v;
+            } else if (strcmp(o, "--feed-max-events") == 0) {
+                if (parse_uint(val, 1000000000ULL, &v) != 0) {
+                    fprintf(stderr, "hosod serve: --feed-max-events takes 1..1000000000, not %s\n", val);
+                    return 2;
+                }
+                cfg.feed_max_events = v;
             }
         } else {
             fprintf(stderr, "hosod serve: unknown option %s\n", o);

@@ -36,11 +36,24 @@ static struct {
     _Atomic uint64_t batch_sum, batch_count;
     histo_lat commit;
     _Atomic uint64_t commits;
+    _Atomic uint64_t sync_reads, sync_events, snapshots, snapshot_dossiers, snapshot_papers;
+    _Atomic uint64_t sync_ops[3]; /* applied, duplicate, rejected */
 } M;
+
+/* WebSocket push. Bounds of the replay histogram are event counts. */
+static const uint64_t replay_bounds[] = {0, 1, 10, 100, 1000, 10000};
+#define NREPLAY (sizeof(replay_bounds) / sizeof(replay_bounds[0]))
+
+static struct {
+    _Atomic int64_t conns, subs;
+    _Atomic uint64_t delivered, acks, slow_closes;
+    _Atomic uint64_t replay[NREPLAY + 1], replay_sum, replay_count;
+} WS;
 
 void hoso__metrics_init(void)
 {
     memset(&M, 0, sizeof(M));
+    memset(&WS, 0, sizeof(WS));
 }
 
 static size_t route_slot(const hoso_route *route)
@@ -88,8 +101,65 @@ void hoso_metrics_batch(size_t ops, uint64_t commit_usec)
     lat_observe(&M.commit, commit_usec);
 }
 
+void hoso_metrics_sync_read(size_t events)
+{
+    atomic_fetch_add_explicit(&M.sync_reads, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.sync_events, events, memory_order_relaxed);
+}
+
+void hoso_metrics_sync_snapshot(size_t dossiers, size_t papers)
+{
+    atomic_fetch_add_explicit(&M.snapshots, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.snapshot_dossiers, dossiers, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.snapshot_papers, papers, memory_order_relaxed);
+}
+
+void hoso_metrics_sync_ops(size_t applied, size_t duplicate, size_t rejected)
+{
+    atomic_fetch_add_explicit(&M.sync_ops[0], applied, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.sync_ops[1], duplicate, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.sync_ops[2], rejected, memory_order_relaxed);
+}
+
+
+void hoso_metrics_ws_conns(int delta)
+{
+    atomic_fetch_add_explicit(&WS.conns, delta, memory_order_relaxed);
+}
+
+void hoso_metrics_ws_subs(int delta)
+{
+    atomic_fetch_add_explicit(&WS.subs, delta, memory_order_relaxed);
+}
+
+void hoso_metrics_ws_delivered(uint64_t n)
+{
+    atomic_fetch_add_explicit(&WS.delivered, n, memory_order_relaxed);
+}
+
+void hoso_metrics_ws_replay(uint64_t events)
+{
+    size_t i = 0;
+    while (i < NREPLAY && events > replay_bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&WS.replay[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&WS.replay_sum, events, memory_order_relaxed);
+    atomic_fetch_add_explicit(&WS.replay_count, 1, memory_order_relaxed);
+}
+
+void hoso_metrics_ws_ack(void)
+{
+    atomic_fetch_add_explicit(&WS.acks, 1, memory_order_relaxed);
+}
+
+void hoso_metrics_ws_slow_close(void)
+{
+    atomic_fetch_add_explicit(&WS.slow_closes, 1, memory_order_relaxed);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Rendering */
+
 
 static void put(h2o_buffer_t **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(h2o_buffer_t **buf, const char *fmt, ...)
@@ -112,6 +182,36 @@ static void put(h2o_buffer_t **buf, const char *fmt, ...)
 static uint64_t ld(_Atomic uint64_t *p)
 {
     return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+static void render_ws(h2o_buffer_t **buf)
+{
+    uint64_t cum = 0;
+    put(buf, "# HELP hoso_ws_connections Open WebSocket connections.\n"
+             "# TYPE hoso_ws_connections gauge\nhoso_ws_connections %lld\n"
+             "# HELP hoso_ws_subscriptions Active WebSocket subscriptions.\n"
+             "# TYPE hoso_ws_subscriptions gauge\nhoso_ws_subscriptions %lld\n",
+        (long long)atomic_load_explicit(&WS.conns, memory_order_relaxed),
+        (long long)atomic_load_explicit(&WS.subs, memory_order_relaxed));
+    put(buf, "# HELP hoso_ws_events_delivered_total Event frames queued to WebSocket clients (live and replay).\n"
+             "# TYPE hoso_ws_events_delivered_total counter\nhoso_ws_events_delivered_total %llu\n"
+             "# HELP hoso_ws_acks_total Ack frames received.\n"
+             "# TYPE hoso_ws_acks_total counter\nhoso_ws_acks_total %llu\n"
+             "# HELP hoso_ws_slow_consumer_closes_total Connections closed with 4008.\n"
+             "# TYPE hoso_ws_slow_consumer_closes_total counter\nhoso_ws_slow_consumer_closes_total %llu\n",
+        (unsigned long long)ld(&WS.delivered), (unsigned long long)ld(&WS.acks),
+        (unsigned long long)ld(&WS.slow_closes));
+    put(buf, "# HELP hoso_ws_replay_events Events replayed from storage per subscription.\n"
+             "# TYPE hoso_ws_replay_events histogram\n");
+    for (size_t i = 0; i < NREPLAY; i++) {
+        cum += ld(&WS.replay[i]);
+        put(buf, "hoso_ws_replay_events_bucket{le=\"%llu\"} %llu\n", (unsigned long long)replay_bounds[i],
+            (unsigned long long)cum);
+    }
+    cum += ld(&WS.replay[NREPLAY]);
+    put(buf, "hoso_ws_replay_events_bucket{le=\"+Inf\"} %llu\nhoso_ws_replay_events_sum %llu\n"
+             "hoso_ws_replay_events_count %llu\n",
+        (unsigned long long)cum, (unsigned long long)ld(&WS.replay_sum), (unsigned long long)ld(&WS.replay_count));
 }
 
 static const char *route_label(size_t r)
@@ -185,6 +285,28 @@ void hoso_metrics_render(hoso_server *srv, h2o_buffer_t **buf)
     put(buf, "# HELP hoso_writer_commit_duration_seconds Time to commit one batch (fsync included).\n"
              "# TYPE hoso_writer_commit_duration_seconds histogram\n");
     render_lat(buf, "hoso_writer_commit_duration_seconds", "", &M.commit);
+
+    put(buf, "# HELP hoso_sync_reads_total Feed pages served by GET /v1/sync.\n"
+             "# TYPE hoso_sync_reads_total counter\nhoso_sync_reads_total %llu\n"
+             "# HELP hoso_sync_events_total Events returned by GET /v1/sync.\n"
+             "# TYPE hoso_sync_events_total counter\nhoso_sync_events_total %llu\n",
+        (unsigned long long)ld(&M.sync_reads), (unsigned long long)ld(&M.sync_events));
+    put(buf, "# HELP hoso_sync_snapshots_total Snapshots served by GET /v1/sync/snapshot.\n"
+             "# TYPE hoso_sync_snapshots_total counter\nhoso_sync_snapshots_total %llu\n"
+             "# HELP hoso_sync_snapshot_items_total Dossiers and papers sent in snapshots.\n"
+             "# TYPE hoso_sync_snapshot_items_total counter\n"
+             "hoso_sync_snapshot_items_total{kind=\"dossier\"} %llu\n"
+             "hoso_sync_snapshot_items_total{kind=\"paper\"} %llu\n",
+        (unsigned long long)ld(&M.snapshots), (unsigned long long)ld(&M.snapshot_dossiers),
+        (unsigned long long)ld(&M.snapshot_papers));
+    put(buf, "# HELP hoso_sync_ops_total Offline queue items of POST /v1/sync by result.\n"
+             "# TYPE hoso_sync_ops_total counter\n"
+             "hoso_sync_ops_total{status=\"applied\"} %llu\nhoso_sync_ops_total{status=\"duplicate\"} %llu\n"
+             "hoso_sync_ops_total{status=\"rejected\"} %llu\n",
+        (unsigned long long)ld(&M.sync_ops[0]), (unsigned long long)ld(&M.sync_ops[1]),
+        (unsigned long long)ld(&M.sync_ops[2]));
+
+    render_ws(buf);
 
     if (srv != NULL) {
         hoso_store_stats st;

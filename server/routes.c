@@ -13,7 +13,7 @@
 #define BODY HOSO_R_BODY
 
 const hoso_route hoso_routes[] = {
-    {"GET", "/healthz", hoso_route_healthz, 0, "healthz"},
+    {"GET", "/healthz", hoso_route_healthz, HOSO_R_JSON, "healthz"},
     {"GET", "/metrics", hoso_route_metrics, 0, "metrics"},
     {"GET", "/v1/stats", hoso_route_stats, AUTH | OFF | ADM, "stats"},
 
@@ -39,6 +39,11 @@ const hoso_route hoso_routes[] = {
     {"POST", "/v1/agency/dossiers/{}/transitions", hoso_route_agency_transition, AUTH | BODY | OFF | ADM,
      "agency_transition"},
     {"POST", "/v1/agency/dossiers/{}/apology", hoso_route_agency_apology, AUTH | BODY | OFF | ADM, "agency_apology"},
+
+    {"GET", "/v1/sync", hoso_route_sync_read, AUTH | CIT, "sync_read"},
+    {"GET", "/v1/sync/snapshot", hoso_route_sync_snapshot, AUTH | CIT, "sync_snapshot"},
+    {"POST", "/v1/sync", hoso_route_sync_apply, AUTH | BODY | CIT, "sync_apply"},
+    {"GET", "/v1/ws", hoso_route_ws, 0, "ws"},
 };
 
 const size_t hoso_nroutes = sizeof(hoso_routes) / sizeof(hoso_routes[0]);

@@ -40,4 +40,12 @@ int hoso_route_agency_list(hoso_req *r);
 int hoso_route_agency_transition(hoso_req *r);
 int hoso_route_agency_apology(hoso_req *r);
 
+/* route_sync.c: offline sync */
+int hoso_route_sync_read(hoso_req *r);
+int hoso_route_sync_snapshot(hoso_req *r);
+int hoso_route_sync_apply(hoso_req *r);
+
+/* ws.c: the push channel (upgrades to WebSocket) */
+int hoso_route_ws(hoso_req *r);
+
 #endif

@@ -18,6 +18,8 @@
 #define HOSO_MAX_SINKS 8
 
 typedef struct hoso_writer hoso_writer;
+typedef struct hoso_hub hoso_hub;
+typedef struct hoso_ws hoso_ws;
 
 struct hoso_worker {
     hoso_server *srv;
@@ -36,6 +38,7 @@ struct hoso_worker {
     atomic_long conns;                 /* open connections */
     atomic_int stop_phase;             /* 1: stop accepting, 2: leave the loop */
     int finished;                      /* the loop ended (see park_forever in server.c) */
+    hoso_hub *hub;                     /* push hub of this worker's WebSocket connections */
 };
 
 struct hoso_server {
@@ -96,6 +99,74 @@ void hoso_config_default(hoso_config *cfg);
 int hoso_server_run(const hoso_config *cfg);
 /* Hands committed events to every registered sink (writer thread). */
 void hoso__server_publish(hoso_server *srv, const hoso_event *ev, size_t n);
+
+/* hub.c: the push hub, one per worker ---------------------------------------------- */
+/* Committed events travel from the writer to every worker's hub once per batch (one
+ * h2o_multithread message per worker, a refcounted array of events). Each hub indexes
+ * its worker's WebSocket connections by subscription (owner id or agency) and hands
+ * each event to the connections that want it. */
+
+/* An event as the hub hands it to a connection. The frames are ready-made msgpack
+ * {type: "event", seq, at, event, dossier|paper} for the owner's stream and the same
+ * plus {owner, gseq} for an agency stream (docs/protocol.md). Shared, read-only. */
+typedef struct hoso_hub_event {
+    uint64_t gseq, seq;
+    char owner[33];
+    char agency[48];
+    const uint8_t *frame, *aframe;
+    size_t frame_len, aframe_len;
+} hoso_hub_event;
+
+enum { HOSO_SUB_NONE, HOSO_SUB_OWNER, HOSO_SUB_AGENCY };
+
+/* The hub's bookkeeping inside a connection; ws.c embeds it, hub.c owns the links. */
+typedef struct hoso_hub_member {
+    hoso_ws *ws;
+    h2o_linklist_t all;    /* every connection of the hub */
+    h2o_linklist_t sub;    /* the index bucket of its subscription */
+    h2o_linklist_t replay; /* connections with replay work queued */
+    h2o_linklist_t drain;  /* connections waiting to send their close frame */
+    h2o_linklist_t dirty;  /* touched by the batch being delivered */
+    int kind;              /* HOSO_SUB_* */
+    uint32_t hash;
+    char key[48];          /* owner id or agency code */
+} hoso_hub_member;
+
+/* Creates w->hub on w's loop (main thread, before the worker thread starts).
+ * Errors: NOMEM. */
+int hoso__hub_init(hoso_worker *w);
+/* Stop phase 1 on the worker: every connection gets close 1001, those still open
+ * 300 ms later are dropped. */
+void hoso__hub_stop(hoso_worker *w);
+/* After the worker's loop ended (main thread, the writer is joined): frees undelivered
+ * batches, unregisters the receiver and closes the hub's handles; the uv_run that
+ * follows frees the hub. */
+void hoso__hub_dispose(hoso_worker *w);
+/* The event sink (hoso_server_add_event_sink, ctx = the server): writer thread. */
+void hoso__hub_publish(void *srv, const hoso_event *ev, size_t n);
+/* Builds the event frame from a stored feed body {seq, at, type, ...}: `type` becomes
+ * `event`, and owner/gseq are added when owner != NULL. Appends to out.
+ * Errors: CORRUPT (not a map), NOMEM. Any thread. */
+int hoso__hub_frame(const void *body, size_t len, const char *owner, uint64_t gseq, msgpack_sbuffer *out);
+
+/* Worker thread only. */
+void hoso__hub_join(hoso_hub *h, hoso_hub_member *m, hoso_ws *ws);
+void hoso__hub_leave(hoso_hub *h, hoso_hub_member *m);
+void hoso__hub_subscribe(hoso_hub *h, hoso_hub_member *m, int kind, const char *key);
+void hoso__hub_want_replay(hoso_hub *h, hoso_hub_member *m);
+void hoso__hub_want_drain(hoso_hub *h, hoso_hub_member *m);
+int hoso__hub_stopping(const hoso_hub *h);
+
+/* ws.c: what the hub calls on a connection (worker thread). The functions marked
+ * "may free" may destroy the connection: the caller must not touch it afterwards. */
+void hoso__ws_deliver(hoso_ws *ws, const hoso_hub_event *ev, int agency_stream);
+void hoso__ws_flush(hoso_ws *ws);                              /* may free */
+void hoso__ws_tick(hoso_ws *ws, int64_t now_ms);               /* may free */
+/* Sends up to budget replayed events; returns how many and sets *again when work
+ * remains. */
+size_t hoso__ws_replay(hoso_ws *ws, size_t budget, int *again);
+void hoso__ws_drain(hoso_ws *ws);                              /* may free */
+void hoso__ws_shutdown(hoso_ws *ws, int force);                /* may free */
 
 /* metrics.c ------------------------------------------------------------------------ */
 void hoso__metrics_init(void);

@@ -37,6 +37,11 @@ void hoso_config_default(hoso_config *cfg)
     hoso_limits_default(&cfg->limits);
     cfg->session_ttl_ms = 30LL * 24 * 3600 * 1000;
     cfg->max_batch = 1024;
+    cfg->ws_max_pending = 1 << 20;
+    cfg->ws_max_pending_msgs = 1000;
+    cfg->ws_ping_ms = 25000;
+    cfg->ws_idle_ms = 60000;
+    cfg->ws_auth_ms = 10000;
 }
 
 hoso_store *hoso_server_store(hoso_server *srv)
@@ -158,6 +163,8 @@ static void on_ctl(uv_async_t *a)
         w->listening = 0;
         /* Persistent HTTP/1 connections close after their next reply, HTTP/2 gets GOAWAY. */
         h2o_context_request_shutdown(&w->ctx);
+        /* WebSocket connections get close 1001; h2o knows nothing of them. */
+        hoso__hub_stop(w);
     }
     if (phase >= 2)
         uv_stop(&w->loop);
@@ -173,6 +180,10 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
     h2o_context_init(&w->ctx, &w->loop, &srv->globalconf);
     h2o_multithread_register_receiver(w->ctx.queue, &w->done_rx, hoso__writer_on_done);
     uv_async_init(&w->loop, &w->ctl, on_ctl);
+    if (hoso__hub_init(w) != 0) {
+        fprintf(stderr, "hosod: worker %u: out of memory\n", index);
+        return HOSO_ENOMEM;
+    }
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = srv->globalconf.hosts;
     uv_tcp_init(&w->loop, &w->listener);
@@ -246,6 +257,7 @@ static int worker_dispose(hoso_worker *w)
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->done_rx);
+    hoso__hub_dispose(w);
     h2o_context_dispose(&w->ctx);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&w->loop) != 0) {
@@ -308,6 +320,7 @@ int hoso_server_run(const hoso_config *cfg)
 
     memset(&so, 0, sizeof(so));
     so.max_readers = 1024 > srv->cfg.workers * 4 + 64 ? 1024 : srv->cfg.workers * 4 + 64;
+    hoso_config_feed_retention(&srv->cfg, &so);
     if ((err = hoso_store_open(&srv->store, srv->cfg.data_dir, &so)) != 0) {
         fprintf(stderr, "hosod: cannot open the data dir %s: %s\n", srv->cfg.data_dir, hoso_err_message(err));
         goto Exit;
@@ -351,6 +364,9 @@ int hoso_server_run(const hoso_config *cfg)
         }
         srv->workers[i].started = 1;
     }
+    /* Every hub exists before the first commit can be published to it. */
+    if ((err = hoso_server_add_event_sink(srv, hoso__hub_publish, srv)) != 0)
+        goto Exit;
     for (i = 0; i < srv->nworkers; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             err = HOSO_EINTERNAL;
