@@ -152,6 +152,12 @@ int hoso_writer_submit(hoso_req *r, hoso_wop *op);
  * transaction synchronously on the calling thread when the writer is not running. */
 int hoso_run_write(hoso_store *s, hoso_wop *op);
 
+/* Runs op inside parent (a write transaction of the writer thread) in its own child,
+ * with the op_id rules above: for ops made inside another op's apply (POST /v1/sync).
+ * Returns 1 when op->op_id had a stored reply (apply not called: a duplicate), else 0;
+ * op->result, op->http_status and op->reply tell the outcome, as for a queued op. */
+int hoso_wop_run_nested(hoso_txn *parent, hoso_wop *op);
+
 /* Helpers for apply functions: set op->reply from a packer callback / error. */
 int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

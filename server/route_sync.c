@@ -296,20 +296,15 @@ static void pack_error_reply(msgpack_sbuffer *sb, int err, const hoso_errinfo *e
 }
 
 /* Runs one item in its own transaction under parent, with the endpoint's op_id rules
- * (writer.c): a stored reply is a duplicate; a result, success or 4xx, is stored with
- * the op. Packs the item's result into pk. A 5xx is returned: then nothing of the
- * batch is kept and the app resends it. */
+ * (hoso_wop_run_nested): a stored reply is a duplicate; a result, success or 4xx, is
+ * stored with the op. Packs the item's result into pk. A 5xx is returned: then nothing
+ * of the batch is kept and the app resends it. */
 static int run_item(hoso_wop *batch, hoso_txn *parent, const sync_item *it, msgpack_packer *pk, int *res)
 {
-    hoso_store *s = hoso_txn_store(parent);
-    hoso_txn *child = NULL;
     hoso_wop op;
-    hoso_doc stored;
-    hoso_str body = {NULL, 0};
-    int status = 0, ret;
+    int ret, dup;
 
     memset(&op, 0, sizeof(op));
-    memset(&stored, 0, sizeof(stored));
     msgpack_sbuffer_init(&op.reply);
     op.apply = it->kind->apply;
     op.http_status = 200;
@@ -325,47 +320,15 @@ static int run_item(hoso_wop *batch, hoso_txn *parent, const sync_item *it, msgp
     op.body.root = it->body;
     op.has_body = 1;
 
-    if ((ret = hoso_txn_write(s, parent, &child)) != 0) goto Exit;
-    ret = hoso_op_get(child, op.account, op.op_id, &stored, &status, &body);
-    if (ret == 0) {
-        *res = RES_DUPLICATE;
-        ret = pack_result(pk, it->op_id, RES_DUPLICATE, body.ptr, body.len);
+    dup = hoso_wop_run_nested(parent, &op);
+    if (op.result < 0 && op.http_status >= 500) {
+        ret = op.result;
         goto Exit;
     }
-    if (ret != HOSO_ENOT_FOUND) goto Exit;
-
-    ret = op.apply(&op, child);
-    if (ret == 0 && op.result < 0) ret = op.result;
-    if (ret == 0) {
-        if ((ret = hoso_op_put(child, op.account, op.op_id, op.http_status, op.reply.data, op.reply.size, op.now)) != 0)
-            goto Exit;
-        ret = hoso_txn_commit(child);
-        child = NULL;
-        if (ret) goto Exit;
-        /* A VERSION_CONFLICT is a stored result too, but the op was not applied. */
-        *res = op.http_status < 400 ? RES_APPLIED : RES_REJECTED;
-        ret = pack_result(pk, it->op_id, *res, op.reply.data, op.reply.size);
-        goto Exit;
-    }
-    hoso_txn_abort(child);
-    child = NULL;
-    if (hoso_err_http_status(ret) >= 500) goto Exit;
-    /* Refused: remembered like the endpoint's 4xx (best effort, as there), so the same
-     * op stays refused. */
-    status = hoso_err_http_status(ret);
-    pack_error_reply(&op.reply, ret, &op.err);
-    if (hoso_txn_write(s, parent, &child) == 0) {
-        if (hoso_op_put(child, op.account, op.op_id, status, op.reply.data, op.reply.size, op.now) == 0)
-            hoso_txn_commit(child);
-        else
-            hoso_txn_abort(child);
-        child = NULL;
-    }
-    *res = RES_REJECTED;
-    ret = pack_result(pk, it->op_id, RES_REJECTED, op.reply.data, op.reply.size);
+    /* A VERSION_CONFLICT is a stored result too, but the op was not applied. */
+    *res = dup ? RES_DUPLICATE : op.http_status < 400 ? RES_APPLIED : RES_REJECTED;
+    ret = pack_result(pk, it->op_id, *res, op.reply.data, op.reply.size);
 Exit:
-    if (child) hoso_txn_abort(child);
-    hoso_doc_destroy(&stored);
     hoso_doc_destroy(&op.body);
     msgpack_sbuffer_destroy(&op.reply);
     return ret;

@@ -120,8 +120,9 @@ static void set_error_reply(hoso_wop *op, int err)
 }
 
 /* Runs one op inside parent. Afterwards op->reply holds what the client gets and
- * op->result says whether it succeeded; the op's changes are in parent only if so. */
-static void run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
+ * op->result says whether it succeeded; the op's changes are in parent only if so.
+ * Returns 1 when the op_id had a stored reply (apply was not called), else 0. */
+static int run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
 {
     hoso_txn *child = NULL;
     int idem = op->op_id[0] != '\0' && op->account[0] != '\0';
@@ -143,7 +144,7 @@ static void run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
             hoso_doc_destroy(&d);
             hoso_txn_abort(child);
             child = NULL;
-            return;
+            return 1;
         }
         hoso_doc_destroy(&d);
         if (err != HOSO_ENOT_FOUND)
@@ -174,13 +175,19 @@ static void run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
             hoso_txn_abort(child);
         child = NULL;
     }
-    return;
+    return 0;
 
 Exit:
     if (child != NULL)
         hoso_txn_abort(child);
     if (err != 0)
         set_error_reply(op, err);
+    return 0;
+}
+
+int hoso_wop_run_nested(hoso_txn *parent, hoso_wop *op)
+{
+    return run_one(hoso_txn_store(parent), parent, op);
 }
 
 int hoso_run_write(hoso_store *s, hoso_wop *op)
