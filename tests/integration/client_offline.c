@@ -27,43 +27,6 @@
 #define NOPS 200
 #define NSUBMIT 150
 
-/* Starts hosod again on s->port (ht_server_restart picks a new port; a phone keeps
- * its server address). */
-static void restart_same_port(ht_server *s)
-{
-    char listen[64];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", s->port);
-    pid_t parent = getpid();
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) ht_fail("fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(127);
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd < 0) _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execl(ht_hosod(), ht_hosod(), "serve", "--listen", listen, "--data", s->dir, "--workers", "2", "--quiet",
-              (char *)NULL);
-        _exit(127);
-    }
-    s->pid = pid;
-    int64_t deadline = ht_mono_ms() + 10000;
-    for (;;) {
-        ht_conn c;
-        ht_resp r;
-        ht_conn_init(&c, s->port);
-        int ok = ht_http(&c, "GET", "/healthz", NULL, NULL, 0, &r) == 0 && r.status == 200;
-        ht_resp_free(&r);
-        ht_conn_close(&c);
-        if (ok) return;
-        if (ht_mono_ms() > deadline) ht_fail("hosod did not come back on port %d", s->port);
-        usleep(30000);
-    }
-}
 
 
 /* ---------------------------------------------------------------------------------- */
@@ -248,7 +211,7 @@ static void on_tick(uv_timer_t *t)
     if (!W.killed && W.answered >= W.kill_at) {
         W.killed = 1;
         ht_server_kill9(&W.s);
-        restart_same_port(&W.s);
+        ht_server_restart_same_port(&W.s);
     }
 }
 
@@ -375,7 +338,7 @@ static void test_offline_queue_flush_exactly_once(void)
     W.cut_at = NOPS / 10;
     W.drop_at = NOPS / 5;
     W.kill_at = NOPS / 2;
-    restart_same_port(&W.s);
+    ht_server_restart_same_port(&W.s);
     uv_timer_t tick;
     uv_timer_init(&W.loop, &tick);
     uv_timer_start(&tick, on_tick, 1, 1);
@@ -517,7 +480,7 @@ static void test_outbox_survives_restart(void)
     uv_run(&W.loop, UV_RUN_NOWAIT);
     EXPECT_INT(uv_loop_close(&W.loop), 0);
 
-    restart_same_port(&W.s);
+    ht_server_restart_same_port(&W.s);
     uv_loop_init(&W.loop);
     EXPECT_INT(hoso_client_new(&W.c, &W.loop, &opt, &cbs), 0);
     EXPECT_INT(hoso_client_outbox_len(W.c), 60);

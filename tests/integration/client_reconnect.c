@@ -19,42 +19,6 @@
 
 #define MAX_EVENTS 256
 
-/* Starts hosod again on s->port: the app keeps its server address. */
-static void restart_same_port(ht_server *s)
-{
-    char listen[64];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", s->port);
-    pid_t parent = getpid();
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) ht_fail("fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(127);
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd < 0) _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execl(ht_hosod(), ht_hosod(), "serve", "--listen", listen, "--data", s->dir, "--workers", "2", "--quiet",
-              (char *)NULL);
-        _exit(127);
-    }
-    s->pid = pid;
-    int64_t deadline = ht_mono_ms() + 10000;
-    for (;;) {
-        ht_conn c;
-        ht_resp r;
-        ht_conn_init(&c, s->port);
-        int ok = ht_http(&c, "GET", "/healthz", NULL, NULL, 0, &r) == 0 && r.status == 200;
-        ht_resp_free(&r);
-        ht_conn_close(&c);
-        if (ok) return;
-        if (ht_mono_ms() > deadline) ht_fail("hosod did not come back on port %d", s->port);
-        usleep(30000);
-    }
-}
 
 typedef struct world {
     uv_loop_t loop;
@@ -163,7 +127,7 @@ static void test_push_survives_server_restart(void)
         if (ht_mono_ms() > deadline) ht_fail("the client did not notice the crash");
         hoso_client_run_for(W.c, 20);
     }
-    restart_same_port(&s);
+    ht_server_restart_same_port(&s);
     /* A move made while the client is still away comes by replay... */
     move(&s, &off, 4);
     wait_status(4, 20000);

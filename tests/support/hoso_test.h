@@ -54,6 +54,8 @@ const char *ht_faketime_lib(void);
 /* Starts hosod again on the same data dir (new free port), same extra arguments and
  * s->env. */
 void ht_server_restart(ht_server *s);
+/* The same on s->port, as a phone that keeps its server address sees it. */
+void ht_server_restart_same_port(ht_server *s);
 /* SIGTERM, wait up to 10 s, then SIGKILL. Fails the test if hosod needed the SIGKILL,
  * exited other than 0 (or by the SIGTERM itself), or if its log holds a sanitizer
  * report. */

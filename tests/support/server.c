@@ -188,9 +188,9 @@ void ht_server_check_log(const ht_server *s)
     free(txt);
 }
 
-static void spawn(ht_server *s)
+static void spawn(ht_server *s, int keep_port)
 {
-    s->port = free_port();
+    if (!keep_port) s->port = free_port();
     char listen[64];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", s->port);
     char extra[sizeof(s->extra)];
@@ -278,17 +278,24 @@ void ht_server_start(ht_server *s, const char *extra_args)
 {
     memset(s, 0, sizeof(*s));
     snprintf(s->extra, sizeof(s->extra), "%s", extra_args ? extra_args : "");
-    snprintf(s->dir, sizeof(s->dir), "%s/hosod-XXXXXX", ht_tmpdir());
+    if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s/hosod-XXXXXX", ht_tmpdir()) >= sizeof(s->dir))
+        ht_fail("the test dir path %s is too long", ht_tmpdir());
     if (!mkdtemp(s->dir)) ht_fail("mkdtemp %s: %s", s->dir, strerror(errno));
     snprintf(s->log, sizeof(s->log), "%s/hosod.log", s->dir);
     dir_add(s->dir);
-    spawn(s);
+    spawn(s, 0);
 }
 
 void ht_server_restart(ht_server *s)
 {
     if (s->pid) ht_fail("ht_server_restart: hosod is still running");
-    spawn(s);
+    spawn(s, 0);
+}
+
+void ht_server_restart_same_port(ht_server *s)
+{
+    if (s->pid) ht_fail("ht_server_restart_same_port: hosod is still running");
+    spawn(s, 1);
 }
 
 /* Waits for pid up to ms; returns 1 and the status when it exited. */
