@@ -153,8 +153,7 @@ PIN1=$PIN1_SAVED
 row "hosod GET /v1/dossiers/{code}" 2 "msgpack, $SIZE B" "$TMP/wrk-w2"
 
 # ---- 2. durable submissions -------------------------------------------------------
-# Each row gets a fresh data dir: one agency takes at most 9999 dossiers a day (4-digit
-# daily sequence in the dossier code), and every row starts from the same store size.
+# Each row gets a fresh data dir, so that every row starts from the same store size.
 ROWS_SUBMIT=""
 run_submit() {
 	echo "bench: hoso-bench submit, $1 client(s) ..."
@@ -231,7 +230,7 @@ $ROWS_GET
 ### Durable submissions: POST /v1/dossiers (hosod --workers 2)
 
 \`hoso-bench submit --clients N --duration ${DURATION} --max-total 9000\` on a fresh data dir
-per row (one agency takes at most 9999 dossiers a day): every client is its own citizen
+per row (rows start from the same store size): every client is its own citizen
 on its own keep-alive connection (spread over 127.0.0.1-8), msgpack bodies, unique
 op_ids; a submission counts once the 201 arrived, i.e. after its commit was durable.
 Average batch = writer ops per commit during the run (hoso_writer_batch_size); average
