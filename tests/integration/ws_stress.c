@@ -188,7 +188,7 @@ static void test_no_gap_during_replay(void)
 #define OFFICERS 4
 
 /* Many clients, several per citizen, disconnecting (cleanly or not) and resuming
- * with since = last seen while officers make 1000+ moves. */
+ * with since = last seen while officers make 5,000 moves (1,200 under ASan). */
 static void test_reconnect_storm(void)
 {
     ht_server s;
@@ -201,9 +201,10 @@ static void test_reconnect_storm(void)
     mover m[OFFICERS];
     /* DESIGN.md's 500 clients; fewer under ASan, which makes each connection slower. */
 #ifdef __SANITIZE_ADDRESS__
-    int nclients = 200;
+    int nclients = 200, moves = 300;
 #else
-    int nclients = 500;
+    /* 500 clients and 5,000 officer moves (4 officers x 1250). */
+    int nclients = 500, moves = 1250;
 #endif
     const char *env = getenv("HOSO_WS_CLIENTS");
     if (env && atoi(env) > 0) nclients = atoi(env) > 1000 ? 1000 : atoi(env);
@@ -228,7 +229,7 @@ static void test_reconnect_storm(void)
     /* Each officer moves its own share of the dossiers: no version conflicts. */
     for (int i = 0; i < OFFICERS; i++) {
         m[i] = (mover){.port = s.port, .off = &off[i], .d = d + i * (CITIZENS * 2 / OFFICERS),
-                       .nd = CITIZENS * 2 / OFFICERS, .moves = 300, .per_owner = per_owner[i]};
+                       .nd = CITIZENS * 2 / OFFICERS, .moves = moves, .per_owner = per_owner[i]};
         pthread_create(&m[i].th, NULL, mover_main, &m[i]);
     }
     srand(42);
