@@ -455,28 +455,51 @@ int hoso__parse_paging(hoso_req *r, int *status, char *cursor, size_t cursor_sz,
     return 0;
 }
 
-typedef struct list_ctx {
-    msgpack_sbuffer items;
-    msgpack_packer pk;
-    uint32_t n;
-    int err;
-} list_ctx;
-
-static int list_one(void *ctx, const hoso_dossier *d)
+void hoso__items_init(hoso__items *it)
 {
-    list_ctx *c = ctx;
-    if (hoso_dossier_encode(&c->pk, d)) {
-        c->err = HOSO_ENOMEM;
+    memset(it, 0, sizeof(*it));
+    msgpack_sbuffer_init(&it->buf);
+    msgpack_packer_init(&it->pk, &it->buf, msgpack_sbuffer_write);
+}
+
+void hoso__items_destroy(hoso__items *it)
+{
+    msgpack_sbuffer_destroy(&it->buf);
+}
+
+int hoso__items_add_dossier(void *ctx, const hoso_dossier *d)
+{
+    hoso__items *it = ctx;
+    if (hoso_dossier_encode(&it->pk, d)) {
+        it->err = HOSO_ENOMEM;
         return 1;
     }
-    c->n++;
+    it->n++;
+    return 0;
+}
+
+int hoso__items_add_paper(void *ctx, const hoso_paper *p)
+{
+    hoso__items *it = ctx;
+    if (hoso_paper_encode(&it->pk, p)) {
+        it->err = HOSO_ENOMEM;
+        return 1;
+    }
+    it->n++;
+    return 0;
+}
+
+int hoso__items_pack(msgpack_packer *pk, const char *key, const hoso__items *it)
+{
+    if (hoso_pack_cstr(pk, key) || msgpack_pack_array(pk, it->n)) return HOSO_ENOMEM;
+    if (it->buf.size && pk->callback(pk->data, it->buf.data, it->buf.size)) return HOSO_ENOMEM;
     return 0;
 }
 
 int hoso__reply_dossier_list(hoso_req *r, hoso__list_fn list, const char *who, int status, const char *cursor,
                              unsigned limit)
 {
-    list_ctx c;
+    hoso__items c;
     hoso_doc doc;
     char next[128] = "";
     msgpack_sbuffer out;
@@ -484,30 +507,24 @@ int hoso__reply_dossier_list(hoso_req *r, hoso__list_fn list, const char *who, i
     int ret;
 
     if ((ret = hoso__doc_init(&doc)) != 0) return ret;
-    memset(&c, 0, sizeof(c));
-    msgpack_sbuffer_init(&c.items);
+    hoso__items_init(&c);
     msgpack_sbuffer_init(&out);
-    msgpack_packer_init(&c.pk, &c.items, msgpack_sbuffer_write);
-    ret = list(r->rtxn, who, status, cursor, limit, &doc, list_one, &c, next);
+    ret = list(r->rtxn, who, status, cursor, limit, &doc, hoso__items_add_dossier, &c, next);
     if (ret == 0 && c.err) ret = c.err;
     if (ret == HOSO_EBAD_REQUEST) {
         hoso_fail_field(&r->err, "cursor", "not a cursor of this list");
         ret = HOSO_EVALIDATION_FAILED;
     }
     if (ret) goto Exit;
-    /* The count is known only after the walk, so the items are packed apart and
-     * spliced behind the array header. */
     msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
-    hoso_pack_cstr(&pk, "dossiers");
-    msgpack_pack_array(&pk, c.n);
-    if (c.items.size) msgpack_sbuffer_write(&out, c.items.data, c.items.size);
+    if ((ret = hoso__items_pack(&pk, "dossiers", &c)) != 0) goto Exit;
     hoso_pack_cstr(&pk, "next");
     hoso_pack_cstr(&pk, next);
     ret = hoso_reply(r, 200, out.data, out.size);
 Exit:
     hoso_doc_destroy(&doc);
-    msgpack_sbuffer_destroy(&c.items);
+    hoso__items_destroy(&c);
     msgpack_sbuffer_destroy(&out);
     return ret;
 }

@@ -55,6 +55,24 @@ int hoso__wop_conflict(hoso_wop *op, const hoso_dossier *d, int64_t sent_version
 /* Sets op's reply to {dossier} with status http_status. Returns 0 or NOMEM. */
 int hoso__wop_reply_dossier(hoso_wop *op, int http_status, const hoso_dossier *d);
 
+/* Lists ---------------------------------------------------------------------------- */
+/* Items packed apart while a walk counts them, then spliced behind their array header:
+ * a list's length is known only after the walk. */
+typedef struct hoso__items {
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    uint32_t n;
+    int err; /* NOMEM once packing an item failed (the walk was stopped) */
+} hoso__items;
+void hoso__items_init(hoso__items *it);
+void hoso__items_destroy(hoso__items *it);
+/* Walk callbacks (storage's hoso_dossier_fn and hoso_paper_each's fn) packing each item
+ * into ctx, a hoso__items. They stop the walk (return 1) when packing fails. */
+int hoso__items_add_dossier(void *ctx, const hoso_dossier *d);
+int hoso__items_add_paper(void *ctx, const hoso_paper *p);
+/* Packs `key: [items]` into pk. Returns 0 or NOMEM. */
+int hoso__items_pack(msgpack_packer *pk, const char *key, const hoso__items *it);
+
 /* Papers -------------------------------------------------------------------------- */
 /* Checks a paper's fields (type [a-z0-9_]{1,48}, number 1..64 bytes, issuer 1..200,
  * valid_until >= 0, sha256 empty or 64 hex). Problems are named "<prefix>.<field>".

@@ -8,50 +8,28 @@
 #include "dossier_ops.h"
 #include "routes.h"
 
-typedef struct list_ctx {
-    msgpack_sbuffer items;
-    msgpack_packer pk;
-    uint32_t n;
-    int err;
-} list_ctx;
-
-static int list_one(void *ctx, const hoso_paper *p)
-{
-    list_ctx *c = ctx;
-    if (hoso_paper_encode(&c->pk, p)) {
-        c->err = HOSO_ENOMEM;
-        return 1;
-    }
-    c->n++;
-    return 0;
-}
-
 int hoso_route_papers_list(hoso_req *r)
 {
-    list_ctx c;
+    hoso__items c;
     hoso_doc doc;
     msgpack_sbuffer out;
     msgpack_packer pk;
     int ret;
 
     if ((ret = hoso__doc_init(&doc)) != 0) return ret;
-    memset(&c, 0, sizeof(c));
-    msgpack_sbuffer_init(&c.items);
+    hoso__items_init(&c);
     msgpack_sbuffer_init(&out);
-    msgpack_packer_init(&c.pk, &c.items, msgpack_sbuffer_write);
-    ret = hoso_paper_each(r->rtxn, r->acct.id, &doc, list_one, &c);
+    ret = hoso_paper_each(r->rtxn, r->acct.id, &doc, hoso__items_add_paper, &c);
     if (ret == HOSO_ENOT_FOUND) ret = 0;
     if (ret > 0) ret = 0;
     if (ret == 0) ret = c.err;
     if (ret) goto Exit;
     msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
-    hoso_pack_cstr(&pk, "papers");
-    msgpack_pack_array(&pk, c.n);
-    if (c.items.size) msgpack_sbuffer_write(&out, c.items.data, c.items.size);
+    if ((ret = hoso__items_pack(&pk, "papers", &c)) != 0) goto Exit;
     ret = hoso_reply(r, 200, out.data, out.size);
 Exit:
-    msgpack_sbuffer_destroy(&c.items);
+    hoso__items_destroy(&c);
     msgpack_sbuffer_destroy(&out);
     hoso_doc_destroy(&doc);
     return ret;

@@ -67,10 +67,7 @@ static size_t fold_utf8(const char *s, size_t len, char *out, size_t outsz)
 typedef struct list_ctx {
     const char *agency; /* NULL: any */
     char q[256];        /* folded query, "" = any */
-    msgpack_sbuffer items;
-    msgpack_packer pk;
-    uint32_t n;
-    int err;
+    hoso__items items;
 } list_ctx;
 
 static int contains_folded(const hoso_str *s, const char *q)
@@ -86,11 +83,11 @@ static int list_one(void *ctx, const hoso_service *svc)
     list_ctx *c = ctx;
     if (c->agency && (!svc->agency.ptr || strcmp(c->agency, svc->agency.ptr) != 0)) return 0;
     if (c->q[0] && !contains_folded(&svc->name, c->q) && !contains_folded(&svc->code, c->q)) return 0;
-    if (hoso_service_encode(&c->pk, svc)) {
-        c->err = HOSO_ENOMEM;
+    if (hoso_service_encode(&c->items.pk, svc)) {
+        c->items.err = HOSO_ENOMEM;
         return 1;
     }
-    c->n++;
+    c->items.n++;
     return 0;
 }
 
@@ -106,21 +103,18 @@ int hoso_route_services_list(hoso_req *r)
     c.agency = hoso_req_query(r, "agency", agency, sizeof(agency));
     if (c.agency && !c.agency[0]) c.agency = NULL;
     if (hoso_req_query(r, "q", q, sizeof(q))) fold_utf8(q, strlen(q), c.q, sizeof(c.q));
-    msgpack_sbuffer_init(&c.items);
+    hoso__items_init(&c.items);
     msgpack_sbuffer_init(&out);
-    msgpack_packer_init(&c.pk, &c.items, msgpack_sbuffer_write);
     ret = hoso_service_each(r->rtxn, list_one, &c);
-    if (ret > 0) ret = 0; /* stopped by list_one: c.err says why */
-    if (ret == 0) ret = c.err;
+    if (ret > 0) ret = 0; /* stopped by list_one: c.items.err says why */
+    if (ret == 0) ret = c.items.err;
     if (ret) goto Exit;
     msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
-    hoso_pack_cstr(&pk, "services");
-    msgpack_pack_array(&pk, c.n);
-    if (c.items.size) msgpack_sbuffer_write(&out, c.items.data, c.items.size);
+    if ((ret = hoso__items_pack(&pk, "services", &c.items)) != 0) goto Exit;
     ret = hoso_reply(r, 200, out.data, out.size);
 Exit:
-    msgpack_sbuffer_destroy(&c.items);
+    hoso__items_destroy(&c.items);
     msgpack_sbuffer_destroy(&out);
     return ret;
 }

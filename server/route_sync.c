@@ -129,38 +129,9 @@ Exit:
 /* GET /v1/sync/snapshot: everything is read from the request's one read transaction,
  * so `head` is exactly the feed position of the dossiers and papers returned. */
 
-typedef struct snap_ctx {
-    msgpack_sbuffer items;
-    msgpack_packer pk;
-    uint32_t n;
-    int err;
-} snap_ctx;
-
-static int snap_dossier(void *ctx, const hoso_dossier *d)
-{
-    snap_ctx *c = ctx;
-    if (hoso_dossier_encode(&c->pk, d)) {
-        c->err = HOSO_ENOMEM;
-        return 1;
-    }
-    c->n++;
-    return 0;
-}
-
-static int snap_paper(void *ctx, const hoso_paper *p)
-{
-    snap_ctx *c = ctx;
-    if (hoso_paper_encode(&c->pk, p)) {
-        c->err = HOSO_ENOMEM;
-        return 1;
-    }
-    c->n++;
-    return 0;
-}
-
 int hoso_route_sync_snapshot(hoso_req *r)
 {
-    snap_ctx ds, ps;
+    hoso__items ds, ps;
     hoso_doc doc;
     char cursor[128] = "", next[128];
     uint64_t head = 0;
@@ -168,19 +139,15 @@ int hoso_route_sync_snapshot(hoso_req *r)
     msgpack_packer pk;
     int ret = 0;
 
-    memset(&ds, 0, sizeof(ds));
-    memset(&ps, 0, sizeof(ps));
     memset(&doc, 0, sizeof(doc));
-    msgpack_sbuffer_init(&ds.items);
-    msgpack_sbuffer_init(&ps.items);
+    hoso__items_init(&ds);
+    hoso__items_init(&ps);
     msgpack_sbuffer_init(&out);
-    msgpack_packer_init(&ds.pk, &ds.items, msgpack_sbuffer_write);
-    msgpack_packer_init(&ps.pk, &ps.items, msgpack_sbuffer_write);
     for (unsigned page = 0; page < SNAPSHOT_MAX_PAGES; page++) {
         /* A doc per page: the page's dossiers are packed, then their memory goes. */
         if ((ret = hoso__doc_init(&doc)) != 0) goto Exit;
         next[0] = '\0';
-        ret = hoso_dossier_list_owner(r->rtxn, r->acct.id, 0, cursor, SNAPSHOT_PAGE, &doc, snap_dossier, &ds, next);
+        ret = hoso_dossier_list_owner(r->rtxn, r->acct.id, 0, cursor, SNAPSHOT_PAGE, &doc, hoso__items_add_dossier, &ds, next);
         hoso_doc_destroy(&doc);
         if (ret == 0 && ds.err) ret = ds.err;
         if (ret) goto Exit;
@@ -188,7 +155,7 @@ int hoso_route_sync_snapshot(hoso_req *r)
         memcpy(cursor, next, sizeof(cursor));
     }
     if ((ret = hoso__doc_init(&doc)) != 0) goto Exit;
-    ret = hoso_paper_each(r->rtxn, r->acct.id, &doc, snap_paper, &ps);
+    ret = hoso_paper_each(r->rtxn, r->acct.id, &doc, hoso__items_add_paper, &ps);
     hoso_doc_destroy(&doc);
     if (ret == HOSO_ENOT_FOUND || ret > 0) ret = 0;
     if (ret == 0 && ps.err) ret = ps.err;
@@ -197,12 +164,8 @@ int hoso_route_sync_snapshot(hoso_req *r)
 
     msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 4);
-    hoso_pack_cstr(&pk, "dossiers");
-    msgpack_pack_array(&pk, ds.n);
-    if (ds.items.size) msgpack_sbuffer_write(&out, ds.items.data, ds.items.size);
-    hoso_pack_cstr(&pk, "papers");
-    msgpack_pack_array(&pk, ps.n);
-    if (ps.items.size) msgpack_sbuffer_write(&out, ps.items.data, ps.items.size);
+    if ((ret = hoso__items_pack(&pk, "dossiers", &ds)) != 0 || (ret = hoso__items_pack(&pk, "papers", &ps)) != 0)
+        goto Exit;
     hoso_pack_cstr(&pk, "head");
     msgpack_pack_uint64(&pk, head);
     hoso_pack_cstr(&pk, "epoch");
@@ -210,8 +173,8 @@ int hoso_route_sync_snapshot(hoso_req *r)
     hoso_metrics_sync_snapshot(ds.n, ps.n);
     ret = hoso_reply(r, 200, out.data, out.size);
 Exit:
-    msgpack_sbuffer_destroy(&ds.items);
-    msgpack_sbuffer_destroy(&ps.items);
+    hoso__items_destroy(&ds);
+    hoso__items_destroy(&ps);
     msgpack_sbuffer_destroy(&out);
     return ret;
 }
