@@ -7,28 +7,7 @@
 
 #include <pthread.h>
 
-typedef struct fixture {
-    ht_server s;
-    ht_conn c;
-    ht_user cit, off;
-    ht_service svc;
-} fixture;
-
-static void setup(fixture *f)
-{
-    ht_server_start(&f->s, NULL);
-    ht_conn_init(&f->c, f->s.port);
-    ht_citizen_new(&f->c, &f->cit);
-    ht_service_pick(&f->c, &f->svc, 0, NULL);
-    ht_officer_new(&f->s, &f->c, f->svc.agency, &f->off);
-}
-
-static void teardown(fixture *f)
-{
-    ht_service_free(&f->svc);
-    ht_conn_close(&f->c);
-    ht_server_stop(&f->s);
-}
+typedef ht_world fixture;
 
 static void expect_same_reply(const ht_resp *a, const ht_resp *b)
 {
@@ -40,7 +19,7 @@ static void expect_same_reply(const ht_resp *a, const ht_resp *b)
 static void test_submit_twice(void)
 {
     fixture f;
-    setup(&f);
+    ht_world_start(&f, NULL);
     json_t *body = ht_valid_submit(&f.svc, "app-outbox-0001");
     ht_resp r1, r2, r3;
     ht_mp_callj(&f.c, "POST", "/v1/dossiers", f.cit.token, body, &r1);
@@ -81,7 +60,7 @@ static void test_submit_twice(void)
     EXPECT_INT(ht_count_list(&f.c, other.token, "/v1/dossiers"), 1);
     EXPECT_INT(ht_count_list(&f.c, f.cit.token, "/v1/dossiers"), 2);
     EXPECT_INT(ht_count_list(&f.c, f.off.token, "/v1/agency/dossiers"), 3);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 typedef struct racer {
@@ -116,7 +95,7 @@ static void *race(void *arg)
 static void test_concurrent_same_op(void)
 {
     fixture f;
-    setup(&f);
+    ht_world_start(&f, NULL);
     enum { N = 6 };
     for (int round = 0; round < 5; round++) {
         char op[64];
@@ -141,7 +120,7 @@ static void test_concurrent_same_op(void)
         json_decref(body);
         EXPECT_INT(ht_count_list(&f.c, f.cit.token, "/v1/dossiers"), round + 1);
     }
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 /* Changes to a dossier: replaying the op after the dossier moved on still returns the
@@ -149,7 +128,7 @@ static void test_concurrent_same_op(void)
 static void test_replayed_changes(void)
 {
     fixture f;
-    setup(&f);
+    ht_world_start(&f, NULL);
     char code[128];
     ht_submit(&f.c, &f.cit, &f.svc, code, sizeof(code));
     ht_resp r1, r2;
@@ -225,7 +204,7 @@ static void test_replayed_changes(void)
     ht_get_dossier(&f.c, f.cit.token, code, &r1);
     EXPECT_INT(ht_jint(ht_dossier_of(&r1), "version"), v + 4);
     ht_resp_free(&r1);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 UNIT_MAIN(UNIT(test_submit_twice), UNIT(test_concurrent_same_op), UNIT(test_replayed_changes))

@@ -7,28 +7,7 @@
  */
 #include "hoso_test.h"
 
-typedef struct fixture {
-    ht_server s;
-    ht_conn c;
-    ht_user cit, off;
-    ht_service svc;
-} fixture;
-
-static void setup(fixture *f, const char *extra)
-{
-    ht_server_start(&f->s, extra);
-    ht_conn_init(&f->c, f->s.port);
-    ht_citizen_new(&f->c, &f->cit);
-    ht_service_pick(&f->c, &f->svc, 0, NULL);
-    ht_officer_new(&f->s, &f->c, f->svc.agency, &f->off);
-}
-
-static void teardown(fixture *f)
-{
-    ht_service_free(&f->svc);
-    ht_conn_close(&f->c);
-    ht_server_stop(&f->s);
-}
+typedef ht_world fixture;
 
 /* GET path as the citizen; the caller frees out. */
 static void get(fixture *f, const char *path, ht_resp *out)
@@ -75,7 +54,7 @@ static const int TO_RETURNED[] = {2, 4, 9, 10};
 static void test_read_pages(void)
 {
     fixture f;
-    setup(&f, NULL);
+    ht_world_start(&f, NULL);
     char code[128], epoch[64];
     ht_submit(&f.c, &f.cit, &f.svc, code, sizeof(code));
     move(&f, code, TO_SUPPLEMENT, 3);
@@ -148,13 +127,13 @@ static void test_read_pages(void)
     ht_mp_call(&f.c, "GET", "/v1/sync?since=0", f.off.token, NULL, &r);
     HT_EXPECT_REPLY(&r, 403, "FORBIDDEN");
     ht_resp_free(&r);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 static void test_cursor_expired(void)
 {
     fixture f;
-    setup(&f, NULL);
+    ht_world_start(&f, NULL);
     char code[128], epoch[64];
     ht_submit(&f.c, &f.cit, &f.svc, code, sizeof(code));
     long long head = snapshot_head(&f, epoch, sizeof(epoch));
@@ -188,13 +167,13 @@ static void test_cursor_expired(void)
     ht_mp_call(&f.c, "GET", "/v1/sync?since=0", NULL, NULL, &r);
     HT_EXPECT_REPLY(&r, 401, "UNAUTHORIZED");
     ht_resp_free(&r);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 static void test_retention_and_snapshot(void)
 {
     fixture f;
-    setup(&f, "--feed-max-events 5");
+    ht_world_start(&f, "--feed-max-events 5");
     char code[128], code2[128], epoch[64];
     /* 12 changes: 2 submits (with their papers' events) and officer moves. */
     ht_submit(&f.c, &f.cit, &f.svc, code, sizeof(code));
@@ -258,7 +237,7 @@ static void test_retention_and_snapshot(void)
     EXPECT_STR(ht_jstr(r.json, "events.0.dossier.code"), code);
     EXPECT_INT(ht_jint(r.json, "next"), head + 1);
     ht_resp_free(&r);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -360,7 +339,7 @@ static void check_batch_reply(const batch *b, const ht_resp *r, const char *want
 static void test_batch_applied_in_order(void)
 {
     fixture f;
-    setup(&f, NULL);
+    ht_world_start(&f, NULL);
     batch b;
     make_batch(&f, &b);
     long long head0 = snapshot_head(&f, NULL, 0);
@@ -397,13 +376,13 @@ static void test_batch_applied_in_order(void)
     EXPECT(strstr(r.body, "hoso_sync_ops_total{status=\"applied\"} 50") != NULL);
     ht_resp_free(&r);
     json_decref(b.ops);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 static void test_same_batch_is_duplicate(void)
 {
     fixture f;
-    setup(&f, NULL);
+    ht_world_start(&f, NULL);
     batch b;
     make_batch(&f, &b);
     ht_resp r1, r2;
@@ -428,13 +407,13 @@ static void test_same_batch_is_duplicate(void)
     ht_resp_free(&r1);
     ht_resp_free(&r2);
     json_decref(b.ops);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 static void test_endpoint_and_sync_share_op_ids(void)
 {
     fixture f;
-    setup(&f, NULL);
+    ht_world_start(&f, NULL);
     ht_resp r1, r2;
     /* First on the endpoint, then in the queue. */
     json_t *body = ht_valid_submit(&f.svc, "shared-1");
@@ -470,13 +449,13 @@ static void test_endpoint_and_sync_share_op_ids(void)
     ht_resp_free(&r2);
     json_decref(ops);
     json_decref(body);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 static void test_stale_base_version(void)
 {
     fixture f;
-    setup(&f, NULL);
+    ht_world_start(&f, NULL);
     char code[128], code2[128];
     ht_submit(&f.c, &f.cit, &f.svc, code, sizeof(code));
     move(&f, code, TO_SUPPLEMENT, 3);
@@ -522,13 +501,13 @@ static void test_stale_base_version(void)
     EXPECT_STR(ht_jstr(r.json, "results.2.status"), "duplicate");
     ht_resp_free(&r);
     json_decref(ops);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 static void test_malformed_items(void)
 {
     fixture f;
-    setup(&f, NULL);
+    ht_world_start(&f, NULL);
     char code[128];
     ht_submit(&f.c, &f.cit, &f.svc, code, sizeof(code));
     json_t *ops = json_array();
@@ -597,13 +576,13 @@ static void test_malformed_items(void)
     EXPECT_INT(ht_count_list(&f.c, f.cit.token, "/v1/dossiers"), 2);
     ht_resp_free(&r);
     json_decref(ops);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 static void test_malformed_bodies(void)
 {
     fixture f;
-    setup(&f, NULL);
+    ht_world_start(&f, NULL);
     ht_resp r;
     json_t *ops = json_array();
     for (int i = 0; i < 501; i++) {
@@ -638,7 +617,7 @@ static void test_malformed_bodies(void)
     EXPECT_INT(ht_jint(r.json, "head"), 0);
     ht_resp_free(&r);
     EXPECT_INT(ht_count_list(&f.c, f.cit.token, "/v1/dossiers"), 0);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 UNIT_MAIN(UNIT(test_read_pages), UNIT(test_cursor_expired), UNIT(test_retention_and_snapshot),

@@ -15,28 +15,7 @@ static int officer_may(int from, int to)
     return 0;
 }
 
-typedef struct fixture {
-    ht_server s;
-    ht_conn c;
-    ht_user cit, off;
-    ht_service svc;
-} fixture;
-
-static void setup(fixture *f)
-{
-    ht_server_start(&f->s, NULL);
-    ht_conn_init(&f->c, f->s.port);
-    ht_citizen_new(&f->c, &f->cit);
-    ht_service_pick(&f->c, &f->svc, 0, NULL);
-    ht_officer_new(&f->s, &f->c, f->svc.agency, &f->off);
-}
-
-static void teardown(fixture *f)
-{
-    ht_service_free(&f->svc);
-    ht_conn_close(&f->c);
-    ht_server_stop(&f->s);
-}
+typedef ht_world fixture;
 
 static long long version_of(fixture *f, const char *code, int *status)
 {
@@ -99,7 +78,7 @@ static void reach(fixture *f, int status, char *code, size_t n)
 static void test_illegal_officer_moves(void)
 {
     fixture f;
-    setup(&f);
+    ht_world_start(&f, NULL);
     int tried = 0;
     for (int from = 1; from <= 10; from++) {
         char code[128];
@@ -120,14 +99,14 @@ static void test_illegal_officer_moves(void)
         EXPECT_INT(st, from);
     }
     EXPECT_INT(tried, 100 - 10);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 /* The moves that only the citizen may make, and the citizen's illegal ones. */
 static void test_citizen_moves(void)
 {
     fixture f;
-    setup(&f);
+    ht_world_start(&f, NULL);
     char code[128];
     ht_resp r;
 
@@ -159,13 +138,13 @@ static void test_citizen_moves(void)
     /* 6 -> 4 when paid is the officer's. */
     reach(&f, 6, code, sizeof(code));
     move_ok(&f, code, 4);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 static void test_version_conflict(void)
 {
     fixture f;
-    setup(&f);
+    ht_world_start(&f, NULL);
     char code[128];
     /* Accepted first, so that a stale version (older than the current one) is still a
      * valid version number. */
@@ -207,14 +186,14 @@ static void test_version_conflict(void)
     ht_resp_free(&r);
     EXPECT_INT(version_of(&f, code, &st), v5);
     EXPECT_INT(st, 5);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 /* Each target status needs its own data; without it the move is 422 naming the field. */
 static void test_required_fields(void)
 {
     fixture f;
-    setup(&f);
+    ht_world_start(&f, NULL);
     static const struct {
         int from, to;
         const char *field;
@@ -266,7 +245,7 @@ static void test_required_fields(void)
     if (!ht_err_names_field(&r, "reason")) ht_fail("withdraw without reason: %s", ht_dump(r.json));
     ht_resp_free(&r);
     EXPECT_INT(version_of(&f, code, NULL), v);
-    teardown(&f);
+    ht_world_stop(&f);
 }
 
 UNIT_MAIN(UNIT(test_illegal_officer_moves), UNIT(test_citizen_moves), UNIT(test_version_conflict),

@@ -126,6 +126,22 @@ void ht_service_free(ht_service *s)
     memset(s, 0, sizeof(*s));
 }
 
+void ht_world_start(ht_world *w, const char *extra_args)
+{
+    ht_server_start(&w->s, extra_args);
+    ht_conn_init(&w->c, w->s.port);
+    ht_citizen_new(&w->c, &w->cit);
+    ht_service_pick(&w->c, &w->svc, 0, NULL);
+    ht_officer_new(&w->s, &w->c, w->svc.agency, &w->off);
+}
+
+void ht_world_stop(ht_world *w)
+{
+    ht_service_free(&w->svc);
+    ht_conn_close(&w->c);
+    ht_server_stop(&w->s);
+}
+
 json_t *ht_valid_form(const ht_service *s)
 {
     json_t *form = json_object();

@@ -205,6 +205,18 @@ typedef struct ht_service {
  * `not_agency` when not NULL. Fails the test if the catalogue is empty. */
 void ht_service_pick(ht_conn *c, ht_service *out, int nth, const char *not_agency);
 void ht_service_free(ht_service *s);
+
+/* The world most tests start from: a running hosod, a citizen, a service of the
+ * catalogue and an officer of that service's agency, all logged in over one
+ * connection. extra_args as for ht_server_start. */
+typedef struct ht_world {
+    ht_server s;
+    ht_conn c;
+    ht_user cit, off;
+    ht_service svc;
+} ht_world;
+void ht_world_start(ht_world *w, const char *extra_args);
+void ht_world_stop(ht_world *w);
 /* A valid form for the service (new reference): every field filled by its type. */
 json_t *ht_valid_form(const ht_service *s);
 /* Papers for every required paper of the service (new reference, an array). */
