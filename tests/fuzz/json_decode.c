@@ -8,23 +8,10 @@
 #include <string.h>
 
 #include "hoso_protocol.h"
-
-static const hoso_msg_desc *const descs[] = {
-    &hoso_msg_register, &hoso_msg_login,    &hoso_msg_submit,   &hoso_msg_supplement, &hoso_msg_withdraw,
-    &hoso_msg_rating,   &hoso_msg_feedback, &hoso_msg_paper,    &hoso_msg_transition, &hoso_msg_apology,
-};
+#include "decoders.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    union {
-        hoso_req_register reg;
-        hoso_req_submit submit;
-        hoso_req_transition transition;
-        hoso_req_paper paper;
-        hoso_dossier dossier;
-        hoso_service svc;
-        char any[512];
-    } out;
     hoso_limits lim;
     hoso_doc doc, again;
     hoso_errinfo ei;
@@ -38,14 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    for (size_t i = 0; i < sizeof(descs) / sizeof(descs[0]); i++) {
-        memset(&ei, 0, sizeof(ei));
-        hoso_decode(descs[i], &doc, &doc.root, &out, &ei);
-    }
-    memset(&ei, 0, sizeof(ei));
-    hoso_service_decode(&doc, &doc.root, &out.svc, &ei);
-    memset(&ei, 0, sizeof(ei));
-    hoso_dossier_decode(&doc, &doc.root, &out.dossier, &ei);
+    fuzz_decode_all(&doc);
 
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);

@@ -7,11 +7,7 @@
 #include <string.h>
 
 #include "hoso_protocol.h"
-
-static const hoso_msg_desc *const descs[] = {
-    &hoso_msg_register, &hoso_msg_login,    &hoso_msg_submit,   &hoso_msg_supplement, &hoso_msg_withdraw,
-    &hoso_msg_rating,   &hoso_msg_feedback, &hoso_msg_paper,    &hoso_msg_transition, &hoso_msg_apology,
-};
+#include "decoders.h"
 
 /* A small service to validate whatever "form" the input carries. */
 static hoso_str opts[] = {{"nam", 3}, {"nữ", 4}};
@@ -27,21 +23,6 @@ static const hoso_service service = {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    union {
-        hoso_req_register reg;
-        hoso_req_login login;
-        hoso_req_submit submit;
-        hoso_req_supplement supplement;
-        hoso_req_withdraw withdraw;
-        hoso_req_rating rating;
-        hoso_req_feedback feedback;
-        hoso_req_paper paper;
-        hoso_req_transition transition;
-        hoso_req_apology apology;
-        hoso_service svc;
-        hoso_dossier dossier;
-        hoso_paper p;
-    } out;
     hoso_limits lim;
     hoso_doc doc;
     hoso_errinfo ei;
@@ -53,16 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    for (size_t i = 0; i < sizeof(descs) / sizeof(descs[0]); i++) {
-        memset(&ei, 0, sizeof(ei));
-        hoso_decode(descs[i], &doc, &doc.root, &out, &ei);
-    }
-    memset(&ei, 0, sizeof(ei));
-    hoso_service_decode(&doc, &doc.root, &out.svc, &ei);
-    memset(&ei, 0, sizeof(ei));
-    hoso_dossier_decode(&doc, &doc.root, &out.dossier, &ei);
-    memset(&ei, 0, sizeof(ei));
-    hoso_paper_decode(&doc, &doc.root, &out.p, &ei);
+    fuzz_decode_all(&doc);
     memset(&ei, 0, sizeof(ei));
     hoso_form_validate(&service, hoso_map_get(&doc.root, "form"), &ei);
 
