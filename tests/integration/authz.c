@@ -178,7 +178,7 @@ static void test_unauthorized(void)
     ht_citizen_new(&f.c, &gone);
     ht_resp r;
     ht_mp_call(&f.c, "POST", "/v1/auth/logout", gone.token, NULL, &r);
-    if (r.status != 204) HT_EXPECT_REPLY(&r, 200, NULL);
+    HT_EXPECT_REPLY(&r, 200, NULL);
     ht_resp_free(&r);
     /* The citizen's real token with its last character changed. */
     char altered[256];

@@ -29,7 +29,9 @@ static void test_healthz(void)
     ht_resp r;
     ht_http(&c, "GET", "/healthz", NULL, NULL, 0, &r);
     HT_EXPECT_REPLY(&r, 200, NULL);
-    if (r.json) EXPECT_STR(ht_jstr(r.json, "status"), "ok");
+    /* A plain probe (no Accept) gets JSON. */
+    EXPECT(strstr(r.ctype, "application/json") != NULL);
+    EXPECT_STR(ht_jstr(r.json, "status"), "ok");
     ht_resp_free(&r);
     ht_json_call(&c, "GET", "/healthz", NULL, NULL, &r);
     HT_EXPECT_REPLY(&r, 200, NULL);

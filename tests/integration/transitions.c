@@ -166,7 +166,8 @@ static void test_version_conflict(void)
     HT_EXPECT_REPLY(&r, 409, "VERSION_CONFLICT");
     /* The conflict carries the current dossier so the caller can rebase. */
     json_t *cur = ht_j(r.json, "error.details.dossier");
-    if (cur) EXPECT_INT(ht_jint(cur, "version"), v + 1);
+    EXPECT(cur != NULL);
+    EXPECT_INT(ht_jint(cur, "version"), v + 1);
     ht_resp_free(&r);
     int st;
     EXPECT_INT(version_of(&f, code, &st), v + 1);
