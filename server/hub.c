@@ -154,7 +154,7 @@ void hoso__hub_publish(void *ctx, const hoso_event *ev, size_t n)
     unsigned nw = srv->nworkers;
     batch *b;
 
-    if (n == 0 || nw == 0 || srv->workers == NULL)
+    if (n == 0 || nw == 0 || srv->workers == NULL || atomic_load(&srv->ws_subscriptions) == 0)
         return;
     if ((b = calloc(1, sizeof(*b) + nw * sizeof(batch_msg))) == NULL ||
         (b->ev = calloc(n, sizeof(*b->ev))) == NULL || (b->bufs = calloc(2 * n, sizeof(*b->bufs))) == NULL)
@@ -237,6 +237,7 @@ void hoso__hub_subscribe(hoso_hub *h, hoso_hub_member *m, int kind, const char *
     m->hash = hash_key(kind, m->key);
     h2o_linklist_insert(&h->buckets[m->hash & (h->nbuckets - 1)], &m->sub);
     h->nsubs++;
+    atomic_fetch_add(&h->w->srv->ws_subscriptions, 1);
     hoso_metrics_ws_subs(1);
 }
 
@@ -252,6 +253,7 @@ void hoso__hub_leave(hoso_hub *h, hoso_hub_member *m)
     if (h2o_linklist_is_linked(&m->sub)) {
         h2o_linklist_unlink(&m->sub);
         h->nsubs--;
+        atomic_fetch_sub(&h->w->srv->ws_subscriptions, 1);
         hoso_metrics_ws_subs(-1);
     }
     if (h2o_linklist_is_linked(&m->all))

@@ -51,6 +51,11 @@ struct hoso_server {
     hoso_writer *writer;
     int64_t started_at_ms;
     atomic_int stopping;
+    /* WebSocket subscriptions over all hubs. The writer frames a committed batch for
+     * push only when this is non-zero: a subscription joins its hub before its first
+     * storage read, so one that appears after the writer looked reads those commits
+     * from storage instead. */
+    atomic_long ws_subscriptions;
     pthread_mutex_t sinks_lock;
     size_t nsinks;
     struct {
