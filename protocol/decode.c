@@ -83,7 +83,7 @@ static int decode_field(const hoso_field *f, hoso_doc *doc, const msgpack_object
             snprintf(problem, sizeof(problem), "is too long (at most %" PRId64 " bytes)", f->max);
             return hoso_fail_field(ei, name, problem);
         }
-        if (out != NULL && hoso__zone_str(&doc->zone, v->via.str.ptr, v->via.str.size, at(out, f->offset)) != 0)
+        if (out != NULL && hoso_zone_str(&doc->zone, v->via.str.ptr, v->via.str.size, at(out, f->offset)) != 0)
             return hoso_fail(ei, HOSO_ENOMEM, "out of memory");
         break;
     }

@@ -270,27 +270,6 @@ void hoso_doc_destroy(hoso_doc *doc)
     memset(doc, 0, sizeof(*doc));
 }
 
-const msgpack_object *hoso_map_get(const msgpack_object *obj, const char *key)
-{
-    if (obj == NULL || obj->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t n = strlen(key);
-    for (uint32_t i = 0; i < obj->via.map.size; i++) {
-        const msgpack_object *k = &obj->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, key, n) == 0)
-            return &obj->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
-int hoso_obj_streq(const msgpack_object *o, const char *s)
-{
-    if (o == NULL || o->type != MSGPACK_OBJECT_STR)
-        return 0;
-    size_t n = strlen(s);
-    return o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
-}
-
 int hoso_utf8_valid(const void *s, size_t len)
 {
     const uint8_t *p = s, *end = p + len;
@@ -324,34 +303,4 @@ int hoso_utf8_valid(const void *s, size_t len)
         p += n;
     }
     return 1;
-}
-
-int hoso__zone_str(msgpack_zone *z, const char *s, size_t len, hoso_str *out)
-{
-    char *p = msgpack_zone_malloc(z, len + 1);
-    if (p == NULL)
-        return HOSO_ENOMEM;
-    if (len > 0)
-        memcpy(p, s, len);
-    p[len] = '\0';
-    out->ptr = p;
-    out->len = len;
-    return 0;
-}
-
-int hoso__zone_pack(msgpack_zone *z, const msgpack_object *o, hoso_str *out)
-{
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    int r = 0;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (msgpack_pack_object(&pk, *o) != 0) {
-        r = HOSO_ENOMEM;
-        goto Exit;
-    }
-    r = hoso__zone_str(z, sb.data, sb.size, out);
-Exit:
-    msgpack_sbuffer_destroy(&sb);
-    return r;
 }

@@ -126,7 +126,7 @@ static int pack_member(hoso_doc *doc, const msgpack_object *root, const char *ke
         return 0;
     if (v->type != type)
         return hoso_fail_field(ei, key, type == MSGPACK_OBJECT_MAP ? "must be a map" : "must be an array");
-    if (hoso__zone_pack(&doc->zone, v, out) != 0)
+    if (hoso_zone_pack(&doc->zone, v, out) != 0)
         return hoso_fail(ei, HOSO_ENOMEM, "out of memory");
     return 0;
 }

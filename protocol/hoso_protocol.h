@@ -187,10 +187,53 @@ int hoso_utf8_valid(const void *s, size_t len);
  * 0001..9999); *y, *m, *d are set when not NULL. */
 int hoso_date_parse(const char *s, size_t len, int *y, int *m, int *d);
 
+/* ------------------------------------------------------------------------------------
+ * msgpack helpers shared by every layer (pack.c). They return 0 or a negative HOSO_E*
+ * unless said otherwise; the hoso_pack_k* shortcuts return msgpack's 0 / -1 so that
+ * they chain with ||.
+ * ---------------------------------------------------------------------------------- */
+/* An empty doc usable as an arena (root nil); hoso_doc_destroy releases it.
+ * Errors: NOMEM. */
+int hoso_doc_init(hoso_doc *doc);
 /* Map lookup by key; NULL if obj is not a map or the key is absent. */
 const msgpack_object *hoso_map_get(const msgpack_object *obj, const char *key);
 /* 1 if o is a str equal to s. */
 int hoso_obj_streq(const msgpack_object *o, const char *s);
+/* Copies s[0..len) NUL-terminated into the zone. Errors: NOMEM. */
+int hoso_zone_str(msgpack_zone *z, const char *s, size_t len, hoso_str *out);
+/* Copies a str or bin object into the zone; nil (or o NULL) gives "".
+ * Errors: CORRUPT (another type), NOMEM. */
+int hoso_zone_obj_str(msgpack_zone *z, const msgpack_object *o, hoso_str *out);
+/* Re-encodes o as msgpack bytes in the zone (form and papers are kept as bytes).
+ * Errors: NOMEM. */
+int hoso_zone_pack(msgpack_zone *z, const msgpack_object *o, hoso_str *out);
+/* key: value pairs. A NULL string (or hoso_str ptr) packs as "". */
+int hoso_pack_kcstr(msgpack_packer *pk, const char *key, const char *v);
+int hoso_pack_kstr(msgpack_packer *pk, const char *key, const hoso_str *v);
+int hoso_pack_kint(msgpack_packer *pk, const char *key, int64_t v);
+int hoso_pack_kbin(msgpack_packer *pk, const char *key, const void *p, size_t len);
+/* Packs map without the pairs whose key is in drop (a NULL-terminated list), with a
+ * header counting `extra` more pairs that the caller packs right after.
+ * Errors: BAD_REQUEST (map is not a map), NOMEM. */
+int hoso_pack_map_without(msgpack_packer *pk, const msgpack_object *map, const char *const drop[], uint32_t extra);
+/* The same as an object: *out shares map's keys and values, its pair array lives in
+ * the zone. Errors: BAD_REQUEST (not a map), NOMEM. */
+int hoso_map_without(msgpack_zone *z, const msgpack_object *map, const char *const drop[], msgpack_object *out);
+/* Parses a decimal integer made of digits only (no sign, no blanks) that is <= max.
+ * Returns 0 with *out set, or -1. */
+int hoso_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* Big-endian integers: keys that sort in numeric order (storage, the SDK's outbox). */
+static inline void hoso_be64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+static inline uint64_t hoso_be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
 
 /* ------------------------------------------------------------------------------------
  * Message schemas. A request struct is filled by hoso_decode() from a decoded root map

@@ -25,12 +25,6 @@ int hoso__msgpack_scan(const uint8_t *p, size_t len, const hoso_limits *lim, uns
 /* Rejects maps with duplicate keys anywhere in the tree (depth already bounded). */
 int hoso__check_duplicates(const msgpack_object *o, hoso_errinfo *ei);
 
-/* Copies s into the zone, NUL-terminated. 0 or HOSO_ENOMEM. */
-int hoso__zone_str(msgpack_zone *z, const char *s, size_t len, hoso_str *out);
-
-/* Re-encodes o as msgpack bytes copied into the zone (form/papers kept as bytes). */
-int hoso__zone_pack(msgpack_zone *z, const msgpack_object *o, hoso_str *out);
-
 /* hoso_decode with field names prefixed by `prefix` ("papers[2]"), appending to ei
  * without resetting it; out may be NULL to validate only. Returns 0,
  * HOSO_EVALIDATION_FAILED or HOSO_ENOMEM. */

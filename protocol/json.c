@@ -62,7 +62,7 @@ static int from_json(msgpack_zone *z, const json_t *j, msgpack_object *o, unsign
             size_t klen = strlen(key);
             if (klen > lim->max_str)
                 return hoso_fail(ei, HOSO_EBAD_REQUEST, "key of %zu bytes is longer than %zu", klen, lim->max_str);
-            if (hoso__zone_str(z, key, klen, &k) != 0)
+            if (hoso_zone_str(z, key, klen, &k) != 0)
                 return hoso_fail(ei, HOSO_ENOMEM, "out of memory");
             msgpack_object_kv *kv = &o->via.map.ptr[i++];
             kv->key.type = MSGPACK_OBJECT_STR;
@@ -95,7 +95,7 @@ static int from_json(msgpack_zone *z, const json_t *j, msgpack_object *o, unsign
         hoso_str s;
         if (n > lim->max_str)
             return hoso_fail(ei, HOSO_EBAD_REQUEST, "string of %zu bytes is longer than %zu", n, lim->max_str);
-        if (hoso__zone_str(z, json_string_value(j), n, &s) != 0)
+        if (hoso_zone_str(z, json_string_value(j), n, &s) != 0)
             return hoso_fail(ei, HOSO_ENOMEM, "out of memory");
         o->type = MSGPACK_OBJECT_STR;
         o->via.str.ptr = s.ptr;

@@ -168,7 +168,7 @@ static int decode_form(hoso_doc *doc, const msgpack_object *arr, hoso_service *o
             return hoso_fail(ei, HOSO_ENOMEM, "out of memory");
         for (size_t j = 0; j < f->noptions; j++) {
             const msgpack_object *o = &rec.options->via.array.ptr[j];
-            if (hoso__zone_str(&doc->zone, o->via.str.ptr, o->via.str.size, &f->options[j]) != 0)
+            if (hoso_zone_str(&doc->zone, o->via.str.ptr, o->via.str.size, &f->options[j]) != 0)
                 return hoso_fail(ei, HOSO_ENOMEM, "out of memory");
         }
     }

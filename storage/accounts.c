@@ -26,9 +26,9 @@ static int pack_secret(msgpack_sbuffer *sb, const hoso_account *a)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    return msgpack_pack_map(&pk, 4) || hoso__pack_kstr(&pk, "login", &a->login) ||
-           hoso__pack_kstr(&pk, "full_name", &a->full_name) || hoso__pack_kstr(&pk, "phone", &a->phone) ||
-           hoso__pack_kstr(&pk, "bot_secret", &a->bot_secret);
+    return msgpack_pack_map(&pk, 4) || hoso_pack_kstr(&pk, "login", &a->login) ||
+           hoso_pack_kstr(&pk, "full_name", &a->full_name) || hoso_pack_kstr(&pk, "phone", &a->phone) ||
+           hoso_pack_kstr(&pk, "bot_secret", &a->bot_secret);
 }
 
 int hoso_account_put(hoso_txn *t, const hoso_account *a)
@@ -48,10 +48,10 @@ int hoso_account_put(hoso_txn *t, const hoso_account *a)
     if ((rc = hoso_seal(t->s, sec.data, sec.size, a->id, idlen, &sealed, &slen)) != 0) goto Exit;
     msgpack_packer_init(&pk, &val, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 6) || hoso__pack_kint(&pk, "role", a->role) ||
-        hoso__pack_kstr(&pk, "agency", &a->agency) || hoso__pack_kstr(&pk, "scopes", &a->scopes) ||
-        hoso__pack_kstr(&pk, "pwhash", &a->pwhash) || hoso__pack_kint(&pk, "created_at", a->created_at) ||
-        hoso__pack_kbin(&pk, "sealed", sealed, slen))
+    if (msgpack_pack_map(&pk, 6) || hoso_pack_kint(&pk, "role", a->role) ||
+        hoso_pack_kstr(&pk, "agency", &a->agency) || hoso_pack_kstr(&pk, "scopes", &a->scopes) ||
+        hoso_pack_kstr(&pk, "pwhash", &a->pwhash) || hoso_pack_kint(&pk, "created_at", a->created_at) ||
+        hoso_pack_kbin(&pk, "sealed", sealed, slen))
         goto Exit;
     rc = hoso__put(t, HOSO__DB_ACCOUNTS, a->id, idlen, val.data, val.size, 0);
 Exit:
@@ -83,7 +83,7 @@ static int account_get(hoso_txn *t, const char *id, hoso_doc *doc, hoso_account 
     if ((rc = hoso__get(t, HOSO__DB_ACCOUNTS, id, idlen, &v)) != 0) goto Exit;
     msgpack_unpacked_destroy(&val);
     if ((rc = hoso__unpack(&val, v.mv_data, v.mv_size)) != 0) goto Exit;
-    const msgpack_object *m = &val.data, *sealed = hoso__mget(m, "sealed");
+    const msgpack_object *m = &val.data, *sealed = hoso_map_get(m, "sealed");
     rc = HOSO_ECORRUPT;
     if (!sealed || sealed->type != MSGPACK_OBJECT_BIN) goto Exit;
     if ((rc = hoso__mint(m, "role", 0, &role)) != 0 || (rc = hoso__mint(m, "created_at", 0, &out->created_at)) != 0)
@@ -94,9 +94,9 @@ static int account_get(hoso_txn *t, const char *id, hoso_doc *doc, hoso_account 
     }
     out->role = (hoso_role)role;
     memcpy(out->id, id, idlen + 1);
-    if ((rc = hoso__zstr(&doc->zone, hoso__mget(m, "agency"), &out->agency)) != 0 ||
-        (rc = hoso__zstr(&doc->zone, hoso__mget(m, "scopes"), &out->scopes)) != 0 ||
-        (rc = hoso__zstr(&doc->zone, hoso__mget(m, "pwhash"), &out->pwhash)) != 0)
+    if ((rc = hoso_zone_obj_str(&doc->zone, hoso_map_get(m, "agency"), &out->agency)) != 0 ||
+        (rc = hoso_zone_obj_str(&doc->zone, hoso_map_get(m, "scopes"), &out->scopes)) != 0 ||
+        (rc = hoso_zone_obj_str(&doc->zone, hoso_map_get(m, "pwhash"), &out->pwhash)) != 0)
         goto Exit;
     if (!unseal) goto Exit;
     if ((rc = hoso_open(t->s, sealed->via.bin.ptr, sealed->via.bin.size, id, idlen, &pt, &ptlen)) != 0)
@@ -104,10 +104,10 @@ static int account_get(hoso_txn *t, const char *id, hoso_doc *doc, hoso_account 
     msgpack_unpacked_destroy(&sec);
     if ((rc = hoso__unpack(&sec, pt, ptlen)) != 0) goto Exit;
     const msgpack_object *p = &sec.data;
-    if ((rc = hoso__zstr(&doc->zone, hoso__mget(p, "login"), &out->login)) != 0 ||
-        (rc = hoso__zstr(&doc->zone, hoso__mget(p, "full_name"), &out->full_name)) != 0 ||
-        (rc = hoso__zstr(&doc->zone, hoso__mget(p, "phone"), &out->phone)) != 0 ||
-        (rc = hoso__zstr(&doc->zone, hoso__mget(p, "bot_secret"), &out->bot_secret)) != 0)
+    if ((rc = hoso_zone_obj_str(&doc->zone, hoso_map_get(p, "login"), &out->login)) != 0 ||
+        (rc = hoso_zone_obj_str(&doc->zone, hoso_map_get(p, "full_name"), &out->full_name)) != 0 ||
+        (rc = hoso_zone_obj_str(&doc->zone, hoso_map_get(p, "phone"), &out->phone)) != 0 ||
+        (rc = hoso_zone_obj_str(&doc->zone, hoso_map_get(p, "bot_secret"), &out->bot_secret)) != 0)
         goto Exit;
 Exit:
     if (pt) {

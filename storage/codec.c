@@ -1,7 +1,7 @@
 /*
- * codec.c - msgpack helpers shared by the table codecs: copying decoded values into
- * the caller's doc zone (LMDB memory is gone when the txn ends), strict unpacking of
- * stored values, and Vietnam civil dates for keys.
+ * codec.c - what the table codecs share beyond protocol's msgpack helpers: strict
+ * unpacking of stored values into the caller's doc (LMDB memory is gone when the txn
+ * ends), integer fields of stored maps, and Vietnam civil dates for keys.
  */
 #include <stdio.h>
 #include <string.h>
@@ -42,40 +42,9 @@ int hoso__unpack_zone(hoso_doc *doc, const void *buf, size_t len, msgpack_object
     return 0;
 }
 
-const msgpack_object *hoso__mget(const msgpack_object *map, const char *key)
-{
-    if (!map || map->type != MSGPACK_OBJECT_MAP) return NULL;
-    size_t klen = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen && memcmp(k->via.str.ptr, key, klen) == 0)
-            return &map->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
-int hoso__zmem(msgpack_zone *z, const void *p, size_t len, hoso_str *out)
-{
-    char *c = msgpack_zone_malloc(z, len + 1);
-    if (!c) return HOSO_ENOMEM;
-    if (len) memcpy(c, p, len);
-    c[len] = '\0';
-    out->ptr = c;
-    out->len = len;
-    return 0;
-}
-
-int hoso__zstr(msgpack_zone *z, const msgpack_object *o, hoso_str *out)
-{
-    if (!o || o->type == MSGPACK_OBJECT_NIL) return hoso__zmem(z, "", 0, out);
-    if (o->type == MSGPACK_OBJECT_STR) return hoso__zmem(z, o->via.str.ptr, o->via.str.size, out);
-    if (o->type == MSGPACK_OBJECT_BIN) return hoso__zmem(z, o->via.bin.ptr, o->via.bin.size, out);
-    return HOSO_ECORRUPT;
-}
-
 int hoso__mint(const msgpack_object *map, const char *key, int64_t def, int64_t *out)
 {
-    const msgpack_object *o = hoso__mget(map, key);
+    const msgpack_object *o = hoso_map_get(map, key);
     if (!o || o->type == MSGPACK_OBJECT_NIL) {
         *out = def;
         return 0;
@@ -93,26 +62,6 @@ int hoso__mint(const msgpack_object *map, const char *key, int64_t def, int64_t 
         return 0;
     }
     return HOSO_ECORRUPT;
-}
-
-int hoso__pack_kcstr(msgpack_packer *pk, const char *key, const char *v)
-{
-    return hoso_pack_cstr(pk, key) || hoso_pack_cstr(pk, v ? v : "");
-}
-
-int hoso__pack_kstr(msgpack_packer *pk, const char *key, const hoso_str *v)
-{
-    return hoso_pack_cstr(pk, key) || hoso_pack_str(pk, v->ptr ? v->ptr : "", v->ptr ? v->len : 0);
-}
-
-int hoso__pack_kint(msgpack_packer *pk, const char *key, int64_t v)
-{
-    return hoso_pack_cstr(pk, key) || msgpack_pack_int64(pk, v);
-}
-
-int hoso__pack_kbin(msgpack_packer *pk, const char *key, const void *p, size_t len)
-{
-    return hoso_pack_cstr(pk, key) || msgpack_pack_bin(pk, len) || msgpack_pack_bin_body(pk, p, len);
 }
 
 /* Vietnam has had no DST since 1975: UTC+7 fixed, so gmtime of a shifted instant

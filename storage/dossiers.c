@@ -80,8 +80,8 @@ static int pack_sealed(const hoso_dossier *d, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    return msgpack_pack_map(&pk, 2) || hoso__pack_kbin(&pk, "form", d->form.ptr, d->form.ptr ? d->form.len : 0) ||
-           hoso__pack_kbin(&pk, "papers", d->papers.ptr, d->papers.ptr ? d->papers.len : 0);
+    return msgpack_pack_map(&pk, 2) || hoso_pack_kbin(&pk, "form", d->form.ptr, d->form.ptr ? d->form.len : 0) ||
+           hoso_pack_kbin(&pk, "papers", d->papers.ptr, d->papers.ptr ? d->papers.len : 0);
 }
 
 static int pack_history(msgpack_packer *pk, const hoso_dossier *d)
@@ -89,8 +89,8 @@ static int pack_history(msgpack_packer *pk, const hoso_dossier *d)
     if (hoso_pack_cstr(pk, "history") || msgpack_pack_array(pk, (uint32_t)d->nhistory)) return -1;
     for (size_t i = 0; i < d->nhistory; i++) {
         const hoso_history *h = &d->history[i];
-        if (msgpack_pack_map(pk, 4) || hoso__pack_kint(pk, "status", h->status) || hoso__pack_kint(pk, "at", h->at) ||
-            hoso__pack_kstr(pk, "by", &h->by) || hoso__pack_kstr(pk, "note", &h->note))
+        if (msgpack_pack_map(pk, 4) || hoso_pack_kint(pk, "status", h->status) || hoso_pack_kint(pk, "at", h->at) ||
+            hoso_pack_kstr(pk, "by", &h->by) || hoso_pack_kstr(pk, "note", &h->note))
             return -1;
     }
     return 0;
@@ -100,18 +100,18 @@ static int pack_stored(const hoso_dossier *d, const uint8_t *sealed, size_t slen
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    return msgpack_pack_map(&pk, NFIELDS) || hoso__pack_kstr(&pk, "code", &d->code) ||
-           hoso__pack_kstr(&pk, "service", &d->service) || hoso__pack_kstr(&pk, "agency", &d->agency) ||
-           hoso__pack_kstr(&pk, "owner", &d->owner) || hoso__pack_kint(&pk, "status", d->status) ||
-           hoso__pack_kint(&pk, "version", d->version) || hoso__pack_kstr(&pk, "channel", &d->channel) ||
-           hoso__pack_kint(&pk, "submitted_at", d->submitted_at) || hoso__pack_kint(&pk, "due_at", d->due_at) ||
+    return msgpack_pack_map(&pk, NFIELDS) || hoso_pack_kstr(&pk, "code", &d->code) ||
+           hoso_pack_kstr(&pk, "service", &d->service) || hoso_pack_kstr(&pk, "agency", &d->agency) ||
+           hoso_pack_kstr(&pk, "owner", &d->owner) || hoso_pack_kint(&pk, "status", d->status) ||
+           hoso_pack_kint(&pk, "version", d->version) || hoso_pack_kstr(&pk, "channel", &d->channel) ||
+           hoso_pack_kint(&pk, "submitted_at", d->submitted_at) || hoso_pack_kint(&pk, "due_at", d->due_at) ||
            pack_history(&pk, d) || hoso_pack_cstr(&pk, "rated") ||
            (d->rated ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) ||
-           hoso__pack_kstr(&pk, "reason", &d->reason) || hoso__pack_kstr(&pk, "result", &d->result) ||
-           hoso__pack_kint(&pk, "fee", d->fee) ||
-           hoso__pack_kbin(&pk, "papers_required", d->papers_required.ptr,
+           hoso_pack_kstr(&pk, "reason", &d->reason) || hoso_pack_kstr(&pk, "result", &d->result) ||
+           hoso_pack_kint(&pk, "fee", d->fee) ||
+           hoso_pack_kbin(&pk, "papers_required", d->papers_required.ptr,
                            d->papers_required.ptr ? d->papers_required.len : 0) ||
-           hoso__pack_kbin(&pk, "sealed", sealed, slen);
+           hoso_pack_kbin(&pk, "sealed", sealed, slen);
 }
 
 static int index_key(uint8_t *key, size_t plen, int64_t created, const hoso_str *code, size_t *klen)
@@ -172,8 +172,8 @@ static int decode_history(msgpack_zone *z, const msgpack_object *arr, hoso_dossi
         const msgpack_object *e = &arr->via.array.ptr[i];
         int rc;
         if ((rc = hoso__mint(e, "status", 0, &h[i].status)) != 0 || (rc = hoso__mint(e, "at", 0, &h[i].at)) != 0 ||
-            (rc = hoso__zstr(z, hoso__mget(e, "by"), &h[i].by)) != 0 ||
-            (rc = hoso__zstr(z, hoso__mget(e, "note"), &h[i].note)) != 0)
+            (rc = hoso_zone_obj_str(z, hoso_map_get(e, "by"), &h[i].by)) != 0 ||
+            (rc = hoso_zone_obj_str(z, hoso_map_get(e, "note"), &h[i].note)) != 0)
             return rc;
     }
     out->history = h;
@@ -194,8 +194,8 @@ static int decode_sealed(hoso_txn *t, msgpack_zone *z, const msgpack_object *sea
                         &ptlen)) != 0)
         goto Exit;
     if ((rc = hoso__unpack(&u, pt, ptlen)) != 0) goto Exit;
-    if ((rc = hoso__zstr(z, hoso__mget(&u.data, "form"), &out->form)) != 0 ||
-        (rc = hoso__zstr(z, hoso__mget(&u.data, "papers"), &out->papers)) != 0)
+    if ((rc = hoso_zone_obj_str(z, hoso_map_get(&u.data, "form"), &out->form)) != 0 ||
+        (rc = hoso_zone_obj_str(z, hoso_map_get(&u.data, "papers"), &out->papers)) != 0)
         goto Exit;
 Exit:
     if (pt) {
@@ -222,26 +222,26 @@ int hoso__dossier_from_value(hoso_txn *t, const void *val, size_t len, int statu
         rc = 1;
         goto Exit;
     }
-    if ((rc = hoso__zstr(z, hoso__mget(m, "code"), &out->code)) != 0 ||
-        (rc = hoso__zstr(z, hoso__mget(m, "service"), &out->service)) != 0 ||
-        (rc = hoso__zstr(z, hoso__mget(m, "agency"), &out->agency)) != 0 ||
-        (rc = hoso__zstr(z, hoso__mget(m, "owner"), &out->owner)) != 0 ||
-        (rc = hoso__zstr(z, hoso__mget(m, "channel"), &out->channel)) != 0 ||
-        (rc = hoso__zstr(z, hoso__mget(m, "reason"), &out->reason)) != 0 ||
-        (rc = hoso__zstr(z, hoso__mget(m, "result"), &out->result)) != 0 ||
-        (rc = hoso__zstr(z, hoso__mget(m, "papers_required"), &out->papers_required)) != 0 ||
+    if ((rc = hoso_zone_obj_str(z, hoso_map_get(m, "code"), &out->code)) != 0 ||
+        (rc = hoso_zone_obj_str(z, hoso_map_get(m, "service"), &out->service)) != 0 ||
+        (rc = hoso_zone_obj_str(z, hoso_map_get(m, "agency"), &out->agency)) != 0 ||
+        (rc = hoso_zone_obj_str(z, hoso_map_get(m, "owner"), &out->owner)) != 0 ||
+        (rc = hoso_zone_obj_str(z, hoso_map_get(m, "channel"), &out->channel)) != 0 ||
+        (rc = hoso_zone_obj_str(z, hoso_map_get(m, "reason"), &out->reason)) != 0 ||
+        (rc = hoso_zone_obj_str(z, hoso_map_get(m, "result"), &out->result)) != 0 ||
+        (rc = hoso_zone_obj_str(z, hoso_map_get(m, "papers_required"), &out->papers_required)) != 0 ||
         (rc = hoso__mint(m, "version", 0, &out->version)) != 0 ||
         (rc = hoso__mint(m, "submitted_at", 0, &out->submitted_at)) != 0 ||
         (rc = hoso__mint(m, "due_at", 0, &out->due_at)) != 0 || (rc = hoso__mint(m, "fee", 0, &out->fee)) != 0 ||
         (rc = hoso__mint(m, "rated", 0, &rated)) != 0 ||
-        (rc = decode_history(z, hoso__mget(m, "history"), out)) != 0)
+        (rc = decode_history(z, hoso_map_get(m, "history"), out)) != 0)
         goto Exit;
     out->rated = rated != 0;
     if (out->code.len == 0) {
         rc = HOSO_ECORRUPT;
         goto Exit;
     }
-    rc = decode_sealed(t, z, hoso__mget(m, "sealed"), out);
+    rc = decode_sealed(t, z, hoso_map_get(m, "sealed"), out);
 Exit:
     msgpack_unpacked_destroy(&u);
     if (rc < 0) memset(out, 0, sizeof *out);

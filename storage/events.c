@@ -38,8 +38,8 @@ static int pack_body(msgpack_sbuffer *sb, uint64_t seq, int64_t at, hoso_event_t
     msgpack_packer pk;
     int rc;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    if (msgpack_pack_map(&pk, 4) || hoso__pack_kint(&pk, "seq", (int64_t)seq) || hoso__pack_kint(&pk, "at", at) ||
-        hoso__pack_kcstr(&pk, "type", hoso_event_type_name(type)) || hoso_pack_cstr(&pk, p ? "paper" : "dossier"))
+    if (msgpack_pack_map(&pk, 4) || hoso_pack_kint(&pk, "seq", (int64_t)seq) || hoso_pack_kint(&pk, "at", at) ||
+        hoso_pack_kcstr(&pk, "type", hoso_event_type_name(type)) || hoso_pack_cstr(&pk, p ? "paper" : "dossier"))
         return HOSO_ENOMEM;
     if (p)
         rc = hoso_paper_encode(&pk, p);

@@ -41,19 +41,6 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------------------------- */
-/* Big-endian keys (also used by clients for their local store). */
-static inline void hoso_be64_put(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-static inline uint64_t hoso_be64_get(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
-    return v;
-}
-
-/* ---------------------------------------------------------------------------------- */
 typedef struct hoso_store hoso_store;
 
 typedef struct hoso_store_options {
@@ -295,6 +282,9 @@ int hoso_op_put(hoso_txn *t, const char *account, const char *op_id, int http_st
 
 /* Papers vault: owner + paper id -> sealed paper. */
 int hoso_paper_put(hoso_txn *t, const char *owner, const hoso_paper *p);
+/* Calls fn for each paper of owner in id order, strings in doc. Returns 0 once the
+ * walk ended (also for an empty vault), fn's non-zero return when fn stopped it, or
+ * BAD_REQUEST (owner not 32 hex), CORRUPT, IO. */
 int hoso_paper_each(hoso_txn *t, const char *owner, hoso_doc *doc,
                     int (*fn)(void *ctx, const hoso_paper *p), void *ctx);
 

@@ -126,18 +126,8 @@ int hoso__doc_ready(hoso_doc *doc);
 int hoso__unpack(msgpack_unpacked *tmp, const void *buf, size_t len);
 /* Unpacks buf into doc's zone after copying it there: the objects live as long as doc. */
 int hoso__unpack_zone(hoso_doc *doc, const void *buf, size_t len, msgpack_object *out);
-/* Map lookup by string key (NULL if absent or obj is not a map). */
-const msgpack_object *hoso__mget(const msgpack_object *map, const char *key);
-/* Copies a str/bin object (NUL-terminated) into zone; nil or absent gives "". */
-int hoso__zstr(msgpack_zone *z, const msgpack_object *o, hoso_str *out);
-int hoso__zmem(msgpack_zone *z, const void *p, size_t len, hoso_str *out);
 /* Integer field or def when absent; CORRUPT when present but not an integer. */
 int hoso__mint(const msgpack_object *map, const char *key, int64_t def, int64_t *out);
-/* Packing shortcuts; they return msgpack's 0/-1. */
-int hoso__pack_kstr(msgpack_packer *pk, const char *key, const hoso_str *v);
-int hoso__pack_kcstr(msgpack_packer *pk, const char *key, const char *v);
-int hoso__pack_kint(msgpack_packer *pk, const char *key, int64_t v);
-int hoso__pack_kbin(msgpack_packer *pk, const char *key, const void *p, size_t len);
 /* Vietnam (UTC+7) civil date of t: "YYYYMMDD" (buf >= 9) and "YYYY-MM" (buf >= 8). */
 void hoso__vn_yyyymmdd(int64_t t_ms, char buf[9]);
 void hoso__vn_month(int64_t t_ms, char buf[8]);

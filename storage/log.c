@@ -42,11 +42,11 @@ int hoso__log_append(hoso_txn *t, const char *owner, const char *agency, hoso_ev
     seq++;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 9) || hoso__pack_kint(&pk, "seq", (int64_t)seq) ||
-        hoso__pack_kbin(&pk, "prev", prev, sizeof prev) || hoso__pack_kcstr(&pk, "owner", owner) ||
-        hoso__pack_kcstr(&pk, "agency", agency) || hoso__pack_kcstr(&pk, "type", hoso_event_type_name(type)) ||
-        hoso__pack_kint(&pk, "at", at) || hoso__pack_kstr(&pk, "code", d ? &d->code : &empty) ||
-        hoso__pack_kint(&pk, "status", d ? d->status : 0) || hoso__pack_kint(&pk, "version", d ? d->version : 0))
+    if (msgpack_pack_map(&pk, 9) || hoso_pack_kint(&pk, "seq", (int64_t)seq) ||
+        hoso_pack_kbin(&pk, "prev", prev, sizeof prev) || hoso_pack_kcstr(&pk, "owner", owner) ||
+        hoso_pack_kcstr(&pk, "agency", agency) || hoso_pack_kcstr(&pk, "type", hoso_event_type_name(type)) ||
+        hoso_pack_kint(&pk, "at", at) || hoso_pack_kstr(&pk, "code", d ? &d->code : &empty) ||
+        hoso_pack_kint(&pk, "status", d ? d->status : 0) || hoso_pack_kint(&pk, "version", d ? d->version : 0))
         goto Exit;
     hoso_be64_put(key, seq);
     if ((rc = hoso__put(t, HOSO__DB_LOG, key, sizeof key, sb.data, sb.size, MDB_NOOVERWRITE)) != 0) {
@@ -98,7 +98,7 @@ int hoso_log_verify(hoso_txn *t, uint64_t *count, uint64_t *bad_seq, char *why, 
                         (unsigned long long)expect);
             goto Exit;
         }
-        const msgpack_object *p = hoso__mget(&u.data, "prev");
+        const msgpack_object *p = hoso_map_get(&u.data, "prev");
         if (!p || p->type != MSGPACK_OBJECT_BIN || p->via.bin.size != 32 || memcmp(p->via.bin.ptr, prev, 32) != 0) {
             /* The successor remembers the hash of its predecessor: a mismatch means the
              * predecessor was changed after the successor was written. */

@@ -35,14 +35,14 @@ int hoso_op_get(hoso_txn *t, const char *account, const char *op_id, hoso_doc *d
     if ((rc = hoso__doc_ready(doc)) != 0 || (rc = op_key(account, op_id, key, &klen)) != 0) goto Exit;
     if ((rc = hoso__get(t, HOSO__DB_OPS, key, klen, &v)) != 0) goto Exit;
     if ((rc = hoso__unpack(&u, v.mv_data, v.mv_size)) != 0) goto Exit;
-    const msgpack_object *b = hoso__mget(&u.data, "body");
+    const msgpack_object *b = hoso_map_get(&u.data, "body");
     if ((rc = hoso__mint(&u.data, "status", 0, &st)) != 0) goto Exit;
     if (!b || b->type != MSGPACK_OBJECT_BIN) {
         rc = HOSO_ECORRUPT;
         goto Exit;
     }
     if ((rc = hoso_open(t->s, b->via.bin.ptr, b->via.bin.size, key, klen, &pt, &ptlen)) != 0 ||
-        (rc = hoso__zmem(&doc->zone, pt, ptlen, body)) != 0)
+        (rc = hoso_zone_str(&doc->zone, (const char *)pt, ptlen, body)) != 0)
         goto Exit;
     *http_status = (int)st;
 Exit:
@@ -65,8 +65,8 @@ int hoso_op_put(hoso_txn *t, const char *account, const char *op_id, int http_st
     if ((rc = hoso_seal(t->s, body ? body : "", body ? len : 0, key, klen, &sealed, &slen)) != 0) goto Exit;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 3) || hoso__pack_kint(&pk, "status", http_status) ||
-        hoso__pack_kbin(&pk, "body", sealed, slen) || hoso__pack_kint(&pk, "at", now_ms))
+    if (msgpack_pack_map(&pk, 3) || hoso_pack_kint(&pk, "status", http_status) ||
+        hoso_pack_kbin(&pk, "body", sealed, slen) || hoso_pack_kint(&pk, "at", now_ms))
         goto Exit;
     rc = hoso__put(t, HOSO__DB_OPS, key, klen, sb.data, sb.size, 0);
 Exit:

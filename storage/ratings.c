@@ -24,8 +24,8 @@ int hoso_rating_put(hoso_txn *t, const char *service, const char *agency, int64_
     hoso__vn_month(at, month);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 4) || hoso__pack_kcstr(&pk, "service", service) ||
-        hoso__pack_kcstr(&pk, "agency", agency) || hoso__pack_kcstr(&pk, "month", month) ||
+    if (msgpack_pack_map(&pk, 4) || hoso_pack_kcstr(&pk, "service", service) ||
+        hoso_pack_kcstr(&pk, "agency", agency) || hoso_pack_kcstr(&pk, "month", month) ||
         hoso_pack_cstr(&pk, "answers") || (answers ? msgpack_pack_object(&pk, *answers) : msgpack_pack_nil(&pk)))
         goto Exit;
     rc = hoso__put(t, HOSO__DB_RATINGS, id, sizeof id, sb.data, sb.size, MDB_NOOVERWRITE);
@@ -48,8 +48,8 @@ int hoso_feedback_put(hoso_txn *t, const char *text, const char *service, int64_
     if ((rc = hoso_seal(t->s, text, strlen(text), id, sizeof id, &sealed, &slen)) != 0) goto Exit;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 3) || hoso__pack_kbin(&pk, "text", sealed, slen) ||
-        hoso__pack_kcstr(&pk, "service", service) || hoso__pack_kint(&pk, "at", at))
+    if (msgpack_pack_map(&pk, 3) || hoso_pack_kbin(&pk, "text", sealed, slen) ||
+        hoso_pack_kcstr(&pk, "service", service) || hoso_pack_kint(&pk, "at", at))
         goto Exit;
     rc = hoso__put(t, HOSO__DB_FEEDBACK, id, sizeof id, sb.data, sb.size, MDB_NOOVERWRITE);
 Exit:

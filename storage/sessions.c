@@ -27,8 +27,8 @@ int hoso_session_create(hoso_txn *t, const char *account, int64_t expires_at, ch
     token_key(token_out, key);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 2) || hoso__pack_kcstr(&pk, "account", account) ||
-        hoso__pack_kint(&pk, "expires_at", expires_at))
+    if (msgpack_pack_map(&pk, 2) || hoso_pack_kcstr(&pk, "account", account) ||
+        hoso_pack_kint(&pk, "expires_at", expires_at))
         goto Exit;
     rc = hoso__put(t, HOSO__DB_SESSIONS, key, sizeof key, sb.data, sb.size, 0);
 Exit:
@@ -52,7 +52,7 @@ int hoso_session_get(hoso_txn *t, const char *token, int64_t now_ms, hoso_sessio
     if (rc) goto Exit;
     msgpack_unpacked_destroy(&u);
     if ((rc = hoso__unpack(&u, v.mv_data, v.mv_size)) != 0) goto Exit;
-    const msgpack_object *acc = hoso__mget(&u.data, "account");
+    const msgpack_object *acc = hoso_map_get(&u.data, "account");
     if ((rc = hoso__mint(&u.data, "expires_at", 0, &out->expires_at)) != 0) goto Exit;
     if (!acc || acc->type != MSGPACK_OBJECT_STR || acc->via.str.size >= sizeof out->account) {
         rc = HOSO_ECORRUPT;

@@ -35,7 +35,7 @@ static int decode_row(const MDB_val *v, hoso_stat_row *row)
     row->on_time = (uint64_t)x;
     if ((rc = hoso__mint(&u.data, "late", 0, &x)) != 0) goto Exit;
     row->late = (uint64_t)x;
-    const msgpack_object *bs = hoso__mget(&u.data, "by_status");
+    const msgpack_object *bs = hoso_map_get(&u.data, "by_status");
     if (bs && bs->type == MSGPACK_OBJECT_ARRAY) {
         for (uint32_t i = 0; i < bs->via.array.size && i < NSTATUS; i++) {
             if (bs->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -74,8 +74,8 @@ int hoso_stats_bump(hoso_txn *t, const char *agency, const char *service, int64_
     if (status >= HOSO_ST_MIN && status <= HOSO_ST_MAX) row.by_status[status]++;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 4) || hoso__pack_kint(&pk, "received", (int64_t)row.received) ||
-        hoso__pack_kint(&pk, "on_time", (int64_t)row.on_time) || hoso__pack_kint(&pk, "late", (int64_t)row.late) ||
+    if (msgpack_pack_map(&pk, 4) || hoso_pack_kint(&pk, "received", (int64_t)row.received) ||
+        hoso_pack_kint(&pk, "on_time", (int64_t)row.on_time) || hoso_pack_kint(&pk, "late", (int64_t)row.late) ||
         hoso_pack_cstr(&pk, "by_status") || msgpack_pack_array(&pk, NSTATUS))
         goto Exit;
     for (int i = 0; i < NSTATUS; i++)

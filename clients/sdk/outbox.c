@@ -281,18 +281,9 @@ static int op_request(const void *buf, size_t len, char *path, size_t cap, msgpa
     else goto Exit;
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < od.root.via.map.size; i++) {
-        const msgpack_object *k = &od.root.via.map.ptr[i].key;
-        if (!hoso_obj_streq(k, "kind") && !hoso_obj_streq(k, "code")) n++;
-    }
-    msgpack_pack_map(&pk, n);
-    for (uint32_t i = 0; i < od.root.via.map.size; i++) {
-        const msgpack_object_kv *kv = &od.root.via.map.ptr[i];
-        if (hoso_obj_streq(&kv->key, "kind") || hoso_obj_streq(&kv->key, "code")) continue;
-        msgpack_pack_object(&pk, kv->key);
-        msgpack_pack_object(&pk, kv->val);
-    }
+    /* The endpoint's body is the queued op without the queue's own fields. */
+    static const char *const queue_keys[] = {"kind", "code", NULL};
+    if (hoso_pack_map_without(&pk, &od.root, queue_keys, 0) != 0) goto Exit;
     rc = 0;
 Exit:
     hoso_doc_destroy(&od);

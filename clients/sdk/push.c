@@ -145,19 +145,8 @@ static int event_of(const msgpack_object *f, msgpack_sbuffer *out)
     if (inner && inner->type == MSGPACK_OBJECT_MAP) return msgpack_pack_object(&pk, *inner);
     const msgpack_object *kind = inner && inner->type == MSGPACK_OBJECT_STR ? inner : hoso_map_get(f, "kind");
     /* Rebuild the feed shape {seq, at, type, dossier, ...} with the feed type. */
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < f->via.map.size; i++) {
-        const msgpack_object *k = &f->via.map.ptr[i].key;
-        if (!hoso_obj_streq(k, "type") && !hoso_obj_streq(k, "event") && !hoso_obj_streq(k, "kind")) n++;
-    }
-    msgpack_pack_map(&pk, n + (kind ? 1 : 0));
-    for (uint32_t i = 0; i < f->via.map.size; i++) {
-        const msgpack_object_kv *kv = &f->via.map.ptr[i];
-        if (hoso_obj_streq(&kv->key, "type") || hoso_obj_streq(&kv->key, "event") || hoso_obj_streq(&kv->key, "kind"))
-            continue;
-        msgpack_pack_object(&pk, kv->key);
-        msgpack_pack_object(&pk, kv->val);
-    }
+    static const char *const frame_keys[] = {"type", "event", "kind", NULL};
+    if (hoso_pack_map_without(&pk, f, frame_keys, kind ? 1 : 0) != 0) return -1;
     if (kind) {
         hoso_pack_cstr(&pk, "type");
         msgpack_pack_object(&pk, *kind);

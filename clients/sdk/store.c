@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "internal.h"
-#include "../storage/hoso_storage.h" /* hoso_be64_put/get only; storage is not linked */
 
 #define HOSO__STORE_MAP_SIZE ((size_t)256 << 20) /* sparse; a phone keeps little */
 
