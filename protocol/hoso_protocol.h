@@ -340,7 +340,7 @@ extern const hoso_msg_desc hoso_msg_register, hoso_msg_login, hoso_msg_submit, h
 
 /* ------------------------------------------------------------------------------------
  * Domain records. The same encoding is the stored value (storage adds encryption of
- * the personal parts) and the wire shape of DESIGN.md.
+ * the personal parts) and the wire shape of docs/protocol.md.
  * ---------------------------------------------------------------------------------- */
 typedef enum hoso_field_kind { HOSO_FK_TEXT = 1, HOSO_FK_NUMBER, HOSO_FK_DATE, HOSO_FK_ENUM } hoso_field_kind;
 

@@ -5,9 +5,9 @@
 
 #include "hoso_protocol.h"
 
-/* Every allowed move, exactly as DESIGN.md lists them. A withdrawal carries the
- * citizen's reason; acceptance sets the due date (computed when the officer gives
- * none); 6 -> 4 is the officer recording the payment. */
+/* Every allowed move, exactly as the status table of docs/protocol.md lists them. A
+ * withdrawal carries the citizen's reason; acceptance sets the due date (computed when
+ * the officer gives none); 6 -> 4 is the officer recording the payment. */
 static const hoso_transition transitions[] = {
     {1, 2, HOSO_ACTOR_OFFICER, HOSO_NEED_DUE_AT},
     {1, 3, HOSO_ACTOR_OFFICER, HOSO_NEED_REASON},

@@ -1,5 +1,7 @@
 /*
- * main.c - the hosod command line: `serve` and the offline subcommands.
+ * main.c - the composition root of hosod: the command line, `serve` wired from
+ * server/core/ (the runtime), server/routes/ (the route table) and server/tools/ (the
+ * seed), and the offline subcommands of server/tools/. Nothing includes this file.
  * Usage errors exit 2, runtime failures 1.
  */
 #include <errno.h>
@@ -7,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include "runtime.h"
+#include "core/internal.h"
+#include "routes/routes.h"
+#include "tools/tools.h"
 
 static void usage(FILE *f)
 {
@@ -59,14 +63,11 @@ static int parse_listen(const char *s, hoso_config *cfg)
     return 0;
 }
 
+/* 1..max; 0 is never a useful value for these options. */
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
-    char *end;
-    errno = 0;
-    if (s[0] == '-' || s[0] == '\0')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v == 0 || v > max)
+    uint64_t v;
+    if (hoso_parse_u64(s, max, &v) != 0 || v == 0)
         return -1;
     *out = v;
     return 0;
@@ -156,7 +157,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "hosod: libsodium failed to initialise\n");
         return 1;
     }
-    return hoso_server_run(&cfg) == 0 ? 0 : 1;
+    hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed};
+    return hoso_server_run(&cfg, &app) == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)

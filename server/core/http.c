@@ -3,7 +3,6 @@
  * decoding, bearer authentication, the handler call, and every reply (including the
  * single error shape). Runs on the worker thread that owns the request.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -105,8 +104,6 @@ static void send_error(h2o_req_t *req, const hoso_route *route, uint64_t start_u
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (ei != NULL && ei->err == 0 && ei->message[0] == '\0' && ei->nfields == 0)
-        ei = NULL;
     hoso_encode_error(&pk, err, ei);
     send_msgpack(req, route, start_usec, json, hoso_err_http_status(err), sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
@@ -151,35 +148,6 @@ int hoso_reply_raw(hoso_req *r, int http_status, const char *content_type, const
 /* ---------------------------------------------------------------------------------- */
 /* Query strings */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decodes application/x-www-form-urlencoded text into buf; 0 or -1 when it does not
- * fit or carries a NUL. */
-static int form_decode(const char *s, size_t len, char *buf, size_t bufsz)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
-            i += 2;
-        }
-        if (c == 0 || n + 1 >= bufsz)
-            return -1;
-        buf[n++] = (char)c;
-    }
-    buf[n] = '\0';
-    return 0;
-}
-
 const char *hoso_req_query(hoso_req *r, const char *name, char *buf, size_t bufsz)
 {
     h2o_req_t *req = r->h2o;
@@ -194,7 +162,7 @@ const char *hoso_req_query(hoso_req *r, const char *name, char *buf, size_t bufs
         const char *kend = eq != NULL ? eq : pend;
         if ((size_t)(kend - q) == nlen && memcmp(q, name, nlen) == 0) {
             const char *v = eq != NULL ? eq + 1 : pend;
-            return form_decode(v, (size_t)(pend - v), buf, bufsz) == 0 ? buf : NULL;
+            return hoso__url_decode(v, (size_t)(pend - v), HOSO_URL_FORM, buf, bufsz) >= 0 ? buf : NULL;
         }
         q = pend + 1;
     }
@@ -210,74 +178,10 @@ static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
     return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
-/* The media type of a header item, without parameters or surrounding blanks. */
-static h2o_iovec_t media_type(const char *s, size_t len)
-{
-    size_t b = 0, e;
-    while (b < len && (s[b] == ' ' || s[b] == '\t'))
-        b++;
-    e = b;
-    while (e < len && s[e] != ';' && s[e] != ',')
-        e++;
-    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t'))
-        e--;
-    return h2o_iovec_init(s + b, e - b);
-}
-
-static int is_type(h2o_iovec_t t, const char *want)
-{
-    size_t n = strlen(want);
-    return t.len == n && strncasecmp(t.base, want, n) == 0;
-}
-
-static int is_msgpack(h2o_iovec_t t)
-{
-    return is_type(t, "application/msgpack") || is_type(t, "application/x-msgpack") ||
-           is_type(t, "application/vnd.msgpack");
-}
-
-/* The q-values Accept gives JSON and msgpack (-1 when not named; wildcards name
- * neither, so curl's "any type" leaves the route's default). */
-static void accept_q(h2o_iovec_t accept, double *qj, double *qm)
-{
-    *qj = *qm = -1;
-    const char *s = accept.base, *end = accept.base + accept.len;
-    while (s != NULL && s < end) {
-        const char *comma = memchr(s, ',', (size_t)(end - s));
-        const char *iend = comma != NULL ? comma : end;
-        h2o_iovec_t t = media_type(s, (size_t)(iend - s));
-        double q = 1;
-        for (const char *p = s; p + 2 < iend; p++) {
-            if (p[0] == ';') {
-                const char *v = p + 1;
-                while (v < iend && *v == ' ')
-                    v++;
-                if (v + 2 <= iend && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=') {
-                    char tmp[16];
-                    size_t n = (size_t)(iend - v - 2) < sizeof(tmp) - 1 ? (size_t)(iend - v - 2) : sizeof(tmp) - 1;
-                    memcpy(tmp, v + 2, n);
-                    tmp[n] = '\0';
-                    q = strtod(tmp, NULL);
-                }
-            }
-        }
-        if (is_type(t, "application/json") && q > *qj)
-            *qj = q;
-        else if (is_msgpack(t) && q > *qm)
-            *qm = q;
-        s = comma != NULL ? comma + 1 : NULL;
-    }
-}
-
 static int wants_json(h2o_req_t *req, const hoso_route *route, int body_is_json)
 {
-    double qj, qm;
-    accept_q(header_value(req, H2O_TOKEN_ACCEPT), &qj, &qm);
-    if (qm > 0 && qm > qj)
-        return 0;
-    if (qj > 0 && qj > qm)
-        return 1;
-    return body_is_json || (route != NULL && (route->flags & HOSO_R_JSON));
+    h2o_iovec_t accept = header_value(req, H2O_TOKEN_ACCEPT);
+    return hoso__wants_json(accept.base, accept.len, route != NULL ? route->flags : 0, body_is_json);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -295,12 +199,11 @@ static int decode_body(hoso_req *r)
     h2o_iovec_t ct = header_value(req, H2O_TOKEN_CONTENT_TYPE);
     int json = 0;
     if (ct.base != NULL) {
-        h2o_iovec_t t = media_type(ct.base, ct.len);
-        if (is_type(t, "application/json"))
-            json = 1;
-        else if (!is_msgpack(t))
+        int type = hoso__body_type(ct.base, ct.len);
+        if (type == HOSO_BODY_OTHER)
             return hoso_fail(&r->err, HOSO_EUNSUPPORTED_MEDIA_TYPE, "content type %.*s is not supported",
-                             (int)(t.len > 64 ? 64 : t.len), t.base);
+                             (int)(ct.len > 64 ? 64 : ct.len), ct.base);
+        json = type == HOSO_BODY_JSON;
     }
     if (len == 0)
         return hoso_fail(&r->err, HOSO_EBAD_REQUEST, "a request body is required");
@@ -328,7 +231,6 @@ static int authenticate(hoso_req *r)
     h2o_iovec_t h = header_value(r->h2o, H2O_TOKEN_AUTHORIZATION);
     static const char bearer[] = "Bearer ";
     const size_t blen = sizeof(bearer) - 1;
-    hoso_session sess;
     int err;
 
     if (h.base == NULL)
@@ -337,39 +239,12 @@ static int authenticate(hoso_req *r)
         return hoso_fail(&r->err, HOSO_EUNAUTHORIZED, "malformed Authorization header");
     memcpy(r->token, h.base + blen, h.len - blen);
     r->token[h.len - blen] = '\0';
-    if ((err = hoso_session_get(r->rtxn, r->token, hoso_now_ms(), &sess)) != 0) {
-        if (err == HOSO_EUNAUTHORIZED || err == HOSO_ENOT_FOUND)
-            return hoso_fail(&r->err, HOSO_EUNAUTHORIZED, "invalid or expired token");
-        return err;
-    }
-    msgpack_zone_init(&r->acct_doc.zone, 1024);
-    r->authed = 1; /* acct_doc now needs destroying */
-    if ((err = hoso_account_get_public(r->rtxn, sess.account, &r->acct_doc, &r->acct)) != 0) {
-        if (err == HOSO_ENOT_FOUND)
-            return hoso_fail(&r->err, HOSO_EUNAUTHORIZED, "the account of this token is gone");
-        return err;
-    }
+    if ((err = hoso_authenticate(r->rtxn, r->token, h.len - blen, hoso_now_ms(), &r->who)) != 0)
+        return err == HOSO_EUNAUTHORIZED ? hoso_fail(&r->err, err, "invalid or expired token") : err;
+    r->authed = 1;
     unsigned allowed = r->route->flags & (HOSO_R_CITIZEN | HOSO_R_OFFICER | HOSO_R_BOT | HOSO_R_ADMIN);
-    if (allowed != 0 && (allowed & role_bit(r->acct.role)) == 0)
-        return hoso_fail(&r->err, HOSO_EFORBIDDEN, "a %s account may not use this", hoso_role_name(r->acct.role));
-    return 0;
-}
-
-static int renew_read_txn(hoso_req *r)
-{
-    hoso_worker *w = r->worker;
-    if (w->rtxn == NULL) {
-        int err = hoso_txn_read(r->srv->store, &w->rtxn);
-        if (err != 0) {
-            w->rtxn = NULL;
-            return err;
-        }
-    } else {
-        int err = hoso_txn_renew(w->rtxn);
-        if (err != 0)
-            return err;
-    }
-    r->rtxn = w->rtxn;
+    if (allowed != 0 && (allowed & role_bit(r->who.role)) == 0)
+        return hoso_fail(&r->err, HOSO_EFORBIDDEN, "a %s account may not use this", hoso_role_name(r->who.role));
     return 0;
 }
 
@@ -389,7 +264,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     r->worker = w;
     r->srv = h->srv;
 
-    err = hoso__route_match(req->method.base, req->method.len, req->path_normalized.base, req->path_normalized.len,
+    err = hoso__route_match(h->srv->app.routes, h->srv->app.nroutes, req->method.base, req->method.len, req->path_normalized.base, req->path_normalized.len,
                             &req->pool, &r->route, r->params, &r->nparams);
     if (err != 0) {
         r->route = NULL;
@@ -402,12 +277,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     {
         h2o_iovec_t ct = header_value(req, H2O_TOKEN_CONTENT_TYPE);
-        int body_json = ct.base != NULL && is_type(media_type(ct.base, ct.len), "application/json");
+        int body_json = ct.base != NULL && hoso__body_type(ct.base, ct.len) == HOSO_BODY_JSON;
         r->json = wants_json(req, r->route, body_json);
     }
     /* Authentication comes before decoding: an anonymous client must not make a worker
      * parse a megabyte of JSON, and a bad token is 401 whatever the body holds. */
-    if ((err = renew_read_txn(r)) != 0)
+    if ((err = hoso__worker_read(w, &r->rtxn)) != 0)
         goto Exit;
     if ((r->route->flags & HOSO_R_AUTH) && (err = authenticate(r)) != 0)
         goto Exit;
@@ -430,8 +305,6 @@ Exit:
         hoso_doc_destroy(&r->body);
         r->has_body = 0;
     }
-    if (r->authed)
-        hoso_doc_destroy(&r->acct_doc);
     if (r->rtxn != NULL)
         hoso_txn_reset(r->rtxn);
     return 0;

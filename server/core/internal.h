@@ -1,20 +1,27 @@
 /*
- * server/internal.h - what the parts of hosod share: configuration, the worker and
- * writer runtime, the route table and the request/reply API that route handlers use.
+ * server/core/ - hosod's runtime: configuration, workers (h2o on libuv), HTTP, the
+ * router, the writer (group commit), the offload pool, metrics. It knows no route and
+ * no tool: main.c hands it the route table and the seed (hoso_app).
+ *
+ * internal.h - what the rest of hosod uses of core: configuration, the caller, the
+ * request and reply API of route handlers, writer ops, offloading, the event sinks and
+ * metrics. No h2o type appears here; route handlers that need h2o itself (the
+ * WebSocket upgrade) include it on their own.
  *
  * Threads: route handlers run on the worker thread that owns the request. Writer ops
  * (hoso_wop.apply) run on the single writer thread inside a nested write transaction.
  * A reply is always produced on the owning worker.
  */
-#ifndef HOSO_SERVER_INTERNAL_H
-#define HOSO_SERVER_INTERNAL_H
+#ifndef HOSO_SERVER_CORE_INTERNAL_H
+#define HOSO_SERVER_CORE_INTERNAL_H
 
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <h2o.h>
 #include "hoso_protocol.h"
 #include "hoso_storage.h"
+
+#define HOSO_VERSION "0.1.0"
 
 /* ---------------------------------------------------------------------------------- */
 /* Configuration (command line of `hosod serve`). */
@@ -31,7 +38,7 @@ typedef struct hoso_config {
     /* Owner feed retention (GET /v1/sync): 0 means the default below. */
     uint64_t feed_max_events;   /* --feed-max-events N: entries kept per owner */
     unsigned feed_max_age_days; /* --feed-max-age-days D: age kept before the newest */
-    /* WebSocket push (server/ws.c) */
+    /* WebSocket push (server/push/ws.c) */
     size_t ws_max_pending;      /* bytes queued for one connection before 4008; --ws-max-pending, 1 MiB */
     size_t ws_max_pending_msgs; /* frames queued for one connection before 4008; 1000 */
     unsigned ws_ping_ms;        /* ping period; --ws-ping MS, 25 s */
@@ -42,17 +49,37 @@ typedef struct hoso_config {
 #define HOSO_FEED_MAX_EVENTS_DEFAULT 10000
 #define HOSO_FEED_MAX_AGE_DAYS_DEFAULT 30
 
-/* Fills the feed retention of the store options from cfg (defaults for zeros): call
- * before hoso_store_open in `hosod serve` (route_sync.c). */
+/* Defaults of `hosod serve` (docs/operations.md). */
+void hoso_config_default(hoso_config *cfg);
+/* Fills the feed retention of the store options from cfg (defaults for zeros): what
+ * the store that `hosod serve` opens trims to. */
 void hoso_config_feed_retention(const hoso_config *cfg, hoso_store_options *so);
 
 typedef struct hoso_server hoso_server;
 typedef struct hoso_worker hoso_worker;
+struct hoso_route;
+
+/* ---------------------------------------------------------------------------------- */
+/* The caller: who a request or a writer op acts for. Filled once by authentication
+ * (hoso_authenticate) from the account's clear fields; copied whole into every writer
+ * op, so a field added here reaches every op. */
+typedef struct hoso_caller {
+    char account[33]; /* account id (32 hex), "" when anonymous */
+    hoso_role role;
+    char agency[48];  /* officers and bots: their agency code; "" for none */
+} hoso_caller;
+
+/* Looks the bearer token up in t and fills *who from the account's clear fields: id,
+ * role, agency (the sealed personal data is not opened). Both HTTP and the WebSocket
+ * handshake authenticate here. Any thread with a read transaction.
+ * Errors: UNAUTHORIZED (empty or over-long token, unknown or expired session, account
+ * gone), CORRUPT, IO. */
+int hoso_authenticate(hoso_txn *t, const char *token, size_t len, int64_t now_ms, hoso_caller *who);
 
 /* ---------------------------------------------------------------------------------- */
 /* Requests as route handlers see them. */
 typedef struct hoso_req {
-    h2o_req_t *h2o;
+    struct st_h2o_req_t *h2o;
     hoso_worker *worker;
     hoso_server *srv;
     const struct hoso_route *route;
@@ -63,10 +90,7 @@ typedef struct hoso_req {
     size_t nparams;
     hoso_txn *rtxn;             /* this worker's read txn, renewed for this request */
     int authed;
-    hoso_account acct;          /* the caller when authed (strings in acct_doc): id,
-                                   role, agency, scopes; the sealed personal fields are
-                                   not opened (hoso_account_get_public) */
-    hoso_doc acct_doc;
+    hoso_caller who;            /* the caller when authed */
     char token[64];             /* the bearer token when authed */
     hoso_errinfo err;           /* filled by handlers that return an error */
 } hoso_req;
@@ -94,10 +118,6 @@ typedef struct hoso_route {
     const char *name;    /* metrics label, e.g. "dossier_get" */
 } hoso_route;
 
-/* The one route table (server/routes.c). */
-extern const hoso_route hoso_routes[];
-extern const size_t hoso_nroutes;
-
 /* Replies. body is a msgpack object; the runtime converts it to JSON when r->json.
  * Return 0 so handlers can `return hoso_reply(...)`. */
 int hoso_reply(hoso_req *r, int http_status, const void *msgpack, size_t len);
@@ -124,13 +144,10 @@ typedef int (*hoso_wop_fn)(hoso_wop *op, hoso_txn *txn);
 struct hoso_wop {
     hoso_wop_fn apply;       /* writer thread; 0 with op->reply set, or HOSO_E* + op->err */
     void *data;              /* handler data owned by the op ... */
-    void (*free_data)(void *data); /* ... freed with this (may be NULL) */
+    void (*free_data)(void *data); /* ... freed with it (may be NULL) */
     hoso_doc body;           /* the request body, moved from the request (may be empty) */
     int has_body;
-    char account[33];        /* the caller ("" when anonymous) */
-    hoso_role role;
-    char agency[48];
-    char login[64];
+    hoso_caller who;         /* the caller (account "" when anonymous or the server itself) */
     char op_id[80];          /* idempotency key, "" = none */
     char params[3][96];      /* copies of the path parameters */
     int64_t now;             /* ms, taken when the request arrived */
@@ -143,13 +160,20 @@ struct hoso_wop {
     void *_private;
 };
 
-/* A new op for r: moves r->body into it, copies the caller and path params, sets
- * apply. op_id is copied from the body's "op_id" when present. NULL on NOMEM. */
+/* The one way to start an op, queued or run in place: zeroes op, sets apply, the
+ * caller (NULL: the server itself), the time and the default 200 reply. Release with
+ * hoso_wop_destroy. Any thread. */
+void hoso_wop_init(hoso_wop *op, hoso_wop_fn apply, const hoso_caller *who, int64_t now_ms);
+/* Frees what the op owns: its reply, its body and data (free_data). */
+void hoso_wop_destroy(hoso_wop *op);
+/* A new queued op for r (hoso_wop_init with r's caller): moves r->body into it, copies
+ * the path params, takes op_id from the body's "op_id" when present. NULL on NOMEM. */
 hoso_wop *hoso_wop_new(hoso_req *r, hoso_wop_fn apply);
 /* Queues op for the writer; the runtime owns it from here. Returns HOSO_ASYNC. */
 int hoso_writer_submit(hoso_req *r, hoso_wop *op);
-/* Writer side, for ops run by the server itself (demo seeding, admin): runs fn in one
- * transaction synchronously on the calling thread when the writer is not running. */
+/* For ops run by the server itself (demo seeding, admin commands): runs op in one
+ * transaction synchronously on the calling thread, which must not be inside another
+ * write transaction of this store. Returns the commit's error or op->result. */
 int hoso_run_write(hoso_store *s, hoso_wop *op);
 
 /* Runs op inside parent (a write transaction of the writer thread) in its own child,
@@ -158,32 +182,31 @@ int hoso_run_write(hoso_store *s, hoso_wop *op);
  * op->result, op->http_status and op->reply tell the outcome, as for a queued op. */
 int hoso_wop_run_nested(hoso_txn *parent, hoso_wop *op);
 
-/* Helpers for apply functions: set op->reply from a packer callback / error. */
+/* Sets op->err (message from fmt) and op->result to err; returns err. */
 int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------------------------------- */
-/* Blocking work off the event loop (server/offload.c). fn(data) runs on libuv's thread
- * pool; then, on r's worker and only if the request is still alive, done(r, data,
+/* Blocking work off the event loop (server/core/offload.c). fn(data) runs on libuv's
+ * thread pool; then, on r's worker and only if the request is still alive, done(r, data,
  * fn's result) runs and owns data: it replies (0), submits a writer op (HOSO_ASYNC), or
  * returns HOSO_E* with r->err for the runtime to reply. If the client went away,
- * free_data(data) is called instead. By the time done runs, r->body, r->acct and
- * r->rtxn are gone: keep what done needs in data (or in a writer op made before).
+ * free_data(data) is called instead. By the time done runs, r->body and r->rtxn are
+ * gone (r->who stays): keep what done needs in data (or in a writer op made before).
  * Returns HOSO_ASYNC, or RATE_LIMITED (too many pending, data freed), NOMEM. */
 typedef int (*hoso_offload_done)(hoso_req *r, void *data, int result);
 int hoso_req_offload(hoso_req *r, int (*fn)(void *data), hoso_offload_done done, void (*free_data)(void *data),
                      void *data);
 
 /* ---------------------------------------------------------------------------------- */
-/* Committed events, handed from the writer to every worker (push hub: see issue on
- * sync/push) and to the mirror. The interface stays explicit so a broker can replace
- * it across nodes. */
+/* Committed events, handed from the writer to every worker's push hub and, later, to
+ * the consumers. The interface stays explicit so a broker can replace it across nodes. */
 typedef void (*hoso_event_sink)(void *ctx, const hoso_event *ev, size_t n);
 /* Registers a sink called on the writer thread after each commit with that batch's
  * events (borrowed for the call). Up to 8 sinks; NOMEM beyond. Any thread. */
 int hoso_server_add_event_sink(hoso_server *srv, hoso_event_sink fn, void *ctx);
 
 /* ---------------------------------------------------------------------------------- */
-/* Metrics (server/metrics.c). Lock-free counters; safe from any thread. */
+/* Metrics (server/core/metrics.c). Lock-free counters; safe from any thread. */
 void hoso_metrics_request(const hoso_route *route, int http_status, uint64_t usec);
 void hoso_metrics_batch(size_t ops, uint64_t commit_usec);
 /* WebSocket push: open connections and subscriptions (gauges, +1/-1), event frames
@@ -199,17 +222,27 @@ void hoso_metrics_ws_slow_close(void);
 void hoso_metrics_sync_read(size_t events);
 void hoso_metrics_sync_snapshot(size_t dossiers, size_t papers);
 void hoso_metrics_sync_ops(size_t applied, size_t duplicate, size_t rejected);
-/* Appends the Prometheus text exposition to buf. */
-void hoso_metrics_render(hoso_server *srv, h2o_buffer_t **buf);
+/* Appends the Prometheus text exposition of every counter and of srv's gauges to out
+ * (a line that does not fit in memory is left out). */
+void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *out);
 
-/* The server (server/server.c). */
+/* ---------------------------------------------------------------------------------- */
+/* The server (server/core/server.c). */
 hoso_store *hoso_server_store(hoso_server *srv);
 const hoso_config *hoso_server_config(hoso_server *srv);
 
-/* Demo catalogue (server/demo.c): imports the embedded services when absent and, with
- * --demo, creates the demo officer/admin once, printing their credentials. */
-int hoso_demo_seed(hoso_store *s, int with_accounts);
-/* Imports a services JSON file (array of services, or {services: [...]}). */
-int hoso_import_services(hoso_store *s, const void *json, size_t len, size_t *count, hoso_errinfo *ei);
+/* What the composition root (main.c) hands the runtime: the route table, and the
+ * seeding run once the data dir is open, before the writer starts and anything is
+ * served (the catalogue, demo accounts). seed may be NULL. */
+typedef struct hoso_app {
+    const hoso_route *routes;
+    size_t nroutes;
+    int (*seed)(hoso_store *s, const hoso_config *cfg);
+} hoso_app;
+
+/* Runs the server until SIGINT/SIGTERM. Main thread only, once per process: the
+ * worker threads stay parked after the stop until the process exits. Returns 0 after
+ * a clean stop, or the error that kept it from starting (already printed). */
+int hoso_server_run(const hoso_config *cfg, const hoso_app *app);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "runtime.h"
 
@@ -50,17 +51,23 @@ static struct {
     _Atomic uint64_t replay[NREPLAY + 1], replay_sum, replay_count;
 } WS;
 
-void hoso__metrics_init(void)
+/* The route table the counters are indexed by (one per process). */
+static const hoso_route *routes;
+static size_t nroutes;
+
+void hoso__metrics_init(const hoso_route *table, size_t n)
 {
     memset(&M, 0, sizeof(M));
     memset(&WS, 0, sizeof(WS));
+    routes = table;
+    nroutes = n;
 }
 
 static size_t route_slot(const hoso_route *route)
 {
-    if (route == NULL || route < hoso_routes || route >= hoso_routes + hoso_nroutes)
+    if (route == NULL || routes == NULL || route < routes || route >= routes + nroutes)
         return UNMATCHED;
-    size_t i = (size_t)(route - hoso_routes);
+    size_t i = (size_t)(route - routes);
     return i < MAX_ROUTES ? i : UNMATCHED;
 }
 
@@ -161,22 +168,26 @@ void hoso_metrics_ws_slow_close(void)
 /* Rendering */
 
 
-static void put(h2o_buffer_t **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(h2o_buffer_t **buf, const char *fmt, ...)
+static void put(msgpack_sbuffer *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(msgpack_sbuffer *buf, const char *fmt, ...)
 {
+    char stack[1024], *p = stack;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(stack, sizeof(stack), fmt, ap);
     va_end(ap);
     if (n < 0)
         return;
-    h2o_iovec_t dst = h2o_buffer_reserve(buf, (size_t)n + 1);
-    if (dst.base == NULL)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(dst.base, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    (*buf)->size += (size_t)n;
+    if ((size_t)n >= sizeof(stack)) {
+        if ((p = malloc((size_t)n + 1)) == NULL)
+            return; /* a line that does not fit in memory is left out */
+        va_start(ap, fmt);
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    msgpack_sbuffer_write(buf, p, (size_t)n);
+    if (p != stack)
+        free(p);
 }
 
 static uint64_t ld(_Atomic uint64_t *p)
@@ -184,7 +195,7 @@ static uint64_t ld(_Atomic uint64_t *p)
     return atomic_load_explicit(p, memory_order_relaxed);
 }
 
-static void render_ws(h2o_buffer_t **buf)
+static void render_ws(msgpack_sbuffer *buf)
 {
     uint64_t cum = 0;
     put(buf, "# HELP hoso_ws_connections Open WebSocket connections.\n"
@@ -216,10 +227,10 @@ static void render_ws(h2o_buffer_t **buf)
 
 static const char *route_label(size_t r)
 {
-    return r == UNMATCHED ? "unmatched" : hoso_routes[r].name;
+    return r == UNMATCHED ? "unmatched" : routes[r].name;
 }
 
-static void render_lat(h2o_buffer_t **buf, const char *name, const char *labels, histo_lat *h)
+static void render_lat(msgpack_sbuffer *buf, const char *name, const char *labels, histo_lat *h)
 {
     uint64_t cum = 0;
     const char *sep = labels[0] != '\0' ? "," : "";
@@ -235,9 +246,9 @@ static void render_lat(h2o_buffer_t **buf, const char *name, const char *labels,
     put(buf, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)ld(&h->count));
 }
 
-void hoso_metrics_render(hoso_server *srv, h2o_buffer_t **buf)
+void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
 {
-    size_t nr = hoso_nroutes < MAX_ROUTES ? hoso_nroutes : MAX_ROUTES;
+    size_t nr = nroutes < MAX_ROUTES ? nroutes : MAX_ROUTES;
     char labels[128];
 
     put(buf, "# HELP hoso_http_requests_total HTTP requests by route and status.\n"

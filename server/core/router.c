@@ -1,5 +1,6 @@
 /*
- * router.c - matches a request's method and path against the route table (routes.c).
+ * router.c - matches a request's method and path against the route table main.c hands
+ * in (server/routes/routes.c), and decodes the percent-escapes of URL parts.
  * The table is short, so a linear scan over it costs less than building a trie; the
  * scan also tells "no such path" (404) apart from "path exists, other method" (405).
  */
@@ -17,26 +18,40 @@ static int hexval(int c)
     return -1;
 }
 
-/* Percent-decodes one segment into a pool copy. A segment that decodes to a slash or
- * NUL would let a parameter escape its position, so it is refused. */
-static int decode_segment(h2o_mem_pool_t *pool, const char *s, size_t len, const char **out)
+long hoso__url_decode(const char *s, size_t len, unsigned flags, char *out, size_t outsz)
 {
-    char *d = h2o_mem_alloc_pool(pool, len + 1);
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         int c = (unsigned char)s[i];
-        if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
-                return HOSO_EBAD_REQUEST;
-            c = hi * 16 + lo;
-            i += 2;
-            if (c == '/' || c == 0)
-                return HOSO_EBAD_REQUEST;
+        if (c == '+' && (flags & HOSO_URL_FORM)) {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < len ? hexval(s[i + 1]) : -1, lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+            if (hi >= 0 && lo >= 0) {
+                c = hi * 16 + lo;
+                i += 2;
+                /* A segment that decodes to a slash would let a parameter escape its
+                 * position. */
+                if (c == '/' && (flags & HOSO_URL_SEGMENT))
+                    return -1;
+            } else if (!(flags & HOSO_URL_FORM)) {
+                return -1;
+            }
         }
-        d[n++] = (char)c;
+        if (c == 0 || n + 1 >= outsz)
+            return -1;
+        out[n++] = (char)c;
     }
-    d[n] = '\0';
+    out[n] = '\0';
+    return (long)n;
+}
+
+/* Percent-decodes one path segment into a pool copy. */
+static int decode_segment(h2o_mem_pool_t *pool, const char *s, size_t len, const char **out)
+{
+    char *d = h2o_mem_alloc_pool(pool, len + 1);
+    if (hoso__url_decode(s, len, HOSO_URL_SEGMENT, d, len + 1) < 0)
+        return HOSO_EBAD_REQUEST;
     *out = d;
     return 0;
 }
@@ -71,16 +86,17 @@ static int match_pattern(const char *pat, const char *path, size_t plen, const c
     return 1;
 }
 
-int hoso__route_match(const char *method, size_t mlen, const char *path, size_t plen, h2o_mem_pool_t *pool,
-                      const hoso_route **out, const char *params[3], size_t *nparams)
+int hoso__route_match(const hoso_route *routes, size_t n, const char *method, size_t mlen, const char *path,
+                      size_t plen, h2o_mem_pool_t *pool, const hoso_route **out, const char *params[3],
+                      size_t *nparams)
 {
     int path_seen = 0;
 
     /* A trailing slash names the same resource ("/v1/services/" is "/v1/services"). */
     if (plen > 1 && path[plen - 1] == '/')
         plen--;
-    for (size_t k = 0; k < hoso_nroutes; k++) {
-        const hoso_route *rt = &hoso_routes[k];
+    for (size_t k = 0; k < n; k++) {
+        const hoso_route *rt = &routes[k];
         const char *ps[3];
         size_t pl[3], np = 0;
         if (!match_pattern(rt->pattern, path, plen, ps, pl, &np))

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include "runtime.h"
+#include "push/push.h"
 
 /* An accepted connection: h2o keeps the uv handle's data for itself, so the worker
  * is found through this wrapper in the close callback. */
@@ -42,6 +42,13 @@ void hoso_config_default(hoso_config *cfg)
     cfg->ws_ping_ms = 25000;
     cfg->ws_idle_ms = 60000;
     cfg->ws_auth_ms = 10000;
+}
+
+void hoso_config_feed_retention(const hoso_config *cfg, hoso_store_options *so)
+{
+    unsigned days = cfg->feed_max_age_days ? cfg->feed_max_age_days : HOSO_FEED_MAX_AGE_DAYS_DEFAULT;
+    so->feed_max_events = cfg->feed_max_events ? cfg->feed_max_events : HOSO_FEED_MAX_EVENTS_DEFAULT;
+    so->feed_max_age_ms = (int64_t)days * 24 * 3600 * 1000;
 }
 
 hoso_store *hoso_server_store(hoso_server *srv)
@@ -75,6 +82,21 @@ void hoso__server_publish(hoso_server *srv, const hoso_event *ev, size_t n)
     for (size_t i = 0; i < srv->nsinks; i++)
         srv->sinks[i].fn(srv->sinks[i].ctx, ev, n);
     pthread_mutex_unlock(&srv->sinks_lock);
+}
+
+int hoso__worker_read(hoso_worker *w, hoso_txn **out)
+{
+    int err;
+    if (w->rtxn == NULL) {
+        if ((err = hoso_txn_read(w->srv->store, &w->rtxn)) != 0) {
+            w->rtxn = NULL;
+            return err;
+        }
+    } else if ((err = hoso_txn_renew(w->rtxn)) != 0) {
+        return err;
+    }
+    *out = w->rtxn;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -147,7 +169,7 @@ static void on_accept(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
         return;
     }
-    /* Without TCP_NODELAY small replies wait for delayed ACKs (see DESIGN.md). */
+    /* Without TCP_NODELAY small replies wait for delayed ACKs (docs/benchmarks.md). */
     uv_tcp_nodelay(&c->tcp, 1);
     atomic_fetch_add(&w->conns, 1);
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_close);
@@ -294,7 +316,7 @@ static void tell_workers(hoso_server *srv, int phase)
 
 /* ---------------------------------------------------------------------------------- */
 
-int hoso_server_run(const hoso_config *cfg)
+int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
 {
     hoso_server *srv = calloc(1, sizeof(*srv));
     hoso_store_options so;
@@ -305,11 +327,12 @@ int hoso_server_run(const hoso_config *cfg)
     if (srv == NULL)
         return HOSO_ENOMEM;
     srv->cfg = *cfg;
+    srv->app = *app;
     if (srv->cfg.workers == 0)
         srv->cfg.workers = 1;
     srv->started_at_ms = hoso_now_ms();
     pthread_mutex_init(&srv->sinks_lock, NULL);
-    hoso__metrics_init();
+    hoso__metrics_init(app->routes, app->nroutes);
 
     /* Threads inherit the mask: only the main thread takes the stop signals. */
     sigemptyset(&sigs);
@@ -325,7 +348,7 @@ int hoso_server_run(const hoso_config *cfg)
         fprintf(stderr, "hosod: cannot open the data dir %s: %s\n", srv->cfg.data_dir, hoso_err_message(err));
         goto Exit;
     }
-    if ((err = hoso__demo_seed_in(srv->store, srv->cfg.demo, srv->cfg.data_dir)) != 0) {
+    if (app->seed != NULL && (err = app->seed(srv->store, &srv->cfg)) != 0) {
         fprintf(stderr, "hosod: seeding the catalogue failed: %s\n", hoso_err_message(err));
         goto Exit;
     }

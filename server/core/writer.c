@@ -45,25 +45,36 @@ struct hoso_writer {
 /* ---------------------------------------------------------------------------------- */
 /* Ops */
 
+void hoso_wop_init(hoso_wop *op, hoso_wop_fn apply, const hoso_caller *who, int64_t now_ms)
+{
+    memset(op, 0, sizeof(*op));
+    op->apply = apply;
+    if (who != NULL)
+        op->who = *who;
+    op->now = now_ms;
+    op->http_status = 200;
+    msgpack_sbuffer_init(&op->reply);
+}
+
+void hoso_wop_destroy(hoso_wop *op)
+{
+    if (op->free_data != NULL && op->data != NULL)
+        op->free_data(op->data);
+    op->data = NULL;
+    if (op->has_body)
+        hoso_doc_destroy(&op->body);
+    op->has_body = 0;
+    msgpack_sbuffer_destroy(&op->reply);
+}
+
 hoso_wop *hoso_wop_new(hoso_req *r, hoso_wop_fn apply)
 {
     wop_rt *w = calloc(1, sizeof(*w));
     if (w == NULL)
         return NULL;
     hoso_wop *op = &w->op;
-    op->apply = apply;
+    hoso_wop_init(op, apply, r->authed ? &r->who : NULL, hoso_now_ms());
     op->_private = w;
-    op->http_status = 200;
-    op->now = hoso_now_ms();
-    msgpack_sbuffer_init(&op->reply);
-    if (r->authed) {
-        snprintf(op->account, sizeof(op->account), "%s", r->acct.id);
-        op->role = r->acct.role;
-        if (r->acct.agency.ptr != NULL && r->acct.agency.len < sizeof(op->agency))
-            snprintf(op->agency, sizeof(op->agency), "%.*s", (int)r->acct.agency.len, r->acct.agency.ptr);
-        if (r->acct.login.ptr != NULL && r->acct.login.len < sizeof(op->login))
-            snprintf(op->login, sizeof(op->login), "%.*s", (int)r->acct.login.len, r->acct.login.ptr);
-    }
     for (size_t i = 0; i < r->nparams && i < 3; i++)
         if (r->params[i] != NULL)
             snprintf(op->params[i], sizeof(op->params[i]), "%s", r->params[i]);
@@ -85,12 +96,7 @@ hoso_wop *hoso_wop_new(hoso_req *r, hoso_wop_fn apply)
 
 static void wop_free(wop_rt *w)
 {
-    hoso_wop *op = &w->op;
-    if (op->free_data != NULL && op->data != NULL)
-        op->free_data(op->data);
-    if (op->has_body)
-        hoso_doc_destroy(&op->body);
-    msgpack_sbuffer_destroy(&op->reply);
+    hoso_wop_destroy(&w->op);
     free(w);
 }
 
@@ -109,13 +115,10 @@ int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...)
 static void set_error_reply(hoso_wop *op, int err)
 {
     msgpack_packer pk;
-    const hoso_errinfo *ei = &op->err;
-    if (ei->err == 0 && ei->message[0] == '\0' && ei->nfields == 0)
-        ei = NULL;
     op->result = err;
     op->reply.size = 0;
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
-    hoso_encode_error(&pk, err, ei);
+    hoso_encode_error(&pk, err, &op->err);
     op->http_status = hoso_err_http_status(err);
 }
 
@@ -125,7 +128,7 @@ static void set_error_reply(hoso_wop *op, int err)
 static int run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
 {
     hoso_txn *child = NULL;
-    int idem = op->op_id[0] != '\0' && op->account[0] != '\0';
+    int idem = op->op_id[0] != '\0' && op->who.account[0] != '\0';
     int err;
 
     if ((err = hoso_txn_write(s, parent, &child)) != 0)
@@ -135,7 +138,7 @@ static int run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
         hoso_str body = {NULL, 0};
         int status = 0;
         msgpack_zone_init(&d.zone, 512);
-        err = hoso_op_get(child, op->account, op->op_id, &d, &status, &body);
+        err = hoso_op_get(child, op->who.account, op->op_id, &d, &status, &body);
         if (err == 0) {
             op->reply.size = 0;
             msgpack_sbuffer_write(&op->reply, body.ptr, body.len);
@@ -156,7 +159,7 @@ static int run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
     if (err == 0 && op->result < 0)
         err = op->result;
     if (err == 0) {
-        if (idem && (err = hoso_op_put(child, op->account, op->op_id, op->http_status, op->reply.data,
+        if (idem && (err = hoso_op_put(child, op->who.account, op->op_id, op->http_status, op->reply.data,
                                        op->reply.size, op->now)) != 0)
             goto Exit;
         err = hoso_txn_commit(child);
@@ -169,7 +172,7 @@ static int run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
     child = NULL;
     set_error_reply(op, err);
     if (idem && op->http_status < 500 && hoso_txn_write(s, parent, &child) == 0) {
-        if (hoso_op_put(child, op->account, op->op_id, op->http_status, op->reply.data, op->reply.size, op->now) == 0)
+        if (hoso_op_put(child, op->who.account, op->op_id, op->http_status, op->reply.data, op->reply.size, op->now) == 0)
             hoso_txn_commit(child);
         else
             hoso_txn_abort(child);

@@ -13,9 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "runtime.h"
+#include "push.h"
 
-#define INITIAL_BUCKETS 256
 /* Replayed events per timer run over all connections of the hub, and per connection:
  * a big replay never keeps the loop from its other connections for long. */
 #define REPLAY_BUDGET 512
@@ -48,18 +47,12 @@ struct hoso_hub {
     int open_handles;
     int stopping;
     h2o_linklist_t all, replaying, draining;
-    h2o_linklist_t *buckets;
-    size_t nbuckets, nsubs;
+    hoso_sub_index subs;
     unsigned tick_ms;
 };
 
 /* ---------------------------------------------------------------------------------- */
 /* Frames */
-
-static int pack_key(msgpack_packer *pk, const char *k)
-{
-    return hoso_pack_cstr(pk, k);
-}
 
 int hoso__hub_frame(const void *body, size_t len, const char *owner, uint64_t gseq, msgpack_sbuffer *out)
 {
@@ -75,7 +68,7 @@ int hoso__hub_frame(const void *body, size_t len, const char *owner, uint64_t gs
         goto Exit;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     err = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 1 + root.via.map.size + (owner != NULL ? 2 : 0)) != 0 || pack_key(&pk, "type") ||
+    if (msgpack_pack_map(&pk, 1 + root.via.map.size + (owner != NULL ? 2 : 0)) != 0 || hoso_pack_cstr(&pk, "type") ||
         hoso_pack_cstr(&pk, "event"))
         goto Exit;
     /* The stored body's `type` is the event type; on the wire `type` names the frame,
@@ -83,7 +76,7 @@ int hoso__hub_frame(const void *body, size_t len, const char *owner, uint64_t gs
     for (uint32_t i = 0; i < root.via.map.size; i++) {
         const msgpack_object_kv *kv = &root.via.map.ptr[i];
         if (hoso_obj_streq(&kv->key, "type")) {
-            if (pack_key(&pk, "event"))
+            if (hoso_pack_cstr(&pk, "event"))
                 goto Exit;
         } else if (msgpack_pack_object(&pk, kv->key)) {
             goto Exit;
@@ -92,7 +85,7 @@ int hoso__hub_frame(const void *body, size_t len, const char *owner, uint64_t gs
             goto Exit;
     }
     if (owner != NULL &&
-        (pack_key(&pk, "owner") || hoso_pack_cstr(&pk, owner) || pack_key(&pk, "gseq") ||
+        (hoso_pack_cstr(&pk, "owner") || hoso_pack_cstr(&pk, owner) || hoso_pack_cstr(&pk, "gseq") ||
          msgpack_pack_uint64(&pk, gseq)))
         goto Exit;
     err = 0;
@@ -194,49 +187,10 @@ Fail:
     }
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* Indexes: one chained hash table keyed by (kind, key). */
-
-static uint32_t hash_key(int kind, const char *key)
-{
-    uint32_t h = 2166136261u ^ (uint32_t)kind; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h;
-}
-
-static int grow(hoso_hub *h)
-{
-    size_t n = h->nbuckets * 2;
-    h2o_linklist_t *nb = malloc(n * sizeof(*nb));
-    if (nb == NULL)
-        return HOSO_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        h2o_linklist_init_anchor(&nb[i]);
-    for (size_t i = 0; i < h->nbuckets; i++) {
-        while (!h2o_linklist_is_empty(&h->buckets[i])) {
-            hoso_hub_member *m = H2O_STRUCT_FROM_MEMBER(hoso_hub_member, sub, h->buckets[i].next);
-            h2o_linklist_unlink(&m->sub);
-            h2o_linklist_insert(&nb[m->hash & (n - 1)], &m->sub);
-        }
-    }
-    free(h->buckets);
-    h->buckets = nb;
-    h->nbuckets = n;
-    return 0;
-}
-
 void hoso__hub_subscribe(hoso_hub *h, hoso_hub_member *m, int kind, const char *key)
 {
-    if (h2o_linklist_is_linked(&m->sub))
+    if (!hoso__index_add(&h->subs, m, kind, key))
         return;
-    if (h->nsubs >= 2 * h->nbuckets)
-        grow(h); /* without memory the chains just get longer */
-    m->kind = kind;
-    snprintf(m->key, sizeof(m->key), "%s", key);
-    m->hash = hash_key(kind, m->key);
-    h2o_linklist_insert(&h->buckets[m->hash & (h->nbuckets - 1)], &m->sub);
-    h->nsubs++;
     atomic_fetch_add(&h->w->srv->ws_subscriptions, 1);
     hoso_metrics_ws_subs(1);
 }
@@ -250,9 +204,7 @@ void hoso__hub_join(hoso_hub *h, hoso_hub_member *m, hoso_ws *ws)
 
 void hoso__hub_leave(hoso_hub *h, hoso_hub_member *m)
 {
-    if (h2o_linklist_is_linked(&m->sub)) {
-        h2o_linklist_unlink(&m->sub);
-        h->nsubs--;
+    if (hoso__index_remove(&h->subs, m)) {
         atomic_fetch_sub(&h->w->srv->ws_subscriptions, 1);
         hoso_metrics_ws_subs(-1);
     }
@@ -274,18 +226,18 @@ int hoso__hub_stopping(const hoso_hub *h)
 /* ---------------------------------------------------------------------------------- */
 /* Delivery on the worker */
 
-static void deliver_to(hoso_hub *h, h2o_linklist_t *dirty, int kind, const char *key, const hoso_hub_event *e)
+typedef struct delivery {
+    h2o_linklist_t *dirty;
+    const hoso_hub_event *e;
+    int agency_stream;
+} delivery;
+
+static void deliver_one(void *ctx, hoso_hub_member *m)
 {
-    uint32_t hash = hash_key(kind, key);
-    h2o_linklist_t *bucket = &h->buckets[hash & (h->nbuckets - 1)];
-    for (h2o_linklist_t *l = bucket->next; l != bucket; l = l->next) {
-        hoso_hub_member *m = H2O_STRUCT_FROM_MEMBER(hoso_hub_member, sub, l);
-        if (m->hash != hash || m->kind != kind || strcmp(m->key, key) != 0)
-            continue;
-        hoso__ws_deliver(m->ws, e, kind == HOSO_SUB_AGENCY);
-        if (!h2o_linklist_is_linked(&m->dirty))
-            h2o_linklist_insert(dirty, &m->dirty);
-    }
+    delivery *d = ctx;
+    hoso__ws_deliver(m->ws, d->e, d->agency_stream);
+    if (!h2o_linklist_is_linked(&m->dirty))
+        h2o_linklist_insert(d->dirty, &m->dirty);
 }
 
 static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
@@ -298,11 +250,13 @@ static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
         batch_msg *bm = H2O_STRUCT_FROM_MEMBER(batch_msg, msg.link, messages->next);
         batch *b = bm->b;
         h2o_linklist_unlink(&bm->msg.link);
-        for (size_t i = 0; h->nsubs > 0 && i < b->n; i++) {
-            const hoso_hub_event *e = &b->ev[i];
-            deliver_to(h, &dirty, HOSO_SUB_OWNER, e->owner, e);
-            if (e->agency[0] != '\0')
-                deliver_to(h, &dirty, HOSO_SUB_AGENCY, e->agency, e);
+        for (size_t i = 0; h->subs.n > 0 && i < b->n; i++) {
+            delivery d = {&dirty, &b->ev[i], 0};
+            hoso__index_each(&h->subs, HOSO_SUB_OWNER, d.e->owner, deliver_one, &d);
+            if (d.e->agency[0] != '\0') {
+                d.agency_stream = 1;
+                hoso__index_each(&h->subs, HOSO_SUB_AGENCY, d.e->agency, deliver_one, &d);
+            }
         }
         /* Connections copied what they queued: the batch may go. */
         batch_release(b);
@@ -398,14 +352,11 @@ int hoso__hub_init(hoso_worker *w)
     hoso_hub *h = calloc(1, sizeof(*h));
     unsigned tick;
 
-    if (h == NULL || (h->buckets = malloc(INITIAL_BUCKETS * sizeof(*h->buckets))) == NULL) {
+    if (h == NULL || hoso__index_init(&h->subs) != 0) {
         free(h);
         return HOSO_ENOMEM;
     }
     h->w = w;
-    h->nbuckets = INITIAL_BUCKETS;
-    for (size_t i = 0; i < h->nbuckets; i++)
-        h2o_linklist_init_anchor(&h->buckets[i]);
     h2o_linklist_init_anchor(&h->all);
     h2o_linklist_init_anchor(&h->replaying);
     h2o_linklist_init_anchor(&h->draining);
@@ -467,7 +418,7 @@ static void on_handle_closed(uv_handle_t *handle)
 {
     hoso_hub *h = handle->data;
     if (--h->open_handles == 0) {
-        free(h->buckets);
+        hoso__index_dispose(&h->subs);
         free(h);
     }
 }

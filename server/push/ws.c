@@ -22,8 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <h2o/websocket.h>
-#include "routes.h"
-#include "runtime.h"
+#include "push.h"
 
 #define MAX_FRAME (64 * 1024)       /* larger client frames: error, then 1009 */
 #define MAX_FRAME_HARD (256 * 1024) /* wslay drops larger ones itself with 1009 */
@@ -56,9 +55,7 @@ struct hoso_ws {
     enum ws_state state;
     int json;                     /* the client speaks JSON text frames */
     int authed;
-    char account[33];
-    hoso_role role;
-    char agency[48];
+    hoso_caller who;
     uint64_t last_sent;           /* owner stream: last seq queued */
     uint64_t replayed;            /* events sent by the current replay */
     uint64_t acked;
@@ -186,11 +183,6 @@ static int send_packed(hoso_ws *c, pack_fn fn, void *arg)
     return err;
 }
 
-static int kv_str(msgpack_packer *pk, const char *k, const char *v)
-{
-    return hoso_pack_cstr(pk, k) || hoso_pack_cstr(pk, v);
-}
-
 typedef struct error_arg {
     int err;
     const char *message;
@@ -199,8 +191,8 @@ typedef struct error_arg {
 static int pack_error(msgpack_packer *pk, void *p)
 {
     error_arg *a = p;
-    return msgpack_pack_map(pk, 3) || kv_str(pk, "type", "error") || kv_str(pk, "code", hoso_err_code(a->err)) ||
-           kv_str(pk, "message", a->message);
+    return msgpack_pack_map(pk, 3) || hoso_pack_kcstr(pk, "type", "error") || hoso_pack_kcstr(pk, "code", hoso_err_code(a->err)) ||
+           hoso_pack_kcstr(pk, "message", a->message);
 }
 
 static void queue_close(hoso_ws *c, uint16_t code, const char *reason)
@@ -286,24 +278,6 @@ void hoso__ws_flush(hoso_ws *c)
     kick(c);
 }
 
-/* The worker's read transaction, renewed for one step; reset it right after. Outside
- * requests only: a request handler already holds it renewed. */
-static int renew_txn(hoso_ws *c, hoso_txn **out)
-{
-    hoso_worker *w = c->w;
-    int err;
-    if (w->rtxn == NULL) {
-        if ((err = hoso_txn_read(c->srv->store, &w->rtxn)) != 0) {
-            w->rtxn = NULL;
-            return err;
-        }
-    } else if ((err = hoso_txn_renew(w->rtxn)) != 0) {
-        return err;
-    }
-    *out = w->rtxn;
-    return 0;
-}
-
 typedef struct replay_ctx {
     hoso_ws *c;
     size_t sent;
@@ -348,11 +322,11 @@ size_t hoso__ws_replay(hoso_ws *c, size_t budget, int *again)
         *again = 1;
         return 0;
     }
-    if ((err = renew_txn(c, &txn)) != 0) {
+    if ((err = hoso__worker_read(c->w, &txn)) != 0) {
         fail(c, WS_INTERNAL, err, "storage unavailable");
         return 0;
     }
-    err = hoso_feed_read(txn, c->account, c->last_sent, (unsigned)budget, on_replayed, &rc, &more);
+    err = hoso_feed_read(txn, c->who.account, c->last_sent, (unsigned)budget, on_replayed, &rc, &more);
     hoso_txn_reset(txn);
     hoso_metrics_ws_delivered(rc.sent);
     c->replayed += rc.sent;
@@ -428,31 +402,9 @@ void hoso__ws_shutdown(hoso_ws *c, int force)
 
 static int authenticate(hoso_ws *c, hoso_txn *txn, const char *token, size_t len)
 {
-    hoso_session sess;
-    hoso_account acct;
-    hoso_doc doc;
-    char tok[128];
-    int err;
-
-    if (len == 0 || len >= sizeof(tok))
-        return HOSO_EUNAUTHORIZED;
-    memcpy(tok, token, len);
-    tok[len] = '\0';
-    memset(&doc, 0, sizeof(doc));
-    err = hoso_session_get(txn, tok, hoso_now_ms(), &sess);
+    int err = hoso_authenticate(txn, token, len, hoso_now_ms(), &c->who);
     if (err == 0)
-        err = hoso_account_get(txn, sess.account, &doc, &acct);
-    if (err == 0) {
-        snprintf(c->account, sizeof(c->account), "%s", acct.id);
-        c->role = acct.role;
-        c->agency[0] = '\0';
-        if (acct.agency.ptr != NULL && acct.agency.len < sizeof(c->agency))
-            snprintf(c->agency, sizeof(c->agency), "%.*s", (int)acct.agency.len, acct.agency.ptr);
         c->authed = 1;
-    }
-    hoso_doc_destroy(&doc);
-    if (err == HOSO_ENOT_FOUND || err == HOSO_EUNAUTHORIZED)
-        return HOSO_EUNAUTHORIZED;
     return err;
 }
 
@@ -505,7 +457,7 @@ static void on_auth(hoso_ws *c, void *m)
         fail(c, WS_POLICY, HOSO_EBAD_REQUEST, "already authenticated");
         return;
     }
-    if ((err = renew_txn(c, &txn)) == 0) {
+    if ((err = hoso__worker_read(c->w, &txn)) == 0) {
         err = authenticate(c, txn, a->token.ptr, a->token.len);
         hoso_txn_reset(txn);
     }
@@ -524,10 +476,10 @@ typedef struct subscribed_arg {
 static int pack_subscribed(msgpack_packer *pk, void *p)
 {
     subscribed_arg *a = p;
-    return msgpack_pack_map(pk, a->agency != NULL ? 5 : 4) || kv_str(pk, "type", "subscribed") ||
-           kv_str(pk, "epoch", a->epoch) || hoso_pack_cstr(pk, "head") || msgpack_pack_uint64(pk, a->head) ||
+    return msgpack_pack_map(pk, a->agency != NULL ? 5 : 4) || hoso_pack_kcstr(pk, "type", "subscribed") ||
+           hoso_pack_kcstr(pk, "epoch", a->epoch) || hoso_pack_cstr(pk, "head") || msgpack_pack_uint64(pk, a->head) ||
            hoso_pack_cstr(pk, "recovered") || (a->recovered ? msgpack_pack_true(pk) : msgpack_pack_false(pk)) ||
-           (a->agency != NULL && kv_str(pk, "agency", a->agency));
+           (a->agency != NULL && hoso_pack_kcstr(pk, "agency", a->agency));
 }
 
 static int stop_probe(void *ctx, uint64_t seq, const void *body, size_t len)
@@ -540,8 +492,8 @@ static void subscribe_agency(hoso_ws *c, msg_subscribe *s)
     hoso_store_stats st;
     char agency[48];
     snprintf(agency, sizeof(agency), "%s", s->agency.ptr);
-    if (!(c->role == HOSO_ROLE_ADMIN ||
-          ((c->role == HOSO_ROLE_OFFICER || c->role == HOSO_ROLE_BOT) && strcmp(c->agency, agency) == 0))) {
+    if (!(c->who.role == HOSO_ROLE_ADMIN ||
+          ((c->who.role == HOSO_ROLE_OFFICER || c->who.role == HOSO_ROLE_BOT) && strcmp(c->who.agency, agency) == 0))) {
         fail(c, WS_FORBIDDEN, HOSO_EFORBIDDEN, "forbidden: not this account's agency");
         return;
     }
@@ -575,8 +527,8 @@ static void on_subscribe(hoso_ws *c, void *m)
     }
     /* Join the index first: from here every commit reaches this connection live or is
      * in the snapshots read below. */
-    hoso__hub_subscribe(c->hub, &c->m, HOSO_SUB_OWNER, c->account);
-    if ((err = renew_txn(c, &txn)) != 0 || (err = hoso_feed_head(txn, c->account, &head)) != 0) {
+    hoso__hub_subscribe(c->hub, &c->m, HOSO_SUB_OWNER, c->who.account);
+    if ((err = hoso__worker_read(c->w, &txn)) != 0 || (err = hoso_feed_head(txn, c->who.account, &head)) != 0) {
         if (txn != NULL)
             hoso_txn_reset(txn);
         fail(c, WS_INTERNAL, err, "storage unavailable");
@@ -585,7 +537,7 @@ static void on_subscribe(hoso_ws *c, void *m)
     if (s->epoch.ptr != NULL && strcmp(s->epoch.ptr, epoch) != 0) {
         recovered = 0;
     } else {
-        err = hoso_feed_read(txn, c->account, (uint64_t)s->since, 1, stop_probe, NULL, NULL);
+        err = hoso_feed_read(txn, c->who.account, (uint64_t)s->since, 1, stop_probe, NULL, NULL);
         if (err == HOSO_ECURSOR_EXPIRED) {
             recovered = 0;
         } else if (err < 0) {
@@ -620,7 +572,7 @@ static void on_ack(hoso_ws *c, void *m)
 
 static int pack_pong(msgpack_packer *pk, void *arg)
 {
-    return msgpack_pack_map(pk, 1) || kv_str(pk, "type", "pong");
+    return msgpack_pack_map(pk, 1) || hoso_pack_kcstr(pk, "type", "pong");
 }
 
 static void on_app_ping(hoso_ws *c, void *m)

@@ -1,12 +1,12 @@
 /*
- * route_agency.c - the single-window side: officers (and admins) list their agency's
+ * agency.c - the single-window side: officers (and admins) list their agency's
  * dossiers, move them through the national status table, and record apologies for
  * overdue ones.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "dossier_ops.h"
+#include "domain/domain.h"
 #include "routes.h"
 
 #define APOLOGY_PREFIX "apology: "
@@ -19,15 +19,13 @@ int hoso_route_agency_list(hoso_req *r)
     int status, ret;
 
     if ((ret = hoso__parse_paging(r, &status, cursor, sizeof(cursor), &limit)) != 0) return ret;
-    if (r->acct.role == HOSO_ROLE_ADMIN) {
+    if (r->who.role == HOSO_ROLE_ADMIN) {
         /* An admin belongs to no agency: the list must say whose dossiers it wants. */
         who = hoso_req_query(r, "agency", agency, sizeof(agency));
         if (!who || !who[0]) return hoso_fail_field(&r->err, "agency", "required for admin accounts");
     } else {
-        if (!r->acct.agency.ptr || r->acct.agency.len == 0 || r->acct.agency.len >= sizeof(agency))
-            return hoso_fail(&r->err, HOSO_EFORBIDDEN, "this account belongs to no agency");
-        snprintf(agency, sizeof(agency), "%.*s", (int)r->acct.agency.len, r->acct.agency.ptr);
-        who = agency;
+        if (!r->who.agency[0]) return hoso_fail(&r->err, HOSO_EFORBIDDEN, "this account belongs to no agency");
+        who = r->who.agency;
     }
     return hoso__reply_dossier_list(r, hoso_dossier_list_agency, who, status, cursor, limit);
 }
@@ -66,7 +64,7 @@ static int transition_apply(hoso_wop *op, hoso_txn *t)
     const hoso_transition *row;
     int ret;
 
-    if ((ret = hoso__doc_init(&doc)) != 0) return ret;
+    if ((ret = hoso_doc_init(&doc)) != 0) return ret;
     if ((ret = hoso_decode(&hoso_msg_transition, &op->body, &op->body.root, &q, &op->err)) != 0) goto Exit;
     if ((ret = hoso__wop_load_dossier(op, t, 1, &doc, &d)) != 0) goto Exit;
     if (q.version != d.version) {
@@ -104,27 +102,16 @@ static int transition_apply(hoso_wop *op, hoso_txn *t)
     if (needs & HOSO_NEED_RESULT) d.result = q.result;
     if (needs & HOSO_NEED_FEE) d.fee = q.fee;
     if (needs & HOSO_NEED_PAPERS_REQUIRED) {
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_object(&pk, *q.papers_required);
-        d.papers_required = hoso__ops_zbytes(&doc, &sb);
-        msgpack_sbuffer_destroy(&sb);
-        if (!d.papers_required.ptr) {
-            ret = HOSO_ENOMEM;
-            goto Exit;
-        }
+        if ((ret = hoso_zone_pack(&doc.zone, q.papers_required, &d.papers_required)) != 0) goto Exit;
     }
     /* The history line shows the officer's note, or else what the move carried. */
     const hoso_str *note = hoso__has(&q.note)                                ? &q.note
                            : (needs & HOSO_NEED_REASON) && hoso__has(&q.reason) ? &q.reason
                            : (needs & HOSO_NEED_RESULT) && hoso__has(&q.result) ? &q.result
                                                                                 : NULL;
-    if ((ret = hoso__dossier_step(&doc, &d, to, op->now, op->account, note ? note->ptr : "", note ? note->len : 0)))
+    if ((ret = hoso__dossier_change(t, op, &doc, &d, HOSO_CHANGE_STATUS, to, note ? note->ptr : "",
+                                    note ? note->len : 0)) != 0)
         goto Exit;
-    if ((ret = hoso__dossier_save(t, &d, HOSO_EV_DOSSIER_STATUS, op->now)) != 0) goto Exit;
-    if ((ret = hoso__dossier_stats(t, &d, op->now)) != 0) goto Exit;
     ret = hoso__wop_reply_dossier(op, 200, &d);
 Exit:
     hoso_doc_destroy(&doc);
@@ -163,7 +150,7 @@ static int apology_apply(hoso_wop *op, hoso_txn *t)
     char note[2100];
     int ret;
 
-    if ((ret = hoso__doc_init(&doc)) != 0) return ret;
+    if ((ret = hoso_doc_init(&doc)) != 0) return ret;
     if ((ret = hoso_decode(&hoso_msg_apology, &op->body, &op->body.root, &q, &op->err)) != 0) goto Exit;
     if ((ret = hoso__wop_load_dossier(op, t, 1, &doc, &d)) != 0) goto Exit;
     if (hoso_status_is_final((int)d.status)) {
@@ -184,8 +171,7 @@ static int apology_apply(hoso_wop *op, hoso_txn *t)
     d.due_at = q.new_due_at;
     int n = snprintf(note, sizeof(note), APOLOGY_PREFIX "%.*s", (int)q.reason.len, q.reason.ptr);
     if (n < 0 || (size_t)n >= sizeof(note)) n = (int)sizeof(note) - 1;
-    if ((ret = hoso__dossier_step(&doc, &d, (int)d.status, op->now, op->account, note, (size_t)n)) != 0) goto Exit;
-    if ((ret = hoso__dossier_save(t, &d, HOSO_EV_DOSSIER_UPDATED, op->now)) != 0) goto Exit;
+    if ((ret = hoso__dossier_change(t, op, &doc, &d, HOSO_CHANGE_NOTE, 0, note, (size_t)n)) != 0) goto Exit;
     ret = hoso__wop_reply_dossier(op, 200, &d);
 Exit:
     hoso_doc_destroy(&doc);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include "dossier_ops.h"
+#include "domain/domain.h"
 #include "routes.h"
 
 #define BAD_LOGIN "wrong id number, username or password"
@@ -113,7 +113,7 @@ static int register_apply(hoso_wop *op, hoso_txn *t)
     msgpack_packer pk;
     int ret;
 
-    if ((ret = hoso__doc_init(&doc)) != 0) return hoso_wop_fail(op, ret, "out of memory");
+    if ((ret = hoso_doc_init(&doc)) != 0) return hoso_wop_fail(op, ret, "out of memory");
     ret = hoso_account_get(t, rd->id, &doc, &old);
     if (ret == 0) {
         ret = hoso_wop_fail(op, HOSO_EALREADY_EXISTS, "this id number is already registered");
@@ -186,7 +186,7 @@ int hoso_route_register(hoso_req *r)
     hoso_account_id_for(hoso_server_store(r->srv), q.id_number.ptr, rd->id);
 
     /* Refuse a known id number before paying for the hash; the writer checks again. */
-    if ((ret = hoso__doc_init(&doc)) != 0) goto Exit;
+    if ((ret = hoso_doc_init(&doc)) != 0) goto Exit;
     ret = hoso_account_get(r->rtxn, rd->id, &doc, &old);
     hoso_doc_destroy(&doc);
     if (ret == 0) {
@@ -293,7 +293,7 @@ int hoso_route_login(hoso_req *r)
         return HOSO_EVALIDATION_FAILED;
     }
     if (!q.password.ptr) return hoso_fail_field(&r->err, "password", "required");
-    if ((ret = hoso__doc_init(&doc)) != 0) return ret;
+    if ((ret = hoso_doc_init(&doc)) != 0) return ret;
     if (!(ld = calloc(1, sizeof(*ld)))) {
         ret = HOSO_ENOMEM;
         goto Exit;

@@ -1,12 +1,11 @@
 /*
- * route_ops.c - operations endpoints: /healthz, /metrics (Prometheus text) and
+ * ops.c - operations endpoints: /healthz, /metrics (Prometheus text) and
  * /v1/stats (per agency and service counters, Decree 42/2022 art. 16 monitoring).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "routes.h"
-#include "runtime.h"
 
 int hoso_route_healthz(hoso_req *r)
 {
@@ -18,7 +17,7 @@ int hoso_route_healthz(hoso_req *r)
     hoso_pack_cstr(&pk, "status");
     hoso_pack_cstr(&pk, "ok");
     hoso_pack_cstr(&pk, "epoch");
-    hoso_pack_cstr(&pk, hoso_store_epoch(r->srv->store));
+    hoso_pack_cstr(&pk, hoso_store_epoch(hoso_server_store(r->srv)));
     hoso_pack_cstr(&pk, "version");
     hoso_pack_cstr(&pk, HOSO_VERSION);
     hoso_reply(r, 200, sb.data, sb.size);
@@ -28,11 +27,11 @@ int hoso_route_healthz(hoso_req *r)
 
 int hoso_route_metrics(hoso_req *r)
 {
-    h2o_buffer_t *buf;
-    h2o_buffer_init(&buf, &h2o_socket_buffer_prototype);
-    hoso_metrics_render(r->srv, &buf);
-    hoso_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf->bytes, buf->size);
-    h2o_buffer_dispose(&buf);
+    msgpack_sbuffer text;
+    msgpack_sbuffer_init(&text);
+    hoso_metrics_render(r->srv, &text);
+    hoso_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", text.data, text.size);
+    msgpack_sbuffer_destroy(&text);
     return 0;
 }
 
@@ -102,10 +101,8 @@ int hoso_route_stats(hoso_req *r)
     c.to = hoso_req_query(r, "to", to, sizeof(to));
     c.agency = hoso_req_query(r, "agency", agency, sizeof(agency));
     /* Officers see their own agency only. */
-    if (r->acct.role == HOSO_ROLE_OFFICER && r->acct.agency.ptr != NULL) {
-        snprintf(agency, sizeof(agency), "%.*s", (int)r->acct.agency.len, r->acct.agency.ptr);
-        c.agency = agency;
-    }
+    if (r->who.role == HOSO_ROLE_OFFICER)
+        c.agency = r->who.agency;
     err = hoso_stats_each(r->rtxn, on_stat_row, &c);
     if (c.nomem)
         err = HOSO_ENOMEM;

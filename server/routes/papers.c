@@ -1,11 +1,11 @@
 /*
- * route_papers.c - the citizen's paper vault (kho giấy tờ): papers given once and
+ * papers.c - the citizen's paper vault (kho giấy tờ): papers given once and
  * still valid are reused by later dossiers instead of being asked for again
  * (Circular 32/2017/TT-BTTTT).
  */
 #include <stdlib.h>
 #include <string.h>
-#include "dossier_ops.h"
+#include "domain/domain.h"
 #include "routes.h"
 
 int hoso_route_papers_list(hoso_req *r)
@@ -16,14 +16,10 @@ int hoso_route_papers_list(hoso_req *r)
     msgpack_packer pk;
     int ret;
 
-    if ((ret = hoso__doc_init(&doc)) != 0) return ret;
+    if ((ret = hoso_doc_init(&doc)) != 0) return ret;
     hoso__items_init(&c);
     msgpack_sbuffer_init(&out);
-    ret = hoso_paper_each(r->rtxn, r->acct.id, &doc, hoso__items_add_paper, &c);
-    if (ret == HOSO_ENOT_FOUND) ret = 0;
-    if (ret > 0) ret = 0;
-    if (ret == 0) ret = c.err;
-    if (ret) goto Exit;
+    if ((ret = hoso_paper_each(r->rtxn, r->who.account, &doc, hoso__items_add_paper, &c)) != 0) goto Exit;
     msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     if ((ret = hoso__items_pack(&pk, "papers", &c)) != 0) goto Exit;
@@ -55,10 +51,10 @@ static int paper_apply(hoso_wop *op, hoso_txn *t)
     msgpack_packer pk;
     int ret;
 
-    if ((ret = hoso__doc_init(&doc)) != 0) return ret;
+    if ((ret = hoso_doc_init(&doc)) != 0) return ret;
     if ((ret = hoso_decode(&hoso_msg_paper, &op->body, &op->body.root, &q, &op->err)) != 0) goto Exit;
     paper_from_req(&q, &p);
-    if ((ret = hoso__vault_load(t, op->account, &doc, &vault)) != 0) goto Exit;
+    if ((ret = hoso__vault_load(t, op->who.account, &doc, &vault)) != 0) goto Exit;
     for (size_t i = 0; i < vault.n; i++) {
         const hoso_paper *v = &vault.v[i];
         if (v->type.len == p.type.len && v->number.len == p.number.len &&
@@ -72,8 +68,8 @@ static int paper_apply(hoso_wop *op, hoso_txn *t)
     p.id.ptr = id;
     p.id.len = 32;
     p.added_at = op->now;
-    if ((ret = hoso_paper_put(t, op->account, &p)) != 0) goto Exit;
-    if ((ret = hoso_event_append_paper(t, op->account, op->now, &p, NULL)) != 0) goto Exit;
+    if ((ret = hoso_paper_put(t, op->who.account, &p)) != 0) goto Exit;
+    if ((ret = hoso_event_append_paper(t, op->who.account, op->now, &p, NULL)) != 0) goto Exit;
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     hoso_pack_cstr(&pk, "paper");

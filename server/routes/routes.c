@@ -1,8 +1,9 @@
 /*
- * routes.c - the one route table. The router (router.c) matches method and path
- * against these rows in order; `{}` matches one path segment, handed to the handler
- * in r->params.
+ * routes.c - the one route table. The router (server/core/router.c) matches method and
+ * path against these rows in order; `{}` matches one path segment, handed to the
+ * handler in r->params.
  */
+#include "push/push.h"
 #include "routes.h"
 
 #define CIT HOSO_R_CITIZEN

@@ -1,28 +1,35 @@
 /*
- * routes.h - every route handler of hosod. The table that maps method and path to
- * these is in routes.c; each handler lives in the route_*.c file for its area.
- * All run on the worker thread that owns the request (see internal.h).
+ * server/routes/ - the route table and one file per endpoint group. A handler reads
+ * the request, applies the dossier rules of server/domain/ and replies through core.
+ *
+ * routes.h - the one route table, which main.c hands to the runtime, and every route
+ * handler it names. All run on the worker thread that owns the request (see
+ * core/internal.h). GET /v1/ws is handled by server/push/ws.c.
  */
-#ifndef HOSO_ROUTES_H
-#define HOSO_ROUTES_H
+#ifndef HOSO_SERVER_ROUTES_H
+#define HOSO_SERVER_ROUTES_H
 
-#include "internal.h"
+#include "core/internal.h"
 
-/* route_ops.c: operations */
+/* The one route table (routes.c): the router matches rows in order. */
+extern const hoso_route hoso_routes[];
+extern const size_t hoso_nroutes;
+
+/* ops.c: operations */
 int hoso_route_healthz(hoso_req *r);
 int hoso_route_metrics(hoso_req *r);
 int hoso_route_stats(hoso_req *r);
 
-/* route_auth.c */
+/* auth.c */
 int hoso_route_register(hoso_req *r);
 int hoso_route_login(hoso_req *r);
 int hoso_route_logout(hoso_req *r);
 
-/* route_services.c */
+/* services.c */
 int hoso_route_services_list(hoso_req *r);
 int hoso_route_service_get(hoso_req *r);
 
-/* route_dossier.c: the citizen's side */
+/* dossiers.c: the citizen's side */
 int hoso_route_dossier_submit(hoso_req *r);
 int hoso_route_dossier_list(hoso_req *r);
 int hoso_route_dossier_get(hoso_req *r);
@@ -31,21 +38,18 @@ int hoso_route_dossier_withdraw(hoso_req *r);
 int hoso_route_dossier_rating(hoso_req *r);
 int hoso_route_feedback(hoso_req *r);
 
-/* route_papers.c */
+/* papers.c */
 int hoso_route_papers_list(hoso_req *r);
 int hoso_route_paper_add(hoso_req *r);
 
-/* route_agency.c: officers and integrations */
+/* agency.c: officers and integrations */
 int hoso_route_agency_list(hoso_req *r);
 int hoso_route_agency_transition(hoso_req *r);
 int hoso_route_agency_apology(hoso_req *r);
 
-/* route_sync.c: offline sync */
+/* sync.c: offline sync */
 int hoso_route_sync_read(hoso_req *r);
 int hoso_route_sync_snapshot(hoso_req *r);
 int hoso_route_sync_apply(hoso_req *r);
-
-/* ws.c: the push channel (upgrades to WebSocket) */
-int hoso_route_ws(hoso_req *r);
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * route_services.c - the public catalogue of administrative procedures.
+ * services.c - the public catalogue of administrative procedures.
  */
 #include <string.h>
-#include "dossier_ops.h"
+#include "domain/domain.h"
 #include "routes.h"
 
 /* Lower-case of one code point for the letters Vietnamese uses: ASCII, Latin-1 (À..Þ),
@@ -83,12 +83,7 @@ static int list_one(void *ctx, const hoso_service *svc)
     list_ctx *c = ctx;
     if (c->agency && (!svc->agency.ptr || strcmp(c->agency, svc->agency.ptr) != 0)) return 0;
     if (c->q[0] && !contains_folded(&svc->name, c->q) && !contains_folded(&svc->code, c->q)) return 0;
-    if (hoso_service_encode(&c->items.pk, svc)) {
-        c->items.err = HOSO_ENOMEM;
-        return 1;
-    }
-    c->items.n++;
-    return 0;
+    return hoso__items_add_service(&c->items, svc);
 }
 
 int hoso_route_services_list(hoso_req *r)
@@ -105,10 +100,7 @@ int hoso_route_services_list(hoso_req *r)
     if (hoso_req_query(r, "q", q, sizeof(q))) fold_utf8(q, strlen(q), c.q, sizeof(c.q));
     hoso__items_init(&c.items);
     msgpack_sbuffer_init(&out);
-    ret = hoso_service_each(r->rtxn, list_one, &c);
-    if (ret > 0) ret = 0; /* stopped by list_one: c.items.err says why */
-    if (ret == 0) ret = c.items.err;
-    if (ret) goto Exit;
+    if ((ret = hoso_service_each(r->rtxn, list_one, &c)) != 0) goto Exit;
     msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     if ((ret = hoso__items_pack(&pk, "services", &c.items)) != 0) goto Exit;
@@ -127,7 +119,7 @@ int hoso_route_service_get(hoso_req *r)
     msgpack_packer pk;
     int ret;
 
-    if ((ret = hoso__doc_init(&doc)) != 0) return ret;
+    if ((ret = hoso_doc_init(&doc)) != 0) return ret;
     msgpack_sbuffer_init(&out);
     ret = hoso_service_get(r->rtxn, r->params[0], &doc, &svc);
     if (ret == HOSO_ENOT_FOUND) {

@@ -1,5 +1,5 @@
 /*
- * route_sync.c - offline sync for the citizen's app: reading the owner feed from a
+ * sync.c - offline sync for the citizen's app: reading the owner feed from a
  * cursor, the snapshot to start over from, and the offline queue applied in order.
  *
  * The feed is the owner's own change stream (storage/events.c); its retention is set
@@ -15,27 +15,18 @@
  * keep the endpoint's op_id rules: the first reply is stored under (account, op_id)
  * whichever way the op came, and a repeat returns it as "duplicate".
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "dossier_ops.h"
+#include "domain/domain.h"
 #include "routes.h"
 
-#define DAY_MS (24LL * 3600 * 1000)
 #define READ_LIMIT_DEFAULT 100
 #define READ_LIMIT_MAX 1000
 #define MAX_OPS 500
 #define SNAPSHOT_PAGE 1000
 /* Bounds the snapshot walk; far above what one citizen files. */
 #define SNAPSHOT_MAX_PAGES 1000
-
-void hoso_config_feed_retention(const hoso_config *cfg, hoso_store_options *so)
-{
-    unsigned days = cfg->feed_max_age_days ? cfg->feed_max_age_days : HOSO_FEED_MAX_AGE_DAYS_DEFAULT;
-    so->feed_max_events = cfg->feed_max_events ? cfg->feed_max_events : HOSO_FEED_MAX_EVENTS_DEFAULT;
-    so->feed_max_age_ms = (int64_t)days * DAY_MS;
-}
 
 static int expired(hoso_req *r)
 {
@@ -63,21 +54,11 @@ static int read_one(void *ctx, uint64_t seq, const void *body, size_t len)
     return 0;
 }
 
-static int parse_u64(const char *s, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    if (!s[0] || !isdigit((unsigned char)s[0]) || strlen(s) > 19) return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
 int hoso_route_sync_read(hoso_req *r)
 {
     char buf[256];
     const char *s;
-    unsigned long long since = 0, limit = READ_LIMIT_DEFAULT;
+    uint64_t since = 0, limit = READ_LIMIT_DEFAULT;
     const char *epoch = hoso_store_epoch(hoso_server_store(r->srv));
     read_ctx c = {.n = 0, .last = 0};
     msgpack_sbuffer out;
@@ -85,10 +66,10 @@ int hoso_route_sync_read(hoso_req *r)
     int more = 0, ret;
 
     if ((s = hoso_req_query(r, "since", buf, sizeof(buf))) != NULL && s[0] &&
-        parse_u64(s, (unsigned long long)INT64_MAX, &since) != 0)
+        hoso_parse_u64(s, INT64_MAX, &since) != 0)
         hoso_fail_field(&r->err, "since", "must be a seq: an integer >= 0");
     if ((s = hoso_req_query(r, "limit", buf, sizeof(buf))) != NULL && s[0]) {
-        if (parse_u64(s, (unsigned long long)INT64_MAX, &limit) != 0 || limit == 0)
+        if (hoso_parse_u64(s, INT64_MAX, &limit) != 0 || limit == 0)
             hoso_fail_field(&r->err, "limit", "must be 1..1000");
         else if (limit > READ_LIMIT_MAX)
             limit = READ_LIMIT_MAX;
@@ -100,7 +81,7 @@ int hoso_route_sync_read(hoso_req *r)
 
     msgpack_sbuffer_init(&c.items);
     msgpack_sbuffer_init(&out);
-    ret = hoso_feed_read(r->rtxn, r->acct.id, since, (unsigned)limit, read_one, &c, &more);
+    ret = hoso_feed_read(r->rtxn, r->who.account, since, (unsigned)limit, read_one, &c, &more);
     if (ret == HOSO_ECURSOR_EXPIRED) ret = expired(r);
     if (ret) goto Exit;
     msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
@@ -145,22 +126,20 @@ int hoso_route_sync_snapshot(hoso_req *r)
     msgpack_sbuffer_init(&out);
     for (unsigned page = 0; page < SNAPSHOT_MAX_PAGES; page++) {
         /* A doc per page: the page's dossiers are packed, then their memory goes. */
-        if ((ret = hoso__doc_init(&doc)) != 0) goto Exit;
+        if ((ret = hoso_doc_init(&doc)) != 0) goto Exit;
         next[0] = '\0';
-        ret = hoso_dossier_list_owner(r->rtxn, r->acct.id, 0, cursor, SNAPSHOT_PAGE, &doc, hoso__items_add_dossier, &ds, next);
+        ret = hoso_dossier_list_owner(r->rtxn, r->who.account, 0, cursor, SNAPSHOT_PAGE, &doc, hoso__items_add_dossier,
+                                      &ds, next);
         hoso_doc_destroy(&doc);
-        if (ret == 0 && ds.err) ret = ds.err;
         if (ret) goto Exit;
         if (!next[0]) break;
         memcpy(cursor, next, sizeof(cursor));
     }
-    if ((ret = hoso__doc_init(&doc)) != 0) goto Exit;
-    ret = hoso_paper_each(r->rtxn, r->acct.id, &doc, hoso__items_add_paper, &ps);
+    if ((ret = hoso_doc_init(&doc)) != 0) goto Exit;
+    ret = hoso_paper_each(r->rtxn, r->who.account, &doc, hoso__items_add_paper, &ps);
     hoso_doc_destroy(&doc);
-    if (ret == HOSO_ENOT_FOUND || ret > 0) ret = 0;
-    if (ret == 0 && ps.err) ret = ps.err;
     if (ret) goto Exit;
-    if ((ret = hoso_feed_head(r->rtxn, r->acct.id, &head)) != 0) goto Exit;
+    if ((ret = hoso_feed_head(r->rtxn, r->who.account, &head)) != 0) goto Exit;
 
     msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 4);
@@ -248,16 +227,6 @@ Exit:
     return ret;
 }
 
-/* The error reply for err with ei's details, as the endpoint would send it. */
-static void pack_error_reply(msgpack_sbuffer *sb, int err, const hoso_errinfo *ei)
-{
-    msgpack_packer pk;
-    if (ei && ei->err == 0 && ei->message[0] == '\0' && ei->nfields == 0) ei = NULL;
-    sb->size = 0;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    hoso_encode_error(&pk, err, ei);
-}
-
 /* Runs one item in its own transaction under parent, with the endpoint's op_id rules
  * (hoso_wop_run_nested): a stored reply is a duplicate; a result, success or 4xx, is
  * stored with the op. Packs the item's result into pk. A 5xx is returned: then nothing
@@ -267,19 +236,11 @@ static int run_item(hoso_wop *batch, hoso_txn *parent, const sync_item *it, msgp
     hoso_wop op;
     int ret, dup;
 
-    memset(&op, 0, sizeof(op));
-    msgpack_sbuffer_init(&op.reply);
-    op.apply = it->kind->apply;
-    op.http_status = 200;
-    op.now = batch->now;
-    op.role = batch->role;
-    memcpy(op.account, batch->account, sizeof(op.account));
-    memcpy(op.agency, batch->agency, sizeof(op.agency));
-    memcpy(op.login, batch->login, sizeof(op.login));
+    hoso_wop_init(&op, it->kind->apply, &batch->who, batch->now);
     snprintf(op.op_id, sizeof(op.op_id), "%s", it->op_id);
     snprintf(op.params[0], sizeof(op.params[0]), "%s", it->code);
     /* The item's own zone for what apply decodes; its map stays in the batch body. */
-    if ((ret = hoso__doc_init(&op.body)) != 0) goto Exit;
+    if ((ret = hoso_doc_init(&op.body)) != 0) goto Exit;
     op.body.root = it->body;
     op.has_body = 1;
 
@@ -292,8 +253,7 @@ static int run_item(hoso_wop *batch, hoso_txn *parent, const sync_item *it, msgp
     *res = dup ? RES_DUPLICATE : op.http_status < 400 ? RES_APPLIED : RES_REJECTED;
     ret = pack_result(pk, it->op_id, *res, op.reply.data, op.reply.size);
 Exit:
-    hoso_doc_destroy(&op.body);
-    msgpack_sbuffer_destroy(&op.reply);
+    hoso_wop_destroy(&op);
     return ret;
 }
 
@@ -317,7 +277,7 @@ static int sync_apply(hoso_wop *op, hoso_txn *t)
             goto Exit;
         count[res]++;
     }
-    if ((ret = hoso_feed_head(t, op->account, &head)) != 0) goto Exit;
+    if ((ret = hoso_feed_head(t, op->who.account, &head)) != 0) goto Exit;
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
     hoso_pack_cstr(&pk, "results");
@@ -344,9 +304,11 @@ static int refuse(sync_item *it, const char *op_id, int err, const hoso_errinfo 
     msgpack_packer pk;
     int ret;
 
-    msgpack_sbuffer_init(&sb);
+    /* The error reply as the endpoint would send it. */
     msgpack_sbuffer_init(&er);
-    pack_error_reply(&er, err, ei);
+    msgpack_packer_init(&pk, &er, msgpack_sbuffer_write);
+    hoso_encode_error(&pk, err, ei);
+    msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     ret = pack_result(&pk, op_id, RES_REJECTED, er.data, er.size);
     msgpack_sbuffer_destroy(&er);
@@ -375,9 +337,8 @@ static int obj_cstr(const msgpack_object *o, char *buf, size_t max)
 static int plan_item(hoso_req *r, const msgpack_object *o, sync_item *it)
 {
     hoso_errinfo ei;
+    static const char *const queue_keys[] = {"kind", "code", NULL};
     const msgpack_object *kind, *code;
-    msgpack_object_kv *kv;
-    uint32_t n = 0;
     int ret;
 
     memset(&ei, 0, sizeof(ei));
@@ -400,15 +361,7 @@ static int plan_item(hoso_req *r, const msgpack_object *o, sync_item *it)
 
     /* The endpoint's body: the item without kind and code (op_id stays: the endpoints
      * take it too). The pairs live in the request's zone, which the op takes over. */
-    kv = msgpack_zone_malloc(&r->body.zone, sizeof(*kv) * (o->via.map.size ? o->via.map.size : 1));
-    if (!kv) return HOSO_ENOMEM;
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key;
-        if (!hoso_obj_streq(k, "kind") && !hoso_obj_streq(k, "code")) kv[n++] = o->via.map.ptr[i];
-    }
-    it->body.type = MSGPACK_OBJECT_MAP;
-    it->body.via.map.size = n;
-    it->body.via.map.ptr = kv;
+    if ((ret = hoso_map_without(&r->body.zone, o, queue_keys, &it->body)) != 0) return ret;
     ret = it->kind->check(r->rtxn, &r->body, &it->body, &ei);
     if (ret == HOSO_ENOMEM || (ret && hoso_err_http_status(ret) >= 500)) return ret;
     if (ret) return refuse(it, it->op_id, ret, &ei);

@@ -16,7 +16,7 @@ typedef struct who {
     char state[PATH_MAX];
 } who;
 
-static ht_server S;
+static ht_world W;
 
 static const char *cli_path(void)
 {
@@ -36,7 +36,7 @@ static int hoso(char **out, const who *w, const char *fmt, ...)
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
     char *o = NULL;
-    int rc = ht_sh(&o, "'%s' --server http://127.0.0.1:%d --state '%s' %s 2>&1", cli_path(), S.port, w->state, args);
+    int rc = ht_sh(&o, "'%s' --server http://127.0.0.1:%d --state '%s' %s 2>&1", cli_path(), W.s.port, w->state, args);
     if (out) *out = o;
     else free(o);
     return rc;
@@ -84,7 +84,7 @@ static void submit_args(const ht_service *svc, char *buf, size_t cap)
 static FILE *watch_begin(const who *w, const char *args)
 {
     char cmd[PATH_MAX * 2];
-    snprintf(cmd, sizeof(cmd), "'%s' --server http://127.0.0.1:%d --state '%s' %s 2>&1", cli_path(), S.port,
+    snprintf(cmd, sizeof(cmd), "'%s' --server http://127.0.0.1:%d --state '%s' %s 2>&1", cli_path(), W.s.port,
              w->state, args);
     fflush(stdout);
     FILE *f = popen(cmd, "r");
@@ -108,49 +108,42 @@ static int watch_end(FILE *f, char **out)
 
 static void test_cli(void)
 {
-    ht_conn hc;
-    ht_user cit, off;
-    ht_service svc;
     who c, o;
     char *out = NULL, args[8192], code[128], code2[128];
     json_t *j;
 
-    ht_server_start(&S, NULL);
-    ht_conn_init(&hc, S.port);
-    ht_citizen_new(&hc, &cit);
-    ht_service_pick(&hc, &svc, 0, NULL);
-    ht_officer_new(&S, &hc, svc.agency, &off);
+    ht_world_start(&W, NULL);
     new_state(&c);
     new_state(&o);
 
     /* login, as a person and as a script */
-    EXPECT_INT(hoso(&out, &c, "login --id-number %s --password '%s'", cit.login, cit.password), 0);
+    EXPECT_INT(hoso(&out, &c, "login --id-number %s --password '%s'", W.cit.login, W.cit.password), 0);
     expect_has(out, "Đã đăng nhập");
     free(out);
-    EXPECT_INT(hoso(&out, &o, "--json login --username %s --password '%s'", off.login, off.password), 0);
+    EXPECT_INT(hoso(&out, &o, "--json login --username %s --password '%s'", W.off.login, W.off.password), 0);
     j = parse(out);
     EXPECT_STR(ht_jstr(j, "account.role"), "officer");
     json_decref(j);
     free(out);
     /* the password prompt reads stdin when it is not a terminal */
-    EXPECT_INT(hoso(&out, &o, "login --username %s < /dev/null", off.login), 1);
+    EXPECT_INT(hoso(&out, &o, "login --username %s < /dev/null", W.off.login), 1);
     expect_has(out, "VALIDATION_FAILED");
     free(out);
-    EXPECT_INT(hoso(&out, &o, "--json login --username %s --password '%s'", off.login, off.password), 0);
+    EXPECT_INT(hoso(&out, &o, "--json login --username %s --password '%s'", W.off.login, W.off.password), 0);
     free(out);
 
     /* services */
     EXPECT_INT(hoso(&out, &c, "services"), 0);
-    expect_has(out, svc.code);
+    expect_has(out, W.svc.code);
     free(out);
-    EXPECT_INT(hoso(&out, &c, "--json services --agency '%s'", svc.agency), 0);
+    EXPECT_INT(hoso(&out, &c, "--json services --agency '%s'", W.svc.agency), 0);
     j = parse(out);
     EXPECT(json_array_size(json_object_get(j, "services")) > 0);
     json_decref(j);
     free(out);
 
     /* submit, human and --json */
-    submit_args(&svc, args, sizeof(args));
+    submit_args(&W.svc, args, sizeof(args));
     EXPECT_INT(hoso(&out, &c, "submit %s", args), 0);
     expect_has(out, "Đã nộp hồ sơ");
     if (sscanf(strstr(out, "Đã nộp hồ sơ ") + strlen("Đã nộp hồ sơ "), "%127s", code) != 1) ht_fail("no code");
@@ -240,7 +233,7 @@ static void test_cli(void)
 
     /* Ctrl-C ends watch normally */
     EXPECT_INT(ht_sh(NULL, "timeout --preserve-status -s INT 2 '%s' --server http://127.0.0.1:%d --state '%s' watch",
-                     cli_path(), S.port, c.state),
+                     cli_path(), W.s.port, c.state),
                0);
 
     /* offline reads answer from the local copy, kept current by replies and events */
@@ -274,9 +267,7 @@ static void test_cli(void)
     expect_has(out, "(3 hồ sơ)");
     free(out);
 
-    ht_service_free(&svc);
-    ht_conn_close(&hc);
-    ht_server_stop(&S);
+    ht_world_stop(&W);
 }
 
 UNIT_MAIN(UNIT(test_cli))

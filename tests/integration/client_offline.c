@@ -141,7 +141,7 @@ typedef struct op_rec {
 } op_rec;
 
 typedef struct world {
-    ht_server s;
+    ht_world w;
     hoso_client *c;
     uv_loop_t loop;
     op_rec ops[NOPS];
@@ -210,19 +210,9 @@ static void on_tick(uv_timer_t *t)
     }
     if (!W.killed && W.answered >= W.kill_at) {
         W.killed = 1;
-        ht_server_kill9(&W.s);
-        ht_server_restart_same_port(&W.s);
+        ht_server_kill9(&W.w.s);
+        ht_server_restart_same_port(&W.w.s);
     }
-}
-
-static void to_obj(const json_t *v, msgpack_sbuffer *sb, msgpack_unpacked *u)
-{
-    msgpack_packer pk;
-    msgpack_sbuffer_init(sb);
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    ht_pack_json(&pk, v);
-    msgpack_unpacked_init(u);
-    if (msgpack_unpack_next(u, sb->data, sb->size, NULL) != MSGPACK_UNPACK_SUCCESS) ht_fail("repack");
 }
 
 /* First text field of the service's form: where each submit writes its number. */
@@ -257,27 +247,21 @@ static json_t *index_of(const json_t *arr)
 
 static void test_offline_queue_flush_exactly_once(void)
 {
-    ht_conn hc;
-    ht_user u;
-    ht_service svc;
     char state[PATH_MAX];
 
     memset(&W, 0, sizeof(W));
-    ht_server_start(&W.s, NULL);
-    ht_conn_init(&hc, W.s.port);
-    ht_citizen_new(&hc, &u);
-    ht_service_pick(&hc, &svc, 0, NULL);
-    const char *tf = text_field(&svc);
-    if (!tf) ht_fail("service %s has no text field", svc.code);
+    ht_world_start(&W.w, NULL);
+    const char *tf = text_field(&W.w.svc);
+    if (!tf) ht_fail("service %s has no text field", W.w.svc.code);
 
     snprintf(state, sizeof(state), "%s/client-XXXXXX", ht_tmpdir());
     if (!mkdtemp(state)) ht_fail("mkdtemp: %s", strerror(errno));
     /* Does this hosod serve POST /v1/sync? Then a lost reply shows as duplicates. */
     ht_resp probe;
-    ht_mp_call(&hc, "GET", "/v1/sync/snapshot", u.token, NULL, &probe);
+    ht_mp_call(&W.w.c, "GET", "/v1/sync/snapshot", W.w.cit.token, NULL, &probe);
     int has_sync = probe.status == 200;
     ht_resp_free(&probe);
-    proxy_start(&W.px, W.s.port);
+    proxy_start(&W.px, W.w.s.port);
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", W.px.port);
     uv_loop_init(&W.loop);
@@ -287,24 +271,24 @@ static void test_offline_queue_flush_exactly_once(void)
     EXPECT_INT(hoso_client_new(&W.c, &W.loop, &opt, &cbs), 0);
 
     /* Log in while online: the token is kept in the local store. */
-    EXPECT_INT(hoso_client_login(W.c, u.login, NULL, u.password, on_sync_done, NULL), 0);
+    EXPECT_INT(hoso_client_login(W.c, W.w.cit.login, NULL, W.w.cit.password, on_sync_done, NULL), 0);
     EXPECT_INT(hoso_client_run_until(W.c, &W.done, 20000), 0);
     W.done = 0;
 
     /* The network goes away: hosod dies. */
-    ht_server_kill9(&W.s);
+    ht_server_kill9(&W.w.s);
     for (int i = 0; i < NOPS; i++) {
         op_rec *o = &W.ops[W.nops++];
         /* Mostly submits; every fourth op is feedback. */
         o->submit = i % 4 != 3;
         if (o->submit) {
-            json_t *form = ht_valid_form(&svc), *papers = ht_valid_papers(&svc);
+            json_t *form = ht_valid_form(&W.w.svc), *papers = ht_valid_papers(&W.w.svc);
             json_object_set_new(form, tf, json_sprintf("offline-%03d", i));
             msgpack_sbuffer s1, s2;
             msgpack_unpacked u1, u2;
-            to_obj(form, &s1, &u1);
-            to_obj(papers, &s2, &u2);
-            EXPECT_INT(hoso_client_submit(W.c, svc.code, &u1.data, &u2.data, on_queued, o), 0);
+            ht_msgpack_of(form, &s1, &u1);
+            ht_msgpack_of(papers, &s2, &u2);
+            EXPECT_INT(hoso_client_submit(W.c, W.w.svc.code, &u1.data, &u2.data, on_queued, o), 0);
             msgpack_unpacked_destroy(&u1);
             msgpack_unpacked_destroy(&u2);
             msgpack_sbuffer_destroy(&s1);
@@ -314,7 +298,7 @@ static void test_offline_queue_flush_exactly_once(void)
         } else {
             char text[64];
             snprintf(text, sizeof(text), "Góp ý ngoại tuyến số %d", i);
-            EXPECT_INT(hoso_client_feedback(W.c, text, i % 8 == 3 ? svc.code : NULL, on_queued, o), 0);
+            EXPECT_INT(hoso_client_feedback(W.c, text, i % 8 == 3 ? W.w.svc.code : NULL, on_queued, o), 0);
         }
     }
     int nsubmit = 0;
@@ -338,7 +322,7 @@ static void test_offline_queue_flush_exactly_once(void)
     W.cut_at = NOPS / 10;
     W.drop_at = NOPS / 5;
     W.kill_at = NOPS / 2;
-    ht_server_restart_same_port(&W.s);
+    ht_server_restart_same_port(&W.w.s);
     uv_timer_t tick;
     uv_timer_init(&W.loop, &tick);
     uv_timer_start(&tick, on_tick, 1, 1);
@@ -367,18 +351,18 @@ static void test_offline_queue_flush_exactly_once(void)
     EXPECT_INT(hoso_client_run_until(W.c, &W.done, 30000), 0);
 
     /* The server: one dossier per submit, each form number exactly once. */
-    ht_conn_close(&hc);
-    ht_conn_init(&hc, W.s.port);
-    EXPECT_INT(ht_count_list(&hc, u.token, "/v1/dossiers"), nsubmit);
+    ht_conn_close(&W.w.c);
+    ht_conn_init(&W.w.c, W.w.s.port);
+    EXPECT_INT(ht_count_list(&W.w.c, W.w.cit.token, "/v1/dossiers"), nsubmit);
     ht_resp snap;
-    ht_mp_call(&hc, "GET", "/v1/sync/snapshot", u.token, NULL, &snap);
+    ht_mp_call(&W.w.c, "GET", "/v1/sync/snapshot", W.w.cit.token, NULL, &snap);
     json_t *server_list;
     if (snap.status == 200) {
         server_list = json_incref(json_object_get(snap.json, "dossiers"));
     } else {
         /* A server without the sync endpoints: the dossier list is its state. */
         ht_resp lr;
-        ht_mp_call(&hc, "GET", "/v1/dossiers?limit=100", u.token, NULL, &lr);
+        ht_mp_call(&W.w.c, "GET", "/v1/dossiers?limit=100", W.w.cit.token, NULL, &lr);
         server_list = json_array();
         json_t *d;
         size_t i;
@@ -387,7 +371,7 @@ static void test_offline_queue_flush_exactly_once(void)
         for (int page = 0; page < 10 && ht_jstr(lr.json, "next") && ht_jstr(lr.json, "next")[0]; page++) {
             snprintf(path, sizeof(path), "/v1/dossiers?limit=100&cursor=%s", ht_jstr(lr.json, "next"));
             ht_resp_free(&lr);
-            ht_mp_call(&hc, "GET", path, u.token, NULL, &lr);
+            ht_mp_call(&W.w.c, "GET", path, W.w.cit.token, NULL, &lr);
             json_array_foreach(json_object_get(lr.json, "dossiers"), i, d) json_array_append(server_list, d);
         }
         ht_resp_free(&lr);
@@ -429,45 +413,35 @@ static void test_offline_queue_flush_exactly_once(void)
     uv_run(&W.loop, UV_RUN_NOWAIT);
     EXPECT_INT(uv_loop_close(&W.loop), 0);
     proxy_stop(&W.px);
-    ht_service_free(&svc);
-    ht_conn_close(&hc);
-    ht_server_stop(&W.s);
+    ht_world_stop(&W.w);
 }
 
 /* Queued ops survive the client being closed: a new client on the same state dir
  * sends them. */
 static void test_outbox_survives_restart(void)
 {
-    ht_conn hc;
-    ht_user u;
-    ht_service svc;
     char state[PATH_MAX], url[64];
     memset(&W, 0, sizeof(W));
-    ht_server_start(&W.s, NULL);
-    ht_conn_init(&hc, W.s.port);
-    ht_citizen_new(&hc, &u);
-    ht_service_pick(&hc, &svc, 0, NULL);
-    snprintf(state, sizeof(state), "%s/client-XXXXXX", ht_tmpdir());
-    if (!mkdtemp(state)) ht_fail("mkdtemp: %s", strerror(errno));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", W.s.port);
+    ht_world_start(&W.w, NULL);
+    ht_sdk_paths(&W.w.s, state, url);
     hoso_client_options opt = {.base_url = url, .state_dir = state, .backoff_min_ms = 50, .backoff_max_ms = 200};
     hoso_client_callbacks cbs = {.on_op_done = on_op_done};
 
     uv_loop_init(&W.loop);
     EXPECT_INT(hoso_client_new(&W.c, &W.loop, &opt, &cbs), 0);
-    EXPECT_INT(hoso_client_login(W.c, u.login, NULL, u.password, on_sync_done, NULL), 0);
+    EXPECT_INT(hoso_client_login(W.c, W.w.cit.login, NULL, W.w.cit.password, on_sync_done, NULL), 0);
     EXPECT_INT(hoso_client_run_until(W.c, &W.done, 20000), 0);
-    ht_server_kill9(&W.s);
+    ht_server_kill9(&W.w.s);
     /* 60 submits: a full batch of the default size (50), with real forms, then more. */
     for (int i = 0; i < 60; i++) {
         op_rec *o = &W.ops[W.nops++];
         o->submit = 1;
-        json_t *form = ht_valid_form(&svc), *papers = ht_valid_papers(&svc);
+        json_t *form = ht_valid_form(&W.w.svc), *papers = ht_valid_papers(&W.w.svc);
         msgpack_sbuffer s1, s2;
         msgpack_unpacked u1, u2;
-        to_obj(form, &s1, &u1);
-        to_obj(papers, &s2, &u2);
-        EXPECT_INT(hoso_client_submit(W.c, svc.code, &u1.data, &u2.data, on_queued, o), 0);
+        ht_msgpack_of(form, &s1, &u1);
+        ht_msgpack_of(papers, &s2, &u2);
+        EXPECT_INT(hoso_client_submit(W.c, W.w.svc.code, &u1.data, &u2.data, on_queued, o), 0);
         msgpack_unpacked_destroy(&u1);
         msgpack_unpacked_destroy(&u2);
         msgpack_sbuffer_destroy(&s1);
@@ -480,7 +454,7 @@ static void test_outbox_survives_restart(void)
     uv_run(&W.loop, UV_RUN_NOWAIT);
     EXPECT_INT(uv_loop_close(&W.loop), 0);
 
-    ht_server_restart_same_port(&W.s);
+    ht_server_restart_same_port(&W.w.s);
     uv_loop_init(&W.loop);
     EXPECT_INT(hoso_client_new(&W.c, &W.loop, &opt, &cbs), 0);
     EXPECT_INT(hoso_client_outbox_len(W.c), 60);
@@ -490,15 +464,13 @@ static void test_outbox_survives_restart(void)
     EXPECT_INT(hoso_client_outbox_len(W.c), 0);
     EXPECT_INT(W.answered, 60);
     EXPECT_INT(W.rejected, 0);
-    ht_conn_close(&hc);
-    ht_conn_init(&hc, W.s.port);
-    EXPECT_INT(ht_count_list(&hc, u.token, "/v1/dossiers"), 60);
+    ht_conn_close(&W.w.c);
+    ht_conn_init(&W.w.c, W.w.s.port);
+    EXPECT_INT(ht_count_list(&W.w.c, W.w.cit.token, "/v1/dossiers"), 60);
     hoso_client_free(W.c);
     uv_run(&W.loop, UV_RUN_NOWAIT);
     EXPECT_INT(uv_loop_close(&W.loop), 0);
-    ht_service_free(&svc);
-    ht_conn_close(&hc);
-    ht_server_stop(&W.s);
+    ht_world_stop(&W.w);
 }
 
 UNIT_MAIN(UNIT(test_offline_queue_flush_exactly_once), UNIT(test_outbox_survives_restart))

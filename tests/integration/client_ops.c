@@ -49,16 +49,6 @@ static void wait_reply(void)
     W.done = 0;
 }
 
-static void pack(const json_t *v, msgpack_sbuffer *sb, msgpack_unpacked *u)
-{
-    msgpack_packer pk;
-    msgpack_sbuffer_init(sb);
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    ht_pack_json(&pk, v);
-    msgpack_unpacked_init(u);
-    if (msgpack_unpack_next(u, sb->data, sb->size, NULL) != MSGPACK_UNPACK_SUCCESS) ht_fail("repack");
-}
-
 static void officer_move(ht_server *s, const ht_user *off, const char *code, int to)
 {
     ht_conn c;
@@ -74,8 +64,8 @@ static void submit(const ht_service *svc)
     json_t *form = ht_valid_form(svc), *papers = ht_valid_papers(svc);
     msgpack_sbuffer s1, s2;
     msgpack_unpacked u1, u2;
-    pack(form, &s1, &u1);
-    pack(papers, &s2, &u2);
+    ht_msgpack_of(form, &s1, &u1);
+    ht_msgpack_of(papers, &s2, &u2);
     EXPECT_INT(hoso_client_submit(W.c, svc->code, &u1.data, &u2.data, on_reply, NULL), 0);
     wait_reply();
     msgpack_unpacked_destroy(&u1);
@@ -90,41 +80,32 @@ static void submit(const ht_service *svc)
 
 static void test_every_kind(void)
 {
-    ht_server s;
-    ht_conn hc;
-    ht_user cit, off;
-    ht_service svc;
+    ht_world w;
     char state[PATH_MAX], url[64], first[128];
 
     memset(&W, 0, sizeof(W));
-    ht_server_start(&s, NULL);
-    ht_conn_init(&hc, s.port);
-    ht_citizen_new(&hc, &cit);
-    ht_service_pick(&hc, &svc, 0, NULL);
-    ht_officer_new(&s, &hc, svc.agency, &off);
-    snprintf(state, sizeof(state), "%s/client-XXXXXX", ht_tmpdir());
-    if (!mkdtemp(state)) ht_fail("mkdtemp: %s", strerror(errno));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+    ht_world_start(&w, NULL);
+    ht_sdk_paths(&w.s, state, url);
     uv_loop_init(&W.loop);
     hoso_client_options opt = {.base_url = url, .state_dir = state};
     hoso_client_callbacks cbs = {.on_rejected = on_rejected};
     EXPECT_INT(hoso_client_new(&W.c, &W.loop, &opt, &cbs), 0);
-    EXPECT_INT(hoso_client_login(W.c, cit.login, NULL, cit.password, on_reply, NULL), 0);
+    EXPECT_INT(hoso_client_login(W.c, w.cit.login, NULL, w.cit.password, on_reply, NULL), 0);
     wait_reply();
     EXPECT_INT(W.err.err, 0);
     EXPECT_STR(hoso_client_role(W.c), "citizen");
 
     /* submit, then the officer asks for papers: 1 -> 2 -> 5 */
-    submit(&svc);
+    submit(&w.svc);
     snprintf(first, sizeof(first), "%s", W.code);
-    officer_move(&s, &off, first, 2);
-    officer_move(&s, &off, first, 5);
+    officer_move(&w.s, &w.off, first, 2);
+    officer_move(&w.s, &w.off, first, 5);
 
     /* a supplement with a stale base_version is refused with the current dossier */
     json_t *pj = ht_jsonf("[{\"type\":\"giay_bo_sung\",\"number\":\"BS-1\",\"issuer\":\"UBND\"}]");
     msgpack_sbuffer sb;
     msgpack_unpacked u;
-    pack(pj, &sb, &u);
+    ht_msgpack_of(pj, &sb, &u);
     EXPECT_INT(hoso_client_supplement(W.c, first, NULL, &u.data, 1, on_reply, NULL), 0);
     wait_reply();
     EXPECT_STR(W.err.code, "VERSION_CONFLICT");
@@ -148,10 +129,10 @@ static void test_every_kind(void)
     EXPECT_INT(W.rejected, 2);
 
     /* 4 -> 9 -> 10, then a rating, once */
-    officer_move(&s, &off, first, 9);
-    officer_move(&s, &off, first, 10);
+    officer_move(&w.s, &w.off, first, 9);
+    officer_move(&w.s, &w.off, first, 10);
     json_t *aj = ht_jsonf("{\"thai_do\":5,\"thoi_gian\":4}");
-    pack(aj, &sb, &u);
+    ht_msgpack_of(aj, &sb, &u);
     EXPECT_INT(hoso_client_rate(W.c, first, &u.data, on_reply, NULL), 0);
     wait_reply();
     EXPECT_INT(W.err.err, 0);
@@ -164,14 +145,14 @@ static void test_every_kind(void)
     json_decref(aj);
 
     /* a second dossier, withdrawn while new (1 -> 7) */
-    submit(&svc);
+    submit(&w.svc);
     EXPECT_INT(hoso_client_withdraw(W.c, W.code, "Nộp nhầm thủ tục", 1, on_reply, NULL), 0);
     wait_reply();
     EXPECT_INT(W.err.err, 0);
     EXPECT_INT(W.status, 7);
 
     /* feedback */
-    EXPECT_INT(hoso_client_feedback(W.c, "Ứng dụng dễ dùng", svc.code, on_reply, NULL), 0);
+    EXPECT_INT(hoso_client_feedback(W.c, "Ứng dụng dễ dùng", w.svc.code, on_reply, NULL), 0);
     wait_reply();
     EXPECT_INT(W.err.err, 0);
 
@@ -184,9 +165,7 @@ static void test_every_kind(void)
     hoso_client_free(W.c);
     uv_run(&W.loop, UV_RUN_NOWAIT);
     EXPECT_INT(uv_loop_close(&W.loop), 0);
-    ht_service_free(&svc);
-    ht_conn_close(&hc);
-    ht_server_stop(&s);
+    ht_world_stop(&w);
 }
 
 UNIT_MAIN(UNIT(test_every_kind))

@@ -88,52 +88,43 @@ static void move(ht_server *s, const ht_user *off, int to)
 
 static void test_push_survives_server_restart(void)
 {
-    ht_server s;
-    ht_conn hc;
-    ht_user cit, off;
-    ht_service svc;
+    ht_world w;
     char state[PATH_MAX], url[64];
 
     memset(&W, 0, sizeof(W));
-    ht_server_start(&s, NULL);
-    ht_conn_init(&hc, s.port);
-    ht_citizen_new(&hc, &cit);
-    ht_service_pick(&hc, &svc, 0, NULL);
-    ht_officer_new(&s, &hc, svc.agency, &off);
-    ht_submit(&hc, &cit, &svc, W.code, sizeof(W.code));
-    ht_conn_close(&hc);
+    ht_world_start(&w, NULL);
+    ht_submit(&w.c, &w.cit, &w.svc, W.code, sizeof(W.code));
+    ht_conn_close(&w.c);
 
-    snprintf(state, sizeof(state), "%s/client-XXXXXX", ht_tmpdir());
-    if (!mkdtemp(state)) ht_fail("mkdtemp: %s", strerror(errno));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+    ht_sdk_paths(&w.s, state, url);
     uv_loop_init(&W.loop);
     hoso_client_options opt = {.base_url = url, .state_dir = state, .backoff_min_ms = 100, .backoff_max_ms = 1000};
     hoso_client_callbacks cbs = {.on_event = on_event, .on_push_state = on_push_state};
     EXPECT_INT(hoso_client_new(&W.c, &W.loop, &opt, &cbs), 0);
     int done = 0;
-    EXPECT_INT(hoso_client_login(W.c, cit.login, NULL, cit.password, on_login, &done), 0);
+    EXPECT_INT(hoso_client_login(W.c, w.cit.login, NULL, w.cit.password, on_login, &done), 0);
     EXPECT_INT(hoso_client_run_until(W.c, &done, 20000), 0);
 
     /* The feed replays from 0: the submit is the first dossier event. */
     EXPECT_INT(hoso_client_push_start(W.c), 0);
     wait_status(1, 10000);
-    move(&s, &off, 2);
+    move(&w.s, &w.off, 2);
     wait_status(2, 10000);
 
     /* Crash. The client notices and retries with backoff. */
-    ht_server_kill9(&s);
+    ht_server_kill9(&w.s);
     int64_t deadline = ht_mono_ms() + 10000;
     while (W.live) {
         if (ht_mono_ms() > deadline) ht_fail("the client did not notice the crash");
         hoso_client_run_for(W.c, 20);
     }
-    ht_server_restart_same_port(&s);
+    ht_server_restart_same_port(&w.s);
     /* A move made while the client is still away comes by replay... */
-    move(&s, &off, 4);
+    move(&w.s, &w.off, 4);
     wait_status(4, 20000);
     EXPECT(W.live);
     /* ... and the next one live. */
-    move(&s, &off, 5);
+    move(&w.s, &w.off, 5);
     wait_status(5, 10000);
 
     static const int want[] = {1, 2, 4, 5};
@@ -143,22 +134,21 @@ static void test_push_survives_server_restart(void)
     EXPECT(W.drops >= 1);
 
     /* Nothing is left behind on the server's side of the feed. */
-    ht_conn_init(&hc, s.port);
+    ht_conn_init(&w.c, w.s.port);
     ht_resp r;
-    ht_mp_call(&hc, "GET", "/v1/sync?since=0&limit=1000", cit.token, NULL, &r);
+    ht_mp_call(&w.c, "GET", "/v1/sync?since=0&limit=1000", w.cit.token, NULL, &r);
     HT_EXPECT_REPLY(&r, 200, NULL);
     EXPECT_INT(json_array_size(json_object_get(r.json, "events")), W.nev);
     EXPECT_INT(hoso_client_last_seq(W.c), W.seqs[W.nev - 1]);
     printf("%d events in order across %d connections\n", W.nev, W.lives);
     ht_resp_free(&r);
-    ht_conn_close(&hc);
+    ht_conn_close(&w.c);
 
     hoso_client_push_stop(W.c);
     hoso_client_free(W.c);
     uv_run(&W.loop, UV_RUN_NOWAIT);
     EXPECT_INT(uv_loop_close(&W.loop), 0);
-    ht_service_free(&svc);
-    ht_server_stop(&s);
+    ht_world_stop(&w);
 }
 
 static void on_snapshot(hoso_client *c, const hoso_client_snapshot *snap, void *ud)
@@ -214,28 +204,19 @@ static void close_client(void)
 
 static void test_foreign_epoch_starts_from_snapshot(void)
 {
-    ht_server s;
-    ht_conn hc;
-    ht_user cit, off;
-    ht_service svc;
+    ht_world w;
     char state[PATH_MAX], url[64], code2[128];
 
     memset(&W, 0, sizeof(W));
-    ht_server_start(&s, NULL);
-    ht_conn_init(&hc, s.port);
-    ht_citizen_new(&hc, &cit);
-    ht_service_pick(&hc, &svc, 0, NULL);
-    ht_officer_new(&s, &hc, svc.agency, &off);
-    ht_submit(&hc, &cit, &svc, W.code, sizeof(W.code));
-    ht_submit(&hc, &cit, &svc, code2, sizeof(code2));
-    snprintf(state, sizeof(state), "%s/client-XXXXXX", ht_tmpdir());
-    if (!mkdtemp(state)) ht_fail("mkdtemp: %s", strerror(errno));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+    ht_world_start(&w, NULL);
+    ht_submit(&w.c, &w.cit, &w.svc, W.code, sizeof(W.code));
+    ht_submit(&w.c, &w.cit, &w.svc, code2, sizeof(code2));
+    ht_sdk_paths(&w.s, state, url);
 
     /* Pull the feed once: the client learns the real epoch. */
     open_client(state, url);
     int done = 0;
-    EXPECT_INT(hoso_client_login(W.c, cit.login, NULL, cit.password, on_login, &done), 0);
+    EXPECT_INT(hoso_client_login(W.c, w.cit.login, NULL, w.cit.password, on_login, &done), 0);
     EXPECT_INT(hoso_client_run_until(W.c, &done, 20000), 0);
     done = 0;
     EXPECT_INT(hoso_client_sync(W.c, on_synced, &done), 0);
@@ -272,16 +253,14 @@ static void test_foreign_epoch_starts_from_snapshot(void)
     }
     EXPECT_INT(W.snap_dossiers, 2);
     EXPECT_STR(hoso_client_epoch(W.c), epoch);
-    move(&s, &off, 2);
+    move(&w.s, &w.off, 2);
     wait_status(2, 10000);
     EXPECT_INT(W.nstatus, 1);
     EXPECT_INT(W.seqs[1], W.snap_head + 1);
     hoso_client_push_stop(W.c);
     close_client();
 
-    ht_service_free(&svc);
-    ht_conn_close(&hc);
-    ht_server_stop(&s);
+    ht_world_stop(&w);
 }
 
 UNIT_MAIN(UNIT(test_push_survives_server_restart), UNIT(test_foreign_epoch_starts_from_snapshot))

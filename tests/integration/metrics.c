@@ -5,21 +5,6 @@
  */
 #include "hoso_test.h"
 
-/* Value of the first sample line starting with `prefix` (name and labels), or -1. */
-static double sample(const char *text, const char *prefix)
-{
-    size_t pl = strlen(prefix);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (*p == '#') continue;
-        if (strncmp(p, prefix, pl) == 0 && (strchr(prefix, '{') || p[pl] == ' ' || p[pl] == '{')) {
-            const char *sp = strchr(p, ' ');
-            const char *eol = strchr(p, '\n');
-            if (sp && (!eol || sp < eol)) return strtod(sp + 1, NULL);
-        }
-    }
-    return -1;
-}
-
 static void test_healthz(void)
 {
     ht_server s;
@@ -71,27 +56,27 @@ static void test_metrics_after_writes(void)
     HT_EXPECT_REPLY(&r, 200, NULL);
     EXPECT(strncmp(r.ctype, "text/plain", 10) == 0);
     const char *m = r.body;
-    double submits = sample(m, "hoso_http_requests_total{route=\"dossier_submit\",status=\"201\"}");
+    double submits = ht_metric_sample(m, "hoso_http_requests_total{route=\"dossier_submit\",status=\"201\"}");
     if (submits < 5) ht_fail("dossier_submit 201 counter is %g, want >= 5:\n%.3000s", submits, m);
-    EXPECT(sample(m, "hoso_http_requests_total{route=\"dossier_get\",status=\"404\"}") >= 1);
-    EXPECT(sample(m, "hoso_http_requests_total{route=\"auth_register\"") >= 1);
-    EXPECT(sample(m, "hoso_http_request_duration_seconds_count{route=\"dossier_submit\"") >= 5);
+    EXPECT(ht_metric_sample(m, "hoso_http_requests_total{route=\"dossier_get\",status=\"404\"}") >= 1);
+    EXPECT(ht_metric_sample(m, "hoso_http_requests_total{route=\"auth_register\"") >= 1);
+    EXPECT(ht_metric_sample(m, "hoso_http_request_duration_seconds_count{route=\"dossier_submit\"") >= 5);
     /* Five submits at least were written: at least one commit, and the batch
      * histogram counts every op written. */
-    EXPECT(sample(m, "hoso_writer_commits_total") >= 1);
-    double ops = sample(m, "hoso_writer_batch_size_sum");
+    EXPECT(ht_metric_sample(m, "hoso_writer_commits_total") >= 1);
+    double ops = ht_metric_sample(m, "hoso_writer_batch_size_sum");
     if (ops < 5) ht_fail("hoso_writer_batch_size_sum is %g, want >= 5", ops);
-    EXPECT(sample(m, "hoso_writer_batch_size_count") >= 1);
-    EXPECT(sample(m, "hoso_writer_batch_size_bucket{le=\"+Inf\"}") == sample(m, "hoso_writer_batch_size_count"));
-    EXPECT(sample(m, "hoso_writer_commit_duration_seconds_count") >= 1);
-    EXPECT(sample(m, "hoso_log_head") >= 5);
+    EXPECT(ht_metric_sample(m, "hoso_writer_batch_size_count") >= 1);
+    EXPECT(ht_metric_sample(m, "hoso_writer_batch_size_bucket{le=\"+Inf\"}") == ht_metric_sample(m, "hoso_writer_batch_size_count"));
+    EXPECT(ht_metric_sample(m, "hoso_writer_commit_duration_seconds_count") >= 1);
+    EXPECT(ht_metric_sample(m, "hoso_log_head") >= 5);
     ht_resp_free(&r);
 
     /* The same exposition through curl. */
     char *out = NULL;
     int rc = ht_sh(&out, "curl -sS --max-time 10 http://127.0.0.1:%d/metrics", s.port);
     EXPECT_INT(rc, 0);
-    EXPECT(sample(out, "hoso_http_requests_total{route=\"metrics\",status=\"200\"}") >= 1);
+    EXPECT(ht_metric_sample(out, "hoso_http_requests_total{route=\"metrics\",status=\"200\"}") >= 1);
     free(out);
     ht_service_free(&svc);
     ht_conn_close(&c);

@@ -1,12 +1,12 @@
 /*
  * transitions.c - the status machine as the server enforces it: every move not in the
- * table of DESIGN.md is 409 ILLEGAL_TRANSITION from every reachable status, a stale
+ * status table of docs/protocol.md is 409 ILLEGAL_TRANSITION from every reachable status, a stale
  * version is 409 VERSION_CONFLICT, and a move without the data its target status needs
  * is 422 VALIDATION_FAILED naming the missing field. Refused moves change nothing.
  */
 #include "hoso_test.h"
 
-/* Officer moves allowed by DESIGN.md (citizen moves are 1->7, 2->7, 5->4, 5->7). */
+/* Officer moves allowed by docs/protocol.md (citizen moves are 1->7, 2->7, 5->4, 5->7). */
 static int officer_may(int from, int to)
 {
     static const int ok[][2] = {{1, 2}, {1, 3}, {2, 4}, {2, 5}, {4, 5}, {4, 6}, {4, 8}, {4, 9}, {6, 4}, {9, 10}};

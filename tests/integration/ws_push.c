@@ -76,19 +76,6 @@ static void expect_quiet(ht_ws *ws, int ms)
     if (j) ht_fail("expected no frame, got %s", ht_dump(j));
 }
 
-static double metric(world *w, const char *name)
-{
-    ht_resp r;
-    ht_http(&w->c, "GET", "/metrics", NULL, NULL, 0, &r);
-    HT_EXPECT_REPLY(&r, 200, NULL);
-    double v = -1;
-    size_t n = strlen(name);
-    for (const char *p = r.body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (strncmp(p, name, n) == 0 && p[n] == ' ') v = strtod(p + n + 1, NULL);
-    ht_resp_free(&r);
-    return v;
-}
-
 /* ---------------------------------------------------------------------------------- */
 
 static void test_subscribe_live(void)
@@ -129,11 +116,11 @@ static void test_subscribe_live(void)
     json_decref(ping);
     json_decref(ht_ws_expect(&ws, "pong", 5000));
 
-    EXPECT_INT(metric(&w, "hoso_ws_connections"), 1);
-    EXPECT_INT(metric(&w, "hoso_ws_subscriptions"), 1);
-    EXPECT(metric(&w, "hoso_ws_events_delivered_total") >= 3);
-    EXPECT(metric(&w, "hoso_ws_acks_total") >= 1);
-    EXPECT(metric(&w, "hoso_ws_replay_events_count") >= 1);
+    EXPECT_INT(ht_metric(&w.c, "hoso_ws_connections"), 1);
+    EXPECT_INT(ht_metric(&w.c, "hoso_ws_subscriptions"), 1);
+    EXPECT(ht_metric(&w.c, "hoso_ws_events_delivered_total") >= 3);
+    EXPECT(ht_metric(&w.c, "hoso_ws_acks_total") >= 1);
+    EXPECT(ht_metric(&w.c, "hoso_ws_replay_events_count") >= 1);
     ht_ws_close(&ws);
     world_stop(&w);
 }

@@ -242,6 +242,19 @@ long ht_count_list(ht_conn *c, const char *token, const char *path);
  * history of every step, logout. Starts and stops its own server. */
 void ht_lifecycle(ht_wire wire);
 
+/* v packed as msgpack into sb and unpacked into u, so that u->data is v as a msgpack
+ * object (what the SDK's calls take). Both are initialized here; the caller destroys
+ * them. */
+void ht_msgpack_of(const json_t *v, msgpack_sbuffer *sb, msgpack_unpacked *u);
+/* A fresh state dir for an SDK client under $HOSO_TEST_TMP, and the base URL of s. */
+void ht_sdk_paths(const ht_server *s, char state[PATH_MAX], char url[64]);
+
+/* Prometheus text: the value of the first sample line that starts with prefix (a
+ * metric name, or a name and the start of its labels: `name{route="x"`), or -1. */
+double ht_metric_sample(const char *text, const char *prefix);
+/* GET /metrics over c and the value of the sample named by prefix, or -1. */
+double ht_metric(ht_conn *c, const char *prefix);
+
 /* Milliseconds since the epoch / a monotonic clock. */
 int64_t ht_now_ms(void);
 int64_t ht_mono_ms(void);

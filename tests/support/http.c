@@ -386,3 +386,29 @@ int ht_call(ht_client *c, const char *method, const char *path, const char *toke
         ht_fail("%s %s: reply is not JSON: %.300s", method, path, out->body);
     return rc;
 }
+
+double ht_metric_sample(const char *text, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (*p == '#')
+            continue;
+        if (strncmp(p, prefix, pl) == 0 && (strchr(prefix, '{') || p[pl] == ' ' || p[pl] == '{')) {
+            const char *sp = strchr(p, ' ');
+            const char *eol = strchr(p, '\n');
+            if (sp && (!eol || sp < eol))
+                return strtod(sp + 1, NULL);
+        }
+    }
+    return -1;
+}
+
+double ht_metric(ht_conn *c, const char *prefix)
+{
+    ht_resp r;
+    double v = -1;
+    if (ht_http(c, "GET", "/metrics", NULL, NULL, 0, &r) == 0 && r.status == 200)
+        v = ht_metric_sample(r.body, prefix);
+    ht_resp_free(&r);
+    return v;
+}

@@ -240,3 +240,14 @@ void ht__expect_reply(const char *file, int line, const char *what, const ht_res
         exit(1);
     }
 }
+
+void ht_msgpack_of(const json_t *v, msgpack_sbuffer *sb, msgpack_unpacked *u)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    ht_pack_json(&pk, v);
+    msgpack_unpacked_init(u);
+    if (msgpack_unpack_next(u, sb->data, sb->size, NULL) != MSGPACK_UNPACK_SUCCESS)
+        ht_fail("a JSON value does not repack as msgpack: %s", ht_dump(v));
+}

@@ -390,3 +390,11 @@ char *ht_admin(const ht_server *s, const char *args)
     }
     return out;
 }
+
+void ht_sdk_paths(const ht_server *s, char state[PATH_MAX], char url[64])
+{
+    if ((size_t)snprintf(state, PATH_MAX, "%.*s/client-XXXXXX", PATH_MAX - 32, ht_tmpdir()) >= PATH_MAX ||
+        !mkdtemp(state))
+        ht_fail("mkdtemp %s: %s", state, strerror(errno));
+    snprintf(url, 64, "http://127.0.0.1:%d", s->port);
+}

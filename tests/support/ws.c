@@ -219,24 +219,30 @@ void ht_ws_frame_free(ht_ws_frame *f)
     f->data = NULL;
 }
 
-json_t *ht_ws_recv_json(ht_ws *ws, int timeout_ms)
+json_t *ht_ws_frame_json(const ht_ws_frame *f)
 {
-    ht_ws_frame f;
-    if (ht_ws_recv(ws, &f, timeout_ms) != 1) return NULL;
     json_t *j = NULL;
-    if (f.opcode == HT_WS_TEXT) {
-        j = json_loadb((char *)f.data, f.len, 0, NULL);
+    if (f->opcode == HT_WS_TEXT) {
+        j = json_loadb((char *)f->data, f->len, 0, NULL);
     } else {
         msgpack_zone z;
         msgpack_object o;
         size_t off = 0;
         msgpack_zone_init(&z, 4096);
-        if (msgpack_unpack((char *)f.data, f.len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS)
+        if (msgpack_unpack((char *)f->data, f->len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS)
             j = ht_json_from_msgpack(&o);
         msgpack_zone_destroy(&z);
     }
-    ht_ws_frame_free(&f);
     if (!j) ht_fail("a server frame is neither msgpack nor JSON");
+    return j;
+}
+
+json_t *ht_ws_recv_json(ht_ws *ws, int timeout_ms)
+{
+    ht_ws_frame f;
+    if (ht_ws_recv(ws, &f, timeout_ms) != 1) return NULL;
+    json_t *j = ht_ws_frame_json(&f);
+    ht_ws_frame_free(&f);
     return j;
 }
 

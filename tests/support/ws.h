@@ -48,6 +48,9 @@ int ht_ws_send_json(ht_ws *ws, const json_t *msg);
  * frame, 0 on timeout, -1 once closed (close frame or EOF) or on an error. */
 int ht_ws_recv(ht_ws *ws, ht_ws_frame *f, int timeout_ms);
 void ht_ws_frame_free(ht_ws_frame *f);
+/* A data frame as JSON (msgpack converted; text parsed); fails the test when it is
+ * neither. The caller decrefs. */
+json_t *ht_ws_frame_json(const ht_ws_frame *f);
 /* The next data frame as JSON (msgpack converted; text parsed), NULL on timeout or
  * close. The caller decrefs. */
 json_t *ht_ws_recv_json(ht_ws *ws, int timeout_ms);

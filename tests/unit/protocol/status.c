@@ -1,8 +1,8 @@
-/* Unit tests of protocol/status.c: the status machine against DESIGN.md's table. */
+/* Unit tests of protocol/status.c: the status machine against docs/protocol.md's table. */
 #include "../unit.h"
 #include "hoso_protocol.h"
 
-/* The allowed moves, written out again from DESIGN.md rather than read from the
+/* The allowed moves, written out again from docs/protocol.md rather than read from the
  * library's table. */
 static const struct {
     int from, to;

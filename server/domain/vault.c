@@ -1,143 +1,20 @@
 /*
- * dossier_ops.c - domain rules shared by the route handlers: visibility, status steps
- * with history, saving with the owner's event, stats, the paper vault checks and the
- * list/reply packing.
+ * vault.c - the citizen's paper vault (kho giấy tờ): checking papers, attaching those
+ * given with a dossier, and finding still-valid papers to reuse, so that a paper given
+ * once is not asked for again (Circular 32/2017/TT-BTTTT).
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include "dossier_ops.h"
+#include "domain.h"
 
-int hoso__doc_init(hoso_doc *doc)
+/* 1 if p is valid at now: valid_until 0 (no expiry) or later than now. */
+static int paper_valid(const hoso_paper *p, int64_t now)
 {
-    memset(doc, 0, sizeof(*doc));
-    if (!msgpack_zone_init(&doc->zone, 4096)) return HOSO_ENOMEM;
-    doc->root.type = MSGPACK_OBJECT_NIL;
-    return 0;
+    return p->valid_until == 0 || p->valid_until > now;
 }
-
-hoso_str hoso__ops_zstr(hoso_doc *doc, const char *s, size_t len)
-{
-    hoso_str out = {NULL, 0};
-    char *p = msgpack_zone_malloc(&doc->zone, len + 1);
-    if (!p) return out;
-    if (len) memcpy(p, s, len);
-    p[len] = '\0';
-    out.ptr = p;
-    out.len = len;
-    return out;
-}
-
-hoso_str hoso__ops_zbytes(hoso_doc *doc, const msgpack_sbuffer *sb)
-{
-    return hoso__ops_zstr(doc, sb->data ? sb->data : "", sb->size);
-}
-
-int hoso__dossier_visible(const char *account, hoso_role role, const char *agency, const hoso_dossier *d)
-{
-    if (role == HOSO_ROLE_ADMIN) return 1;
-    if (role == HOSO_ROLE_OFFICER)
-        return agency && agency[0] && d->agency.ptr && strcmp(agency, d->agency.ptr) == 0;
-    return account && account[0] && d->owner.ptr && strcmp(account, d->owner.ptr) == 0;
-}
-
-int hoso__wop_load_dossier(hoso_wop *op, hoso_txn *t, int officer, hoso_doc *doc, hoso_dossier *d)
-{
-    int ret = hoso_dossier_get(t, op->params[0], doc, d);
-    if (ret && ret != HOSO_ENOT_FOUND) return hoso_wop_fail(op, ret, "cannot read the dossier");
-    /* Agency routes serve officers and admins, citizen routes the owner only; the
-     * reply is the same whether the code is unknown or belongs to someone else. */
-    int role_ok = officer ? (op->role == HOSO_ROLE_ADMIN || op->role == HOSO_ROLE_OFFICER)
-                          : op->role == HOSO_ROLE_CITIZEN;
-    if (ret || !role_ok || !hoso__dossier_visible(op->account, op->role, op->agency, d))
-        return hoso_wop_fail(op, HOSO_ENOT_FOUND, "no such dossier");
-    return 0;
-}
-
-int hoso__dossier_step(hoso_doc *doc, hoso_dossier *d, int status, int64_t at, const char *by,
-                       const char *note, size_t note_len)
-{
-    hoso_history *h = msgpack_zone_malloc(&doc->zone, sizeof(*h) * (d->nhistory + 1));
-    if (!h) return HOSO_ENOMEM;
-    if (d->nhistory) memcpy(h, d->history, sizeof(*h) * d->nhistory);
-    hoso_history *e = &h[d->nhistory];
-    e->status = status;
-    e->at = at;
-    e->by = hoso__ops_zstr(doc, by, strlen(by));
-    e->note = hoso__ops_zstr(doc, note ? note : "", note ? note_len : 0);
-    if (!e->by.ptr || !e->note.ptr) return HOSO_ENOMEM;
-    d->history = h;
-    d->nhistory++;
-    d->status = status;
-    d->version++;
-    return 0;
-}
-
-int hoso__dossier_save(hoso_txn *t, const hoso_dossier *d, hoso_event_type type, int64_t at)
-{
-    int ret = hoso_dossier_put(t, d, type == HOSO_EV_DOSSIER_CREATED);
-    if (ret) return ret;
-    return hoso_event_append(t, d->owner.ptr, d->agency.ptr, type, at, d, NULL);
-}
-
-int hoso__dossier_stats(hoso_txn *t, const hoso_dossier *d, int64_t at)
-{
-    int on_time = 0, late = 0;
-    if (d->status == HOSO_ST_DONE) {
-        if (d->due_at == 0 || at <= d->due_at)
-            on_time = 1;
-        else
-            late = 1;
-    }
-    return hoso_stats_bump(t, d->agency.ptr, d->service.ptr, at, (int)d->status, 0, on_time, late);
-}
-
-static void pack_kv(msgpack_packer *pk, const char *k)
-{
-    hoso_pack_cstr(pk, k);
-}
-
-int hoso__wop_conflict(hoso_wop *op, const hoso_dossier *d, int64_t sent_version)
-{
-    char msg[160];
-    msgpack_packer pk;
-
-    snprintf(msg, sizeof(msg), "the dossier is at version %lld, not %lld; reload it and try again",
-             (long long)d->version, (long long)sent_version);
-    op->reply.size = 0;
-    msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    pack_kv(&pk, "error");
-    msgpack_pack_map(&pk, 3);
-    pack_kv(&pk, "code");
-    hoso_pack_cstr(&pk, hoso_err_code(HOSO_EVERSION_CONFLICT));
-    pack_kv(&pk, "message");
-    hoso_pack_cstr(&pk, msg);
-    pack_kv(&pk, "details");
-    msgpack_pack_map(&pk, 2);
-    pack_kv(&pk, "version");
-    msgpack_pack_int64(&pk, d->version);
-    pack_kv(&pk, "dossier");
-    if (hoso_dossier_encode(&pk, d)) return hoso_wop_fail(op, HOSO_ENOMEM, "cannot encode the dossier");
-    op->http_status = hoso_err_http_status(HOSO_EVERSION_CONFLICT);
-    return 0;
-}
-
-int hoso__wop_reply_dossier(hoso_wop *op, int http_status, const hoso_dossier *d)
-{
-    msgpack_packer pk;
-    op->reply.size = 0;
-    msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    pack_kv(&pk, "dossier");
-    if (hoso_dossier_encode(&pk, d)) return hoso_wop_fail(op, HOSO_ENOMEM, "cannot encode the dossier");
-    op->http_status = http_status;
-    return 0;
-}
-
-/* Papers ---------------------------------------------------------------------------- */
 
 static void field_name(char *buf, size_t sz, const char *prefix, const char *field)
 {
@@ -196,11 +73,13 @@ static int paper_str(hoso_doc *doc, const msgpack_object *v, hoso_str *out, cons
         field_name(f, sizeof(f), prefix, key);
         return hoso_fail_field(ei, f, "must be a string");
     }
-    *out = hoso__ops_zstr(doc, v->via.str.ptr, v->via.str.size);
-    return out->ptr ? 0 : HOSO_ENOMEM;
+    return hoso_zone_str(&doc->zone, v->via.str.ptr, v->via.str.size, out);
 }
 
-int hoso__paper_parse(hoso_doc *doc, const msgpack_object *o, const char *prefix, hoso_paper *p,
+/* Reads one inline paper map into p (strings copied into doc) and checks it: either
+ * a new paper {type, number, issuer, valid_until?, sha256?} or a reference to a vault
+ * paper {id, type}. Errors: VALIDATION_FAILED, NOMEM. */
+static int paper_parse(hoso_doc *doc, const msgpack_object *o, const char *prefix, hoso_paper *p,
                       hoso_errinfo *ei)
 {
     char f[64];
@@ -259,7 +138,7 @@ int hoso__papers_check(hoso_doc *doc, const msgpack_object *arr, hoso_errinfo *e
         char prefix[32];
         hoso_paper p;
         snprintf(prefix, sizeof(prefix), "papers[%u]", i);
-        int r = hoso__paper_parse(doc, &arr->via.array.ptr[i], prefix, &p, ei);
+        int r = paper_parse(doc, &arr->via.array.ptr[i], prefix, &p, ei);
         if (r == HOSO_ENOMEM) return r;
         if (r) ret = r;
     }
@@ -294,14 +173,12 @@ void hoso__papers_free(hoso__papers *ps)
 
 static int vault_one(void *ctx, const hoso_paper *p)
 {
-    return hoso__papers_push(ctx, p) ? 1 : 0;
+    return hoso__papers_push(ctx, p);
 }
 
 int hoso__vault_load(hoso_txn *t, const char *owner, hoso_doc *doc, hoso__papers *ps)
 {
-    int ret = hoso_paper_each(t, owner, doc, vault_one, ps);
-    if (ret == HOSO_ENOT_FOUND) ret = 0;
-    return ret > 0 ? HOSO_ENOMEM : ret;
+    return hoso_paper_each(t, owner, doc, vault_one, ps);
 }
 
 static int str_eq(const hoso_str *a, const hoso_str *b)
@@ -314,7 +191,7 @@ const hoso_paper *hoso__vault_find(const hoso__papers *vault, const hoso_str *ty
     const hoso_paper *best = NULL;
     for (size_t i = 0; i < vault->n; i++) {
         const hoso_paper *p = &vault->v[i];
-        if (!str_eq(&p->type, type) || !hoso__paper_valid(p, now)) continue;
+        if (!str_eq(&p->type, type) || !paper_valid(p, now)) continue;
         /* Prefer no expiry, then the latest expiry. */
         if (!best || (best->valid_until != 0 && (p->valid_until == 0 || p->valid_until > best->valid_until)))
             best = p;
@@ -332,7 +209,7 @@ int hoso__papers_take_inline(hoso_wop *op, hoso_txn *t, hoso_doc *doc, const msg
         hoso_paper p;
         const hoso_paper *same = NULL;
         snprintf(prefix, sizeof(prefix), "papers[%u]", i);
-        int r = hoso__paper_parse(doc, &arr->via.array.ptr[i], prefix, &p, &op->err);
+        int r = paper_parse(doc, &arr->via.array.ptr[i], prefix, &p, &op->err);
         if (r == HOSO_ENOMEM) return r;
         if (r) {
             ret = r;
@@ -347,13 +224,13 @@ int hoso__papers_take_inline(hoso_wop *op, hoso_txn *t, hoso_doc *doc, const msg
                 ret = hoso_fail_field(&op->err, f, "no paper with this id in your vault");
             else if (hoso__has(&p.type) && !str_eq(&same->type, &p.type))
                 ret = hoso_fail_field(&op->err, f, "this vault paper is of another type");
-            else if (!hoso__paper_valid(same, op->now))
+            else if (!paper_valid(same, op->now))
                 ret = hoso_fail_field(&op->err, f, "the paper has expired");
             else if ((r = hoso__papers_push(out, same)) != 0)
                 return r;
             continue;
         }
-        if (!hoso__paper_valid(&p, op->now)) {
+        if (!paper_valid(&p, op->now)) {
             char f[64];
             snprintf(f, sizeof(f), "%s.valid_until", prefix);
             ret = hoso_fail_field(&op->err, f, "the paper has expired");
@@ -367,12 +244,11 @@ int hoso__papers_take_inline(hoso_wop *op, hoso_txn *t, hoso_doc *doc, const msg
         } else {
             char id[33];
             hoso__paper_new_id(id);
-            p.id = hoso__ops_zstr(doc, id, 32);
+            if (hoso_zone_str(&doc->zone, id, 32, &p.id) != 0) return HOSO_ENOMEM;
             p.added_at = op->now;
-            if (!p.id.ptr) return HOSO_ENOMEM;
             if (!ret) {
-                if ((r = hoso_paper_put(t, op->account, &p)) != 0) return r;
-                if ((r = hoso_event_append_paper(t, op->account, op->now, &p, NULL)) != 0)
+                if ((r = hoso_paper_put(t, op->who.account, &p)) != 0) return r;
+                if ((r = hoso_event_append_paper(t, op->who.account, op->now, &p, NULL)) != 0)
                     return r;
                 if ((r = hoso__papers_push(vault, &p)) != 0) return r;
             }
@@ -414,117 +290,8 @@ int hoso__papers_join(hoso_doc *doc, const hoso_str *old, const hoso__papers *ad
     for (size_t i = 0; i < add->n; i++)
         if (hoso_paper_encode(&pk, &add->v[i])) ret = HOSO_ENOMEM;
     if (!ret) {
-        *out = hoso__ops_zbytes(doc, &sb);
-        if (!out->ptr) ret = HOSO_ENOMEM;
+        ret = hoso_zone_str(&doc->zone, sb.data ? sb.data : "", sb.size, out);
     }
     msgpack_sbuffer_destroy(&sb);
-    return ret;
-}
-
-/* Reading helpers ---------------------------------------------------------------- */
-
-static int parse_uint(const char *s, long long max, long long *out)
-{
-    char *end;
-    if (!s[0] || !isdigit((unsigned char)s[0])) return -1;
-    long long v = strtoll(s, &end, 10);
-    if (*end || v < 0 || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
-int hoso__parse_paging(hoso_req *r, int *status, char *cursor, size_t cursor_sz, unsigned *limit)
-{
-    char buf[32];
-    long long v;
-    const char *s;
-
-    *status = 0;
-    *limit = 20;
-    cursor[0] = '\0';
-    if ((s = hoso_req_query(r, "status", buf, sizeof(buf))) != NULL && s[0]) {
-        if (parse_uint(s, HOSO_ST_MAX, &v) || v < HOSO_ST_MIN)
-            return hoso_fail_field(&r->err, "status", "must be a status code 1..10");
-        *status = (int)v;
-    }
-    if ((s = hoso_req_query(r, "limit", buf, sizeof(buf))) != NULL && s[0]) {
-        if (parse_uint(s, 1000000, &v) || v < 1) return hoso_fail_field(&r->err, "limit", "must be 1..100");
-        *limit = v > 100 ? 100 : (unsigned)v;
-    }
-    if (hoso_req_query(r, "cursor", cursor, cursor_sz) == NULL) cursor[0] = '\0';
-    return 0;
-}
-
-void hoso__items_init(hoso__items *it)
-{
-    memset(it, 0, sizeof(*it));
-    msgpack_sbuffer_init(&it->buf);
-    msgpack_packer_init(&it->pk, &it->buf, msgpack_sbuffer_write);
-}
-
-void hoso__items_destroy(hoso__items *it)
-{
-    msgpack_sbuffer_destroy(&it->buf);
-}
-
-int hoso__items_add_dossier(void *ctx, const hoso_dossier *d)
-{
-    hoso__items *it = ctx;
-    if (hoso_dossier_encode(&it->pk, d)) {
-        it->err = HOSO_ENOMEM;
-        return 1;
-    }
-    it->n++;
-    return 0;
-}
-
-int hoso__items_add_paper(void *ctx, const hoso_paper *p)
-{
-    hoso__items *it = ctx;
-    if (hoso_paper_encode(&it->pk, p)) {
-        it->err = HOSO_ENOMEM;
-        return 1;
-    }
-    it->n++;
-    return 0;
-}
-
-int hoso__items_pack(msgpack_packer *pk, const char *key, const hoso__items *it)
-{
-    if (hoso_pack_cstr(pk, key) || msgpack_pack_array(pk, it->n)) return HOSO_ENOMEM;
-    if (it->buf.size && pk->callback(pk->data, it->buf.data, it->buf.size)) return HOSO_ENOMEM;
-    return 0;
-}
-
-int hoso__reply_dossier_list(hoso_req *r, hoso__list_fn list, const char *who, int status, const char *cursor,
-                             unsigned limit)
-{
-    hoso__items c;
-    hoso_doc doc;
-    char next[128] = "";
-    msgpack_sbuffer out;
-    msgpack_packer pk;
-    int ret;
-
-    if ((ret = hoso__doc_init(&doc)) != 0) return ret;
-    hoso__items_init(&c);
-    msgpack_sbuffer_init(&out);
-    ret = list(r->rtxn, who, status, cursor, limit, &doc, hoso__items_add_dossier, &c, next);
-    if (ret == 0 && c.err) ret = c.err;
-    if (ret == HOSO_EBAD_REQUEST) {
-        hoso_fail_field(&r->err, "cursor", "not a cursor of this list");
-        ret = HOSO_EVALIDATION_FAILED;
-    }
-    if (ret) goto Exit;
-    msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    if ((ret = hoso__items_pack(&pk, "dossiers", &c)) != 0) goto Exit;
-    hoso_pack_cstr(&pk, "next");
-    hoso_pack_cstr(&pk, next);
-    ret = hoso_reply(r, 200, out.data, out.size);
-Exit:
-    hoso_doc_destroy(&doc);
-    hoso__items_destroy(&c);
-    msgpack_sbuffer_destroy(&out);
     return ret;
 }

@@ -1,0 +1,102 @@
+/*
+ * accounts.c - accounts an operator makes: officers, bots and admins (citizens
+ * register themselves over HTTP). The password is hashed here, on the calling thread:
+ * these are offline commands, not requests.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+#include "tools.h"
+
+typedef struct create_job {
+    hoso_account acct;
+} create_job;
+
+static int apply_create(hoso_wop *op, hoso_txn *txn)
+{
+    create_job *job = op->data;
+    hoso_doc d;
+    hoso_account old;
+    int err;
+
+    memset(&d, 0, sizeof(d));
+    err = hoso_account_get_public(txn, job->acct.id, &d, &old);
+    hoso_doc_destroy(&d);
+    if (err == 0)
+        return hoso_wop_fail(op, HOSO_EALREADY_EXISTS, "an account named %s exists already", job->acct.login.ptr);
+    if (err != HOSO_ENOT_FOUND)
+        return hoso_wop_fail(op, err, "reading the account failed");
+    if ((err = hoso_account_put(txn, &job->acct)) != 0)
+        return hoso_wop_fail(op, err, "storing the account failed");
+    return 0;
+}
+
+static hoso_str str_of(const char *s)
+{
+    hoso_str v = {s != NULL ? s : "", s != NULL ? strlen(s) : 0};
+    return v;
+}
+
+int hoso__account_create(hoso_store *s, hoso_role role, const char *username, const char *password,
+                         const char *agency, const char *scopes, const char *full_name, char id_out[33],
+                         char *secret_out, size_t secret_sz)
+{
+    create_job job;
+    hoso_wop op;
+    char hash[crypto_pwhash_STRBYTES];
+    char secret[65] = "";
+    int err;
+
+    memset(&job, 0, sizeof(job));
+    if ((err = hoso_password_hash(password, hash, sizeof(hash))) != 0)
+        return err;
+    if (role == HOSO_ROLE_BOT) {
+        uint8_t raw[32];
+        randombytes_buf(raw, sizeof(raw));
+        sodium_bin2hex(secret, sizeof(secret), raw, sizeof(raw));
+        sodium_memzero(raw, sizeof(raw));
+    }
+    hoso_account_id_for(s, username, job.acct.id);
+    job.acct.role = role;
+    job.acct.login = str_of(username);
+    job.acct.full_name = str_of(full_name != NULL ? full_name : username);
+    job.acct.phone = str_of("");
+    job.acct.agency = str_of(agency);
+    job.acct.scopes = str_of(scopes);
+    job.acct.pwhash = str_of(hash);
+    job.acct.bot_secret = str_of(secret);
+    job.acct.created_at = hoso_now_ms();
+
+    hoso_wop_init(&op, apply_create, NULL, job.acct.created_at);
+    op.data = &job;
+    err = hoso_run_write(s, &op);
+    if (err != 0 && op.err.message[0] != '\0' && err != HOSO_EALREADY_EXISTS)
+        fprintf(stderr, "hosod: %s\n", op.err.message);
+    hoso_wop_destroy(&op);
+    if (err == 0) {
+        memcpy(id_out, job.acct.id, 33);
+        if (secret_out != NULL && secret_sz > 0)
+            snprintf(secret_out, secret_sz, "%s", secret);
+    }
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(hash, sizeof(hash));
+    return err;
+}
+
+int hoso__account_exists(hoso_store *s, const char *login)
+{
+    char id[33];
+    hoso_txn *t = NULL;
+    hoso_doc d;
+    hoso_account a;
+    int found;
+
+    hoso_account_id_for(s, login, id);
+    if (hoso_txn_read(s, &t) != 0)
+        return 0;
+    memset(&d, 0, sizeof(d));
+    found = hoso_account_get_public(t, id, &d, &a) == 0;
+    hoso_doc_destroy(&d);
+    hoso_txn_abort(t);
+    return found;
+}
