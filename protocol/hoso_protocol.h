@@ -1,4 +1,6 @@
 /*
+ * protocol/ - libhoso_protocol: the wire contract and its codecs; no I/O.
+ *
  * hoso_protocol.h - the v1 wire contract: error vocabulary, status machine, message
  * types, msgpack codec and JSON bridge. No I/O; shared by hosod and the clients.
  *

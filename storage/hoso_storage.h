@@ -1,4 +1,6 @@
 /*
+ * storage/ - libhoso_storage: everything hoso keeps on disk; no networking.
+ *
  * hoso_storage.h - the LMDB store: environment, named tables, key encodings,
  * transactions, the owner feeds and the hash-chained global log, encryption at rest.
  * No networking and no event loop.

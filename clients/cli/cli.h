@@ -1,4 +1,6 @@
 /*
+ * clients/cli/ - the `hoso` command, on the SDK.
+ *
  * cli.h - what the files of the `hoso` command share: the run context and the output
  * helpers (human text in Vietnamese, or JSON for scripts).
  */

@@ -1,4 +1,6 @@
 /*
+ * clients/sdk/ - libhoso_client, the C SDK a mobile app embeds.
+ *
  * hoso_client.h - the C SDK that the mobile app embeds: the v1 HTTP API, an offline
  * outbox in a local LMDB file, and live push over WebSocket, all on the caller's libuv
  * loop (libwebsockets 4.1 attached to it as a foreign loop).
