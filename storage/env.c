@@ -250,6 +250,8 @@ int hoso_store_open(hoso_store **out, const char *dir, const hoso_store_options 
         return HOSO_EIO;
     }
     if (!(s = calloc(1, sizeof *s))) return HOSO_ENOMEM;
+    static _Atomic uint64_t opens;
+    s->gen = atomic_fetch_add(&opens, 1) + 1;
     s->read_only = opt && opt->read_only;
     s->map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
     s->max_readers = opt && opt->max_readers ? opt->max_readers : DEFAULT_MAX_READERS;

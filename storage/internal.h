@@ -50,6 +50,7 @@ struct hoso_store {
     uint8_t *id_key;   /* sodium_malloc'ed, read-only after open */
     char epoch[33];
     int read_only;
+    uint64_t gen;      /* this open among the process's opens (txn.c) */
     size_t map_size;
     unsigned max_readers;
     _Atomic uint64_t log_head; /* last global seq committed by this process (or at open) */

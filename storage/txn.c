@@ -1,10 +1,56 @@
 /*
  * txn.c - read and write transactions, table access with sticky write errors, and the
  * events a write transaction collects for publishing after commit.
+ *
+ * Reads never go back in time on one thread. LMDB 0.9.24 (unchanged in 0.9.31) has a
+ * reader/meta race: a read transaction takes the txnid from mti_txnid and copies the
+ * meta page of that parity later without checking it again. A writer two commits
+ * ahead rewrites that page before it publishes its own txnid, so one renew can copy
+ * the newer meta while the next renew still reads the older txnid and copies the
+ * older page: the thread sees a snapshot older than the one it saw before (a false
+ * CURSOR_EXPIRED, or a replayed event missing). The txnid cannot tell, so every
+ * top-level commit counts itself in meta (COMMIT_SEQ), and a read transaction whose
+ * count is below what its thread last saw of that store is renewed again.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+
+#define COMMIT_SEQ "commit_seq"
+#define RENEW_TRIES 1000
+
+/* What this thread last saw: the store (by its open generation) and its count. */
+static __thread uint64_t seen_gen, seen_seq;
+
+static uint64_t commit_seq(MDB_txn *txn, MDB_dbi meta)
+{
+    MDB_val k = {sizeof(COMMIT_SEQ) - 1, (void *)COMMIT_SEQ}, v;
+    if (mdb_get(txn, meta, &k, &v) != 0 || v.mv_size != 8) return 0;
+    return hoso_be64_get(v.mv_data);
+}
+
+/* Renews t until its snapshot is no older than the last one this thread saw. */
+static int monotonic(hoso_txn *t)
+{
+    for (int tries = 0;; tries++) {
+        uint64_t seq = commit_seq(t->txn, t->s->dbi[HOSO__DB_META]);
+        if (seen_gen != t->s->gen) {
+            seen_gen = t->s->gen;
+            seen_seq = seq;
+            return 0;
+        }
+        if (seq >= seen_seq) {
+            seen_seq = seq;
+            return 0;
+        }
+        if (tries == RENEW_TRIES) return HOSO_EIO;
+        mdb_txn_reset(t->txn);
+        sched_yield();
+        int rc = mdb_txn_renew(t->txn);
+        if (rc) return hoso__mdb_err(rc);
+    }
+}
 
 int hoso_txn_read(hoso_store *s, hoso_txn **out)
 {
@@ -18,6 +64,11 @@ int hoso_txn_read(hoso_store *s, hoso_txn **out)
     }
     t->s = s;
     t->rdonly = 1;
+    if ((rc = monotonic(t)) != 0) {
+        mdb_txn_abort(t->txn);
+        free(t);
+        return rc;
+    }
     *out = t;
     return 0;
 }
@@ -29,7 +80,10 @@ void hoso_txn_reset(hoso_txn *t)
 
 int hoso_txn_renew(hoso_txn *t)
 {
-    return hoso__mdb_err(mdb_txn_renew(t->txn));
+    int rc = mdb_txn_renew(t->txn);
+    if (rc) return hoso__mdb_err(rc);
+    if ((rc = monotonic(t)) != 0) mdb_txn_reset(t->txn);
+    return rc;
 }
 
 int hoso_txn_write(hoso_store *s, hoso_txn *parent, hoso_txn **out)
@@ -71,10 +125,19 @@ static int reserve(hoso_txn *t, size_t more)
     return 0;
 }
 
+/* Counts a top-level commit (see the top of this file). */
+static int count_commit(hoso_txn *t)
+{
+    uint8_t v[8];
+    hoso_be64_put(v, commit_seq(t->txn, t->s->dbi[HOSO__DB_META]) + 1);
+    return hoso__put(t, HOSO__DB_META, COMMIT_SEQ, sizeof(COMMIT_SEQ) - 1, v, sizeof v, 0);
+}
+
 int hoso_txn_commit(hoso_txn *t)
 {
     int rc = t->err;
     if (rc == 0 && t->parent) rc = reserve(t->parent, t->nev);
+    if (rc == 0 && !t->parent && !t->rdonly) rc = count_commit(t);
     if (rc != 0) {
         hoso_txn_abort(t);
         return rc;
@@ -89,7 +152,7 @@ int hoso_txn_commit(hoso_txn *t)
         return rc;
     }
     if (t->parent) {
-        memcpy(t->parent->ev + t->parent->nev, t->ev, t->nev * sizeof *t->ev);
+        if (t->nev) memcpy(t->parent->ev + t->parent->nev, t->ev, t->nev * sizeof *t->ev);
         t->parent->nev += t->nev;
         if (t->last_gseq > t->parent->last_gseq) t->parent->last_gseq = t->last_gseq;
         free(t->ev);

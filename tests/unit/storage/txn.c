@@ -140,10 +140,12 @@ static void test_read_reset_renew(void)
 typedef struct reader_arg {
     hoso_store *s;
     atomic_int *stop;
+    int with_feed; /* the feed head is written with the cursor */
     int reads;
 } reader_arg;
 
-/* A worker: one read txn per thread, reset/renewed per "request". */
+/* A worker: one read txn per thread, reset/renewed per "request"; what it reads may
+ * never go back in time. */
 static void *reader(void *p)
 {
     reader_arg *a = p;
@@ -152,13 +154,18 @@ static void *reader(void *p)
     EXPECT_INT(hoso_txn_read(a->s, &t), 0);
     hoso_txn_reset(t);
     while (!atomic_load(a->stop)) {
-        uint64_t pos = 0, head = 0;
+        uint64_t pos = 0;
         EXPECT_INT(hoso_txn_renew(t), 0);
         EXPECT_INT(hoso_cursor_get(t, "n", &pos), 0);
-        EXPECT_INT(hoso_feed_head(t, OWNER_A, &head), 0);
-        /* Both were written in the same txn: a snapshot sees both or neither. */
-        EXPECT_INT(pos, head);
-        EXPECT(pos >= last);
+        if (a->with_feed) {
+            uint64_t head = 0;
+            EXPECT_INT(hoso_feed_head(t, OWNER_A, &head), 0);
+            /* Both were written in the same txn: a snapshot sees both or neither. */
+            EXPECT_INT(pos, head);
+        }
+        if (pos < last)
+            UNIT__FAIL("a renewed read txn went back from %llu to %llu", (unsigned long long)last,
+                       (unsigned long long)pos);
         last = pos;
         hoso_txn_reset(t);
         a->reads++;
@@ -167,6 +174,8 @@ static void *reader(void *p)
     return NULL;
 }
 
+/* hosod's writer and readers in one process: the feed head and a cursor written in one
+ * transaction are seen together or not at all. */
 static void test_readers_on_threads(void)
 {
     hoso_store *s = store_new(0);
@@ -174,7 +183,7 @@ static void test_readers_on_threads(void)
     pthread_t th[3];
     reader_arg args[3];
     for (int i = 0; i < 3; i++) {
-        args[i] = (reader_arg){s, &stop, 0};
+        args[i] = (reader_arg){s, &stop, 1, 0};
         EXPECT_INT(pthread_create(&th[i], NULL, reader, &args[i]), 0);
     }
     for (uint64_t i = 1; i <= 50; i++) {
@@ -186,10 +195,120 @@ static void test_readers_on_threads(void)
     }
     atomic_store(&stop, 1);
     for (int i = 0; i < 3; i++) EXPECT_INT(pthread_join(th[i], NULL), 0);
-    hoso_store_stats st;
-    EXPECT_INT(hoso_store_stats_get(s, &st), 0);
-    EXPECT_INT(st.log_head, 50);
+    hoso_txn *r = NULL;
+    uint64_t head = 0, pos = 0;
+    EXPECT_INT(hoso_txn_read(s, &r), 0);
+    EXPECT_INT(hoso_feed_head(r, OWNER_A, &head), 0);
+    EXPECT_INT(hoso_cursor_get(r, "n", &pos), 0);
+    EXPECT_INT(head, 50);
+    EXPECT_INT(pos, 50);
+    hoso_txn_abort(r);
     hoso_store_close(s);
 }
 
-UNIT_MAIN(UNIT(test_nested_abort_and_commit), UNIT(test_top_level_abort), UNIT(test_read_reset_renew), UNIT(test_readers_on_threads))
+/* LMDB's reader/meta race (0.9.24, unchanged in 0.9.31): a renewed read txn can take a
+ * snapshot older than one the same thread saw before. It needs commits in quick
+ * succession, so another process commits without fsync (a test-only speed: the store
+ * itself never turns fsync off) while four threads renew and read. The race is rare
+ * (about one renew in 10^5 commits goes back on this machine without the guard in
+ * storage/txn.c), so this is the stress half; test_guard_refuses_older_snapshot is the
+ * deterministic half. */
+static void test_renew_never_goes_back(void)
+{
+    enum { COMMITS = 40000, READERS = 4 };
+    hoso_store *s = store_new(0);
+    hoso_txn *w = NULL;
+    EXPECT_INT(hoso_txn_write(s, NULL, &w), 0);
+    EXPECT_INT(hoso_cursor_put(w, "n", 0), 0);
+    EXPECT_INT(hoso_txn_commit(w), 0);
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        char path[128];
+        MDB_env *env;
+        MDB_dbi dbi;
+        MDB_txn *txn;
+        snprintf(path, sizeof path, "%s/lmdb", g_dir);
+        if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 32) || mdb_env_set_mapsize(env, (size_t)1 << 30) ||
+            mdb_env_open(env, path, MDB_NOSYNC | MDB_NOMETASYNC, 0600))
+            _exit(3);
+        /* Each commit as hoso makes it: the data, and the commit count in meta that
+         * storage/txn.c checks. */
+        for (uint64_t i = 1; i <= COMMITS; i++) {
+            uint8_t v[8], c[8];
+            MDB_dbi meta;
+            MDB_val k = {1, "n"}, val = {8, v}, ck = {10, "commit_seq"}, cv;
+            hoso_be64_put(v, i);
+            if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, "cursors", 0, &dbi) ||
+                mdb_dbi_open(txn, "meta", 0, &meta) || mdb_put(txn, dbi, &k, &val, 0))
+                _exit(4);
+            hoso_be64_put(c, mdb_get(txn, meta, &ck, &cv) == 0 ? hoso_be64_get(cv.mv_data) + 1 : 1);
+            cv = (MDB_val){8, c};
+            if (mdb_put(txn, meta, &ck, &cv, 0) || mdb_txn_commit(txn))
+                _exit(4);
+        }
+        mdb_env_close(env);
+        _exit(0);
+    }
+    atomic_int stop = 0;
+    pthread_t th[READERS];
+    reader_arg args[READERS];
+    for (int i = 0; i < READERS; i++) {
+        args[i] = (reader_arg){s, &stop, 0, 0};
+        EXPECT_INT(pthread_create(&th[i], NULL, reader, &args[i]), 0);
+    }
+    int st = 0;
+    EXPECT_INT(waitpid(pid, &st, 0), pid);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < READERS; i++) EXPECT_INT(pthread_join(th[i], NULL), 0);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    hoso_store_close(s);
+}
+
+/* The guard itself, made to trigger: after this thread saw the store at some commit
+ * count, another process rewrites the count lower (what the race shows a reader). The
+ * renewed snapshot is refused rather than handed out older than what was seen. */
+static void test_guard_refuses_older_snapshot(void)
+{
+    hoso_store *s = store_new(0);
+    hoso_txn *w = NULL, *r = NULL;
+    for (int i = 0; i < 3; i++) {
+        EXPECT_INT(hoso_txn_write(s, NULL, &w), 0);
+        EXPECT_INT(hoso_cursor_put(w, "n", (uint64_t)i), 0);
+        EXPECT_INT(hoso_txn_commit(w), 0);
+    }
+    EXPECT_INT(hoso_txn_read(s, &r), 0);
+    hoso_txn_reset(r);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char path[128];
+        MDB_env *env;
+        MDB_dbi meta;
+        MDB_txn *txn;
+        uint8_t c[8];
+        MDB_val ck = {10, "commit_seq"}, cv = {8, c};
+        snprintf(path, sizeof path, "%s/lmdb", g_dir);
+        hoso_be64_put(c, 1);
+        if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 32) || mdb_env_open(env, path, 0, 0600) ||
+            mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, "meta", 0, &meta) ||
+            mdb_put(txn, meta, &ck, &cv, 0) || mdb_txn_commit(txn))
+            _exit(3);
+        mdb_env_close(env);
+        _exit(0);
+    }
+    int st = 0;
+    EXPECT_INT(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_INT(hoso_txn_renew(r), HOSO_EIO);
+    /* Once commits pass what the thread saw, reads go on. */
+    for (int i = 0; i < 3; i++) {
+        EXPECT_INT(hoso_txn_write(s, NULL, &w), 0);
+        EXPECT_INT(hoso_txn_commit(w), 0);
+    }
+    EXPECT_INT(hoso_txn_renew(r), 0);
+    hoso_txn_abort(r);
+    hoso_store_close(s);
+}
+
+UNIT_MAIN(UNIT(test_nested_abort_and_commit), UNIT(test_top_level_abort), UNIT(test_read_reset_renew), UNIT(test_readers_on_threads), UNIT(test_renew_never_goes_back),
+          UNIT(test_guard_refuses_older_snapshot))
