@@ -24,7 +24,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/server/hosod serve --listen $(LISTEN) --data $(DATA) --demo
+	$(BUILD)/server/hosod serve --listen $(LISTEN) --data $(DATA) --create --demo
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300

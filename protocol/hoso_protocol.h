@@ -48,7 +48,9 @@ extern "C" {
     X(IO, "INTERNAL", 500, "storage input/output error")                                \
     X(CORRUPT, "INTERNAL", 500, "stored data is corrupt")                               \
     X(UNAVAILABLE, "UNAVAILABLE", 503, "temporarily unavailable")                       \
-    X(STORAGE_FULL, "UNAVAILABLE", 503, "storage is full")
+    X(STORAGE_FULL, "UNAVAILABLE", 503, "storage is full")                             \
+    X(LOCKED, "UNAVAILABLE", 503, "the data dir is in use by another process")          \
+    X(KEY_MISMATCH, "INTERNAL", 500, "the key file does not match this data dir")
 
 enum {
     HOSO_OK = 0,

@@ -13,23 +13,37 @@
 #include "routes/routes.h"
 #include "tools/tools.h"
 
+#define SERVE_USAGE                                                                                        \
+    "hosod serve [--listen ADDR:PORT] [--data DIR] [--create] [--workers N] [--max-body BYTES] [--demo]\n"   \
+    "            [--quiet] [--feed-max-age-days D] [--feed-max-events N]\n"                                   \
+    "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage:\n"
-            "  hosod serve [--listen ADDR:PORT] [--data DIR] [--workers N] [--max-body BYTES] [--demo] [--quiet]\n"
-            "              [--feed-max-age-days D] [--feed-max-events N]\n"
-            "              [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"
-            "      defaults: --listen 127.0.0.1:8080 --data ./var --workers <cores>\n"
-            "                --feed-max-age-days 30 --feed-max-events 10000\n"
-            "  hosod admin create-officer --data DIR --username U --password P|- --agency CODE [--full-name NAME]\n"
-            "  hosod admin create-bot     --data DIR --username U --password P|- [--agency CODE] [--scopes \"a b\"]\n"
-            "  hosod admin create-admin   --data DIR --username U --password P|- [--full-name NAME]\n"
-            "  hosod admin import-services --data DIR FILE\n"
-            "  hosod backup --data DIR --to FILE\n"
-            "  hosod audit verify --data DIR\n"
-            "  hosod version | --help\n"
-            "A password of \"-\" is read from stdin.\n");
+    fprintf(f, "usage:\n  " SERVE_USAGE);
+    hoso__tools_usage(f);
+    fprintf(f, "  hosod version | --help\n"
+               "Each command has --help. A password of \"-\" is read from stdin.\n");
+}
+
+static void serve_help(void)
+{
+    printf("usage: " SERVE_USAGE "\n"
+           "Serves the v1 API and WebSocket push from the data dir DIR (default ./var).\n"
+           "  --listen ADDR:PORT     where to listen (default 127.0.0.1:8080; [::1]:8080 for IPv6)\n"
+           "  --data DIR             the data dir (default ./var); one hosod per data dir\n"
+           "  --create               make DIR and a new store when DIR holds none (first start);\n"
+           "                         without it a DIR without data is an error\n"
+           "  --workers N            HTTP worker threads (default: the number of cores)\n"
+           "  --max-body BYTES       largest request body (default 1048576)\n"
+           "  --demo                 create the demo officers and admin once, printing their passwords\n"
+           "  --quiet                no start-up line\n"
+           "  --feed-max-age-days D  owner feed entries kept this long before the newest (default 30)\n"
+           "  --feed-max-events N    owner feed entries kept per citizen (default 10000)\n"
+           "  --ws-max-pending BYTES bytes queued to one WebSocket before close 4008 (default 1048576)\n"
+           "  --ws-ping MS           ping period (default 25000)\n"
+           "  --ws-idle MS           close after this long without a frame (default 60000)\n"
+           "  --ws-auth-timeout MS   close 4001 without a token by then (default 10000)\n");
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", or ":8080" (keeps the default host). */
@@ -81,8 +95,13 @@ static int cmd_serve(int argc, char **argv)
     hoso_config_default(&cfg);
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(o, "--demo") == 0) {
+        if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+            serve_help();
+            return 0;
+        } else if (strcmp(o, "--demo") == 0) {
             cfg.demo = 1;
+        } else if (strcmp(o, "--create") == 0) {
+            cfg.create = 1;
         } else if (strcmp(o, "--quiet") == 0) {
             cfg.quiet = 1;
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--data") == 0 || strcmp(o, "--workers") == 0 ||
@@ -148,8 +167,7 @@ static int cmd_serve(int argc, char **argv)
                 cfg.feed_max_events = v;
             }
         } else {
-            fprintf(stderr, "hosod serve: unknown option %s\n", o);
-            usage(stderr);
+            fprintf(stderr, "hosod serve: unknown option %s (see hosod serve --help)\n", o);
             return 2;
         }
     }
@@ -178,12 +196,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
-    if (strcmp(cmd, "admin") == 0)
-        return hoso__cmd_admin(argc - 2, argv + 2);
-    if (strcmp(cmd, "backup") == 0)
-        return hoso__cmd_backup(argc - 2, argv + 2);
-    if (strcmp(cmd, "audit") == 0)
-        return hoso__cmd_audit(argc - 2, argv + 2);
+    int rc = hoso__tools_run(argc - 1, argv + 1);
+    if (rc >= 0)
+        return rc;
     fprintf(stderr, "hosod: unknown command %s\n", cmd);
     usage(stderr);
     return 2;

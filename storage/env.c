@@ -1,6 +1,6 @@
 /*
- * env.c - the LMDB environment: opening the data dir, the key file, the named tables,
- * epoch and schema version, statistics, backup, and LMDB error translation.
+ * env.c - the LMDB environment: opening the data dir, the key file and its check, the
+ * named tables, epoch and schema version, statistics, and LMDB error translation.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #define DEFAULT_MAP_SIZE ((size_t)16 << 30)
 #define DEFAULT_MAX_READERS 1024
 #define KDF_CONTEXT "hoso_key"
+#define KEY_CHECK_TEXT "hoso key check v1"
 
 static const char *const DB_NAMES[HOSO__DB_COUNT] = {
 #define HOSO__DB_NAME(id, name) name,
@@ -70,7 +71,7 @@ static int write_all(int fd, const void *p, size_t len)
 
 /* Writes a new 0600 file at path without ever exposing a partial one: the bytes go to
  * a temporary name first and link() publishes it, failing if path already exists. */
-static int create_secret_file(const char *path, const uint8_t *key, size_t len)
+int hoso__create_secret_file(const char *path, const uint8_t *key, size_t len)
 {
     char tmp[PATH_MAX];
     int fd = -1, rc = HOSO_EIO;
@@ -99,7 +100,7 @@ Exit:
     return rc;
 }
 
-static int read_key_file(const char *path, uint8_t *key)
+int hoso__read_key_file(const char *path, uint8_t *key)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc = HOSO_EIO;
     struct stat st;
@@ -159,11 +160,19 @@ static int load_keys(hoso_store *s, const char *dir)
             goto Exit;
         }
         randombytes_buf(master, HOSO__KEY_BYTES);
-        if ((rc = create_secret_file(path, master, HOSO__KEY_BYTES)) != 0) goto Exit;
+        if ((rc = hoso__create_secret_file(path, master, HOSO__KEY_BYTES)) != 0) goto Exit;
     }
-    if ((rc = read_key_file(path, master)) != 0) goto Exit;
+    if ((rc = hoso__read_key_file(path, master)) != 0) goto Exit;
     crypto_kdf_derive_from_key(s->seal_key, HOSO__KEY_BYTES, 1, KDF_CONTEXT, master);
     crypto_kdf_derive_from_key(s->id_key, HOSO__KEY_BYTES, 2, KDF_CONTEXT, master);
+    /* The check is a third subkey's hash of a constant: it tells keys apart and says
+     * nothing about the other two. */
+    uint8_t check_key[crypto_generichash_KEYBYTES];
+    crypto_kdf_derive_from_key(check_key, sizeof check_key, 3, KDF_CONTEXT, master);
+    crypto_generichash(s->key_check, sizeof s->key_check, (const uint8_t *)KEY_CHECK_TEXT,
+                       sizeof(KEY_CHECK_TEXT) - 1, check_key, sizeof check_key);
+    sodium_memzero(check_key, sizeof check_key);
+    snprintf(s->key_path, sizeof s->key_path, "%s", path);
     sodium_mprotect_readonly(s->seal_key);
     sodium_mprotect_readonly(s->id_key);
     rc = 0;
@@ -206,6 +215,23 @@ static int init_meta(hoso_store *s, MDB_txn *txn)
     if (rc) return rc == MDB_NOTFOUND ? HOSO_ECORRUPT : hoso__mdb_err(rc);
     if (v.mv_size != 16) return HOSO_ECORRUPT;
     sodium_bin2hex(s->epoch, sizeof s->epoch, v.mv_data, 16);
+
+    /* A store made before the key check gets it at its next writable open. */
+    k.mv_size = 9, k.mv_data = "key_check";
+    rc = mdb_get(txn, s->dbi[HOSO__DB_META], &k, &v);
+    if (rc == MDB_NOTFOUND && !s->read_only) {
+        v.mv_size = sizeof s->key_check, v.mv_data = s->key_check;
+        if ((rc = mdb_put(txn, s->dbi[HOSO__DB_META], &k, &v, 0)) != 0) return hoso__mdb_err(rc);
+        return 0;
+    }
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return hoso__mdb_err(rc);
+    if (v.mv_size != sizeof s->key_check || sodium_memcmp(v.mv_data, s->key_check, sizeof s->key_check) != 0) {
+        fprintf(stderr, "hoso: the key file %s does not match the data in this data dir: it was made with another "
+                        "key (restore the key file that goes with this data)\n",
+                s->key_path);
+        return HOSO_EKEY_MISMATCH;
+    }
     return 0;
 }
 
@@ -260,6 +286,11 @@ int hoso_store_open(hoso_store **out, const char *dir, const hoso_store_options 
 
     rc = HOSO_EIO;
     if (snprintf(path, sizeof path, "%s/lmdb", dir) >= (int)sizeof path) goto Exit;
+    if (opt && opt->must_exist && !hoso_store_exists(dir)) {
+        fprintf(stderr, "hoso: %s holds no hoso data (no lmdb/data.mdb in it)\n", dir);
+        rc = HOSO_ENOT_FOUND;
+        goto Exit;
+    }
     if (!s->read_only && ((rc = mkdir_p(dir)) != 0 || (rc = mkdir_p(path)) != 0)) goto Exit;
     if ((rc = load_keys(s, dir)) != 0) goto Exit;
 
@@ -286,6 +317,32 @@ int hoso_store_open(hoso_store **out, const char *dir, const hoso_store_options 
 Exit:
     if (s) hoso_store_close(s);
     return rc;
+}
+
+int hoso__new_epoch(hoso_store *s)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {5, "epoch"}, v;
+    uint8_t buf[16];
+    int rc;
+    if (s->read_only) return HOSO_EIO;
+    randombytes_buf(buf, sizeof buf);
+    v.mv_size = sizeof buf, v.mv_data = buf;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) return hoso__mdb_err(rc);
+    if ((rc = mdb_put(txn, s->dbi[HOSO__DB_META], &k, &v, 0)) != 0) {
+        mdb_txn_abort(txn);
+        return hoso__mdb_err(rc);
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0) return hoso__mdb_err(rc);
+    sodium_bin2hex(s->epoch, sizeof s->epoch, buf, sizeof buf);
+    return 0;
+}
+
+int hoso_store_exists(const char *dir)
+{
+    char data[PATH_MAX];
+    if (snprintf(data, sizeof data, "%s/lmdb/data.mdb", dir) >= (int)sizeof data) return 0;
+    return access(data, F_OK) == 0;
 }
 
 void hoso_store_close(hoso_store *s)
@@ -318,54 +375,4 @@ int hoso_store_stats_get(hoso_store *s, hoso_store_stats *st)
     /* Kept in memory so that a thread holding its read txn can still ask. */
     st->log_head = atomic_load(&s->log_head);
     return 0;
-}
-
-int hoso_store_backup(hoso_store *s, const char *to)
-{
-    char tmp[PATH_MAX], keypath[PATH_MAX];
-    uint8_t *master = NULL;
-    int fd = -1, rc = HOSO_EIO;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid()) >= (int)sizeof tmp ||
-        snprintf(keypath, sizeof keypath, "%s.key", to) >= (int)sizeof keypath)
-        goto Exit;
-    unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "hoso: cannot create %s: %s\n", tmp, strerror(errno));
-        goto Exit;
-    }
-    /* mdb_env_copy2 would treat `to` as a directory; the fd variant writes one file. */
-    int mrc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
-    if (mrc != 0) {
-        fprintf(stderr, "hoso: backup to %s failed: %s\n", to, mdb_strerror(mrc));
-        rc = hoso__mdb_err(mrc);
-        goto Exit;
-    }
-    if (fsync(fd) != 0) goto Exit;
-    close(fd);
-    fd = -1;
-    if (rename(tmp, to) != 0) {
-        fprintf(stderr, "hoso: cannot rename %s to %s: %s\n", tmp, to, strerror(errno));
-        goto Exit;
-    }
-
-    /* The backup is useless without its key: copy the master key file next to it. */
-    if (!(master = sodium_malloc(HOSO__KEY_BYTES))) {
-        rc = HOSO_ENOMEM;
-        goto Exit;
-    }
-    char src[PATH_MAX];
-    const char *envpath = NULL;
-    if (mdb_env_get_path(s->env, &envpath) != 0 ||
-        snprintf(src, sizeof src, "%s/../secret.key", envpath) >= (int)sizeof src)
-        goto Exit;
-    if ((rc = read_key_file(src, master)) != 0) goto Exit;
-    unlink(keypath);
-    if ((rc = create_secret_file(keypath, master, HOSO__KEY_BYTES)) != 0) goto Exit;
-    rc = 0;
-Exit:
-    if (fd >= 0) close(fd);
-    if (rc) unlink(tmp);
-    if (master) sodium_free(master);
-    return rc;
 }

@@ -49,20 +49,27 @@ typedef struct hoso_store_options {
     size_t map_size;      /* bytes; default 16 GiB (sparse) */
     unsigned max_readers; /* default 1024 */
     int read_only;        /* audit/backup: open without creating anything */
+    int must_exist;       /* refuse (NOT_FOUND) a dir that holds no store instead of
+                             making a new one: every command but a first start */
     /* Owner feed retention, applied by hoso_event_append (see hoso_feed_bounds).
      * 0 keeps everything. */
     uint64_t feed_max_events; /* most entries kept per owner */
     int64_t feed_max_age_ms;  /* entries older than this before the newest are dropped */
 } hoso_store_options;
 
-/* Opens (creating if absent) the data dir: LMDB env in DIR/lmdb/, the key file
- * DIR/secret.key (32 random bytes, mode 0600, created on first start, kept in
- * sodium_malloc'ed memory), all named tables, the epoch (16 random bytes made at first
- * start, stored in meta) and the schema version. Runs mdb_reader_check.
- * Errors: IO (cannot create dir, lock, bad key file mode/size), CORRUPT (schema newer
- * than this build), NOMEM. */
+/* Opens (creating if absent, unless must_exist) the data dir: LMDB env in DIR/lmdb/,
+ * the key file DIR/secret.key (32 random bytes, mode 0600, created on first start,
+ * kept in sodium_malloc'ed memory), all named tables, the epoch (16 random bytes made
+ * at first start, stored in meta), the schema version and the key check (a keyed hash
+ * made at first start: a store opened with another key file is refused instead of
+ * failing on every sealed value). Runs mdb_reader_check. Prints why on stderr.
+ * Errors: NOT_FOUND (must_exist and DIR holds no store), KEY_MISMATCH, IO (cannot
+ * create dir, lock, bad key file mode/size), CORRUPT (schema newer than this build),
+ * NOMEM. */
 int hoso_store_open(hoso_store **out, const char *dir, const hoso_store_options *opt);
 void hoso_store_close(hoso_store *s);
+/* 1 if DIR holds a store (DIR/lmdb/data.mdb exists). */
+int hoso_store_exists(const char *dir);
 
 /* The data dir's epoch as 32 lowercase hex chars + NUL. */
 const char *hoso_store_epoch(const hoso_store *s);
@@ -76,9 +83,40 @@ typedef struct hoso_store_stats {
  * head at open or at this process's last commit that appended events. Errors: IO. */
 int hoso_store_stats_get(hoso_store *s, hoso_store_stats *st);
 
-/* Copies the environment (compacting) to the file `to` (a consistent snapshot of a
- * running store) plus the key file next to it as `to`.key (0600). Errors: IO. */
-int hoso_store_backup(hoso_store *s, const char *to);
+/* Whole data dirs (backup.c) ------------------------------------------------------ */
+/* Progress of a long copy: bytes done of about total (total may be 0: unknown). */
+typedef void (*hoso_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct hoso_backup_options {
+    int force;                 /* replace `to` (and `to`.key) if they exist */
+    int no_key;                /* leave the key file out (kept apart by the operator) */
+    hoso_progress_fn progress; /* called at most once a second, and once at the end
+                                  with done == total */
+    void *ctx;
+} hoso_backup_options;
+
+/* Copies the environment (compacting) to the new file `to` (a consistent snapshot of a
+ * running store), then the key file next to it as `to`.key (0600) unless no_key. opt
+ * may be NULL. Errors: NOT_FOUND (the folder of `to` does not exist), ALREADY_EXISTS
+ * (`to` or its key exists and not force), STORAGE_FULL, IO, NOMEM. */
+int hoso_store_backup(hoso_store *s, const char *to, const hoso_backup_options *opt);
+
+/* Restores the backup file `from` with its key file (key_from, default `from`.key)
+ * into the data dir `dir` (created if absent), under the serving lock. The backup is
+ * opened with its key first (a wrong key is KEY_MISMATCH and changes nothing) and gets
+ * a new epoch, so every client cursor of before is CURSOR_EXPIRED. A dir that holds a
+ * store is refused unless force, which moves its lmdb/ and secret.key into
+ * dir/replaced.<time>/ rather than deleting them. epoch_out (may be NULL) gets the new
+ * epoch. Prints why it fails. Errors: NOT_FOUND (from or its key unreadable),
+ * ALREADY_EXISTS, LOCKED (a server runs on dir), KEY_MISMATCH, STORAGE_FULL, IO. */
+int hoso_store_restore(const char *from, const char *key_from, const char *dir, int force, char epoch_out[33]);
+
+/* The serving lock of a data dir: DIR/hosod.lock, held (flock) until hoso_dir_unlock or
+ * the process ends, with the holder's pid written in it. One serving process per data
+ * dir; offline commands that LMDB makes safe beside a server do not take it.
+ * Errors: LOCKED (*holder gets the other process's pid, 0 if unknown), IO. */
+int hoso_dir_lock(const char *dir, int *fd_out, long *holder);
+void hoso_dir_unlock(int fd);
 
 /* ---------------------------------------------------------------------------------- */
 /* Transactions. A hoso_txn wraps an MDB_txn. Write transactions also collect the

@@ -48,6 +48,8 @@ struct hoso_store {
     MDB_dbi dbi[HOSO__DB_COUNT];
     uint8_t *seal_key; /* sodium_malloc'ed, read-only after open */
     uint8_t *id_key;   /* sodium_malloc'ed, read-only after open */
+    uint8_t key_check[32]; /* keyed hash of a constant: shows which key made the store */
+    char key_path[PATH_MAX];
     char epoch[33];
     int read_only;
     uint64_t gen;      /* this open among the process's opens (txn.c) */
@@ -68,6 +70,15 @@ struct hoso_txn {
     size_t nev, cap;
     uint64_t last_gseq;
 };
+
+/* Key files (env.c): read one (a regular 0600 file of HOSO__KEY_BYTES), or create one
+ * at path without ever exposing a partial file (an existing file is kept). Both print
+ * why they fail. Errors: IO. */
+int hoso__read_key_file(const char *path, uint8_t *key);
+int hoso__create_secret_file(const char *path, const uint8_t *key, size_t len);
+
+/* Gives the store a new random epoch (env.c): after a restore. Errors: storage's. */
+int hoso__new_epoch(hoso_store *s);
 
 /* MDB_* -> HOSO_E* (the one place LMDB errors are translated). */
 int hoso__mdb_err(int rc);

@@ -34,6 +34,7 @@ typedef struct hoso_config {
     int64_t session_ttl_ms; /* default 30 days */
     unsigned max_batch;     /* writer: most ops in one commit, default 1024 */
     int demo;               /* --demo: seed the demo catalogue and demo accounts */
+    int create;             /* --create: make the data dir and a new store when it holds none */
     int quiet;
     /* Owner feed retention (GET /v1/sync): 0 means the default below. */
     uint64_t feed_max_events;   /* --feed-max-events N: entries kept per owner */

@@ -45,6 +45,7 @@ struct hoso_server {
     hoso_config cfg;
     hoso_app app;
     hoso_store *store;
+    int lock_fd;            /* the data dir's serving lock (hoso_dir_lock) */
     h2o_globalconf_t globalconf;
     h2o_hostconf_t *hostconf;
     hoso_worker *workers;

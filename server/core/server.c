@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "push/push.h"
@@ -96,6 +97,45 @@ int hoso__worker_read(hoso_worker *w, hoso_txn **out)
         return err;
     }
     *out = w->rtxn;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The data dir */
+
+/* A mistyped --data must not start an empty server beside the real data: only
+ * --create makes a new store. Then the serving lock, so that a second hosod on the
+ * same dir is refused instead of interleaving its commits and pushes with ours. */
+static int open_data_dir(hoso_server *srv)
+{
+    const char *dir = srv->cfg.data_dir;
+    hoso_store_options so;
+    long holder = 0;
+    int err;
+
+    if (!hoso_store_exists(dir)) {
+        if (!srv->cfg.create) {
+            fprintf(stderr, "hosod: %s holds no hoso data: check --data, or add --create to make a new data dir there\n",
+                    dir);
+            return HOSO_ENOT_FOUND;
+        }
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "hosod: cannot create the data dir %s: %s\n", dir, strerror(errno));
+            return HOSO_EIO;
+        }
+    }
+    if ((err = hoso_dir_lock(dir, &srv->lock_fd, &holder)) != 0) {
+        if (err == HOSO_ELOCKED)
+            fprintf(stderr, "hosod: %s is served by another hosod (pid %ld): one server per data dir\n", dir, holder);
+        return err;
+    }
+    memset(&so, 0, sizeof(so));
+    so.max_readers = 1024 > srv->cfg.workers * 4 + 64 ? 1024 : srv->cfg.workers * 4 + 64;
+    hoso_config_feed_retention(&srv->cfg, &so);
+    if ((err = hoso_store_open(&srv->store, dir, &so)) != 0) {
+        fprintf(stderr, "hosod: cannot open the data dir %s: %s\n", dir, hoso_err_message(err));
+        return err;
+    }
     return 0;
 }
 
@@ -319,7 +359,6 @@ static void tell_workers(hoso_server *srv, int phase)
 int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
 {
     hoso_server *srv = calloc(1, sizeof(*srv));
-    hoso_store_options so;
     sigset_t sigs;
     int err = 0, sig = 0, all_disposed = 1;
     unsigned i;
@@ -328,6 +367,7 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
         return HOSO_ENOMEM;
     srv->cfg = *cfg;
     srv->app = *app;
+    srv->lock_fd = -1;
     if (srv->cfg.workers == 0)
         srv->cfg.workers = 1;
     srv->started_at_ms = hoso_now_ms();
@@ -341,13 +381,8 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    memset(&so, 0, sizeof(so));
-    so.max_readers = 1024 > srv->cfg.workers * 4 + 64 ? 1024 : srv->cfg.workers * 4 + 64;
-    hoso_config_feed_retention(&srv->cfg, &so);
-    if ((err = hoso_store_open(&srv->store, srv->cfg.data_dir, &so)) != 0) {
-        fprintf(stderr, "hosod: cannot open the data dir %s: %s\n", srv->cfg.data_dir, hoso_err_message(err));
+    if ((err = open_data_dir(srv)) != 0)
         goto Exit;
-    }
     if (app->seed != NULL && (err = app->seed(srv->store, &srv->cfg)) != 0) {
         fprintf(stderr, "hosod: seeding the catalogue failed: %s\n", hoso_err_message(err));
         goto Exit;
@@ -432,6 +467,7 @@ Exit:
         h2o_config_dispose(&srv->globalconf);
     if (srv->store != NULL)
         hoso_store_close(srv->store);
+    hoso_dir_unlock(srv->lock_fd);
     pthread_mutex_destroy(&srv->sinks_lock);
     if (all_disposed) {
         free(srv->workers);

@@ -1,23 +1,35 @@
 /*
- * admin.c - the offline subcommands' command lines: account creation, catalogue
- * import, backup and audit verification. They open the data dir themselves; LMDB's
- * lock file makes them safe while a server runs on the same dir.
+ * admin.c - the offline commands' command lines: account creation, catalogue import,
+ * backup, restore and audit verification, one row each of COMMANDS (usage, help and
+ * dispatch come from the row). They open the data dir themselves and never create
+ * one; LMDB's lock makes them safe while a server runs on the same dir, except
+ * restore, which takes the serving lock.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sodium.h>
 #include "tools.h"
 
 /* ---------------------------------------------------------------------------------- */
-/* Argument parsing shared by the subcommands: --key VALUE pairs and positionals. */
+/* Arguments: --name VALUE options, flags and positionals, the same for every command. */
 
 typedef struct args {
-    const char *data, *username, *password, *agency, *scopes, *full_name, *to;
+    const char *data, *username, *password, *agency, *scopes, *full_name, *to, *from, *key;
+    int force, no_key, help;
     const char *pos[4];
     size_t npos;
 } args;
+
+typedef struct command {
+    const char *name;  /* "admin create-officer", "backup" */
+    const char *usage; /* the options after the name */
+    const char *about; /* one or more lines */
+    int (*run)(const struct command *c, const args *a);
+    int role;          /* create-* commands */
+} command;
 
 static int parse_args(int argc, char **argv, args *a, const char *cmd)
 {
@@ -28,24 +40,41 @@ static int parse_args(int argc, char **argv, args *a, const char *cmd)
         {"--data", offsetof(args, data)},         {"--username", offsetof(args, username)},
         {"--password", offsetof(args, password)}, {"--agency", offsetof(args, agency)},
         {"--scopes", offsetof(args, scopes)},     {"--full-name", offsetof(args, full_name)},
-        {"--to", offsetof(args, to)},
+        {"--to", offsetof(args, to)},             {"--from", offsetof(args, from)},
+        {"--key", offsetof(args, key)},
+    };
+    static const struct {
+        const char *name;
+        size_t off;
+    } flags[] = {
+        {"--force", offsetof(args, force)},
+        {"--no-key", offsetof(args, no_key)},
+        {"--help", offsetof(args, help)},
+        {"-h", offsetof(args, help)},
     };
     memset(a, 0, sizeof(*a));
     for (int i = 0; i < argc; i++) {
         size_t k;
         if (argv[i][0] != '-' || argv[i][1] == '\0') {
             if (a->npos == 4) {
-                fprintf(stderr, "hosod %s: too many arguments\n", cmd);
+                fprintf(stderr, "hosod %s: too many arguments (%s)\n", cmd, argv[i]);
                 return -1;
             }
             a->pos[a->npos++] = argv[i];
+            continue;
+        }
+        for (k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+            if (strcmp(argv[i], flags[k].name) == 0)
+                break;
+        if (k < sizeof(flags) / sizeof(flags[0])) {
+            *(int *)((char *)a + flags[k].off) = 1;
             continue;
         }
         for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++)
             if (strcmp(argv[i], opts[k].name) == 0)
                 break;
         if (k == sizeof(opts) / sizeof(opts[0])) {
-            fprintf(stderr, "hosod %s: unknown option %s\n", cmd, argv[i]);
+            fprintf(stderr, "hosod %s: unknown option %s (see hosod %s --help)\n", cmd, argv[i], cmd);
             return -1;
         }
         if (i + 1 >= argc) {
@@ -57,11 +86,23 @@ static int parse_args(int argc, char **argv, args *a, const char *cmd)
     return 0;
 }
 
+static int usage_error(const command *c, const char *why)
+{
+    fprintf(stderr, "hosod %s: %s\nusage: hosod %s %s\n", c->name, why, c->name, c->usage);
+    return 2;
+}
+
+/* Offline commands never make a data dir: a mistyped --data is an error. */
 static int open_store(const char *dir, int read_only, hoso_store **s)
 {
     hoso_store_options so;
     memset(&so, 0, sizeof(so));
     so.read_only = read_only;
+    so.must_exist = 1;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "hosod: libsodium failed to initialise\n");
+        return HOSO_EINTERNAL;
+    }
     int err = hoso_store_open(s, dir, &so);
     if (err != 0)
         fprintf(stderr, "hosod: cannot open the data dir %s: %s\n", dir, hoso_err_message(err));
@@ -79,43 +120,61 @@ static const char *password_arg(const char *p, char *buf, size_t bufsz)
     return buf;
 }
 
-static int cmd_create(const char *sub, hoso_role role, int argc, char **argv)
+/* 1 if the catalogue holds a service of agency. */
+static int agency_serves(void *ctx, const hoso_service *svc)
 {
-    args a;
+    return strcmp(svc->agency.ptr, (const char *)ctx) == 0;
+}
+
+static int has_services(hoso_store *s, const char *agency)
+{
+    hoso_txn *t = NULL;
+    int found = 0;
+    if (hoso_txn_read(s, &t) != 0)
+        return 0;
+    found = hoso_service_each(t, agency_serves, (void *)agency) == 1;
+    hoso_txn_abort(t);
+    return found;
+}
+
+static int cmd_create(const command *c, const args *a)
+{
     hoso_store *s = NULL;
     char id[33], secret[80], pwbuf[256];
     const char *password;
+    hoso_role role = (hoso_role)c->role;
     int err;
 
-    if (parse_args(argc, argv, &a, sub) != 0)
-        return 2;
-    password = password_arg(a.password, pwbuf, sizeof(pwbuf));
-    if (a.data == NULL || a.username == NULL || password == NULL || a.npos != 0) {
-        fprintf(stderr, "usage: hosod admin %s --data DIR --username U --password P|- [--agency CODE] "
-                        "[--scopes \"a b\"] [--full-name NAME]\n",
-                sub);
-        return 2;
-    }
-    if (role == HOSO_ROLE_OFFICER && a.agency == NULL) {
-        fprintf(stderr, "hosod admin %s: --agency CODE is required for an officer\n", sub);
-        return 2;
-    }
+    password = password_arg(a->password, pwbuf, sizeof(pwbuf));
+    if (a->data == NULL || a->username == NULL || a->npos != 0)
+        return usage_error(c, "--data and --username are required");
+    if (password == NULL)
+        return usage_error(c, a->password == NULL ? "--password is required" : "no password on stdin");
+    if (role == HOSO_ROLE_OFFICER && a->agency == NULL)
+        return usage_error(c, "--agency CODE is required for an officer");
     if (strlen(password) < 8) {
-        fprintf(stderr, "hosod admin %s: the password needs at least 8 characters\n", sub);
+        fprintf(stderr, "hosod %s: the password needs at least 8 characters\n", c->name);
         return 2;
     }
-    if (sodium_init() < 0 || open_store(a.data, 0, &s) != 0)
+    if (open_store(a->data, 0, &s) != 0)
         return 1;
-    err = hoso__account_create(s, role, a.username, password, a.agency, a.scopes, a.full_name, id, secret,
+    if (role == HOSO_ROLE_OFFICER && !has_services(s, a->agency)) {
+        hoso_store_close(s);
+        fprintf(stderr, "hosod %s: no service of the catalogue belongs to agency %s: import its services first "
+                        "(hosod admin import-services), or check the code\n",
+                c->name, a->agency);
+        return 1;
+    }
+    err = hoso__account_create(s, role, a->username, password, a->agency, a->scopes, a->full_name, id, secret,
                                sizeof(secret));
     hoso_store_close(s);
     sodium_memzero(pwbuf, sizeof(pwbuf));
     if (err == HOSO_EALREADY_EXISTS) {
-        fprintf(stderr, "hosod admin %s: an account named %s exists already\n", sub, a.username);
+        fprintf(stderr, "hosod %s: an account named %s exists already\n", c->name, a->username);
         return 1;
     }
     if (err != 0) {
-        fprintf(stderr, "hosod admin %s: %s\n", sub, hoso_err_message(err));
+        fprintf(stderr, "hosod %s: %s\n", c->name, hoso_err_message(err));
         return 1;
     }
     printf("%s\n", id);
@@ -159,26 +218,21 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-static int cmd_import(int argc, char **argv)
+static int cmd_import(const command *c, const args *a)
 {
-    args a;
     hoso_store *s = NULL;
     hoso_errinfo ei;
     size_t len = 0, count = 0;
     char *json;
     int err;
 
-    if (parse_args(argc, argv, &a, "admin import-services") != 0)
-        return 2;
-    if (a.data == NULL || a.npos != 1) {
-        fprintf(stderr, "usage: hosod admin import-services --data DIR FILE\n");
-        return 2;
-    }
-    if ((json = read_file(a.pos[0], &len)) == NULL) {
-        perror(a.pos[0]);
+    if (a->data == NULL || a->npos != 1)
+        return usage_error(c, a->data == NULL ? "--data is required" : "give one catalogue FILE");
+    if ((json = read_file(a->pos[0], &len)) == NULL) {
+        perror(a->pos[0]);
         return 1;
     }
-    if (sodium_init() < 0 || open_store(a.data, 0, &s) != 0) {
+    if (open_store(a->data, 0, &s) != 0) {
         free(json);
         return 1;
     }
@@ -187,7 +241,7 @@ static int cmd_import(int argc, char **argv)
     hoso_store_close(s);
     free(json);
     if (err != 0) {
-        fprintf(stderr, "hosod admin import-services: %s\n", ei.message[0] != '\0' ? ei.message : hoso_err_message(err));
+        fprintf(stderr, "hosod %s: %s\n", c->name, ei.message[0] != '\0' ? ei.message : hoso_err_message(err));
         for (size_t i = 0; i < ei.nfields && i < HOSO_ERRINFO_MAX_FIELDS; i++)
             fprintf(stderr, "  %s: %s\n", ei.fields[i].field, ei.fields[i].problem);
         return 1;
@@ -196,70 +250,80 @@ static int cmd_import(int argc, char **argv)
     return 0;
 }
 
-int hoso__cmd_admin(int argc, char **argv)
+/* ---------------------------------------------------------------------------------- */
+/* Backup and restore */
+
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
 {
-    if (argc < 1) {
-        fprintf(stderr, "usage: hosod admin create-officer|create-bot|create-admin|import-services ...\n");
-        return 2;
-    }
-    if (strcmp(argv[0], "create-officer") == 0)
-        return cmd_create(argv[0], HOSO_ROLE_OFFICER, argc - 1, argv + 1);
-    if (strcmp(argv[0], "create-bot") == 0)
-        return cmd_create(argv[0], HOSO_ROLE_BOT, argc - 1, argv + 1);
-    if (strcmp(argv[0], "create-admin") == 0)
-        return cmd_create(argv[0], HOSO_ROLE_ADMIN, argc - 1, argv + 1);
-    if (strcmp(argv[0], "import-services") == 0)
-        return cmd_import(argc - 1, argv + 1);
-    fprintf(stderr, "hosod admin: unknown subcommand %s\n", argv[0]);
-    return 2;
+    const char *what = ctx;
+    double d = (double)done, t = (double)total;
+    const char *unit = total >= (1u << 20) ? "MiB" : "KiB";
+    double div = total >= (1u << 20) ? 1048576.0 : 1024.0;
+    if (total > done)
+        fprintf(stderr, "%s: %.1f %s of about %.1f %s\n", what, d / div, unit, t / div, unit);
+    else
+        fprintf(stderr, "%s: %.1f %s done\n", what, d / div, unit);
 }
 
-/* ---------------------------------------------------------------------------------- */
-
-int hoso__cmd_backup(int argc, char **argv)
+static int cmd_backup(const command *c, const args *a)
 {
-    args a;
     hoso_store *s = NULL;
+    hoso_backup_options bo;
     int err;
 
-    if (parse_args(argc, argv, &a, "backup") != 0)
-        return 2;
-    if (a.data == NULL || a.to == NULL || a.npos != 0) {
-        fprintf(stderr, "usage: hosod backup --data DIR --to FILE\n");
-        return 2;
-    }
-    if (sodium_init() < 0 || open_store(a.data, 1, &s) != 0)
+    if (a->data == NULL || a->to == NULL || a->npos != 0)
+        return usage_error(c, "--data and --to are required");
+    if (open_store(a->data, 1, &s) != 0)
         return 1;
-    err = hoso_store_backup(s, a.to);
+    memset(&bo, 0, sizeof(bo));
+    bo.force = a->force;
+    bo.no_key = a->no_key;
+    bo.progress = show_progress;
+    bo.ctx = "backup";
+    err = hoso_store_backup(s, a->to, &bo);
     hoso_store_close(s);
     if (err != 0) {
         fprintf(stderr, "hosod backup: %s\n", hoso_err_message(err));
         return 1;
     }
-    printf("backup written to %s (key in %s.key)\n", a.to, a.to);
+    if (a->no_key)
+        printf("backup written to %s; the key file was left out: keep %s/secret.key apart, a backup is "
+               "unreadable without it\n", a->to, a->data);
+    else
+        printf("backup written to %s (key in %s.key)\n", a->to, a->to);
     return 0;
 }
 
-int hoso__cmd_audit(int argc, char **argv)
+static int cmd_restore(const command *c, const args *a)
 {
-    args a;
+    char epoch[33];
+    int err;
+
+    if (a->data == NULL || a->from == NULL || a->npos != 0)
+        return usage_error(c, "--from and --data are required");
+    if (sodium_init() < 0)
+        return 1;
+    if ((err = hoso_store_restore(a->from, a->key, a->data, a->force, epoch)) != 0) {
+        fprintf(stderr, "hosod restore: %s\n", hoso_err_message(err));
+        return 1;
+    }
+    printf("restored %s into %s; new epoch %s: every app reloads its snapshot\n", a->from, a->data, epoch);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+
+static int cmd_audit(const command *c, const args *a)
+{
     hoso_store *s = NULL;
     hoso_txn *t = NULL;
     uint64_t count = 0, bad = 0;
     char why[200] = "";
     int err;
 
-    if (argc < 1 || strcmp(argv[0], "verify") != 0) {
-        fprintf(stderr, "usage: hosod audit verify --data DIR\n");
-        return 2;
-    }
-    if (parse_args(argc - 1, argv + 1, &a, "audit verify") != 0)
-        return 2;
-    if (a.data == NULL || a.npos != 0) {
-        fprintf(stderr, "usage: hosod audit verify --data DIR\n");
-        return 2;
-    }
-    if (sodium_init() < 0 || open_store(a.data, 1, &s) != 0)
+    if (a->data == NULL || a->npos != 0)
+        return usage_error(c, "--data is required");
+    if (open_store(a->data, 1, &s) != 0)
         return 1;
     if ((err = hoso_txn_read(s, &t)) == 0) {
         err = hoso_log_verify(t, &count, &bad, why, sizeof(why));
@@ -276,4 +340,80 @@ int hoso__cmd_audit(int argc, char **argv)
     }
     printf("ok: %llu entries\n", (unsigned long long)count);
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+
+static const command COMMANDS[] = {
+    {"admin create-officer", "--data DIR --username U --password P|- --agency CODE [--full-name NAME]",
+     "Makes an officer of an agency that has services in the catalogue.", cmd_create, HOSO_ROLE_OFFICER},
+    {"admin create-bot", "--data DIR --username U --password P|- [--agency CODE] [--scopes \"a b\"]",
+     "Makes a chatbot account and prints its webhook signing secret once.", cmd_create, HOSO_ROLE_BOT},
+    {"admin create-admin", "--data DIR --username U --password P|- [--full-name NAME]",
+     "Makes an admin account.", cmd_create, HOSO_ROLE_ADMIN},
+    {"admin import-services", "--data DIR FILE",
+     "Imports a catalogue file (JSON; the format is in docs/operations.md), replacing services with the\n"
+     "same code.", cmd_import, 0},
+    {"backup", "--data DIR --to FILE [--no-key] [--force]",
+     "Writes a consistent copy of a running data dir to FILE and its key file to FILE.key (--no-key leaves\n"
+     "the key out). An existing FILE is replaced only with --force.", cmd_backup, 0},
+    {"restore", "--from FILE [--key FILE] --data DIR [--force]",
+     "Restores a backup (with FILE.key, or --key) into DIR with a new epoch. DIR must hold no data, or\n"
+     "--force puts the current data aside in DIR/replaced.<time>/. Stop the server of DIR first.",
+     cmd_restore, 0},
+    {"audit verify", "--data DIR", "Walks the hash chain of the global log and reports the first broken entry.",
+     cmd_audit, 0},
+};
+#define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
+
+void hoso__tools_usage(FILE *f)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  hosod %s %s\n", COMMANDS[i].name, COMMANDS[i].usage);
+}
+
+static void command_help(const command *c)
+{
+    printf("usage: hosod %s %s\n\n%s\n", c->name, c->usage, c->about);
+    if (strstr(c->usage, "--password"))
+        printf("A password of \"-\" is read from the first line of stdin, which keeps it out of ps.\n");
+}
+
+int hoso__tools_run(int argc, char **argv)
+{
+    size_t words = argc >= 2 ? 2 : 1, matched = 0;
+    char name[64];
+    args a;
+
+    /* A command is one word (backup) or two (admin create-officer). */
+    for (size_t w = 1; w <= words && w <= 2; w++) {
+        snprintf(name, sizeof(name), "%s%s%s", argv[0], w == 2 ? " " : "", w == 2 ? argv[1] : "");
+        for (size_t i = 0; i < NCOMMANDS; i++) {
+            if (strcmp(COMMANDS[i].name, name) != 0)
+                continue;
+            if (parse_args(argc - (int)w, argv + w, &a, COMMANDS[i].name) != 0)
+                return 2;
+            if (a.help) {
+                command_help(&COMMANDS[i]);
+                return 0;
+            }
+            return COMMANDS[i].run(&COMMANDS[i], &a);
+        }
+    }
+    /* The first word alone: list what it offers. */
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        matched += strncmp(COMMANDS[i].name, argv[0], strlen(argv[0])) == 0 &&
+                   (COMMANDS[i].name[strlen(argv[0])] == ' ' || COMMANDS[i].name[strlen(argv[0])] == '\0');
+    if (matched == 0)
+        return -1;
+    int help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0);
+    FILE *f = help ? stdout : stderr;
+    if (!help)
+        fprintf(f, argc >= 2 ? "hosod %s: unknown subcommand %s\n" : "hosod %s: which one?\n", argv[0],
+                argc >= 2 ? argv[1] : "");
+    fprintf(f, "usage:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strncmp(COMMANDS[i].name, argv[0], strlen(argv[0])) == 0 && COMMANDS[i].name[strlen(argv[0])] == ' ')
+            fprintf(f, "  hosod %s %s\n", COMMANDS[i].name, COMMANDS[i].usage);
+    return help ? 0 : 2;
 }

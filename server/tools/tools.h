@@ -12,13 +12,15 @@
 #ifndef HOSO_SERVER_TOOLS_H
 #define HOSO_SERVER_TOOLS_H
 
+#include <stdio.h>
 #include "core/internal.h"
 
-/* `hosod admin ...`, `hosod backup ...`, `hosod audit ...` (admin.c): argv starts at
- * the subcommand word. Returns the process exit code (2 for usage errors). */
-int hoso__cmd_admin(int argc, char **argv);
-int hoso__cmd_backup(int argc, char **argv);
-int hoso__cmd_audit(int argc, char **argv);
+/* The offline commands (admin.c): argv[0] is the command's first word (admin, backup,
+ * restore, audit). Returns the process exit code (0 for --help, 2 for usage errors),
+ * or -1 when argv[0] names no offline command. */
+int hoso__tools_run(int argc, char **argv);
+/* Prints one usage line per offline command to f. */
+void hoso__tools_usage(FILE *f);
 
 /* Creates an account (accounts.c): argon2id hash of password; bots also get a random
  * webhook secret, hex, copied to secret_out. id_out gets the account id.

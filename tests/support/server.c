@@ -203,6 +203,7 @@ static void spawn(ht_server *s, int keep_port)
     argv[argc++] = listen;
     argv[argc++] = "--data";
     argv[argc++] = s->dir;
+    argv[argc++] = "--create";
     argv[argc++] = "--workers";
     argv[argc++] = "2";
     argv[argc++] = "--quiet";

@@ -180,7 +180,7 @@ static void test_backup_opens_as_store(void)
     strcpy(epoch, hoso_store_epoch(s));
 
     snprintf(to, sizeof to, "%s/backup.mdb", g_dir);
-    EXPECT_INT(hoso_store_backup(s, to), 0);
+    EXPECT_INT(hoso_store_backup(s, to, NULL), 0);
     hoso_store_close(s);
     msgpack_sbuffer_destroy(&fb);
 
@@ -325,6 +325,50 @@ static void test_map_full_nested(void)
     hoso_store_close(s);
 }
 
+/* A store remembers which key made it: another 32-byte key file is refused by name,
+ * before any sealed value is read with it. */
+static void test_other_key_refused(void)
+{
+    hoso_store *s = store_new(0);
+    char path[128];
+    uint8_t other[32];
+    hoso_store_close(s);
+    snprintf(path, sizeof path, "%s/secret.key", g_dir);
+    EXPECT_INT(unlink(path), 0);
+    memset(other, 7, sizeof other);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    EXPECT(fd >= 0);
+    EXPECT_INT(write(fd, other, sizeof other), sizeof other);
+    close(fd);
+    hoso_store_options ro = {.read_only = 1};
+    EXPECT_INT(hoso_store_open(&s, g_dir, NULL), HOSO_EKEY_MISMATCH);
+    EXPECT_INT(hoso_store_open(&s, g_dir, &ro), HOSO_EKEY_MISMATCH);
+}
+
+/* must_exist: a dir without a store is refused and left as it was. */
+static void test_must_exist(void)
+{
+    char dir[64];
+    hoso_store *s = NULL;
+    hoso_store_options o = {.must_exist = 1};
+    strcpy(dir, "/tmp/hoso-unit-XXXXXX");
+    EXPECT(mkdtemp(dir) != NULL);
+    EXPECT_INT(hoso_store_exists(dir), 0);
+    EXPECT_INT(hoso_store_open(&s, dir, &o), HOSO_ENOT_FOUND);
+    char path[128];
+    snprintf(path, sizeof path, "%s/lmdb", dir);
+    EXPECT(access(path, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/secret.key", dir);
+    EXPECT(access(path, F_OK) != 0);
+    EXPECT_INT(rmdir(dir), 0);
+    s = store_new(0);
+    hoso_store_close(s);
+    EXPECT_INT(hoso_store_exists(g_dir), 1);
+    EXPECT_INT(hoso_store_open(&s, g_dir, &o), 0);
+    hoso_store_close(s);
+}
+
 UNIT_MAIN(UNIT(test_reopen_keeps_epoch_and_key), UNIT(test_epoch_differs_per_dir), UNIT(test_key_file_mode_refused),
           UNIT(test_key_file_size_refused), UNIT(test_missing_key_file_refused), UNIT(test_read_only_open), UNIT(test_stats),
-          UNIT(test_backup_opens_as_store), UNIT(test_map_full), UNIT(test_map_full_nested))
+          UNIT(test_backup_opens_as_store), UNIT(test_map_full), UNIT(test_map_full_nested),
+          UNIT(test_other_key_refused), UNIT(test_must_exist))

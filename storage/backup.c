@@ -1,0 +1,368 @@
+/*
+ * backup.c - what an operator does to a data dir as a whole: the serving lock, a
+ * backup of a running store, and restoring one into a data dir with a new epoch.
+ *
+ * A restored store is an older past of the data dir: every client cursor taken after
+ * the backup names events that the restored store never had, or will have with other
+ * contents. The new epoch makes every such cursor CURSOR_EXPIRED, so apps reload the
+ * snapshot instead of silently skipping what diverged.
+ */
+#define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "internal.h"
+
+#define LOCK_FILE "hosod.lock"
+#define CHUNK (1 << 20)
+
+/* ---------------------------------------------------------------------------------- */
+/* The serving lock */
+
+int hoso_dir_lock(const char *dir, int *fd_out, long *holder)
+{
+    char path[PATH_MAX], buf[32];
+    int fd;
+
+    *fd_out = -1;
+    if (holder) *holder = 0;
+    if (snprintf(path, sizeof path, "%s/%s", dir, LOCK_FILE) >= (int)sizeof path) return HOSO_EIO;
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        fprintf(stderr, "hoso: cannot open the lock file %s: %s\n", path, strerror(errno));
+        return HOSO_EIO;
+    }
+    /* flock belongs to this open file: it goes when the process does, kill -9 too. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        if (busy && holder) {
+            ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+            buf[n > 0 ? n : 0] = '\0';
+            *holder = strtol(buf, NULL, 10);
+        }
+        if (!busy) fprintf(stderr, "hoso: cannot lock %s: %s\n", path, strerror(errno));
+        close(fd);
+        return busy ? HOSO_ELOCKED : HOSO_EIO;
+    }
+    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+        fprintf(stderr, "hoso: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        return HOSO_EIO;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+void hoso_dir_unlock(int fd)
+{
+    if (fd >= 0) close(fd);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Copies with progress */
+
+typedef struct pump {
+    int in, out;
+    uint64_t total, done;
+    hoso_progress_fn progress;
+    void *ctx;
+    int err;
+} pump;
+
+/* Moves everything from in to out, reporting at most once a second. */
+static void *pump_main(void *arg)
+{
+    pump *p = arg;
+    uint8_t *buf = malloc(CHUNK);
+    time_t last = time(NULL);
+    if (!buf) {
+        p->err = HOSO_ENOMEM;
+        /* Drain, or the writer of the pipe blocks for ever. */
+        char sink[4096];
+        while (read(p->in, sink, sizeof sink) > 0) {}
+        return NULL;
+    }
+    for (;;) {
+        ssize_t n = read(p->in, buf, CHUNK);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n < 0) p->err = HOSO_EIO;
+            break;
+        }
+        if (!p->err) {
+            const uint8_t *b = buf;
+            size_t left = (size_t)n;
+            while (left > 0) {
+                ssize_t w = write(p->out, b, left);
+                if (w < 0 && errno == EINTR) continue;
+                if (w <= 0) {
+                    p->err = errno == ENOSPC ? HOSO_ESTORAGE_FULL : HOSO_EIO;
+                    fprintf(stderr, "hoso: writing the copy failed: %s\n", strerror(errno));
+                    break;
+                }
+                b += w;
+                left -= (size_t)w;
+            }
+        }
+        p->done += (uint64_t)n;
+        if (p->progress && time(NULL) != last) {
+            last = time(NULL);
+            p->progress(p->ctx, p->done, p->total);
+        }
+    }
+    free(buf);
+    /* The last report is the whole: the compacted copy is often smaller than the map. */
+    if (p->progress) p->progress(p->ctx, p->done, p->done);
+    return NULL;
+}
+
+/* A new file at path holding the store's compacted copy; fsync'ed. */
+static int copy_store(hoso_store *s, const char *path, hoso_progress_fn progress, void *ctx)
+{
+    int fds[2] = {-1, -1}, out = -1, rc = HOSO_EIO, mrc;
+    pthread_t th;
+    hoso_store_stats st;
+    pump p;
+
+    memset(&p, 0, sizeof p);
+    if ((out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+        fprintf(stderr, "hoso: cannot create %s: %s\n", path, strerror(errno));
+        return HOSO_EIO;
+    }
+    if (pipe2(fds, O_CLOEXEC) != 0) goto Exit;
+    if (hoso_store_stats_get(s, &st) == 0) p.total = st.used_bytes;
+    p.in = fds[0];
+    p.out = out;
+    p.progress = progress;
+    p.ctx = ctx;
+    if (pthread_create(&th, NULL, pump_main, &p) != 0) goto Exit;
+    /* A consistent snapshot of a running store; mdb_env_copy2 would want a directory. */
+    mrc = mdb_env_copyfd2(s->env, fds[1], MDB_CP_COMPACT);
+    close(fds[1]);
+    fds[1] = -1;
+    pthread_join(th, NULL);
+    if (mrc != 0) {
+        fprintf(stderr, "hoso: copying the store failed: %s\n", mdb_strerror(mrc));
+        rc = hoso__mdb_err(mrc);
+        goto Exit;
+    }
+    if ((rc = p.err) != 0) goto Exit;
+    rc = fsync(out) == 0 ? 0 : HOSO_EIO;
+Exit:
+    if (fds[0] >= 0) close(fds[0]);
+    if (fds[1] >= 0) close(fds[1]);
+    close(out);
+    return rc;
+}
+
+/* The directory part of path ("." when it has none) exists and is a directory. */
+static int parent_exists(const char *path)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    const char *slash = strrchr(path, '/');
+    if (!slash) return 1;
+    if ((size_t)(slash - path) >= sizeof dir) return 0;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    if (dir[0] == '\0') return 1;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Backup */
+
+int hoso_store_backup(hoso_store *s, const char *to, const hoso_backup_options *opt)
+{
+    char tmp[PATH_MAX], keypath[PATH_MAX];
+    uint8_t *master = NULL;
+    int rc = HOSO_EIO, force = opt && opt->force, with_key = !(opt && opt->no_key);
+
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid()) >= (int)sizeof tmp ||
+        snprintf(keypath, sizeof keypath, "%s.key", to) >= (int)sizeof keypath)
+        return HOSO_EIO;
+    if (!parent_exists(to)) {
+        fprintf(stderr, "hoso: the folder of %s does not exist: create it first\n", to);
+        return HOSO_ENOT_FOUND;
+    }
+    if (!force && (access(to, F_OK) == 0 || (with_key && access(keypath, F_OK) == 0))) {
+        fprintf(stderr, "hoso: %s exists already: give another name, or --force to replace it\n",
+                access(to, F_OK) == 0 ? to : keypath);
+        return HOSO_EALREADY_EXISTS;
+    }
+    unlink(tmp);
+    if ((rc = copy_store(s, tmp, opt ? opt->progress : NULL, opt ? opt->ctx : NULL)) != 0) goto Exit;
+    if (rename(tmp, to) != 0) {
+        fprintf(stderr, "hoso: cannot rename %s to %s: %s\n", tmp, to, strerror(errno));
+        rc = HOSO_EIO;
+        goto Exit;
+    }
+    if (!with_key) goto Exit;
+    /* The backup is useless without its key: copy the master key file next to it. */
+    if (!(master = sodium_malloc(HOSO__KEY_BYTES))) {
+        rc = HOSO_ENOMEM;
+        goto Exit;
+    }
+    if ((rc = hoso__read_key_file(s->key_path, master)) != 0) goto Exit;
+    unlink(keypath);
+    rc = hoso__create_secret_file(keypath, master, HOSO__KEY_BYTES);
+Exit:
+    unlink(tmp);
+    if (master) sodium_free(master);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Restore */
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = HOSO_EIO;
+    uint8_t *buf = NULL;
+    if (in < 0) {
+        fprintf(stderr, "hoso: cannot open %s: %s\n", from, strerror(errno));
+        return errno == ENOENT ? HOSO_ENOT_FOUND : HOSO_EIO;
+    }
+    if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0 || !(buf = malloc(CHUNK))) {
+        fprintf(stderr, "hoso: cannot create %s: %s\n", to, strerror(errno));
+        goto Exit;
+    }
+    for (;;) {
+        ssize_t n = read(in, buf, CHUNK);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) goto Exit;
+        if (n == 0) break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                fprintf(stderr, "hoso: writing %s failed: %s\n", to, strerror(errno));
+                rc = errno == ENOSPC ? HOSO_ESTORAGE_FULL : HOSO_EIO;
+                goto Exit;
+            }
+            off += w;
+        }
+    }
+    rc = fsync(out) == 0 ? 0 : HOSO_EIO;
+Exit:
+    free(buf);
+    if (out >= 0) close(out);
+    close(in);
+    return rc;
+}
+
+int hoso_store_restore(const char *from, const char *key_from, const char *dir, int force, char epoch_out[33])
+{
+    char stage[PATH_MAX], lmdb[PATH_MAX], key[PATH_MAX], keysrc[PATH_MAX], aside[PATH_MAX], p[PATH_MAX + 64];
+    hoso_store *s = NULL;
+    hoso_store_options so;
+    int rc = HOSO_EIO, lock = -1;
+    long holder = 0;
+
+    if (!key_from) {
+        if (snprintf(keysrc, sizeof keysrc, "%s.key", from) >= (int)sizeof keysrc) return HOSO_EIO;
+        key_from = keysrc;
+    }
+    if (access(from, R_OK) != 0 || access(key_from, R_OK) != 0) {
+        fprintf(stderr, "hoso: cannot read %s: %s\n", access(from, R_OK) != 0 ? from : key_from, strerror(errno));
+        return HOSO_ENOT_FOUND;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "hoso: cannot create %s: %s\n", dir, strerror(errno));
+        return HOSO_EIO;
+    }
+    if ((rc = hoso_dir_lock(dir, &lock, &holder)) != 0) {
+        if (rc == HOSO_ELOCKED)
+            fprintf(stderr, "hoso: %s is served by a running hosod (pid %ld): stop it first\n", dir, holder);
+        return rc;
+    }
+    if (hoso_store_exists(dir) && !force) {
+        fprintf(stderr, "hoso: %s already holds data: restore into an empty data dir, or --force to put the "
+                        "current data aside and replace it\n", dir);
+        rc = HOSO_EALREADY_EXISTS;
+        goto Exit;
+    }
+    /* Staged next to its place, checked with its key and given its new epoch, then
+     * swapped in: a failure at any step leaves the data dir as it was. */
+    if (snprintf(stage, sizeof stage, "%s/restore.%ld", dir, (long)getpid()) >= (int)sizeof stage ||
+        snprintf(lmdb, sizeof lmdb, "%s/lmdb", stage) >= (int)sizeof lmdb ||
+        snprintf(key, sizeof key, "%s/secret.key", stage) >= (int)sizeof key ||
+        snprintf(p, sizeof p, "%s/data.mdb", lmdb) >= (int)sizeof p) {
+        rc = HOSO_EIO;
+        goto Exit;
+    }
+    if (mkdir(stage, 0700) != 0 || mkdir(lmdb, 0700) != 0) {
+        fprintf(stderr, "hoso: cannot create %s: %s\n", lmdb, strerror(errno));
+        rc = HOSO_EIO;
+        goto Exit;
+    }
+    if ((rc = copy_file(from, p, 0600)) != 0 || (rc = copy_file(key_from, key, 0600)) != 0) goto Cleanup;
+    memset(&so, 0, sizeof so);
+    so.must_exist = 1;
+    if ((rc = hoso_store_open(&s, stage, &so)) != 0) {
+        if (rc == HOSO_EKEY_MISMATCH) fprintf(stderr, "hoso: the key file %s does not go with the backup %s\n", key_from, from);
+        goto Cleanup;
+    }
+    if ((rc = hoso__new_epoch(s)) != 0) goto Cleanup;
+    if (epoch_out) memcpy(epoch_out, hoso_store_epoch(s), 33);
+    hoso_store_close(s);
+    s = NULL;
+
+    if (hoso_store_exists(dir)) {
+        /* --force: the replaced data is put aside, never deleted here. */
+        char old[PATH_MAX + 64];
+        if (snprintf(aside, sizeof aside, "%s/replaced.%lld", dir, (long long)time(NULL)) >= (int)sizeof aside ||
+            mkdir(aside, 0700) != 0) {
+            rc = HOSO_EIO;
+            goto Cleanup;
+        }
+        snprintf(old, sizeof old, "%s/lmdb", dir);
+        snprintf(p, sizeof p, "%s/lmdb", aside);
+        if (rename(old, p) != 0) {
+            rc = HOSO_EIO;
+            goto Cleanup;
+        }
+        snprintf(old, sizeof old, "%s/secret.key", dir);
+        snprintf(p, sizeof p, "%s/secret.key", aside);
+        if (rename(old, p) != 0 && errno != ENOENT) {
+            rc = HOSO_EIO;
+            goto Cleanup;
+        }
+        fprintf(stderr, "hoso: the data replaced is kept in %s\n", aside);
+    }
+    snprintf(p, sizeof p, "%s/lmdb", dir);
+    if (rename(lmdb, p) != 0) {
+        fprintf(stderr, "hoso: cannot move %s to %s: %s\n", lmdb, p, strerror(errno));
+        rc = HOSO_EIO;
+        goto Cleanup;
+    }
+    snprintf(p, sizeof p, "%s/secret.key", dir);
+    unlink(p);
+    if (rename(key, p) != 0) {
+        fprintf(stderr, "hoso: cannot move %s to %s: %s\n", key, p, strerror(errno));
+        rc = HOSO_EIO;
+        goto Cleanup;
+    }
+    rc = 0;
+Cleanup:
+    if (s) hoso_store_close(s);
+    /* What is left of the stage after a swap or a failure. */
+    unlink(key);
+    snprintf(p, sizeof p, "%s/data.mdb", lmdb);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/lock.mdb", lmdb);
+    unlink(p);
+    rmdir(lmdb);
+    rmdir(stage);
+Exit:
+    hoso_dir_unlock(lock);
+    return rc;
+}
