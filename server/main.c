@@ -15,7 +15,8 @@
 
 #define SERVE_USAGE                                                                                        \
     "hosod serve [--listen ADDR:PORT] [--data DIR] [--create] [--workers N] [--max-body BYTES] [--demo]\n"   \
-    "            [--quiet] [--feed-max-age-days D] [--feed-max-events N]\n"                                   \
+    "            [--quiet] [--log-level L] [--log-format text|json] [--feed-max-age-days D]\n"                \
+    "            [--feed-max-events N]\n"                                                                     \
     "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"
 
 static void usage(FILE *f)
@@ -38,6 +39,8 @@ static void serve_help(void)
            "  --max-body BYTES       largest request body (default 1048576)\n"
            "  --demo                 create the demo officers and admin once, printing their passwords\n"
            "  --quiet                no start-up line\n"
+           "  --log-level L          debug, info (default: a line per request), warn or error\n"
+           "  --log-format F         text (default) or json, one line per entry on stderr\n"
            "  --feed-max-age-days D  owner feed entries kept this long before the newest (default 30)\n"
            "  --feed-max-events N    owner feed entries kept per citizen (default 10000)\n"
            "  --ws-max-pending BYTES bytes queued to one WebSocket before close 4008 (default 1048576)\n"
@@ -102,6 +105,26 @@ static int cmd_serve(int argc, char **argv)
             cfg.demo = 1;
         } else if (strcmp(o, "--create") == 0) {
             cfg.create = 1;
+        } else if (strcmp(o, "--log-level") == 0 || strcmp(o, "--log-format") == 0) {
+            if (val == NULL) {
+                fprintf(stderr, "hosod serve: %s needs a value\n", o);
+                return 2;
+            }
+            i++;
+            if (strcmp(o, "--log-level") == 0 && hoso_log_level_parse(val, &cfg.log_level) != 0) {
+                fprintf(stderr, "hosod serve: --log-level takes debug, info, warn or error, not %s\n", val);
+                return 2;
+            }
+            if (strcmp(o, "--log-format") == 0) {
+                if (strcmp(val, "text") == 0)
+                    cfg.log_format = HOSO_LOG_TEXT;
+                else if (strcmp(val, "json") == 0)
+                    cfg.log_format = HOSO_LOG_JSON;
+                else {
+                    fprintf(stderr, "hosod serve: --log-format takes text or json, not %s\n", val);
+                    return 2;
+                }
+            }
         } else if (strcmp(o, "--quiet") == 0) {
             cfg.quiet = 1;
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--data") == 0 || strcmp(o, "--workers") == 0 ||

@@ -3,10 +3,12 @@
  * decoding, bearer authentication, the handler call, and every reply (including the
  * single error shape). Runs on the worker thread that owns the request.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sodium.h>
 #include "runtime.h"
 
 /* The request as the runtime keeps it: the handler sees `r`, the runtime also needs
@@ -15,6 +17,9 @@ typedef struct req_full {
     hoso_req r;
     uint64_t start_usec;
     int replied;
+    int head;          /* a HEAD request: the GET route's headers, never a body */
+    char allow[48];    /* 405: the methods the path takes */
+    char id[40];       /* request id, echoed in X-Request-Id and logged */
 } req_full;
 
 typedef struct root_handler {
@@ -34,6 +39,11 @@ uint64_t hoso__now_usec(void)
 uint64_t hoso__req_start_usec(hoso_req *r)
 {
     return ((req_full *)r)->start_usec;
+}
+
+const char *hoso__req_id(hoso_req *r)
+{
+    return ((req_full *)r)->id;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -61,58 +71,83 @@ static const char *reason_for(int status)
     }
 }
 
-static void send_raw(h2o_req_t *req, const hoso_route *route, uint64_t start_usec, int status, const char *ctype,
-                     const void *body, size_t len)
+static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *v)
 {
-    h2o_iovec_t buf = h2o_strdup(&req->pool, body != NULL ? body : "", len);
+    h2o_add_header(&req->pool, &req->res.headers, token, NULL, v, strlen(v));
+}
+
+static void send_raw(req_full *f, int status, const char *ctype, const void *body, size_t len, int replayed)
+{
+    h2o_req_t *req = f->r.h2o;
+    uint64_t usec = hoso__now_usec() - f->start_usec;
     req->res.status = status;
     req->res.reason = reason_for(status);
     req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
-    hoso_metrics_request(route, status, hoso__now_usec() - start_usec);
+    add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, f->id, strlen(f->id));
+    if (status == 401)
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"hoso\"");
+    if (status == 405 && f->allow[0] != '\0')
+        add_header(req, H2O_TOKEN_ALLOW, f->allow);
+    if (replayed)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("idempotent-replayed"), 0, NULL,
+                              H2O_STRLIT("true"));
+    hoso_metrics_request(f->r.route, status, usec);
+    if (hoso_log_enabled(HOSO_LOG_INFO)) {
+        char method[16];
+        snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+        hoso_log_req lr = {f->id, method, f->r.route != NULL ? f->r.route->name : "unmatched", status, usec, len};
+        hoso_log_request(&lr);
+    }
     h2o_start_response(req, &no_generator);
+    if (f->head) {
+        /* The headers of the GET reply, Content-Length included, and no body: a body
+         * would be read as the next response by a keep-alive client. */
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    h2o_iovec_t buf = h2o_strdup(&req->pool, body != NULL ? body : "", len);
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
 /* Sends a msgpack body, converted to JSON when the caller asked for JSON. */
-static void send_msgpack(h2o_req_t *req, const hoso_route *route, uint64_t start_usec, int json, int status,
-                         const void *body, size_t len)
+static void send_msgpack(req_full *f, int status, const void *body, size_t len, int replayed)
 {
-    if (!json) {
-        send_raw(req, route, start_usec, status, "application/msgpack", body, len);
+    if (!f->r.json) {
+        send_raw(f, status, "application/msgpack", body, len, replayed);
         return;
     }
     char *text = NULL;
     size_t tlen = 0;
     if (len == 0) {
-        send_raw(req, route, start_usec, status, "application/json", "", 0);
+        send_raw(f, status, "application/json", "", 0, replayed);
         return;
     }
     if (hoso_msgpack_to_json(body, len, &text, &tlen) != 0) {
         static const char fallback[] = "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"reply encoding failed\"}}";
-        send_raw(req, route, start_usec, 500, "application/json", fallback, sizeof(fallback) - 1);
+        send_raw(f, 500, "application/json", fallback, sizeof(fallback) - 1, 0);
         return;
     }
-    send_raw(req, route, start_usec, status, "application/json", text, tlen);
+    send_raw(f, status, "application/json", text, tlen, replayed);
     free(text);
 }
 
-static void send_error(h2o_req_t *req, const hoso_route *route, uint64_t start_usec, int json, int err,
-                       const hoso_errinfo *ei)
+static void send_error(req_full *f, int err, const hoso_errinfo *ei)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     hoso_encode_error(&pk, err, ei);
-    send_msgpack(req, route, start_usec, json, hoso_err_http_status(err), sb.data, sb.size);
+    send_msgpack(f, hoso_err_http_status(err), sb.data, sb.size, 0);
     msgpack_sbuffer_destroy(&sb);
 }
 
-void hoso__http_send_op(h2o_req_t *req, const hoso_route *route, int json, uint64_t start_usec, hoso_wop *op)
+void hoso__http_send_op(hoso_req *r, hoso_wop *op)
 {
-    send_msgpack(req, route, start_usec, json, op->http_status != 0 ? op->http_status : 200, op->reply.data,
-                 op->reply.size);
+    req_full *f = (req_full *)r;
+    f->replied = 1;
+    send_msgpack(f, op->http_status != 0 ? op->http_status : 200, op->reply.data, op->reply.size, op->replayed);
 }
 
 int hoso_reply(hoso_req *r, int http_status, const void *msgpack, size_t len)
@@ -121,7 +156,7 @@ int hoso_reply(hoso_req *r, int http_status, const void *msgpack, size_t len)
     if (f->replied)
         return 0;
     f->replied = 1;
-    send_msgpack(r->h2o, r->route, f->start_usec, r->json, http_status, msgpack, len);
+    send_msgpack(f, http_status, msgpack, len, 0);
     return 0;
 }
 
@@ -131,7 +166,7 @@ int hoso_reply_error(hoso_req *r, int err, const hoso_errinfo *ei)
     if (f->replied)
         return 0;
     f->replied = 1;
-    send_error(r->h2o, r->route, f->start_usec, r->json, err, ei);
+    send_error(f, err, ei);
     return 0;
 }
 
@@ -141,7 +176,7 @@ int hoso_reply_raw(hoso_req *r, int http_status, const char *content_type, const
     if (f->replied)
         return 0;
     f->replied = 1;
-    send_raw(r->h2o, r->route, f->start_usec, http_status, content_type, body, len);
+    send_raw(f, http_status, content_type, body, len, 0);
     return 0;
 }
 
@@ -250,6 +285,30 @@ static int authenticate(hoso_req *r)
 
 /* ---------------------------------------------------------------------------------- */
 
+/* The client's X-Request-Id when it is a sane token (a proxy or an app correlating its
+ * own logs), else a new one: a per-thread random prefix and a counter. */
+static void request_id(h2o_req_t *req, char *out, size_t sz)
+{
+    static __thread uint32_t prefix;
+    static __thread uint64_t count;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        size_t k = 0;
+        while (k < v.len && k < sz - 1 &&
+               (isalnum((unsigned char)v.base[k]) || v.base[k] == '-' || v.base[k] == '_' || v.base[k] == '.'))
+            k++;
+        if (k == v.len && k > 0) {
+            memcpy(out, v.base, k);
+            out[k] = '\0';
+            return;
+        }
+    }
+    if (prefix == 0)
+        prefix = randombytes_random() | 1;
+    snprintf(out, sz, "%08x%08llx", prefix, (unsigned long long)++count);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     root_handler *h = (root_handler *)self;
@@ -264,8 +323,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     r->worker = w;
     r->srv = h->srv;
 
-    err = hoso__route_match(h->srv->app.routes, h->srv->app.nroutes, req->method.base, req->method.len, req->path_normalized.base, req->path_normalized.len,
-                            &req->pool, &r->route, r->params, &r->nparams);
+    request_id(req, f->id, sizeof(f->id));
+    f->head = req->method.len == 4 && memcmp(req->method.base, "HEAD", 4) == 0;
+    err = hoso__route_match(h->srv->app.routes, h->srv->app.nroutes, req->method.base, req->method.len,
+                            req->path_normalized.base, req->path_normalized.len, &req->pool, &r->route, r->params,
+                            &r->nparams, f->allow, sizeof(f->allow));
     if (err != 0) {
         r->route = NULL;
         r->json = wants_json(req, NULL, 0);

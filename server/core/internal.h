@@ -23,6 +23,10 @@
 
 #define HOSO_VERSION "0.1.0"
 
+/* Log levels and formats (log.c, below). */
+typedef enum hoso_log_level { HOSO_LOG_DEBUG, HOSO_LOG_INFO, HOSO_LOG_WARN, HOSO_LOG_ERROR } hoso_log_level;
+typedef enum hoso_log_format { HOSO_LOG_TEXT, HOSO_LOG_JSON } hoso_log_format;
+
 /* ---------------------------------------------------------------------------------- */
 /* Configuration (command line of `hosod serve`). */
 typedef struct hoso_config {
@@ -36,6 +40,8 @@ typedef struct hoso_config {
     int demo;               /* --demo: seed the demo catalogue and demo accounts */
     int create;             /* --create: make the data dir and a new store when it holds none */
     int quiet;
+    hoso_log_level log_level;   /* --log-level, default info (a line per request) */
+    hoso_log_format log_format; /* --log-format text|json, default text */
     /* Owner feed retention (GET /v1/sync): 0 means the default below. */
     uint64_t feed_max_events;   /* --feed-max-events N: entries kept per owner */
     unsigned feed_max_age_days; /* --feed-max-age-days D: age kept before the newest */
@@ -157,6 +163,7 @@ struct hoso_wop {
     msgpack_sbuffer reply;   /* msgpack body */
     hoso_errinfo err;
     int result;              /* 0 or HOSO_E* */
+    int replayed;            /* the reply is the one stored under op_id (Idempotent-Replayed) */
     /* runtime private */
     void *_private;
 };
@@ -205,6 +212,31 @@ typedef void (*hoso_event_sink)(void *ctx, const hoso_event *ev, size_t n);
 /* Registers a sink called on the writer thread after each commit with that batch's
  * events (borrowed for the call). Up to 8 sinks; NOMEM beyond. Any thread. */
 int hoso_server_add_event_sink(hoso_server *srv, hoso_event_sink fn, void *ctx);
+
+/* ---------------------------------------------------------------------------------- */
+/* The log (server/core/log.c): lines on stderr with a UTC timestamp, text or JSON, each
+ * written whole. Any thread. Never log a token or personal data. */
+/* Sets the level and format, and routes stdio's stderr (libraries, older messages)
+ * through the log with a limit on repeated lines. Main thread, before other threads
+ * start. Errors: NOMEM. */
+int hoso_log_setup(hoso_log_level min, hoso_log_format format);
+/* Writes the counts of repeated stderr lines held back so far (at stop). */
+void hoso_log_flush(void);
+/* "debug", "info", "warn", "error" -> *out; -1 for anything else. */
+int hoso_log_level_parse(const char *s, hoso_log_level *out);
+/* 1 if lines of level are written. */
+int hoso_log_enabled(hoso_log_level level);
+void hoso_log(hoso_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One request, at level info. */
+typedef struct hoso_log_req {
+    const char *id;     /* request id (X-Request-Id) */
+    const char *method;
+    const char *route;  /* route name, "unmatched" */
+    int status;
+    uint64_t usec;      /* arrival to reply */
+    size_t bytes;       /* reply body */
+} hoso_log_req;
+void hoso_log_request(const hoso_log_req *r);
 
 /* ---------------------------------------------------------------------------------- */
 /* Metrics (server/core/metrics.c). Lock-free counters; safe from any thread. */

@@ -86,11 +86,31 @@ static int match_pattern(const char *pat, const char *path, size_t plen, const c
     return 1;
 }
 
+/* Appends m to the comma-separated list in allow (once). */
+static void allow_add(char *allow, size_t sz, const char *m)
+{
+    size_t ml = strlen(m), al = strlen(allow);
+    for (const char *p = allow; (p = strstr(p, m)) != NULL; p += ml)
+        if ((p == allow || p[-1] == ' ') && (p[ml] == ',' || p[ml] == '\0'))
+            return;
+    if (al + ml + 3 > sz)
+        return;
+    snprintf(allow + al, sz - al, "%s%s", al > 0 ? ", " : "", m);
+}
+
+static int method_is(const char *m, size_t mlen, const char *want)
+{
+    return strlen(want) == mlen && memcmp(m, want, mlen) == 0;
+}
+
 int hoso__route_match(const hoso_route *routes, size_t n, const char *method, size_t mlen, const char *path,
                       size_t plen, h2o_mem_pool_t *pool, const hoso_route **out, const char *params[3],
-                      size_t *nparams)
+                      size_t *nparams, char *allow, size_t allow_sz)
 {
     int path_seen = 0;
+
+    if (allow != NULL && allow_sz > 0)
+        allow[0] = '\0';
 
     /* A trailing slash names the same resource ("/v1/services/" is "/v1/services"). */
     if (plen > 1 && path[plen - 1] == '/')
@@ -101,8 +121,15 @@ int hoso__route_match(const hoso_route *routes, size_t n, const char *method, si
         size_t pl[3], np = 0;
         if (!match_pattern(rt->pattern, path, plen, ps, pl, &np))
             continue;
-        if (strlen(rt->method) != mlen || memcmp(rt->method, method, mlen) != 0) {
+        /* HEAD is GET without the body (RFC 9110): the GET route answers it. */
+        if (!method_is(method, mlen, rt->method) &&
+            !(strcmp(rt->method, "GET") == 0 && method_is(method, mlen, "HEAD"))) {
             path_seen = 1;
+            if (allow != NULL) {
+                allow_add(allow, allow_sz, rt->method);
+                if (strcmp(rt->method, "GET") == 0)
+                    allow_add(allow, allow_sz, "HEAD");
+            }
             continue;
         }
         for (size_t j = 0; j < np; j++) {

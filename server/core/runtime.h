@@ -75,14 +75,15 @@ int hoso__worker_read(hoso_worker *w, hoso_txn **out);
 void hoso__server_publish(hoso_server *srv, const hoso_event *ev, size_t n);
 
 /* router.c ------------------------------------------------------------------------- */
-/* Matches method and path (no query) against the table routes[0..n). Path parameters
- * are percent-decoded, NUL-terminated copies in pool. Returns 0 with *out set,
- * HOSO_ENOT_FOUND when no pattern matches the path, HOSO_EMETHOD_NOT_ALLOWED when one
- * does for another method, HOSO_EBAD_REQUEST for a parameter that decodes to '/' or
- * NUL, or that holds a malformed escape. */
+/* Matches method and path (no query) against the table routes[0..n); HEAD matches a
+ * GET route. Path parameters are percent-decoded, NUL-terminated copies in pool.
+ * Returns 0 with *out set, HOSO_ENOT_FOUND when no pattern matches the path,
+ * HOSO_EMETHOD_NOT_ALLOWED when one does for other methods (then allow, when not NULL,
+ * lists them: "GET, HEAD, POST"), HOSO_EBAD_REQUEST for a parameter that decodes to '/'
+ * or NUL, or that holds a malformed escape. */
 int hoso__route_match(const hoso_route *routes, size_t n, const char *method, size_t mlen, const char *path,
                       size_t plen, h2o_mem_pool_t *pool, const hoso_route **out, const char *params[3],
-                      size_t *nparams);
+                      size_t *nparams, char *allow, size_t allow_sz);
 
 /* Percent-decoding of URL parts into out (NUL-terminated, at most outsz-1 bytes).
  * HOSO_URL_FORM also turns '+' into a space (query strings) and copies a malformed
@@ -115,13 +116,15 @@ void hoso__writer_on_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *messag
 /* http.c --------------------------------------------------------------------------- */
 /* Registers the one root handler on the host config. */
 void hoso__http_register(hoso_server *srv, h2o_hostconf_t *hostconf);
-/* Sends op's reply (or error) on req: used by the writer's delivery on the worker. */
-void hoso__http_send_op(h2o_req_t *req, const hoso_route *route, int json, uint64_t start_usec,
-                        hoso_wop *op);
+/* Sends op's reply (or error) for r: the writer's delivery on r's worker, while the
+ * request is alive. */
+void hoso__http_send_op(hoso_req *r, hoso_wop *op);
 /* Monotonic microseconds. */
 uint64_t hoso__now_usec(void);
 /* When r arrived (hoso__now_usec), for the latency of its deferred reply. */
 uint64_t hoso__req_start_usec(hoso_req *r);
+/* r's request id (X-Request-Id, and the log). */
+const char *hoso__req_id(hoso_req *r);
 
 /* metrics.c ------------------------------------------------------------------------ */
 /* Zeroes every counter and names the request counters after routes[0..n). */

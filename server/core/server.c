@@ -43,6 +43,8 @@ void hoso_config_default(hoso_config *cfg)
     cfg->ws_ping_ms = 25000;
     cfg->ws_idle_ms = 60000;
     cfg->ws_auth_ms = 10000;
+    cfg->log_level = HOSO_LOG_INFO;
+    cfg->log_format = HOSO_LOG_TEXT;
 }
 
 void hoso_config_feed_retention(const hoso_config *cfg, hoso_store_options *so)
@@ -115,25 +117,25 @@ static int open_data_dir(hoso_server *srv)
 
     if (!hoso_store_exists(dir)) {
         if (!srv->cfg.create) {
-            fprintf(stderr, "hosod: %s holds no hoso data: check --data, or add --create to make a new data dir there\n",
+            hoso_log(HOSO_LOG_ERROR, "%s holds no hoso data: check --data, or add --create to make a new data dir there",
                     dir);
             return HOSO_ENOT_FOUND;
         }
         if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            fprintf(stderr, "hosod: cannot create the data dir %s: %s\n", dir, strerror(errno));
+            hoso_log(HOSO_LOG_ERROR, "cannot create the data dir %s: %s", dir, strerror(errno));
             return HOSO_EIO;
         }
     }
     if ((err = hoso_dir_lock(dir, &srv->lock_fd, &holder)) != 0) {
         if (err == HOSO_ELOCKED)
-            fprintf(stderr, "hosod: %s is served by another hosod (pid %ld): one server per data dir\n", dir, holder);
+            hoso_log(HOSO_LOG_ERROR, "%s is served by another hosod (pid %ld): one server per data dir", dir, holder);
         return err;
     }
     memset(&so, 0, sizeof(so));
     so.max_readers = 1024 > srv->cfg.workers * 4 + 64 ? 1024 : srv->cfg.workers * 4 + 64;
     hoso_config_feed_retention(&srv->cfg, &so);
     if ((err = hoso_store_open(&srv->store, dir, &so)) != 0) {
-        fprintf(stderr, "hosod: cannot open the data dir %s: %s\n", dir, hoso_err_message(err));
+        hoso_log(HOSO_LOG_ERROR, "cannot open the data dir %s: %s", dir, hoso_err_message(err));
         return err;
     }
     return 0;
@@ -157,14 +159,14 @@ static int open_listener(hoso_server *srv, int reuseport, int *fd_out)
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
     snprintf(port, sizeof(port), "%u", srv->cfg.port);
     if (getaddrinfo(srv->cfg.host, port, &hints, &ai) != 0 || ai == NULL) {
-        fprintf(stderr, "hosod: %s is not a numeric address\n", srv->cfg.host);
+        hoso_log(HOSO_LOG_ERROR, "%s is not a numeric address", srv->cfg.host);
         goto Exit;
     }
     if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-        fprintf(stderr, "hosod: cannot listen on %s:%u: %s\n", srv->cfg.host, srv->cfg.port, strerror(errno));
+        hoso_log(HOSO_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.host, srv->cfg.port, strerror(errno));
         goto Exit;
     }
     if (srv->cfg.port == 0) {
@@ -243,7 +245,7 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
     h2o_multithread_register_receiver(w->ctx.queue, &w->done_rx, hoso__writer_on_done);
     uv_async_init(&w->loop, &w->ctl, on_ctl);
     if (hoso__hub_init(w) != 0) {
-        fprintf(stderr, "hosod: worker %u: out of memory\n", index);
+        hoso_log(HOSO_LOG_ERROR, "worker %u: out of memory", index);
         return HOSO_ENOMEM;
     }
     w->accept_ctx.ctx = &w->ctx;
@@ -252,7 +254,7 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
     w->listening = 1;
     if ((r = uv_tcp_open(&w->listener, fd)) != 0 ||
         (r = uv_listen((uv_stream_t *)&w->listener, SOMAXCONN, on_accept)) != 0) {
-        fprintf(stderr, "hosod: worker %u cannot listen: %s\n", index, uv_strerror(r));
+        hoso_log(HOSO_LOG_ERROR, "worker %u cannot listen: %s", index, uv_strerror(r));
         return HOSO_EIO;
     }
     return 0;
@@ -373,6 +375,8 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
     srv->started_at_ms = hoso_now_ms();
     pthread_mutex_init(&srv->sinks_lock, NULL);
     hoso__metrics_init(app->routes, app->nroutes);
+    if ((err = hoso_log_setup(srv->cfg.log_level, srv->cfg.log_format)) != 0)
+        goto Exit;
 
     /* Threads inherit the mask: only the main thread takes the stop signals. */
     sigemptyset(&sigs);
@@ -384,7 +388,7 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
     if ((err = open_data_dir(srv)) != 0)
         goto Exit;
     if (app->seed != NULL && (err = app->seed(srv->store, &srv->cfg)) != 0) {
-        fprintf(stderr, "hosod: seeding the catalogue failed: %s\n", hoso_err_message(err));
+        hoso_log(HOSO_LOG_ERROR, "seeding the catalogue failed: %s", hoso_err_message(err));
         goto Exit;
     }
 
@@ -440,7 +444,7 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
     while (sigwait(&sigs, &sig) != 0)
         ;
     if (!srv->cfg.quiet)
-        fprintf(stderr, "hosod: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
+        hoso_log(HOSO_LOG_INFO, "%s, stopping", sig == SIGINT ? "interrupted" : "terminated");
 
 Exit:
     atomic_store(&srv->stopping, 1);
@@ -468,6 +472,7 @@ Exit:
     if (srv->store != NULL)
         hoso_store_close(srv->store);
     hoso_dir_unlock(srv->lock_fd);
+    hoso_log_flush();
     pthread_mutex_destroy(&srv->sinks_lock);
     if (all_disposed) {
         free(srv->workers);

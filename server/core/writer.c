@@ -19,11 +19,8 @@ typedef struct wop_rt {
     hoso_wop op;
     h2o_multithread_message_t msg;
     hoso_worker *worker;
-    h2o_req_t *req; /* NULL once the client went away */
+    hoso_req *req; /* NULL once the client went away */
     op_cancel *cancel;
-    const hoso_route *route;
-    uint64_t start_usec;
-    int json;
     struct wop_rt *next;
 } wop_rt;
 
@@ -144,6 +141,7 @@ static int run_one(hoso_store *s, hoso_txn *parent, hoso_wop *op)
             msgpack_sbuffer_write(&op->reply, body.ptr, body.len);
             op->http_status = status;
             op->result = 0; /* the stored reply, error or not, is the answer */
+            op->replayed = 1;
             hoso_doc_destroy(&d);
             hoso_txn_abort(child);
             child = NULL;
@@ -225,7 +223,7 @@ static void deliver(wop_rt *w)
     if (w->req != NULL) {
         /* Detach first: sending may end the request and run on_cancel_dispose. */
         w->cancel->w = NULL;
-        hoso__http_send_op(w->req, w->route, w->json, w->start_usec, &w->op);
+        hoso__http_send_op(w->req, &w->op);
     }
     atomic_fetch_sub(&w->worker->inflight, 1);
     wop_free(w);
@@ -251,10 +249,7 @@ int hoso_writer_submit(hoso_req *r, hoso_wop *op)
     hoso_writer *wr = r->srv->writer;
 
     w->worker = r->worker;
-    w->req = r->h2o;
-    w->route = r->route;
-    w->json = r->json;
-    w->start_usec = hoso__req_start_usec(r);
+    w->req = r;
     w->cancel = h2o_mem_alloc_shared(&r->h2o->pool, sizeof(*w->cancel), on_cancel_dispose);
     w->cancel->w = w;
     atomic_fetch_add(&w->worker->inflight, 1);
@@ -309,7 +304,7 @@ static void run_batch(hoso_writer *wr, wop_rt *list, size_t n)
             hoso_events_free(ev, nev);
         ev = NULL;
         nev = 0;
-        fprintf(stderr, "hosod: batch of %zu ops not committed: %s\n", n, hoso_err_message(err));
+        hoso_log(HOSO_LOG_ERROR, "batch of %zu ops not committed: %s", n, hoso_err_message(err));
         for (wop_rt *w = list; w != NULL; w = w->next) {
             memset(&w->op.err, 0, sizeof(w->op.err));
             hoso_fail(&w->op.err, HOSO_EUNAVAILABLE, "the write could not be committed (%s)",

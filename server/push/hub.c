@@ -156,7 +156,7 @@ void hoso__hub_publish(void *ctx, const hoso_event *ev, size_t n)
         if (build_event(b, &b->ev[b->n], &ev[i]) != 0) {
             /* A body that does not decode never reaches anyone live; a subscriber
              * finds the gap and reads the entry from storage. */
-            fprintf(stderr, "hosod: push: event %llu of an owner feed could not be framed\n",
+            hoso_log(HOSO_LOG_ERROR, "push: event %llu of an owner feed could not be framed",
                     (unsigned long long)ev[i].seq);
             continue;
         }
@@ -179,7 +179,7 @@ void hoso__hub_publish(void *ctx, const hoso_event *ev, size_t n)
     }
     return;
 Fail:
-    fprintf(stderr, "hosod: push: out of memory, %zu events not pushed live\n", n);
+    hoso_log(HOSO_LOG_ERROR, "push: out of memory, %zu events not pushed live", n);
     if (b != NULL) {
         free(b->bufs);
         free(b->ev);

@@ -714,7 +714,10 @@ int hoso_route_ws(hoso_req *r)
         else
             token_err = HOSO_EUNAUTHORIZED;
     }
-    hoso_metrics_request(r->route, 101, hoso__now_usec() - hoso__req_start_usec(r));
+    uint64_t usec = hoso__now_usec() - hoso__req_start_usec(r);
+    hoso_metrics_request(r->route, 101, usec);
+    hoso_log_req lr = {hoso__req_id(r), "GET", r->route->name, 101, usec, 0};
+    hoso_log_request(&lr);
     c->conn = h2o_upgrade_to_websocket(req, key, c, on_ws);
     wslay_event_config_set_max_recv_msg_length(c->conn->ws_ctx, MAX_FRAME_HARD);
     struct wslay_event_callbacks cbs = c->conn->ws_callbacks;

@@ -87,6 +87,16 @@ static int on_stat_row(void *arg, const hoso_stat_row *row)
     return 0;
 }
 
+/* "YYYYMMDD", a real calendar date: the day keys of the stats table. */
+static int is_day(const char *s)
+{
+    char iso[11];
+    if (strlen(s) != 8 || strspn(s, "0123456789") != 8)
+        return 0;
+    snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2s", s, s + 4, s + 6);
+    return hoso_date_parse(iso, 10, NULL, NULL, NULL);
+}
+
 int hoso_route_stats(hoso_req *r)
 {
     char from[16], to[16], agency[48];
@@ -99,6 +109,14 @@ int hoso_route_stats(hoso_req *r)
     msgpack_sbuffer_init(&sb);
     c.from = hoso_req_query(r, "from", from, sizeof(from));
     c.to = hoso_req_query(r, "to", to, sizeof(to));
+    if (c.from != NULL && !is_day(c.from))
+        hoso_fail_field(&r->err, "from", "must be a date YYYYMMDD");
+    if (c.to != NULL && !is_day(c.to))
+        hoso_fail_field(&r->err, "to", "must be a date YYYYMMDD");
+    if (r->err.err != 0) {
+        err = r->err.err;
+        goto Exit;
+    }
     c.agency = hoso_req_query(r, "agency", agency, sizeof(agency));
     /* Officers see their own agency only. */
     if (r->who.role == HOSO_ROLE_OFFICER)

@@ -23,6 +23,7 @@ typedef struct match {
     const char *name;
     const char *params[3];
     size_t n;
+    char allow[48];
 } match;
 
 static match run(const char *method, const char *path, h2o_mem_pool_t *pool)
@@ -30,7 +31,8 @@ static match run(const char *method, const char *path, h2o_mem_pool_t *pool)
     match m;
     const hoso_route *rt = NULL;
     memset(&m, 0, sizeof(m));
-    m.err = hoso__route_match(table, N, method, strlen(method), path, strlen(path), pool, &rt, m.params, &m.n);
+    m.err = hoso__route_match(table, N, method, strlen(method), path, strlen(path), pool, &rt, m.params, &m.n,
+                              m.allow, sizeof(m.allow));
     m.name = m.err == 0 ? rt->name : NULL;
     return m;
 }
@@ -117,5 +119,25 @@ static void test_url_decode_form(void)
     EXPECT_INT(hoso__url_decode("0123456789abcde", 15, HOSO_URL_FORM, out, sizeof(out)), 15);
 }
 
+static void test_head_and_allow(void)
+{
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    /* HEAD is answered by the GET route. */
+    match m = run("HEAD", "/v1/dossiers/X", &pool);
+    EXPECT_INT(m.err, 0);
+    EXPECT_STR(m.name, "get");
+    /* A 405 names what the path takes, HEAD with every GET. */
+    m = run("DELETE", "/v1/dossiers", &pool);
+    EXPECT_INT(m.err, HOSO_EMETHOD_NOT_ALLOWED);
+    EXPECT_STR(m.allow, "GET, HEAD, POST");
+    m = run("GET", "/v1/dossiers/X/supplement", &pool);
+    EXPECT_STR(m.allow, "POST");
+    m = run("HEAD", "/v1/dossiers/X/supplement", &pool);
+    EXPECT_INT(m.err, HOSO_EMETHOD_NOT_ALLOWED);
+    EXPECT_STR(m.allow, "POST");
+    h2o_mem_clear_pool(&pool);
+}
+
 UNIT_MAIN(UNIT(test_exact_and_params), UNIT(test_same_path_other_method), UNIT(test_trailing_slash),
-          UNIT(test_parameter_decoding), UNIT(test_url_decode_form))
+          UNIT(test_parameter_decoding), UNIT(test_url_decode_form), UNIT(test_head_and_allow))

@@ -1,0 +1,304 @@
+/*
+ * log.c - hosod's log: one line per request, warnings and errors, each with a UTC
+ * timestamp, as text or JSON, on stderr.
+ *
+ * Every line is built whole and written with one write(2), so lines from different
+ * threads never interleave. What libraries (h2o, libuv, libwebsockets) and older code
+ * print with stdio on stderr comes through a stdio cookie that turns it into log lines
+ * and limits how often the same line may repeat: a client that makes h2o complain
+ * about every frame it sends cannot grow the log without bound. Sanitizer reports are
+ * written to fd 2 directly and are never held back.
+ */
+#define _GNU_SOURCE /* fopencookie */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "runtime.h"
+
+#define LINE_MAX_BYTES 2048
+/* A line that repeats (digits aside) is written this many times per window, then
+ * counted; the count is written when the window ends. */
+#define REPEAT_WINDOW_MS 60000
+#define REPEAT_MAX 5
+#define REPEAT_SLOTS 64
+/* And no more than this many stderr lines per second in all. */
+#define STDERR_PER_SECOND 50
+
+static const char *const LEVELS[] = {"debug", "info", "warn", "error"};
+
+static struct {
+    hoso_log_level min;
+    hoso_log_format format;
+    int fd;
+} L = {HOSO_LOG_INFO, HOSO_LOG_TEXT, 2};
+
+int hoso_log_level_parse(const char *s, hoso_log_level *out)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, LEVELS[i]) == 0) {
+            *out = (hoso_log_level)i;
+            return 0;
+        }
+    return -1;
+}
+
+int hoso_log_enabled(hoso_log_level level)
+{
+    return level >= L.min;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Lines */
+
+typedef struct line {
+    char b[LINE_MAX_BYTES];
+    size_t n;
+} line;
+
+static void put(line *l, const char *s, size_t n)
+{
+    if (n > sizeof l->b - 1 - l->n)
+        n = sizeof l->b - 1 - l->n;
+    memcpy(l->b + l->n, s, n);
+    l->n += n;
+}
+
+static void putf(line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(line *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(l->b + l->n, sizeof l->b - 1 - l->n, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        l->n += (size_t)n < sizeof l->b - 1 - l->n ? (size_t)n : sizeof l->b - 1 - l->n;
+}
+
+/* s as a JSON string body, or as text with control characters escaped. */
+static void put_escaped(line *l, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && l->n < sizeof l->b - 8; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' && L.format == HOSO_LOG_JSON)
+            put(l, "\\\"", 2);
+        else if (c == '\\')
+            put(l, "\\\\", 2);
+        else if (c == '\n')
+            put(l, "\\n", 2);
+        else if (c < 0x20 || c == 0x7f)
+            putf(l, "\\u%04x", c);
+        else
+            put(l, (const char *)&c, 1);
+    }
+}
+
+static void begin(line *l, hoso_log_level level, const char *msg)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    l->n = 0;
+    if (L.format == HOSO_LOG_JSON)
+        putf(l, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", when, ts.tv_nsec / 1000000L, LEVELS[level]);
+    else
+        putf(l, "%s.%03ldZ %s ", when, ts.tv_nsec / 1000000L, LEVELS[level]);
+    put_escaped(l, msg, strlen(msg));
+    if (L.format == HOSO_LOG_JSON)
+        put(l, "\"", 1);
+}
+
+static void field_str(line *l, const char *key, const char *v)
+{
+    if (L.format == HOSO_LOG_JSON) {
+        putf(l, ",\"%s\":\"", key);
+        put_escaped(l, v, strlen(v));
+        put(l, "\"", 1);
+    } else {
+        putf(l, " %s=", key);
+        put_escaped(l, v, strlen(v));
+    }
+}
+
+static void field_num(line *l, const char *key, const char *fmt, double v)
+{
+    putf(l, L.format == HOSO_LOG_JSON ? ",\"%s\":" : " %s=", key);
+    putf(l, fmt, v);
+}
+
+static void finish(line *l)
+{
+    if (L.format == HOSO_LOG_JSON)
+        put(l, "}", 1);
+    l->b[l->n++] = '\n';
+    const char *p = l->b;
+    size_t left = l->n;
+    while (left > 0) {
+        ssize_t w = write(L.fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* nowhere to complain */
+        p += w;
+        left -= (size_t)w;
+    }
+}
+
+void hoso_log(hoso_log_level level, const char *fmt, ...)
+{
+    char msg[LINE_MAX_BYTES / 2];
+    line l;
+    va_list ap;
+    if (level < L.min)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    begin(&l, level, msg);
+    finish(&l);
+}
+
+void hoso_log_request(const hoso_log_req *r)
+{
+    line l;
+    if (HOSO_LOG_INFO < L.min)
+        return;
+    begin(&l, HOSO_LOG_INFO, "request");
+    field_str(&l, "id", r->id);
+    field_str(&l, "method", r->method);
+    field_str(&l, "route", r->route);
+    field_num(&l, "status", "%.0f", r->status);
+    field_num(&l, "ms", "%.3f", (double)r->usec / 1000.0);
+    field_num(&l, "bytes", "%.0f", (double)r->bytes);
+    finish(&l);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* stderr through the log */
+
+typedef struct repeat {
+    uint64_t hash;
+    unsigned seen, dropped;
+    int64_t since_ms;
+} repeat;
+
+static struct {
+    pthread_mutex_t lock;
+    char partial[LINE_MAX_BYTES];
+    size_t npartial;
+    repeat slots[REPEAT_SLOTS];
+    int64_t second;
+    unsigned in_second, dropped_second;
+} E = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a of the line with its digits left out: "frame 17" and "frame 18" repeat. */
+static uint64_t shape(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Called with E.lock held. */
+static void stderr_line(const char *s, size_t n)
+{
+    int64_t now = now_ms();
+    char text[LINE_MAX_BYTES];
+    line l;
+
+    while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
+        n--;
+    if (n == 0)
+        return;
+    if (now / 1000 != E.second) {
+        if (E.dropped_second > 0)
+            hoso_log(HOSO_LOG_WARN, "%u stderr lines dropped: more than %d a second", E.dropped_second,
+                     STDERR_PER_SECOND);
+        E.second = now / 1000;
+        E.in_second = E.dropped_second = 0;
+    }
+    uint64_t h = shape(s, n);
+    repeat *r = &E.slots[h % REPEAT_SLOTS];
+    if (r->hash != h || now - r->since_ms >= REPEAT_WINDOW_MS) {
+        if (r->dropped > 0)
+            hoso_log(HOSO_LOG_WARN, "a stderr line repeated %u more times (not shown)", r->dropped);
+        r->hash = h;
+        r->seen = r->dropped = 0;
+        r->since_ms = now;
+    }
+    if (++r->seen > REPEAT_MAX || ++E.in_second > STDERR_PER_SECOND) {
+        if (r->seen > REPEAT_MAX)
+            r->dropped++;
+        else
+            E.dropped_second++;
+        return;
+    }
+    snprintf(text, sizeof text, "%.*s", (int)n, s);
+    begin(&l, HOSO_LOG_WARN, text);
+    field_str(&l, "source", "stderr");
+    finish(&l);
+}
+
+static ssize_t cookie_write(void *c, const char *buf, size_t size)
+{
+    pthread_mutex_lock(&E.lock);
+    for (size_t i = 0; i < size; i++) {
+        if (buf[i] == '\n' || E.npartial == sizeof E.partial - 1) {
+            stderr_line(E.partial, E.npartial);
+            E.npartial = 0;
+            if (buf[i] == '\n')
+                continue;
+        }
+        E.partial[E.npartial++] = buf[i];
+    }
+    pthread_mutex_unlock(&E.lock);
+    return (ssize_t)size;
+}
+
+void hoso_log_flush(void)
+{
+    pthread_mutex_lock(&E.lock);
+    for (size_t i = 0; i < REPEAT_SLOTS; i++) {
+        repeat *r = &E.slots[i];
+        if (r->dropped > 0)
+            hoso_log(HOSO_LOG_WARN, "a stderr line repeated %u more times (not shown)", r->dropped);
+        r->dropped = 0;
+    }
+    if (E.dropped_second > 0)
+        hoso_log(HOSO_LOG_WARN, "%u stderr lines dropped: more than %d a second", E.dropped_second,
+                 STDERR_PER_SECOND);
+    E.dropped_second = 0;
+    pthread_mutex_unlock(&E.lock);
+}
+
+int hoso_log_setup(hoso_log_level min, hoso_log_format format)
+{
+    L.min = min;
+    L.format = format;
+    /* Everything that prints through stdio's stderr now goes through stderr_line; the
+     * descriptor itself stays as it was for what writes to it directly. */
+    cookie_io_functions_t io = {.write = cookie_write};
+    FILE *f = fopencookie(NULL, "w", io);
+    if (f == NULL)
+        return HOSO_ENOMEM;
+    setvbuf(f, NULL, _IOLBF, 0);
+    fflush(stderr);
+    stderr = f;
+    return 0;
+}
