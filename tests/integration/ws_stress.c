@@ -6,6 +6,7 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include "hoso_test.h"
 #include "ws.h"
 
@@ -60,7 +61,7 @@ typedef struct mover {
     size_t nd;
     int moves;                /* how many to make */
     int *per_owner;           /* moves counted per citizen (owned by this mover) */
-    volatile int done;
+    atomic_int done;
 } mover;
 
 static void *mover_main(void *p)
@@ -74,7 +75,7 @@ static void *mover_main(void *p)
         m->per_owner[d->owner]++;
     }
     ht_conn_close(&c);
-    m->done = 1;
+    atomic_store(&m->done, 1);
     return NULL;
 }
 

@@ -152,7 +152,9 @@ json_t *ht_valid_form(const ht_service *s)
         json_t *v;
         if (strcmp(type, "number") == 0) v = json_integer(2);
         else if (strcmp(type, "date") == 0) v = json_string("1995-06-15");
-        else if (strcmp(type, "enum") == 0) v = json_incref(json_array_get(json_object_get(f, "options"), 0));
+        /* A copy, not a reference: tests build forms on several threads, and a shared
+         * jansson value's refcount is not theirs to share. */
+        else if (strcmp(type, "enum") == 0) v = json_string(json_string_value(json_array_get(json_object_get(f, "options"), 0)));
         else v = json_string("Nguyễn Văn An, số 1 phố Tràng Tiền, Hà Nội");
         json_object_set_new(form, key, v);
     }
