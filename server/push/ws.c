@@ -33,6 +33,7 @@
 /* Close codes (docs/protocol.md). */
 enum {
     WS_GOING_AWAY = 1001,
+    WS_PROTOCOL = 1002,
     WS_INVALID_PAYLOAD = 1007,
     WS_POLICY = 1008,
     WS_TOO_BIG = 1009,
@@ -70,6 +71,11 @@ struct hoso_ws {
     int depth;                    /* inside kick() */
     uint8_t head[14];             /* a frame header held back until its payload */
     size_t head_len;
+    /* The client's stream as frames, watched before wslay parses it (recv_checked). */
+    uint8_t in_head[14];          /* the header being read */
+    size_t in_have;               /* bytes of it so far */
+    uint64_t in_skip;             /* payload bytes left of the current frame */
+    int proto_error;              /* a header broke RFC 6455: nothing more is read */
     int gone;                     /* h2o reported the connection closed */
 };
 
@@ -147,6 +153,78 @@ static ssize_t send_joined(wslay_event_context_ptr ctx, const uint8_t *data, siz
     if (buf != stack)
         free(buf);
     return r;
+}
+
+static void queue_close(hoso_ws *c, uint16_t code, const char *reason);
+
+/* wslay refuses a control frame over 125 bytes, a fragmented one and a 64-bit length
+ * with its top bit set, but its refusal makes h2o drop the connection before the close
+ * frame 1002 that wslay queued is sent. So the headers are checked here first: on a
+ * violation wslay gets only the bytes before that frame, the close 1002 is queued,
+ * and nothing the client sends afterwards is read. Returns how many bytes of buf[0..n)
+ * come before a broken header, or n. */
+static size_t scan_frames(hoso_ws *c, const uint8_t *buf, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (c->in_skip > 0) {
+            size_t k = (uint64_t)(n - i) < c->in_skip ? n - i : (size_t)c->in_skip;
+            c->in_skip -= k;
+            i += k;
+            continue;
+        }
+        size_t start = i;
+        c->in_head[c->in_have++] = buf[i++];
+        if (c->in_have < 2)
+            continue;
+        unsigned len7 = c->in_head[1] & 0x7f, mask = (c->in_head[1] & 0x80) ? 4 : 0;
+        size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + mask;
+        if (c->in_have < need)
+            continue;
+        unsigned opcode = c->in_head[0] & 0x0f, fin = c->in_head[0] & 0x80;
+        uint64_t len = len7;
+        if (len7 == 126)
+            len = ((uint64_t)c->in_head[2] << 8) | c->in_head[3];
+        else if (len7 == 127)
+            len = hoso_be64_get(c->in_head + 2);
+        c->in_have = 0;
+        if ((opcode >= 8 && (len > 125 || !fin)) || (len7 == 127 && (len >> 63) != 0)) {
+            /* The broken header began in this chunk at most need bytes back. */
+            size_t begin = start + 1 >= need ? start + 1 - need : 0;
+            c->proto_error = 1;
+            return begin;
+        }
+        c->in_skip = len;
+    }
+    return n;
+}
+
+static ssize_t recv_checked(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+    h2o_websocket_conn_t *conn = user;
+    hoso_ws *c = conn->data;
+    ssize_t n;
+
+    if (c->proto_error) {
+        /* Drain and drop: the connection is closing. */
+        uint8_t sink[4096];
+        while (conn->ws_callbacks.recv_callback(ctx, sink, sizeof(sink), flags, user) > 0) {
+        }
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if ((n = conn->ws_callbacks.recv_callback(ctx, buf, len, flags, user)) <= 0)
+        return n;
+    size_t ok = scan_frames(c, buf, (size_t)n);
+    if (c->proto_error) {
+        queue_close(c, WS_PROTOCOL, "protocol error");
+        if (ok == 0) {
+            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+            return -1;
+        }
+        return (ssize_t)ok;
+    }
+    return n;
 }
 
 /* Queues one msgpack frame, as JSON text for a JSON client. */
@@ -722,6 +800,7 @@ int hoso_route_ws(hoso_req *r)
     wslay_event_config_set_max_recv_msg_length(c->conn->ws_ctx, MAX_FRAME_HARD);
     struct wslay_event_callbacks cbs = c->conn->ws_callbacks;
     cbs.send_callback = send_joined;
+    cbs.recv_callback = recv_checked;
     wslay_event_config_set_callbacks(c->conn->ws_ctx, &cbs);
     hoso__hub_join(c->hub, &c->m, c);
     hoso_metrics_ws_conns(1);

@@ -7,29 +7,9 @@
 #include "hoso_test.h"
 #include "ws.h"
 
-typedef struct world {
-    ht_server s;
-    ht_conn c;
-    ht_service svc;
-    ht_user cit, off;
-} world;
-
-static void world_start(world *w, const char *extra)
-{
-    memset(w, 0, sizeof(*w));
-    ht_server_start(&w->s, extra);
-    ht_conn_init(&w->c, w->s.port);
-    ht_service_pick(&w->c, &w->svc, 0, NULL);
-    ht_citizen_new(&w->c, &w->cit);
-    ht_officer_new(&w->s, &w->c, w->svc.agency, &w->off);
-}
-
-static void world_stop(world *w)
-{
-    ht_service_free(&w->svc);
-    ht_conn_close(&w->c);
-    ht_server_stop(&w->s);
-}
+typedef ht_world world;
+#define world_start ht_world_start
+#define world_stop ht_world_stop
 
 /* Moves code to `to` as the officer; fails unless 200. */
 static void move(world *w, const char *code, int to)
@@ -425,6 +405,46 @@ static void test_stop_with_open_connections(void)
     ht_conn_close(&w.c);
 }
 
+/* Frames that break RFC 6455 itself: the close code is 1002 (after wslay would have
+ * dropped the connection without one), whatever came before them on the stream. */
+static void test_protocol_violations(void)
+{
+    world w;
+    ht_ws ws;
+    world_start(&w, NULL);
+    /* Masked client frames: FIN+opcode, 0x80|len, mask key, payload. */
+    static const uint8_t ping126[] = {0x89, 0x80 | 126, 0, 126, 1, 2, 3, 4};
+    static const uint8_t frag_ping[] = {0x09, 0x82, 1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2};
+    static const uint8_t top_bit[] = {0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4};
+    static const struct {
+        const uint8_t *b;
+        size_t n;
+    } cases[] = {{ping126, sizeof ping126}, {frag_ping, sizeof frag_ping}, {top_bit, sizeof top_bit}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int split = 0; split < 2; split++) {
+            EXPECT_INT(ht_ws_connect(&ws, w.s.port, w.cit.token, NULL, 0), 0);
+            /* A good ping first, so the violation is not at the start of the stream. */
+            EXPECT_INT(ht_ws_send(&ws, HT_WS_PING, "hi", 2), 0);
+            if (split) {
+                /* The header in two writes: the check holds across reads. */
+                EXPECT_INT(write(ws.fd, cases[i].b, 1), 1);
+                usleep(50 * 1000);
+                EXPECT_INT(write(ws.fd, cases[i].b + 1, cases[i].n - 1), (ssize_t)cases[i].n - 1);
+            } else {
+                EXPECT_INT(write(ws.fd, cases[i].b, cases[i].n), (ssize_t)cases[i].n);
+            }
+            int code = ht_ws_wait_close(&ws, 10000);
+            if (code != 1002) ht_fail("case %zu split %d: close %d, expected 1002", i, split, code);
+            ht_ws_drop(&ws);
+        }
+    }
+    /* The server goes on serving others. */
+    json_t *sub = ht_ws_open_subscribed(&ws, w.s.port, w.cit.token, 0);
+    json_decref(sub);
+    ht_ws_close(&ws);
+    world_stop(&w);
+}
+
 UNIT_MAIN(UNIT(test_subscribe_live), UNIT(test_replay_since_json), UNIT(test_recovered_false),
           UNIT(test_unauthorized), UNIT(test_agency_stream), UNIT(test_hostile_frames), UNIT(test_ping_idle),
-          UNIT(test_stop_with_open_connections))
+          UNIT(test_stop_with_open_connections), UNIT(test_protocol_violations))
