@@ -4,6 +4,7 @@
  * seed), and the offline subcommands of server/tools/. Nothing includes this file.
  * Usage errors exit 2, runtime failures 1.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 #define SERVE_USAGE                                                                                        \
     "hosod serve [--listen ADDR:PORT] [--data DIR] [--create] [--workers N] [--max-body BYTES] [--demo]\n"   \
     "            [--quiet] [--log-level L] [--log-format text|json] [--feed-max-age-days D]\n"                \
-    "            [--feed-max-events N]\n"                                                                     \
+    "            [--feed-max-events N] [--trusted-proxy ADDR[/BITS]]...\n"                                    \
     "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"
 
 static void usage(FILE *f)
@@ -40,6 +41,8 @@ static void serve_help(void)
            "  --demo                 create the demo officers and admin once, printing their passwords\n"
            "  --quiet                no start-up line\n"
            "  --log-level L          debug, info (default: a line per request), warn or error\n"
+           "  --trusted-proxy A[/B]  a reverse proxy whose X-Forwarded-For names the client (repeat for\n"
+           "                         more, up to 8); from other peers the header is ignored\n"
            "  --log-format F         text (default) or json, one line per entry on stderr\n"
            "  --feed-max-age-days D  owner feed entries kept this long before the newest (default 30)\n"
            "  --feed-max-events N    owner feed entries kept per citizen (default 10000)\n"
@@ -90,6 +93,29 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     return 0;
 }
 
+/* "10.0.0.5", "10.0.0.0/8", "::1", "fd00::/8" */
+static int parse_proxy(const char *s, hoso_config *cfg)
+{
+    char addr[INET6_ADDRSTRLEN + 1];
+    const char *slash = strchr(s, '/');
+    size_t len = slash != NULL ? (size_t)(slash - s) : strlen(s);
+    uint64_t bits = 0;
+    if (cfg->ntrusted == sizeof(cfg->trusted) / sizeof(cfg->trusted[0]) || len == 0 || len >= sizeof(addr))
+        return -1;
+    memcpy(addr, s, len);
+    addr[len] = '\0';
+    int family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
+    unsigned max = family == AF_INET ? 32 : 128;
+    if (inet_pton(family, addr, cfg->trusted[cfg->ntrusted].addr) != 1)
+        return -1;
+    if (slash != NULL && (slash[1] == '\0' || hoso_parse_u64(slash + 1, max, &bits) != 0))
+        return -1;
+    cfg->trusted[cfg->ntrusted].family = family;
+    cfg->trusted[cfg->ntrusted].bits = slash != NULL ? (unsigned)bits : max;
+    cfg->ntrusted++;
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     hoso_config cfg;
@@ -105,6 +131,13 @@ static int cmd_serve(int argc, char **argv)
             cfg.demo = 1;
         } else if (strcmp(o, "--create") == 0) {
             cfg.create = 1;
+        } else if (strcmp(o, "--trusted-proxy") == 0) {
+            if (val == NULL || parse_proxy(val, &cfg) != 0) {
+                fprintf(stderr, "hosod serve: --trusted-proxy takes ADDR or ADDR/BITS (up to 8 of them), not %s\n",
+                        val != NULL ? val : "nothing");
+                return 2;
+            }
+            i++;
         } else if (strcmp(o, "--log-level") == 0 || strcmp(o, "--log-format") == 0) {
             if (val == NULL) {
                 fprintf(stderr, "hosod serve: %s needs a value\n", o);
@@ -198,6 +231,9 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "hosod: libsodium failed to initialise\n");
         return 1;
     }
+    /* Password hashing runs on libuv's pool: its size bounds argon2's memory (64 MiB a
+     * hash). Set before the pool exists; an operator's own setting wins. */
+    setenv("UV_THREADPOOL_SIZE", "4", 0);
     hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed};
     return hoso_server_run(&cfg, &app) == 0 ? 0 : 1;
 }

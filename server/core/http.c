@@ -3,6 +3,7 @@
  * decoding, bearer authentication, the handler call, and every reply (including the
  * single error shape). Runs on the worker thread that owns the request.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,6 +93,12 @@ static void send_raw(req_full *f, int status, const char *ctype, const void *bod
     if (replayed)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("idempotent-replayed"), 0, NULL,
                               H2O_STRLIT("true"));
+    if (status == 429 && f->r.retry_after_ms > 0) {
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%lld", (long long)((f->r.retry_after_ms + 999) / 1000));
+        /* h2o keeps the pointer: the value must live as long as the request. */
+        add_header(req, H2O_TOKEN_RETRY_AFTER, h2o_strdup(&req->pool, secs, SIZE_MAX).base);
+    }
     hoso_metrics_request(f->r.route, status, usec);
     if (hoso_log_enabled(HOSO_LOG_INFO)) {
         char method[16];
@@ -178,6 +185,101 @@ int hoso_reply_raw(hoso_req *r, int http_status, const char *content_type, const
     f->replied = 1;
     send_raw(f, http_status, content_type, body, len, 0);
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The client's address */
+
+static int parse_addr(const char *s, size_t len, struct sockaddr_storage *ss)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    memset(ss, 0, sizeof(*ss));
+    while (len > 0 && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (inet_pton(AF_INET, buf, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+        ss->ss_family = AF_INET;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+        ss->ss_family = AF_INET6;
+        return 0;
+    }
+    return -1;
+}
+
+static int trusted(const hoso_config *cfg, const struct sockaddr_storage *ss)
+{
+    const uint8_t *a = ss->ss_family == AF_INET ? (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr
+                                                : (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+    for (unsigned i = 0; i < cfg->ntrusted; i++) {
+        unsigned bits = cfg->trusted[i].bits, k;
+        if (cfg->trusted[i].family != ss->ss_family)
+            continue;
+        for (k = 0; k + 8 <= bits && a[k / 8] == cfg->trusted[i].addr[k / 8]; k += 8)
+            ;
+        if (k + 8 <= bits)
+            continue;
+        if (k < bits) {
+            uint8_t mask = (uint8_t)(0xff << (8 - (bits - k)));
+            if ((a[k / 8] & mask) != (cfg->trusted[i].addr[k / 8] & mask))
+                continue;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+    const void *a = ss->ss_family == AF_INET ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+                                             : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (inet_ntop(ss->ss_family, a, out, (socklen_t)n) == NULL)
+        out[0] = '\0';
+}
+
+void hoso_req_peer(hoso_req *r, char *out, size_t n)
+{
+    const hoso_config *cfg = &r->srv->cfg;
+    struct sockaddr_storage ss;
+    h2o_conn_t *conn = r->h2o->conn;
+
+    out[0] = '\0';
+    memset(&ss, 0, sizeof(ss));
+    if (conn->callbacks->get_peername == NULL ||
+        conn->callbacks->get_peername(conn, (struct sockaddr *)&ss) == 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+        return;
+    /* Walk X-Forwarded-For from the right while the hop that added it is trusted: the
+     * first address added by a hop we do not trust is the client's as far as anyone
+     * can tell. Without trusted proxies the header is ignored: a client could write
+     * anything in it. */
+    if (cfg->ntrusted > 0 && trusted(cfg, &ss)) {
+        ssize_t i = -1;
+        while ((i = h2o_find_header_by_str(&r->h2o->headers, H2O_STRLIT("x-forwarded-for"), i)) != -1) {
+            h2o_iovec_t v = r->h2o->headers.entries[i].value;
+            size_t end = v.len;
+            while (end > 0) {
+                size_t b = end;
+                while (b > 0 && v.base[b - 1] != ',')
+                    b--;
+                struct sockaddr_storage hop;
+                if (parse_addr(v.base + b, end - b, &hop) != 0)
+                    goto Done; /* garbage: stop at the last hop we could read */
+                ss = hop;
+                if (!trusted(cfg, &ss))
+                    goto Done;
+                end = b > 0 ? b - 1 : 0;
+            }
+        }
+    }
+Done:
+    addr_text(&ss, out, n);
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -40,6 +40,14 @@ typedef struct hoso_config {
     int demo;               /* --demo: seed the demo catalogue and demo accounts */
     int create;             /* --create: make the data dir and a new store when it holds none */
     int quiet;
+    /* Reverse proxies whose X-Forwarded-For names the client (--trusted-proxy
+     * ADDR[/BITS], up to 8): from any other peer the header is ignored. */
+    struct {
+        int family;             /* AF_INET or AF_INET6 */
+        uint8_t addr[16];
+        unsigned bits;
+    } trusted[8];
+    unsigned ntrusted;
     hoso_log_level log_level;   /* --log-level, default info (a line per request) */
     hoso_log_format log_format; /* --log-format text|json, default text */
     /* Owner feed retention (GET /v1/sync): 0 means the default below. */
@@ -100,7 +108,13 @@ typedef struct hoso_req {
     hoso_caller who;            /* the caller when authed */
     char token[64];             /* the bearer token when authed */
     hoso_errinfo err;           /* filled by handlers that return an error */
+    int64_t retry_after_ms;     /* with a 429: sent as Retry-After (seconds, rounded up) */
 } hoso_req;
+
+/* The client's address as text: the peer's, or the last address of X-Forwarded-For
+ * that is not a trusted proxy when the peer is one (hoso_config.trusted). "" when
+ * unknown. Worker thread. */
+void hoso_req_peer(hoso_req *r, char *out, size_t n);
 
 /* A handler returns 0 once it replied, HOSO_ASYNC after handing an op to the writer,
  * or a negative HOSO_E* (with details in r->err) for the runtime to reply with. */
@@ -202,8 +216,21 @@ int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...) __attribute__((fo
  * gone (r->who stays): keep what done needs in data (or in a writer op made before).
  * Returns HOSO_ASYNC, or RATE_LIMITED (too many pending, data freed), NOMEM. */
 typedef int (*hoso_offload_done)(hoso_req *r, void *data, int result);
-int hoso_req_offload(hoso_req *r, int (*fn)(void *data), hoso_offload_done done, void (*free_data)(void *data),
-                     void *data);
+/* Budgets of waiting work: registrations have their own, so a flood of them never
+ * keeps a citizen from signing in. */
+enum { HOSO_OFFLOAD_LOGIN, HOSO_OFFLOAD_REGISTER };
+int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offload_done done,
+                     void (*free_data)(void *data), void *data);
+
+/* ---------------------------------------------------------------------------------- */
+/* Sign-in throttling (server/core/throttle.c). Any thread. */
+enum { HOSO_THROTTLE_ACCOUNT, HOSO_THROTTLE_ADDRESS, HOSO_THROTTLE_REGISTER };
+/* RATE_LIMITED with *retry_after_ms set while key (of kind) must wait, else 0. */
+int hoso_throttle_check(int kind, const char *key, int64_t now_ms, int64_t *retry_after_ms);
+/* Counts one attempt that counts (a failed sign-in, a registration). */
+void hoso_throttle_count(int kind, const char *key, int64_t now_ms);
+/* Forgets key (an account after a successful sign-in). */
+void hoso_throttle_clear(int kind, const char *key);
 
 /* ---------------------------------------------------------------------------------- */
 /* Committed events, handed from the writer to every worker's push hub and, later, to
@@ -250,6 +277,9 @@ void hoso_metrics_ws_delivered(uint64_t n);
 void hoso_metrics_ws_replay(uint64_t events);
 void hoso_metrics_ws_ack(void);
 void hoso_metrics_ws_slow_close(void);
+/* A sign-in or registration refused with 429: by account, address, registrations
+ * from one address, or a full hashing queue ("busy"). */
+void hoso_metrics_throttled(const char *by);
 /* Offline sync: a GET /v1/sync that returned `events`; a snapshot of that many
  * dossiers and papers; the items of one POST /v1/sync by result. */
 void hoso_metrics_sync_read(size_t events);

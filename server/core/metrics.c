@@ -41,6 +41,17 @@ static struct {
     _Atomic uint64_t sync_ops[3]; /* applied, duplicate, rejected */
 } M;
 
+/* Sign-in refusals by cause, in the order of hoso_metrics_throttled's names. */
+static const char *const THROTTLE_BY[] = {"account", "address", "registrations", "busy"};
+static _Atomic uint64_t throttled[4];
+
+void hoso_metrics_throttled(const char *by)
+{
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(by, THROTTLE_BY[i]) == 0)
+            atomic_fetch_add_explicit(&throttled[i], 1, memory_order_relaxed);
+}
+
 /* WebSocket push. Bounds of the replay histogram are event counts. */
 static const uint64_t replay_bounds[] = {0, 1, 10, 100, 1000, 10000};
 #define NREPLAY (sizeof(replay_bounds) / sizeof(replay_bounds[0]))
@@ -59,6 +70,7 @@ void hoso__metrics_init(const hoso_route *table, size_t n)
 {
     memset(&M, 0, sizeof(M));
     memset(&WS, 0, sizeof(WS));
+    memset(throttled, 0, sizeof(throttled));
     routes = table;
     nroutes = n;
 }
@@ -318,6 +330,12 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
         (unsigned long long)ld(&M.sync_ops[2]));
 
     render_ws(buf);
+
+    put(buf, "# HELP hoso_auth_throttled_total Sign-ins and registrations refused with 429, by cause.\n"
+             "# TYPE hoso_auth_throttled_total counter\n");
+    for (size_t i = 0; i < 4; i++)
+        put(buf, "hoso_auth_throttled_total{by=\"%s\"} %llu\n", THROTTLE_BY[i],
+            (unsigned long long)atomic_load_explicit(&throttled[i], memory_order_relaxed));
 
     if (srv != NULL) {
         hoso_store_stats st;

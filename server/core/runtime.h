@@ -33,6 +33,7 @@ struct hoso_worker {
     int listening;
     hoso_txn *rtxn;                    /* this thread's read txn (hoso__worker_read) */
     h2o_multithread_receiver_t done_rx;/* writer -> worker: ops with their results */
+    h2o_multithread_receiver_t offload_rx; /* registration threads -> worker (offload.c) */
     uv_async_t ctl;                    /* main -> worker: look at stop_phase */
     atomic_long inflight;              /* ops submitted by this worker, not yet answered */
     atomic_long conns;                 /* open connections */
@@ -125,6 +126,10 @@ uint64_t hoso__now_usec(void);
 uint64_t hoso__req_start_usec(hoso_req *r);
 /* r's request id (X-Request-Id, and the log). */
 const char *hoso__req_id(hoso_req *r);
+
+/* offload.c ------------------------------------------------------------------------ */
+/* Worker side: the receiver callback for hashed registrations (on ctx.queue). */
+void hoso__offload_on_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);
 
 /* metrics.c ------------------------------------------------------------------------ */
 /* Zeroes every counter and names the request counters after routes[0..n). */

@@ -243,6 +243,7 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
     /* The host is registered on the shared globalconf before any context exists. */
     h2o_context_init(&w->ctx, &w->loop, &srv->globalconf);
     h2o_multithread_register_receiver(w->ctx.queue, &w->done_rx, hoso__writer_on_done);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->offload_rx, hoso__offload_on_done);
     uv_async_init(&w->loop, &w->ctl, on_ctl);
     if (hoso__hub_init(w) != 0) {
         hoso_log(HOSO_LOG_ERROR, "worker %u: out of memory", index);
@@ -309,7 +310,8 @@ static void close_walk(uv_handle_t *h, void *arg)
  * Returns 1 when disposed. */
 static int worker_dispose(hoso_worker *w)
 {
-    if (atomic_load(&w->conns) != 0)
+    /* A hash still running would post its result to this worker's queue. */
+    if (atomic_load(&w->conns) != 0 || atomic_load(&w->inflight) != 0)
         return 0;
     if (w->listening) {
         uv_close((uv_handle_t *)&w->listener, NULL);
@@ -321,6 +323,7 @@ static int worker_dispose(hoso_worker *w)
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->done_rx);
+    h2o_multithread_unregister_receiver(w->ctx.queue, &w->offload_rx);
     hoso__hub_dispose(w);
     h2o_context_dispose(&w->ctx);
     uv_run(&w->loop, UV_RUN_DEFAULT);

@@ -28,6 +28,7 @@ typedef struct register_data {
 
 typedef struct login_data {
     char id[33];
+    char addr[64];      /* the client's address: throttling */
     int found;
     char pwhash[crypto_pwhash_STRBYTES];
     char password[256]; /* wiped once verified */
@@ -67,6 +68,18 @@ static int copy_str(char *dst, size_t sz, const hoso_str *s)
     if (n) memcpy(dst, s->ptr, n);
     dst[n] = '\0';
     return 0;
+}
+
+/* 0, or RATE_LIMITED with r->retry_after_ms while the key must wait. */
+static int throttled(hoso_req *r, int kind, const char *key, const char *by)
+{
+    int64_t wait = 0;
+    if (key[0] == '\0' || hoso_throttle_check(kind, key, hoso_now_ms(), &wait) == 0)
+        return 0;
+    r->retry_after_ms = wait;
+    hoso_metrics_throttled(by);
+    return hoso_fail(&r->err, HOSO_ERATE_LIMITED, "too many attempts; try again in %lld s",
+                     (long long)((wait + 999) / 1000));
 }
 
 /* {id, role, full_name?, agency?}: never the hash, the phone or the id number. */
@@ -202,7 +215,15 @@ int hoso_route_register(hoso_req *r)
         ret = hoso_fail(&r->err, HOSO_EVALIDATION_FAILED, "a field is longer than allowed");
         goto Exit;
     }
-    return hoso_req_offload(r, register_hash, register_hashed, free_register, rd);
+    {
+        char addr[64];
+        hoso_req_peer(r, addr, sizeof(addr));
+        if ((ret = throttled(r, HOSO_THROTTLE_REGISTER, addr, "registrations")) != 0)
+            goto Exit;
+        if (addr[0] != '\0')
+            hoso_throttle_count(HOSO_THROTTLE_REGISTER, addr, hoso_now_ms());
+    }
+    return hoso_req_offload(r, HOSO_OFFLOAD_REGISTER, register_hash, register_hashed, free_register, rd);
 Exit:
     free_register(rd);
     return ret;
@@ -243,10 +264,12 @@ static int login_apply(hoso_wop *op, hoso_txn *t)
 }
 
 /* Thread pool. A missing account is verified against a dummy hash, so that it costs as
- * much time as a wrong password and the two cannot be told apart. */
+ * much time as a wrong password and the two cannot be told apart. The outcome counts
+ * for throttling here, whether or not the client waits for it. */
 static int login_verify(void *data)
 {
     login_data *ld = data;
+    int64_t now = hoso_now_ms();
     int ok;
     if (ld->found) {
         ok = hoso_password_verify(ld->pwhash, ld->password) == 0;
@@ -256,8 +279,16 @@ static int login_verify(void *data)
         ok = 0;
     }
     sodium_memzero(ld->password, sizeof(ld->password));
+    if (ok) {
+        hoso_throttle_clear(HOSO_THROTTLE_ACCOUNT, ld->id);
+    } else {
+        hoso_throttle_count(HOSO_THROTTLE_ACCOUNT, ld->id, now);
+        if (ld->addr[0] != '\0')
+            hoso_throttle_count(HOSO_THROTTLE_ADDRESS, ld->addr, now);
+    }
     return ok ? 0 : HOSO_EUNAUTHORIZED;
 }
+
 
 /* Back on the worker, the request still alive. */
 static int login_verified(hoso_req *r, void *data, int result)
@@ -303,6 +334,11 @@ int hoso_route_login(hoso_req *r)
         goto Exit;
     }
     hoso_account_id_for(hoso_server_store(r->srv), by_id ? q.id_number.ptr : q.username.ptr, ld->id);
+    hoso_req_peer(r, ld->addr, sizeof(ld->addr));
+    /* Throttled before any hashing: the wait is the answer, whatever the password. */
+    if ((ret = throttled(r, HOSO_THROTTLE_ACCOUNT, ld->id, "account")) != 0 ||
+        (ret = throttled(r, HOSO_THROTTLE_ADDRESS, ld->addr, "address")) != 0)
+        goto Exit;
     ret = hoso_account_get(r->rtxn, ld->id, &doc, &a);
     if (ret && ret != HOSO_ENOT_FOUND) goto Exit;
     /* Citizens sign in with their id number, staff accounts with a username: the two
@@ -316,7 +352,7 @@ int hoso_route_login(hoso_req *r)
     }
     int64_t ttl = hoso_server_config(r->srv)->session_ttl_ms;
     ld->expires_at = hoso_now_ms() + (ttl > 0 ? ttl : (int64_t)30 * 24 * 3600 * 1000);
-    ret = hoso_req_offload(r, login_verify, login_verified, free_login, ld);
+    ret = hoso_req_offload(r, HOSO_OFFLOAD_LOGIN, login_verify, login_verified, free_login, ld);
     ld = NULL; /* owned by the offload now, whatever it returned */
 Exit:
     free_login(ld);
