@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <sodium.h>
 #include "internal.h"
@@ -369,6 +370,11 @@ int hoso_store_stats_get(hoso_store *s, hoso_store_stats *st)
     if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &ms)) != 0)
         return hoso__mdb_err(rc);
     st->map_size = info.me_mapsize;
+    st->full = atomic_load(&s->full);
+    const char *path = NULL;
+    struct statvfs vfs;
+    if (mdb_env_get_path(s->env, &path) == 0 && statvfs(path, &vfs) == 0)
+        st->disk_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
     st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
     st->readers_used = info.me_numreaders;
     st->max_readers = info.me_maxreaders;

@@ -76,6 +76,8 @@ const char *hoso_store_epoch(const hoso_store *s);
 
 typedef struct hoso_store_stats {
     uint64_t map_size, used_bytes; /* configured map, pages in use * page size */
+    uint64_t disk_free;            /* bytes free for the data dir's file system */
+    int full;                      /* the last commit failed: no space (map or disk) */
     uint64_t log_head;             /* last global seq, 0 if empty */
     unsigned readers_used, max_readers;
 } hoso_store_stats;
@@ -136,7 +138,9 @@ int hoso_txn_renew(hoso_txn *t);
  * each request in its own child so one failing request leaves the batch intact.
  * Errors: IO, STORAGE_FULL, NOMEM. */
 int hoso_txn_write(hoso_store *s, hoso_txn *parent, hoso_txn **out);
-/* Commits and frees t. On error t is aborted and freed. Errors: STORAGE_FULL, IO. */
+/* Commits and frees t. On error t is aborted and freed. Errors: STORAGE_FULL (the map
+ * or the file system is full: nothing of t is kept, and later commits succeed once
+ * space is made), IO. */
 int hoso_txn_commit(hoso_txn *t);
 /* Aborts and frees t (read or write). */
 void hoso_txn_abort(hoso_txn *t);

@@ -56,6 +56,7 @@ struct hoso_store {
     size_t map_size;
     unsigned max_readers;
     _Atomic uint64_t log_head; /* last global seq committed by this process (or at open) */
+    atomic_int full;           /* the last commit failed for lack of space (txn.c) */
     uint64_t feed_max_events;  /* retention per owner feed, 0 = keep all (feed.c) */
     int64_t feed_max_age_ms;
 };
@@ -76,6 +77,9 @@ struct hoso_txn {
  * why they fail. Errors: IO. */
 int hoso__read_key_file(const char *path, uint8_t *key);
 int hoso__create_secret_file(const char *path, const uint8_t *key, size_t len);
+
+/* 1 if the data dir's file system is (nearly) out of space (txn.c). */
+int hoso__disk_full(hoso_store *s);
 
 /* Gives the store a new random epoch (env.c): after a restore. Errors: storage's. */
 int hoso__new_epoch(hoso_store *s);

@@ -13,6 +13,7 @@
  * count is below what its thread last saw of that store is renewed again.
  */
 #include <sched.h>
+#include <sys/statvfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -125,6 +126,17 @@ static int reserve(hoso_txn *t, size_t more)
     return 0;
 }
 
+/* LMDB reports a write that the file system cut short as EIO, the same as a failing
+ * disk. When the file system of the data dir has less than a few pages left, the
+ * cause was a full disk: the operator frees space and writes resume. */
+int hoso__disk_full(hoso_store *s)
+{
+    const char *path = NULL;
+    struct statvfs st;
+    if (mdb_env_get_path(s->env, &path) != 0 || statvfs(path, &st) != 0) return 0;
+    return (uint64_t)st.f_bavail * st.f_frsize < (uint64_t)1 << 20;
+}
+
 /* Counts a top-level commit (see the top of this file). */
 static int count_commit(hoso_txn *t)
 {
@@ -147,10 +159,13 @@ int hoso_txn_commit(hoso_txn *t)
     } else if ((rc = mdb_txn_commit(t->txn)) != 0) {
         /* LMDB freed the txn already; only our part remains. */
         rc = hoso__mdb_err(rc);
+        if (rc == HOSO_EIO && hoso__disk_full(t->s)) rc = HOSO_ESTORAGE_FULL;
+        atomic_store(&t->s->full, rc == HOSO_ESTORAGE_FULL);
         free_events(t);
         free(t);
         return rc;
     }
+    if (!t->parent) atomic_store(&t->s->full, 0);
     if (t->parent) {
         if (t->nev) memcpy(t->parent->ev + t->parent->nev, t->ev, t->nev * sizeof *t->ev);
         t->parent->nev += t->nev;
@@ -210,6 +225,7 @@ int hoso__txn_add_event(hoso_txn *t, const hoso_event *ev)
 int hoso__fail(hoso_txn *t, int err)
 {
     if (err && !t->err) t->err = err;
+    if (err == HOSO_ESTORAGE_FULL) atomic_store(&t->s->full, 1);
     return err;
 }
 

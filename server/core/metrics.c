@@ -344,6 +344,11 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
             put(buf, "# HELP hoso_lmdb_used_bytes Pages in use times page size.\n"
                      "# TYPE hoso_lmdb_used_bytes gauge\nhoso_lmdb_used_bytes %llu\n",
                 (unsigned long long)st.used_bytes);
+            put(buf, "# HELP hoso_storage_full 1 while writes fail for lack of space (map or disk), else 0.\n"
+                     "# TYPE hoso_storage_full gauge\nhoso_storage_full %d\n"
+                     "# HELP hoso_disk_free_bytes Free space of the data dir's file system.\n"
+                     "# TYPE hoso_disk_free_bytes gauge\nhoso_disk_free_bytes %llu\n",
+                st.full, (unsigned long long)st.disk_free);
             put(buf, "# HELP hoso_lmdb_map_size_bytes Configured LMDB map size.\n"
                      "# TYPE hoso_lmdb_map_size_bytes gauge\nhoso_lmdb_map_size_bytes %llu\n",
                 (unsigned long long)st.map_size);
