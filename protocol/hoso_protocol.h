@@ -370,6 +370,9 @@ typedef struct hoso_service {
     size_t npapers;
 } hoso_service;
 
+/* 1 if s[0..len) is an agency's electronic identifier, NNN.NN.NN.XNN (digits, and a
+ * capital letter before the last two: 000.00.12.H29; Decision 20/2020/QD-TTg). */
+int hoso_agency_code_valid(const char *s, size_t len);
 /* Decodes/validates a service map (catalogue import, stored value). */
 int hoso_service_decode(hoso_doc *doc, const msgpack_object *root, hoso_service *out, hoso_errinfo *ei);
 int hoso_service_encode(msgpack_packer *pk, const hoso_service *s);

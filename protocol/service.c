@@ -100,10 +100,30 @@ typedef struct service_rec {
     const msgpack_object *form, *papers;
 } service_rec;
 
+int hoso_agency_code_valid(const char *s, size_t len)
+{
+    /* NNN.NN.NN.XNN: three levels of digits and the first-level unit, a capital letter
+     * and two digits (Decision 20/2020/QD-TTg), e.g. 000.00.12.H29. */
+    static const char shape[] = "999.99.99.A99";
+    if (len != sizeof(shape) - 1)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i], want = shape[i];
+        if ((want == '9' && (c < '0' || c > '9')) || (want == 'A' && (c < 'A' || c > 'Z')) ||
+            (want == '.' && c != '.'))
+            return 0;
+    }
+    return 1;
+}
+
 static int check_service(const msgpack_object *obj, const char *prefix, hoso_errinfo *ei)
 {
     const msgpack_object *level = hoso_map_get(obj, "level"), *form = hoso_map_get(obj, "form");
+    const msgpack_object *agency = hoso_map_get(obj, "agency");
     int r = 0;
+    if (agency != NULL && agency->type == MSGPACK_OBJECT_STR &&
+        !hoso_agency_code_valid(agency->via.str.ptr, agency->via.str.size))
+        r = hoso_fail_field(ei, "agency", "must be an agency identifier like 000.00.12.H29 (Decision 20/2020/QĐ-TTg)");
     if (level != NULL && level->type == MSGPACK_OBJECT_STR && !hoso_obj_streq(level, "full") &&
         !hoso_obj_streq(level, "partial"))
         r = hoso_fail_field(ei, "level", "must be full or partial");

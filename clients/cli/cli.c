@@ -28,7 +28,44 @@ static const char usage_text[] =
     "  sync\n"
     "  officer move CODE STATUS [--note T] [--reason T] [--fee VND] [--result T]\n"
     "                           [--papers-required a,b] [--due-at MS|YYYY-MM-DD]\n"
-    "defaults: --server http://127.0.0.1:8080, --state $HOSO_STATE or ~/.hoso\n";
+    "Every command takes --help.\n"
+    "The server is --server, else $HOSO_SERVER, else the one of the last login (kept in the\n"
+    "state dir), else http://127.0.0.1:8080. The state dir is --state, else $HOSO_STATE, else\n"
+    "~/.hoso: the token, the local copy and the offline queue.\n"
+    "Statuses (national portal codes):\n"
+    "   1 Mới đăng ký                            6 Yêu cầu thực hiện nghĩa vụ tài chính\n"
+    "   2 Được tiếp nhận                         7 Công dân yêu cầu rút hồ sơ\n"
+    "   3 Không được tiếp nhận                   8 Dừng xử lý\n"
+    "   4 Đang xử lý                             9 Đã xử lý xong\n"
+    "   5 Yêu cầu bổ sung giấy tờ               10 Đã trả kết quả\n";
+
+/* The server remembered in the state dir by the last successful login. */
+static void server_path(const char *state, char *out, size_t n)
+{
+    snprintf(out, n, "%s/server", state);
+}
+
+static int remembered_server(const char *state, char *out, size_t n)
+{
+    char path[4200];
+    server_path(state, path, sizeof(path));
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int ok = fgets(out, (int)n, f) != NULL;
+    fclose(f);
+    out[strcspn(out, "\r\n")] = 0;
+    return ok && out[0] ? 0 : -1;
+}
+
+static void remember_server(const char *state, const char *server)
+{
+    char path[4200];
+    server_path(state, path, sizeof(path));
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "%s\n", server);
+    fclose(f);
+}
 
 static int usage(const char *why)
 {
@@ -583,11 +620,20 @@ static int cmd_watch(cli *x, int argc, char **argv)
 
 int cli_officer(cli *x, int argc, char **argv);
 
+/* Commands that act for a signed-in user: without a token they say how to get one. */
+static int needs_login(const char *cmd)
+{
+    static const char *const open_cmds[] = {"login", "logout", "services"};
+    for (size_t i = 0; i < sizeof(open_cmds) / sizeof(open_cmds[0]); i++)
+        if (strcmp(cmd, open_cmds[i]) == 0) return 0;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     cli x;
-    char state[4096];
-    const char *server = "http://127.0.0.1:8080", *st = getenv("HOSO_STATE");
+    char state[4096], saved[1024];
+    const char *server = NULL, *st = getenv("HOSO_STATE");
     int i = 1;
     memset(&x, 0, sizeof(x));
     if (st && st[0]) {
@@ -615,6 +661,11 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
         if (strcmp(cmd, cmds[k].name) == 0) fn = cmds[k].fn;
     if (!fn) return usage("unknown command");
+    for (int k = i; k < argc; k++)
+        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) return fputs(usage_text, stdout), 0;
+    int server_given = server != NULL || (getenv("HOSO_SERVER") && getenv("HOSO_SERVER")[0]);
+    if (!server) server = getenv("HOSO_SERVER");
+    if (!server || !server[0]) server = remembered_server(state, saved, sizeof(saved)) == 0 ? saved : "http://127.0.0.1:8080";
 
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&x.loop);
@@ -627,7 +678,13 @@ int main(int argc, char **argv)
                 hoso_err_message(rc));
         return rc == HOSO_EBAD_REQUEST ? 2 : 1;
     }
-    rc = fn(&x, argc - i, argv + i);
+    if (needs_login(cmd) && hoso_client_token(x.c) == NULL) {
+        fprintf(stderr, "hoso: chưa đăng nhập (not signed in): run hoso login first\n");
+        rc = 1;
+    } else {
+        rc = fn(&x, argc - i, argv + i);
+        if (rc == 0 && strcmp(cmd, "login") == 0 && server_given) remember_server(state, server);
+    }
     hoso_client_free(x.c);
     uv_run(&x.loop, UV_RUN_NOWAIT);
     uv_loop_close(&x.loop);

@@ -1,5 +1,5 @@
 /*
- * cli_print.c - output of the `hoso` command: short Vietnamese text for people (status
+ * print.c - output of the `hoso` command: short Vietnamese text for people (status
  * names from the national table, local times) and compact JSON for scripts.
  */
 #include <inttypes.h>
@@ -47,12 +47,29 @@ const char *cli_time(int64_t ms, char *buf, size_t cap)
     return buf;
 }
 
+/* printf's %-Ns pads by bytes, and every Vietnamese letter with a diacritic is two or
+ * three bytes: columns are padded by characters instead (each code point of these
+ * precomposed letters takes one column). */
+static void put_col(const char *s, int width)
+{
+    int cols = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        cols += (*p & 0xc0) != 0x80;
+    fputs(s, stdout);
+    for (; cols < width; cols++)
+        fputc(' ', stdout);
+}
+
 void cli_print_services(const hoso_client_reply *r)
 {
     for (size_t i = 0; i < r->nservices; i++) {
         const hoso_service *s = &r->services[i];
-        printf("%-12s %-16s %-7s %2" PRId64 " ngày  %8" PRId64 " đ  %s\n", s->code.ptr, s->agency.ptr, s->level.ptr,
-               s->processing_days, s->fee, s->name.ptr);
+        put_col(s->code.ptr, 12);
+        fputc(' ', stdout);
+        put_col(s->agency.ptr, 16);
+        fputc(' ', stdout);
+        put_col(s->level.ptr, 7);
+        printf(" %2" PRId64 " ngày  %8" PRId64 " đ  %s\n", s->processing_days, s->fee, s->name.ptr);
     }
     printf("(%zu thủ tục)\n", r->nservices);
 }
@@ -60,8 +77,10 @@ void cli_print_services(const hoso_client_reply *r)
 void cli_print_dossier_line(const hoso_dossier *d)
 {
     char t[32];
-    printf("%-28s %2" PRId64 "  %-38s %s  %s\n", d->code.ptr, d->status, hoso_status_name_vi((int)d->status),
-           cli_time(d->submitted_at, t, sizeof(t)), d->service.ptr);
+    put_col(d->code.ptr, 28);
+    printf(" %2" PRId64 "  ", d->status);
+    put_col(hoso_status_name_vi((int)d->status), 38);
+    printf(" %s  %s\n", cli_time(d->submitted_at, t, sizeof(t)), d->service.ptr);
 }
 
 void cli_print_dossier(const hoso_dossier *d, int with_history)

@@ -152,6 +152,8 @@ static int cmd_create(const command *c, const args *a)
         return usage_error(c, a->password == NULL ? "--password is required" : "no password on stdin");
     if (role == HOSO_ROLE_OFFICER && a->agency == NULL)
         return usage_error(c, "--agency CODE is required for an officer");
+    if (a->agency != NULL && !hoso_agency_code_valid(a->agency, strlen(a->agency)))
+        return usage_error(c, "--agency takes an agency identifier like 000.00.12.H29");
     if (strlen(password) < 8) {
         fprintf(stderr, "hosod %s: the password needs at least 8 characters\n", c->name);
         return 2;

@@ -270,4 +270,50 @@ static void test_cli(void)
     ht_world_stop(&W);
 }
 
-UNIT_MAIN(UNIT(test_cli))
+/* What a person at a terminal meets: the server is remembered after a login, a
+ * command without a login says how to sign in, --help names the statuses, and list
+ * columns line up although Vietnamese status names take more bytes than columns. */
+static void test_cli_conveniences(void)
+{
+    who c;
+    char *out = NULL, code[128];
+    ht_world_start(&W, NULL);
+    new_state(&c);
+    EXPECT_INT(ht_sh(&out, "'%s' --state '%s' list 2>&1", cli_path(), c.state), 1);
+    expect_has(out, "hoso login");
+    free(out);
+    EXPECT_INT(hoso(&out, &c, "login --id-number %s --password '%s'", W.cit.login, W.cit.password), 0);
+    free(out);
+    /* Two dossiers in different statuses. */
+    ht_submit(&W.c, &W.cit, &W.svc, code, sizeof code);
+    ht_resp r;
+    EXPECT_INT(ht_transition(&W.c, &W.off, code, 2, -1, &r), 200);
+    ht_resp_free(&r);
+    ht_submit(&W.c, &W.cit, &W.svc, code, sizeof code);
+    /* No --server: the one of the login. */
+    EXPECT_INT(ht_sh(&out, "'%s' --state '%s' list 2>&1", cli_path(), c.state), 0);
+    expect_has(out, "Được tiếp nhận");
+    expect_has(out, "Mới đăng ký");
+    /* The time column starts at the same character on both lines. */
+    int col[2], n = 0;
+    for (char *line = out; line && *line && n < 2; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        const char *t = strstr(line, " 20");
+        const char *eol = strchr(line, '\n');
+        if (!t || (eol && t > eol) || !strstr(line, "-")) continue;
+        int chars = 0;
+        for (const char *p = line; p < t; p++) chars += ((unsigned char)*p & 0xc0) != 0x80;
+        col[n++] = chars;
+    }
+    free(out);
+    EXPECT_INT(n, 2);
+    EXPECT_INT(col[0], col[1]);
+    EXPECT_INT(ht_sh(&out, "'%s' --help", cli_path()), 0);
+    expect_has(out, "10 Đã trả kết quả");
+    free(out);
+    EXPECT_INT(ht_sh(&out, "'%s' submit --help", cli_path()), 0);
+    expect_has(out, "usage");
+    free(out);
+    ht_world_stop(&W);
+}
+
+UNIT_MAIN(UNIT(test_cli), UNIT(test_cli_conveniences))

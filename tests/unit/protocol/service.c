@@ -92,12 +92,18 @@ static void reject_service(const char *json, const char *field, const char *part
     hoso_doc_destroy(&doc);
 }
 
-#define BASE "\"code\":\"c\",\"name\":\"n\",\"agency\":\"a\",\"processing_days\":1"
+#define BASE "\"code\":\"c\",\"name\":\"n\",\"agency\":\"000.00.12.H29\",\"processing_days\":1"
 
 static void test_decode_rejects(void)
 {
     reject_service("{" BASE ",\"level\":\"some\"}", "level", "full or partial");
-    reject_service("{\"code\":\"c\",\"name\":\"n\",\"agency\":\"a\",\"level\":\"full\"}", "processing_days", "required");
+    reject_service("{\"code\":\"c\",\"name\":\"n\",\"agency\":\"000.00.12.H29\",\"level\":\"full\"}", "processing_days",
+                   "required");
+    /* The agency is an electronic identifier NNN.NN.NN.XNN. */
+    reject_service("{\"code\":\"c\",\"name\":\"n\",\"agency\":\"UBND Ba Dinh\",\"level\":\"full\",\"processing_days\":1}",
+                   "agency", "000.00.12.H29");
+    reject_service("{\"code\":\"c\",\"name\":\"n\",\"agency\":\"000.00.12.h29\",\"level\":\"full\",\"processing_days\":1}",
+                   "agency", "000.00.12.H29");
     reject_service("{" BASE ",\"level\":\"full\",\"form\":[{\"key\":\"k\",\"label\":\"l\",\"type\":\"color\"}]}",
                    "form[0].type", "text, number, date or enum");
     reject_service("{" BASE ",\"level\":\"full\",\"form\":[{\"key\":\"k\",\"label\":\"l\",\"type\":\"enum\"}]}",
@@ -117,10 +123,10 @@ static void test_demo_catalogue(void)
     const char *tail = strstr(__FILE__, "tests/unit/protocol/");
     if (tail == NULL)
         return; /* built from a relative path: the source tree is not known */
-    snprintf(path, sizeof(path), "%.*sserver/demo/services.json", (int)(tail - __FILE__), __FILE__);
+    snprintf(path, sizeof(path), "%.*sserver/tools/demo/services.json", (int)(tail - __FILE__), __FILE__);
     FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return;
+    /* The source tree is known here: a missing catalogue is a failure, not a skip. */
+    EXPECT(f != NULL);
     char *buf = malloc(1 << 20);
     size_t n = fread(buf, 1, 1 << 20, f);
     fclose(f);
