@@ -17,7 +17,7 @@
 #define SERVE_USAGE                                                                                        \
     "hosod serve [--listen ADDR:PORT] [--data DIR] [--create] [--workers N] [--max-body BYTES] [--demo]\n"   \
     "            [--quiet] [--log-level L] [--log-format text|json] [--feed-max-age-days D]\n"                \
-    "            [--feed-max-events N] [--trusted-proxy ADDR[/BITS]]...\n"                                    \
+    "            [--feed-max-events N] [--trusted-proxy ADDR[/BITS]]... [--tls-cert FILE --tls-key FILE]\n"   \
     "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"
 
 static void usage(FILE *f)
@@ -41,6 +41,8 @@ static void serve_help(void)
            "  --demo                 create the demo officers and admin once, printing their passwords\n"
            "  --quiet                no start-up line\n"
            "  --log-level L          debug, info (default: a line per request), warn or error\n"
+           "  --tls-cert FILE        serve HTTPS (and WSS) with this PEM certificate chain ...\n"
+           "  --tls-key FILE         ... and this PEM key; SIGHUP reloads both without dropping connections\n"
            "  --trusted-proxy A[/B]  a reverse proxy whose X-Forwarded-For names the client (repeat for\n"
            "                         more, up to 8); from other peers the header is ignored\n"
            "  --log-format F         text (default) or json, one line per entry on stderr\n"
@@ -131,6 +133,13 @@ static int cmd_serve(int argc, char **argv)
             cfg.demo = 1;
         } else if (strcmp(o, "--create") == 0) {
             cfg.create = 1;
+        } else if (strcmp(o, "--tls-cert") == 0 || strcmp(o, "--tls-key") == 0) {
+            if (val == NULL || strlen(val) >= sizeof(cfg.tls_cert)) {
+                fprintf(stderr, "hosod serve: %s needs a file\n", o);
+                return 2;
+            }
+            snprintf(strcmp(o, "--tls-cert") == 0 ? cfg.tls_cert : cfg.tls_key, sizeof(cfg.tls_cert), "%s", val);
+            i++;
         } else if (strcmp(o, "--trusted-proxy") == 0) {
             if (val == NULL || parse_proxy(val, &cfg) != 0) {
                 fprintf(stderr, "hosod serve: --trusted-proxy takes ADDR or ADDR/BITS (up to 8 of them), not %s\n",
@@ -226,6 +235,10 @@ static int cmd_serve(int argc, char **argv)
             fprintf(stderr, "hosod serve: unknown option %s (see hosod serve --help)\n", o);
             return 2;
         }
+    }
+    if ((cfg.tls_cert[0] == '\0') != (cfg.tls_key[0] == '\0')) {
+        fprintf(stderr, "hosod serve: --tls-cert and --tls-key go together\n");
+        return 2;
     }
     if (sodium_init() < 0) {
         fprintf(stderr, "hosod: libsodium failed to initialise\n");

@@ -17,7 +17,7 @@
 #define CLI_MAX_ITEMS 200
 
 static const char usage_text[] =
-    "usage: hoso [--server URL] [--state DIR] [--json] COMMAND ...\n"
+    "usage: hoso [--server URL] [--state DIR] [--ca-file PEM] [--json] COMMAND ...\n"
     "  login --id-number N | --username U [--password P]\n"
     "  logout\n"
     "  services [--agency A] [--q TEXT]\n"
@@ -32,6 +32,8 @@ static const char usage_text[] =
     "The server is --server, else $HOSO_SERVER, else the one of the last login (kept in the\n"
     "state dir), else http://127.0.0.1:8080. The state dir is --state, else $HOSO_STATE, else\n"
     "~/.hoso: the token, the local copy and the offline queue.\n"
+    "An https:// server's certificate is verified against the system's authorities, or\n"
+    "against --ca-file (else $HOSO_CA_FILE) for a private CA.\n"
     "Statuses (national portal codes):\n"
     "   1 Mới đăng ký                            6 Yêu cầu thực hiện nghĩa vụ tài chính\n"
     "   2 Được tiếp nhận                         7 Công dân yêu cầu rút hồ sơ\n"
@@ -633,7 +635,7 @@ int main(int argc, char **argv)
 {
     cli x;
     char state[4096], saved[1024];
-    const char *server = NULL, *st = getenv("HOSO_STATE");
+    const char *server = NULL, *st = getenv("HOSO_STATE"), *ca = getenv("HOSO_CA_FILE");
     int i = 1;
     memset(&x, 0, sizeof(x));
     if (st && st[0]) {
@@ -645,6 +647,7 @@ int main(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--json") == 0) x.json = 1;
         else if (strcmp(argv[i], "--server") == 0 && i + 1 < argc) server = argv[++i];
+        else if (strcmp(argv[i], "--ca-file") == 0 && i + 1 < argc) ca = argv[++i];
         else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) snprintf(state, sizeof(state), "%s", argv[++i]);
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return fputs(usage_text, stdout), 0;
         else return usage("unknown global option");
@@ -669,7 +672,7 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&x.loop);
-    hoso_client_options opt = {.base_url = server, .state_dir = state};
+    hoso_client_options opt = {.base_url = server, .state_dir = state, .ca_file = ca && ca[0] ? ca : NULL};
     hoso_client_callbacks cbs = {.on_op_done = on_op_done, .on_event = on_event, .on_snapshot = on_snapshot,
                                  .on_push_state = on_push_state, .ud = &x};
     int rc = hoso_client_new(&x.c, &x.loop, &opt, &cbs);

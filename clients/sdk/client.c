@@ -67,6 +67,11 @@ int hoso_client_new(hoso_client **out, uv_loop_t *loop, const hoso_client_option
     c->opt = *opt;
     c->opt.base_url = NULL; /* not kept: the caller's string */
     c->opt.state_dir = NULL;
+    c->opt.ca_file = NULL;
+    if (opt->ca_file != NULL && snprintf(c->ca_file, sizeof(c->ca_file), "%s", opt->ca_file) >= (int)sizeof(c->ca_file)) {
+        free(c);
+        return HOSO_EBAD_REQUEST;
+    }
     if (!c->opt.request_timeout_ms) c->opt.request_timeout_ms = 15000;
     if (!c->opt.batch_size) c->opt.batch_size = 50;
     if (c->opt.batch_size > 500) c->opt.batch_size = 500;

@@ -134,12 +134,14 @@ typedef struct hoso_client_options {
     unsigned batch_size;       /* ops per POST /v1/sync; 0: 50 (max 500) */
     unsigned backoff_min_ms;   /* reconnect/retry backoff: 0: 500 */
     unsigned backoff_max_ms;   /* 0: 30000; each delay is jittered by +-20 % */
-    int insecure_tls;          /* accept self-signed certificates (tests only) */
+    const char *ca_file;       /* https: PEM file of the authorities to trust (a private CA);
+                                  NULL: the system's. The certificate must name the URL's host. */
+    int insecure_tls;          /* accept self-signed certificates, any host name (tests only) */
 } hoso_client_options;
 
 /* Creates a client on `loop` (not owned; it must outlive the client). Opens (or makes)
  * the local store. Nothing is sent until a call or hoso_client_push_start.
- * Errors: BAD_REQUEST (URL not http/https, or too long), IO (state dir or LMDB),
+ * Errors: BAD_REQUEST (URL not http/https, or too long; ca_file too long), IO (state dir or LMDB),
  * NOMEM, INTERNAL (libwebsockets context). */
 int hoso_client_new(hoso_client **out, uv_loop_t *loop, const hoso_client_options *opt,
                     const hoso_client_callbacks *cbs);

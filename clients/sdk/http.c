@@ -200,6 +200,9 @@ int hoso__lws_init(hoso_client *c)
     info.protocols = protocols;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.foreign_loops = loops;
+    /* Server certificates are verified against this file, or the system's store. */
+    if (c->ca_file[0] != '\0')
+        info.client_ssl_ca_filepath = c->ca_file;
     info.user = c;
     /* lws clears c->lws when the context is finally freed (see hoso__lws_destroy). */
     info.pcontext = &c->lws;

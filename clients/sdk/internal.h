@@ -127,6 +127,7 @@ struct hoso_client {
     char host[HOSO__URL_MAX];
     int port;
     char prefix[HOSO__URL_MAX]; /* path prefix without trailing '/', usually "" */
+    char ca_file[HOSO__URL_MAX]; /* opt.ca_file, copied; "" for the system's */
 
     hoso__store store;
     char token[HOSO__TOKEN_MAX];

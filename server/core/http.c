@@ -88,6 +88,8 @@ static void send_raw(req_full *f, int status, const char *ctype, const void *bod
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, f->id, strlen(f->id));
     if (status == 401)
         add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"hoso\"");
+    if (req->scheme == &H2O_URL_SCHEME_HTTPS)
+        add_header(req, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     if (status == 405 && f->allow[0] != '\0')
         add_header(req, H2O_TOKEN_ALLOW, f->allow);
     if (replayed)

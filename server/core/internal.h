@@ -39,6 +39,8 @@ typedef struct hoso_config {
     unsigned max_batch;     /* writer: most ops in one commit, default 1024 */
     int demo;               /* --demo: seed the demo catalogue and demo accounts */
     int create;             /* --create: make the data dir and a new store when it holds none */
+    char tls_cert[PATH_MAX];/* --tls-cert FILE: PEM chain; with tls_key, HTTPS only */
+    char tls_key[PATH_MAX]; /* --tls-key FILE: PEM private key */
     int quiet;
     /* Reverse proxies whose X-Forwarded-For names the client (--trusted-proxy
      * ADDR[/BITS], up to 8): from any other peer the header is ignored. */

@@ -40,6 +40,7 @@ struct hoso_worker {
     atomic_int stop_phase;             /* 1: stop accepting, 2: leave the loop */
     int finished;                      /* the loop ended (see park_forever in server.c) */
     hoso_hub *hub;                     /* push hub of this worker's WebSocket connections */
+    _Atomic(SSL_CTX *) tls_next;       /* main -> worker: a reloaded TLS context (tls.c) */
 };
 
 struct hoso_server {
@@ -47,6 +48,7 @@ struct hoso_server {
     hoso_app app;
     hoso_store *store;
     int lock_fd;            /* the data dir's serving lock (hoso_dir_lock) */
+    SSL_CTX *tls;           /* --tls-cert/--tls-key: the context of the first start */
     h2o_globalconf_t globalconf;
     h2o_hostconf_t *hostconf;
     hoso_worker *workers;
@@ -126,6 +128,16 @@ uint64_t hoso__now_usec(void);
 uint64_t hoso__req_start_usec(hoso_req *r);
 /* r's request id (X-Request-Id, and the log). */
 const char *hoso__req_id(hoso_req *r);
+
+/* tls.c ---------------------------------------------------------------------------- */
+/* A server TLS context from PEM files (TLS 1.2+, AEAD with forward secrecy, ALPN h2 and
+ * http/1.1). Logs why it fails. Errors: IO, NOMEM. */
+int hoso__tls_context(const char *cert, const char *key, SSL_CTX **out);
+/* SIGHUP (main thread): builds the context anew and hands it to every worker; on
+ * failure the old one stays, and the log says why. */
+void hoso__tls_reload(hoso_server *srv);
+/* On a worker: takes a context handed over by hoso__tls_reload, if any. */
+void hoso__tls_take(hoso_worker *w);
 
 /* offload.c ------------------------------------------------------------------------ */
 /* Worker side: the receiver callback for hashed registrations (on ctx.queue). */

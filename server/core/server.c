@@ -222,6 +222,7 @@ static void on_ctl(uv_async_t *a)
 {
     hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, ctl, a);
     int phase = atomic_load(&w->stop_phase);
+    hoso__tls_take(w);
     if (phase >= 1 && w->listening) {
         uv_close((uv_handle_t *)&w->listener, NULL);
         w->listening = 0;
@@ -251,6 +252,10 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
     }
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = srv->globalconf.hosts;
+    if (srv->tls != NULL) {
+        SSL_CTX_up_ref(srv->tls);
+        w->accept_ctx.ssl_ctx = srv->tls;
+    }
     uv_tcp_init(&w->loop, &w->listener);
     w->listening = 1;
     if ((r = uv_tcp_open(&w->listener, fd)) != 0 ||
@@ -326,6 +331,12 @@ static int worker_dispose(hoso_worker *w)
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->offload_rx);
     hoso__hub_dispose(w);
     h2o_context_dispose(&w->ctx);
+    if (w->accept_ctx.ssl_ctx != NULL)
+        SSL_CTX_free(w->accept_ctx.ssl_ctx);
+    w->accept_ctx.ssl_ctx = NULL;
+    hoso__tls_take(w); /* a reload that came too late is freed with the rest */
+    if (w->accept_ctx.ssl_ctx != NULL)
+        SSL_CTX_free(w->accept_ctx.ssl_ctx);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&w->loop) != 0) {
         uv_walk(&w->loop, close_walk, NULL);
@@ -385,10 +396,13 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if ((err = open_data_dir(srv)) != 0)
+        goto Exit;
+    if (srv->cfg.tls_cert[0] != '\0' && (err = hoso__tls_context(srv->cfg.tls_cert, srv->cfg.tls_key, &srv->tls)) != 0)
         goto Exit;
     if (app->seed != NULL && (err = app->seed(srv->store, &srv->cfg)) != 0) {
         hoso_log(HOSO_LOG_ERROR, "seeding the catalogue failed: %s", hoso_err_message(err));
@@ -439,13 +453,19 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
         }
     }
     if (!srv->cfg.quiet)
-        printf("hosod listening on http://%s%s%s:%u (%u workers, data %s, epoch %s)\n",
+        printf("hosod listening on %s://%s%s%s:%u (%u workers, data %s, epoch %s)\n", srv->tls != NULL ? "https" : "http",
                strchr(srv->cfg.host, ':') ? "[" : "", srv->cfg.host, strchr(srv->cfg.host, ':') ? "]" : "",
                srv->cfg.port, srv->nworkers, srv->cfg.data_dir, hoso_store_epoch(srv->store));
     fflush(stdout);
 
-    while (sigwait(&sigs, &sig) != 0)
-        ;
+    /* SIGHUP reloads the certificate; SIGINT and SIGTERM stop. */
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        hoso__tls_reload(srv);
+    }
     if (!srv->cfg.quiet)
         hoso_log(HOSO_LOG_INFO, "%s, stopping", sig == SIGINT ? "interrupted" : "terminated");
 
@@ -475,6 +495,8 @@ Exit:
     if (srv->store != NULL)
         hoso_store_close(srv->store);
     hoso_dir_unlock(srv->lock_fd);
+    if (srv->tls != NULL)
+        SSL_CTX_free(srv->tls);
     hoso_log_flush();
     pthread_mutex_destroy(&srv->sinks_lock);
     if (all_disposed) {

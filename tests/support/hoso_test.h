@@ -45,9 +45,10 @@ const char *ht_hosod(void);
 const char *ht_tmpdir(void);
 
 /* Makes a fresh data dir under $HOSO_TEST_TMP and starts
- * `hosod serve --listen 127.0.0.1:PORT --data DIR --workers 2 --quiet EXTRA` on a free
- * port, then waits (10 s at most) until GET /healthz answers 200. extra_args may be
- * NULL or "" (e.g. "--demo"); it is split on spaces. */
+ * `hosod serve --listen 127.0.0.1:PORT --data DIR --create --workers 2 --quiet EXTRA` on
+ * a free port, then waits (10 s at most) until GET /healthz answers 200 (over HTTPS,
+ * unchecked, when EXTRA has --tls-cert). extra_args may be NULL or "" (e.g. "--demo");
+ * it is split on spaces. */
 void ht_server_start(ht_server *s, const char *extra_args);
 /* libfaketime's path when installed (package faketime), else NULL. */
 const char *ht_faketime_lib(void);
