@@ -10,7 +10,10 @@ BUILD := build-$(HOSO_SANITIZE)
 CMAKE_ARGS += -DHOSO_SANITIZE=$(HOSO_SANITIZE)
 endif
 
-.PHONY: all deps build run test bench fuzz clean
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+
+.PHONY: all deps build run test bench fuzz install clean
 
 all: build
 
@@ -33,6 +36,11 @@ bench:
 	@HOSO_BENCH_DEPS=1 scripts/install-deps
 	$(MAKE) build
 	bench/run.sh $(BUILD)
+
+# The binaries, the systemd unit and its user, the docs: see docs/operations.md.
+install: build
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 fuzz:
 	@scripts/install-deps

@@ -67,6 +67,16 @@ if ! timeout 300 bash -e -o pipefail examples.sh > examples.out 2> examples.err;
 	echo "--- hosod"; tail -20 hosod.out
 	exit 1
 fi
+# The command reference of docs/operations.md is the commands' own --help.
+for cmd in hosod hoso; do
+	$cmd --help > help.txt
+	if ! python3 -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2]).read())' \
+		help.txt "$top/docs/operations.md"; then
+		echo "docs: '$cmd --help' differs from its copy in docs/operations.md:"
+		cat help.txt
+		exit 1
+	fi
+done
 if grep -E "ERROR: AddressSanitizer|runtime error:|LeakSanitizer" hosod.out; then
 	echo "docs: sanitizer report in hosod's output"
 	exit 1

@@ -76,6 +76,14 @@ static int usage(const char *why)
     return 2;
 }
 
+/* A usage error that names the argument at fault. */
+static int bad_arg(const char *cmd, const char *arg, int needs_value)
+{
+    char why[256];
+    snprintf(why, sizeof(why), needs_value ? "%s: %s needs a value" : "%s: unknown argument %s", cmd, arg);
+    return usage(why);
+}
+
 /* Value of `--name V` at argv[*i]; advances *i. NULL when it is not that option. */
 static const char *opt_val(int argc, char **argv, int *i, const char *name, int *bad)
 {
@@ -98,6 +106,14 @@ static void run(cli *x)
         cli_error(x, &e);
     }
     x->done = 0;
+}
+
+int cli_signed_in(cli *x)
+{
+    if (hoso_client_token(x->c)) return 1;
+    fprintf(stderr, "hoso: chưa đăng nhập (not signed in): run hoso login first\n");
+    x->rc = 1;
+    return 0;
 }
 
 static int call_failed(cli *x, int rc)
@@ -153,7 +169,7 @@ static int cmd_login(cli *x, int argc, char **argv)
         if ((v = opt_val(argc, argv, &i, "--id-number", &bad))) id = v;
         else if ((v = opt_val(argc, argv, &i, "--username", &bad))) user = v;
         else if ((v = opt_val(argc, argv, &i, "--password", &bad))) pw = v;
-        else return usage(bad ? "an option needs a value" : "login: unknown argument");
+        else return bad_arg("login", argv[i], bad);
     }
     if ((!id) == (!user)) return usage("login: give exactly one of --id-number, --username");
     if (!pw) {
@@ -198,7 +214,7 @@ static int cmd_services(cli *x, int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if ((v = opt_val(argc, argv, &i, "--agency", &bad))) agency = v;
         else if ((v = opt_val(argc, argv, &i, "--q", &bad))) q = v;
-        else return usage(bad ? "an option needs a value" : "services: unknown argument");
+        else return bad_arg("services", argv[i], bad);
     }
     if (call_failed(x, hoso_client_services(x->c, agency, q, on_services, x))) return 1;
     run(x);
@@ -282,11 +298,12 @@ static int cmd_submit(cli *x, int argc, char **argv)
             if (np == 32) return usage("submit: at most 32 papers");
             papers[np++] = v;
         } else {
-            return usage(bad ? "an option needs a value" : "submit: unknown argument");
+            return bad_arg("submit", argv[i], bad);
         }
     }
     /* The catalogue says which fields are numbers; offline, k:=N says so. */
     svc_kinds kinds = {.x = x};
+    if (!cli_signed_in(x)) return 1;
     if (hoso_client_service_get(x->c, service, on_service_def, &kinds) == 0) {
         /* The request's own deadline (15 s) ends it first: its callback never runs
          * after this wait, into the submit's. */
@@ -376,6 +393,7 @@ static void on_status(hoso_client *c, const hoso_client_reply *r, void *ud)
 static int cmd_status(cli *x, int argc, char **argv)
 {
     if (argc != 1) return usage("status CODE");
+    if (!cli_signed_in(x)) return 1;
     if (call_failed(x, hoso_client_get(x->c, argv[0], on_status, x))) return 1;
     run(x);
     if (x->offline) {
@@ -473,9 +491,10 @@ static int cmd_list(cli *x, int argc, char **argv)
     int bad = 0;
     for (int i = 0; i < argc; i++) {
         if ((v = opt_val(argc, argv, &i, "--status", &bad))) l.status = atoi(v);
-        else return usage(bad ? "an option needs a value" : "list: unknown argument");
+        else return bad_arg("list", argv[i], bad);
     }
     if (l.status < 0 || l.status > HOSO_ST_MAX) return usage("list: --status 1..10");
+    if (!cli_signed_in(x)) return 1;
     int officer = strcmp(hoso_client_role(x->c), "citizen") != 0 && hoso_client_role(x->c)[0];
     l.officer = officer;
     do {
@@ -544,6 +563,7 @@ static int cmd_sync(cli *x, int argc, char **argv)
 {
     if (argc) return usage("sync takes no arguments");
     x->syncing = 1;
+    if (!cli_signed_in(x)) return 1;
     if (call_failed(x, hoso_client_sync(x->c, on_sync, x))) return 1;
     run(x);
     return x->rc;
@@ -579,16 +599,10 @@ static int cmd_watch(cli *x, int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if ((v = opt_val(argc, argv, &i, "--count", &bad))) x->count = atol(v);
         else if ((v = opt_val(argc, argv, &i, "--timeout", &bad))) timeout_s = atol(v);
-        else return usage(bad ? "an option needs a value" : "watch: unknown argument");
+        else return bad_arg("watch", argv[i], bad);
     }
     if (x->count < 0 || timeout_s < 0) return usage("watch: --count and --timeout are >= 0");
-    if (!hoso_client_token(x->c)) {
-        hoso_client_error e = {.err = HOSO_EUNAUTHORIZED};
-        snprintf(e.code, sizeof(e.code), "UNAUTHORIZED");
-        snprintf(e.message, sizeof(e.message), "log in first (hoso login)");
-        cli_error(x, &e);
-        return 1;
-    }
+    if (!cli_signed_in(x)) return 1;
     uv_signal_t sig;
     g_watch = x;
     uv_signal_init(&x->loop, &sig);
@@ -622,15 +636,6 @@ static int cmd_watch(cli *x, int argc, char **argv)
 
 int cli_officer(cli *x, int argc, char **argv);
 
-/* Commands that act for a signed-in user: without a token they say how to get one. */
-static int needs_login(const char *cmd)
-{
-    static const char *const open_cmds[] = {"login", "logout", "services"};
-    for (size_t i = 0; i < sizeof(open_cmds) / sizeof(open_cmds[0]); i++)
-        if (strcmp(cmd, open_cmds[i]) == 0) return 0;
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     cli x;
@@ -650,7 +655,10 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--ca-file") == 0 && i + 1 < argc) ca = argv[++i];
         else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) snprintf(state, sizeof(state), "%s", argv[++i]);
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return fputs(usage_text, stdout), 0;
-        else return usage("unknown global option");
+        else {
+            fprintf(stderr, "hoso: unknown option %s\n", argv[i]);
+            return usage(NULL);
+        }
     }
     if (i >= argc) return usage(NULL);
     const char *cmd = argv[i++];
@@ -681,13 +689,8 @@ int main(int argc, char **argv)
                 hoso_err_message(rc));
         return rc == HOSO_EBAD_REQUEST ? 2 : 1;
     }
-    if (needs_login(cmd) && hoso_client_token(x.c) == NULL) {
-        fprintf(stderr, "hoso: chưa đăng nhập (not signed in): run hoso login first\n");
-        rc = 1;
-    } else {
-        rc = fn(&x, argc - i, argv + i);
-        if (rc == 0 && strcmp(cmd, "login") == 0 && server_given) remember_server(state, server);
-    }
+    rc = fn(&x, argc - i, argv + i);
+    if (rc == 0 && strcmp(cmd, "login") == 0 && server_given) remember_server(state, server);
     hoso_client_free(x.c);
     uv_run(&x.loop, UV_RUN_NOWAIT);
     uv_loop_close(&x.loop);

@@ -24,6 +24,8 @@ typedef struct cli {
     hoso_client_error last_err;
 } cli;
 
+/* 1 when a token is stored; else prints "run hoso login", sets rc = 1 and returns 0. */
+int cli_signed_in(cli *x);
 /* Prints an error as "hoso: CODE: message" on stderr and sets rc = 1. */
 void cli_error(cli *x, const hoso_client_error *e);
 /* Prints obj as one line of compact JSON on stdout. */

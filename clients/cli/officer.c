@@ -89,7 +89,11 @@ int cli_officer(cli *x, int argc, char **argv)
     if (!(t.to = parse_status(argv[2]))) return usage2("STATUS is 1..10 or a status name (accepted, ...)");
     for (int i = 3; i < argc; i++) {
         const char *o = argv[i];
-        if (i + 1 >= argc) return usage2("an option needs a value");
+        if (i + 1 >= argc) {
+            char why[160];
+            snprintf(why, sizeof(why), "officer move: %s needs a value", o);
+            return usage2(why);
+        }
         const char *v = argv[++i];
         if (strcmp(o, "--note") == 0) t.note = v;
         else if (strcmp(o, "--reason") == 0) t.reason = v;
@@ -107,9 +111,12 @@ int cli_officer(cli *x, int argc, char **argv)
                 papers[t.npapers_required++] = s;
             t.papers_required = papers;
         } else {
-            return usage2("unknown option");
+            char why[160];
+            snprintf(why, sizeof(why), "officer move: unknown option %s", o);
+            return usage2(why);
         }
     }
+    if (!cli_signed_in(x)) return 1;
     int rc = hoso_client_get(x->c, code, on_current, &m);
     if (rc) {
         fprintf(stderr, "hoso: %s: %s\n", hoso_err_code(rc), hoso_err_message(rc));

@@ -313,6 +313,13 @@ static void test_cli_conveniences(void)
     EXPECT_INT(ht_sh(&out, "'%s' submit --help", cli_path()), 0);
     expect_has(out, "usage");
     free(out);
+    /* Unknown arguments are named. */
+    EXPECT_INT(ht_sh(&out, "'%s' --state '%s' list --bogus 2>&1", cli_path(), c.state), 2);
+    expect_has(out, "--bogus");
+    free(out);
+    EXPECT_INT(ht_sh(&out, "'%s' --frobnicate list 2>&1", cli_path()), 2);
+    expect_has(out, "--frobnicate");
+    free(out);
     ht_world_stop(&W);
 }
 
