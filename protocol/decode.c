@@ -416,6 +416,25 @@ static const hoso_field hoso_msg_rating_fields[] = {
 };
 DESC(hoso_msg_rating, "rating", hoso_req_rating, check_rating, 0);
 
+static int check_lookup(const msgpack_object *obj, const char *prefix, hoso_errinfo *ei)
+{
+    const msgpack_object *v = hoso_map_get(obj, "phone_last4");
+    if (v != NULL && v->type == MSGPACK_OBJECT_STR) {
+        int ok = v->via.str.size == 4;
+        for (uint32_t i = 0; ok && i < 4; i++)
+            ok = v->via.str.ptr[i] >= '0' && v->via.str.ptr[i] <= '9';
+        if (!ok)
+            return fail_at(ei, prefix, "phone_last4", "must be the last 4 digits of the phone number");
+    }
+    return 0;
+}
+
+static const hoso_field hoso_msg_bot_lookup_fields[] = {
+    FLD(hoso_req_bot_lookup, code, HOSO_F_STR, 1, 1, 96),
+    FLD(hoso_req_bot_lookup, phone_last4, HOSO_F_STR, 1, 4, 4),
+};
+DESC(hoso_msg_bot_lookup, "bot lookup", hoso_req_bot_lookup, check_lookup, 0);
+
 static const hoso_field hoso_msg_feedback_fields[] = {
     FLD(hoso_req_feedback, text, HOSO_F_STR, 1, 1, 4000),
     FLD(hoso_req_feedback, service, HOSO_F_STR, 0, 1, 64),

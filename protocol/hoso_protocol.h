@@ -338,9 +338,13 @@ typedef struct hoso_req_apology {
     hoso_str reason, op_id;
 } hoso_req_apology;
 
+typedef struct hoso_req_bot_lookup {
+    hoso_str code, phone_last4; /* the dossier, and the last 4 digits of its owner's phone */
+} hoso_req_bot_lookup;
+
 extern const hoso_msg_desc hoso_msg_register, hoso_msg_login, hoso_msg_submit, hoso_msg_supplement,
     hoso_msg_withdraw, hoso_msg_rating, hoso_msg_feedback, hoso_msg_paper, hoso_msg_transition,
-    hoso_msg_apology;
+    hoso_msg_apology, hoso_msg_bot_lookup;
 
 /* ------------------------------------------------------------------------------------
  * Domain records. The same encoding is the stored value (storage adds encryption of

@@ -31,9 +31,20 @@ int hoso_authenticate(hoso_txn *t, const char *token, size_t len, int64_t now_ms
         /* An agency code too long to be one names no agency. */
         if (acct.agency.ptr != NULL && acct.agency.len < sizeof(who->agency))
             memcpy(who->agency, acct.agency.ptr, acct.agency.len);
+        if (acct.scopes.ptr != NULL && acct.scopes.len < sizeof(who->scopes))
+            memcpy(who->scopes, acct.scopes.ptr, acct.scopes.len);
     }
     hoso_doc_destroy(&doc);
     if (err == HOSO_ENOT_FOUND || err == HOSO_EUNAUTHORIZED)
         return HOSO_EUNAUTHORIZED;
     return err;
+}
+
+int hoso_caller_has_scope(const hoso_caller *who, const char *scope)
+{
+    size_t n = strlen(scope);
+    for (const char *p = who->scopes; (p = strstr(p, scope)) != NULL; p += n)
+        if ((p == who->scopes || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+    return 0;
 }

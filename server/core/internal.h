@@ -84,7 +84,11 @@ typedef struct hoso_caller {
     char account[33]; /* account id (32 hex), "" when anonymous */
     hoso_role role;
     char agency[48];  /* officers and bots: their agency code; "" for none */
+    char scopes[64];  /* bots: space-separated scopes ("lookup subscribe"); "" for none */
 } hoso_caller;
+
+/* 1 if who's scopes name scope. */
+int hoso_caller_has_scope(const hoso_caller *who, const char *scope);
 
 /* Looks the bearer token up in t and fills *who from the account's clear fields: id,
  * role, agency (the sealed personal data is not opened). Both HTTP and the WebSocket
@@ -226,13 +230,22 @@ int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offloa
 
 /* ---------------------------------------------------------------------------------- */
 /* Sign-in throttling (server/core/throttle.c). Any thread. */
-enum { HOSO_THROTTLE_ACCOUNT, HOSO_THROTTLE_ADDRESS, HOSO_THROTTLE_REGISTER };
+enum {
+    HOSO_THROTTLE_ACCOUNT,     /* failed sign-ins of an account */
+    HOSO_THROTTLE_ADDRESS,     /* failed sign-ins from an address */
+    HOSO_THROTTLE_REGISTER,    /* registrations from an address */
+    HOSO_THROTTLE_LOOKUP_CODE, /* bot lookups of a dossier code with a wrong verifier */
+    HOSO_THROTTLE_BOT,         /* a bot's lookups, as a rate (hoso_throttle_rate) */
+};
 /* RATE_LIMITED with *retry_after_ms set while key (of kind) must wait, else 0. */
 int hoso_throttle_check(int kind, const char *key, int64_t now_ms, int64_t *retry_after_ms);
 /* Counts one attempt that counts (a failed sign-in, a registration). */
 void hoso_throttle_count(int kind, const char *key, int64_t now_ms);
 /* Forgets key (an account after a successful sign-in). */
 void hoso_throttle_clear(int kind, const char *key);
+/* A rate with a burst (HOSO_THROTTLE_BOT): takes one token for key; RATE_LIMITED with
+ * *retry_after_ms when none is left. */
+int hoso_throttle_rate(int kind, const char *key, int64_t now_ms, int64_t *retry_after_ms);
 
 /* ---------------------------------------------------------------------------------- */
 /* Committed events, handed from the writer to every worker's push hub and, later, to

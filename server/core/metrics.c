@@ -42,12 +42,13 @@ static struct {
 } M;
 
 /* Sign-in refusals by cause, in the order of hoso_metrics_throttled's names. */
-static const char *const THROTTLE_BY[] = {"account", "address", "registrations", "busy"};
-static _Atomic uint64_t throttled[4];
+static const char *const THROTTLE_BY[] = {"account", "address", "registrations", "busy", "bot", "lookup"};
+#define NTHROTTLE (sizeof(THROTTLE_BY) / sizeof(THROTTLE_BY[0]))
+static _Atomic uint64_t throttled[NTHROTTLE];
 
 void hoso_metrics_throttled(const char *by)
 {
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < NTHROTTLE; i++)
         if (strcmp(by, THROTTLE_BY[i]) == 0)
             atomic_fetch_add_explicit(&throttled[i], 1, memory_order_relaxed);
 }
@@ -331,9 +332,9 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
 
     render_ws(buf);
 
-    put(buf, "# HELP hoso_auth_throttled_total Sign-ins and registrations refused with 429, by cause.\n"
+    put(buf, "# HELP hoso_auth_throttled_total Requests refused with 429 by throttling, by cause.\n"
              "# TYPE hoso_auth_throttled_total counter\n");
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < NTHROTTLE; i++)
         put(buf, "hoso_auth_throttled_total{by=\"%s\"} %llu\n", THROTTLE_BY[i],
             (unsigned long long)atomic_load_explicit(&throttled[i], memory_order_relaxed));
 

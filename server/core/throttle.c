@@ -37,6 +37,11 @@ static const policy POLICIES[] = {
     [HOSO_THROTTLE_ACCOUNT] = {5, 1000, 15 * 60 * 1000, 15 * 60 * 1000},
     [HOSO_THROTTLE_ADDRESS] = {50, 1000, 60 * 1000, 15 * 60 * 1000},
     [HOSO_THROTTLE_REGISTER] = {300, 1000, 60 * 1000, 10 * 60 * 1000},
+    /* Guessing the last four digits of a phone takes up to 10,000 tries: after 5 wrong
+     * ones a code waits, doubling up to an hour. */
+    [HOSO_THROTTLE_LOOKUP_CODE] = {5, 1000, 60 * 60 * 1000, 60 * 60 * 1000},
+    /* Rates: allowance is the burst, base_ms the time one token takes to come back. */
+    [HOSO_THROTTLE_BOT] = {120, 100, 0, 0},
 };
 
 typedef struct slot {
@@ -71,7 +76,7 @@ static slot *find(uint64_t h, int kind, int64_t now, int make)
     for (size_t i = 0; i < PROBE; i++) {
         slot *s = &T.slots[(h + i) & (SLOTS - 1)];
         if (s->hash == h) {
-            if (now - s->last_ms >= POLICIES[kind].fade_ms && now >= s->until_ms)
+            if (POLICIES[kind].fade_ms > 0 && now - s->last_ms >= POLICIES[kind].fade_ms && now >= s->until_ms)
                 s->count = 0; /* quiet long enough: starts over */
             return s;
         }
@@ -113,6 +118,32 @@ void hoso_throttle_count(int kind, const char *key, int64_t now_ms)
         s->until_ms = now_ms + (wait < p->max_ms ? wait : p->max_ms);
     }
     pthread_mutex_unlock(&T.lock);
+}
+
+int hoso_throttle_rate(int kind, const char *key, int64_t now_ms, int64_t *retry_after_ms)
+{
+    const policy *p = &POLICIES[kind];
+    int err = 0;
+    pthread_mutex_lock(&T.lock);
+    slot *s = find(key_hash(kind, key), kind, now_ms, 1);
+    if (s->last_ms == 0) {
+        s->count = p->allowance; /* a new key starts with a full bucket */
+        s->last_ms = now_ms;
+    }
+    /* Tokens come back one per base_ms, up to the burst. */
+    int64_t back = (now_ms - s->last_ms) / p->base_ms;
+    if (back > 0) {
+        s->count = s->count + back > p->allowance ? p->allowance : s->count + (uint32_t)back;
+        s->last_ms += back * p->base_ms;
+    }
+    if (s->count == 0) {
+        *retry_after_ms = s->last_ms + p->base_ms - now_ms;
+        err = HOSO_ERATE_LIMITED;
+    } else {
+        s->count--;
+    }
+    pthread_mutex_unlock(&T.lock);
+    return err;
 }
 
 void hoso_throttle_clear(int kind, const char *key)

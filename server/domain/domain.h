@@ -64,6 +64,11 @@ int hoso__wop_conflict(hoso_wop *op, const hoso_dossier *d, int64_t sent_version
 /* Sets op's reply to {dossier} with status http_status. Returns 0 or NOMEM. */
 int hoso__wop_reply_dossier(hoso_wop *op, int http_status, const hoso_dossier *d);
 
+/* The dossier in one Vietnamese sentence for a chat (notice.c): code, service name,
+ * agency, status name, the due date, and what the citizen must do next; no personal
+ * data. Errors: NOMEM (out too small). */
+int hoso__dossier_notice(const hoso_dossier *d, const char *service_name, int64_t now_ms, char *out, size_t n);
+
 /* Lists (lists.c) -------------------------------------------------------------------- */
 /* Items packed apart while a walk counts them, then spliced behind their array header:
  * a list's length is known only after the walk. */

@@ -41,6 +41,8 @@ const hoso_route hoso_routes[] = {
      "agency_transition"},
     {"POST", "/v1/agency/dossiers/{}/apology", hoso_route_agency_apology, AUTH | BODY | OFF | ADM, "agency_apology"},
 
+    {"POST", "/v1/bot/lookup", hoso_route_bot_lookup, AUTH | BODY | HOSO_R_JSON | BOT, "bot_lookup"},
+
     {"GET", "/v1/sync", hoso_route_sync_read, AUTH | CIT, "sync_read"},
     {"GET", "/v1/sync/snapshot", hoso_route_sync_snapshot, AUTH | CIT, "sync_snapshot"},
     {"POST", "/v1/sync", hoso_route_sync_apply, AUTH | BODY | CIT, "sync_apply"},

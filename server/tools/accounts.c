@@ -8,6 +8,19 @@
 #include <sodium.h>
 #include "tools.h"
 
+/* A webhook signing secret the Standard Webhooks way: "whsec_" and the base64 of 32
+ * random bytes. */
+static void new_secret(char *out, size_t n)
+{
+    uint8_t raw[32];
+    char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw), sodium_base64_VARIANT_ORIGINAL);
+    snprintf(out, n, "whsec_%s", b64);
+    sodium_memzero(raw, sizeof(raw));
+    sodium_memzero(b64, sizeof(b64));
+}
+
 typedef struct create_job {
     hoso_account acct;
 } create_job;
@@ -44,18 +57,14 @@ int hoso__account_create(hoso_store *s, hoso_role role, const char *username, co
     create_job job;
     hoso_wop op;
     char hash[crypto_pwhash_STRBYTES];
-    char secret[65] = "";
+    char secret[80] = "";
     int err;
 
     memset(&job, 0, sizeof(job));
     if ((err = hoso_password_hash(password, hash, sizeof(hash))) != 0)
         return err;
-    if (role == HOSO_ROLE_BOT) {
-        uint8_t raw[32];
-        randombytes_buf(raw, sizeof(raw));
-        sodium_bin2hex(secret, sizeof(secret), raw, sizeof(raw));
-        sodium_memzero(raw, sizeof(raw));
-    }
+    if (role == HOSO_ROLE_BOT)
+        new_secret(secret, sizeof(secret));
     hoso_account_id_for(s, username, job.acct.id);
     job.acct.role = role;
     job.acct.login = str_of(username);
@@ -99,4 +108,52 @@ int hoso__account_exists(hoso_store *s, const char *login)
     hoso_doc_destroy(&d);
     hoso_txn_abort(t);
     return found;
+}
+
+typedef struct rotate_job {
+    char id[33];
+    char secret[80];
+} rotate_job;
+
+static int apply_rotate(hoso_wop *op, hoso_txn *txn)
+{
+    rotate_job *job = op->data;
+    hoso_doc d;
+    hoso_account a;
+    int err;
+
+    memset(&d, 0, sizeof(d));
+    if ((err = hoso_account_get(txn, job->id, &d, &a)) != 0) {
+        hoso_doc_destroy(&d);
+        return hoso_wop_fail(op, err, err == HOSO_ENOT_FOUND ? "no such account" : "reading the account failed");
+    }
+    if (a.role != HOSO_ROLE_BOT) {
+        hoso_doc_destroy(&d);
+        return hoso_wop_fail(op, HOSO_EBAD_REQUEST, "this account is not a bot");
+    }
+    a.bot_secret = (hoso_str){job->secret, strlen(job->secret)};
+    err = hoso_account_put(txn, &a);
+    hoso_doc_destroy(&d);
+    return err != 0 ? hoso_wop_fail(op, err, "storing the account failed") : 0;
+}
+
+int hoso__bot_rotate_secret(hoso_store *s, const char *username, char *secret_out, size_t secret_sz)
+{
+    rotate_job job;
+    hoso_wop op;
+    int err;
+
+    memset(&job, 0, sizeof(job));
+    hoso_account_id_for(s, username, job.id);
+    new_secret(job.secret, sizeof(job.secret));
+    hoso_wop_init(&op, apply_rotate, NULL, hoso_now_ms());
+    op.data = &job;
+    err = hoso_run_write(s, &op);
+    if (err != 0 && op.err.message[0] != '\0')
+        fprintf(stderr, "hosod: %s\n", op.err.message);
+    hoso_wop_destroy(&op);
+    if (err == 0)
+        snprintf(secret_out, secret_sz, "%s", job.secret);
+    sodium_memzero(&job, sizeof(job));
+    return err;
 }

@@ -18,7 +18,7 @@
 
 typedef struct args {
     const char *data, *username, *password, *agency, *scopes, *full_name, *to, *from, *key;
-    int force, no_key, help;
+    int force, no_key, help, json;
     const char *pos[4];
     size_t npos;
 } args;
@@ -50,6 +50,7 @@ static int parse_args(int argc, char **argv, args *a, const char *cmd)
         {"--force", offsetof(args, force)},
         {"--no-key", offsetof(args, no_key)},
         {"--help", offsetof(args, help)},
+        {"--json", offsetof(args, json)},
         {"-h", offsetof(args, help)},
     };
     memset(a, 0, sizeof(*a));
@@ -179,9 +180,39 @@ static int cmd_create(const command *c, const args *a)
         fprintf(stderr, "hosod %s: %s\n", c->name, hoso_err_message(err));
         return 1;
     }
-    printf("%s\n", id);
-    if (role == HOSO_ROLE_BOT)
-        printf("webhook secret: %s\n", secret);
+    if (a->json && role == HOSO_ROLE_BOT)
+        printf("{\"account\":\"%s\",\"webhook_secret\":\"%s\"}\n", id, secret);
+    else if (a->json)
+        printf("{\"account\":\"%s\"}\n", id);
+    else
+        printf("%s\n", id);
+    if (role == HOSO_ROLE_BOT && !a->json)
+        printf("webhook secret: %s\n(shown once: keep it in the bot's configuration)\n", secret);
+    sodium_memzero(secret, sizeof(secret));
+    return 0;
+}
+
+static int cmd_rotate(const command *c, const args *a)
+{
+    hoso_store *s = NULL;
+    char secret[80];
+    int err;
+
+    if (a->data == NULL || a->username == NULL || a->npos != 0)
+        return usage_error(c, "--data and --username are required");
+    if (open_store(a->data, 0, &s) != 0)
+        return 1;
+    err = hoso__bot_rotate_secret(s, a->username, secret, sizeof(secret));
+    hoso_store_close(s);
+    if (err != 0) {
+        fprintf(stderr, "hosod %s: %s\n", c->name,
+                err == HOSO_ENOT_FOUND ? "no such account" : err == HOSO_EBAD_REQUEST ? "not a bot" : hoso_err_message(err));
+        return 1;
+    }
+    if (a->json)
+        printf("{\"webhook_secret\":\"%s\"}\n", secret);
+    else
+        printf("webhook secret: %s\n(shown once; the old secret no longer signs anything)\n", secret);
     sodium_memzero(secret, sizeof(secret));
     return 0;
 }
@@ -347,11 +378,14 @@ static int cmd_audit(const command *c, const args *a)
 /* ---------------------------------------------------------------------------------- */
 
 static const command COMMANDS[] = {
-    {"admin create-officer", "--data DIR --username U --password P|- --agency CODE [--full-name NAME]",
+    {"admin create-officer", "--data DIR --username U --password P|- --agency CODE [--full-name NAME] [--json]",
      "Makes an officer of an agency that has services in the catalogue.", cmd_create, HOSO_ROLE_OFFICER},
-    {"admin create-bot", "--data DIR --username U --password P|- [--agency CODE] [--scopes \"a b\"]",
-     "Makes a chatbot account and prints its webhook signing secret once.", cmd_create, HOSO_ROLE_BOT},
-    {"admin create-admin", "--data DIR --username U --password P|- [--full-name NAME]",
+    {"admin create-bot", "--data DIR --username U --password P|- [--agency CODE] [--scopes \"a b\"] [--json]",
+     "Makes a chatbot account (scopes: lookup, subscribe; --agency limits it to one agency's\n"
+     "dossiers) and prints its webhook signing secret once.", cmd_create, HOSO_ROLE_BOT},
+    {"admin rotate-bot-secret", "--data DIR --username U [--json]",
+     "Gives a bot a new webhook signing secret, printed once; the old one stops signing.", cmd_rotate, 0},
+    {"admin create-admin", "--data DIR --username U --password P|- [--full-name NAME] [--json]",
      "Makes an admin account.", cmd_create, HOSO_ROLE_ADMIN},
     {"admin import-services", "--data DIR FILE",
      "Imports a catalogue file (JSON; the format is in docs/operations.md), replacing services with the\n"

@@ -22,12 +22,17 @@ int hoso__tools_run(int argc, char **argv);
 /* Prints one usage line per offline command to f. */
 void hoso__tools_usage(FILE *f);
 
-/* Creates an account (accounts.c): argon2id hash of password; bots also get a random
- * webhook secret, hex, copied to secret_out. id_out gets the account id.
+/* Creates an account (accounts.c): argon2id hash of password; bots also get a webhook
+ * signing secret ("whsec_" and base64 of 32 random bytes), copied to secret_out.
+ * id_out gets the account id.
  * Errors: ALREADY_EXISTS, STORAGE_FULL, IO, NOMEM. */
 int hoso__account_create(hoso_store *s, hoso_role role, const char *username, const char *password,
                          const char *agency, const char *scopes, const char *full_name, char id_out[33],
                          char *secret_out, size_t secret_sz);
+/* Gives the bot named username a new webhook signing secret (the old one stops
+ * working), copied to secret_out. Errors: NOT_FOUND, BAD_REQUEST (not a bot),
+ * STORAGE_FULL, IO. */
+int hoso__bot_rotate_secret(hoso_store *s, const char *username, char *secret_out, size_t secret_sz);
 /* 1 if an account named login exists. */
 int hoso__account_exists(hoso_store *s, const char *login);
 
