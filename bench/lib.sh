@@ -81,8 +81,9 @@ start_hosod() {
 		PORT=$("$BENCH" port)
 		URL="http://127.0.0.1:$PORT"
 		# shellcheck disable=SC2086 # $2 is a command prefix or empty
-		${2:-} "$HOSOD" serve --listen "127.0.0.1:$PORT" --data "${DATA:-$TMP/data}" --demo --quiet \
-			--workers "$1" >"$TMP/hosod.log" 2>&1 &
+		# --log-level warn: no line per request, as nginx runs with access_log off.
+		${2:-} "$HOSOD" serve --listen "127.0.0.1:$PORT" --data "${DATA:-$TMP/data}" --create --demo --quiet \
+			--log-level "${HOSO_BENCH_LOG_LEVEL:-warn}" --workers "$1" >"$TMP/hosod.log" 2>&1 &
 		HOSOD_PID=$!
 		if wait_http "$URL/healthz" "$HOSOD_PID" "$TMP/hosod.log" "${HOSO_BENCH_START_TENTHS:-100}"; then
 			return 0

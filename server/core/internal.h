@@ -278,7 +278,11 @@ typedef struct hoso_log_req {
     uint64_t usec;      /* arrival to reply */
     size_t bytes;       /* reply body */
 } hoso_log_req;
+/* One request, at level info. Gathered per thread and written by
+ * hoso_log_thread_flush, which every worker calls once per turn of its loop. */
 void hoso_log_request(const hoso_log_req *r);
+/* Writes what this thread gathered. */
+void hoso_log_thread_flush(void);
 
 /* ---------------------------------------------------------------------------------- */
 /* Metrics (server/core/metrics.c). Lock-free counters; safe from any thread. */

@@ -3,7 +3,10 @@
  * timestamp, as text or JSON, on stderr.
  *
  * Every line is built whole and written with one write(2), so lines from different
- * threads never interleave. What libraries (h2o, libuv, libwebsockets) and older code
+ * threads never interleave. Request lines are the exception that keeps the read path
+ * fast: a worker gathers them in a buffer of its own and writes them once per turn of
+ * its loop (hoso_log_thread_flush), so a busy worker makes one write for many
+ * requests, never one each. What libraries (h2o, libuv, libwebsockets) and older code
  * print with stdio on stderr comes through a stdio cookie that turns it into log lines
  * and limits how often the same line may repeat: a client that makes h2o complain
  * about every frame it sends cannot grow the log without bound. Sanitizer reports are
@@ -133,13 +136,8 @@ static void field_num(line *l, const char *key, const char *fmt, double v)
     putf(l, fmt, v);
 }
 
-static void finish(line *l)
+static void write_all(const char *p, size_t left)
 {
-    if (L.format == HOSO_LOG_JSON)
-        put(l, "}", 1);
-    l->b[l->n++] = '\n';
-    const char *p = l->b;
-    size_t left = l->n;
     while (left > 0) {
         ssize_t w = write(L.fd, p, left);
         if (w < 0 && errno == EINTR)
@@ -149,6 +147,34 @@ static void finish(line *l)
         p += w;
         left -= (size_t)w;
     }
+}
+
+/* This thread's request lines not yet written. */
+static __thread struct {
+    char b[16384];
+    size_t n;
+} TB;
+
+void hoso_log_thread_flush(void)
+{
+    if (TB.n > 0)
+        write_all(TB.b, TB.n);
+    TB.n = 0;
+}
+
+static void end(line *l)
+{
+    if (L.format == HOSO_LOG_JSON)
+        put(l, "}", 1);
+    l->b[l->n++] = '\n';
+}
+
+/* Writes the line now, after this thread's buffered lines so the order holds. */
+static void finish(line *l)
+{
+    end(l);
+    hoso_log_thread_flush();
+    write_all(l->b, l->n);
 }
 
 void hoso_log(hoso_log_level level, const char *fmt, ...)
@@ -177,7 +203,11 @@ void hoso_log_request(const hoso_log_req *r)
     field_num(&l, "status", "%.0f", r->status);
     field_num(&l, "ms", "%.3f", (double)r->usec / 1000.0);
     field_num(&l, "bytes", "%.0f", (double)r->bytes);
-    finish(&l);
+    end(&l);
+    if (TB.n + l.n > sizeof(TB.b))
+        hoso_log_thread_flush();
+    memcpy(TB.b + TB.n, l.b, l.n);
+    TB.n += l.n;
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -35,6 +35,7 @@ struct hoso_worker {
     h2o_multithread_receiver_t done_rx;/* writer -> worker: ops with their results */
     h2o_multithread_receiver_t offload_rx; /* registration threads -> worker (offload.c) */
     uv_async_t ctl;                    /* main -> worker: look at stop_phase */
+    uv_check_t log_flush;              /* after each turn: the request lines (log.c) */
     atomic_long inflight;              /* ops submitted by this worker, not yet answered */
     atomic_long conns;                 /* open connections */
     atomic_int stop_phase;             /* 1: stop accepting, 2: leave the loop */

@@ -235,6 +235,11 @@ static void on_ctl(uv_async_t *a)
         uv_stop(&w->loop);
 }
 
+static void on_log_flush(uv_check_t *c)
+{
+    hoso_log_thread_flush();
+}
+
 static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
 {
     int r;
@@ -246,6 +251,9 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
     h2o_multithread_register_receiver(w->ctx.queue, &w->done_rx, hoso__writer_on_done);
     h2o_multithread_register_receiver(w->ctx.queue, &w->offload_rx, hoso__offload_on_done);
     uv_async_init(&w->loop, &w->ctl, on_ctl);
+    uv_check_init(&w->loop, &w->log_flush);
+    uv_check_start(&w->log_flush, on_log_flush);
+    uv_unref((uv_handle_t *)&w->log_flush);
     if (hoso__hub_init(w) != 0) {
         hoso_log(HOSO_LOG_ERROR, "worker %u: out of memory", index);
         return HOSO_ENOMEM;
@@ -294,6 +302,7 @@ static void *worker_main(void *arg)
 {
     hoso_worker *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    hoso_log_thread_flush();
     /* The read txn is bound to this thread: end it here. */
     if (w->rtxn != NULL) {
         hoso_txn_abort(w->rtxn);
@@ -323,6 +332,7 @@ static int worker_dispose(hoso_worker *w)
         w->listening = 0;
     }
     uv_close((uv_handle_t *)&w->ctl, NULL);
+    uv_close((uv_handle_t *)&w->log_flush, NULL);
     /* h2o_context_request_shutdown armed the HTTP/2 GOAWAY timer; dispose asserts that
      * no timer is pending. */
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
