@@ -215,6 +215,24 @@ static int parse_addr(const char *s, size_t len, struct sockaddr_storage *ss)
     return -1;
 }
 
+/* A v4 peer reaching a dual-stack socket shows up as ::ffff:a.b.c.d; compare and
+ * print it as the v4 address the operator wrote in --trusted-proxy. */
+static void unmap_v4(struct sockaddr_storage *ss)
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (ss->ss_family != AF_INET6)
+        return;
+    const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+    if (memcmp(a, prefix, sizeof(prefix)) != 0)
+        return;
+    struct sockaddr_in v4;
+    memset(&v4, 0, sizeof(v4));
+    v4.sin_family = AF_INET;
+    memcpy(&v4.sin_addr, a + 12, 4);
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, &v4, sizeof(v4));
+}
+
 static int trusted(const hoso_config *cfg, const struct sockaddr_storage *ss)
 {
     const uint8_t *a = ss->ss_family == AF_INET ? (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr
@@ -245,6 +263,8 @@ static void addr_text(const struct sockaddr_storage *ss, char *out, size_t n)
         out[0] = '\0';
 }
 
+#define HOSO_XFF_MAX_HEADERS 16
+
 void hoso_req_peer(hoso_req *r, char *out, size_t n)
 {
     const hoso_config *cfg = &r->srv->cfg;
@@ -257,14 +277,20 @@ void hoso_req_peer(hoso_req *r, char *out, size_t n)
         conn->callbacks->get_peername(conn, (struct sockaddr *)&ss) == 0 ||
         (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
         return;
+    unmap_v4(&ss);
     /* Walk X-Forwarded-For from the right while the hop that added it is trusted: the
      * first address added by a hop we do not trust is the client's as far as anyone
-     * can tell. Without trusted proxies the header is ignored: a client could write
-     * anything in it. */
+     * can tell. Several X-Forwarded-For headers form one list in order (RFC 9110
+     * 5.3), so the walk starts at the end of the last one. Without trusted proxies
+     * the header is ignored: a client could write anything in it. */
     if (cfg->ntrusted > 0 && trusted(cfg, &ss)) {
-        ssize_t i = -1;
-        while ((i = h2o_find_header_by_str(&r->h2o->headers, H2O_STRLIT("x-forwarded-for"), i)) != -1) {
-            h2o_iovec_t v = r->h2o->headers.entries[i].value;
+        /* Only the rightmost headers can name trusted hops; keep the last few. */
+        ssize_t idx[HOSO_XFF_MAX_HEADERS], i = -1;
+        size_t nh = 0;
+        while ((i = h2o_find_header_by_str(&r->h2o->headers, H2O_STRLIT("x-forwarded-for"), i)) != -1)
+            idx[nh++ % HOSO_XFF_MAX_HEADERS] = i;
+        for (size_t k = 0; k < nh && k < HOSO_XFF_MAX_HEADERS; k++) {
+            h2o_iovec_t v = r->h2o->headers.entries[idx[(nh - 1 - k) % HOSO_XFF_MAX_HEADERS]].value;
             size_t end = v.len;
             while (end > 0) {
                 size_t b = end;
@@ -273,6 +299,7 @@ void hoso_req_peer(hoso_req *r, char *out, size_t n)
                 struct sockaddr_storage hop;
                 if (parse_addr(v.base + b, end - b, &hop) != 0)
                     goto Done; /* garbage: stop at the last hop we could read */
+                unmap_v4(&hop);
                 ss = hop;
                 if (!trusted(cfg, &ss))
                     goto Done;

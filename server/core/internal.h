@@ -237,12 +237,16 @@ enum {
     HOSO_THROTTLE_LOOKUP_CODE, /* bot lookups of a dossier code with a wrong verifier */
     HOSO_THROTTLE_BOT,         /* a bot's lookups, as a rate (hoso_throttle_rate) */
 };
-/* RATE_LIMITED with *retry_after_ms set while key (of kind) must wait, else 0. */
-int hoso_throttle_check(int kind, const char *key, int64_t now_ms, int64_t *retry_after_ms);
-/* Counts one attempt that counts (a failed sign-in, a registration). */
-void hoso_throttle_count(int kind, const char *key, int64_t now_ms);
+/* Counts one attempt of key (of kind) and returns 0, or RATE_LIMITED with
+ * *retry_after_ms set, counting nothing, while the key must wait. */
+int hoso_throttle_attempt(int kind, const char *key, int64_t now_ms, int64_t *retry_after_ms);
+/* Gives back the count of an attempt that turned out right (an address's sign-in, a
+ * lookup with the right verifier). */
+void hoso_throttle_refund(int kind, const char *key);
 /* Forgets key (an account after a successful sign-in). */
 void hoso_throttle_clear(int kind, const char *key);
+/* The throttling key of a source address: itself, or its /64 for IPv6. */
+void hoso_throttle_addr_key(const char *addr, char *out, size_t n);
 /* A rate with a burst (HOSO_THROTTLE_BOT): takes one token for key; RATE_LIMITED with
  * *retry_after_ms when none is left. */
 int hoso_throttle_rate(int kind, const char *key, int64_t now_ms, int64_t *retry_after_ms);

@@ -10,11 +10,21 @@
  * count; an address's count only fades, after a quiet while, so that one valid account
  * of the guesser's own cannot wipe the address's record.
  *
- * The table holds BLAKE2b hashes of the keys, never the keys: no id number or address
- * stays in memory. It has a fixed size; when a slot's neighbourhood is full the
- * entry idle longest gives way. One mutex: sign-ins are rare next to reads.
+ * An attempt counts when it arrives, before any password is hashed, under the same
+ * lock that checks the wait: a hundred guesses sent at once are held to the
+ * allowance like a hundred sent one by one. The attempt that turns out right gives
+ * its count back (hoso_throttle_refund) or clears its account.
+ *
+ * The table holds keyed BLAKE2b hashes of the keys (the key is drawn at start), never
+ * the keys: no id number or address stays in memory, and nobody outside can pick keys
+ * that land in one neighbourhood. It has a fixed size; when a slot's neighbourhood is
+ * full the entry idle longest gives way, but never one that is made to wait: when all
+ * of a neighbourhood waits, a new key waits a second too. One mutex: sign-ins are
+ * rare next to reads.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sodium.h>
 #include "runtime.h"
@@ -52,15 +62,22 @@ typedef struct slot {
 
 static struct {
     pthread_mutex_t lock;
+    int keyed;
+    uint8_t key[crypto_generichash_KEYBYTES];
     slot slots[SLOTS];
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* Under T.lock. */
 static uint64_t key_hash(int kind, const char *key)
 {
     uint8_t out[8];
     uint8_t k = (uint8_t)kind;
     crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, sizeof out);
+    if (!T.keyed) {
+        randombytes_buf(T.key, sizeof(T.key));
+        T.keyed = 1;
+    }
+    crypto_generichash_init(&st, T.key, sizeof(T.key), sizeof out);
     crypto_generichash_update(&st, &k, 1);
     crypto_generichash_update(&st, (const uint8_t *)key, strlen(key));
     crypto_generichash_final(&st, out, sizeof out);
@@ -69,7 +86,8 @@ static uint64_t key_hash(int kind, const char *key)
     return h != 0 ? h : 1;
 }
 
-/* The key's slot, or (make) a slot for it; NULL when not found and !make. */
+/* The key's slot, or (make) a slot for it; NULL when not found and !make, or when
+ * every slot of the neighbourhood is made to wait. */
 static slot *find(uint64_t h, int kind, int64_t now, int make)
 {
     slot *oldest = NULL;
@@ -80,42 +98,52 @@ static slot *find(uint64_t h, int kind, int64_t now, int make)
                 s->count = 0; /* quiet long enough: starts over */
             return s;
         }
-        if (!make)
+        if (!make || (s->hash != 0 && now < s->until_ms))
             continue;
         if (s->hash == 0 || oldest == NULL || (oldest->hash != 0 && s->last_ms < oldest->last_ms))
             oldest = s;
     }
-    if (!make)
+    if (oldest == NULL)
         return NULL;
     memset(oldest, 0, sizeof(*oldest));
     oldest->hash = h;
     return oldest;
 }
 
-int hoso_throttle_check(int kind, const char *key, int64_t now_ms, int64_t *retry_after_ms)
+int hoso_throttle_attempt(int kind, const char *key, int64_t now_ms, int64_t *retry_after_ms)
 {
+    const policy *p = &POLICIES[kind];
     int err = 0;
     pthread_mutex_lock(&T.lock);
-    slot *s = find(key_hash(kind, key), kind, now_ms, 0);
-    if (s != NULL && now_ms < s->until_ms) {
+    slot *s = find(key_hash(kind, key), kind, now_ms, 1);
+    if (s == NULL) {
+        *retry_after_ms = 1000; /* the table is full of waiting keys: under attack */
+        err = HOSO_ERATE_LIMITED;
+    } else if (now_ms < s->until_ms) {
         *retry_after_ms = s->until_ms - now_ms;
         err = HOSO_ERATE_LIMITED;
+    } else {
+        s->count++;
+        s->last_ms = now_ms;
+        if (s->count > p->allowance) {
+            unsigned over = s->count - p->allowance - 1;
+            int64_t wait = over >= 20 ? p->max_ms : p->base_ms << over;
+            s->until_ms = now_ms + (wait < p->max_ms ? wait : p->max_ms);
+        }
     }
     pthread_mutex_unlock(&T.lock);
     return err;
 }
 
-void hoso_throttle_count(int kind, const char *key, int64_t now_ms)
+void hoso_throttle_refund(int kind, const char *key)
 {
     const policy *p = &POLICIES[kind];
     pthread_mutex_lock(&T.lock);
-    slot *s = find(key_hash(kind, key), kind, now_ms, 1);
-    s->count++;
-    s->last_ms = now_ms;
-    if (s->count > p->allowance) {
-        unsigned over = s->count - p->allowance - 1;
-        int64_t wait = over >= 20 ? p->max_ms : p->base_ms << over;
-        s->until_ms = now_ms + (wait < p->max_ms ? wait : p->max_ms);
+    slot *s = find(key_hash(kind, key), kind, 0, 0);
+    if (s != NULL && s->count > 0) {
+        s->count--;
+        if (s->count <= p->allowance)
+            s->until_ms = 0;
     }
     pthread_mutex_unlock(&T.lock);
 }
@@ -126,6 +154,11 @@ int hoso_throttle_rate(int kind, const char *key, int64_t now_ms, int64_t *retry
     int err = 0;
     pthread_mutex_lock(&T.lock);
     slot *s = find(key_hash(kind, key), kind, now_ms, 1);
+    if (s == NULL) {
+        pthread_mutex_unlock(&T.lock);
+        *retry_after_ms = 1000;
+        return HOSO_ERATE_LIMITED;
+    }
     if (s->last_ms == 0) {
         s->count = p->allowance; /* a new key starts with a full bucket */
         s->last_ms = now_ms;
@@ -153,4 +186,19 @@ void hoso_throttle_clear(int kind, const char *key)
     if (s != NULL)
         memset(s, 0, sizeof(*s));
     pthread_mutex_unlock(&T.lock);
+}
+
+void hoso_throttle_addr_key(const char *addr, char *out, size_t n)
+{
+    struct in6_addr a6;
+    char text[INET6_ADDRSTRLEN];
+    /* One IPv6 subscriber gets a /64 and may use any address in it. */
+    if (strchr(addr, ':') != NULL && inet_pton(AF_INET6, addr, &a6) == 1) {
+        memset(a6.s6_addr + 8, 0, 8);
+        if (inet_ntop(AF_INET6, &a6, text, sizeof(text)) != NULL) {
+            snprintf(out, n, "%s/64", text);
+            return;
+        }
+    }
+    snprintf(out, n, "%s", addr);
 }

@@ -70,11 +70,12 @@ static int copy_str(char *dst, size_t sz, const hoso_str *s)
     return 0;
 }
 
-/* 0, or RATE_LIMITED with r->retry_after_ms while the key must wait. */
+/* Counts an attempt of key: 0, or RATE_LIMITED with r->retry_after_ms while the key
+ * must wait. */
 static int throttled(hoso_req *r, int kind, const char *key, const char *by)
 {
     int64_t wait = 0;
-    if (key[0] == '\0' || hoso_throttle_check(kind, key, hoso_now_ms(), &wait) == 0)
+    if (key[0] == '\0' || hoso_throttle_attempt(kind, key, hoso_now_ms(), &wait) == 0)
         return 0;
     r->retry_after_ms = wait;
     hoso_metrics_throttled(by);
@@ -216,12 +217,11 @@ int hoso_route_register(hoso_req *r)
         goto Exit;
     }
     {
-        char addr[64];
-        hoso_req_peer(r, addr, sizeof(addr));
+        char peer[64], addr[72];
+        hoso_req_peer(r, peer, sizeof(peer));
+        hoso_throttle_addr_key(peer, addr, sizeof(addr));
         if ((ret = throttled(r, HOSO_THROTTLE_REGISTER, addr, "registrations")) != 0)
             goto Exit;
-        if (addr[0] != '\0')
-            hoso_throttle_count(HOSO_THROTTLE_REGISTER, addr, hoso_now_ms());
     }
     return hoso_req_offload(r, HOSO_OFFLOAD_REGISTER, register_hash, register_hashed, free_register, rd);
 Exit:
@@ -264,12 +264,12 @@ static int login_apply(hoso_wop *op, hoso_txn *t)
 }
 
 /* Thread pool. A missing account is verified against a dummy hash, so that it costs as
- * much time as a wrong password and the two cannot be told apart. The outcome counts
- * for throttling here, whether or not the client waits for it. */
+ * much time as a wrong password and the two cannot be told apart. The attempt was
+ * counted when it arrived; the right password gives it back here, whether or not the
+ * client waits for the answer. */
 static int login_verify(void *data)
 {
     login_data *ld = data;
-    int64_t now = hoso_now_ms();
     int ok;
     if (ld->found) {
         ok = hoso_password_verify(ld->pwhash, ld->password) == 0;
@@ -281,10 +281,8 @@ static int login_verify(void *data)
     sodium_memzero(ld->password, sizeof(ld->password));
     if (ok) {
         hoso_throttle_clear(HOSO_THROTTLE_ACCOUNT, ld->id);
-    } else {
-        hoso_throttle_count(HOSO_THROTTLE_ACCOUNT, ld->id, now);
         if (ld->addr[0] != '\0')
-            hoso_throttle_count(HOSO_THROTTLE_ADDRESS, ld->addr, now);
+            hoso_throttle_refund(HOSO_THROTTLE_ADDRESS, ld->addr);
     }
     return ok ? 0 : HOSO_EUNAUTHORIZED;
 }
@@ -334,10 +332,16 @@ int hoso_route_login(hoso_req *r)
         goto Exit;
     }
     hoso_account_id_for(hoso_server_store(r->srv), by_id ? q.id_number.ptr : q.username.ptr, ld->id);
-    hoso_req_peer(r, ld->addr, sizeof(ld->addr));
-    /* Throttled before any hashing: the wait is the answer, whatever the password. */
-    if ((ret = throttled(r, HOSO_THROTTLE_ACCOUNT, ld->id, "account")) != 0 ||
-        (ret = throttled(r, HOSO_THROTTLE_ADDRESS, ld->addr, "address")) != 0)
+    {
+        char peer[64];
+        hoso_req_peer(r, peer, sizeof(peer));
+        hoso_throttle_addr_key(peer, ld->addr, sizeof(ld->addr));
+    }
+    /* Throttled before any hashing: the wait is the answer, whatever the password. The
+     * address first, so that an address made to wait adds nothing to the account's
+     * count. */
+    if ((ret = throttled(r, HOSO_THROTTLE_ADDRESS, ld->addr, "address")) != 0 ||
+        (ret = throttled(r, HOSO_THROTTLE_ACCOUNT, ld->id, "account")) != 0)
         goto Exit;
     ret = hoso_account_get(r->rtxn, ld->id, &doc, &a);
     if (ret && ret != HOSO_ENOT_FOUND) goto Exit;

@@ -51,7 +51,7 @@ int hoso_route_bot_lookup(hoso_req *r)
     }
     if ((ret = hoso_decode(&hoso_msg_bot_lookup, &r->body, &r->body.root, &q, &r->err)) != 0)
         return ret;
-    if (hoso_throttle_check(HOSO_THROTTLE_LOOKUP_CODE, q.code.ptr, now, &wait) != 0) {
+    if (hoso_throttle_attempt(HOSO_THROTTLE_LOOKUP_CODE, q.code.ptr, now, &wait) != 0) {
         r->retry_after_ms = wait;
         hoso_metrics_throttled("lookup");
         return hoso_fail(&r->err, HOSO_ERATE_LIMITED, "too many wrong lookups of this code; try again later");
@@ -66,10 +66,10 @@ int hoso_route_bot_lookup(hoso_req *r)
      * chat channel) sees every agency's. */
     if (ret == HOSO_ENOT_FOUND || (r->who.agency[0] != '\0' && strcmp(r->who.agency, d.agency.ptr) != 0) ||
         !phone_matches(r->rtxn, &d, &q.phone_last4)) {
-        hoso_throttle_count(HOSO_THROTTLE_LOOKUP_CODE, q.code.ptr, now);
         ret = not_found(r);
         goto Exit;
     }
+    hoso_throttle_refund(HOSO_THROTTLE_LOOKUP_CODE, q.code.ptr); /* the right verifier */
     const char *service_name = d.service.ptr;
     if (hoso_service_get(r->rtxn, d.service.ptr, &doc, &svc) == 0)
         service_name = svc.name.ptr;

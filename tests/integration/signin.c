@@ -14,15 +14,17 @@
 
 static ht_server g_srv;
 static ht_user g_user;
+static ht_user g_users[LOGINS]; /* one each: an account's own sign-ins in flight count */
 static atomic_int g_done;
 
 static void *login_once(void *arg)
 {
+    const ht_user *u = arg;
     ht_conn c;
     ht_resp r;
     char body[256];
     ht_conn_init(&c, g_srv.port);
-    snprintf(body, sizeof body, "{\"id_number\":\"%s\",\"password\":\"%s\"}", g_user.login, g_user.password);
+    snprintf(body, sizeof body, "{\"id_number\":\"%s\",\"password\":\"%s\"}", u->login, u->password);
     ht_json_call(&c, "POST", "/v1/auth/login", NULL, body, &r);
     HT_EXPECT_REPLY(&r, 200, NULL);
     ht_resp_free(&r);
@@ -38,15 +40,15 @@ static void test_probe_is_not_queued_behind_hashing(void)
     ht_resp r;
     ht_server_start(&g_srv, "--workers 1");
     ht_conn_init(&c, g_srv.port);
-    ht_citizen_new(&c, &g_user);
+    for (int i = 0; i < LOGINS; i++) ht_citizen_new(&c, &g_users[i]);
 
     /* What one sign-in costs on this machine, alone. */
     int64_t t0 = ht_mono_ms();
-    login_once(NULL);
+    login_once(&g_users[0]);
     int64_t one = ht_mono_ms() - t0;
     atomic_store(&g_done, 0);
 
-    for (int i = 0; i < LOGINS; i++) pthread_create(&th[i], NULL, login_once, NULL);
+    for (int i = 0; i < LOGINS; i++) pthread_create(&th[i], NULL, login_once, &g_users[i]);
     usleep(50 * 1000); /* the logins are on the wire */
     ht_conn_init(&probe, g_srv.port);
     t0 = ht_mono_ms();
@@ -130,10 +132,62 @@ static void test_account_throttled(void)
     ht_server_stop(&g_srv);
 }
 
+typedef struct racer {
+    pthread_t th;
+    pthread_barrier_t *go;
+    int port, unauthorized, limited;
+} racer;
+
+static void *race_guess(void *arg)
+{
+    racer *g = arg;
+    ht_conn c;
+    ht_conn_init(&c, g->port);
+    pthread_barrier_wait(g->go);
+    for (int i = 0; i < 2; i++) {
+        int st = login_status(&c, g_user.login, "wrong-password", NULL, NULL);
+        g->unauthorized += st == 401;
+        g->limited += st == 429;
+    }
+    ht_conn_close(&c);
+    return NULL;
+}
+
+/* Guesses sent all at once count as they arrive, not when their hash is done: 32 of
+ * them against one account get no more than the allowance (5) and the one that sets
+ * the wait answered 401, plus one if a second went by meanwhile; the rest wait. */
+static void test_concurrent_guesses_held_to_allowance(void)
+{
+    enum { N = 16 };
+    static racer g[N];
+    pthread_barrier_t go;
+    ht_conn c;
+    ht_server_start(&g_srv, NULL);
+    ht_conn_init(&c, g_srv.port);
+    ht_citizen_new(&c, &g_user);
+    pthread_barrier_init(&go, NULL, N);
+    for (int i = 0; i < N; i++) {
+        g[i] = (racer){.go = &go, .port = g_srv.port};
+        pthread_create(&g[i].th, NULL, race_guess, &g[i]);
+    }
+    int unauthorized = 0, limited = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(g[i].th, NULL);
+        unauthorized += g[i].unauthorized;
+        limited += g[i].limited;
+    }
+    pthread_barrier_destroy(&go);
+    if (unauthorized < 6 || unauthorized > 7) ht_fail("%d guesses were hashed, want 6 or 7", unauthorized);
+    EXPECT_INT(unauthorized + limited, 2 * N);
+    ht_conn_close(&c);
+    ht_server_stop(&g_srv);
+}
+
 typedef struct guesser {
     pthread_t th;
     int port, from, n;
     const char *xff_prefix; /* NULL: no X-Forwarded-For */
+    const char *xff_last;   /* a second X-Forwarded-For header, as a proxy appends it */
     int unauthorized, limited;
 } guesser;
 
@@ -147,6 +201,8 @@ static void *guess(void *arg)
         char id[16], hdr[128] = "";
         snprintf(id, sizeof id, "9%011d", i);
         if (g->xff_prefix) snprintf(hdr, sizeof hdr, "X-Forwarded-For: %s%d\r\n", g->xff_prefix, i % 250 + 1);
+        if (g->xff_last)
+            snprintf(hdr + strlen(hdr), sizeof hdr - strlen(hdr), "X-Forwarded-For: %s\r\n", g->xff_last);
         int st = login_status(&c, id, "wrong-password", hdr, NULL);
         g->unauthorized += st == 401;
         g->limited += st == 429;
@@ -155,12 +211,12 @@ static void *guess(void *arg)
     return NULL;
 }
 
-static int guess_all(int port, const char *xff_prefix, int total)
+static int guess_all(int port, const char *xff_prefix, const char *xff_last, int total)
 {
     guesser g[4];
     int limited = 0;
     for (int t = 0; t < 4; t++) {
-        g[t] = (guesser){.port = port, .from = t * 1000, .n = total / 4, .xff_prefix = xff_prefix};
+        g[t] = (guesser){.port = port, .from = t * 1000, .n = total / 4, .xff_prefix = xff_prefix, .xff_last = xff_last};
         pthread_create(&g[t].th, NULL, guess, &g[t]);
     }
     for (int t = 0; t < 4; t++) {
@@ -177,7 +233,7 @@ static void test_address_throttled(void)
     ht_conn c;
     ht_server_start(&g_srv, NULL);
     ht_conn_init(&c, g_srv.port);
-    EXPECT(guess_all(g_srv.port, "203.0.113.", 64) >= 1);
+    EXPECT(guess_all(g_srv.port, "203.0.113.", NULL, 64) >= 1);
     EXPECT_INT(login_status(&c, "900000099999", "wrong-password", "X-Forwarded-For: 198.51.100.7\r\n", NULL), 429);
     EXPECT(ht_metric(&c, "hoso_auth_throttled_total{by=\"address\"}") >= 1);
     ht_conn_close(&c);
@@ -186,7 +242,12 @@ static void test_address_throttled(void)
     /* Behind a trusted proxy each client address has its own count. */
     ht_server_start(&g_srv, "--trusted-proxy 127.0.0.0/8");
     ht_conn_init(&c, g_srv.port);
-    EXPECT_INT(guess_all(g_srv.port, "203.0.113.", 64), 0);
+    EXPECT_INT(guess_all(g_srv.port, "203.0.113.", NULL, 64), 0);
+    /* A client that sends its own X-Forwarded-For gets the proxy's as a second
+     * header; the list is read from the end of the last one, so the forged first
+     * header changes nothing and the real address is held back. */
+    EXPECT(guess_all(g_srv.port, "192.0.2.", "198.51.100.9", 64) >= 1);
+    EXPECT_INT(login_status(&c, "900000099999", "wrong-password", "X-Forwarded-For: 198.51.100.9\r\n", NULL), 429);
     /* The proxy's own address (no header) is an address like any other. */
     EXPECT_INT(login_status(&c, "900000099999", "wrong-password", NULL, NULL), 401);
     ht_conn_close(&c);
@@ -245,4 +306,4 @@ static void test_registrations_do_not_starve_logins(void)
 }
 
 UNIT_MAIN(UNIT(test_probe_is_not_queued_behind_hashing), UNIT(test_wrong_password_still_401),
-          UNIT(test_account_throttled), UNIT(test_address_throttled), UNIT(test_registrations_do_not_starve_logins))
+          UNIT(test_account_throttled), UNIT(test_concurrent_guesses_held_to_allowance), UNIT(test_address_throttled), UNIT(test_registrations_do_not_starve_logins))
