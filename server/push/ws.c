@@ -188,7 +188,10 @@ static size_t scan_frames(hoso_ws *c, const uint8_t *buf, size_t n)
         else if (len7 == 127)
             len = hoso_be64_get(c->in_head + 2);
         c->in_have = 0;
-        if ((opcode >= 8 && (len > 125 || !fin)) || (len7 == 127 && (len >> 63) != 0)) {
+        /* RFC 6455 5.2: control frames are short and whole, a length takes the fewest
+         * bytes that can hold it, and a 64-bit length has its top bit clear. */
+        if ((opcode >= 8 && (len > 125 || !fin)) || (len7 == 126 && len < 126) ||
+            (len7 == 127 && (len < 65536 || (len >> 63) != 0))) {
             /* The broken header began in this chunk at most need bytes back. */
             size_t begin = start + 1 >= need ? start + 1 - need : 0;
             c->proto_error = 1;

@@ -416,10 +416,17 @@ static void test_protocol_violations(void)
     static const uint8_t ping126[] = {0x89, 0x80 | 126, 0, 126, 1, 2, 3, 4};
     static const uint8_t frag_ping[] = {0x09, 0x82, 1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2};
     static const uint8_t top_bit[] = {0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4};
+    /* Lengths in more bytes than they need: 5 written in 16 bits, then in 64. */
+    static const uint8_t long16[] = {0x82, 0x80 | 126, 0, 5, 1, 2, 3, 4, 0, 0, 0, 0, 0};
+    static const uint8_t long64[] = {0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4, 0, 0, 0, 0, 0};
     static const struct {
         const uint8_t *b;
         size_t n;
-    } cases[] = {{ping126, sizeof ping126}, {frag_ping, sizeof frag_ping}, {top_bit, sizeof top_bit}};
+    } cases[] = {{ping126, sizeof ping126},
+                 {frag_ping, sizeof frag_ping},
+                 {top_bit, sizeof top_bit},
+                 {long16, sizeof long16},
+                 {long64, sizeof long64}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         for (int split = 0; split < 2; split++) {
             EXPECT_INT(ht_ws_connect(&ws, w.s.port, w.cit.token, NULL, 0), 0);
