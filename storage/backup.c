@@ -180,14 +180,37 @@ static int parent_exists(const char *path)
 /* ---------------------------------------------------------------------------------- */
 /* Backup */
 
+/* fsync of the folder holding path, so that a rename into it survives a crash. */
+static void sync_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n >= sizeof dir) return;
+    if (slash == NULL)
+        strcpy(dir, ".");
+    else if (n == 0)
+        strcpy(dir, "/");
+    else {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
 int hoso_store_backup(hoso_store *s, const char *to, const hoso_backup_options *opt)
 {
-    char tmp[PATH_MAX], keypath[PATH_MAX];
+    char tmp[PATH_MAX], keypath[PATH_MAX], keytmp[PATH_MAX];
     uint8_t *master = NULL;
     int rc = HOSO_EIO, force = opt && opt->force, with_key = !(opt && opt->no_key);
 
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid()) >= (int)sizeof tmp ||
-        snprintf(keypath, sizeof keypath, "%s.key", to) >= (int)sizeof keypath)
+        snprintf(keypath, sizeof keypath, "%s.key", to) >= (int)sizeof keypath ||
+        snprintf(keytmp, sizeof keytmp, "%s.key.new.%ld", to, (long)getpid()) >= (int)sizeof keytmp)
         return HOSO_EIO;
     if (!parent_exists(to)) {
         fprintf(stderr, "hoso: the folder of %s does not exist: create it first\n", to);
@@ -199,23 +222,28 @@ int hoso_store_backup(hoso_store *s, const char *to, const hoso_backup_options *
         return HOSO_EALREADY_EXISTS;
     }
     unlink(tmp);
+    unlink(keytmp);
     if ((rc = copy_store(s, tmp, opt ? opt->progress : NULL, opt ? opt->ctx : NULL)) != 0) goto Exit;
-    if (rename(tmp, to) != 0) {
-        fprintf(stderr, "hoso: cannot rename %s to %s: %s\n", tmp, to, strerror(errno));
+    /* Both files are written in full before either takes its name: a failure never
+     * leaves a backup next to the key of another one. */
+    if (with_key) {
+        if (!(master = sodium_malloc(HOSO__KEY_BYTES))) {
+            rc = HOSO_ENOMEM;
+            goto Exit;
+        }
+        if ((rc = hoso__read_key_file(s->key_path, master)) != 0 ||
+            (rc = hoso__create_secret_file(keytmp, master, HOSO__KEY_BYTES)) != 0)
+            goto Exit;
+    }
+    if (rename(tmp, to) != 0 || (with_key && rename(keytmp, keypath) != 0)) {
+        fprintf(stderr, "hoso: cannot rename into %s: %s\n", to, strerror(errno));
         rc = HOSO_EIO;
         goto Exit;
     }
-    if (!with_key) goto Exit;
-    /* The backup is useless without its key: copy the master key file next to it. */
-    if (!(master = sodium_malloc(HOSO__KEY_BYTES))) {
-        rc = HOSO_ENOMEM;
-        goto Exit;
-    }
-    if ((rc = hoso__read_key_file(s->key_path, master)) != 0) goto Exit;
-    unlink(keypath);
-    rc = hoso__create_secret_file(keypath, master, HOSO__KEY_BYTES);
+    sync_parent(to);
 Exit:
     unlink(tmp);
+    unlink(keytmp);
     if (master) sodium_free(master);
     return rc;
 }
@@ -259,9 +287,70 @@ Exit:
     return rc;
 }
 
+/* Moves what the data dir holds (lmdb/, secret.key: either may be there alone) into a
+ * new DIR/replaced.<time>/, never deleting it, then moves the staged lmdb/ and
+ * secret.key in. On any failure what was moved is moved back, and the data dir is as
+ * it was. */
+static int swap_in(const char *dir, const char *stage)
+{
+    static const char *const names[] = {"lmdb", "secret.key"};
+    char aside[PATH_MAX], from[PATH_MAX + 64], to[PATH_MAX + 64];
+    int moved[2] = {0, 0}, placed[2] = {0, 0}, have_aside = 0, rc = HOSO_EIO;
+
+    if (snprintf(aside, sizeof aside, "%s/replaced.%lld", dir, (long long)time(NULL)) >= (int)sizeof aside)
+        return HOSO_EIO;
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof from, "%s/%s", dir, names[i]);
+        if (access(from, F_OK) != 0)
+            continue;
+        if (!have_aside && mkdir(aside, 0700) != 0) {
+            fprintf(stderr, "hoso: cannot create %s: %s\n", aside, strerror(errno));
+            goto Undo;
+        }
+        have_aside = 1;
+        snprintf(to, sizeof to, "%s/%s", aside, names[i]);
+        if (rename(from, to) != 0) {
+            fprintf(stderr, "hoso: cannot move %s to %s: %s\n", from, to, strerror(errno));
+            goto Undo;
+        }
+        moved[i] = 1;
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof from, "%s/%s", stage, names[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, names[i]);
+        if (rename(from, to) != 0) {
+            fprintf(stderr, "hoso: cannot move %s to %s: %s\n", from, to, strerror(errno));
+            goto Undo;
+        }
+        placed[i] = 1;
+    }
+    sync_parent(to);
+    if (have_aside)
+        fprintf(stderr, "hoso: what the data dir held before is kept in %s\n", aside);
+    return 0;
+Undo:
+    for (int i = 0; i < 2; i++) {
+        if (placed[i]) {
+            snprintf(from, sizeof from, "%s/%s", dir, names[i]);
+            snprintf(to, sizeof to, "%s/%s", stage, names[i]);
+            if (rename(from, to) != 0)
+                fprintf(stderr, "hoso: cannot move %s back to %s: %s\n", from, to, strerror(errno));
+        }
+        if (moved[i]) {
+            snprintf(from, sizeof from, "%s/%s", aside, names[i]);
+            snprintf(to, sizeof to, "%s/%s", dir, names[i]);
+            if (rename(from, to) != 0)
+                fprintf(stderr, "hoso: cannot move %s back to %s: %s\n", from, to, strerror(errno));
+        }
+    }
+    if (have_aside)
+        rmdir(aside);
+    return rc;
+}
+
 int hoso_store_restore(const char *from, const char *key_from, const char *dir, int force, char epoch_out[33])
 {
-    char stage[PATH_MAX], lmdb[PATH_MAX], key[PATH_MAX], keysrc[PATH_MAX], aside[PATH_MAX], p[PATH_MAX + 64];
+    char stage[PATH_MAX], lmdb[PATH_MAX], key[PATH_MAX], keysrc[PATH_MAX], p[PATH_MAX + 64];
     hoso_store *s = NULL;
     hoso_store_options so;
     int rc = HOSO_EIO, lock = -1;
@@ -302,7 +391,7 @@ int hoso_store_restore(const char *from, const char *key_from, const char *dir, 
     if (mkdir(stage, 0700) != 0 || mkdir(lmdb, 0700) != 0) {
         fprintf(stderr, "hoso: cannot create %s: %s\n", lmdb, strerror(errno));
         rc = HOSO_EIO;
-        goto Exit;
+        goto Cleanup;
     }
     if ((rc = copy_file(from, p, 0600)) != 0 || (rc = copy_file(key_from, key, 0600)) != 0) goto Cleanup;
     memset(&so, 0, sizeof so);
@@ -315,43 +404,7 @@ int hoso_store_restore(const char *from, const char *key_from, const char *dir, 
     if (epoch_out) memcpy(epoch_out, hoso_store_epoch(s), 33);
     hoso_store_close(s);
     s = NULL;
-
-    if (hoso_store_exists(dir)) {
-        /* --force: the replaced data is put aside, never deleted here. */
-        char old[PATH_MAX + 64];
-        if (snprintf(aside, sizeof aside, "%s/replaced.%lld", dir, (long long)time(NULL)) >= (int)sizeof aside ||
-            mkdir(aside, 0700) != 0) {
-            rc = HOSO_EIO;
-            goto Cleanup;
-        }
-        snprintf(old, sizeof old, "%s/lmdb", dir);
-        snprintf(p, sizeof p, "%s/lmdb", aside);
-        if (rename(old, p) != 0) {
-            rc = HOSO_EIO;
-            goto Cleanup;
-        }
-        snprintf(old, sizeof old, "%s/secret.key", dir);
-        snprintf(p, sizeof p, "%s/secret.key", aside);
-        if (rename(old, p) != 0 && errno != ENOENT) {
-            rc = HOSO_EIO;
-            goto Cleanup;
-        }
-        fprintf(stderr, "hoso: the data replaced is kept in %s\n", aside);
-    }
-    snprintf(p, sizeof p, "%s/lmdb", dir);
-    if (rename(lmdb, p) != 0) {
-        fprintf(stderr, "hoso: cannot move %s to %s: %s\n", lmdb, p, strerror(errno));
-        rc = HOSO_EIO;
-        goto Cleanup;
-    }
-    snprintf(p, sizeof p, "%s/secret.key", dir);
-    unlink(p);
-    if (rename(key, p) != 0) {
-        fprintf(stderr, "hoso: cannot move %s to %s: %s\n", key, p, strerror(errno));
-        rc = HOSO_EIO;
-        goto Cleanup;
-    }
-    rc = 0;
+    rc = swap_in(dir, stage);
 Cleanup:
     if (s) hoso_store_close(s);
     /* What is left of the stage after a swap or a failure. */

@@ -3,6 +3,7 @@
  * and give the data dir a new epoch. */
 #include "fixture.h"
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static void put_dossier(hoso_store *s, const char *code)
@@ -122,6 +123,17 @@ static void test_restore_checks_key(void)
     EXPECT(system(key) != 0);
     EXPECT_INT(hoso_store_restore(to, NULL, dir, 0, NULL), 0);
     EXPECT_INT(hoso_store_exists(dir), 1);
+
+    /* A key file alone in a data dir (its data lost) is not data to refuse over, but
+     * it is put aside, never deleted: it may be the only copy of a key. */
+    snprintf(dir, sizeof dir, "%s/lone", g_dir);
+    EXPECT_INT(mkdir(dir, 0700), 0);
+    snprintf(key, sizeof key, "%s/secret.key", dir);
+    EXPECT_INT(link(other, key), 0);
+    EXPECT_INT(hoso_store_restore(to, NULL, dir, 0, NULL), 0);
+    EXPECT_INT(hoso_store_exists(dir), 1);
+    snprintf(key, sizeof key, "cmp -s %s %s/replaced.*/secret.key", other, dir);
+    EXPECT_INT(system(key), 0);
 }
 
 static void test_lock_one_holder(void)
