@@ -25,7 +25,9 @@
 
 #define LINE_MAX_BYTES 2048
 /* A line that repeats (digits aside) is written this many times per window, then
- * counted; the count is written when the window ends. */
+ * counted; the count is written with the first line of that shape after the window
+ * (or of another shape that takes its slot), and when hosod stops. Lines that tell
+ * of a crash (a failed assertion, h2o's "fatal:") are never held back. */
 #define REPEAT_WINDOW_MS 60000
 #define REPEAT_MAX 5
 #define REPEAT_SLOTS 64
@@ -63,29 +65,49 @@ typedef struct line {
     size_t n;
 } line;
 
+/* Text stops this far from the end of a line: what is left is for the closing quote,
+ * brace and newline, so a line cut short is still one line of valid JSON. */
+#define LINE_ROOM (LINE_MAX_BYTES - 8)
+
 static void put(line *l, const char *s, size_t n)
 {
-    if (n > sizeof l->b - 1 - l->n)
-        n = sizeof l->b - 1 - l->n;
+    if (l->n >= LINE_ROOM)
+        return;
+    if (n > LINE_ROOM - l->n)
+        n = LINE_ROOM - l->n;
     memcpy(l->b + l->n, s, n);
     l->n += n;
+}
+
+/* Closing bytes, in the room kept for them. */
+static void put_close(line *l, const char *s)
+{
+    size_t n = strlen(s);
+    if (l->n + n < sizeof l->b) {
+        memcpy(l->b + l->n, s, n);
+        l->n += n;
+    }
 }
 
 static void putf(line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(line *l, const char *fmt, ...)
 {
     va_list ap;
+    if (l->n >= LINE_ROOM)
+        return;
+    size_t room = LINE_ROOM - l->n;
     va_start(ap, fmt);
-    int n = vsnprintf(l->b + l->n, sizeof l->b - 1 - l->n, fmt, ap);
+    /* Writes at most room bytes and its NUL, which the kept room can hold. */
+    int n = vsnprintf(l->b + l->n, room + 1, fmt, ap);
     va_end(ap);
     if (n > 0)
-        l->n += (size_t)n < sizeof l->b - 1 - l->n ? (size_t)n : sizeof l->b - 1 - l->n;
+        l->n += (size_t)n < room ? (size_t)n : room;
 }
 
 /* s as a JSON string body, or as text with control characters escaped. */
 static void put_escaped(line *l, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && l->n < sizeof l->b - 8; i++) {
+    for (size_t i = 0; i < n && l->n + 6 <= LINE_ROOM; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' && L.format == HOSO_LOG_JSON)
             put(l, "\\\"", 2);
@@ -115,15 +137,23 @@ static void begin(line *l, hoso_log_level level, const char *msg)
         putf(l, "%s.%03ldZ %s ", when, ts.tv_nsec / 1000000L, LEVELS[level]);
     put_escaped(l, msg, strlen(msg));
     if (L.format == HOSO_LOG_JSON)
-        put(l, "\"", 1);
+        put_close(l, "\"");
+}
+
+/* A field whose name no longer fits is left out whole, never cut. */
+static int field_fits(const line *l, const char *key)
+{
+    return l->n + strlen(key) + 8 <= LINE_ROOM;
 }
 
 static void field_str(line *l, const char *key, const char *v)
 {
+    if (!field_fits(l, key))
+        return;
     if (L.format == HOSO_LOG_JSON) {
         putf(l, ",\"%s\":\"", key);
         put_escaped(l, v, strlen(v));
-        put(l, "\"", 1);
+        put_close(l, "\"");
     } else {
         putf(l, " %s=", key);
         put_escaped(l, v, strlen(v));
@@ -132,6 +162,8 @@ static void field_str(line *l, const char *key, const char *v)
 
 static void field_num(line *l, const char *key, const char *fmt, double v)
 {
+    if (!field_fits(l, key) || l->n + strlen(key) + 32 > LINE_ROOM)
+        return;
     putf(l, L.format == HOSO_LOG_JSON ? ",\"%s\":" : " %s=", key);
     putf(l, fmt, v);
 }
@@ -165,8 +197,8 @@ void hoso_log_thread_flush(void)
 static void end(line *l)
 {
     if (L.format == HOSO_LOG_JSON)
-        put(l, "}", 1);
-    l->b[l->n++] = '\n';
+        put_close(l, "}");
+    put_close(l, "\n");
 }
 
 /* Writes the line now, after this thread's buffered lines so the order holds. */
@@ -272,7 +304,10 @@ static void stderr_line(const char *s, size_t n)
         r->seen = r->dropped = 0;
         r->since_ms = now;
     }
-    if (++r->seen > REPEAT_MAX || ++E.in_second > STDERR_PER_SECOND) {
+    /* A failed assert(3), or h2o_fatal's "fatal:file:line:": no client can cause
+     * many of them, and they are the line that explains a crash. */
+    int crash = memmem(s, n, "Assertion `", 11) != NULL || (n >= 6 && memcmp(s, "fatal:", 6) == 0);
+    if (!crash && (++r->seen > REPEAT_MAX || ++E.in_second > STDERR_PER_SECOND)) {
         if (r->seen > REPEAT_MAX)
             r->dropped++;
         else
@@ -304,6 +339,10 @@ static ssize_t cookie_write(void *c, const char *buf, size_t size)
 void hoso_log_flush(void)
 {
     pthread_mutex_lock(&E.lock);
+    if (E.npartial > 0) { /* a last line without its newline */
+        stderr_line(E.partial, E.npartial);
+        E.npartial = 0;
+    }
     for (size_t i = 0; i < REPEAT_SLOTS; i++) {
         repeat *r = &E.slots[i];
         if (r->dropped > 0)
