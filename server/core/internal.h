@@ -236,6 +236,7 @@ enum {
     HOSO_THROTTLE_REGISTER,    /* registrations from an address */
     HOSO_THROTTLE_LOOKUP_CODE, /* bot lookups of a dossier code with a wrong verifier */
     HOSO_THROTTLE_BOT,         /* a bot's lookups, as a rate (hoso_throttle_rate) */
+    HOSO_THROTTLE_KINDS
 };
 /* Counts one attempt of key (of kind) and returns 0, or RATE_LIMITED with
  * *retry_after_ms set, counting nothing, while the key must wait. */

@@ -15,12 +15,14 @@
  * allowance like a hundred sent one by one. The attempt that turns out right gives
  * its count back (hoso_throttle_refund) or clears its account.
  *
- * The table holds keyed BLAKE2b hashes of the keys (the key is drawn at start), never
- * the keys: no id number or address stays in memory, and nobody outside can pick keys
- * that land in one neighbourhood. It has a fixed size; when a slot's neighbourhood is
- * full the entry idle longest gives way, but never one that is made to wait: when all
- * of a neighbourhood waits, a new key waits a second too. One mutex: sign-ins are
- * rare next to reads.
+ * Each kind has a table of its own, so that dossier codes or registrations can never
+ * push sign-in records out. A table holds keyed BLAKE2b hashes of the keys (the key
+ * is drawn at start), never the keys: no id number or address stays in memory, and
+ * nobody outside can pick keys that land in one neighbourhood. It has a fixed size;
+ * when a slot's neighbourhood is full the entry idle longest gives way, a key made to
+ * wait only when all of its neighbours wait too, and then the one whose wait ends
+ * first: under a flood of keys the table forgets a little rather than refuse
+ * everyone. One mutex: sign-ins are rare next to reads.
  */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -29,7 +31,7 @@
 #include <sodium.h>
 #include "runtime.h"
 
-#define SLOTS 8192 /* a power of two */
+#define SLOTS 16384 /* per kind, a power of two */
 #define PROBE 8
 
 typedef struct policy {
@@ -64,7 +66,7 @@ static struct {
     pthread_mutex_t lock;
     int keyed;
     uint8_t key[crypto_generichash_KEYBYTES];
-    slot slots[SLOTS];
+    slot slots[HOSO_THROTTLE_KINDS][SLOTS];
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Under T.lock. */
@@ -86,25 +88,31 @@ static uint64_t key_hash(int kind, const char *key)
     return h != 0 ? h : 1;
 }
 
-/* The key's slot, or (make) a slot for it; NULL when not found and !make, or when
- * every slot of the neighbourhood is made to wait. */
+/* The key's slot, or (make) a slot for it; NULL when not found and !make. */
 static slot *find(uint64_t h, int kind, int64_t now, int make)
 {
-    slot *oldest = NULL;
+    slot *oldest = NULL, *soonest = NULL;
     for (size_t i = 0; i < PROBE; i++) {
-        slot *s = &T.slots[(h + i) & (SLOTS - 1)];
+        slot *s = &T.slots[kind][(h + i) & (SLOTS - 1)];
         if (s->hash == h) {
             if (POLICIES[kind].fade_ms > 0 && now - s->last_ms >= POLICIES[kind].fade_ms && now >= s->until_ms)
                 s->count = 0; /* quiet long enough: starts over */
             return s;
         }
-        if (!make || (s->hash != 0 && now < s->until_ms))
+        if (!make)
             continue;
+        if (s->hash != 0 && now < s->until_ms) {
+            if (soonest == NULL || s->until_ms < soonest->until_ms)
+                soonest = s;
+            continue;
+        }
         if (s->hash == 0 || oldest == NULL || (oldest->hash != 0 && s->last_ms < oldest->last_ms))
             oldest = s;
     }
-    if (oldest == NULL)
+    if (!make)
         return NULL;
+    if (oldest == NULL)
+        oldest = soonest; /* every neighbour waits: the wait that ends first gives way */
     memset(oldest, 0, sizeof(*oldest));
     oldest->hash = h;
     return oldest;
@@ -116,10 +124,7 @@ int hoso_throttle_attempt(int kind, const char *key, int64_t now_ms, int64_t *re
     int err = 0;
     pthread_mutex_lock(&T.lock);
     slot *s = find(key_hash(kind, key), kind, now_ms, 1);
-    if (s == NULL) {
-        *retry_after_ms = 1000; /* the table is full of waiting keys: under attack */
-        err = HOSO_ERATE_LIMITED;
-    } else if (now_ms < s->until_ms) {
+    if (now_ms < s->until_ms) {
         *retry_after_ms = s->until_ms - now_ms;
         err = HOSO_ERATE_LIMITED;
     } else {
@@ -154,11 +159,6 @@ int hoso_throttle_rate(int kind, const char *key, int64_t now_ms, int64_t *retry
     int err = 0;
     pthread_mutex_lock(&T.lock);
     slot *s = find(key_hash(kind, key), kind, now_ms, 1);
-    if (s == NULL) {
-        pthread_mutex_unlock(&T.lock);
-        *retry_after_ms = 1000;
-        return HOSO_ERATE_LIMITED;
-    }
     if (s->last_ms == 0) {
         s->count = p->allowance; /* a new key starts with a full bucket */
         s->last_ms = now_ms;

@@ -222,8 +222,11 @@ int hoso_route_register(hoso_req *r)
         hoso_throttle_addr_key(peer, addr, sizeof(addr));
         if ((ret = throttled(r, HOSO_THROTTLE_REGISTER, addr, "registrations")) != 0)
             goto Exit;
+        ret = hoso_req_offload(r, HOSO_OFFLOAD_REGISTER, register_hash, register_hashed, free_register, rd);
+        if (ret != HOSO_ASYNC && addr[0] != '\0')
+            hoso_throttle_refund(HOSO_THROTTLE_REGISTER, addr); /* not taken: it does not count */
+        return ret;
     }
-    return hoso_req_offload(r, HOSO_OFFLOAD_REGISTER, register_hash, register_hashed, free_register, rd);
 Exit:
     free_register(rd);
     return ret;
@@ -313,7 +316,8 @@ int hoso_route_login(hoso_req *r)
     hoso_account a;
     hoso_doc doc;
     login_data *ld = NULL;
-    int ret;
+    char id[sizeof(ld->id)] = "", addr[sizeof(ld->addr)] = "";
+    int ret, counted = 0; /* attempts counted: 1 the address's, 2 the account's too */
 
     if ((ret = hoso_decode(&hoso_msg_login, &r->body, &r->body.root, &q, &r->err)) != 0) return ret;
     int by_id = hoso__has(&q.id_number), by_user = hoso__has(&q.username);
@@ -339,10 +343,16 @@ int hoso_route_login(hoso_req *r)
     }
     /* Throttled before any hashing: the wait is the answer, whatever the password. The
      * address first, so that an address made to wait adds nothing to the account's
-     * count. */
-    if ((ret = throttled(r, HOSO_THROTTLE_ADDRESS, ld->addr, "address")) != 0 ||
-        (ret = throttled(r, HOSO_THROTTLE_ACCOUNT, ld->id, "account")) != 0)
+     * count. An attempt that ends before its password is checked (the account's wait,
+     * a storage error, hashing too busy) gives its counts back. */
+    memcpy(id, ld->id, sizeof(id));
+    memcpy(addr, ld->addr, sizeof(addr));
+    if ((ret = throttled(r, HOSO_THROTTLE_ADDRESS, addr, "address")) != 0)
         goto Exit;
+    counted = 1;
+    if ((ret = throttled(r, HOSO_THROTTLE_ACCOUNT, id, "account")) != 0)
+        goto Exit;
+    counted = 2;
     ret = hoso_account_get(r->rtxn, ld->id, &doc, &a);
     if (ret && ret != HOSO_ENOT_FOUND) goto Exit;
     /* Citizens sign in with their id number, staff accounts with a username: the two
@@ -358,7 +368,13 @@ int hoso_route_login(hoso_req *r)
     ld->expires_at = hoso_now_ms() + (ttl > 0 ? ttl : (int64_t)30 * 24 * 3600 * 1000);
     ret = hoso_req_offload(r, HOSO_OFFLOAD_LOGIN, login_verify, login_verified, free_login, ld);
     ld = NULL; /* owned by the offload now, whatever it returned */
+    if (ret == HOSO_ASYNC)
+        counted = 0; /* the password will be checked: the attempt stands */
 Exit:
+    if (counted >= 1 && addr[0] != '\0')
+        hoso_throttle_refund(HOSO_THROTTLE_ADDRESS, addr);
+    if (counted >= 2)
+        hoso_throttle_refund(HOSO_THROTTLE_ACCOUNT, id);
     free_login(ld);
     hoso_doc_destroy(&doc);
     return ret;
