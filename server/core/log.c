@@ -104,12 +104,40 @@ static void putf(line *l, const char *fmt, ...)
         l->n += (size_t)n < room ? (size_t)n : room;
 }
 
-/* s as a JSON string body, or as text with control characters escaped. */
+/* The length of the UTF-8 sequence at s (n bytes left): 1-4, 0 when it is cut off by
+ * the end, -1 when it is not UTF-8. */
+static int utf8_len(const unsigned char *s, size_t n)
+{
+    int k = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : -1;
+    if (k < 0)
+        return -1;
+    for (int j = 1; j < k; j++) {
+        if ((size_t)j >= n)
+            return 0;
+        if ((s[j] & 0xc0) != 0x80)
+            return -1;
+    }
+    return k;
+}
+
+/* s as a JSON string body, or as text with control characters escaped. A character
+ * is written whole or not at all, and bytes that are not UTF-8 are escaped, so a
+ * line cut short is still valid UTF-8. */
 static void put_escaped(line *l, const char *s, size_t n)
 {
     for (size_t i = 0; i < n && l->n + 6 <= LINE_ROOM; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' && L.format == HOSO_LOG_JSON)
+        if (c >= 0x80) {
+            int k = utf8_len((const unsigned char *)s + i, n - i);
+            if (k == 0)
+                break;
+            if (k < 0) {
+                putf(l, "\\u%04x", c);
+                continue;
+            }
+            put(l, s + i, (size_t)k);
+            i += (size_t)k - 1;
+        } else if (c == '"' && L.format == HOSO_LOG_JSON)
             put(l, "\\\"", 2);
         else if (c == '\\')
             put(l, "\\\\", 2);
@@ -306,7 +334,8 @@ static void stderr_line(const char *s, size_t n)
     }
     /* A failed assert(3), or h2o_fatal's "fatal:file:line:": no client can cause
      * many of them, and they are the line that explains a crash. */
-    int crash = memmem(s, n, "Assertion `", 11) != NULL || (n >= 6 && memcmp(s, "fatal:", 6) == 0);
+    int crash = (memmem(s, n, ": Assertion `", 13) != NULL && n >= 9 && memcmp(s + n - 9, "' failed.", 9) == 0) ||
+                (n >= 6 && memcmp(s, "fatal:", 6) == 0);
     if (!crash && (++r->seen > REPEAT_MAX || ++E.in_second > STDERR_PER_SECOND)) {
         if (r->seen > REPEAT_MAX)
             r->dropped++;
@@ -338,6 +367,7 @@ static ssize_t cookie_write(void *c, const char *buf, size_t size)
 
 void hoso_log_flush(void)
 {
+    fflush(stderr); /* what stdio holds of a line reaches cookie_write; before the lock it takes */
     pthread_mutex_lock(&E.lock);
     if (E.npartial > 0) { /* a last line without its newline */
         stderr_line(E.partial, E.npartial);
