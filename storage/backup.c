@@ -235,11 +235,19 @@ int hoso_store_backup(hoso_store *s, const char *to, const hoso_backup_options *
             (rc = hoso__create_secret_file(keytmp, master, HOSO__KEY_BYTES)) != 0)
             goto Exit;
     }
-    if (rename(tmp, to) != 0 || (with_key && rename(keytmp, keypath) != 0)) {
-        fprintf(stderr, "hoso: cannot rename into %s: %s\n", to, strerror(errno));
+    if (rename(tmp, to) != 0) {
+        fprintf(stderr, "hoso: cannot rename %s to %s: %s\n", tmp, to, strerror(errno));
         rc = HOSO_EIO;
         goto Exit;
     }
+    if (with_key && rename(keytmp, keypath) != 0) {
+        fprintf(stderr, "hoso: cannot rename %s to %s: %s\n", keytmp, keypath, strerror(errno));
+        unlink(to); /* never a backup beside another backup's key */
+        rc = HOSO_EIO;
+        goto Exit;
+    }
+    if (!with_key && force)
+        unlink(keypath); /* the key of the backup this one replaces */
     sync_parent(to);
 Exit:
     unlink(tmp);
