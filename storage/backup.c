@@ -97,21 +97,8 @@ static void *pump_main(void *arg)
             if (n < 0) p->err = HOSO_EIO;
             break;
         }
-        if (!p->err) {
-            const uint8_t *b = buf;
-            size_t left = (size_t)n;
-            while (left > 0) {
-                ssize_t w = write(p->out, b, left);
-                if (w < 0 && errno == EINTR) continue;
-                if (w <= 0) {
-                    p->err = errno == ENOSPC ? HOSO_ESTORAGE_FULL : HOSO_EIO;
-                    fprintf(stderr, "hoso: writing the copy failed: %s\n", strerror(errno));
-                    break;
-                }
-                b += w;
-                left -= (size_t)w;
-            }
-        }
+        if (!p->err && (p->err = hoso__write_all(p->out, buf, (size_t)n)) != 0)
+            fprintf(stderr, "hoso: writing the copy failed: %s\n", strerror(errno));
         p->done += (uint64_t)n;
         if (p->progress && time(NULL) != last) {
             last = time(NULL);
@@ -163,18 +150,30 @@ Exit:
     return rc;
 }
 
-/* The directory part of path ("." when it has none) exists and is a directory. */
+/* The folder part of path into dir: "." when it has none, "/" for the root. -1 when
+ * it does not fit. */
+static int parent_dir(const char *path, char dir[PATH_MAX])
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n >= PATH_MAX) return -1;
+    if (slash == NULL)
+        strcpy(dir, ".");
+    else if (n == 0)
+        strcpy(dir, "/");
+    else {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    return 0;
+}
+
+/* The folder part of path exists and is a directory. */
 static int parent_exists(const char *path)
 {
     char dir[PATH_MAX];
     struct stat st;
-    const char *slash = strrchr(path, '/');
-    if (!slash) return 1;
-    if ((size_t)(slash - path) >= sizeof dir) return 0;
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-    if (dir[0] == '\0') return 1;
-    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    return parent_dir(path, dir) == 0 && stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -184,17 +183,7 @@ static int parent_exists(const char *path)
 static void sync_parent(const char *path)
 {
     char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 0;
-    if (n >= sizeof dir) return;
-    if (slash == NULL)
-        strcpy(dir, ".");
-    else if (n == 0)
-        strcpy(dir, "/");
-    else {
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
+    if (parent_dir(path, dir) != 0) return;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
@@ -274,17 +263,14 @@ static int copy_file(const char *from, const char *to, mode_t mode)
     for (;;) {
         ssize_t n = read(in, buf, CHUNK);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) goto Exit;
+        if (n < 0) {
+            rc = HOSO_EIO;
+            goto Exit;
+        }
         if (n == 0) break;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                fprintf(stderr, "hoso: writing %s failed: %s\n", to, strerror(errno));
-                rc = errno == ENOSPC ? HOSO_ESTORAGE_FULL : HOSO_EIO;
-                goto Exit;
-            }
-            off += w;
+        if ((rc = hoso__write_all(out, buf, (size_t)n)) != 0) {
+            fprintf(stderr, "hoso: writing %s failed: %s\n", to, strerror(errno));
+            goto Exit;
         }
     }
     rc = fsync(out) == 0 ? 0 : HOSO_EIO;

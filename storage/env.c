@@ -57,13 +57,13 @@ static int mkdir_p(const char *path)
     return HOSO_EIO;
 }
 
-static int write_all(int fd, const void *p, size_t len)
+int hoso__write_all(int fd, const void *p, size_t len)
 {
     const uint8_t *b = p;
     while (len > 0) {
         ssize_t n = write(fd, b, len);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return HOSO_EIO;
+        if (n <= 0) return n < 0 && errno == ENOSPC ? HOSO_ESTORAGE_FULL : HOSO_EIO;
         b += n;
         len -= (size_t)n;
     }
@@ -83,7 +83,7 @@ int hoso__create_secret_file(const char *path, const uint8_t *key, size_t len)
         fprintf(stderr, "hoso: cannot create %s: %s\n", tmp, strerror(errno));
         goto Exit;
     }
-    if (write_all(fd, key, len) != 0 || fsync(fd) != 0) {
+    if (hoso__write_all(fd, key, len) != 0 || fsync(fd) != 0) {
         fprintf(stderr, "hoso: cannot write %s: %s\n", tmp, strerror(errno));
         goto Exit;
     }
@@ -183,6 +183,19 @@ Exit:
 }
 
 /* Schema version and epoch live in meta; both are made by the first open. */
+/* A new random epoch stored in txn, as hex into hex (a client that saw another epoch
+ * reloads everything). */
+static int put_new_epoch(hoso_store *s, MDB_txn *txn, char hex[33])
+{
+    uint8_t buf[16];
+    MDB_val k = {5, "epoch"}, v = {sizeof buf, buf};
+    randombytes_buf(buf, sizeof buf);
+    int rc = mdb_put(txn, s->dbi[HOSO__DB_META], &k, &v, 0);
+    if (rc) return hoso__mdb_err(rc);
+    sodium_bin2hex(hex, 33, buf, sizeof buf);
+    return 0;
+}
+
 static int init_meta(hoso_store *s, MDB_txn *txn)
 {
     MDB_val k = {6, "schema"}, v;
@@ -207,15 +220,12 @@ static int init_meta(hoso_store *s, MDB_txn *txn)
     k.mv_size = 5, k.mv_data = "epoch";
     rc = mdb_get(txn, s->dbi[HOSO__DB_META], &k, &v);
     if (rc == MDB_NOTFOUND && !s->read_only) {
-        randombytes_buf(buf, 16);
-        v.mv_size = 16, v.mv_data = buf;
-        rc = mdb_put(txn, s->dbi[HOSO__DB_META], &k, &v, 0);
-        if (rc) return hoso__mdb_err(rc);
-        rc = mdb_get(txn, s->dbi[HOSO__DB_META], &k, &v);
+        if ((rc = put_new_epoch(s, txn, s->epoch)) != 0) return rc;
+    } else {
+        if (rc) return rc == MDB_NOTFOUND ? HOSO_ECORRUPT : hoso__mdb_err(rc);
+        if (v.mv_size != 16) return HOSO_ECORRUPT;
+        sodium_bin2hex(s->epoch, sizeof s->epoch, v.mv_data, 16);
     }
-    if (rc) return rc == MDB_NOTFOUND ? HOSO_ECORRUPT : hoso__mdb_err(rc);
-    if (v.mv_size != 16) return HOSO_ECORRUPT;
-    sodium_bin2hex(s->epoch, sizeof s->epoch, v.mv_data, 16);
 
     /* A store made before the key check gets it at its next writable open. */
     k.mv_size = 9, k.mv_data = "key_check";
@@ -323,19 +333,16 @@ Exit:
 int hoso__new_epoch(hoso_store *s)
 {
     MDB_txn *txn = NULL;
-    MDB_val k = {5, "epoch"}, v;
-    uint8_t buf[16];
+    char epoch[sizeof s->epoch];
     int rc;
     if (s->read_only) return HOSO_EIO;
-    randombytes_buf(buf, sizeof buf);
-    v.mv_size = sizeof buf, v.mv_data = buf;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) return hoso__mdb_err(rc);
-    if ((rc = mdb_put(txn, s->dbi[HOSO__DB_META], &k, &v, 0)) != 0) {
+    if ((rc = put_new_epoch(s, txn, epoch)) != 0) {
         mdb_txn_abort(txn);
-        return hoso__mdb_err(rc);
+        return rc;
     }
     if ((rc = mdb_txn_commit(txn)) != 0) return hoso__mdb_err(rc);
-    sodium_bin2hex(s->epoch, sizeof s->epoch, buf, sizeof buf);
+    memcpy(s->epoch, epoch, sizeof epoch);
     return 0;
 }
 
@@ -371,10 +378,7 @@ int hoso_store_stats_get(hoso_store *s, hoso_store_stats *st)
         return hoso__mdb_err(rc);
     st->map_size = info.me_mapsize;
     st->full = atomic_load(&s->full);
-    const char *path = NULL;
-    struct statvfs vfs;
-    if (mdb_env_get_path(s->env, &path) == 0 && statvfs(path, &vfs) == 0)
-        st->disk_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    hoso__disk_free(s, &st->disk_free);
     st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
     st->readers_used = info.me_numreaders;
     st->max_readers = info.me_maxreaders;

@@ -77,7 +77,12 @@ struct hoso_txn {
  * why they fail. Errors: IO. */
 int hoso__read_key_file(const char *path, uint8_t *key);
 int hoso__create_secret_file(const char *path, const uint8_t *key, size_t len);
+/* Writes all len bytes to fd, again after EINTR (env.c): 0, STORAGE_FULL (ENOSPC) or
+ * IO, with errno as write(2) left it. */
+int hoso__write_all(int fd, const void *p, size_t len);
 
+/* The bytes free for the data dir's file system (txn.c): 0, or -1 if unknown. */
+int hoso__disk_free(hoso_store *s, uint64_t *out);
 /* 1 if the data dir's file system is (nearly) out of space (txn.c). */
 int hoso__disk_full(hoso_store *s);
 

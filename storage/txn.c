@@ -129,12 +129,19 @@ static int reserve(hoso_txn *t, size_t more)
 /* LMDB reports a write that the file system cut short as EIO, the same as a failing
  * disk. When the file system of the data dir has less than a few pages left, the
  * cause was a full disk: the operator frees space and writes resume. */
-int hoso__disk_full(hoso_store *s)
+int hoso__disk_free(hoso_store *s, uint64_t *out)
 {
     const char *path = NULL;
     struct statvfs st;
-    if (mdb_env_get_path(s->env, &path) != 0 || statvfs(path, &st) != 0) return 0;
-    return (uint64_t)st.f_bavail * st.f_frsize < (uint64_t)1 << 20;
+    if (mdb_env_get_path(s->env, &path) != 0 || statvfs(path, &st) != 0) return -1;
+    *out = (uint64_t)st.f_bavail * st.f_frsize;
+    return 0;
+}
+
+int hoso__disk_full(hoso_store *s)
+{
+    uint64_t free_bytes;
+    return hoso__disk_free(s, &free_bytes) == 0 && free_bytes < (uint64_t)1 << 20;
 }
 
 /* Counts a top-level commit (see the top of this file). */
