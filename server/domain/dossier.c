@@ -86,14 +86,11 @@ int hoso__dossier_change(hoso_txn *t, const hoso_wop *op, hoso_doc *doc, hoso_do
     };
     int ret = 0;
 
-    if (kind == HOSO_CHANGE_SUBMIT)
-        ret = add_history(doc, d, HOSO_ST_SUBMITTED, op->now, op->who.account, note, note_len);
-    else if (kind == HOSO_CHANGE_STATUS)
-        ret = add_history(doc, d, status, op->now, op->who.account, note, note_len);
-    else if (kind == HOSO_CHANGE_NOTE)
-        ret = add_history(doc, d, (int)d->status, op->now, op->who.account, note, note_len);
-    if (ret != 0)
-        return ret;
+    if (kind != HOSO_CHANGE_FIELDS) {
+        int st = kind == HOSO_CHANGE_SUBMIT ? HOSO_ST_SUBMITTED : kind == HOSO_CHANGE_STATUS ? status : (int)d->status;
+        if ((ret = add_history(doc, d, st, op->now, op->who.account, note, note_len)) != 0)
+            return ret;
+    }
     d->version++;
     if ((ret = hoso_dossier_put(t, d, kind == HOSO_CHANGE_SUBMIT)) != 0 ||
         (ret = hoso_event_append(t, d->owner.ptr, d->agency.ptr, events[kind], op->now, d, NULL)) != 0)
