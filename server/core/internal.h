@@ -203,6 +203,9 @@ int hoso_writer_submit(hoso_req *r, hoso_wop *op);
  * transaction synchronously on the calling thread, which must not be inside another
  * write transaction of this store. Returns the commit's error or op->result. */
 int hoso_run_write(hoso_store *s, hoso_wop *op);
+/* hoso_run_write of a new op of the server's own (apply, data, now): the error it
+ * explains into *err_out when err_out is not NULL. */
+int hoso_run_job(hoso_store *s, hoso_wop_fn apply, void *data, int64_t now_ms, hoso_errinfo *err_out);
 
 /* Runs op inside parent (a write transaction of the writer thread) in its own child,
  * with the op_id rules above: for ops made inside another op's apply (POST /v1/sync).

@@ -208,6 +208,18 @@ int hoso_run_write(hoso_store *s, hoso_wop *op)
     return op->result;
 }
 
+int hoso_run_job(hoso_store *s, hoso_wop_fn apply, void *data, int64_t now_ms, hoso_errinfo *err_out)
+{
+    hoso_wop op;
+    hoso_wop_init(&op, apply, NULL, now_ms);
+    op.data = data;
+    int err = hoso_run_write(s, &op);
+    if (err_out != NULL)
+        *err_out = op.err;
+    hoso_wop_destroy(&op);
+    return err;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Delivery on the worker */
 

@@ -55,7 +55,7 @@ int hoso__account_create(hoso_store *s, hoso_role role, const char *username, co
                          char *secret_out, size_t secret_sz)
 {
     create_job job;
-    hoso_wop op;
+    hoso_errinfo why;
     char hash[crypto_pwhash_STRBYTES];
     char secret[80] = "";
     int err;
@@ -76,12 +76,9 @@ int hoso__account_create(hoso_store *s, hoso_role role, const char *username, co
     job.acct.bot_secret = str_of(secret);
     job.acct.created_at = hoso_now_ms();
 
-    hoso_wop_init(&op, apply_create, NULL, job.acct.created_at);
-    op.data = &job;
-    err = hoso_run_write(s, &op);
-    if (err != 0 && op.err.message[0] != '\0' && err != HOSO_EALREADY_EXISTS)
-        fprintf(stderr, "hosod: %s\n", op.err.message);
-    hoso_wop_destroy(&op);
+    err = hoso_run_job(s, apply_create, &job, job.acct.created_at, &why);
+    if (err != 0 && why.message[0] != '\0' && err != HOSO_EALREADY_EXISTS)
+        fprintf(stderr, "hosod: %s\n", why.message);
     if (err == 0) {
         memcpy(id_out, job.acct.id, 33);
         if (secret_out != NULL && secret_sz > 0)
@@ -140,18 +137,15 @@ static int apply_rotate(hoso_wop *op, hoso_txn *txn)
 int hoso__bot_rotate_secret(hoso_store *s, const char *username, char *secret_out, size_t secret_sz)
 {
     rotate_job job;
-    hoso_wop op;
+    hoso_errinfo why;
     int err;
 
     memset(&job, 0, sizeof(job));
     hoso_account_id_for(s, username, job.id);
     new_secret(job.secret, sizeof(job.secret));
-    hoso_wop_init(&op, apply_rotate, NULL, hoso_now_ms());
-    op.data = &job;
-    err = hoso_run_write(s, &op);
-    if (err != 0 && op.err.message[0] != '\0')
-        fprintf(stderr, "hosod: %s\n", op.err.message);
-    hoso_wop_destroy(&op);
+    err = hoso_run_job(s, apply_rotate, &job, hoso_now_ms(), &why);
+    if (err != 0 && why.message[0] != '\0')
+        fprintf(stderr, "hosod: %s\n", why.message);
     if (err == 0)
         snprintf(secret_out, secret_sz, "%s", job.secret);
     sodium_memzero(&job, sizeof(job));

@@ -87,7 +87,6 @@ int hoso__catalogue_import(hoso_store *s, const void *json, size_t len, int only
                            hoso_errinfo *ei)
 {
     hoso_doc doc;
-    hoso_wop op;
     import_job job;
     int err;
 
@@ -95,12 +94,10 @@ int hoso__catalogue_import(hoso_store *s, const void *json, size_t len, int only
     job.only_absent = only_absent;
     if ((err = decode_catalogue(&doc, json, len, &job.svcs, &job.n, ei)) != 0)
         return err;
-    hoso_wop_init(&op, apply_import, NULL, hoso_now_ms());
-    op.data = &job;
-    err = hoso_run_write(s, &op);
+    hoso_errinfo why;
+    err = hoso_run_job(s, apply_import, &job, hoso_now_ms(), &why);
     if (err != 0 && ei != NULL && ei->err == 0)
-        *ei = op.err;
-    hoso_wop_destroy(&op);
+        *ei = why;
     hoso_doc_destroy(&doc);
     if (count != NULL)
         *count = job.imported;
