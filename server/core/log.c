@@ -150,14 +150,24 @@ static void put_escaped(line *l, const char *s, size_t n)
     }
 }
 
+/* This thread's last second, as text: a busy worker formats the date once a second,
+ * not once a line. */
+static __thread struct {
+    time_t sec;
+    char text[32];
+} WHEN;
+
 static void begin(line *l, hoso_log_level level, const char *msg)
 {
     struct timespec ts;
-    struct tm tm;
-    char when[32];
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (ts.tv_sec != WHEN.sec || WHEN.text[0] == '\0') {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(WHEN.text, sizeof WHEN.text, "%Y-%m-%dT%H:%M:%S", &tm);
+        WHEN.sec = ts.tv_sec;
+    }
+    const char *when = WHEN.text;
     l->n = 0;
     if (L.format == HOSO_LOG_JSON)
         putf(l, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", when, ts.tv_nsec / 1000000L, LEVELS[level]);
@@ -188,12 +198,16 @@ static void field_str(line *l, const char *key, const char *v)
     }
 }
 
-static void field_num(line *l, const char *key, const char *fmt, double v)
+/* v, or v / 1000 with three decimals when thousandths (microseconds as ms). */
+static void field_num(line *l, const char *key, unsigned long long v, int thousandths)
 {
     if (!field_fits(l, key) || l->n + strlen(key) + 32 > LINE_ROOM)
         return;
     putf(l, L.format == HOSO_LOG_JSON ? ",\"%s\":" : " %s=", key);
-    putf(l, fmt, v);
+    if (thousandths)
+        putf(l, "%llu.%03llu", v / 1000, v % 1000);
+    else
+        putf(l, "%llu", v);
 }
 
 static void write_all(const char *p, size_t left)
@@ -260,9 +274,9 @@ void hoso_log_request(const hoso_log_req *r)
     field_str(&l, "id", r->id);
     field_str(&l, "method", r->method);
     field_str(&l, "route", r->route);
-    field_num(&l, "status", "%.0f", r->status);
-    field_num(&l, "ms", "%.3f", (double)r->usec / 1000.0);
-    field_num(&l, "bytes", "%.0f", (double)r->bytes);
+    field_num(&l, "status", (unsigned long long)r->status, 0);
+    field_num(&l, "ms", (unsigned long long)r->usec, 1);
+    field_num(&l, "bytes", (unsigned long long)r->bytes, 0);
     end(&l);
     if (TB.n + l.n > sizeof(TB.b))
         hoso_log_thread_flush();

@@ -69,14 +69,20 @@ static void test_long_lines_stay_json(void)
     hoso_log(HOSO_LOG_WARN, "quote \" backslash \\ newline \n tab \t and a stray byte \xff");
     hoso_log_req r = {.id = "abc", .method = "GET", .route = text, .status = 200, .usec = 1500, .bytes = 10};
     hoso_log_request(&r);
+    hoso_log_req r2 = {.id = "def", .method = "GET", .route = "healthz", .status = 200, .usec = 1500, .bytes = 10};
+    hoso_log_request(&r2);
     hoso_log_thread_flush();
     fprintf(stderr, "%s\n", text); /* through stdio: one line cut at the line size */
     size_t got_n = lines(got, 8);
-    EXPECT(got_n >= 4);
+    EXPECT(got_n >= 5);
     EXPECT(strlen(msg(got[0])) > 500);
     EXPECT_STR(json_string_value(json_object_get(got[0], "level")), "warn");
     EXPECT(strstr(msg(got[1]), "quote \" backslash \\ newline \n tab \t") != NULL);
     EXPECT_STR(json_string_value(json_object_get(got[2], "id")), "abc");
+    EXPECT_STR(json_string_value(json_object_get(got[3], "id")), "def");
+    EXPECT_INT(json_integer_value(json_object_get(got[3], "status")), 200);
+    EXPECT(json_real_value(json_object_get(got[3], "ms")) == 1.5);
+    EXPECT_INT(json_integer_value(json_object_get(got[3], "bytes")), 10);
     drop(got, got_n, 8);
 }
 
@@ -86,21 +92,27 @@ static void test_stderr_repeats_held_but_not_crashes(void)
     capture();
     for (int i = 0; i < 20; i++) fprintf(stderr, "h2o: unknown frame %d\n", i);
     for (int i = 0; i < 8; i++) fprintf(stderr, "hosod: x.c:%d: f: Assertion `0' failed.\n", i);
+    /* Text that only quotes an assertion is held like any other. */
+    for (int i = 0; i < 12; i++) fprintf(stderr, "h2o: bad path /Assertion `x' %d\n", i);
     fprintf(stderr, "the last words, no newline");
     hoso_log_flush();
-    size_t n = lines(got, 64), frames = 0, asserts = 0, repeated = 0, last = 0;
+    size_t n = lines(got, 64), frames = 0, asserts = 0, repeated = 0, last = 0, quoted = 0, quoted_repeated = 0;
     for (size_t i = 0; i < n && i < 64; i++) {
         const char *m = msg(got[i]);
         frames += strstr(m, "unknown frame") != NULL;
         asserts += strstr(m, "Assertion `0' failed.") != NULL;
         repeated += strstr(m, "repeated 15 more times") != NULL;
         last += strcmp(m, "the last words, no newline") == 0;
+        quoted += strstr(m, "bad path /Assertion") != NULL;
+        quoted_repeated += strstr(m, "repeated 7 more times") != NULL;
     }
     drop(got, n, 64);
     EXPECT_INT(frames, 5);
     EXPECT_INT(repeated, 1);
     EXPECT_INT(asserts, 8);
     EXPECT_INT(last, 1);
+    EXPECT_INT(quoted, 5);
+    EXPECT_INT(quoted_repeated, 1);
 }
 
 UNIT_MAIN(UNIT(test_long_lines_stay_json), UNIT(test_stderr_repeats_held_but_not_crashes))
