@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <poll.h>
 #include "hoso_test.h"
 
 static char *read_log(const ht_server *s)
@@ -36,6 +37,10 @@ static void test_head(void)
         const char *p = heads[i] ? heads[i] : path;
         EXPECT_INT(ht_http(&w.c, "HEAD", p, auth, NULL, 0, &r), 0);
         EXPECT_INT(r.len, 0);
+        /* Nothing after the headers: neither read with them nor arriving later. */
+        EXPECT_INT(w.c.len, 0);
+        struct pollfd pfd = {.fd = w.c.fd, .events = POLLIN};
+        EXPECT_INT(poll(&pfd, 1, 100), 0);
         EXPECT_INT(ht_http(&w.c, "GET", p, auth, NULL, 0, &g), 0);
         EXPECT_INT(r.status, g.status);
         char a[32], b[32];

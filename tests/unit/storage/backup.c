@@ -44,7 +44,20 @@ static void test_backup_refuses_overwrite(void)
     EXPECT_INT(hoso_store_backup(s, to, NULL), 0);
     EXPECT_INT(access(key, F_OK), 0);
     EXPECT_INT(hoso_store_backup(s, to, NULL), HOSO_EALREADY_EXISTS);
+    /* --force writes the store as it is now over the old backup. */
+    put_dossier(s, "A-2");
     EXPECT_INT(hoso_store_backup(s, to, &force), 0);
+    char dir[160];
+    snprintf(dir, sizeof dir, "%s/forced", g_dir);
+    EXPECT_INT(hoso_store_restore(to, NULL, dir, 0, NULL), 0);
+    hoso_store *back = NULL;
+    EXPECT_INT(hoso_store_open(&back, dir, NULL), 0);
+    EXPECT_INT(has_dossier(back, "A-2"), 1);
+    hoso_store_close(back);
+    /* --force --no-key over a backup with a key: the old key goes with it. */
+    hoso_backup_options force_nokey = {.force = 1, .no_key = 1};
+    EXPECT_INT(hoso_store_backup(s, to, &force_nokey), 0);
+    EXPECT(access(key, F_OK) != 0);
     /* Without the key: only the data file is written. */
     snprintf(to, sizeof to, "%s/k.mdb", g_dir);
     snprintf(key, sizeof key, "%s.key", to);
