@@ -121,7 +121,8 @@ static int build_event(batch *b, hoso_hub_event *e, const hoso_event *src)
     e->seq = src->seq;
     memcpy(e->owner, src->owner, sizeof(e->owner));
     memcpy(e->agency, src->agency, sizeof(e->agency));
-    for (int agency = 0; agency < 2; agency++) {
+    /* The agency's frame (with owner and gseq) only for an event an agency follows. */
+    for (int agency = 0; agency < (src->agency[0] != '\0' ? 2 : 1); agency++) {
         msgpack_sbuffer_init(&sb);
         if ((err = hoso__hub_frame(src->body, src->body_len, agency ? src->owner : NULL, src->gseq, &sb)) != 0) {
             msgpack_sbuffer_destroy(&sb);
