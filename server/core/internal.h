@@ -296,10 +296,10 @@ void hoso_log_thread_flush(void);
 /* Metrics (server/core/metrics.c). Lock-free counters; safe from any thread. */
 void hoso_metrics_request(const hoso_route *route, int http_status, uint64_t usec);
 void hoso_metrics_batch(size_t ops, uint64_t commit_usec);
-/* WebSocket push: open connections and subscriptions (gauges, +1/-1), event frames
- * queued, the size of each finished replay, acks received, slow consumers closed. */
+/* WebSocket push: open connections (a gauge, +1/-1; the subscriptions gauge is
+ * srv->ws_subscriptions), event frames queued, the size of each finished replay,
+ * acks received, slow consumers closed. */
 void hoso_metrics_ws_conns(int delta);
-void hoso_metrics_ws_subs(int delta);
 void hoso_metrics_ws_delivered(uint64_t n);
 void hoso_metrics_ws_replay(uint64_t events);
 void hoso_metrics_ws_ack(void);

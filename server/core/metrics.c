@@ -27,7 +27,7 @@ static const uint64_t batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1
 
 typedef struct histo_lat {
     _Atomic uint64_t b[NLAT + 1]; /* last: +Inf */
-    _Atomic uint64_t sum_usec, count;
+    _Atomic uint64_t sum_usec; /* the count is the sum of the buckets */
 } histo_lat;
 
 static struct {
@@ -58,7 +58,7 @@ static const uint64_t replay_bounds[] = {0, 1, 10, 100, 1000, 10000};
 #define NREPLAY (sizeof(replay_bounds) / sizeof(replay_bounds[0]))
 
 static struct {
-    _Atomic int64_t conns, subs;
+    _Atomic int64_t conns;
     _Atomic uint64_t delivered, acks, slow_closes;
     _Atomic uint64_t replay[NREPLAY + 1], replay_sum, replay_count;
 } WS;
@@ -99,7 +99,16 @@ static void lat_observe(histo_lat *h, uint64_t usec)
         i++;
     atomic_fetch_add_explicit(&h->b[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_usec, usec, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+static uint64_t ld(_Atomic uint64_t *p);
+
+static uint64_t lat_count(histo_lat *h)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i <= NLAT; i++)
+        n += ld(&h->b[i]);
+    return n;
 }
 
 void hoso_metrics_request(const hoso_route *route, int http_status, uint64_t usec)
@@ -145,11 +154,6 @@ void hoso_metrics_sync_ops(size_t applied, size_t duplicate, size_t rejected)
 void hoso_metrics_ws_conns(int delta)
 {
     atomic_fetch_add_explicit(&WS.conns, delta, memory_order_relaxed);
-}
-
-void hoso_metrics_ws_subs(int delta)
-{
-    atomic_fetch_add_explicit(&WS.subs, delta, memory_order_relaxed);
 }
 
 void hoso_metrics_ws_delivered(uint64_t n)
@@ -208,7 +212,7 @@ static uint64_t ld(_Atomic uint64_t *p)
     return atomic_load_explicit(p, memory_order_relaxed);
 }
 
-static void render_ws(msgpack_sbuffer *buf)
+static void render_ws(hoso_server *srv, msgpack_sbuffer *buf)
 {
     uint64_t cum = 0;
     put(buf, "# HELP hoso_ws_connections Open WebSocket connections.\n"
@@ -216,7 +220,7 @@ static void render_ws(msgpack_sbuffer *buf)
              "# HELP hoso_ws_subscriptions Active WebSocket subscriptions.\n"
              "# TYPE hoso_ws_subscriptions gauge\nhoso_ws_subscriptions %lld\n",
         (long long)atomic_load_explicit(&WS.conns, memory_order_relaxed),
-        (long long)atomic_load_explicit(&WS.subs, memory_order_relaxed));
+        (long long)atomic_load(&srv->ws_subscriptions));
     put(buf, "# HELP hoso_ws_events_delivered_total Event frames queued to WebSocket clients (live and replay).\n"
              "# TYPE hoso_ws_events_delivered_total counter\nhoso_ws_events_delivered_total %llu\n"
              "# HELP hoso_ws_acks_total Ack frames received.\n"
@@ -256,7 +260,7 @@ static void render_lat(msgpack_sbuffer *buf, const char *name, const char *label
     put(buf, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
     const char *open = labels[0] != '\0' ? "{" : "", *close = labels[0] != '\0' ? "}" : "";
     put(buf, "%s_sum%s%s%s %.6f\n", name, open, labels, close, (double)ld(&h->sum_usec) / 1e6);
-    put(buf, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)ld(&h->count));
+    put(buf, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)cum);
 }
 
 void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
@@ -285,7 +289,7 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
              "# TYPE hoso_http_request_duration_seconds histogram\n");
     for (size_t r = 0; r <= nr; r++) {
         size_t slot = r == nr ? UNMATCHED : r;
-        if (ld(&M.latency[slot].count) == 0)
+        if (lat_count(&M.latency[slot]) == 0)
             continue;
         snprintf(labels, sizeof(labels), "route=\"%s\"", route_label(slot));
         render_lat(buf, "hoso_http_request_duration_seconds", labels, &M.latency[slot]);
@@ -330,7 +334,7 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
         (unsigned long long)ld(&M.sync_ops[0]), (unsigned long long)ld(&M.sync_ops[1]),
         (unsigned long long)ld(&M.sync_ops[2]));
 
-    render_ws(buf);
+    render_ws(srv, buf);
 
     put(buf, "# HELP hoso_auth_throttled_total Requests refused with 429 by throttling, by cause.\n"
              "# TYPE hoso_auth_throttled_total counter\n");

@@ -193,7 +193,6 @@ void hoso__hub_subscribe(hoso_hub *h, hoso_hub_member *m, int kind, const char *
     if (!hoso__index_add(&h->subs, m, kind, key))
         return;
     atomic_fetch_add(&h->w->srv->ws_subscriptions, 1);
-    hoso_metrics_ws_subs(1);
 }
 
 void hoso__hub_join(hoso_hub *h, hoso_hub_member *m, hoso_ws *ws)
@@ -207,7 +206,6 @@ void hoso__hub_leave(hoso_hub *h, hoso_hub_member *m)
 {
     if (hoso__index_remove(&h->subs, m)) {
         atomic_fetch_sub(&h->w->srv->ws_subscriptions, 1);
-        hoso_metrics_ws_subs(-1);
     }
     if (h2o_linklist_is_linked(&m->all))
         h2o_linklist_unlink(&m->all);
