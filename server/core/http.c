@@ -37,14 +37,33 @@ uint64_t hoso__now_usec(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-uint64_t hoso__req_start_usec(hoso_req *r)
+void hoso__req_finished(hoso_req *r, int status, size_t bytes)
 {
-    return ((req_full *)r)->start_usec;
+    req_full *f = (req_full *)r;
+    uint64_t usec = hoso__now_usec() - f->start_usec;
+    hoso_metrics_request(r->route, status, usec);
+    if (hoso_log_enabled(HOSO_LOG_INFO)) {
+        h2o_iovec_t m = r->h2o->method;
+        char method[16];
+        snprintf(method, sizeof(method), "%.*s", (int)(m.len < 15 ? m.len : 15), m.base);
+        hoso_log_req lr = {f->id, method, r->route != NULL ? r->route->name : "unmatched", status, usec, bytes};
+        hoso_log_request(&lr);
+    }
 }
 
-const char *hoso__req_id(hoso_req *r)
+int hoso__req_bearer(hoso_req *r, const char **token, size_t *len)
 {
-    return ((req_full *)r)->id;
+    static const char bearer[] = "Bearer ";
+    const size_t blen = sizeof(bearer) - 1;
+    ssize_t i = h2o_find_header(&r->h2o->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return 0;
+    h2o_iovec_t h = r->h2o->headers.entries[i].value;
+    if (h.len <= blen || strncasecmp(h.base, bearer, blen) != 0)
+        return -1;
+    *token = h.base + blen;
+    *len = h.len - blen;
+    return 1;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -80,7 +99,6 @@ static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *v)
 static void send_raw(req_full *f, int status, const char *ctype, const void *body, size_t len, int replayed)
 {
     h2o_req_t *req = f->r.h2o;
-    uint64_t usec = hoso__now_usec() - f->start_usec;
     req->res.status = status;
     req->res.reason = reason_for(status);
     req->res.content_length = len;
@@ -101,13 +119,7 @@ static void send_raw(req_full *f, int status, const char *ctype, const void *bod
         /* h2o keeps the pointer: the value must live as long as the request. */
         add_header(req, H2O_TOKEN_RETRY_AFTER, h2o_strdup(&req->pool, secs, SIZE_MAX).base);
     }
-    hoso_metrics_request(f->r.route, status, usec);
-    if (hoso_log_enabled(HOSO_LOG_INFO)) {
-        char method[16];
-        snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
-        hoso_log_req lr = {f->id, method, f->r.route != NULL ? f->r.route->name : "unmatched", status, usec, len};
-        hoso_log_request(&lr);
-    }
+    hoso__req_finished(&f->r, status, len);
     h2o_start_response(req, &no_generator);
     if (f->head) {
         /* The headers of the GET reply, Content-Length included, and no body: a body
@@ -394,18 +406,17 @@ static unsigned role_bit(hoso_role role)
 
 static int authenticate(hoso_req *r)
 {
-    h2o_iovec_t h = header_value(r->h2o, H2O_TOKEN_AUTHORIZATION);
-    static const char bearer[] = "Bearer ";
-    const size_t blen = sizeof(bearer) - 1;
-    int err;
+    const char *tok = NULL;
+    size_t len = 0;
+    int err, has = hoso__req_bearer(r, &tok, &len);
 
-    if (h.base == NULL)
+    if (has == 0)
         return hoso_fail(&r->err, HOSO_EUNAUTHORIZED, "an Authorization: Bearer token is required");
-    if (h.len <= blen || strncasecmp(h.base, bearer, blen) != 0 || h.len - blen >= sizeof(r->token))
+    if (has < 0 || len >= sizeof(r->token))
         return hoso_fail(&r->err, HOSO_EUNAUTHORIZED, "malformed Authorization header");
-    memcpy(r->token, h.base + blen, h.len - blen);
-    r->token[h.len - blen] = '\0';
-    if ((err = hoso_authenticate(r->rtxn, r->token, h.len - blen, hoso_now_ms(), &r->who)) != 0)
+    memcpy(r->token, tok, len);
+    r->token[len] = '\0';
+    if ((err = hoso_authenticate(r->rtxn, r->token, len, hoso_now_ms(), &r->who)) != 0)
         return err == HOSO_EUNAUTHORIZED ? hoso_fail(&r->err, err, "invalid or expired token") : err;
     r->authed = 1;
     unsigned allowed = r->route->flags & (HOSO_R_CITIZEN | HOSO_R_OFFICER | HOSO_R_BOT | HOSO_R_ADMIN);

@@ -125,10 +125,12 @@ void hoso__http_register(hoso_server *srv, h2o_hostconf_t *hostconf);
 void hoso__http_send_op(hoso_req *r, hoso_wop *op);
 /* Monotonic microseconds. */
 uint64_t hoso__now_usec(void);
-/* When r arrived (hoso__now_usec), for the latency of its deferred reply. */
-uint64_t hoso__req_start_usec(hoso_req *r);
-/* r's request id (X-Request-Id, and the log). */
-const char *hoso__req_id(hoso_req *r);
+/* Counts r as answered with status and a body of bytes: its latency (since it
+ * arrived) in the metrics, and its line in the request log. */
+void hoso__req_finished(hoso_req *r, int status, size_t bytes);
+/* The token of r's Authorization header: 1 with *token and *len set, 0 when there is
+ * no Authorization header, -1 when it is not a Bearer token. */
+int hoso__req_bearer(hoso_req *r, const char **token, size_t *len);
 
 /* tls.c ---------------------------------------------------------------------------- */
 /* A server TLS context from PEM files (TLS 1.2+, AEAD with forward secrecy, ALPN h2 and

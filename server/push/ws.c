@@ -787,18 +787,12 @@ int hoso_route_ws(hoso_req *r)
 
     /* A token in the header authenticates now; a bad one is refused over the socket
      * like a bad auth frame, so every client sees the same close code. */
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (i >= 0) {
-        h2o_iovec_t h = req->headers.entries[i].value;
-        if (h.len > 7 && strncasecmp(h.base, "Bearer ", 7) == 0)
-            token_err = authenticate(c, r->rtxn, h.base + 7, h.len - 7);
-        else
-            token_err = HOSO_EUNAUTHORIZED;
-    }
-    uint64_t usec = hoso__now_usec() - hoso__req_start_usec(r);
-    hoso_metrics_request(r->route, 101, usec);
-    hoso_log_req lr = {hoso__req_id(r), "GET", r->route->name, 101, usec, 0};
-    hoso_log_request(&lr);
+    const char *tok = NULL;
+    size_t tlen = 0;
+    int has = hoso__req_bearer(r, &tok, &tlen);
+    if (has != 0)
+        token_err = has > 0 ? authenticate(c, r->rtxn, tok, tlen) : HOSO_EUNAUTHORIZED;
+    hoso__req_finished(r, 101, 0);
     c->conn = h2o_upgrade_to_websocket(req, key, c, on_ws);
     wslay_event_config_set_max_recv_msg_length(c->conn->ws_ctx, MAX_FRAME_HARD);
     struct wslay_event_callbacks cbs = c->conn->ws_callbacks;
