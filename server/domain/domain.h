@@ -68,6 +68,8 @@ int hoso__wop_reply_dossier(hoso_wop *op, int http_status, const hoso_dossier *d
  * agency, status name, the due date, and what the citizen must do next; no personal
  * data. Errors: NOMEM (out too small). */
 int hoso__dossier_notice(const hoso_dossier *d, const char *service_name, int64_t now_ms, char *out, size_t n);
+/* 1 if the dossier is past its due date and its result is not out yet (notice.c). */
+int hoso__dossier_overdue(const hoso_dossier *d, int64_t now_ms);
 
 /* Lists (lists.c) -------------------------------------------------------------------- */
 /* Items packed apart while a walk counts them, then spliced behind their array header:

@@ -39,6 +39,12 @@ static void papers_asked(const hoso_dossier *d, char *out, size_t n)
     msgpack_unpacked_destroy(&u);
 }
 
+int hoso__dossier_overdue(const hoso_dossier *d, int64_t now_ms)
+{
+    return d->due_at > 0 && now_ms > d->due_at && !hoso_status_is_final((int)d->status) &&
+           d->status != HOSO_ST_DONE;
+}
+
 int hoso__dossier_notice(const hoso_dossier *d, const char *service_name, int64_t now, char *out, size_t n)
 {
     char due[11] = "", next[700] = "", papers[400];
@@ -51,7 +57,7 @@ int hoso__dossier_notice(const hoso_dossier *d, const char *service_name, int64_
         break;
     case HOSO_ST_ACCEPTED:
     case HOSO_ST_PROCESSING:
-        if (d->due_at > 0 && now > d->due_at)
+        if (hoso__dossier_overdue(d, now))
             snprintf(next, sizeof next, "Hồ sơ đã quá hạn trả kết quả (%s); cơ quan sẽ thông báo ngày hẹn mới.", due);
         else if (d->due_at > 0)
             snprintf(next, sizeof next, "Ngày hẹn trả kết quả: %s. Công dân chưa cần làm gì thêm.", due);

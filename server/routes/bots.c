@@ -81,9 +81,7 @@ int hoso_route_bot_lookup(hoso_req *r)
         hoso_pack_kint(&pk, "status", d.status) || hoso_pack_kcstr(&pk, "status_name", hoso_status_name_vi((int)d.status)) ||
         hoso_pack_kint(&pk, "version", d.version) || hoso_pack_kint(&pk, "submitted_at", d.submitted_at) ||
         hoso_pack_kint(&pk, "due_at", d.due_at) || hoso_pack_cstr(&pk, "overdue") ||
-        (d.due_at > 0 && now > d.due_at && !hoso_status_is_final((int)d.status) && d.status != HOSO_ST_DONE
-             ? msgpack_pack_true(&pk)
-             : msgpack_pack_false(&pk)) ||
+        (hoso__dossier_overdue(&d, now) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) ||
         hoso_pack_kcstr(&pk, "message", notice)) {
         ret = HOSO_ENOMEM;
         goto Exit;
