@@ -354,6 +354,42 @@ int hoso_stats_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_stat_row *row),
 int hoso_cursor_get(hoso_txn *t, const char *name, uint64_t *pos);
 int hoso_cursor_put(hoso_txn *t, const char *name, uint64_t pos);
 
+/* One entry of the global log as a consumer reads it (no personal data). */
+typedef struct hoso_log_entry {
+    uint64_t seq;
+    char owner[33];
+    char agency[48];
+    char code[64];        /* "" for events without a dossier */
+    hoso_event_type type;
+    int64_t at, status, version;
+} hoso_log_entry;
+/* The entry at seq. Errors: NOT_FOUND, CORRUPT, IO. */
+int hoso_log_get(hoso_txn *t, uint64_t seq, hoso_log_entry *out);
+/* Calls fn for the entries after `after`, in order, at most limit of them. Returns 0
+ * at the end or after limit, fn's non-zero return when fn stopped it, CORRUPT, IO. */
+int hoso_log_scan(hoso_txn *t, uint64_t after, size_t limit,
+                  int (*fn)(void *ctx, const hoso_log_entry *e), void *ctx);
+/* The last seq of the log (0 when empty), as committed in t's snapshot. */
+int hoso_log_last(hoso_txn *t, uint64_t *seq);
+
+/* Deliveries a consumer set aside: consumer + seq -> {code, reason, at, dead}. A dead
+ * one was refused for good and waits for an operator; the others wait behind a dead
+ * one of the same dossier (or subscription). */
+typedef struct hoso_delivery {
+    uint64_t seq;       /* the log entry */
+    char code[64];      /* the dossier code (or subscription id) that orders it */
+    char reason[256];   /* why it was refused ("" for one waiting behind) */
+    int64_t at;         /* when it was set aside */
+    int dead;
+} hoso_delivery;
+int hoso_delivery_put(hoso_txn *t, const char *consumer, const hoso_delivery *d);
+/* Deleting one that is not there is not an error. */
+int hoso_delivery_del(hoso_txn *t, const char *consumer, uint64_t seq);
+/* Calls fn for the consumer's deliveries with seq > after, in seq order, at most limit
+ * (0 = all). Returns as hoso_log_scan. */
+int hoso_delivery_scan(hoso_txn *t, const char *consumer, uint64_t after, size_t limit,
+                       int (*fn)(void *ctx, const hoso_delivery *d), void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,6 +34,7 @@
     X(RATINGS, "ratings")                                                               \
     X(FEEDBACK, "feedback")                                                             \
     X(CURSORS, "cursors")                                                               \
+    X(DELIVERIES, "deliveries")                                                         \
     X(STATS, "stats")
 
 enum {

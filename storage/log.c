@@ -133,3 +133,78 @@ Exit:
     msgpack_unpacked_destroy(&u);
     return rc;
 }
+
+/* A str field copied into out (cut to fit); "" when absent. CORRUPT for another type. */
+static int copy_field(const msgpack_object *map, const char *key, char *out, size_t n)
+{
+    const msgpack_object *o = hoso_map_get(map, key);
+    out[0] = '\0';
+    if (!o || o->type == MSGPACK_OBJECT_NIL) return 0;
+    if (o->type != MSGPACK_OBJECT_STR) return HOSO_ECORRUPT;
+    size_t len = o->via.str.size < n - 1 ? o->via.str.size : n - 1;
+    memcpy(out, o->via.str.ptr, len);
+    out[len] = '\0';
+    return 0;
+}
+
+static int decode_entry(const MDB_val *k, const MDB_val *v, hoso_log_entry *e)
+{
+    msgpack_unpacked u;
+    char type[32];
+    int64_t seq = 0;
+    int rc;
+    memset(e, 0, sizeof(*e));
+    if (k->mv_size != 8) return HOSO_ECORRUPT;
+    msgpack_unpacked_init(&u);
+    if ((rc = hoso__unpack(&u, v->mv_data, v->mv_size)) == 0 && (rc = hoso__mint(&u.data, "seq", 0, &seq)) == 0 &&
+        (rc = hoso__mint(&u.data, "at", 0, &e->at)) == 0 && (rc = hoso__mint(&u.data, "status", 0, &e->status)) == 0 &&
+        (rc = hoso__mint(&u.data, "version", 0, &e->version)) == 0 &&
+        (rc = copy_field(&u.data, "owner", e->owner, sizeof e->owner)) == 0 &&
+        (rc = copy_field(&u.data, "agency", e->agency, sizeof e->agency)) == 0 &&
+        (rc = copy_field(&u.data, "code", e->code, sizeof e->code)) == 0 &&
+        (rc = copy_field(&u.data, "type", type, sizeof type)) == 0) {
+        e->seq = hoso_be64_get(k->mv_data);
+        if ((uint64_t)seq != e->seq) rc = HOSO_ECORRUPT;
+        for (int i = HOSO_EV_DOSSIER_CREATED; i <= HOSO_EV_MESSAGE; i++)
+            if (strcmp(type, hoso_event_type_name((hoso_event_type)i)) == 0) e->type = (hoso_event_type)i;
+    }
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int hoso_log_get(hoso_txn *t, uint64_t seq, hoso_log_entry *out)
+{
+    uint8_t key[8];
+    MDB_val k = {sizeof key, key}, v;
+    hoso_be64_put(key, seq);
+    int rc = hoso__get(t, HOSO__DB_LOG, key, sizeof key, &v);
+    return rc ? rc : decode_entry(&k, &v, out);
+}
+
+int hoso_log_last(hoso_txn *t, uint64_t *seq)
+{
+    uint8_t hash[32];
+    return hoso__log_head(t, seq, hash);
+}
+
+int hoso_log_scan(hoso_txn *t, uint64_t after, size_t limit, int (*fn)(void *ctx, const hoso_log_entry *e),
+                  void *ctx)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    uint8_t key[8];
+    hoso_log_entry e;
+    size_t n = 0;
+    int rc, mrc;
+    if ((rc = hoso__cursor(t, HOSO__DB_LOG, &c)) != 0) return rc;
+    hoso_be64_put(key, after + 1);
+    k.mv_size = sizeof key;
+    k.mv_data = key;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0 && n < limit;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++) {
+        if ((rc = decode_entry(&k, &v, &e)) != 0 || (rc = fn(ctx, &e)) != 0) break;
+    }
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);
+    mdb_cursor_close(c);
+    return rc;
+}
