@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "core/internal.h"
+#include "consumers/consumers.h"
 #include "routes/routes.h"
 #include "tools/tools.h"
 
@@ -18,7 +19,10 @@
     "hosod serve [--listen ADDR:PORT] [--data DIR] [--create] [--workers N] [--max-body BYTES] [--demo]\n"   \
     "            [--quiet] [--log-level L] [--log-format text|json] [--feed-max-age-days D]\n"                \
     "            [--feed-max-events N] [--trusted-proxy ADDR[/BITS]]... [--tls-cert FILE --tls-key FILE]\n"   \
-    "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"
+    "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"   \
+    "            [--portal-auth-url URL --portal-url URL --portal-user U --portal-password P|-\n"         \
+    "             --portal-agency CODE | --portal-config FILE] [--portal-ca FILE] [--portal-timeout MS]\n" \
+    "            [--portal-retry-min MS] [--portal-retry-max MS] [--portal-inflight N]\n"
 
 static void usage(FILE *f)
 {
@@ -51,7 +55,20 @@ static void serve_help(void)
            "  --ws-max-pending BYTES bytes queued to one WebSocket before close 4008 (default 1048576)\n"
            "  --ws-ping MS           ping period (default 25000)\n"
            "  --ws-idle MS           close after this long without a frame (default 60000)\n"
-           "  --ws-auth-timeout MS   close 4001 without a token by then (default 10000)\n");
+           "  --ws-auth-timeout MS   close 4001 without a token by then (default 10000)\n"
+           "Portal mirror (every status to the National Public Service Portal; off without these):\n"
+           "  --portal-auth-url URL  the portal's sign-in endpoint\n"
+           "  --portal-url URL       the portal's integration endpoint\n"
+           "  --portal-user U        the mirror's account at the portal\n"
+           "  --portal-password P    its password (\"-\" reads it from stdin)\n"
+           "  --portal-agency CODE   madonvi: the agency code the portal knows this system by\n"
+           "  --portal-config FILE   the same as KEY=VALUE lines (auth_url, url, user, password, agency, ...)\n"
+           "                         in a file of mode 0600, so the password stays off the command line\n"
+           "  --portal-ca FILE       CA bundle to verify the portal's certificate (default: the system's)\n"
+           "  --portal-timeout MS    connect and reply timeout of one call (default 10000)\n"
+           "  --portal-retry-min MS  first retry delay (default 500); doubles up to ...\n"
+           "  --portal-retry-max MS  ... this cap (default 60000), with full jitter\n"
+           "  --portal-inflight N    dossiers sent at once (default 16)\n");
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", or ":8080" (keeps the default host). */
@@ -118,12 +135,78 @@ static int parse_proxy(const char *s, hoso_config *cfg)
     return 0;
 }
 
+/* The engine's start and stop as the runtime's services hooks. */
+static int start_consumers(hoso_server *srv, void *arg) { return hoso_engine_start(srv, arg); }
+static void stop_consumers(void *arg)
+{
+    (void)arg;
+    hoso_engine_stop();
+}
+
+/* --portal-* options: 1 when o was one (i moved past its value), 0 when not, -1 on a
+ * bad value (printed). */
+static int portal_option(const char *o, const char *val, hoso_portal_config *pc, int *i)
+{
+    struct { const char *opt; char *dst; size_t n; } strs[] = {
+        {"--portal-auth-url", pc->auth_url, sizeof pc->auth_url}, {"--portal-url", pc->url, sizeof pc->url},
+        {"--portal-user", pc->user, sizeof pc->user},             {"--portal-password", pc->password, sizeof pc->password},
+        {"--portal-agency", pc->agency, sizeof pc->agency},       {"--portal-ca", pc->ca_file, sizeof pc->ca_file},
+    };
+    struct { const char *opt; unsigned *dst; unsigned long long max; } nums[] = {
+        {"--portal-timeout", &pc->timeout_ms, 600000}, {"--portal-retry-min", &pc->retry_min_ms, 3600000},
+        {"--portal-retry-max", &pc->retry_max_ms, 86400000}, {"--portal-inflight", &pc->max_inflight, 256},
+    };
+    unsigned long long v;
+    if (strncmp(o, "--portal-", 9) != 0)
+        return 0;
+    if (val == NULL) {
+        fprintf(stderr, "hosod serve: %s needs a value\n", o);
+        return -1;
+    }
+    (*i)++;
+    if (strcmp(o, "--portal-config") == 0)
+        return hoso_portal_config_file(val, pc) == 0 ? 1 : -1;
+    for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++) {
+        if (strcmp(o, strs[k].opt) != 0)
+            continue;
+        if (strcmp(o, "--portal-password") == 0 && strcmp(val, "-") == 0) {
+            if (fgets(strs[k].dst, (int)strs[k].n, stdin) == NULL) {
+                fprintf(stderr, "hosod serve: no portal password on stdin\n");
+                return -1;
+            }
+            strs[k].dst[strcspn(strs[k].dst, "\r\n")] = '\0';
+            return 1;
+        }
+        if (strlen(val) >= strs[k].n || val[0] == '\0') {
+            fprintf(stderr, "hosod serve: %s is empty or too long\n", o);
+            return -1;
+        }
+        snprintf(strs[k].dst, strs[k].n, "%s", val);
+        return 1;
+    }
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
+        if (strcmp(o, nums[k].opt) != 0)
+            continue;
+        if (parse_uint(val, nums[k].max, &v) != 0) {
+            fprintf(stderr, "hosod serve: %s takes 1..%llu, not %s\n", o, nums[k].max, val);
+            return -1;
+        }
+        *nums[k].dst = (unsigned)v;
+        return 1;
+    }
+    fprintf(stderr, "hosod serve: unknown option %s (see hosod serve --help)\n", o);
+    return -1;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     hoso_config cfg;
+    static hoso_portal_config portal;
     unsigned long long v;
+    int prc;
 
     hoso_config_default(&cfg);
+    hoso_portal_config_default(&portal);
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
@@ -167,6 +250,9 @@ static int cmd_serve(int argc, char **argv)
                     return 2;
                 }
             }
+        } else if ((prc = portal_option(o, val, &portal, &i)) != 0) {
+            if (prc < 0)
+                return 2;
         } else if (strcmp(o, "--quiet") == 0) {
             cfg.quiet = 1;
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--data") == 0 || strcmp(o, "--workers") == 0 ||
@@ -240,6 +326,16 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "hosod serve: --tls-cert and --tls-key go together\n");
         return 2;
     }
+    int nportal = !!portal.auth_url[0] + !!portal.url[0] + !!portal.user[0] + !!portal.password[0] + !!portal.agency[0];
+    if (nportal != 0 && nportal != 5) {
+        fprintf(stderr, "hosod serve: the portal mirror needs all of --portal-auth-url, --portal-url, --portal-user, "
+                        "--portal-password and --portal-agency (or a --portal-config file with them)\n");
+        return 2;
+    }
+    if (portal.retry_min_ms > portal.retry_max_ms) {
+        fprintf(stderr, "hosod serve: --portal-retry-min is above --portal-retry-max\n");
+        return 2;
+    }
     if (sodium_init() < 0) {
         fprintf(stderr, "hosod: libsodium failed to initialise\n");
         return 1;
@@ -247,7 +343,7 @@ static int cmd_serve(int argc, char **argv)
     /* Password hashing runs on libuv's pool: its size bounds argon2's memory (64 MiB a
      * hash). Set before the pool exists; an operator's own setting wins. */
     setenv("UV_THREADPOOL_SIZE", "4", 0);
-    hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed};
+    hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed, start_consumers, stop_consumers, hoso_engine_metrics, &portal};
     return hoso_server_run(&cfg, &app) == 0 ? 0 : 1;
 }
 

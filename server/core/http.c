@@ -421,7 +421,9 @@ static int authenticate(hoso_req *r)
     r->authed = 1;
     unsigned allowed = r->route->flags & (HOSO_R_CITIZEN | HOSO_R_OFFICER | HOSO_R_BOT | HOSO_R_ADMIN);
     if (allowed != 0 && (allowed & role_bit(r->who.role)) == 0)
-        return hoso_fail(&r->err, HOSO_EFORBIDDEN, "a %s account may not use this", hoso_role_name(r->who.role));
+        return hoso_fail(&r->err, HOSO_EFORBIDDEN, "%s %s account may not use this",
+                         r->who.role == HOSO_ROLE_OFFICER || r->who.role == HOSO_ROLE_ADMIN ? "an" : "a",
+                         hoso_role_name(r->who.role));
     return 0;
 }
 

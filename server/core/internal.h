@@ -328,6 +328,14 @@ typedef struct hoso_app {
     const hoso_route *routes;
     size_t nroutes;
     int (*seed)(hoso_store *s, const hoso_config *cfg);
+    /* Services beside the HTTP workers (the delivery engine): started after the
+     * writer, before the first request; stopped after the writer committed its last
+     * batch, before the store closes. metrics appends their Prometheus lines. Any of
+     * them may be NULL. */
+    int (*start)(hoso_server *srv, void *arg);
+    void (*stop)(void *arg);
+    void (*metrics)(msgpack_sbuffer *out);
+    void *arg;
 } hoso_app;
 
 /* Runs the server until SIGINT/SIGTERM. Main thread only, once per process: the

@@ -335,6 +335,8 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
         (unsigned long long)ld(&M.sync_ops[2]));
 
     render_ws(srv, buf);
+    if (srv != NULL && srv->app.metrics != NULL)
+        srv->app.metrics(buf);
 
     put(buf, "# HELP hoso_auth_throttled_total Requests refused with 429 by throttling, by cause.\n"
              "# TYPE hoso_auth_throttled_total counter\n");

@@ -386,7 +386,7 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
 {
     hoso_server *srv = calloc(1, sizeof(*srv));
     sigset_t sigs;
-    int err = 0, sig = 0, all_disposed = 1;
+    int err = 0, sig = 0, all_disposed = 1, services = 0;
     unsigned i;
 
     if (srv == NULL)
@@ -456,6 +456,11 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
     /* Every hub exists before the first commit can be published to it. */
     if ((err = hoso_server_add_event_sink(srv, hoso__hub_publish, srv)) != 0)
         goto Exit;
+    if (app->start != NULL) {
+        if ((err = app->start(srv, app->arg)) != 0)
+            goto Exit;
+        services = 1;
+    }
     for (i = 0; i < srv->nworkers; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             err = HOSO_EINTERNAL;
@@ -484,6 +489,8 @@ Exit:
     tell_workers(srv, 1);
     /* Everything queued is committed and its replies posted to the workers. */
     hoso__writer_stop(srv->writer);
+    if (services && app->stop != NULL)
+        app->stop(app->arg);
     for (int t = 0; t < 500 && srv->workers != NULL && total(srv, 0) > 0; t++)
         sleep_ms(10);
     for (int t = 0; t < 100 && srv->workers != NULL && total(srv, 1) > 0; t++)

@@ -17,6 +17,8 @@ const hoso_route hoso_routes[] = {
     {"GET", "/healthz", hoso_route_healthz, HOSO_R_JSON, "healthz"},
     {"GET", "/metrics", hoso_route_metrics, 0, "metrics"},
     {"GET", "/v1/stats", hoso_route_stats, AUTH | OFF | ADM, "stats"},
+    {"GET", "/v1/admin/mirror", hoso_route_mirror_status, AUTH | ADM | HOSO_R_JSON, "mirror_status"},
+    {"POST", "/v1/admin/mirror/retry", hoso_route_mirror_retry, AUTH | ADM | HOSO_R_JSON, "mirror_retry"},
 
     {"POST", "/v1/auth/register", hoso_route_register, BODY, "auth_register"},
     {"POST", "/v1/auth/login", hoso_route_login, BODY, "auth_login"},

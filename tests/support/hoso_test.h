@@ -50,6 +50,32 @@ const char *ht_tmpdir(void);
  * unchecked, when EXTRA has --tls-cert). extra_args may be NULL or "" (e.g. "--demo");
  * it is split on spaces. */
 void ht_server_start(ht_server *s, const char *extra_args);
+/* A loopback port nobody listens on right now. */
+int ht_free_port(void);
+/* Children killed (SIGKILL) at exit unless untracked first: hosod, the fake portal. */
+void ht_child_track(pid_t pid);
+void ht_child_untrack(pid_t pid);
+
+/* ---------------------------------------------------------------------------------- */
+/* The fake national portal (tests/support/fake_portal), a process of its own. */
+typedef struct ht_portal {
+    pid_t pid;
+    int port;
+    char record[PATH_MAX];   /* every accepted call, one JSON line each */
+    char args[256];          /* fault options of the last start */
+} ht_portal;
+/* Starts $HOSO_FAKE_PORTAL on port (0: a free one) with a fresh record file, or with
+ * the same one on a restart (p->record already set). args: its fault options. */
+void ht_portal_start(ht_portal *p, int port, const char *args);
+/* SIGTERM and reap: the portal is down (connections refused) until started again. */
+void ht_portal_stop(ht_portal *p);
+/* POST /control with body (a JSON object, reference stolen). */
+void ht_portal_control(ht_portal *p, json_t *body);
+/* The hosod serve options that point the mirror at p (also fast retries for tests). */
+void ht_portal_serve_args(const ht_portal *p, char *out, size_t n);
+/* The record as an array of objects {service, mahoso, status, at, updating}. */
+json_t *ht_portal_records(const ht_portal *p);
+
 /* libfaketime's path when installed (package faketime), else NULL. */
 const char *ht_faketime_lib(void);
 /* Starts hosod again on the same data dir (new free port), same extra arguments and

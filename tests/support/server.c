@@ -63,7 +63,7 @@ static void dir_add(const char *dir)
         }
 }
 
-static void child_add(pid_t pid)
+void ht_child_track(pid_t pid)
 {
     if (!atexit_set) {
         /* on_exit handlers run in reverse order: the servers are killed first. */
@@ -78,7 +78,7 @@ static void child_add(pid_t pid)
         }
 }
 
-static void child_del(pid_t pid)
+void ht_child_untrack(pid_t pid)
 {
     for (int i = 0; i < HT_MAX_CHILDREN; i++)
         if (children[i] == pid) children[i] = 0;
@@ -135,7 +135,7 @@ static void sleep_ms(int ms)
 
 /* Binding port 0 and closing leaves a small window in which another process could
  * take the port; on a test machine that is rare enough, and start fails loudly then. */
-static int free_port(void)
+int ht_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -190,7 +190,7 @@ void ht_server_check_log(const ht_server *s)
 
 static void spawn(ht_server *s, int keep_port)
 {
-    if (!keep_port) s->port = free_port();
+    if (!keep_port) s->port = ht_free_port();
     char listen[64];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", s->port);
     char extra[sizeof(s->extra)];
@@ -238,13 +238,13 @@ static void spawn(ht_server *s, int keep_port)
         _exit(127);
     }
     s->pid = pid;
-    child_add(pid);
+    ht_child_track(pid);
 
     int64_t deadline = ht_mono_ms() + 10000;
     for (;;) {
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
-            child_del(pid);
+            ht_child_untrack(pid);
             s->pid = 0;
             print_log_tail(s, 4000);
             ht_fail("hosod exited during start (status 0x%x), args: %s", st, s->extra);
@@ -330,7 +330,7 @@ void ht_server_stop(ht_server *s)
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
     }
-    child_del(pid);
+    ht_child_untrack(pid);
     s->pid = 0;
     ht_server_check_log(s);
     if (!exited) {
@@ -349,7 +349,7 @@ void ht_server_kill9(ht_server *s)
     if (!s->pid) return;
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
-    child_del(s->pid);
+    ht_child_untrack(s->pid);
     s->pid = 0;
     ht_server_check_log(s);
 }

@@ -1,0 +1,847 @@
+/*
+ * engine.c - the delivery engine: one libuv loop thread running every consumer of the
+ * global log (see consumers.h for the guarantees).
+ *
+ * A consumer holds a window of at most WINDOW log entries after its cursor. A pump
+ * walks the window in log order and starts each entry whose key has no earlier entry
+ * still undone (so one key is never sent out of order) while the sink has room. An
+ * entry is done when the peer acknowledged it, or when it was set aside in the
+ * `deliveries` table: refused for good (dead), or behind a dead one of its key
+ * (parked). The cursor moves over the done prefix of the window and is saved at most
+ * every SAVE_MS, together with what was set aside, in one short write transaction of
+ * its own (LMDB serializes it with the writer's). A crash loses at most what was
+ * acknowledged since the last save, which is sent again: at-least-once.
+ *
+ * Parked keys are the only state that grows with the backlog of problems, and only by
+ * the number of refused keys; the entries themselves stay in LMDB. An operator's retry
+ * replays a parked key's entries from the table in order, one at a time.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "consumers/consumers.h"
+
+#define WINDOW 1024
+#define SAVE_MS 200
+#define TICK_MS 100
+#define MAX_CONSUMERS 4
+
+enum { S_WAIT, S_FLIGHT, S_DONE };
+
+typedef struct slot {
+    hoso_log_entry e;
+    char key[64];
+    int state;
+    unsigned attempts;
+    uint64_t not_before; /* monotonic ms */
+    hoso_job job;
+} slot;
+
+/* A key with deliveries set aside. */
+typedef struct parked {
+    char key[64];
+    uint64_t count;      /* entries of this key in the table */
+    int dead;            /* one of them waits for an operator */
+    int retrying;        /* an operator asked: replay them in order */
+    int flight;          /* a replayed entry is with the sink */
+    unsigned attempts;
+    uint64_t not_before;
+    hoso_job job;
+} parked;
+
+/* A write waiting for the next save: put (a set-aside delivery) or delete. */
+typedef struct pending {
+    int del;
+    hoso_delivery d;
+} pending;
+
+struct hoso_consumer {
+    hoso_engine *eng;
+    hoso_sink sink;
+    uint64_t cursor, saved, scanned;
+    slot *win;
+    size_t first, count; /* ring of WINDOW */
+    parked **parked; /* each allocated alone: a job in flight points into one */
+    size_t nparked, capparked;
+    pending *pend;
+    size_t npend, cappend;
+    unsigned inflight;
+    uint64_t pause_until; /* the peer is down: no new job before */
+    unsigned streak;      /* transient failures in a row (any key) */
+    int stopped;
+    /* shared with other threads (status, metrics) */
+    pthread_mutex_t lock;
+    hoso_consumer_status st;
+    uint64_t lat_b[12], lat_sum_usec;
+    _Atomic uint64_t renewals;
+    atomic_int retry_asked;
+};
+
+struct hoso_engine {
+    hoso_server *srv;
+    hoso_store *store;
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake; /* new commits, a retry, the stop */
+    uv_timer_t tick;
+    atomic_int stopping;
+    _Atomic uint64_t head; /* last committed global seq seen by the sink */
+    hoso_consumer *c[MAX_CONSUMERS];
+    size_t nc;
+    uint64_t last_save;
+    hoso_txn *rtxn;
+};
+
+static hoso_engine *the_engine;
+
+static const uint64_t LAT_MS[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}; /* +Inf last */
+
+hoso_engine *hoso_engine_get(void) { return the_engine; }
+uv_loop_t *hoso_consumer_loop(hoso_consumer *c) { return &c->eng->loop; }
+hoso_store *hoso_consumer_store(hoso_consumer *c) { return c->eng->store; }
+void hoso_consumer_count_renewal(hoso_consumer *c) { atomic_fetch_add(&c->renewals, 1); }
+
+static uint64_t mono_ms(void) { return uv_hrtime() / 1000000; }
+
+void hoso_consumer_observe_call(hoso_consumer *c, uint64_t usec)
+{
+    size_t i = 0;
+    while (i < sizeof LAT_MS / sizeof LAT_MS[0] && usec > LAT_MS[i] * 1000)
+        i++;
+    pthread_mutex_lock(&c->lock);
+    c->lat_b[i]++;
+    c->lat_sum_usec += usec;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static slot *at(hoso_consumer *c, size_t i) { return &c->win[(c->first + i) % WINDOW]; }
+
+static parked *find_parked(hoso_consumer *c, const char *key)
+{
+    for (size_t i = 0; i < c->nparked; i++)
+        if (strcmp(c->parked[i]->key, key) == 0)
+            return c->parked[i];
+    return NULL;
+}
+
+static parked *add_parked(hoso_consumer *c, const char *key)
+{
+    parked *p = find_parked(c, key);
+    if (p != NULL)
+        return p;
+    if (c->nparked == c->capparked) {
+        size_t cap = c->capparked ? c->capparked * 2 : 16;
+        parked **np = realloc(c->parked, cap * sizeof(*np));
+        if (np == NULL)
+            return NULL;
+        c->parked = np;
+        c->capparked = cap;
+    }
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+        return NULL;
+    c->parked[c->nparked++] = p;
+    snprintf(p->key, sizeof p->key, "%s", key);
+    return p;
+}
+
+static void drop_parked(hoso_consumer *c, parked *p)
+{
+    for (size_t i = 0; i < c->nparked; i++)
+        if (c->parked[i] == p) {
+            c->parked[i] = c->parked[--c->nparked];
+            free(p);
+            return;
+        }
+}
+
+static int add_pending(hoso_consumer *c, int del, const hoso_delivery *d)
+{
+    if (c->npend == c->cappend) {
+        size_t cap = c->cappend ? c->cappend * 2 : 16;
+        pending *np = realloc(c->pend, cap * sizeof(*np));
+        if (np == NULL)
+            return HOSO_ENOMEM;
+        c->pend = np;
+        c->cappend = cap;
+    }
+    c->pend[c->npend].del = del;
+    c->pend[c->npend].d = *d;
+    c->npend++;
+    return 0;
+}
+
+/* Full jitter: uniform in [0, min(cap, min * 2^attempts)), at least the peer's wish. */
+static uint64_t backoff_ms(const hoso_sink *s, unsigned attempts, int64_t retry_after_ms)
+{
+    uint64_t lim = s->retry_min_ms;
+    for (unsigned i = 0; i < attempts && lim < s->retry_max_ms; i++)
+        lim *= 2;
+    if (lim > s->retry_max_ms)
+        lim = s->retry_max_ms;
+    uint64_t d = lim > 0 ? randombytes_uniform((uint32_t)(lim > UINT32_MAX ? UINT32_MAX : lim)) : 0;
+    if (retry_after_ms > 0 && (uint64_t)retry_after_ms > d)
+        d = (uint64_t)retry_after_ms;
+    return d;
+}
+
+static void set_error(hoso_consumer *c, const char *reason)
+{
+    pthread_mutex_lock(&c->lock);
+    snprintf(c->st.last_error, sizeof c->st.last_error, "%s", reason ? reason : "unknown failure");
+    c->st.last_error_at = hoso_now_ms();
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Storage: the window's source (the log) and the saves. */
+
+static int read_begin(hoso_engine *eng, hoso_txn **t)
+{
+    int rc;
+    if (eng->rtxn == NULL)
+        rc = hoso_txn_read(eng->store, &eng->rtxn);
+    else
+        rc = hoso_txn_renew(eng->rtxn);
+    *t = eng->rtxn;
+    return rc;
+}
+
+static void read_end(hoso_engine *eng)
+{
+    if (eng->rtxn != NULL)
+        hoso_txn_reset(eng->rtxn);
+}
+
+static int load_one(void *ctx, const hoso_log_entry *e)
+{
+    hoso_consumer *c = ctx;
+    slot *s = at(c, c->count);
+    memset(s, 0, sizeof(*s));
+    s->e = *e;
+    if (c->sink.key(c->sink.ctx, e, s->key, sizeof s->key) != 0)
+        s->state = S_DONE;
+    c->count++;
+    c->scanned = e->seq;
+    return 0;
+}
+
+/* Tops the window up from the log. */
+static void refill(hoso_consumer *c)
+{
+    hoso_txn *t;
+    uint64_t last = 0;
+    if (c->count == WINDOW || c->scanned >= atomic_load(&c->eng->head))
+        return;
+    int rc = read_begin(c->eng, &t);
+    if (rc == 0) {
+        rc = hoso_log_last(t, &last);
+        if (rc == 0 && last > c->scanned)
+            rc = hoso_log_scan(t, c->scanned, WINDOW - c->count, load_one, c);
+    }
+    read_end(c->eng);
+    if (rc != 0)
+        hoso_log(HOSO_LOG_ERROR, "%s: reading the log after %llu failed: %s", c->sink.name,
+                 (unsigned long long)c->scanned, hoso_err_message(rc));
+    /* Another process's commits (an admin tool) are not announced: the head follows
+     * what the log holds. */
+    if (last > atomic_load(&c->eng->head))
+        atomic_store(&c->eng->head, last);
+}
+
+typedef struct save_job {
+    hoso_consumer *c;
+    uint64_t cursor;
+} save_job;
+
+static int save_apply(hoso_wop *op, hoso_txn *t)
+{
+    save_job *sj = op->data;
+    hoso_consumer *c = sj->c;
+    int rc = 0;
+    for (size_t i = 0; i < c->npend && rc == 0; i++)
+        rc = c->pend[i].del ? hoso_delivery_del(t, c->sink.name, c->pend[i].d.seq)
+                            : hoso_delivery_put(t, c->sink.name, &c->pend[i].d);
+    if (rc == 0)
+        rc = hoso_cursor_put(t, c->sink.name, sj->cursor);
+    return rc ? hoso_wop_fail(op, rc, "saving the %s cursor failed", c->sink.name) : 0;
+}
+
+/* Writes the set-aside deliveries and the cursor. On failure both stay pending. */
+static int save(hoso_consumer *c)
+{
+    save_job sj = {c, c->cursor};
+    hoso_errinfo ei;
+    if (c->cursor == c->saved && c->npend == 0)
+        return 0;
+    memset(&ei, 0, sizeof ei);
+    int rc = hoso_run_job(c->eng->store, save_apply, &sj, hoso_now_ms(), &ei);
+    if (rc != 0) {
+        hoso_log(HOSO_LOG_ERROR, "%s: saving the cursor failed: %s", c->sink.name, ei.message[0] ? ei.message : hoso_err_message(rc));
+        return rc;
+    }
+    c->saved = sj.cursor;
+    c->npend = 0;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The pump */
+
+static void start_job(hoso_consumer *c, hoso_job *job, const hoso_log_entry *e, unsigned attempt, void *slot_or_parked,
+                      int replay)
+{
+    memset(job, 0, sizeof(*job));
+    job->e = *e;
+    job->attempt = attempt;
+    job->consumer = c;
+    job->_slot = slot_or_parked;
+    job->_replay = replay;
+    c->inflight++;
+    c->sink.send(c->sink.ctx, job);
+}
+
+/* Sets a window entry aside behind its parked key. */
+static int park_slot(hoso_consumer *c, slot *s, parked *p)
+{
+    hoso_delivery d;
+    memset(&d, 0, sizeof d);
+    d.seq = s->e.seq;
+    snprintf(d.code, sizeof d.code, "%s", s->key);
+    d.at = hoso_now_ms();
+    if (add_pending(c, 0, &d) != 0)
+        return HOSO_ENOMEM;
+    p->count++;
+    s->state = S_DONE;
+    return 0;
+}
+
+typedef struct find_ctx {
+    const char *key;
+    hoso_delivery d;
+    int found;
+} find_ctx;
+
+static int find_first(void *ctx, const hoso_delivery *d)
+{
+    find_ctx *f = ctx;
+    if (strcmp(d->code, f->key) != 0)
+        return 0;
+    f->d = *d;
+    f->found = 1;
+    return 1;
+}
+
+/* An operator's retry: each retrying key sends its first set-aside entry. */
+static void pump_replay(hoso_consumer *c, uint64_t now)
+{
+    for (size_t i = 0; i < c->nparked && c->inflight < c->sink.max_inflight; i++) {
+        parked *p = c->parked[i];
+        hoso_txn *t;
+        hoso_log_entry e;
+        find_ctx f = {p->key, {0}, 0};
+        int rc;
+        if (!p->retrying || p->flight || p->not_before > now)
+            continue;
+        if ((rc = read_begin(c->eng, &t)) == 0 && (rc = hoso_delivery_scan(t, c->sink.name, 0, 0, find_first, &f)) == 1)
+            rc = 0;
+        if (rc == 0 && f.found)
+            rc = hoso_log_get(t, f.d.seq, &e);
+        read_end(c->eng);
+        if (rc != 0 || !f.found) {
+            if (rc != 0)
+                hoso_log(HOSO_LOG_ERROR, "%s: replaying %s failed: %s", c->sink.name, p->key, hoso_err_message(rc));
+            else /* the table holds none of it any more */
+                drop_parked(c, p), i--;
+            continue;
+        }
+        p->flight = 1;
+        start_job(c, &p->job, &e, p->attempts, p, 1);
+    }
+}
+
+/* Keys with an undone entry earlier in the window: an open-addressing set. */
+#define BUSY_SLOTS (WINDOW * 2)
+static const char *busy[BUSY_SLOTS];
+
+static int busy_add(const char *key)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (size_t i = h % BUSY_SLOTS;; i = (i + 1) % BUSY_SLOTS) {
+        if (busy[i] == NULL) {
+            busy[i] = key;
+            return 1;
+        }
+        if (strcmp(busy[i], key) == 0)
+            return 0;
+    }
+}
+
+static void pump(hoso_consumer *c)
+{
+    uint64_t now = mono_ms();
+    if (c->stopped)
+        return;
+    if (atomic_exchange(&c->retry_asked, 0)) {
+        for (size_t i = 0; i < c->nparked; i++) {
+            c->parked[i]->retrying = 1;
+            c->parked[i]->attempts = 0;
+            c->parked[i]->not_before = 0;
+        }
+    }
+    for (int round = 0; round < 2; round++) {
+        refill(c);
+        int paused = c->pause_until > now;
+        if (!paused)
+            pump_replay(c, now);
+        memset(busy, 0, sizeof busy);
+        for (size_t i = 0; i < c->count; i++) {
+            slot *s = at(c, i);
+            if (s->state == S_DONE)
+                continue;
+            parked *p = find_parked(c, s->key);
+            if (p != NULL && s->state == S_WAIT) {
+                if (park_slot(c, s, p) == 0)
+                    continue;
+            }
+            if (!busy_add(s->key))
+                continue; /* an earlier entry of this key is not done */
+            if (s->state == S_WAIT && !paused && s->not_before <= now && c->inflight < c->sink.max_inflight)
+                start_job(c, &s->job, &s->e, s->attempts, s, 0), s->state = S_FLIGHT;
+        }
+        /* The cursor moves over the done prefix. */
+        size_t n = 0;
+        while (n < c->count && at(c, n)->state == S_DONE)
+            n++;
+        if (n > 0) {
+            c->cursor = at(c, n - 1)->e.seq;
+            c->first = (c->first + n) % WINDOW;
+            c->count -= n;
+        }
+        if (c->count == 0 && c->scanned > c->cursor)
+            c->cursor = c->scanned;
+        if (n == 0)
+            break; /* nothing freed: no reason to read more now */
+    }
+    if (c->npend > 0)
+        save(c); /* set-aside entries are on disk before a replay looks for them */
+
+    uint64_t head = atomic_load(&c->eng->head);
+    pthread_mutex_lock(&c->lock);
+    c->st.cursor = c->cursor;
+    c->st.head = head > c->cursor ? head : c->cursor;
+    c->st.lag_events = head > c->cursor ? head - c->cursor : 0;
+    c->st.lag_ms = 0;
+    for (size_t i = 0; i < c->count; i++)
+        if (at(c, i)->state != S_DONE) {
+            int64_t age = hoso_now_ms() - at(c, i)->e.at;
+            c->st.lag_ms = age > 0 ? age : 0;
+            break;
+        }
+    c->st.inflight = c->inflight;
+    uint64_t np = 0;
+    for (size_t i = 0; i < c->nparked; i++)
+        np += c->parked[i]->count;
+    c->st.parked = np;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void hoso_job_done(hoso_job *job, hoso_sent result, int64_t retry_after_ms, const char *reason)
+{
+    hoso_consumer *c = job->consumer;
+    uint64_t now = mono_ms();
+    c->inflight--;
+    if (result == HOSO_SENT_OK) {
+        if (c->streak > 0)
+            hoso_log(HOSO_LOG_INFO, "%s: delivering again after %u failures", c->sink.name, c->streak);
+        c->streak = 0;
+        c->pause_until = 0;
+        pthread_mutex_lock(&c->lock);
+        c->st.sent++;
+        pthread_mutex_unlock(&c->lock);
+    } else if (result == HOSO_SENT_RETRY || result == HOSO_SENT_PEER_DOWN) {
+        /* Logged once per streak: an outage is one line, not one per event. */
+        if (c->streak++ == 0)
+            hoso_log(HOSO_LOG_WARN, "%s: delivery failed, retrying with backoff: %s", c->sink.name,
+                     reason ? reason : "unknown failure");
+        set_error(c, reason);
+        pthread_mutex_lock(&c->lock);
+        c->st.retried++;
+        pthread_mutex_unlock(&c->lock);
+        if (result == HOSO_SENT_PEER_DOWN || retry_after_ms > 0)
+            c->pause_until = now + backoff_ms(&c->sink, c->streak - 1, retry_after_ms);
+    } else {
+        hoso_log(HOSO_LOG_WARN, "%s: event %llu of %s refused for good (dead letter): %s", c->sink.name,
+                 (unsigned long long)job->e.seq, job->e.code, reason ? reason : "");
+        set_error(c, reason);
+        pthread_mutex_lock(&c->lock);
+        c->st.dead++;
+        pthread_mutex_unlock(&c->lock);
+    }
+
+    if (c->stopped) {
+        /* Stopping: whatever was not acknowledged stays after the saved cursor. */
+        if (job->_replay)
+            ((parked *)job->_slot)->flight = 0;
+        else if (result == HOSO_SENT_OK)
+            ((slot *)job->_slot)->state = S_DONE;
+        return;
+    }
+    if (job->_replay) {
+        parked *p = job->_slot;
+        hoso_delivery d;
+        memset(&d, 0, sizeof d);
+        d.seq = job->e.seq;
+        snprintf(d.code, sizeof d.code, "%s", p->key);
+        p->flight = 0;
+        if (result == HOSO_SENT_OK) {
+            p->attempts = 0;
+            add_pending(c, 1, &d);
+            if (--p->count == 0)
+                drop_parked(c, p);
+            else if (save(c) != 0) /* the next replay must not find this one again */
+                p->retrying = 0;
+        } else if (result == HOSO_SENT_REFUSED) {
+            snprintf(d.reason, sizeof d.reason, "%s", reason ? reason : "refused");
+            d.at = hoso_now_ms();
+            d.dead = 1;
+            add_pending(c, 0, &d);
+            p->dead = 1;
+            p->retrying = 0;
+        } else {
+            p->not_before = now + backoff_ms(&c->sink, p->attempts++, retry_after_ms);
+        }
+    } else {
+        slot *s = job->_slot;
+        if (result == HOSO_SENT_OK) {
+            s->state = S_DONE;
+        } else if (result == HOSO_SENT_REFUSED) {
+            hoso_delivery d;
+            parked *p = add_parked(c, s->key);
+            memset(&d, 0, sizeof d);
+            d.seq = s->e.seq;
+            snprintf(d.code, sizeof d.code, "%s", s->key);
+            snprintf(d.reason, sizeof d.reason, "%s", reason ? reason : "refused");
+            d.at = hoso_now_ms();
+            d.dead = 1;
+            if (p != NULL && add_pending(c, 0, &d) == 0) {
+                p->count++;
+                p->dead = 1;
+                s->state = S_DONE;
+            } else {
+                s->state = S_WAIT; /* out of memory: try again later */
+                s->not_before = now + 1000;
+            }
+        } else {
+            s->state = S_WAIT;
+            s->not_before = now + backoff_ms(&c->sink, s->attempts++, retry_after_ms);
+        }
+    }
+    uv_async_send(&c->eng->wake); /* pump after the sink's callback has returned */
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The thread */
+
+static int load_parked(void *ctx, const hoso_delivery *d)
+{
+    hoso_consumer *c = ctx;
+    parked *p = add_parked(c, d->code);
+    if (p == NULL)
+        return HOSO_ENOMEM;
+    p->count++;
+    if (d->dead)
+        p->dead = 1;
+    return 0;
+}
+
+static void on_wake(uv_async_t *h)
+{
+    hoso_engine *eng = h->data;
+    if (atomic_load(&eng->stopping)) {
+        for (size_t i = 0; i < eng->nc; i++) {
+            hoso_consumer *c = eng->c[i];
+            c->stopped = 1;
+            c->sink.stop(c->sink.ctx);
+            save(c);
+        }
+        uv_close((uv_handle_t *)&eng->wake, NULL);
+        uv_close((uv_handle_t *)&eng->tick, NULL);
+        return;
+    }
+    for (size_t i = 0; i < eng->nc; i++)
+        pump(eng->c[i]);
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    hoso_engine *eng = h->data;
+    uint64_t now = mono_ms();
+    for (size_t i = 0; i < eng->nc; i++)
+        pump(eng->c[i]);
+    if (now - eng->last_save >= SAVE_MS) {
+        eng->last_save = now;
+        for (size_t i = 0; i < eng->nc; i++)
+            save(eng->c[i]);
+    }
+}
+
+static void *engine_main(void *arg)
+{
+    hoso_engine *eng = arg;
+    uv_run(&eng->loop, UV_RUN_DEFAULT);
+    /* The sinks' handles are closed by their stop; let them finish closing. */
+    for (int i = 0; i < 100 && uv_run(&eng->loop, UV_RUN_NOWAIT) != 0; i++)
+        uv_sleep(10);
+    return NULL;
+}
+
+/* The writer's event sink: new commits. Writer thread. */
+static void on_commit(void *ctx, const hoso_event *ev, size_t n)
+{
+    hoso_engine *eng = ctx;
+    uint64_t last = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].gseq > last)
+            last = ev[i].gseq;
+    if (last > atomic_load(&eng->head))
+        atomic_store(&eng->head, last);
+    uv_async_send(&eng->wake);
+}
+
+static int add_consumer(hoso_engine *eng, const hoso_sink *sink)
+{
+    hoso_consumer *c = calloc(1, sizeof(*c));
+    hoso_txn *t;
+    int rc;
+    if (c == NULL || (c->win = calloc(WINDOW, sizeof(slot))) == NULL) {
+        free(c);
+        return HOSO_ENOMEM;
+    }
+    c->eng = eng;
+    c->sink = *sink;
+    pthread_mutex_init(&c->lock, NULL);
+    c->st.on = 1;
+    if ((rc = read_begin(eng, &t)) == 0 && (rc = hoso_cursor_get(t, sink->name, &c->cursor)) == 0)
+        rc = hoso_delivery_scan(t, sink->name, 0, 0, load_parked, c);
+    read_end(eng);
+    if (rc != 0) {
+        hoso_log(HOSO_LOG_ERROR, "%s: reading its cursor failed: %s", sink->name, hoso_err_message(rc));
+        pthread_mutex_destroy(&c->lock);
+        for (size_t k = 0; k < c->nparked; k++)
+            free(c->parked[k]);
+        free(c->parked);
+        free(c->win);
+        free(c);
+        return rc;
+    }
+    c->saved = c->scanned = c->cursor;
+    eng->c[eng->nc++] = c;
+    return 0;
+}
+
+int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc)
+{
+    hoso_engine *eng;
+    hoso_txn *t;
+    uint64_t head = 0;
+    int rc;
+    if ((eng = calloc(1, sizeof(*eng))) == NULL)
+        return HOSO_ENOMEM;
+    eng->srv = srv;
+    eng->store = hoso_server_store(srv);
+    if ((rc = read_begin(eng, &t)) == 0)
+        rc = hoso_log_last(t, &head);
+    read_end(eng);
+    atomic_store(&eng->head, head);
+    if (rc == 0 && pc != NULL && hoso_portal_configured(pc)) {
+        hoso_sink sink;
+        if ((rc = hoso_portal_sink(pc, &sink)) == 0 && (rc = add_consumer(eng, &sink)) != 0)
+            sink.free(sink.ctx);
+    }
+    if (rc != 0)
+        goto Fail;
+    if (eng->nc == 0)
+        hoso_log(HOSO_LOG_INFO, "portal mirror off (no --portal-url): statuses are not sent to the national portal");
+    else
+        hoso_log(HOSO_LOG_INFO, "portal mirror on: %s, cursor %llu of %llu", pc->url,
+                 (unsigned long long)eng->c[0]->cursor, (unsigned long long)head);
+    uv_loop_init(&eng->loop);
+    uv_async_init(&eng->loop, &eng->wake, on_wake);
+    eng->wake.data = eng;
+    uv_timer_init(&eng->loop, &eng->tick);
+    eng->tick.data = eng;
+    uv_timer_start(&eng->tick, on_tick, TICK_MS, TICK_MS);
+    if ((rc = hoso_server_add_event_sink(srv, on_commit, eng)) != 0 ||
+        pthread_create(&eng->thread, NULL, engine_main, eng) != 0) {
+        rc = rc ? rc : HOSO_EINTERNAL;
+        uv_close((uv_handle_t *)&eng->wake, NULL);
+        uv_close((uv_handle_t *)&eng->tick, NULL);
+        uv_run(&eng->loop, UV_RUN_NOWAIT);
+        uv_loop_close(&eng->loop);
+        goto Fail;
+    }
+    the_engine = eng;
+    uv_async_send(&eng->wake); /* a backlog from before the start */
+    return 0;
+Fail:
+    for (size_t i = 0; i < eng->nc; i++) {
+        eng->c[i]->sink.free(eng->c[i]->sink.ctx);
+        for (size_t k = 0; k < eng->c[i]->nparked; k++)
+            free(eng->c[i]->parked[k]);
+        free(eng->c[i]->win);
+        free(eng->c[i]->parked);
+        free(eng->c[i]);
+    }
+    if (eng->rtxn != NULL)
+        hoso_txn_abort(eng->rtxn);
+    free(eng);
+    return rc;
+}
+
+void hoso_engine_stop(void)
+{
+    hoso_engine *eng = the_engine;
+    if (eng == NULL)
+        return;
+    atomic_store(&eng->stopping, 1);
+    uv_async_send(&eng->wake);
+    pthread_join(eng->thread, NULL);
+    the_engine = NULL;
+    if (uv_loop_close(&eng->loop) != 0)
+        return; /* a handle is still open: leave the engine to the process's exit */
+    for (size_t i = 0; i < eng->nc; i++) {
+        hoso_consumer *c = eng->c[i];
+        c->sink.free(c->sink.ctx);
+        pthread_mutex_destroy(&c->lock);
+        for (size_t k = 0; k < c->nparked; k++)
+            free(c->parked[k]);
+        free(c->win);
+        free(c->parked);
+        free(c->pend);
+        free(c);
+    }
+    if (eng->rtxn != NULL)
+        hoso_txn_abort(eng->rtxn);
+    free(eng);
+}
+
+static hoso_consumer *by_name(hoso_engine *eng, const char *name)
+{
+    for (size_t i = 0; eng != NULL && i < eng->nc; i++)
+        if (strcmp(eng->c[i]->sink.name, name) == 0)
+            return eng->c[i];
+    return NULL;
+}
+
+int hoso_engine_status(hoso_engine *eng, const char *name, hoso_consumer_status *out)
+{
+    hoso_consumer *c = by_name(eng, name);
+    memset(out, 0, sizeof(*out));
+    if (c == NULL)
+        return HOSO_ENOT_FOUND;
+    pthread_mutex_lock(&c->lock);
+    *out = c->st;
+    pthread_mutex_unlock(&c->lock);
+    out->renewals = atomic_load(&c->renewals);
+    /* The head moves with every commit, the status only with the engine's pumps. */
+    uint64_t head = atomic_load(&eng->head);
+    if (head > out->head) {
+        out->head = head;
+        out->lag_events = head - out->cursor;
+    }
+    return 0;
+}
+
+int hoso_engine_retry(hoso_engine *eng, const char *name)
+{
+    hoso_consumer *c = by_name(eng, name);
+    if (c == NULL)
+        return HOSO_ENOT_FOUND;
+    atomic_store(&c->retry_asked, 1);
+    uv_async_send(&eng->wake);
+    return 0;
+}
+
+static void put(msgpack_sbuffer *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(msgpack_sbuffer *b, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0 && (size_t)n < sizeof line)
+        msgpack_sbuffer_write(b, line, (size_t)n);
+}
+
+void hoso_engine_metrics(msgpack_sbuffer *out)
+{
+    hoso_engine *eng = the_engine;
+    if (eng == NULL || eng->nc == 0)
+        return;
+    put(out, "# HELP hoso_consumer_lag_events Log entries after the consumer's cursor.\n"
+             "# TYPE hoso_consumer_lag_events gauge\n");
+    for (size_t i = 0; i < eng->nc; i++) {
+        hoso_consumer_status st;
+        hoso_engine_status(eng, eng->c[i]->sink.name, &st);
+        put(out, "hoso_consumer_lag_events{consumer=\"%s\"} %llu\n", eng->c[i]->sink.name,
+            (unsigned long long)st.lag_events);
+    }
+    put(out, "# HELP hoso_consumer_lag_seconds Age of the oldest event not yet delivered.\n"
+             "# TYPE hoso_consumer_lag_seconds gauge\n");
+    for (size_t i = 0; i < eng->nc; i++) {
+        hoso_consumer_status st;
+        hoso_engine_status(eng, eng->c[i]->sink.name, &st);
+        put(out, "hoso_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", eng->c[i]->sink.name, (double)st.lag_ms / 1e3);
+    }
+    put(out, "# HELP hoso_consumer_deliveries_total Deliveries by outcome: sent, retried, dead (refused for good).\n"
+             "# TYPE hoso_consumer_deliveries_total counter\n");
+    for (size_t i = 0; i < eng->nc; i++) {
+        hoso_consumer_status st;
+        hoso_engine_status(eng, eng->c[i]->sink.name, &st);
+        const char *n = eng->c[i]->sink.name;
+        put(out,
+            "hoso_consumer_deliveries_total{consumer=\"%s\",outcome=\"sent\"} %llu\n"
+            "hoso_consumer_deliveries_total{consumer=\"%s\",outcome=\"retried\"} %llu\n"
+            "hoso_consumer_deliveries_total{consumer=\"%s\",outcome=\"dead\"} %llu\n",
+            n, (unsigned long long)st.sent, n, (unsigned long long)st.retried, n, (unsigned long long)st.dead);
+    }
+    put(out, "# HELP hoso_consumer_parked Deliveries set aside: dead letters and those waiting behind them.\n"
+             "# TYPE hoso_consumer_parked gauge\n");
+    for (size_t i = 0; i < eng->nc; i++) {
+        hoso_consumer_status st;
+        hoso_engine_status(eng, eng->c[i]->sink.name, &st);
+        put(out, "hoso_consumer_parked{consumer=\"%s\"} %llu\n", eng->c[i]->sink.name, (unsigned long long)st.parked);
+    }
+    put(out, "# HELP hoso_consumer_session_renewals_total Peer sessions obtained again (expired or refused).\n"
+             "# TYPE hoso_consumer_session_renewals_total counter\n");
+    for (size_t i = 0; i < eng->nc; i++)
+        put(out, "hoso_consumer_session_renewals_total{consumer=\"%s\"} %llu\n", eng->c[i]->sink.name,
+            (unsigned long long)atomic_load(&eng->c[i]->renewals));
+    put(out, "# HELP hoso_consumer_call_duration_seconds Time of one call to the peer.\n"
+             "# TYPE hoso_consumer_call_duration_seconds histogram\n");
+    for (size_t i = 0; i < eng->nc; i++) {
+        hoso_consumer *c = eng->c[i];
+        uint64_t b[12], sum, cum = 0;
+        pthread_mutex_lock(&c->lock);
+        memcpy(b, c->lat_b, sizeof b);
+        sum = c->lat_sum_usec;
+        pthread_mutex_unlock(&c->lock);
+        for (size_t k = 0; k < 11; k++) {
+            cum += b[k];
+            put(out, "hoso_consumer_call_duration_seconds_bucket{consumer=\"%s\",le=\"%.3f\"} %llu\n", c->sink.name,
+                (double)LAT_MS[k] / 1e3, (unsigned long long)cum);
+        }
+        cum += b[11];
+        put(out, "hoso_consumer_call_duration_seconds_bucket{consumer=\"%s\",le=\"+Inf\"} %llu\n", c->sink.name,
+            (unsigned long long)cum);
+        put(out, "hoso_consumer_call_duration_seconds_sum{consumer=\"%s\"} %.6f\n", c->sink.name, (double)sum / 1e6);
+        put(out, "hoso_consumer_call_duration_seconds_count{consumer=\"%s\"} %llu\n", c->sink.name,
+            (unsigned long long)cum);
+    }
+}

@@ -1,0 +1,226 @@
+/*
+ * http.c - outbound POSTs on the engine loop (see http.h). A call owns its request
+ * bytes and the reply gathered so far; h2o's client calls back at most three times
+ * (connected, head, body) and the call ends at the first failure or at the end of
+ * the body.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/ssl.h>
+#include "core/internal.h"
+#include "consumers/http.h"
+
+typedef struct call {
+    h2o_linklist_t link;
+    hoso_http *h;
+    h2o_http1client_t *client;
+    h2o_iovec_t req[2];
+    char *head;
+    char *body;
+    size_t body_len;
+    int status;
+    int64_t retry_after_ms;
+    char *reply;
+    size_t reply_len, reply_cap;
+    hoso_http_cb cb;
+    void *data;
+} call;
+
+static void finish(call *c, int status, const char *err)
+{
+    h2o_linklist_unlink(&c->link);
+    c->client = NULL; /* h2o closes it once we return */
+    c->cb(c->data, status, c->reply ? c->reply : "", c->reply_len, c->retry_after_ms, err);
+    free(c->head);
+    free(c->body);
+    free(c->reply);
+    free(c);
+}
+
+static int append(call *c, const char *p, size_t n)
+{
+    if (c->reply_len + n > HOSO_HTTP_MAX_REPLY)
+        return -1;
+    if (c->reply_len + n + 1 > c->reply_cap) {
+        size_t cap = c->reply_cap ? c->reply_cap : 1024;
+        while (cap < c->reply_len + n + 1)
+            cap *= 2;
+        char *r = realloc(c->reply, cap);
+        if (r == NULL)
+            return -1;
+        c->reply = r;
+        c->reply_cap = cap;
+    }
+    memcpy(c->reply + c->reply_len, p, n);
+    c->reply_len += n;
+    c->reply[c->reply_len] = '\0';
+    return 0;
+}
+
+static int on_body(h2o_http1client_t *client, const char *errstr)
+{
+    call *c = client->data;
+    if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
+        finish(c, 0, "the reply was cut off");
+        return -1;
+    }
+    if (append(c, client->sock->input->bytes, client->sock->input->size) != 0) {
+        finish(c, 0, "the reply is too long");
+        return -1;
+    }
+    h2o_buffer_consume(&client->sock->input, client->sock->input->size);
+    if (errstr == h2o_http1client_error_is_eos)
+        finish(c, c->status, NULL);
+    return 0;
+}
+
+static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *errstr, int minor_version, int status,
+                                       h2o_iovec_t msg, h2o_header_t *headers, size_t num_headers, int rlen)
+{
+    call *c = client->data;
+    (void)minor_version, (void)msg, (void)rlen;
+    if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
+        finish(c, 0, errstr);
+        return NULL;
+    }
+    c->status = status;
+    for (size_t i = 0; i < num_headers; i++) {
+        if (headers[i].name == &H2O_TOKEN_RETRY_AFTER->buf) {
+            size_t secs = h2o_strtosize(headers[i].value.base, headers[i].value.len);
+            if (secs != SIZE_MAX && secs <= 86400)
+                c->retry_after_ms = (int64_t)secs * 1000;
+        }
+    }
+    if (errstr == h2o_http1client_error_is_eos) {
+        finish(c, status, NULL);
+        return NULL;
+    }
+    return on_body;
+}
+
+static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char *errstr, h2o_iovec_t **reqbufs,
+                                          size_t *reqbufcnt, int *method_is_head)
+{
+    call *c = client->data;
+    if (errstr != NULL) {
+        finish(c, 0, errstr);
+        return NULL;
+    }
+    *reqbufs = c->req;
+    *reqbufcnt = 2;
+    *method_is_head = 0;
+    return on_head;
+}
+
+void hoso_http_post(hoso_http *h, hoso_peer *p, const char *extra_headers, const char *body, size_t len,
+                    hoso_http_cb cb, void *data)
+{
+    call *c = calloc(1, sizeof(*c));
+    int n;
+    if (c == NULL || (c->body = malloc(len ? len : 1)) == NULL) {
+        free(c);
+        cb(data, 0, "", 0, 0, "out of memory");
+        return;
+    }
+    c->h = h;
+    c->cb = cb;
+    c->data = data;
+    memcpy(c->body, body, len);
+    c->body_len = len;
+    size_t cap = 512 + p->url.path.len + p->url.authority.len + (extra_headers ? strlen(extra_headers) : 0);
+    n = (c->head = malloc(cap)) == NULL ? -1 : snprintf(c->head, cap,
+                 "POST %.*s HTTP/1.1\r\nHost: %.*s\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
+                 "User-Agent: hosod/" HOSO_VERSION "\r\nContent-Length: %zu\r\n%s\r\n",
+                 (int)p->url.path.len, p->url.path.base, (int)p->url.authority.len, p->url.authority.base, len,
+                 extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= cap) {
+        free(c->head);
+        free(c->body);
+        free(c);
+        cb(data, 0, "", 0, 0, "out of memory");
+        return;
+    }
+    c->req[0] = h2o_iovec_init(c->head, (size_t)n);
+    c->req[1] = h2o_iovec_init(c->body, len);
+    h2o_linklist_insert(&h->calls, &c->link);
+    h2o_http1client_connect_with_pool(&c->client, c, &h->ctx, &p->pool, on_connect);
+}
+
+int hoso_http_init(hoso_http *h, uv_loop_t *loop, unsigned timeout_ms, const char *ca_file)
+{
+    memset(h, 0, sizeof(*h));
+    h->loop = loop;
+    h2o_linklist_init_anchor(&h->calls);
+    if ((h->ssl = SSL_CTX_new(TLS_client_method())) == NULL)
+        return HOSO_ENOMEM;
+    SSL_CTX_set_min_proto_version(h->ssl, TLS1_2_VERSION);
+    if (ca_file != NULL && ca_file[0] != '\0') {
+        if (SSL_CTX_load_verify_locations(h->ssl, ca_file, NULL) != 1) {
+            hoso_log(HOSO_LOG_ERROR, "cannot load the CA file %s", ca_file);
+            SSL_CTX_free(h->ssl);
+            return HOSO_EIO;
+        }
+    } else {
+        SSL_CTX_set_default_verify_paths(h->ssl);
+    }
+    /* h2o checks the host name against the certificate; OpenSSL the chain. */
+    SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER, NULL);
+    h->queue = h2o_multithread_create_queue(loop);
+    h2o_multithread_register_receiver(h->queue, &h->getaddr_rx, h2o_hostinfo_getaddr_receiver);
+    h2o_timeout_init(loop, &h->timeout, timeout_ms);
+    h->ctx.loop = loop;
+    h->ctx.getaddr_receiver = &h->getaddr_rx;
+    h->ctx.io_timeout = &h->timeout;
+    h->ctx.ssl_ctx = h->ssl;
+    return 0;
+}
+
+void hoso_http_dispose(hoso_http *h)
+{
+    while (!h2o_linklist_is_empty(&h->calls)) {
+        call *c = H2O_STRUCT_FROM_MEMBER(call, link, h->calls.next);
+        h2o_linklist_unlink(&c->link);
+        if (c->client != NULL)
+            h2o_http1client_cancel(c->client);
+        free(c->head);
+        free(c->body);
+        free(c->reply);
+        free(c);
+    }
+    if (h->queue != NULL) {
+        h2o_multithread_unregister_receiver(h->queue, &h->getaddr_rx);
+        h2o_multithread_destroy_queue(h->queue);
+        h->queue = NULL;
+    }
+    h2o_timeout_dispose(h->loop, &h->timeout);
+    if (h->ssl != NULL)
+        SSL_CTX_free(h->ssl);
+    h->ssl = NULL;
+}
+
+int hoso_peer_init(hoso_peer *p, const char *url, size_t pool_size)
+{
+    memset(p, 0, sizeof(*p));
+    if ((p->url_text = strdup(url)) == NULL)
+        return HOSO_ENOMEM;
+    if (h2o_url_parse(p->url_text, SIZE_MAX, &p->url) != 0 ||
+        (p->url.scheme != &H2O_URL_SCHEME_HTTP && p->url.scheme != &H2O_URL_SCHEME_HTTPS)) {
+        free(p->url_text);
+        p->url_text = NULL;
+        return HOSO_EBAD_REQUEST;
+    }
+    h2o_socketpool_init_by_hostport(&p->pool, p->url.host, h2o_url_get_port(&p->url),
+                                    p->url.scheme == &H2O_URL_SCHEME_HTTPS, pool_size);
+    p->pooled = 1;
+    return 0;
+}
+
+void hoso_peer_dispose(hoso_peer *p)
+{
+    if (p->pooled)
+        h2o_socketpool_dispose(&p->pool);
+    p->pooled = 0;
+    free(p->url_text);
+    p->url_text = NULL;
+}

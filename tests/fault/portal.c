@@ -1,0 +1,285 @@
+/*
+ * portal.c - the portal mirror against the fake national portal (a process of its
+ * own): every status change reaches it, in order per dossier, through an outage, a
+ * share of failed calls, expired sessions, a dossier it refuses for good, and kill -9.
+ */
+#include <time.h>
+#include "hoso_test.h"
+
+enum { MAX_DOSSIERS = 1000, STEPS = 10 };
+
+/* Each dossier walks 1 2 4 5 4 5 4 6 4 9: ten events, every kind of actor. */
+static const int PATH[STEPS] = {1, 2, 4, 5, 4, 5, 4, 6, 4, 9};
+
+typedef struct track {
+    char code[64];
+    long long version;
+    int n; /* events made */
+} track;
+
+static ht_world W;
+static ht_portal P;
+static ht_user admin;
+static track T[MAX_DOSSIERS];
+
+static void admin_login(void)
+{
+    char args[256];
+    memset(&admin, 0, sizeof admin);
+    snprintf(admin.login, sizeof admin.login, "quantri%d", (int)getpid());
+    snprintf(admin.password, sizeof admin.password, "Quan-tri-%d-Pass!", (int)getpid());
+    snprintf(args, sizeof args, "create-admin --username '%s' --password '%s'", admin.login, admin.password);
+    free(ht_admin(&W.s, args));
+    ht_login(&W.c, &admin, 1);
+}
+
+/* The next event of dossier t: a submission, an officer's move, or the citizen's
+ * supplement (5 -> 4). */
+static void step(track *t)
+{
+    ht_resp r;
+    int to = PATH[t->n];
+    if (t->n == 0) {
+        ht_submit(&W.c, &W.cit, &W.svc, t->code, sizeof t->code);
+        t->version = 1;
+    } else if (to == 4 && PATH[t->n - 1] == 5) {
+        char path[256], op[80];
+        ht_op_id(op, sizeof op);
+        snprintf(path, sizeof path, "/v1/dossiers/%s/supplement", t->code);
+        json_t *b = json_pack("{s:o, s:I, s:s}", "form", ht_valid_form(&W.svc), "base_version", (json_int_t)t->version,
+                              "op_id", op);
+        ht_mp_callj(&W.c, "POST", path, W.cit.token, b, &r);
+        json_decref(b);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        t->version = ht_jint(ht_dossier_of(&r), "version");
+        ht_resp_free(&r);
+    } else {
+        if (ht_transition(&W.c, &W.off, t->code, to, t->version, &r) != 200)
+            HT_EXPECT_REPLY(&r, 200, NULL);
+        t->version = ht_jint(ht_dossier_of(&r), "version");
+        ht_resp_free(&r);
+    }
+    t->n++;
+}
+
+/* Steps [from, to) of the first n dossiers, dossier after dossier within each step so
+ * that the log interleaves them. */
+static void steps(int n, int from, int to)
+{
+    for (int s = from; s < to; s++)
+        for (int i = 0; i < n; i++)
+            step(&T[i]);
+}
+
+static json_t *mirror(void)
+{
+    ht_resp r;
+    ht_json_call(&W.c, "GET", "/v1/admin/mirror", admin.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    json_t *j = json_incref(r.json);
+    ht_resp_free(&r);
+    return j;
+}
+
+/* Waits (at most secs) until the mirror has nothing left after its cursor and nothing
+ * in flight, and set aside exactly `parked` deliveries. */
+static json_t *wait_caught_up(int secs, long long parked)
+{
+    int64_t end = ht_mono_ms() + secs * 1000;
+    json_t *m = NULL;
+    while (ht_mono_ms() < end) {
+        json_decref(m);
+        m = mirror();
+        if (ht_jint(m, "lag_events") == 0 && ht_jint(m, "in_flight") == 0 &&
+            ht_jint(m, "dead_letter_count") + ht_jint(m, "waiting_behind") == parked)
+            return m;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    ht_fail("the mirror did not catch up in %d s: %s", secs, ht_dump(m));
+}
+
+/* The statuses the portal recorded for code as progress (CapNhatTienDoHoSoMC) in the
+ * order it accepted them, and the last status of its dossier record. */
+static int recorded(const json_t *rec, const char *code, int *out, int max, int *last_sync)
+{
+    size_t i;
+    json_t *e;
+    int n = 0;
+    *last_sync = 0;
+    json_array_foreach(rec, i, e) {
+        if (strcmp(ht_jstr(e, "mahoso"), code) != 0)
+            continue;
+        int st = atoi(ht_jstr(e, "status"));
+        if (strcmp(ht_jstr(e, "service"), "DongBoHoSoMC") == 0)
+            *last_sync = st;
+        else if (n < max)
+            out[n++] = st;
+    }
+    return n;
+}
+
+/* Without a crash every change arrives exactly once, in order. */
+static void expect_exact(const json_t *rec, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int got[64], last;
+        int k = recorded(rec, T[i].code, got, 64, &last);
+        if (k != T[i].n)
+            ht_fail("dossier %s: the portal holds %d progress entries, %d changes were made", T[i].code, k, T[i].n);
+        for (int s = 0; s < k; s++)
+            if (got[s] != PATH[s])
+                ht_fail("dossier %s: progress %d is status %d, expected %d (out of order)", T[i].code, s, got[s], PATH[s]);
+        EXPECT_INT(last, PATH[T[i].n - 1]);
+    }
+}
+
+/* After a crash a change may arrive again (at-least-once), but never out of order:
+ * the record is the changes in order, with runs of earlier ones sent again, and it
+ * ends with the last change. */
+static void expect_at_least_once(const json_t *rec, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int got[256], last, k = recorded(rec, T[i].code, got, 256, &last), next = 0;
+        for (int s = 0; s < k; s++) {
+            if (next < T[i].n && got[s] == PATH[next]) {
+                next++;
+                continue;
+            }
+            /* A repeat: it must restart an earlier run of the same changes. */
+            int ok = 0;
+            for (int j = 0; j < next && !ok; j++)
+                ok = got[s] == PATH[j];
+            if (!ok)
+                ht_fail("dossier %s: status %d at record %d is no change that was made", T[i].code, got[s], s);
+        }
+        if (next != T[i].n)
+            ht_fail("dossier %s: only %d of %d changes reached the portal in order", T[i].code, next, T[i].n);
+        EXPECT_INT(got[k - 1], PATH[T[i].n - 1]);
+        EXPECT_INT(last, PATH[T[i].n - 1]);
+    }
+}
+
+static void start(const char *portal_args, int portal_up)
+{
+    char args[512];
+    memset(&P, 0, sizeof P);
+    memset(T, 0, sizeof T);
+    if (portal_up)
+        ht_portal_start(&P, 0, portal_args);
+    else
+        P.port = ht_free_port();
+    ht_portal_serve_args(&P, args, sizeof args);
+    ht_world_start(&W, args);
+    admin_login();
+}
+
+/* 10,000 changes across 1,000 dossiers: the first half while the portal is down, the
+ * rest while it fails a fifth of its calls (503 or a dropped connection). */
+static void test_outage_then_failures(void)
+{
+    start(NULL, 0);
+    steps(MAX_DOSSIERS, 0, 5);
+    json_t *m = mirror();
+    EXPECT(ht_jint(m, "lag_events") > 0);
+    EXPECT(ht_jstr(m, "last_error.message") != NULL);
+    json_decref(m);
+
+    ht_portal_start(&P, P.port, "--fail-rate 10 --drop-rate 10");
+    steps(MAX_DOSSIERS, 5, STEPS);
+    m = wait_caught_up(120, 0);
+    EXPECT(ht_jint(m, "retried") > 0);
+    json_decref(m);
+    json_t *rec = ht_portal_records(&P);
+    expect_exact(rec, MAX_DOSSIERS);
+    json_decref(rec);
+
+    /* The metrics say the same. */
+    EXPECT(ht_metric(&W.c, "hoso_consumer_lag_events{consumer=\"portal\"}") == 0);
+    EXPECT(ht_metric(&W.c, "hoso_consumer_deliveries_total{consumer=\"portal\",outcome=\"sent\"}") >= MAX_DOSSIERS * STEPS);
+    ht_world_stop(&W);
+    ht_portal_stop(&P);
+}
+
+/* kill -9 twice while the mirror is behind: nothing is lost, the cursor moves on. */
+static void test_kill9_during_delivery(void)
+{
+    enum { N = 200 };
+    start("--slow-ms 20", 1);
+    steps(N, 0, STEPS);
+    for (int round = 0; round < 2; round++) {
+        json_t *m = mirror();
+        long long before = ht_jint(m, "cursor");
+        json_decref(m);
+        /* Let some deliveries land, then crash with the rest in flight. */
+        int64_t end = ht_mono_ms() + 10000;
+        long long lag = 0;
+        while (ht_mono_ms() < end) {
+            m = mirror();
+            long long cur = ht_jint(m, "cursor");
+            lag = ht_jint(m, "lag_events");
+            json_decref(m);
+            if (cur > before + 100 || lag == 0)
+                break;
+        }
+        EXPECT(lag > 0); /* the crash comes with deliveries still to make */
+        ht_server_kill9(&W.s);
+        ht_server_restart(&W.s);
+        ht_conn_close(&W.c);
+        ht_conn_init(&W.c, W.s.port);
+        ht_login(&W.c, &admin, 1);
+        m = mirror();
+        EXPECT(ht_jint(m, "cursor") >= before);
+        json_decref(m);
+        fprintf(stderr, "round %d: killed at cursor >= %lld\n", round, before);
+    }
+    json_decref(wait_caught_up(60, 0));
+    json_t *rec = ht_portal_records(&P);
+    expect_at_least_once(rec, N);
+    json_decref(rec);
+    ht_world_stop(&W);
+    ht_portal_stop(&P);
+}
+
+/* Sessions expire every 37 calls; one dossier is refused for good and waits as a dead
+ * letter while the others flow; after the fix an operator's retry sends it, in order. */
+static void test_session_expiry_and_dead_letter(void)
+{
+    enum { N = 40 };
+    char args[128];
+    start(NULL, 0);
+    steps(N, 0, 4);
+    snprintf(args, sizeof args, "--expire-every 37 --reject %s", T[7].code);
+    ht_portal_start(&P, P.port, args);
+    /* The refused dossier: its first event is dead, its three later ones wait. */
+    json_t *m = wait_caught_up(60, 4);
+    EXPECT_INT(ht_jint(m, "dead_letter_count"), 1);
+    EXPECT_INT(ht_jint(m, "waiting_behind"), 3);
+    EXPECT_STR(ht_jstr(ht_j(m, "dead_letters"), "0.code"), T[7].code);
+    EXPECT(strstr(ht_jstr(ht_j(m, "dead_letters"), "0.reason"), "error_code 2") != NULL);
+    EXPECT(ht_jint(m, "session_renewals") > 0);
+    json_decref(m);
+    /* Later changes of the refused dossier wait too; the others keep flowing. */
+    step(&T[7]);
+    step(&T[8]);
+    json_decref(wait_caught_up(30, 5));
+
+    ht_portal_control(&P, json_pack("{s:s}", "reject", ""));
+    ht_resp r;
+    ht_json_call(&W.c, "POST", "/v1/admin/mirror/retry", admin.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 202, NULL);
+    ht_resp_free(&r);
+    json_decref(wait_caught_up(30, 0));
+    json_t *rec = ht_portal_records(&P);
+    expect_exact(rec, N);
+    json_decref(rec);
+
+    /* Only an admin sees the mirror. */
+    ht_json_call(&W.c, "GET", "/v1/admin/mirror", W.off.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 403, "FORBIDDEN");
+    ht_resp_free(&r);
+    ht_world_stop(&W);
+    ht_portal_stop(&P);
+}
+
+UNIT_MAIN(UNIT(test_outage_then_failures), UNIT(test_kill9_during_delivery), UNIT(test_session_expiry_and_dead_letter))
