@@ -435,6 +435,15 @@ static const hoso_field hoso_msg_bot_lookup_fields[] = {
 };
 DESC(hoso_msg_bot_lookup, "bot lookup", hoso_req_bot_lookup, check_lookup, 0);
 
+static const hoso_field hoso_msg_bot_subscribe_fields[] = {
+    FLD(hoso_req_bot_subscribe, code, HOSO_F_STR, 1, 1, 63),
+    FLD(hoso_req_bot_subscribe, phone_last4, HOSO_F_STR, 1, 4, 4),
+    FLD(hoso_req_bot_subscribe, chat_ref, HOSO_F_STR, 1, 1, 256),
+    FLD(hoso_req_bot_subscribe, callback_url, HOSO_F_STR, 1, 8, 2048),
+    OP_ID(hoso_req_bot_subscribe, 0),
+};
+DESC(hoso_msg_bot_subscribe, "bot subscription", hoso_req_bot_subscribe, check_lookup, 0);
+
 static const hoso_field hoso_msg_feedback_fields[] = {
     FLD(hoso_req_feedback, text, HOSO_F_STR, 1, 1, 4000),
     FLD(hoso_req_feedback, service, HOSO_F_STR, 0, 1, 64),

@@ -342,9 +342,16 @@ typedef struct hoso_req_bot_lookup {
     hoso_str code, phone_last4; /* the dossier, and the last 4 digits of its owner's phone */
 } hoso_req_bot_lookup;
 
+typedef struct hoso_req_bot_subscribe {
+    hoso_str code, phone_last4; /* verified as for a lookup */
+    hoso_str chat_ref;          /* the bot's own reference of the chat, sent back in each webhook */
+    hoso_str callback_url;      /* where the webhooks go (https, public address) */
+    hoso_str op_id;             /* optional idempotency key */
+} hoso_req_bot_subscribe;
+
 extern const hoso_msg_desc hoso_msg_register, hoso_msg_login, hoso_msg_submit, hoso_msg_supplement,
     hoso_msg_withdraw, hoso_msg_rating, hoso_msg_feedback, hoso_msg_paper, hoso_msg_transition,
-    hoso_msg_apology, hoso_msg_bot_lookup;
+    hoso_msg_apology, hoso_msg_bot_lookup, hoso_msg_bot_subscribe;
 
 /* ------------------------------------------------------------------------------------
  * Domain records. The same encoding is the stored value (storage adds encryption of
@@ -433,6 +440,16 @@ static inline int hoso_pack_cstr(msgpack_packer *pk, const char *s)
     while (s[n]) n++;
     return hoso_pack_str(pk, s, n);
 }
+
+/* Callback URLs (url.c). Splits "http(s)://host[:port]/path?query" (IPv6 in brackets,
+ * no user@, no fragment, no spaces): https 1/0, host without brackets, the port (the
+ * scheme's by default) and the path ("/" when none). Errors: BAD_REQUEST. */
+int hoso_url_split(const char *url, int *https, char *host, size_t hostsz, uint16_t *port, const char **path);
+struct sockaddr;
+/* 1 for an address on the public internet; 0 for loopback, private, link-local,
+ * carrier-NAT, multicast, documentation and other special ranges (IPv4-mapped and
+ * 6to4 IPv6 judged by their IPv4). */
+int hoso_addr_is_public(const struct sockaddr *sa);
 
 /* Time: ms since epoch, and Asia/Ho_Chi_Minh (UTC+7, no DST) civil date helpers. */
 int64_t hoso_now_ms(void);

@@ -22,7 +22,7 @@
     "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"   \
     "            [--portal-auth-url URL --portal-url URL --portal-user U --portal-password P|-\n"         \
     "             --portal-agency CODE | --portal-config FILE] [--portal-ca FILE] [--portal-timeout MS]\n" \
-    "            [--portal-retry-min MS] [--portal-retry-max MS] [--portal-inflight N]\n"
+    "            [--portal-retry-min MS] [--portal-retry-max MS] [--portal-inflight N] [--webhook-allow-private]\n"
 
 static void usage(FILE *f)
 {
@@ -56,6 +56,8 @@ static void serve_help(void)
            "  --ws-ping MS           ping period (default 25000)\n"
            "  --ws-idle MS           close after this long without a frame (default 60000)\n"
            "  --ws-auth-timeout MS   close 4001 without a token by then (default 10000)\n"
+           "  --webhook-allow-private  bots' callback URLs may also be http and loopback or private\n"
+           "                         addresses (tests, single-host setups; off: https to public addresses only)\n"
            "Portal mirror (every status to the National Public Service Portal; off without these):\n"
            "  --portal-auth-url URL  the portal's sign-in endpoint\n"
            "  --portal-url URL       the portal's integration endpoint\n"
@@ -214,6 +216,8 @@ static int cmd_serve(int argc, char **argv)
             return 0;
         } else if (strcmp(o, "--demo") == 0) {
             cfg.demo = 1;
+        } else if (strcmp(o, "--webhook-allow-private") == 0) {
+            cfg.webhook_allow_private = 1;
         } else if (strcmp(o, "--create") == 0) {
             cfg.create = 1;
         } else if (strcmp(o, "--tls-cert") == 0 || strcmp(o, "--tls-key") == 0) {

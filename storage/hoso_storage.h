@@ -354,6 +354,29 @@ int hoso_stats_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_stat_row *row),
 int hoso_cursor_get(hoso_txn *t, const char *name, uint64_t *pos);
 int hoso_cursor_put(hoso_txn *t, const char *name, uint64_t pos);
 
+/* Bot webhook subscriptions: id -> {bot, code, chat_ref (sealed), callback_url,
+ * created_at, ended_at, end_reason}; code_subscriptions (code + NUL + id) lists the
+ * active ones of a dossier. */
+typedef struct hoso_subscription {
+    char id[33];          /* 32 hex */
+    char bot[33];         /* the bot's account id */
+    char code[64];        /* the dossier */
+    char chat_ref[257];   /* the bot's reference of the chat (sealed at rest) */
+    char callback_url[2049];
+    int64_t created_at;
+    uint64_t from_seq;    /* the log's head when it was made: later changes only */
+    int64_t ended_at;     /* 0 while active */
+    char end_reason[32];  /* "deleted", "gone" (410), "final" (the dossier ended) */
+} hoso_subscription;
+/* Insert or replace; an ended one leaves the dossier's active list. Errors:
+ * BAD_REQUEST (id not 32 hex, empty code), STORAGE_FULL, IO, NOMEM. */
+int hoso_subscription_put(hoso_txn *t, const hoso_subscription *s);
+/* Errors: NOT_FOUND, CORRUPT, IO, NOMEM. */
+int hoso_subscription_get(hoso_txn *t, const char *id, hoso_subscription *out);
+/* Calls fn for each active subscription of code (id order); returns as hoso_log_scan. */
+int hoso_subscription_each_active(hoso_txn *t, const char *code,
+                                  int (*fn)(void *ctx, const hoso_subscription *s), void *ctx);
+
 /* One entry of the global log as a consumer reads it (no personal data). */
 typedef struct hoso_log_entry {
     uint64_t seq;

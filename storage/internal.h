@@ -35,6 +35,8 @@
     X(FEEDBACK, "feedback")                                                             \
     X(CURSORS, "cursors")                                                               \
     X(DELIVERIES, "deliveries")                                                         \
+    X(SUBSCRIPTIONS, "subscriptions")                                                   \
+    X(CODE_SUBSCRIPTIONS, "code_subscriptions")                                         \
     X(STATS, "stats")
 
 enum {

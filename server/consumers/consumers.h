@@ -1,7 +1,6 @@
 /*
  * server/consumers/ - the delivery engine: consumers of the global log (the portal
- * mirror; bot webhooks build on the same engine) on their own libuv loop thread,
- * never inside the writer.
+ * mirror, bot webhooks) on their own libuv loop thread, never inside the writer.
  *
  * Each consumer reads the log from its own cursor (LMDB table `cursors`), delivers in
  * order per key (the dossier code), and moves its cursor only past events the peer
@@ -9,7 +8,9 @@
  * of order for one key. A transient failure is retried with capped exponential
  * backoff and full jitter; a permanent refusal parks the event as a dead letter, and
  * the key's later events wait behind it while other keys keep flowing. At most a
- * window of events is held in memory whatever the backlog.
+ * window of events is held in memory whatever the backlog: when the window is full
+ * behind a key that keeps failing, that key's events are set aside too and retried
+ * from the table, so other keys keep flowing.
  *
  * Threads: everything runs on the engine thread except the functions marked "any
  * thread" (the writer's event sink, the admin routes).
@@ -76,6 +77,7 @@ typedef struct hoso_sink {
     void *ctx;
     unsigned max_inflight;
     unsigned retry_min_ms, retry_max_ms;
+    int from_head;        /* a consumer never run before starts at the log's head, not at 0 */
     /* The ordering key of e (a dossier code) into key; 0 when e concerns this sink,
      * 1 to skip it (it is done at once). */
     int (*key)(void *ctx, const hoso_log_entry *e, char *key, size_t n);
@@ -128,5 +130,7 @@ void hoso_engine_metrics(msgpack_sbuffer *out);
 /* ---------------------------------------------------------------------------------- */
 /* The portal sink (portal.c). Errors: NOMEM, BAD_REQUEST (a URL it cannot use). */
 int hoso_portal_sink(const hoso_portal_config *pc, hoso_sink *out);
+/* The bot webhook sink (webhooks.c). Errors: NOMEM. */
+int hoso_webhook_sink(int allow_private, hoso_sink *out);
 
 #endif

@@ -27,6 +27,7 @@
 #define WINDOW 1024
 #define SAVE_MS 200
 #define TICK_MS 100
+#define WARN_MS 10000
 #define MAX_CONSUMERS 4
 
 enum { S_WAIT, S_FLIGHT, S_DONE };
@@ -71,6 +72,8 @@ struct hoso_consumer {
     unsigned inflight;
     uint64_t pause_until; /* the peer is down: no new job before */
     unsigned streak;      /* transient failures in a row (any key) */
+    int streak_logged;    /* this streak's warning was written */
+    uint64_t last_warn;   /* when (monotonic ms): at most one every WARN_MS */
     int stopped;
     /* shared with other threads (status, metrics) */
     pthread_mutex_t lock;
@@ -95,7 +98,8 @@ struct hoso_engine {
     hoso_txn *rtxn;
 };
 
-static hoso_engine *the_engine;
+static _Atomic(hoso_engine *) the_engine;
+static hoso_consumer *by_name(hoso_engine *eng, const char *name);
 
 static const uint64_t LAT_MS[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}; /* +Inf last */
 
@@ -318,48 +322,61 @@ static int park_slot(hoso_consumer *c, slot *s, parked *p)
     return 0;
 }
 
-typedef struct find_ctx {
-    const char *key;
-    hoso_delivery d;
-    int found;
-} find_ctx;
+/* One pass over the table: the first entry of each key that is due is sent. */
+#define REPLAY_SCAN_MAX 4096
 
-static int find_first(void *ctx, const hoso_delivery *d)
+typedef struct replay_ctx {
+    hoso_consumer *c;
+    uint64_t now;
+    hoso_txn *t;
+    size_t visited;
+    parked *seen[64]; /* keys whose first entry this pass has met */
+    size_t nseen;
+    int rc;
+} replay_ctx;
+
+static int replay_one(void *ctx, const hoso_delivery *d)
 {
-    find_ctx *f = ctx;
-    if (strcmp(d->code, f->key) != 0)
+    replay_ctx *rc = ctx;
+    hoso_consumer *c = rc->c;
+    hoso_log_entry e;
+    if (++rc->visited > REPLAY_SCAN_MAX || c->inflight >= c->sink.max_inflight || rc->nseen == 64)
+        return 1;
+    parked *p = find_parked(c, d->code);
+    if (p == NULL || !p->retrying)
+        return 0; /* dead keys wait for an operator */
+    for (size_t i = 0; i < rc->nseen; i++)
+        if (rc->seen[i] == p)
+            return 0; /* not this key's first entry */
+    rc->seen[rc->nseen++] = p;
+    if (p->flight || p->not_before > rc->now)
         return 0;
-    f->d = *d;
-    f->found = 1;
-    return 1;
+    if ((rc->rc = hoso_log_get(rc->t, d->seq, &e)) != 0)
+        return 1;
+    p->flight = 1;
+    start_job(c, &p->job, &e, p->attempts, p, 1);
+    return 0;
 }
 
-/* An operator's retry: each retrying key sends its first set-aside entry. */
+/* Keys set aside and being retried (an operator's retry, or a key that kept failing)
+ * send their entries from the table, oldest first, one at a time per key. */
 static void pump_replay(hoso_consumer *c, uint64_t now)
 {
-    for (size_t i = 0; i < c->nparked && c->inflight < c->sink.max_inflight; i++) {
-        parked *p = c->parked[i];
-        hoso_txn *t;
-        hoso_log_entry e;
-        find_ctx f = {p->key, {0}, 0};
-        int rc;
-        if (!p->retrying || p->flight || p->not_before > now)
-            continue;
-        if ((rc = read_begin(c->eng, &t)) == 0 && (rc = hoso_delivery_scan(t, c->sink.name, 0, 0, find_first, &f)) == 1)
-            rc = 0;
-        if (rc == 0 && f.found)
-            rc = hoso_log_get(t, f.d.seq, &e);
-        read_end(c->eng);
-        if (rc != 0 || !f.found) {
-            if (rc != 0)
-                hoso_log(HOSO_LOG_ERROR, "%s: replaying %s failed: %s", c->sink.name, p->key, hoso_err_message(rc));
-            else /* the table holds none of it any more */
-                drop_parked(c, p), i--;
-            continue;
-        }
-        p->flight = 1;
-        start_job(c, &p->job, &e, p->attempts, p, 1);
+    replay_ctx rc = {c, now, NULL, 0, {0}, 0, 0};
+    int due = 0, ret;
+    for (size_t i = 0; i < c->nparked && !due; i++)
+        due = c->parked[i]->retrying && !c->parked[i]->flight && c->parked[i]->not_before <= now;
+    /* What was set aside in memory must be in the table before the table is read. */
+    if (!due || c->inflight >= c->sink.max_inflight || save(c) != 0)
+        return;
+    if ((ret = read_begin(c->eng, &rc.t)) == 0) {
+        ret = hoso_delivery_scan(rc.t, c->sink.name, 0, 0, replay_one, &rc);
+        if (ret == 1)
+            ret = rc.rc;
     }
+    read_end(c->eng);
+    if (ret != 0)
+        hoso_log(HOSO_LOG_ERROR, "%s: replaying set-aside deliveries failed: %s", c->sink.name, hoso_err_message(ret));
 }
 
 /* Keys with an undone entry earlier in the window: an open-addressing set. */
@@ -405,13 +422,32 @@ static void pump(hoso_consumer *c)
                 continue;
             parked *p = find_parked(c, s->key);
             if (p != NULL && s->state == S_WAIT) {
-                if (park_slot(c, s, p) == 0)
-                    continue;
+                if (park_slot(c, s, p) != 0)
+                    busy_add(s->key); /* out of memory: it waits in the window */
+                continue;
             }
             if (!busy_add(s->key))
                 continue; /* an earlier entry of this key is not done */
-            if (s->state == S_WAIT && !paused && s->not_before <= now && c->inflight < c->sink.max_inflight)
-                start_job(c, &s->job, &s->e, s->attempts, s, 0), s->state = S_FLIGHT;
+            if (s->state == S_WAIT && !paused && s->not_before <= now && c->inflight < c->sink.max_inflight) {
+                s->state = S_FLIGHT; /* before: the sink may answer within send */
+                start_job(c, &s->job, &s->e, s->attempts, s, 0);
+            }
+        }
+        /* A full window behind a key that keeps failing: set that key aside (it is
+         * retried from the table), so that the cursor and the other keys move on. */
+        if (c->count == WINDOW && at(c, 0)->state == S_WAIT && at(c, 0)->attempts > 0) {
+            slot *h = at(c, 0);
+            parked *p = add_parked(c, h->key);
+            if (p != NULL) {
+                hoso_log(HOSO_LOG_WARN, "%s: %s keeps failing with %d events behind it; its events are set aside "
+                         "and retried on their own", c->sink.name, h->key, WINDOW);
+                p->retrying = 1;
+                p->attempts = h->attempts;
+                p->not_before = h->not_before;
+                for (size_t i = 0; i < c->count; i++)
+                    if (at(c, i)->state == S_WAIT && strcmp(at(c, i)->key, h->key) == 0)
+                        park_slot(c, at(c, i), p);
+            }
         }
         /* The cursor moves over the done prefix. */
         size_t n = 0;
@@ -456,18 +492,24 @@ void hoso_job_done(hoso_job *job, hoso_sent result, int64_t retry_after_ms, cons
     uint64_t now = mono_ms();
     c->inflight--;
     if (result == HOSO_SENT_OK) {
-        if (c->streak > 0)
+        if (c->streak_logged)
             hoso_log(HOSO_LOG_INFO, "%s: delivering again after %u failures", c->sink.name, c->streak);
+        c->streak_logged = 0;
         c->streak = 0;
         c->pause_until = 0;
         pthread_mutex_lock(&c->lock);
         c->st.sent++;
         pthread_mutex_unlock(&c->lock);
     } else if (result == HOSO_SENT_RETRY || result == HOSO_SENT_PEER_DOWN) {
-        /* Logged once per streak: an outage is one line, not one per event. */
-        if (c->streak++ == 0)
+        /* Logged once per streak, and at most every WARN_MS: an outage is one line,
+         * not one per event. */
+        c->streak++;
+        if (!c->streak_logged && (c->last_warn == 0 || now - c->last_warn >= WARN_MS)) {
             hoso_log(HOSO_LOG_WARN, "%s: delivery failed, retrying with backoff: %s", c->sink.name,
                      reason ? reason : "unknown failure");
+            c->streak_logged = 1;
+            c->last_warn = now;
+        }
         set_error(c, reason);
         pthread_mutex_lock(&c->lock);
         c->st.retried++;
@@ -503,8 +545,8 @@ void hoso_job_done(hoso_job *job, hoso_sent result, int64_t retry_after_ms, cons
             add_pending(c, 1, &d);
             if (--p->count == 0)
                 drop_parked(c, p);
-            else if (save(c) != 0) /* the next replay must not find this one again */
-                p->retrying = 0;
+            else if (save(c) != 0) /* the next replay must not find this one again: wait for a save */
+                p->not_before = now + 1000;
         } else if (result == HOSO_SENT_REFUSED) {
             snprintf(d.reason, sizeof d.reason, "%s", reason ? reason : "refused");
             d.at = hoso_now_ms();
@@ -556,7 +598,15 @@ static int load_parked(void *ctx, const hoso_delivery *d)
     p->count++;
     if (d->dead)
         p->dead = 1;
+    p->retrying = !p->dead; /* set aside behind a failing key, not refused: keep retrying */
     return 0;
+}
+
+static void unref_open(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_unref(h);
 }
 
 static void on_wake(uv_async_t *h)
@@ -565,12 +615,16 @@ static void on_wake(uv_async_t *h)
     if (atomic_load(&eng->stopping)) {
         for (size_t i = 0; i < eng->nc; i++) {
             hoso_consumer *c = eng->c[i];
+            save(c);
             c->stopped = 1;
             c->sink.stop(c->sink.ctx);
-            save(c);
+            save(c); /* what the stop settled */
         }
         uv_close((uv_handle_t *)&eng->wake, NULL);
         uv_close((uv_handle_t *)&eng->tick, NULL);
+        /* A handle left open on purpose (h2o's resolver queue, see http.c) must not
+         * keep the loop running. */
+        uv_walk(&eng->loop, unref_open, NULL);
         return;
     }
     for (size_t i = 0; i < eng->nc; i++)
@@ -590,6 +644,14 @@ static void on_tick(uv_timer_t *h)
     }
 }
 
+/* h2o keeps per-thread caches (socket buffers) in thread-local storage that nothing
+ * releases: as the HTTP workers do (server/core/server.c), the engine thread reports
+ * that it finished and then parks until the process exits, rather than exit and leak
+ * them. */
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
+static int engine_finished;
+
 static void *engine_main(void *arg)
 {
     hoso_engine *eng = arg;
@@ -597,6 +659,11 @@ static void *engine_main(void *arg)
     /* The sinks' handles are closed by their stop; let them finish closing. */
     for (int i = 0; i < 100 && uv_run(&eng->loop, UV_RUN_NOWAIT) != 0; i++)
         uv_sleep(10);
+    pthread_mutex_lock(&park_lock);
+    engine_finished = 1;
+    pthread_cond_broadcast(&park_cond);
+    for (;;)
+        pthread_cond_wait(&park_cond, &park_lock);
     return NULL;
 }
 
@@ -639,6 +706,8 @@ static int add_consumer(hoso_engine *eng, const hoso_sink *sink)
         free(c);
         return rc;
     }
+    if (c->cursor == 0 && sink->from_head)
+        c->cursor = atomic_load(&eng->head);
     c->saved = c->scanned = c->cursor;
     eng->c[eng->nc++] = c;
     return 0;
@@ -663,22 +732,27 @@ int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc)
         if ((rc = hoso_portal_sink(pc, &sink)) == 0 && (rc = add_consumer(eng, &sink)) != 0)
             sink.free(sink.ctx);
     }
+    if (rc == 0) {
+        hoso_sink sink;
+        if ((rc = hoso_webhook_sink(hoso_server_config(srv)->webhook_allow_private, &sink)) == 0 &&
+            (rc = add_consumer(eng, &sink)) != 0)
+            sink.free(sink.ctx);
+    }
     if (rc != 0)
         goto Fail;
-    if (eng->nc == 0)
+    if (by_name(eng, "portal") == NULL)
         hoso_log(HOSO_LOG_INFO, "portal mirror off (no --portal-url): statuses are not sent to the national portal");
     else
         hoso_log(HOSO_LOG_INFO, "portal mirror on: %s, cursor %llu of %llu", pc->url,
-                 (unsigned long long)eng->c[0]->cursor, (unsigned long long)head);
+                 (unsigned long long)by_name(eng, "portal")->cursor, (unsigned long long)head);
     uv_loop_init(&eng->loop);
     uv_async_init(&eng->loop, &eng->wake, on_wake);
     eng->wake.data = eng;
     uv_timer_init(&eng->loop, &eng->tick);
     eng->tick.data = eng;
     uv_timer_start(&eng->tick, on_tick, TICK_MS, TICK_MS);
-    if ((rc = hoso_server_add_event_sink(srv, on_commit, eng)) != 0 ||
-        pthread_create(&eng->thread, NULL, engine_main, eng) != 0) {
-        rc = rc ? rc : HOSO_EINTERNAL;
+    if (pthread_create(&eng->thread, NULL, engine_main, eng) != 0) {
+        rc = HOSO_EINTERNAL;
         uv_close((uv_handle_t *)&eng->wake, NULL);
         uv_close((uv_handle_t *)&eng->tick, NULL);
         uv_run(&eng->loop, UV_RUN_NOWAIT);
@@ -686,6 +760,10 @@ int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc)
         goto Fail;
     }
     the_engine = eng;
+    if ((rc = hoso_server_add_event_sink(srv, on_commit, eng)) != 0) {
+        hoso_engine_stop(); /* nothing would tell it of new commits */
+        return rc;
+    }
     uv_async_send(&eng->wake); /* a backlog from before the start */
     return 0;
 Fail:
@@ -710,7 +788,10 @@ void hoso_engine_stop(void)
         return;
     atomic_store(&eng->stopping, 1);
     uv_async_send(&eng->wake);
-    pthread_join(eng->thread, NULL);
+    pthread_mutex_lock(&park_lock);
+    while (!engine_finished)
+        pthread_cond_wait(&park_cond, &park_lock);
+    pthread_mutex_unlock(&park_lock);
     the_engine = NULL;
     if (uv_loop_close(&eng->loop) != 0)
         return; /* a handle is still open: leave the engine to the process's exit */

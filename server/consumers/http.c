@@ -25,6 +25,8 @@ typedef struct call {
     size_t reply_len, reply_cap;
     hoso_http_cb cb;
     void *data;
+    int connecting; /* inside h2o_http1client_connect: finish only marks it done */
+    int done;
 } call;
 
 static void finish(call *c, int status, const char *err)
@@ -32,6 +34,10 @@ static void finish(call *c, int status, const char *err)
     h2o_linklist_unlink(&c->link);
     c->client = NULL; /* h2o closes it once we return */
     c->cb(c->data, status, c->reply ? c->reply : "", c->reply_len, c->retry_after_ms, err);
+    if (c->connecting) {
+        c->done = 1; /* hoso_http_post_addr frees it */
+        return;
+    }
     free(c->head);
     free(c->body);
     free(c->reply);
@@ -113,38 +119,77 @@ static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char 
     return on_head;
 }
 
-void hoso_http_post(hoso_http *h, hoso_peer *p, const char *extra_headers, const char *body, size_t len,
-                    hoso_http_cb cb, void *data)
+static call *new_call(const char *path, size_t plen, const char *authority, size_t alen, const char *extra_headers,
+                      const char *body, size_t len, hoso_http_cb cb, void *data)
 {
     call *c = calloc(1, sizeof(*c));
+    size_t cap = 512 + plen + alen + (extra_headers ? strlen(extra_headers) : 0);
     int n;
-    if (c == NULL || (c->body = malloc(len ? len : 1)) == NULL) {
+    if (c == NULL || (c->body = malloc(len ? len : 1)) == NULL || (c->head = malloc(cap)) == NULL) {
+        if (c != NULL)
+            free(c->body);
         free(c);
         cb(data, 0, "", 0, 0, "out of memory");
-        return;
+        return NULL;
     }
-    c->h = h;
     c->cb = cb;
     c->data = data;
     memcpy(c->body, body, len);
     c->body_len = len;
-    size_t cap = 512 + p->url.path.len + p->url.authority.len + (extra_headers ? strlen(extra_headers) : 0);
-    n = (c->head = malloc(cap)) == NULL ? -1 : snprintf(c->head, cap,
+    n = snprintf(c->head, cap,
                  "POST %.*s HTTP/1.1\r\nHost: %.*s\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
                  "User-Agent: hosod/" HOSO_VERSION "\r\nContent-Length: %zu\r\n%s\r\n",
-                 (int)p->url.path.len, p->url.path.base, (int)p->url.authority.len, p->url.authority.base, len,
-                 extra_headers ? extra_headers : "");
+                 (int)plen, path, (int)alen, authority, len, extra_headers ? extra_headers : "");
     if (n < 0 || (size_t)n >= cap) {
         free(c->head);
         free(c->body);
         free(c);
-        cb(data, 0, "", 0, 0, "out of memory");
-        return;
+        cb(data, 0, "", 0, 0, "the request head is too long");
+        return NULL;
     }
     c->req[0] = h2o_iovec_init(c->head, (size_t)n);
     c->req[1] = h2o_iovec_init(c->body, len);
+    return c;
+}
+
+void hoso_http_post(hoso_http *h, hoso_peer *p, const char *extra_headers, const char *body, size_t len,
+                    hoso_http_cb cb, void *data)
+{
+    call *c = new_call(p->url.path.base, p->url.path.len, p->url.authority.base, p->url.authority.len, extra_headers,
+                       body, len, cb, data);
+    if (c == NULL)
+        return;
+    c->h = h;
     h2o_linklist_insert(&h->calls, &c->link);
     h2o_http1client_connect_with_pool(&c->client, c, &h->ctx, &p->pool, on_connect);
+}
+
+void hoso_http_post_addr(hoso_http *h, const char *addr, uint16_t port, const char *tls_name, const char *authority,
+                         const char *path, const char *extra_headers, const char *body, size_t len, hoso_http_cb cb,
+                         void *data)
+{
+    call *c = new_call(path, strlen(path), authority, strlen(authority), extra_headers, body, len, cb, data);
+    if (c == NULL)
+        return;
+    c->h = h;
+    h2o_linklist_insert(&h->calls, &c->link);
+    c->connecting = 1;
+    h2o_http1client_connect(&c->client, c, &h->ctx, h2o_iovec_init(addr, strlen(addr)), port, tls_name != NULL,
+                            on_connect);
+    c->connecting = 0;
+    if (c->done) { /* failed at once: finish ran inside the connect */
+        free(c->head);
+        free(c->body);
+        free(c->reply);
+        free(c);
+        return;
+    }
+    /* h2o took the address as the TLS name; the handshake (later, on the loop) must
+     * check the certificate against the URL's host instead. */
+    if (tls_name != NULL && c->client != NULL) {
+        free(c->client->ssl.server_name);
+        c->client->ssl.server_name = h2o_strdup(NULL, tls_name, strlen(tls_name)).base;
+    }
 }
 
 int hoso_http_init(hoso_http *h, uv_loop_t *loop, unsigned timeout_ms, const char *ca_file)
@@ -188,11 +233,10 @@ void hoso_http_dispose(hoso_http *h)
         free(c->reply);
         free(c);
     }
-    if (h->queue != NULL) {
-        h2o_multithread_unregister_receiver(h->queue, &h->getaddr_rx);
-        h2o_multithread_destroy_queue(h->queue);
-        h->queue = NULL;
-    }
+    /* The resolver queue stays: a name lookup that h2o's resolver thread already runs
+     * cannot be cancelled and posts its answer to this queue later. Its open handle
+     * keeps the engine's loop from closing, so the engine (and this struct) is left to
+     * the process's exit (hoso_engine_stop). */
     h2o_timeout_dispose(h->loop, &h->timeout);
     if (h->ssl != NULL)
         SSL_CTX_free(h->ssl);

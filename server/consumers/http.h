@@ -36,7 +36,8 @@ typedef void (*hoso_http_cb)(void *data, int status, const char *body, size_t le
 
 /* ca_file "" uses the system's trust store. Errors: NOMEM, IO (CA file). */
 int hoso_http_init(hoso_http *h, uv_loop_t *loop, unsigned timeout_ms, const char *ca_file);
-/* Cancels every call in flight (their callbacks are not called) and frees the rest. */
+/* Cancels every call in flight (their callbacks are not called). The resolver queue
+ * stays registered on the loop (see http.c): dispose only when the process stops. */
 void hoso_http_dispose(hoso_http *h);
 /* BAD_REQUEST for a URL that is not http(s)://host[:port]/path. */
 int hoso_peer_init(hoso_peer *p, const char *url, size_t pool_size);
@@ -46,5 +47,12 @@ void hoso_peer_dispose(hoso_peer *p);
  * to p; cb is called exactly once unless the call is cancelled by hoso_http_dispose. */
 void hoso_http_post(hoso_http *h, hoso_peer *p, const char *extra_headers, const char *body, size_t len,
                     hoso_http_cb cb, void *data);
+
+/* The same to a numeric address (IPv4 or IPv6 text) that was resolved and checked by
+ * the caller, without a pool: tls_name (NULL for http) is the name the certificate must
+ * carry (and the SNI), authority the Host header. */
+void hoso_http_post_addr(hoso_http *h, const char *addr, uint16_t port, const char *tls_name, const char *authority,
+                         const char *path, const char *extra_headers, const char *body, size_t len, hoso_http_cb cb,
+                         void *data);
 
 #endif

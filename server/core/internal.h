@@ -61,6 +61,9 @@ typedef struct hoso_config {
     unsigned ws_ping_ms;        /* ping period; --ws-ping MS, 25 s */
     unsigned ws_idle_ms;        /* close after this long without a frame; --ws-idle MS, 60 s */
     unsigned ws_auth_ms;        /* close 4001 without a token by then; --ws-auth-timeout MS, 10 s */
+    /* Bot webhooks: also allow http and loopback/private addresses as callback URLs
+     * (--webhook-allow-private; tests and single-host setups). */
+    int webhook_allow_private;
 } hoso_config;
 
 #define HOSO_FEED_MAX_EVENTS_DEFAULT 10000
@@ -227,7 +230,7 @@ int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...) __attribute__((fo
 typedef int (*hoso_offload_done)(hoso_req *r, void *data, int result);
 /* Budgets of waiting work: registrations have their own, so a flood of them never
  * keeps a citizen from signing in. */
-enum { HOSO_OFFLOAD_LOGIN, HOSO_OFFLOAD_REGISTER };
+enum { HOSO_OFFLOAD_LOGIN, HOSO_OFFLOAD_REGISTER, HOSO_OFFLOAD_RESOLVE /* DNS of callback URLs */ };
 int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offload_done done,
                      void (*free_data)(void *data), void *data);
 

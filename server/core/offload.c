@@ -17,9 +17,10 @@
 
 #define REGISTER_THREADS 2
 
-static const int MAX_PENDING[] = {[HOSO_OFFLOAD_LOGIN] = 128, [HOSO_OFFLOAD_REGISTER] = 32};
+static const int MAX_PENDING[] = {[HOSO_OFFLOAD_LOGIN] = 128, [HOSO_OFFLOAD_REGISTER] = 32,
+                                  [HOSO_OFFLOAD_RESOLVE] = 32};
 
-static atomic_int pending[2];
+static atomic_int pending[3];
 
 typedef struct offload_job offload_job;
 
@@ -141,7 +142,9 @@ int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offloa
             free_data(data);
         hoso_metrics_throttled("busy");
         r->retry_after_ms = 1000;
-        return hoso_fail(&r->err, HOSO_ERATE_LIMITED, "too many sign-ins at once; retry in a moment");
+        return hoso_fail(&r->err, HOSO_ERATE_LIMITED, budget == HOSO_OFFLOAD_RESOLVE
+                                                          ? "too many callback URLs being checked at once; retry in a moment"
+                                                          : "too many sign-ins at once; retry in a moment");
     }
     if ((job = calloc(1, sizeof(*job))) == NULL) {
         atomic_fetch_sub(&pending[budget], 1);

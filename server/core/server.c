@@ -489,8 +489,6 @@ Exit:
     tell_workers(srv, 1);
     /* Everything queued is committed and its replies posted to the workers. */
     hoso__writer_stop(srv->writer);
-    if (services && app->stop != NULL)
-        app->stop(app->arg);
     for (int t = 0; t < 500 && srv->workers != NULL && total(srv, 0) > 0; t++)
         sleep_ms(10);
     for (int t = 0; t < 100 && srv->workers != NULL && total(srv, 1) > 0; t++)
@@ -505,6 +503,10 @@ Exit:
         if (!worker_dispose(w))
             all_disposed = 0;
     }
+    /* After the workers: their last requests may still ask the services (status,
+     * metrics); after the writer: no commit is announced to them any more. */
+    if (services && app->stop != NULL)
+        app->stop(app->arg);
     hoso__writer_free(srv->writer);
     srv->writer = NULL;
     if (srv->hostconf != NULL && all_disposed)

@@ -44,6 +44,11 @@ const hoso_route hoso_routes[] = {
     {"POST", "/v1/agency/dossiers/{}/apology", hoso_route_agency_apology, AUTH | BODY | OFF | ADM, "agency_apology"},
 
     {"POST", "/v1/bot/lookup", hoso_route_bot_lookup, AUTH | BODY | HOSO_R_JSON | BOT, "bot_lookup"},
+    {"POST", "/v1/bot/subscriptions", hoso_route_bot_subscribe, AUTH | BODY | HOSO_R_JSON | BOT, "bot_subscribe"},
+    {"GET", "/v1/bot/subscriptions/{}", hoso_route_bot_subscription_get, AUTH | HOSO_R_JSON | BOT,
+     "bot_subscription_get"},
+    {"DELETE", "/v1/bot/subscriptions/{}", hoso_route_bot_unsubscribe, AUTH | HOSO_R_JSON | BOT,
+     "bot_unsubscribe"},
 
     {"GET", "/v1/sync", hoso_route_sync_read, AUTH | CIT, "sync_read"},
     {"GET", "/v1/sync/snapshot", hoso_route_sync_snapshot, AUTH | CIT, "sync_snapshot"},

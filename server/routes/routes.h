@@ -51,6 +51,9 @@ int hoso_route_agency_apology(hoso_req *r);
 
 /* bots.c: chatbots */
 int hoso_route_bot_lookup(hoso_req *r);
+int hoso_route_bot_subscribe(hoso_req *r);
+int hoso_route_bot_subscription_get(hoso_req *r);
+int hoso_route_bot_unsubscribe(hoso_req *r);
 
 /* sync.c: offline sync */
 int hoso_route_sync_read(hoso_req *r);

@@ -1,0 +1,330 @@
+/*
+ * webhooks.c - bot subscriptions and signed webhooks, end to end: hosod POSTs each
+ * change of a subscribed dossier to clients/bot-relay (a process of its own), which
+ * verifies the signature, the timestamp and the webhook-id. A receiver that is down
+ * for a while gets every change afterwards, in order; the final status ends the
+ * subscription; callback URLs into the operator's network are refused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <sodium.h>
+#include "hoso_test.h"
+
+typedef struct relay {
+    pid_t pid;
+    int port;
+    char out[PATH_MAX]; /* its stdout: one JSON line per accepted webhook */
+} relay;
+
+static void relay_start(relay *r, int port, const char *secret)
+{
+    const char *bin = getenv("HOSO_BOT_RELAY");
+    int fds[2];
+    char listen[64], line[128] = "";
+    if (bin == NULL)
+        ht_fail("HOSO_BOT_RELAY is not set (run the tests through ctest)");
+    if (r->out[0] == '\0')
+        snprintf(r->out, sizeof r->out, "%s/relay-%d.jsonl", ht_tmpdir(), (int)getpid());
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    if (pipe(fds) != 0)
+        ht_fail("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(r->out, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        execl(bin, bin, "--secret", secret, "--listen", listen, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    ht_child_track(pid);
+    FILE *f = fdopen(fds[0], "r");
+    if (f == NULL || fgets(line, sizeof line, f) == NULL || sscanf(line, "listening on 127.0.0.1:%d", &r->port) != 1)
+        ht_fail("bot-relay did not start: %s", line);
+    fclose(f);
+    r->pid = pid;
+}
+
+static void relay_stop(relay *r)
+{
+    kill(r->pid, SIGTERM);
+    waitpid(r->pid, NULL, 0);
+    ht_child_untrack(r->pid);
+    r->pid = 0;
+}
+
+/* The statuses the relay passed on to the chat, in order. */
+static int relay_statuses(const relay *r, int *out, int max)
+{
+    char line[4096];
+    int n = 0;
+    FILE *f = fopen(r->out, "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL && n < max) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (j == NULL)
+            ht_fail("bot-relay printed a line that is not JSON: %s", line);
+        out[n++] = (int)ht_jint(j, "status");
+        EXPECT_STR(ht_jstr(j, "chat_ref"), "zalo:4217");
+        EXPECT(ht_jstr(j, "message") != NULL && strstr(ht_jstr(j, "message"), "Hồ sơ") != NULL);
+        json_decref(j);
+    }
+    fclose(f);
+    return n;
+}
+
+static void wait_statuses(const relay *r, const int *want, int n)
+{
+    int got[64], k = 0;
+    int64_t end = ht_mono_ms() + 15000;
+    while (ht_mono_ms() < end) {
+        k = relay_statuses(r, got, 64);
+        if (k >= n)
+            break;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (k != n)
+        ht_fail("the bot got %d webhooks, expected %d", k, n);
+    for (int i = 0; i < n; i++)
+        if (got[i] != want[i])
+            ht_fail("webhook %d carried status %d, expected %d (out of order or missing)", i, got[i], want[i]);
+}
+
+static void bot_new(ht_world *w, ht_user *bot, char *secret, size_t n)
+{
+    char args[256];
+    memset(bot, 0, sizeof *bot);
+    snprintf(bot->login, sizeof bot->login, "zalo-bot-%d-%ld", (int)getpid(), (long)random());
+    snprintf(bot->password, sizeof bot->password, "mat-khau-bot-%d", (int)getpid());
+    snprintf(args, sizeof args, "create-bot --username %s --password %s --scopes 'lookup subscribe' --json", bot->login,
+             bot->password);
+    char *out = ht_admin(&w->s, args);
+    json_t *j = json_loads(out, 0, NULL);
+    if (j == NULL || ht_jstr(j, "webhook_secret") == NULL)
+        ht_fail("create-bot --json printed no webhook_secret: %s", out);
+    snprintf(secret, n, "%s", ht_jstr(j, "webhook_secret"));
+    json_decref(j);
+    free(out);
+    ht_login(&w->c, bot, 1);
+}
+
+static int subscribe(ht_world *w, const ht_user *bot, const char *code, const char *url, ht_resp *r)
+{
+    char body[1024];
+    const char *phone = w->cit.phone;
+    snprintf(body, sizeof body, "{\"code\":\"%s\",\"phone_last4\":\"%s\",\"chat_ref\":\"zalo:4217\",\"callback_url\":\"%s\"}",
+             code, phone + strlen(phone) - 4, url);
+    return ht_json_call(&w->c, "POST", "/v1/bot/subscriptions", bot->token, body, r);
+}
+
+static void move(ht_world *w, const char *code, int to, long long *version)
+{
+    ht_resp r;
+    if (ht_transition(&w->c, &w->off, code, to, *version, &r) != 200)
+        HT_EXPECT_REPLY(&r, 200, NULL);
+    *version = ht_jint(ht_dossier_of(&r), "version");
+    ht_resp_free(&r);
+}
+
+static void citizen_supplement(ht_world *w, const char *code, long long *version)
+{
+    ht_resp r;
+    char path[256], op[80];
+    ht_op_id(op, sizeof op);
+    snprintf(path, sizeof path, "/v1/dossiers/%s/supplement", code);
+    json_t *b = json_pack("{s:o, s:I, s:s}", "form", ht_valid_form(&w->svc), "base_version", (json_int_t)*version, "op_id", op);
+    ht_mp_callj(&w->c, "POST", path, w->cit.token, b, &r);
+    json_decref(b);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    *version = ht_jint(ht_dossier_of(&r), "version");
+    ht_resp_free(&r);
+}
+
+static void test_webhooks_in_order_through_an_outage(void)
+{
+    ht_world w;
+    ht_user bot, other;
+    relay rl;
+    char secret[128], other_secret[128], code[128], url[128], id[64];
+    long long version = 1;
+    ht_resp r;
+
+    memset(&rl, 0, sizeof rl);
+    ht_world_start(&w, "--webhook-allow-private");
+    bot_new(&w, &bot, secret, sizeof secret);
+    relay_start(&rl, 0, secret);
+    ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", rl.port);
+
+    subscribe(&w, &bot, code, url, &r);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    snprintf(id, sizeof id, "%s", ht_jstr(r.json, "subscription.id"));
+    EXPECT(json_is_true(ht_j(r.json, "subscription.active")));
+    ht_resp_free(&r);
+
+    /* Live: each move reaches the bot, signed and in order. */
+    move(&w, code, 2, &version);
+    move(&w, code, 4, &version);
+    wait_statuses(&rl, (const int[]){2, 4}, 2);
+
+    /* The receiver is down for a while: nothing is lost, nothing reordered. */
+    relay_stop(&rl);
+    move(&w, code, 5, &version);
+    citizen_supplement(&w, code, &version);
+    move(&w, code, 9, &version);
+    struct timespec ts = {1, 500 * 1000000L};
+    nanosleep(&ts, NULL);
+    relay_start(&rl, rl.port, secret);
+    wait_statuses(&rl, (const int[]){2, 4, 5, 4, 9}, 5);
+
+    /* The final status is delivered, then the subscription ends by itself. */
+    move(&w, code, 10, &version);
+    wait_statuses(&rl, (const int[]){2, 4, 5, 4, 9, 10}, 6);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/bot/subscriptions/%s", id);
+    int64_t end = ht_mono_ms() + 5000;
+    for (;;) {
+        ht_json_call(&w.c, "GET", path, bot.token, NULL, &r);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        if (json_is_false(ht_j(r.json, "subscription.active")) || ht_mono_ms() > end)
+            break;
+        ht_resp_free(&r);
+    }
+    EXPECT(json_is_false(ht_j(r.json, "subscription.active")));
+    EXPECT_STR(ht_jstr(r.json, "subscription.end_reason"), "final");
+    ht_resp_free(&r);
+
+    /* Another bot sees no such subscription; a final dossier takes no new one. */
+    bot_new(&w, &other, other_secret, sizeof other_secret);
+    ht_json_call(&w.c, "GET", path, other.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 404, "NOT_FOUND");
+    ht_resp_free(&r);
+    subscribe(&w, &bot, code, url, &r);
+    HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
+    ht_resp_free(&r);
+
+    /* A subscription deleted by its bot gets nothing more. */
+    char code2[128];
+    long long v2 = 1;
+    ht_submit(&w.c, &w.cit, &w.svc, code2, sizeof code2);
+    subscribe(&w, &bot, code2, url, &r);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    snprintf(path, sizeof path, "/v1/bot/subscriptions/%s", ht_jstr(r.json, "subscription.id"));
+    ht_resp_free(&r);
+    ht_json_call(&w.c, "DELETE", path, bot.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 204, NULL);
+    ht_resp_free(&r);
+    move(&w, code2, 2, &v2);
+    nanosleep(&ts, NULL);
+    wait_statuses(&rl, (const int[]){2, 4, 5, 4, 9, 10}, 6);
+
+    relay_stop(&rl);
+    ht_world_stop(&w);
+}
+
+/* bot-relay refuses a forged signature and a stale timestamp, and drops a repeat. */
+static void test_relay_checks(void)
+{
+    relay rl;
+    uint8_t key[24];
+    char secret[80], b64[64];
+    memset(&rl, 0, sizeof rl);
+    randombytes_buf(key, sizeof key);
+    sodium_bin2base64(b64, sizeof b64, key, sizeof key, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(secret, sizeof secret, "whsec_%s", b64);
+    relay_start(&rl, 0, secret);
+
+    const char *body = "{\"type\":\"dossier.status\",\"data\":{\"code\":\"X\",\"status\":4,\"chat_ref\":\"zalo:4217\","
+                       "\"message\":\"Hồ sơ X: Đang xử lý\"}}";
+    struct {
+        const char *id;
+        long long ts_shift;
+        int forge;
+        int status;
+    } cases[] = {
+        {"msg_1", 0, 0, 200},   /* genuine */
+        {"msg_1", 0, 0, 200},   /* the same id again: answered, not passed on */
+        {"msg_2", 0, 1, 401},   /* signed with another secret */
+        {"msg_3", -600, 0, 400}, /* ten minutes old */
+        {"msg_4", 600, 0, 400},  /* from the future */
+    };
+    ht_conn c;
+    ht_conn_init(&c, rl.port);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char ts[32], headers[512], sig[64], signed_text[1024];
+        uint8_t mac[32], k2[24];
+        snprintf(ts, sizeof ts, "%lld", (long long)time(NULL) + cases[i].ts_shift);
+        snprintf(signed_text, sizeof signed_text, "%s.%s.%s", cases[i].id, ts, body);
+        if (cases[i].forge)
+            randombytes_buf(k2, sizeof k2);
+        crypto_auth_hmacsha256_state st;
+        crypto_auth_hmacsha256_init(&st, cases[i].forge ? k2 : key, sizeof key);
+        crypto_auth_hmacsha256_update(&st, (const uint8_t *)signed_text, strlen(signed_text));
+        crypto_auth_hmacsha256_final(&st, mac);
+        sodium_bin2base64(sig, sizeof sig, mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
+        snprintf(headers, sizeof headers,
+                 "Content-Type: application/json\r\nwebhook-id: %s\r\nwebhook-timestamp: %s\r\nwebhook-signature: v1,%s\r\n",
+                 cases[i].id, ts, sig);
+        ht_resp r;
+        if (ht_http(&c, "POST", "/hook", headers, body, strlen(body), &r) != 0)
+            ht_fail("bot-relay did not answer case %zu", i);
+        if (r.status != cases[i].status)
+            ht_fail("case %zu (%s): bot-relay answered %d, expected %d: %s", i, cases[i].id, r.status, cases[i].status,
+                    r.body);
+        ht_resp_free(&r);
+    }
+    ht_conn_close(&c);
+    int got[8];
+    EXPECT_INT(relay_statuses(&rl, got, 8), 1); /* only the genuine one reached the chat */
+    relay_stop(&rl);
+}
+
+/* Without --webhook-allow-private a callback must be https to a public address. */
+static void test_callback_urls_into_private_networks_refused(void)
+{
+    ht_world w;
+    ht_user bot;
+    char secret[128], code[128];
+    ht_resp r;
+    ht_world_start(&w, NULL);
+    bot_new(&w, &bot, secret, sizeof secret);
+    ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code);
+    const char *bad[] = {
+        "http://example.com/hook",          /* not https */
+        "https://127.0.0.1/hook",           /* loopback */
+        "https://10.1.2.3/hook",            /* private */
+        "https://169.254.169.254/latest",   /* cloud metadata */
+        "https://[::1]/hook",               /* IPv6 loopback */
+        "https://[::ffff:192.168.1.1]/hook", /* IPv4-mapped private */
+        "https://localhost/hook",           /* a name that resolves to loopback */
+        "https://user@example.com/hook",    /* credentials in the URL */
+        "ftp://example.com/hook",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        subscribe(&w, &bot, code, bad[i], &r);
+        if (r.status != 422)
+            ht_fail("callback %s: got %d, expected 422: %s", bad[i], r.status, r.body);
+        EXPECT(ht_err_names_field(&r, "callback_url"));
+        ht_resp_free(&r);
+    }
+    /* A wrong verifier looks like an unknown code. */
+    char body[512];
+    snprintf(body, sizeof body, "{\"code\":\"%s\",\"phone_last4\":\"0000\",\"chat_ref\":\"c\",\"callback_url\":\"https://203.0.114.1/\"}",
+             code);
+    if (strcmp(w.cit.phone + strlen(w.cit.phone) - 4, "0000") != 0) {
+        ht_json_call(&w.c, "POST", "/v1/bot/subscriptions", bot.token, body, &r);
+        HT_EXPECT_REPLY(&r, 404, "NOT_FOUND");
+        ht_resp_free(&r);
+    }
+    ht_world_stop(&w);
+}
+
+UNIT_MAIN(UNIT(test_webhooks_in_order_through_an_outage), UNIT(test_relay_checks),
+          UNIT(test_callback_urls_into_private_networks_refused))
