@@ -969,6 +969,144 @@ static int hoso_bench_setup(const hoso_bench_opts *o)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Delivery latency: dossiers moved by an officer, one at a time at a gentle pace, with
+ * the time each move was acknowledged. bench/run.sh joins these with the times the
+ * fake portal and bot-relay received the change. */
+
+typedef struct hoso_bench_moves {
+    const char *officer;  /* USER:PASS */
+    const char *bot;      /* USER:PASS, or NULL: no subscription */
+    const char *callback; /* the bot's callback URL */
+    unsigned long count;
+    unsigned long pace_ms;
+} hoso_bench_moves;
+
+static void hoso_bench_staff_login(hoso_bench_conn *c, const char *userpass, char *token, size_t n)
+{
+    char user[128];
+    const char *colon = strchr(userpass, ':');
+    if (colon == NULL || (size_t)(colon - userpass) >= sizeof(user))
+        hoso_bench_die("expected USER:PASS, got %s", userpass);
+    memcpy(user, userpass, (size_t)(colon - userpass));
+    user[colon - userpass] = '\0';
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    hoso_pack_cstr(&pk, "username");
+    hoso_pack_cstr(&pk, user);
+    hoso_pack_cstr(&pk, "password");
+    hoso_pack_cstr(&pk, colon + 1);
+    hoso_bench_resp resp = {0};
+    msgpack_unpacked u;
+    if (hoso_bench_http_patient(c, "POST", "/v1/auth/login", sb.data, sb.size, &resp) != 0 || resp.status != 200 ||
+        hoso_bench_unpack(&u, &resp.body) != 0 || hoso_bench_str(hoso_bench_get(&u.data, "token"), token, n) != 0)
+        hoso_bench_die("login of %s failed (HTTP %d)", user, resp.status);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+    free(resp.body.p);
+}
+
+/* One request that must succeed; returns the reply's dossier version when it has one. */
+static long long hoso_bench_must(hoso_bench_conn *c, const char *path, const char *token, msgpack_sbuffer *sb,
+                                 char *code, size_t codesz)
+{
+    hoso_bench_resp resp = {0};
+    msgpack_unpacked u;
+    int r = hoso_bench_http(c, "POST", path, token, sb->data, sb->size, &resp);
+    long long version = -1;
+    if (r != 0)
+        hoso_bench_die("POST %s: %s", path, strerror(-r));
+    if (resp.status / 100 != 2) {
+        char d[256];
+        hoso_bench_describe(&resp, d, sizeof(d));
+        hoso_bench_die("POST %s: %s", path, d);
+    }
+    if (hoso_bench_unpack(&u, &resp.body) == 0) {
+        const msgpack_object *d = hoso_bench_get(&u.data, "dossier");
+        const msgpack_object *v = d ? hoso_bench_get(d, "version") : NULL;
+        if (v != NULL && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            version = (long long)v->via.u64;
+        if (code != NULL && (d == NULL || hoso_bench_str(hoso_bench_get(d, "code"), code, codesz) != 0))
+            hoso_bench_die("POST %s: no dossier code in the reply", path);
+        msgpack_unpacked_destroy(&u);
+    }
+    free(resp.body.p);
+    return version;
+}
+
+static long long hoso_bench_epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int hoso_bench_run_moves(const hoso_bench_opts *o, const hoso_bench_moves *m)
+{
+    hoso_bench_conn c = {.target = &o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
+    hoso_bench_service svc;
+    char citizen[128], officer[128], bot[128] = "", msg[256], id[13], last4[5];
+    hoso_bench_pick_service(&c, o->service, &svc);
+    if (hoso_bench_citizen_login(&c, 0, citizen, sizeof(citizen), msg, sizeof(msg)))
+        hoso_bench_die("%s", msg);
+    hoso_bench_citizen_id(0, id);
+    snprintf(last4, sizeof(last4), "%s", id + 8); /* the phone is "09" + id[4..]: its last 4 are id's */
+    hoso_bench_staff_login(&c, m->officer, officer, sizeof(officer));
+    if (m->bot != NULL)
+        hoso_bench_staff_login(&c, m->bot, bot, sizeof(bot));
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    c.timeout_s = HOSO_BENCH_IO_TIMEOUT_S;
+    for (unsigned long i = 0; i < m->count; i++) {
+        char op_id[80], code[96], path[192];
+        snprintf(op_id, sizeof(op_id), "bench-moves-%u-%lu", hoso_bench_seed, i);
+        hoso_bench_submit_body(&svc, op_id, &sb);
+        hoso_bench_must(&c, "/v1/dossiers", citizen, &sb, code, sizeof(code));
+        if (m->bot != NULL) {
+            msgpack_sbuffer_clear(&sb);
+            msgpack_pack_map(&pk, 4);
+            hoso_pack_cstr(&pk, "code");
+            hoso_pack_cstr(&pk, code);
+            hoso_pack_cstr(&pk, "phone_last4");
+            hoso_pack_cstr(&pk, last4);
+            hoso_pack_cstr(&pk, "chat_ref");
+            hoso_pack_cstr(&pk, "bench");
+            hoso_pack_cstr(&pk, "callback_url");
+            hoso_pack_cstr(&pk, m->callback);
+            hoso_bench_must(&c, "/v1/bot/subscriptions", bot, &sb, NULL, 0);
+        }
+        snprintf(path, sizeof(path), "/v1/agency/dossiers/%s/transitions", code);
+        long long version = 1;
+        for (int to = 2; to <= 4; to += 2) {
+            msgpack_sbuffer_clear(&sb);
+            msgpack_pack_map(&pk, to == 2 ? 3 : 2);
+            hoso_pack_cstr(&pk, "to");
+            msgpack_pack_int(&pk, to);
+            hoso_pack_cstr(&pk, "version");
+            msgpack_pack_int64(&pk, version);
+            if (to == 2) {
+                hoso_pack_cstr(&pk, "due_at");
+                msgpack_pack_int64(&pk, hoso_bench_epoch_ms() + 7LL * 86400000);
+            }
+            version = hoso_bench_must(&c, path, officer, &sb, NULL, 0);
+            printf("ACK %s %d %lld\n", code, to, hoso_bench_epoch_ms());
+            usleep((useconds_t)m->pace_ms * 1000);
+        }
+    }
+    printf("RESULT moves=%lu\n", m->count * 2);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&svc.form);
+    msgpack_sbuffer_destroy(&svc.papers);
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+    return 0;
+}
+
 /* Prints a port that was free on host a moment ago (bind to port 0, then release). */
 static int hoso_bench_port(const char *host)
 {
@@ -989,7 +1127,9 @@ static void hoso_bench_usage(void)
     fputs("usage: hoso-bench port [HOST]\n"
           "       hoso-bench setup --url http://HOST:PORT [--service CODE]\n"
           "       hoso-bench submit --url http://HOST:PORT [--clients 64] [--duration 10] [--requests N]\n"
-          "                         [--max-total 9000] [--sources 8] [--service CODE]\n",
+          "                         [--max-total 9000] [--sources 8] [--service CODE]\n"
+          "       hoso-bench moves --url http://HOST:PORT --officer USER:PASS [--count 200] [--pace-ms 20]\n"
+          "                         [--bot USER:PASS --callback URL] [--service CODE]\n",
           stderr);
     exit(2);
 }
@@ -1011,11 +1151,12 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "port") == 0)
         return hoso_bench_port(argc > 2 ? argv[2] : "127.0.0.1");
-    if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0)
+    if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0 && strcmp(cmd, "moves") != 0)
         hoso_bench_usage();
 
     /* A bounded default total keeps every run short and every row comparable. */
     hoso_bench_opts o = {.clients = 64, .sources = 8, .duration = 10, .max_total = 9000};
+    hoso_bench_moves m = {.count = 200, .pace_ms = 20};
     const char *url = NULL;
     /* every option takes a value: they come in pairs */
     for (int i = 2; i < argc; i += 2) {
@@ -1036,6 +1177,16 @@ int main(int argc, char **argv)
             o.sources = (unsigned)hoso_bench_num(a, v, 1, HOSO_BENCH_MAX_SOURCES);
         else if (strcmp(a, "--service") == 0)
             o.service = v;
+        else if (strcmp(a, "--officer") == 0)
+            m.officer = v;
+        else if (strcmp(a, "--bot") == 0)
+            m.bot = v;
+        else if (strcmp(a, "--callback") == 0)
+            m.callback = v;
+        else if (strcmp(a, "--count") == 0)
+            m.count = hoso_bench_num(a, v, 1, 100000);
+        else if (strcmp(a, "--pace-ms") == 0)
+            m.pace_ms = hoso_bench_num(a, v, 0, 10000);
         else
             hoso_bench_usage();
     }
@@ -1048,5 +1199,10 @@ int main(int argc, char **argv)
     hoso_bench_seed %= 1000000u;
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (strcmp(cmd, "moves") == 0) {
+        if (m.officer == NULL || (m.bot != NULL) != (m.callback != NULL))
+            hoso_bench_usage();
+        return hoso_bench_run_moves(&o, &m);
+    }
     return strcmp(cmd, "setup") == 0 ? hoso_bench_setup(&o) : hoso_bench_submit(&o);
 }

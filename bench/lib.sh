@@ -41,6 +41,8 @@ stop_pid() {
 bench_cleanup() {
 	stop_pid "$HOSOD_PID"
 	stop_pid "$NGINX_PID"
+	stop_pid "${PORTAL_PID:-}"
+	stop_pid "${RELAY_PID:-}"
 	rm -rf "$TMP"
 }
 trap bench_cleanup EXIT
@@ -73,7 +75,8 @@ wait_http() {
 }
 
 # start_hosod WORKERS [PREFIX]: hosod on a free loopback port with the data dir
-# ${DATA:-$TMP/data}; PREFIX (taskset, valgrind ...) runs in front of it. Sets PORT, URL and
+# ${DATA:-$TMP/data} and the options in $HOSOD_EXTRA; PREFIX (taskset, valgrind ...) runs
+# in front of it. Sets PORT, URL and
 # HOSOD_PID. A port found free may be taken by the time hosod binds it: retry.
 start_hosod() {
 	_tries=0
@@ -82,8 +85,9 @@ start_hosod() {
 		URL="http://127.0.0.1:$PORT"
 		# shellcheck disable=SC2086 # $2 is a command prefix or empty
 		# --log-level warn: no line per request, as nginx runs with access_log off.
+		# shellcheck disable=SC2086 # $HOSOD_EXTRA is a list of options
 		${2:-} "$HOSOD" serve --listen "127.0.0.1:$PORT" --data "${DATA:-$TMP/data}" --create --demo --quiet \
-			--log-level "${HOSO_BENCH_LOG_LEVEL:-warn}" --workers "$1" >"$TMP/hosod.log" 2>&1 &
+			--log-level "${HOSO_BENCH_LOG_LEVEL:-warn}" --workers "$1" ${HOSOD_EXTRA:-} >"$TMP/hosod.log" 2>&1 &
 		HOSOD_PID=$!
 		if wait_http "$URL/healthz" "$HOSOD_PID" "$TMP/hosod.log" "${HOSO_BENCH_START_TENTHS:-100}"; then
 			return 0

@@ -5,7 +5,10 @@
 #      flags nginx (1 worker, access_log off) serving a static file of the same size.
 #   2. Durable writes: hoso-bench submits dossiers from many citizens at once, then
 #      from one, to show group commit at work (average writer batch from /metrics).
-#   3. A table on stdout, also written into docs/benchmarks.md between the markers.
+#   3. Delivery latency: an officer moves dossiers at a gentle pace while hosod mirrors
+#      them to the fake national portal and POSTs them to a subscribed bot (bot-relay);
+#      the time from each move's acknowledgement to its arrival at each receiver.
+#   4. A table on stdout, also written into docs/benchmarks.md between the markers.
 #
 # Everything listens on 127.0.0.1 only, lives in a temp dir removed on exit, and every
 # wait is bounded; the whole run takes about two minutes.
@@ -170,7 +173,88 @@ run_submit() {
 run_submit "$CLIENTS"
 run_submit 1
 
-# ---- 3. report --------------------------------------------------------------------
+# ---- 3. delivery latency: portal mirror and bot webhooks --------------------------
+FAKE_PORTAL=$BUILD/tests/fake_portal
+RELAY=$BUILD/clients/bot-relay
+MOVES=${HOSO_BENCH_MOVES:-200}
+ROWS_DELIVERY=""
+# wait_line FILE PATTERN: until FILE has a line matching PATTERN (10 s at most).
+wait_line() {
+	_i=0
+	while ! grep -q "$2" "$1" 2>/dev/null; do
+		_i=$((_i + 1))
+		[ "$_i" -lt 100 ] || return 1
+		sleep 0.1
+	done
+}
+# latencies ACKS RECEIVED: ms from each move's acknowledgement to the first arrival of
+# that change ("code status received_ms" lines), sorted; an arrival before the
+# acknowledgement (the commit is announced to both at once) counts as 0.
+latencies() {
+	awk 'NR == FNR { if ($1 == "ACK") ack[$2 " " $3] = $4; next }
+		{ k = $1 " " $2; if ((k in ack) && !(k in seen)) { seen[k] = 1; d = $3 - ack[k]; print (d < 0 ? 0 : d) } }' \
+		"$1" "$2" | sort -n
+}
+# pct FILE P: the P-th percentile of the sorted numbers in FILE.
+pct() {
+	awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; print v[i] }' "$1"
+}
+if [ -x "$FAKE_PORTAL" ] && [ -x "$RELAY" ] && command -v jq >/dev/null 2>&1; then
+	echo "bench: delivery latency, $MOVES dossiers moved twice (portal mirror and bot webhook) ..."
+	stop_pid "$HOSOD_PID"
+	"$FAKE_PORTAL" --record "$TMP/portal.jsonl" --port 0 >"$TMP/portal.port" 2>"$TMP/portal.log" &
+	PORTAL_PID=$!
+	wait_line "$TMP/portal.port" '^port ' || die "the fake portal did not start"
+	PPORT=$(sed -n 's/^port //p' "$TMP/portal.port")
+	DATA=$TMP/data-delivery
+	HOSOD_EXTRA="--webhook-allow-private --portal-auth-url http://127.0.0.1:$PPORT/auth --portal-url http://127.0.0.1:$PPORT/api --portal-user mirror --portal-password mirror-pass --portal-agency 000.00.00.H29"
+	start_hosod 2
+	HOSOD_EXTRA=""
+	bench_setup
+	"$HOSOD" admin create-bot --data "$DATA" --username bench-bot --password Bench-Bot-Passw0rd \
+		--scopes 'lookup subscribe' --json >"$TMP/bot.json" 2>"$TMP/bot.log" || die "create-bot failed"
+	jq -r .webhook_secret "$TMP/bot.json" >"$TMP/bot.secret"
+	"$RELAY" --secret-file "$TMP/bot.secret" --listen 127.0.0.1:0 >"$TMP/relay.jsonl" 2>"$TMP/relay.log" &
+	RELAY_PID=$!
+	wait_line "$TMP/relay.log" '^listening on ' || die "bot-relay did not start"
+	RPORT=$(sed -n 's/^listening on 127.0.0.1://p' "$TMP/relay.log")
+	"$BENCH" moves --url "$URL" --officer bench-officer:Bench-Officer-Passw0rd --bot bench-bot:Bench-Bot-Passw0rd \
+		--callback "http://127.0.0.1:$RPORT/hook" --count "$MOVES" --pace-ms 20 >"$TMP/moves.out" 2>&1 ||
+		{ cat "$TMP/moves.out" >&2; die "hoso-bench moves failed"; }
+	_want=$((MOVES * 2))
+	_i=0
+	while [ "$_i" -lt 300 ]; do
+		_p=$(grep -c CapNhatTienDoHoSoMC "$TMP/portal.jsonl" || true)
+		_r=$(wc -l <"$TMP/relay.jsonl")
+		[ "$_p" -ge "$_want" ] && [ "$_r" -ge "$_want" ] && break
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	jq -r 'select(.service == "CapNhatTienDoHoSoMC") | "\(.mahoso) \(.status) \(.received_ms)"' "$TMP/portal.jsonl" >"$TMP/portal.recv"
+	jq -r '"\(.code) \(.status) \(.received_ms)"' "$TMP/relay.jsonl" >"$TMP/relay.recv"
+	latencies "$TMP/moves.out" "$TMP/portal.recv" >"$TMP/portal.lat"
+	latencies "$TMP/moves.out" "$TMP/relay.recv" >"$TMP/relay.lat"
+	for _k in portal relay; do
+		_n=$(wc -l <"$TMP/$_k.lat" | tr -d ' ')
+		if [ "$_k" = portal ]; then
+			_name="portal mirror (TraCuuHoSo, DongBoHoSoMC, CapNhatTienDoHoSoMC)"
+		else
+			_name="bot webhook (signed POST to bot-relay)"
+		fi
+		ROWS_DELIVERY="$ROWS_DELIVERY| $_name | $_n of $_want | $(pct "$TMP/$_k.lat" 50) | $(pct "$TMP/$_k.lat" 99) | $(pct "$TMP/$_k.lat" 100) |
+"
+	done
+	stop_pid "$RELAY_PID"
+	stop_pid "$PORTAL_PID"
+	RELAY_PID=""
+	PORTAL_PID=""
+else
+	echo "bench: delivery latency skipped (fake_portal, bot-relay or jq missing)"
+	ROWS_DELIVERY="| skipped: fake_portal, bot-relay or jq missing | | | | |
+"
+fi
+
+# ---- 4. report --------------------------------------------------------------------
 LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
 CORES=$(nproc)
@@ -241,6 +325,18 @@ clock starts (each does two argon2id password hashes).
 | clients | durable submissions | per second | p50 ms | p99 ms | errors | commits | avg batch | avg commit ms | register+login s |
 |---|---|---|---|---|---|---|---|---|---|
 $ROWS_SUBMIT
+### Delivery latency: an officer's move to the national portal and to a subscribed bot
+
+\`hoso-bench moves --count $MOVES --pace-ms 20\` on hosod --workers 2 with the portal mirror pointed
+at tests/support/fake_portal and a bot subscribed to every dossier with clients/bot-relay
+as its receiver (all on 127.0.0.1): each dossier is accepted (1→2) and taken into
+processing (2→4), 20 ms apart. Latency = the receiver's clock when the change arrived
+(the portal: its third call, CapNhatTienDoHoSoMC) minus the officer's clock when the
+move's 201/200 arrived (the same machine's clock).
+
+| receiver | changes received | p50 ms | p99 ms | max ms |
+|---|---|---|---|---|
+$ROWS_DELIVERY
 EOF
 
 echo

@@ -13,7 +13,8 @@
  * Others are refused: 401 for a bad signature, 400 for a stale or missing timestamp.
  *
  * Each accepted webhook is printed on stdout as one JSON line
- * {"id", "chat_ref", "code", "status", "message"}; refusals and repeats go to stderr.
+ * {"id", "chat_ref", "code", "status", "message", "received_ms"}; refusals and repeats
+ * go to stderr.
  *
  * usage: bot-relay --secret whsec_... | --secret-file FILE [--listen ADDR:PORT]
  *                  [--tolerance SECONDS]
@@ -180,9 +181,12 @@ static void handle(conn *c, const char *head, size_t hlen, const char *body, siz
         return;
     }
     json_t *j = json_loadb(body, blen, 0, NULL), *d = json_object_get(j, "data");
-    json_t *line = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?}", "id", id, "chat_ref", json_object_get(d, "chat_ref"),
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    json_t *line = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?, s:I}", "id", id, "chat_ref", json_object_get(d, "chat_ref"),
                              "code", json_object_get(d, "code"), "status", json_object_get(d, "status"), "message",
-                             json_object_get(d, "message"));
+                             json_object_get(d, "message"), "received_ms",
+                             (json_int_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
     char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     if (text != NULL) {
         printf("%s\n", text);
@@ -228,9 +232,15 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             return;
         }
         size_t hlen = (size_t)(eoh - c->buf) + 2, clen = 0;
-        char v[32];
-        if (header(c->buf, hlen, "content-length", v, sizeof v))
-            clen = strtoul(v, NULL, 10);
+        char v[32], *end = NULL;
+        /* Only a plain Content-Length body: a chunked one (which hosod never sends) or
+         * a length that is not a number is refused, and the connection closed. */
+        if (header(c->buf, hlen, "transfer-encoding", v, sizeof v) ||
+            (header(c->buf, hlen, "content-length", v, sizeof v) && ((clen = strtoul(v, &end, 10)), *end != '\0'))) {
+            reply(c, 400, "{\"error\":\"send a body with a Content-Length\"}");
+            uv_close((uv_handle_t *)s, on_closed);
+            return;
+        }
         if (clen > MAX_REQUEST) {
             uv_close((uv_handle_t *)s, on_closed);
             return;

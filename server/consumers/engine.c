@@ -322,16 +322,23 @@ static int park_slot(hoso_consumer *c, slot *s, parked *p)
     return 0;
 }
 
-/* One pass over the table: the first entry of each key that is due is sent. */
+/* One pass over the table: the first entry of each key that is due is sent, after the
+ * read transaction ended (a sink may read the store in send, and a thread holds one
+ * read transaction at a time). */
 #define REPLAY_SCAN_MAX 4096
+#define REPLAY_BATCH 64
 
 typedef struct replay_ctx {
     hoso_consumer *c;
     uint64_t now;
     hoso_txn *t;
     size_t visited;
-    parked *seen[64]; /* keys whose first entry this pass has met */
+    parked *seen[REPLAY_BATCH]; /* retrying keys whose first entry this pass has met */
     size_t nseen;
+    parked *start[REPLAY_BATCH]; /* ... and those of them to send, with their entry */
+    hoso_log_entry e[REPLAY_BATCH];
+    size_t nstart;
+    unsigned room;
     int rc;
 } replay_ctx;
 
@@ -339,8 +346,7 @@ static int replay_one(void *ctx, const hoso_delivery *d)
 {
     replay_ctx *rc = ctx;
     hoso_consumer *c = rc->c;
-    hoso_log_entry e;
-    if (++rc->visited > REPLAY_SCAN_MAX || c->inflight >= c->sink.max_inflight || rc->nseen == 64)
+    if (++rc->visited > REPLAY_SCAN_MAX || rc->nstart >= rc->room || rc->nseen == REPLAY_BATCH)
         return 1;
     parked *p = find_parked(c, d->code);
     if (p == NULL || !p->retrying)
@@ -351,10 +357,9 @@ static int replay_one(void *ctx, const hoso_delivery *d)
     rc->seen[rc->nseen++] = p;
     if (p->flight || p->not_before > rc->now)
         return 0;
-    if ((rc->rc = hoso_log_get(rc->t, d->seq, &e)) != 0)
+    if ((rc->rc = hoso_log_get(rc->t, d->seq, &rc->e[rc->nstart])) != 0)
         return 1;
-    p->flight = 1;
-    start_job(c, &p->job, &e, p->attempts, p, 1);
+    rc->start[rc->nstart++] = p;
     return 0;
 }
 
@@ -362,21 +367,30 @@ static int replay_one(void *ctx, const hoso_delivery *d)
  * send their entries from the table, oldest first, one at a time per key. */
 static void pump_replay(hoso_consumer *c, uint64_t now)
 {
-    replay_ctx rc = {c, now, NULL, 0, {0}, 0, 0};
+    replay_ctx *rc;
     int due = 0, ret;
     for (size_t i = 0; i < c->nparked && !due; i++)
         due = c->parked[i]->retrying && !c->parked[i]->flight && c->parked[i]->not_before <= now;
     /* What was set aside in memory must be in the table before the table is read. */
-    if (!due || c->inflight >= c->sink.max_inflight || save(c) != 0)
+    if (!due || c->inflight >= c->sink.max_inflight || save(c) != 0 || (rc = calloc(1, sizeof(*rc))) == NULL)
         return;
-    if ((ret = read_begin(c->eng, &rc.t)) == 0) {
-        ret = hoso_delivery_scan(rc.t, c->sink.name, 0, 0, replay_one, &rc);
+    rc->c = c;
+    rc->now = now;
+    rc->room = c->sink.max_inflight - c->inflight;
+    if ((ret = read_begin(c->eng, &rc->t)) == 0) {
+        ret = hoso_delivery_scan(rc->t, c->sink.name, 0, 0, replay_one, rc);
         if (ret == 1)
-            ret = rc.rc;
+            ret = rc->rc;
     }
     read_end(c->eng);
     if (ret != 0)
         hoso_log(HOSO_LOG_ERROR, "%s: replaying set-aside deliveries failed: %s", c->sink.name, hoso_err_message(ret));
+    for (size_t i = 0; i < rc->nstart; i++) {
+        parked *p = rc->start[i];
+        p->flight = 1;
+        start_job(c, &p->job, &rc->e[i], p->attempts, p, 1);
+    }
+    free(rc);
 }
 
 /* Keys with an undone entry earlier in the window: an open-addressing set. */

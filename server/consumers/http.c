@@ -27,7 +27,27 @@ typedef struct call {
     void *data;
     int connecting; /* inside h2o_http1client_connect: finish only marks it done */
     int done;
+    uv_timer_t watch;  /* the call's deadline and the size of what the peer sent */
+    uint64_t deadline; /* uv_now ms */
 } call;
+
+#define WATCH_MS 250
+
+static void on_watch_closed(uv_handle_t *h)
+{
+    call *c = h->data;
+    free(c->head);
+    free(c->body);
+    free(c->reply);
+    free(c);
+}
+
+/* Frees c once its timer is closed (the loop's next turn). */
+static void release(call *c)
+{
+    uv_timer_stop(&c->watch);
+    uv_close((uv_handle_t *)&c->watch, on_watch_closed);
+}
 
 static void finish(call *c, int status, const char *err)
 {
@@ -35,13 +55,29 @@ static void finish(call *c, int status, const char *err)
     c->client = NULL; /* h2o closes it once we return */
     c->cb(c->data, status, c->reply ? c->reply : "", c->reply_len, c->retry_after_ms, err);
     if (c->connecting) {
-        c->done = 1; /* hoso_http_post_addr frees it */
+        c->done = 1; /* hoso_http_post_addr releases it */
         return;
     }
-    free(c->head);
-    free(c->body);
-    free(c->reply);
-    free(c);
+    release(c);
+}
+
+/* A peer that answers too slowly in total (a byte now and then keeps h2o's I/O
+ * timeout from firing) or sends a head larger than a reply may be is cut off. */
+static void on_watch(uv_timer_t *t)
+{
+    call *c = t->data;
+    h2o_http1client_t *cl = c->client;
+    const char *why = NULL;
+    if (uv_now(t->loop) >= c->deadline)
+        why = "the peer took too long to answer";
+    else if (cl != NULL && cl->sock != NULL && cl->sock->input != NULL && cl->sock->input->size > HOSO_HTTP_MAX_REPLY)
+        why = "the reply is too long";
+    if (why == NULL)
+        return;
+    if (cl != NULL)
+        h2o_http1client_cancel(cl); /* no callback from h2o after this */
+    c->client = NULL;
+    finish(c, 0, why);
 }
 
 static int append(call *c, const char *p, size_t n)
@@ -152,6 +188,14 @@ static call *new_call(const char *path, size_t plen, const char *authority, size
     return c;
 }
 
+static void watch_start(hoso_http *h, call *c)
+{
+    uv_timer_init(h->loop, &c->watch);
+    c->watch.data = c;
+    c->deadline = uv_now(h->loop) + h->deadline_ms;
+    uv_timer_start(&c->watch, on_watch, WATCH_MS, WATCH_MS);
+}
+
 void hoso_http_post(hoso_http *h, hoso_peer *p, const char *extra_headers, const char *body, size_t len,
                     hoso_http_cb cb, void *data)
 {
@@ -161,6 +205,7 @@ void hoso_http_post(hoso_http *h, hoso_peer *p, const char *extra_headers, const
         return;
     c->h = h;
     h2o_linklist_insert(&h->calls, &c->link);
+    watch_start(h, c);
     h2o_http1client_connect_with_pool(&c->client, c, &h->ctx, &p->pool, on_connect);
 }
 
@@ -173,15 +218,13 @@ void hoso_http_post_addr(hoso_http *h, const char *addr, uint16_t port, const ch
         return;
     c->h = h;
     h2o_linklist_insert(&h->calls, &c->link);
+    watch_start(h, c);
     c->connecting = 1;
     h2o_http1client_connect(&c->client, c, &h->ctx, h2o_iovec_init(addr, strlen(addr)), port, tls_name != NULL,
                             on_connect);
     c->connecting = 0;
     if (c->done) { /* failed at once: finish ran inside the connect */
-        free(c->head);
-        free(c->body);
-        free(c->reply);
-        free(c);
+        release(c);
         return;
     }
     /* h2o took the address as the TLS name; the handshake (later, on the loop) must
@@ -211,9 +254,14 @@ int hoso_http_init(hoso_http *h, uv_loop_t *loop, unsigned timeout_ms, const cha
     }
     /* h2o checks the host name against the certificate; OpenSSL the chain. */
     SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER, NULL);
+    /* h2o resolves names on threads of its own (not libuv's pool, where sign-ins
+     * hash): a few, so that one slow name server does not hold up every lookup. */
+    if (h2o_hostinfo_max_threads < 4)
+        h2o_hostinfo_max_threads = 4;
     h->queue = h2o_multithread_create_queue(loop);
     h2o_multithread_register_receiver(h->queue, &h->getaddr_rx, h2o_hostinfo_getaddr_receiver);
     h2o_timeout_init(loop, &h->timeout, timeout_ms);
+    h->deadline_ms = 3 * (uint64_t)timeout_ms;
     h->ctx.loop = loop;
     h->ctx.getaddr_receiver = &h->getaddr_rx;
     h->ctx.io_timeout = &h->timeout;
@@ -228,10 +276,8 @@ void hoso_http_dispose(hoso_http *h)
         h2o_linklist_unlink(&c->link);
         if (c->client != NULL)
             h2o_http1client_cancel(c->client);
-        free(c->head);
-        free(c->body);
-        free(c->reply);
-        free(c);
+        c->client = NULL;
+        release(c);
     }
     /* The resolver queue stays: a name lookup that h2o's resolver thread already runs
      * cannot be cancelled and posts its answer to this queue later. Its open handle

@@ -19,6 +19,7 @@ typedef struct hoso_http {
     h2o_http1client_ctx_t ctx;
     SSL_CTX *ssl;
     h2o_linklist_t calls; /* in flight, for hoso_http_dispose */
+    uint64_t deadline_ms; /* a whole call, connect to last byte: 3 x the I/O timeout */
 } hoso_http;
 
 /* One peer: a URL and the pool of its kept-alive connections. */

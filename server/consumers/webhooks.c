@@ -13,11 +13,13 @@
  *
  * Each delivery resolves the callback host again and refuses a loopback, private or
  * reserved address unless --webhook-allow-private (a name that resolved to a public
- * address when the bot subscribed may not anymore). A 2xx acknowledges; 410 ends the
- * subscription; 429, 5xx and network failures are retried (for that dossier only: one
- * bot's receiver being down does not pause the others); any other 4xx is a dead
- * letter. After a final status (3, 7, 8, 10) is delivered, the dossier's
- * subscriptions end.
+ * address when the bot subscribed may not anymore): that ends the subscription. A 2xx
+ * acknowledges; 410 ends the subscription; 429, 5xx and network failures are retried
+ * (for that dossier only: one bot's receiver being down does not pause the others);
+ * any other 4xx is retried too (a clock off by minutes, a secret being rotated) and
+ * ends the subscription after REFUSE_AFTER attempts. No subscription can turn a change
+ * into a dead letter that would hold up the other bots of the dossier. After a final
+ * status (3, 7, 8, 10) is delivered, the dossier's subscriptions end.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -31,6 +33,7 @@
 #include "domain/domain.h"
 
 #define MAX_TARGETS 10
+#define REFUSE_AFTER 8 /* attempts: about 2 minutes of backoff */
 
 struct wjob;
 
@@ -43,10 +46,11 @@ typedef struct target {
     const char *path;
     uint16_t port;
     int https;
-    uv_getaddrinfo_t gai;
-    int resolving;
+    char portstr[8];
+    h2o_hostinfo_getaddr_req_t *gai; /* while h2o's resolver looks the host up */
     hoso_sent result;
-    int gone;
+    int gone;      /* 410: the receiver ended it */
+    int refused;   /* refused REFUSE_AFTER times, or the host turned private */
     char why[200];
 } target;
 
@@ -103,6 +107,8 @@ static int end_apply(hoso_wop *op, hoso_txn *t)
         target *tg = &e->j->t[i];
         if (tg->gone)
             end_subs_apply_one(t, tg->sub.id, "gone", op->now, &rc);
+        else if (tg->refused)
+            end_subs_apply_one(t, tg->sub.id, "refused", op->now, &rc);
         else if (e->final && tg->result == HOSO_SENT_OK)
             end_subs_apply_one(t, tg->sub.id, "final", op->now, &rc);
     }
@@ -123,7 +129,7 @@ static void job_finish(wjob *j)
             res = HOSO_SENT_REFUSED;
             why = t->why;
         }
-        any_end |= t->gone;
+        any_end |= t->gone | t->refused;
     }
     int final = hoso_status_is_final((int)j->job->e.status) && j->job->e.type == HOSO_EV_DOSSIER_STATUS;
     if (res != HOSO_SENT_RETRY && (any_end || final) && !j->w->stopped) {
@@ -174,8 +180,13 @@ static void on_reply(void *data, int status, const char *body, size_t len, int64
         target_done(t, HOSO_SENT_OK, NULL, NULL);
     } else if (status == 429 || status >= 500)
         target_done(t, HOSO_SENT_RETRY, "subscription %s: the receiver answered %s", st);
-    else
-        target_done(t, HOSO_SENT_REFUSED, "subscription %s: the receiver refused it with %s", st);
+    else if (t->j->job->attempt + 1 >= REFUSE_AFTER) {
+        hoso_log(HOSO_LOG_WARN, "webhooks: subscription %s ends: its receiver refused %d times (%s)", t->sub.id,
+                 REFUSE_AFTER, st);
+        t->refused = 1;
+        target_done(t, HOSO_SENT_OK, NULL, NULL);
+    } else
+        target_done(t, HOSO_SENT_RETRY, "subscription %s: the receiver refused it with %s", st);
 }
 
 static void post(target *t, const char *addr)
@@ -211,25 +222,15 @@ static void post(target *t, const char *addr)
     free(text);
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* h2o's resolver (threads of its own, not libuv's pool that sign-ins hash on). */
+static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res, void *data)
 {
-    target *t = req->data;
+    target *t = data;
     char addr[INET6_ADDRSTRLEN] = "";
-    t->resolving = 0;
-    if (t->j->w->stopped) {
-        uv_freeaddrinfo(res);
-        wjob *j = t->j;
-        if (--j->left == 0) { /* the last one out frees the job */
-            h2o_linklist_unlink(&j->all);
-            free(j->t);
-            free(j->body);
-            free(j);
-        }
-        return;
-    }
-    if (status != 0) {
-        uv_freeaddrinfo(res);
-        target_done(t, HOSO_SENT_RETRY, "subscription %s: the callback host does not resolve (%s)", uv_strerror(status));
+    (void)req;
+    t->gai = NULL;
+    if (errstr != NULL) {
+        target_done(t, HOSO_SENT_RETRY, "subscription %s: the callback host does not resolve (%s)", errstr);
         return;
     }
     for (struct addrinfo *a = res; a != NULL && addr[0] == '\0'; a = a->ai_next) {
@@ -240,10 +241,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         else if (a->ai_family == AF_INET6)
             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr, addr, sizeof addr);
     }
-    uv_freeaddrinfo(res);
     if (addr[0] == '\0') {
-        target_done(t, HOSO_SENT_REFUSED, "subscription %s: the callback host resolves to a loopback, private or "
-                                          "reserved address%s", "");
+        hoso_log(HOSO_LOG_WARN, "webhooks: subscription %s ends: its callback host now resolves to a loopback, "
+                 "private or reserved address", t->sub.id);
+        t->refused = 1;
+        target_done(t, HOSO_SENT_OK, NULL, NULL);
         return;
     }
     post(t, addr);
@@ -372,17 +374,10 @@ static void wh_send(void *ctx, hoso_job *job)
     j->t0 = uv_hrtime() / 1000;
     for (size_t i = 0; i < j->nt; i++) {
         target *t = &j->t[i];
-        struct addrinfo hints;
-        char port[8];
-        memset(&hints, 0, sizeof hints);
-        hints.ai_socktype = SOCK_STREAM;
-        snprintf(port, sizeof port, "%u", t->port);
-        t->gai.data = t;
-        t->resolving = 1;
-        if (uv_getaddrinfo(hoso_consumer_loop(w->c), &t->gai, on_resolved, t->host, port, &hints) != 0) {
-            t->resolving = 0;
-            target_done(t, HOSO_SENT_RETRY, "subscription %s: cannot resolve the callback host%s", "");
-        }
+        snprintf(t->portstr, sizeof t->portstr, "%u", t->port);
+        t->gai = h2o_hostinfo_getaddr(&w->http.getaddr_rx, h2o_iovec_init(t->host, strlen(t->host)),
+                                      h2o_iovec_init(t->portstr, strlen(t->portstr)), AF_UNSPEC, SOCK_STREAM,
+                                      IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, t);
     }
     if (--j->left == 0)
         job_finish(j);
@@ -394,25 +389,18 @@ static void wh_stop(void *ctx)
     w->stopped = 1;
     if (w->ready)
         hoso_http_dispose(&w->http); /* calls in flight end without a callback */
-    /* Jobs with a name being resolved wait for it (on_resolved frees them); the rest
-     * end now: what they had not delivered is after the saved cursor. */
-    for (h2o_linklist_t *l = w->live.next; l != &w->live;) {
-        wjob *j = H2O_STRUCT_FROM_MEMBER(wjob, all, l);
-        size_t resolving = 0;
-        l = l->next;
+    /* Every job ends now: what it had not delivered is after the saved cursor. A
+     * cancelled lookup never calls back. */
+    while (!h2o_linklist_is_empty(&w->live)) {
+        wjob *j = H2O_STRUCT_FROM_MEMBER(wjob, all, w->live.next);
         for (size_t i = 0; i < j->nt; i++)
-            if (j->t[i].resolving && uv_cancel((uv_req_t *)&j->t[i].gai) != 0)
-                resolving++;
-            else if (j->t[i].resolving)
-                resolving++; /* cancelled: its callback still comes, with UV_ECANCELED */
+            if (j->t[i].gai != NULL)
+                h2o_hostinfo_getaddr_cancel(j->t[i].gai);
+        h2o_linklist_unlink(&j->all);
         hoso_job_done(j->job, HOSO_SENT_RETRY, 0, "stopping");
-        j->left = resolving;
-        if (resolving == 0) {
-            h2o_linklist_unlink(&j->all);
-            free(j->t);
-            free(j->body);
-            free(j);
-        }
+        free(j->t);
+        free(j->body);
+        free(j);
     }
     if (w->rtxn != NULL) {
         hoso_txn_abort(w->rtxn);
@@ -422,15 +410,7 @@ static void wh_stop(void *ctx)
 
 static void wh_free(void *ctx)
 {
-    whook *w = ctx;
-    while (!h2o_linklist_is_empty(&w->live)) { /* resolutions that never came back */
-        wjob *j = H2O_STRUCT_FROM_MEMBER(wjob, all, w->live.next);
-        h2o_linklist_unlink(&j->all);
-        free(j->t);
-        free(j->body);
-        free(j);
-    }
-    free(w);
+    free(ctx);
 }
 
 int hoso_webhook_sink(int allow_private, hoso_sink *out)

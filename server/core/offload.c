@@ -164,7 +164,9 @@ int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offloa
     job->link->job = job;
     /* Counted like a writer op, so that a stop waits for it before the loops end. */
     atomic_fetch_add(&r->worker->inflight, 1);
-    if (budget == HOSO_OFFLOAD_REGISTER) {
+    /* Registrations and callback-URL lookups (a name server may take seconds) run on
+     * threads of their own, never ahead of a citizen's sign-in in libuv's pool. */
+    if (budget == HOSO_OFFLOAD_REGISTER || budget == HOSO_OFFLOAD_RESOLVE) {
         pthread_once(&RP.once, start_register_threads);
         if (RP.ok) {
             pthread_mutex_lock(&RP.lock);

@@ -118,6 +118,7 @@ Exit:
  * checks the address again at each delivery (server/consumers/webhooks.c). */
 
 #define MAX_SUBS_PER_DOSSIER 10
+#define MAX_SUBS_PER_BOT_DOSSIER 3
 
 typedef struct sub_data {
     hoso_subscription s;
@@ -167,10 +168,16 @@ static int pack_sub(msgpack_packer *pk, const hoso_subscription *s)
            hoso_pack_kint(pk, "ended_at", s->ended_at) || hoso_pack_kcstr(pk, "end_reason", s->end_reason);
 }
 
+typedef struct sub_count {
+    const char *bot;
+    int all, mine;
+} sub_count;
+
 static int count_one(void *ctx, const hoso_subscription *s)
 {
-    (void)s;
-    (*(int *)ctx)++;
+    sub_count *n = ctx;
+    n->all++;
+    n->mine += strcmp(s->bot, n->bot) == 0;
     return 0;
 }
 
@@ -178,12 +185,25 @@ static int subscribe_apply(hoso_wop *op, hoso_txn *t)
 {
     sub_data *sd = op->data;
     msgpack_packer pk;
-    int n = 0, ret;
+    sub_count n = {sd->s.bot, 0, 0};
+    hoso_doc doc;
+    hoso_dossier d;
+    int ret;
+    /* Again in the write: the dossier may have become final since the request read it. */
+    memset(&doc, 0, sizeof doc);
+    ret = hoso_dossier_get(t, sd->s.code, &doc, &d);
+    int final = ret == 0 && hoso_status_is_final((int)d.status);
+    hoso_doc_destroy(&doc);
+    if (ret != 0)
+        return hoso_wop_fail(op, ret, "no dossier with this code and phone number");
+    if (final)
+        return hoso_wop_fail(op, HOSO_EVALIDATION_FAILED, "the dossier is in a final status: nothing more will change");
     if ((ret = hoso_subscription_each_active(t, sd->s.code, count_one, &n)) != 0)
         return hoso_wop_fail(op, ret, "cannot read the dossier's subscriptions");
-    if (n >= MAX_SUBS_PER_DOSSIER)
-        return hoso_wop_fail(op, HOSO_EVALIDATION_FAILED, "a dossier has at most %d active subscriptions",
-                             MAX_SUBS_PER_DOSSIER);
+    if (n.mine >= MAX_SUBS_PER_BOT_DOSSIER || n.all >= MAX_SUBS_PER_DOSSIER)
+        return hoso_wop_fail(op, HOSO_EVALIDATION_FAILED,
+                             "a dossier has at most %d active subscriptions, %d of them from one bot",
+                             MAX_SUBS_PER_DOSSIER, MAX_SUBS_PER_BOT_DOSSIER);
     sd->s.created_at = op->now;
     if ((ret = hoso_log_last(t, &sd->s.from_seq)) != 0)
         return hoso_wop_fail(op, ret, "cannot read the log's head");
@@ -240,6 +260,12 @@ int hoso_route_bot_subscribe(hoso_req *r)
     if (!https && !sd->allow_private) {
         free(sd);
         return url_refused(r, "must be https");
+    }
+    /* Certificates name hosts: an https URL to a bare address could never be verified. */
+    unsigned char bin[16];
+    if (https && (inet_pton(AF_INET, sd->host, bin) == 1 || inet_pton(AF_INET6, sd->host, bin) == 1)) {
+        free(sd);
+        return url_refused(r, "an https callback needs a host name (a certificate names a host, not an address)");
     }
     if ((ret = hoso_doc_init(&doc)) != 0) {
         free(sd);

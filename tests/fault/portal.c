@@ -205,8 +205,11 @@ static void test_outage_then_failures(void)
 static void test_kill9_during_delivery(void)
 {
     enum { N = 200 };
-    start("--slow-ms 20", 1);
+    /* The changes are made while the portal is down, so that all of them are still to
+     * deliver when it comes back, slowly, and hosod is killed. */
+    start(NULL, 0);
     steps(N, 0, STEPS);
+    ht_portal_start(&P, P.port, "--slow-ms 20");
     for (int round = 0; round < 2; round++) {
         json_t *m = mirror();
         long long before = ht_jint(m, "cursor");

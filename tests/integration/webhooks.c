@@ -27,8 +27,10 @@ static void relay_start(relay *r, int port, const char *secret)
     char listen[64], line[128] = "";
     if (bin == NULL)
         ht_fail("HOSO_BOT_RELAY is not set (run the tests through ctest)");
-    if (r->out[0] == '\0')
+    if (r->out[0] == '\0') {
         snprintf(r->out, sizeof r->out, "%s/relay-%d.jsonl", ht_tmpdir(), (int)getpid());
+        unlink(r->out); /* a file left by an earlier run with the same pid */
+    }
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     if (pipe(fds) != 0)
         ht_fail("pipe: %s", strerror(errno));
@@ -79,10 +81,10 @@ static int relay_statuses(const relay *r, int *out, int max)
     return n;
 }
 
-static void wait_statuses(const relay *r, const int *want, int n)
+static void wait_statuses_for(const relay *r, const int *want, int n, int secs)
 {
     int got[64], k = 0;
-    int64_t end = ht_mono_ms() + 15000;
+    int64_t end = ht_mono_ms() + secs * 1000;
     while (ht_mono_ms() < end) {
         k = relay_statuses(r, got, 64);
         if (k >= n)
@@ -95,6 +97,11 @@ static void wait_statuses(const relay *r, const int *want, int n)
     for (int i = 0; i < n; i++)
         if (got[i] != want[i])
             ht_fail("webhook %d carried status %d, expected %d (out of order or missing)", i, got[i], want[i]);
+}
+
+static void wait_statuses(const relay *r, const int *want, int n)
+{
+    wait_statuses_for(r, want, n, 15);
 }
 
 static void bot_new(ht_world *w, ht_user *bot, char *secret, size_t n)
@@ -229,6 +236,47 @@ static void test_webhooks_in_order_through_an_outage(void)
     ht_world_stop(&w);
 }
 
+/* A receiver down while more than a window (1,024) of other changes is committed: its
+ * dossier's changes are set aside and retried from storage, the other changes flow
+ * on, and once the receiver is back it gets them all, in order. */
+static void test_down_receiver_does_not_hold_up_the_rest(void)
+{
+    ht_world w;
+    ht_user bot;
+    relay rl;
+    char secret[128], code[128], other[128], url[128];
+    long long version = 1;
+    ht_resp r;
+
+    memset(&rl, 0, sizeof rl);
+    ht_world_start(&w, "--webhook-allow-private");
+    bot_new(&w, &bot, secret, sizeof secret);
+    ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code);
+    rl.port = ht_free_port(); /* nobody listens there yet */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", rl.port);
+    subscribe(&w, &bot, code, url, &r);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    ht_resp_free(&r);
+    move(&w, code, 2, &version);
+    move(&w, code, 4, &version);
+    for (int i = 0; i < 1100; i++)
+        ht_submit(&w.c, &w.cit, &w.svc, other, sizeof other);
+    /* The consumer's cursor passes the stuck dossier: everything else is delivered. */
+    int64_t end = ht_mono_ms() + 30000;
+    while (ht_metric(&w.c, "hoso_consumer_lag_events{consumer=\"webhooks\"}") > 0 && ht_mono_ms() < end) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    EXPECT(ht_metric(&w.c, "hoso_consumer_lag_events{consumer=\"webhooks\"}") == 0);
+    EXPECT(ht_metric(&w.c, "hoso_consumer_parked{consumer=\"webhooks\"}") >= 2);
+    relay_start(&rl, rl.port, secret);
+    wait_statuses_for(&rl, (const int[]){2, 4}, 2, 60);
+    move(&w, code, 5, &version);
+    wait_statuses_for(&rl, (const int[]){2, 4, 5}, 3, 60);
+    relay_stop(&rl);
+    ht_world_stop(&w);
+}
+
 /* bot-relay refuses a forged signature and a stale timestamp, and drops a repeat. */
 static void test_relay_checks(void)
 {
@@ -254,6 +302,8 @@ static void test_relay_checks(void)
         {"msg_2", 0, 1, 401},   /* signed with another secret */
         {"msg_3", -600, 0, 400}, /* ten minutes old */
         {"msg_4", 600, 0, 400},  /* from the future */
+        {"msg_5", 0, 2, 401},   /* a genuine signature over another body */
+        {"msg_6", 0, 3, 401},   /* a genuine signature of another id */
     };
     ht_conn c;
     ht_conn_init(&c, rl.port);
@@ -261,11 +311,13 @@ static void test_relay_checks(void)
         char ts[32], headers[512], sig[64], signed_text[1024];
         uint8_t mac[32], k2[24];
         snprintf(ts, sizeof ts, "%lld", (long long)time(NULL) + cases[i].ts_shift);
-        snprintf(signed_text, sizeof signed_text, "%s.%s.%s", cases[i].id, ts, body);
-        if (cases[i].forge)
+        /* forge 2 and 3 sign something else than what is sent, with the right key */
+        snprintf(signed_text, sizeof signed_text, "%s.%s.%s", cases[i].forge == 3 ? "msg_other" : cases[i].id, ts,
+                 cases[i].forge == 2 ? "{\"data\":{\"status\":10}}" : body);
+        if (cases[i].forge == 1)
             randombytes_buf(k2, sizeof k2);
         crypto_auth_hmacsha256_state st;
-        crypto_auth_hmacsha256_init(&st, cases[i].forge ? k2 : key, sizeof key);
+        crypto_auth_hmacsha256_init(&st, cases[i].forge == 1 ? k2 : key, sizeof key);
         crypto_auth_hmacsha256_update(&st, (const uint8_t *)signed_text, strlen(signed_text));
         crypto_auth_hmacsha256_final(&st, mac);
         sodium_bin2base64(sig, sizeof sig, mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
@@ -304,6 +356,10 @@ static void test_callback_urls_into_private_networks_refused(void)
         "https://[::1]/hook",               /* IPv6 loopback */
         "https://[::ffff:192.168.1.1]/hook", /* IPv4-mapped private */
         "https://localhost/hook",           /* a name that resolves to loopback */
+        "https://localhost./hook",          /* the same, fully qualified */
+        "https://2130706433/hook",          /* 127.0.0.1 as one number */
+        "https://0x7f.1/hook",              /* 127.0.0.1 in hex and short form */
+        "https://203.0.114.1/hook",         /* a public address, but https needs a host name */
         "https://user@example.com/hook",    /* credentials in the URL */
         "ftp://example.com/hook",
     };
@@ -316,7 +372,7 @@ static void test_callback_urls_into_private_networks_refused(void)
     }
     /* A wrong verifier looks like an unknown code. */
     char body[512];
-    snprintf(body, sizeof body, "{\"code\":\"%s\",\"phone_last4\":\"0000\",\"chat_ref\":\"c\",\"callback_url\":\"https://203.0.114.1/\"}",
+    snprintf(body, sizeof body, "{\"code\":\"%s\",\"phone_last4\":\"0000\",\"chat_ref\":\"c\",\"callback_url\":\"https://bot.example.vn/\"}",
              code);
     if (strcmp(w.cit.phone + strlen(w.cit.phone) - 4, "0000") != 0) {
         ht_json_call(&w.c, "POST", "/v1/bot/subscriptions", bot.token, body, &r);
@@ -326,5 +382,6 @@ static void test_callback_urls_into_private_networks_refused(void)
     ht_world_stop(&w);
 }
 
-UNIT_MAIN(UNIT(test_webhooks_in_order_through_an_outage), UNIT(test_relay_checks),
+UNIT_MAIN(UNIT(test_webhooks_in_order_through_an_outage), UNIT(test_down_receiver_does_not_hold_up_the_rest),
+          UNIT(test_relay_checks),
           UNIT(test_callback_urls_into_private_networks_refused))

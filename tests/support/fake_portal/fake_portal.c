@@ -9,7 +9,8 @@
  * It validates what the real portal is known to require (field names, date format
  * yyyyMMddHHmmss, status codes, isUpdating against what it holds, a dossier before its
  * progress), answers error_code 401 for an expired session, and appends every accepted
- * call to the record file as one JSON line: {service, mahoso, status, at, updating}.
+ * call to the record file as one JSON line: {service, mahoso, status, at, updating,
+ * received_ms} (received_ms: this machine's clock, for the bench's delivery latency).
  * Faults on request: a share of calls answered 503 (fail_rate %) or dropped without a
  * reply (drop_rate %), each call slowed by slow_ms, every session expired after
  * expire_every calls, and dossier `reject` refused for good (error_code 2).
@@ -119,8 +120,11 @@ static const char *const PROGRESS_FIELDS[] = {"MaHoSo", "NguoiXuLy", "ChucDanh",
 
 static void record(const char *service, const char *mahoso, const char *status, const char *at, const char *updating)
 {
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s}", "service", service, "mahoso", mahoso, "status", status, "at",
-                             at, "updating", updating);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "service", service, "mahoso", mahoso, "status", status,
+                             "at", at, "updating", updating, "received_ms",
+                             (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
     char *text = json_dumps(line, JSON_COMPACT);
     fprintf(P.record, "%s\n", text);
     fflush(P.record);
