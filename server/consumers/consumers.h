@@ -59,6 +59,19 @@ typedef enum hoso_sent {
     HOSO_SENT_REFUSED,   /* refused for good: a dead letter */
 } hoso_sent;
 
+/* Where committed events come from, in order, each with its position (the global log
+ * seq): this node's LMDB log today (hoso_lmdb_source), a broker's stream later. The
+ * consumers' own state (cursors, set-aside deliveries) stays in the node's store. */
+typedef struct hoso_source {
+    void *ctx;
+    /* The last position committed (0 when none). */
+    int (*head)(void *ctx, uint64_t *pos);
+    /* fn for the events after `after`, in order, at most limit; returns as hoso_log_scan. */
+    int (*read)(void *ctx, uint64_t after, size_t limit, int (*fn)(void *fctx, const hoso_log_entry *e), void *fctx);
+    /* The event at pos. Errors: NOT_FOUND, CORRUPT, IO. */
+    int (*get)(void *ctx, uint64_t pos, hoso_log_entry *out);
+} hoso_source;
+
 /* One delivery handed to a sink; the sink answers with hoso_job_done exactly once,
  * on the engine thread. */
 typedef struct hoso_job {

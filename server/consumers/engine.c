@@ -2,7 +2,8 @@
  * engine.c - the delivery engine: one libuv loop thread running every consumer of the
  * global log (see consumers.h for the guarantees).
  *
- * A consumer holds a window of at most WINDOW log entries after its cursor. A pump
+ * A consumer holds a window of at most WINDOW entries of the source (hoso_source: this
+ * node's LMDB log, a broker later) after its cursor. A pump
  * walks the window in log order and starts each entry whose key has no earlier entry
  * still undone (so one key is never sent out of order) while the sink has room. An
  * entry is done when the peer acknowledged it, or when it was set aside in the
@@ -28,6 +29,8 @@
 #define SAVE_MS 200
 #define TICK_MS 100
 #define WARN_MS 10000
+#define SPILL_ATTEMPTS 3   /* failures of the head key before it may be set aside ... */
+#define SPILL_OK_MS 10000  /* ... while another delivery succeeded this recently */
 #define MAX_CONSUMERS 4
 
 enum { S_WAIT, S_FLIGHT, S_DONE };
@@ -73,6 +76,7 @@ struct hoso_consumer {
     uint64_t pause_until; /* the peer is down: no new job before */
     unsigned streak;      /* transient failures in a row (any key) */
     int streak_logged;    /* this streak's warning was written */
+    uint64_t last_ok;     /* monotonic ms of the last acknowledged delivery, 0 if none */
     uint64_t last_warn;   /* when (monotonic ms): at most one every WARN_MS */
     int stopped;
     /* shared with other threads (status, metrics) */
@@ -96,6 +100,7 @@ struct hoso_engine {
     size_t nc;
     uint64_t last_save;
     hoso_txn *rtxn;
+    hoso_source src;
 };
 
 static _Atomic(hoso_engine *) the_engine;
@@ -235,17 +240,13 @@ static int load_one(void *ctx, const hoso_log_entry *e)
 /* Tops the window up from the log. */
 static void refill(hoso_consumer *c)
 {
-    hoso_txn *t;
+    hoso_source *src = &c->eng->src;
     uint64_t last = 0;
     if (c->count == WINDOW || c->scanned >= atomic_load(&c->eng->head))
         return;
-    int rc = read_begin(c->eng, &t);
-    if (rc == 0) {
-        rc = hoso_log_last(t, &last);
-        if (rc == 0 && last > c->scanned)
-            rc = hoso_log_scan(t, c->scanned, WINDOW - c->count, load_one, c);
-    }
-    read_end(c->eng);
+    int rc = src->head(src->ctx, &last);
+    if (rc == 0 && last > c->scanned)
+        rc = src->read(src->ctx, c->scanned, WINDOW - c->count, load_one, c);
     if (rc != 0)
         hoso_log(HOSO_LOG_ERROR, "%s: reading the log after %llu failed: %s", c->sink.name,
                  (unsigned long long)c->scanned, hoso_err_message(rc));
@@ -253,6 +254,41 @@ static void refill(hoso_consumer *c)
      * what the log holds. */
     if (last > atomic_load(&c->eng->head))
         atomic_store(&c->eng->head, last);
+}
+
+/* The source of this node: its own LMDB log, read on the engine thread. */
+static int lmdb_head(void *ctx, uint64_t *pos)
+{
+    hoso_engine *eng = ctx;
+    hoso_txn *t;
+    int rc = read_begin(eng, &t);
+    if (rc == 0)
+        rc = hoso_log_last(t, pos);
+    read_end(eng);
+    return rc;
+}
+
+static int lmdb_read(void *ctx, uint64_t after, size_t limit, int (*fn)(void *fctx, const hoso_log_entry *e),
+                     void *fctx)
+{
+    hoso_engine *eng = ctx;
+    hoso_txn *t;
+    int rc = read_begin(eng, &t);
+    if (rc == 0)
+        rc = hoso_log_scan(t, after, limit, fn, fctx);
+    read_end(eng);
+    return rc;
+}
+
+static int lmdb_get(void *ctx, uint64_t pos, hoso_log_entry *out)
+{
+    hoso_engine *eng = ctx;
+    hoso_txn *t;
+    int rc = read_begin(eng, &t);
+    if (rc == 0)
+        rc = hoso_log_get(t, pos, out);
+    read_end(eng);
+    return rc;
 }
 
 typedef struct save_job {
@@ -336,10 +372,9 @@ typedef struct replay_ctx {
     parked *seen[REPLAY_BATCH]; /* retrying keys whose first entry this pass has met */
     size_t nseen;
     parked *start[REPLAY_BATCH]; /* ... and those of them to send, with their entry */
-    hoso_log_entry e[REPLAY_BATCH];
+    uint64_t seq[REPLAY_BATCH];
     size_t nstart;
     unsigned room;
-    int rc;
 } replay_ctx;
 
 static int replay_one(void *ctx, const hoso_delivery *d)
@@ -357,8 +392,7 @@ static int replay_one(void *ctx, const hoso_delivery *d)
     rc->seen[rc->nseen++] = p;
     if (p->flight || p->not_before > rc->now)
         return 0;
-    if ((rc->rc = hoso_log_get(rc->t, d->seq, &rc->e[rc->nstart])) != 0)
-        return 1;
+    rc->seq[rc->nstart] = d->seq;
     rc->start[rc->nstart++] = p;
     return 0;
 }
@@ -380,16 +414,19 @@ static void pump_replay(hoso_consumer *c, uint64_t now)
     if ((ret = read_begin(c->eng, &rc->t)) == 0) {
         ret = hoso_delivery_scan(rc->t, c->sink.name, 0, 0, replay_one, rc);
         if (ret == 1)
-            ret = rc->rc;
+            ret = 0;
     }
     read_end(c->eng);
+    for (size_t i = 0; i < rc->nstart && ret == 0; i++) {
+        hoso_log_entry e;
+        parked *p = rc->start[i];
+        if ((ret = c->eng->src.get(c->eng->src.ctx, rc->seq[i], &e)) != 0)
+            break;
+        p->flight = 1;
+        start_job(c, &p->job, &e, p->attempts, p, 1);
+    }
     if (ret != 0)
         hoso_log(HOSO_LOG_ERROR, "%s: replaying set-aside deliveries failed: %s", c->sink.name, hoso_err_message(ret));
-    for (size_t i = 0; i < rc->nstart; i++) {
-        parked *p = rc->start[i];
-        p->flight = 1;
-        start_job(c, &p->job, &rc->e[i], p->attempts, p, 1);
-    }
     free(rc);
 }
 
@@ -447,9 +484,12 @@ static void pump(hoso_consumer *c)
                 start_job(c, &s->job, &s->e, s->attempts, s, 0);
             }
         }
-        /* A full window behind a key that keeps failing: set that key aside (it is
-         * retried from the table), so that the cursor and the other keys move on. */
-        if (c->count == WINDOW && at(c, 0)->state == S_WAIT && at(c, 0)->attempts > 0) {
+        /* A full window behind a key that keeps failing while others get through: set
+         * that key aside (it is retried from the table), so that the cursor and the
+         * other keys move on. When nothing gets through (the peer is down), the window
+         * just waits: setting every key aside would only churn the table. */
+        if (c->count == WINDOW && at(c, 0)->state == S_WAIT && at(c, 0)->attempts >= SPILL_ATTEMPTS &&
+            c->last_ok != 0 && now - c->last_ok < SPILL_OK_MS && c->pause_until <= now) {
             slot *h = at(c, 0);
             parked *p = add_parked(c, h->key);
             if (p != NULL) {
@@ -510,6 +550,7 @@ void hoso_job_done(hoso_job *job, hoso_sent result, int64_t retry_after_ms, cons
             hoso_log(HOSO_LOG_INFO, "%s: delivering again after %u failures", c->sink.name, c->streak);
         c->streak_logged = 0;
         c->streak = 0;
+        c->last_ok = now;
         c->pause_until = 0;
         pthread_mutex_lock(&c->lock);
         c->st.sent++;
@@ -730,16 +771,14 @@ static int add_consumer(hoso_engine *eng, const hoso_sink *sink)
 int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc)
 {
     hoso_engine *eng;
-    hoso_txn *t;
     uint64_t head = 0;
     int rc;
     if ((eng = calloc(1, sizeof(*eng))) == NULL)
         return HOSO_ENOMEM;
     eng->srv = srv;
     eng->store = hoso_server_store(srv);
-    if ((rc = read_begin(eng, &t)) == 0)
-        rc = hoso_log_last(t, &head);
-    read_end(eng);
+    eng->src = (hoso_source){eng, lmdb_head, lmdb_read, lmdb_get};
+    rc = eng->src.head(eng->src.ctx, &head);
     atomic_store(&eng->head, head);
     if (rc == 0 && pc != NULL && hoso_portal_configured(pc)) {
         hoso_sink sink;
