@@ -337,7 +337,8 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     if (portal.retry_min_ms > portal.retry_max_ms) {
-        fprintf(stderr, "hosod serve: --portal-retry-min is above --portal-retry-max\n");
+        fprintf(stderr, "hosod serve: the portal's first retry delay (--portal-retry-min, retry_min_ms) is above its "
+                        "cap (--portal-retry-max, retry_max_ms)\n");
         return 2;
     }
     if (sodium_init() < 0) {

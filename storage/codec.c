@@ -100,3 +100,15 @@ void hoso__random_hex(char *out, size_t nbytes)
     randombytes_buf(b, nbytes);
     sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
 }
+
+int hoso__mcopy(const msgpack_object *map, const char *key, char *out, size_t n)
+{
+    const msgpack_object *o = hoso_map_get(map, key);
+    out[0] = '\0';
+    if (o == NULL || o->type == MSGPACK_OBJECT_NIL) return 0;
+    if (o->type != MSGPACK_OBJECT_STR) return HOSO_ECORRUPT;
+    size_t len = o->via.str.size < n - 1 ? o->via.str.size : n - 1;
+    memcpy(out, o->via.str.ptr, len);
+    out[len] = '\0';
+    return 0;
+}

@@ -49,17 +49,6 @@ int hoso_delivery_del(hoso_txn *t, const char *consumer, uint64_t seq)
     return rc == HOSO_ENOT_FOUND ? 0 : rc;
 }
 
-static void copy_str(const msgpack_object *map, const char *k, char *out, size_t n)
-{
-    const msgpack_object *o = hoso_map_get(map, k);
-    out[0] = '\0';
-    if (o && o->type == MSGPACK_OBJECT_STR) {
-        size_t len = o->via.str.size < n - 1 ? o->via.str.size : n - 1;
-        memcpy(out, o->via.str.ptr, len);
-        out[len] = '\0';
-    }
-}
-
 int hoso_delivery_scan(hoso_txn *t, const char *consumer, uint64_t after, size_t limit,
                        int (*fn)(void *ctx, const hoso_delivery *d), void *ctx)
 {
@@ -88,8 +77,8 @@ int hoso_delivery_scan(hoso_txn *t, const char *consumer, uint64_t after, size_t
             (rc = hoso__mint(&u.data, "dead", 0, &dead)) != 0)
             break;
         d.dead = dead != 0;
-        copy_str(&u.data, "code", d.code, sizeof d.code);
-        copy_str(&u.data, "reason", d.reason, sizeof d.reason);
+        (void)hoso__mcopy(&u.data, "code", d.code, sizeof d.code);
+        (void)hoso__mcopy(&u.data, "reason", d.reason, sizeof d.reason);
         if ((rc = fn(ctx, &d)) != 0) break;
     }
     if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);

@@ -150,6 +150,9 @@ int hoso__doc_ready(hoso_doc *doc);
 int hoso__unpack(msgpack_unpacked *tmp, const void *buf, size_t len);
 /* Unpacks buf into doc's zone after copying it there: the objects live as long as doc. */
 int hoso__unpack_zone(hoso_doc *doc, const void *buf, size_t len, msgpack_object *out);
+/* A str field copied into out (cut to fit n-1 bytes); "" when absent or nil. CORRUPT
+ * when present as another type (out is then ""). */
+int hoso__mcopy(const msgpack_object *map, const char *key, char *out, size_t n);
 /* Integer field or def when absent; CORRUPT when present but not an integer. */
 int hoso__mint(const msgpack_object *map, const char *key, int64_t def, int64_t *out);
 /* Vietnam (UTC+7) civil date of t: "YYYYMMDD" (buf >= 9) and "YYYY-MM" (buf >= 8). */

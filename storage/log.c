@@ -134,19 +134,6 @@ Exit:
     return rc;
 }
 
-/* A str field copied into out (cut to fit); "" when absent. CORRUPT for another type. */
-static int copy_field(const msgpack_object *map, const char *key, char *out, size_t n)
-{
-    const msgpack_object *o = hoso_map_get(map, key);
-    out[0] = '\0';
-    if (!o || o->type == MSGPACK_OBJECT_NIL) return 0;
-    if (o->type != MSGPACK_OBJECT_STR) return HOSO_ECORRUPT;
-    size_t len = o->via.str.size < n - 1 ? o->via.str.size : n - 1;
-    memcpy(out, o->via.str.ptr, len);
-    out[len] = '\0';
-    return 0;
-}
-
 static int decode_entry(const MDB_val *k, const MDB_val *v, hoso_log_entry *e)
 {
     msgpack_unpacked u;
@@ -159,10 +146,10 @@ static int decode_entry(const MDB_val *k, const MDB_val *v, hoso_log_entry *e)
     if ((rc = hoso__unpack(&u, v->mv_data, v->mv_size)) == 0 && (rc = hoso__mint(&u.data, "seq", 0, &seq)) == 0 &&
         (rc = hoso__mint(&u.data, "at", 0, &e->at)) == 0 && (rc = hoso__mint(&u.data, "status", 0, &e->status)) == 0 &&
         (rc = hoso__mint(&u.data, "version", 0, &e->version)) == 0 &&
-        (rc = copy_field(&u.data, "owner", e->owner, sizeof e->owner)) == 0 &&
-        (rc = copy_field(&u.data, "agency", e->agency, sizeof e->agency)) == 0 &&
-        (rc = copy_field(&u.data, "code", e->code, sizeof e->code)) == 0 &&
-        (rc = copy_field(&u.data, "type", type, sizeof type)) == 0) {
+        (rc = hoso__mcopy(&u.data, "owner", e->owner, sizeof e->owner)) == 0 &&
+        (rc = hoso__mcopy(&u.data, "agency", e->agency, sizeof e->agency)) == 0 &&
+        (rc = hoso__mcopy(&u.data, "code", e->code, sizeof e->code)) == 0 &&
+        (rc = hoso__mcopy(&u.data, "type", type, sizeof type)) == 0) {
         e->seq = hoso_be64_get(k->mv_data);
         if ((uint64_t)seq != e->seq) rc = HOSO_ECORRUPT;
         for (int i = HOSO_EV_DOSSIER_CREATED; i <= HOSO_EV_MESSAGE; i++)

@@ -55,17 +55,6 @@ int hoso_subscription_put(hoso_txn *t, const hoso_subscription *s)
     return rc;
 }
 
-static void copy_str(const msgpack_object *map, const char *k, char *out, size_t n)
-{
-    const msgpack_object *o = hoso_map_get(map, k);
-    out[0] = '\0';
-    if (o && o->type == MSGPACK_OBJECT_STR) {
-        size_t len = o->via.str.size < n - 1 ? o->via.str.size : n - 1;
-        memcpy(out, o->via.str.ptr, len);
-        out[len] = '\0';
-    }
-}
-
 int hoso_subscription_get(hoso_txn *t, const char *id, hoso_subscription *out)
 {
     MDB_val v;
@@ -82,10 +71,10 @@ int hoso_subscription_get(hoso_txn *t, const char *id, hoso_subscription *out)
         (rc = hoso__mint(&u.data, "from_seq", 0, &from)) == 0) {
         out->from_seq = (uint64_t)from;
         memcpy(out->id, id, 32);
-        copy_str(&u.data, "bot", out->bot, sizeof out->bot);
-        copy_str(&u.data, "code", out->code, sizeof out->code);
-        copy_str(&u.data, "url", out->callback_url, sizeof out->callback_url);
-        copy_str(&u.data, "end_reason", out->end_reason, sizeof out->end_reason);
+        (void)hoso__mcopy(&u.data, "bot", out->bot, sizeof out->bot);
+        (void)hoso__mcopy(&u.data, "code", out->code, sizeof out->code);
+        (void)hoso__mcopy(&u.data, "url", out->callback_url, sizeof out->callback_url);
+        (void)hoso__mcopy(&u.data, "end_reason", out->end_reason, sizeof out->end_reason);
         const msgpack_object *c = hoso_map_get(&u.data, "chat");
         uint8_t *pt = NULL;
         size_t ptlen = 0;

@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include "consumers/consumers.h"
 
-static int set_num(const char *v, unsigned *out)
+static int set_num(const char *v, uint64_t max, unsigned *out)
 {
     uint64_t n;
-    if (hoso_parse_u64(v, 86400000, &n) != 0 || n == 0)
+    if (hoso_parse_u64(v, max, &n) != 0 || n == 0)
         return -1;
     *out = (unsigned)n;
     return 0;
@@ -57,9 +57,10 @@ int hoso_portal_config_file(const char *path, hoso_portal_config *pc)
             {"user", pc->user, sizeof pc->user},             {"password", pc->password, sizeof pc->password},
             {"agency", pc->agency, sizeof pc->agency},       {"ca_file", pc->ca_file, sizeof pc->ca_file},
         };
-        struct { const char *key; unsigned *dst; } nums[] = {
-            {"timeout_ms", &pc->timeout_ms}, {"retry_min_ms", &pc->retry_min_ms},
-            {"retry_max_ms", &pc->retry_max_ms}, {"max_inflight", &pc->max_inflight},
+        /* The same limits as the flags (server/main.c). */
+        struct { const char *key; unsigned *dst; uint64_t max; } nums[] = {
+            {"timeout_ms", &pc->timeout_ms, 600000}, {"retry_min_ms", &pc->retry_min_ms, 3600000},
+            {"retry_max_ms", &pc->retry_max_ms, 86400000}, {"max_inflight", &pc->max_inflight, 256},
         };
         int done = 0;
         for (size_t i = 0; i < sizeof strs / sizeof strs[0] && !done; i++)
@@ -71,7 +72,7 @@ int hoso_portal_config_file(const char *path, hoso_portal_config *pc)
             }
         for (size_t i = 0; i < sizeof nums / sizeof nums[0] && !done; i++)
             if (strcmp(k, nums[i].key) == 0) {
-                if (set_num(v, nums[i].dst) != 0)
+                if (set_num(v, nums[i].max, nums[i].dst) != 0)
                     goto Bad;
                 done = 1;
             }

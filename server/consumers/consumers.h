@@ -101,6 +101,10 @@ typedef struct hoso_sink {
     void (*free)(void *ctx);
 } hoso_sink;
 
+/* The key of both sinks: the dossier code of dossier events (created, status,
+ * updated); 1 (skip) for the others. */
+int hoso_dossier_event_key(void *ctx, const hoso_log_entry *e, char *key, size_t n);
+
 /* Ends a job: reason (may be NULL) explains a failure, retry_after_ms (0 = none) is
  * the peer's Retry-After. Engine thread. */
 void hoso_job_done(hoso_job *job, hoso_sent result, int64_t retry_after_ms, const char *reason);

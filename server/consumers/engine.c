@@ -115,6 +115,16 @@ void hoso_consumer_count_renewal(hoso_consumer *c) { atomic_fetch_add(&c->renewa
 
 static uint64_t mono_ms(void) { return uv_hrtime() / 1000000; }
 
+int hoso_dossier_event_key(void *ctx, const hoso_log_entry *e, char *key, size_t n)
+{
+    (void)ctx;
+    if (e->code[0] == '\0' || (e->type != HOSO_EV_DOSSIER_CREATED && e->type != HOSO_EV_DOSSIER_STATUS &&
+                               e->type != HOSO_EV_DOSSIER_UPDATED))
+        return 1;
+    snprintf(key, n, "%s", e->code);
+    return 0;
+}
+
 void hoso_consumer_observe_call(hoso_consumer *c, uint64_t usec)
 {
     size_t i = 0;

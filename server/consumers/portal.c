@@ -159,7 +159,7 @@ static int build(portal *p, const hoso_log_entry *e, json_t **dossier, json_t **
         if (h != NULL && h->by.len > 0 && strcmp(zs(&h->by), zs(&d.owner)) != 0 &&
             hoso_account_get(t, zs(&h->by), &bdoc, &by) == 0)
             name = zs(&by.full_name);
-        char content[600];
+        char content[4200]; /* a note is at most 2,000 characters; str_max cuts on a character */
         snprintf(content, sizeof content, "%s%s%.*s", hoso_status_name_vi((int)e->status),
                  h != NULL && h->note.len ? ": " : "", h != NULL ? (int)h->note.len : 0, h != NULL ? zs(&h->note) : "");
         *progress = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:o, s:o}", "MaHoSo", e->code, "NguoiXuLy", name,
@@ -408,16 +408,6 @@ static void run(pjob *pj)
 /* ---------------------------------------------------------------------------------- */
 /* The sink */
 
-static int portal_key(void *ctx, const hoso_log_entry *e, char *key, size_t n)
-{
-    (void)ctx;
-    if (e->code[0] == '\0' || (e->type != HOSO_EV_DOSSIER_CREATED && e->type != HOSO_EV_DOSSIER_STATUS &&
-                               e->type != HOSO_EV_DOSSIER_UPDATED))
-        return 1;
-    snprintf(key, n, "%s", e->code);
-    return 0;
-}
-
 static void portal_send(void *ctx, hoso_job *job)
 {
     portal *p = ctx;
@@ -500,7 +490,7 @@ int hoso_portal_sink(const hoso_portal_config *pc, hoso_sink *out)
     out->max_inflight = pc->max_inflight ? pc->max_inflight : 16;
     out->retry_min_ms = pc->retry_min_ms ? pc->retry_min_ms : 500;
     out->retry_max_ms = pc->retry_max_ms ? pc->retry_max_ms : 60000;
-    out->key = portal_key;
+    out->key = hoso_dossier_event_key;
     out->send = portal_send;
     out->stop = portal_stop;
     out->free = portal_free;

@@ -316,16 +316,6 @@ static char *build_body(hoso_txn *t, const hoso_log_entry *e)
     return text;
 }
 
-static int wh_key(void *ctx, const hoso_log_entry *e, char *key, size_t n)
-{
-    (void)ctx;
-    if (e->code[0] == '\0' || (e->type != HOSO_EV_DOSSIER_CREATED && e->type != HOSO_EV_DOSSIER_STATUS &&
-                               e->type != HOSO_EV_DOSSIER_UPDATED))
-        return 1;
-    snprintf(key, n, "%s", e->code);
-    return 0;
-}
-
 static void wh_send(void *ctx, hoso_job *job)
 {
     whook *w = ctx;
@@ -427,7 +417,7 @@ int hoso_webhook_sink(int allow_private, hoso_sink *out)
     out->retry_min_ms = 1000;
     out->retry_max_ms = 300000;
     out->from_head = 1;
-    out->key = wh_key;
+    out->key = hoso_dossier_event_key;
     out->send = wh_send;
     out->stop = wh_stop;
     out->free = wh_free;
