@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include "core/internal.h"
 #include "consumers/http.h"
 
@@ -266,6 +268,28 @@ int hoso_http_init(hoso_http *h, uv_loop_t *loop, unsigned timeout_ms, const cha
     h->ctx.getaddr_receiver = &h->getaddr_rx;
     h->ctx.io_timeout = &h->timeout;
     h->ctx.ssl_ctx = h->ssl;
+    return 0;
+}
+
+int hoso_http_expect_hosts(hoso_http *h, const char *const *hosts, size_t n)
+{
+    X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(h->ssl);
+    const char *ip = NULL;
+    int names = 0;
+    unsigned char bin[16];
+    for (size_t i = 0; i < n; i++) {
+        if (inet_pton(AF_INET, hosts[i], bin) == 1 || inet_pton(AF_INET6, hosts[i], bin) == 1) {
+            if (ip != NULL && strcmp(ip, hosts[i]) != 0)
+                return HOSO_EBAD_REQUEST;
+            ip = hosts[i];
+        } else if ((names++ == 0 ? X509_VERIFY_PARAM_set1_host(vp, hosts[i], 0)
+                                 : X509_VERIFY_PARAM_add1_host(vp, hosts[i], 0)) != 1) {
+            return HOSO_ENOMEM;
+        }
+    }
+    if (ip != NULL && (names > 0 || X509_VERIFY_PARAM_set1_ip_asc(vp, ip) != 1))
+        return HOSO_EBAD_REQUEST;
+    X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     return 0;
 }
 

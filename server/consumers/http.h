@@ -37,6 +37,11 @@ typedef void (*hoso_http_cb)(void *data, int status, const char *body, size_t le
 
 /* ca_file "" uses the system's trust store. Errors: NOMEM, IO (CA file). */
 int hoso_http_init(hoso_http *h, uv_loop_t *loop, unsigned timeout_ms, const char *ca_file);
+/* Makes OpenSSL itself check, during every handshake of h, that the certificate names
+ * one of hosts (names, or one address): h2o checks DNS names only, not addresses.
+ * For a client that calls known hosts (the portal). Errors: BAD_REQUEST (addresses
+ * mixed with names, or two addresses), NOMEM. */
+int hoso_http_expect_hosts(hoso_http *h, const char *const *hosts, size_t n);
 /* Cancels every call in flight (their callbacks are not called). The resolver queue
  * stays registered on the loop (see http.c): dispose only when the process stops. */
 void hoso_http_dispose(hoso_http *h);

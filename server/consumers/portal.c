@@ -419,6 +419,16 @@ static void portal_send(void *ctx, hoso_job *job)
             hoso_job_done(job, HOSO_SENT_PEER_DOWN, 0, "the HTTP client cannot start (CA file?)");
             return;
         }
+        char auth_host[256], api_host[256];
+        snprintf(auth_host, sizeof auth_host, "%.*s", (int)p->auth.url.host.len, p->auth.url.host.base);
+        snprintf(api_host, sizeof api_host, "%.*s", (int)p->api.url.host.len, p->api.url.host.base);
+        const char *hosts[] = {auth_host, api_host};
+        if (hoso_http_expect_hosts(&p->http, hosts, 2) != 0) {
+            hoso_log(HOSO_LOG_ERROR, "portal: the two portal URLs must name hosts, or the same address");
+            hoso_http_dispose(&p->http);
+            hoso_job_done(job, HOSO_SENT_PEER_DOWN, 0, "the portal URLs name two different addresses");
+            return;
+        }
         h2o_socketpool_set_timeout(&p->auth.pool, hoso_consumer_loop(p->c), 2000);
         h2o_socketpool_set_timeout(&p->api.pool, hoso_consumer_loop(p->c), 2000);
         p->ready = 1;

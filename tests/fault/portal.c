@@ -324,4 +324,90 @@ static void test_configuration(void)
     unlink(path);
 }
 
-UNIT_MAIN(UNIT(test_configuration), UNIT(test_outage_then_failures), UNIT(test_kill9_during_delivery), UNIT(test_session_expiry_and_dead_letter))
+/* The mirror over TLS: the portal's certificate is checked against the CA given and
+ * against the URL's host name; a portal it cannot trust gets nothing. */
+static void test_tls(void)
+{
+    char certs[200], pargs[512], args[1024];
+    if (snprintf(certs, sizeof certs, "%s/portal-certs-XXXXXX", ht_tmpdir()) >= (int)sizeof certs)
+        ht_fail("the scratch dir's path is too long");
+    if (mkdtemp(certs) == NULL)
+        ht_fail("mkdtemp failed");
+    /* A CA and a certificate for the name localhost only (no address). */
+    if (ht_sh(NULL,
+              "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
+              "-out ca.pem -days 2 -subj '/CN=hoso portal test CA' 2>/dev/null && "
+              "printf 'subjectAltName=DNS:localhost\\n' > ext && "
+              "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout portal.key -out portal.csr "
+              "-subj '/CN=localhost' 2>/dev/null && "
+              "openssl x509 -req -in portal.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out portal.pem -days 2 "
+              "-extfile ext 2>/dev/null && "
+              "printf 'subjectAltName=DNS:example.test\\n' > ext2 && "
+              "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key -out other.csr "
+              "-subj '/CN=example.test' 2>/dev/null && "
+              "openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out other.pem -days 2 "
+              "-extfile ext2 2>/dev/null",
+              certs) != 0)
+        ht_fail("openssl could not make the test certificates");
+    memset(&P, 0, sizeof P);
+    memset(T, 0, sizeof T);
+    snprintf(pargs, sizeof pargs, "--tls-cert %s/portal.pem --tls-key %s/portal.key", certs, certs);
+    ht_portal_start(&P, 0, pargs);
+
+    /* Trusted (the CA given) and the right name: every change arrives. */
+    snprintf(args, sizeof args,
+             "--portal-auth-url https://localhost:%d/auth --portal-url https://localhost:%d/api --portal-user mirror "
+             "--portal-password mirror-pass --portal-agency 000.00.00.H29 --portal-retry-min 20 --portal-retry-max 300 "
+             "--portal-ca %s/ca.pem",
+             P.port, P.port, certs);
+    ht_world_start(&W, args);
+    admin_login();
+    steps(3, 0, 3);
+    json_decref(wait_caught_up(30, 0));
+    json_t *rec = ht_portal_records(&P);
+    expect_exact(rec, 3);
+    json_decref(rec);
+    ht_world_stop(&W);
+
+    /* The system's CAs do not know the test CA; an address is not the certificate's name;
+     * a certificate from the right CA for another name. */
+    const char *bad[] = {"https://localhost:%d/%s --portal-auth-url https://localhost:%d/auth",
+                         "https://127.0.0.1:%d/%s --portal-auth-url https://127.0.0.1:%d/auth --portal-ca %s/ca.pem",
+                         "https://localhost:%d/%s --portal-auth-url https://localhost:%d/auth --portal-ca %s/ca.pem"};
+    for (int i = 0; i < 3; i++) {
+        char url[512];
+        if (i == 2) { /* the same portal, now with a certificate for example.test */
+            ht_portal_stop(&P);
+            snprintf(pargs, sizeof pargs, "--tls-cert %s/other.pem --tls-key %s/other.key", certs, certs);
+            ht_portal_start(&P, P.port, pargs);
+        }
+        snprintf(url, sizeof url, bad[i], P.port, "api", P.port, certs);
+        snprintf(args, sizeof args, "--portal-url %s --portal-user mirror --portal-password mirror-pass "
+                                    "--portal-agency 000.00.00.H29 --portal-retry-min 20 --portal-retry-max 300", url);
+        memset(T, 0, sizeof T);
+        rec = ht_portal_records(&P);
+        size_t before = json_array_size(rec);
+        json_decref(rec);
+        ht_world_start(&W, args);
+        admin_login();
+        steps(1, 0, 2);
+        int64_t end = ht_mono_ms() + 5000;
+        json_t *m = NULL;
+        while (ht_mono_ms() < end) {
+            json_decref(m);
+            m = mirror();
+            if (ht_jstr(m, "last_error.message") != NULL)
+                break;
+        }
+        if (ht_jstr(m, "last_error.message") == NULL || ht_jint(m, "sent") != 0)
+            ht_fail("case %d: the mirror trusted a portal it should not: %s", i, ht_dump(m));
+        json_decref(m);
+        rec = ht_portal_records(&P);
+        EXPECT_INT(json_array_size(rec), before); /* the portal got nothing */
+        json_decref(rec);
+        ht_world_stop(&W);
+    }
+    ht_portal_stop(&P);
+}
+
+UNIT_MAIN(UNIT(test_configuration), UNIT(test_tls), UNIT(test_outage_then_failures), UNIT(test_kill9_during_delivery), UNIT(test_session_expiry_and_dead_letter))

@@ -17,7 +17,8 @@
  *
  * usage: fake_portal --record FILE [--port P] [--user U --password P] [--agency CODE]
  *                    [--fail-rate PCT] [--drop-rate PCT] [--slow-ms MS] [--reject CODE]
- *                    [--expire-every N]
+ *                    [--expire-every N] [--tls-cert PEM --tls-key PEM]
+ * With --tls-cert and --tls-key it speaks HTTPS only.
  * Prints "port N" on stdout once listening; SIGTERM stops it.
  */
 #define _GNU_SOURCE
@@ -36,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 static struct {
     pthread_mutex_t lock;
@@ -48,6 +51,29 @@ static struct {
     json_t *known;               /* mahoso -> status (dossiers the portal holds) */
     unsigned seed;
 } P = {PTHREAD_MUTEX_INITIALIZER, NULL, "mirror", "mirror-pass", "000.00.00.H29", 0, 0, 0, 0, "", 0, 1, NULL, 1};
+
+static SSL_CTX *tls; /* --tls-cert/--tls-key: HTTPS */
+
+/* One connection's byte stream, plain or TLS. */
+typedef struct stream {
+    int fd;
+    SSL *ssl;
+} stream;
+
+static ssize_t s_read(stream *st, void *buf, size_t n)
+{
+    if (st->ssl == NULL)
+        return read(st->fd, buf, n);
+    int r = SSL_read(st->ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n));
+    return r > 0 ? r : -1;
+}
+
+static int s_write(stream *st, const void *buf, size_t n)
+{
+    if (st->ssl == NULL)
+        return write(st->fd, buf, n) == (ssize_t)n;
+    return SSL_write(st->ssl, buf, (int)n) == (int)n;
+}
 
 static int roll(int pct)
 {
@@ -249,12 +275,17 @@ static void *serve_conn(void *arg)
     int fd = (int)(intptr_t)arg;
     char buf[1 << 16];
     size_t have = 0;
+    stream st = {fd, NULL};
+    if (tls != NULL) {
+        if ((st.ssl = SSL_new(tls)) == NULL || SSL_set_fd(st.ssl, fd) != 1 || SSL_accept(st.ssl) != 1)
+            goto Close; /* a client that does not trust us gives up here */
+    }
     for (;;) {
         char *end = NULL;
         while ((end = memmem(buf, have, "\r\n\r\n", 4)) == NULL) {
             if (have == sizeof buf)
                 goto Close;
-            ssize_t n = read(fd, buf + have, sizeof buf - have);
+            ssize_t n = s_read(&st, buf + have, sizeof buf - have);
             if (n <= 0)
                 goto Close;
             have += (size_t)n;
@@ -268,7 +299,7 @@ static void *serve_conn(void *arg)
         if (head + clen > sizeof buf)
             goto Close;
         while (have < head + clen) {
-            ssize_t n = read(fd, buf + have, sizeof buf - have);
+            ssize_t n = s_read(&st, buf + have, sizeof buf - have);
             if (n <= 0)
                 goto Close;
             have += (size_t)n;
@@ -291,7 +322,7 @@ static void *serve_conn(void *arg)
         char hdr[256];
         int hl = snprintf(hdr, sizeof hdr, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
                           status, status == 200 ? "OK" : "Error", strlen(text), fail ? "Retry-After: 0\r\n" : "");
-        int ok = write(fd, hdr, (size_t)hl) == hl && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+        int ok = s_write(&st, hdr, (size_t)hl) && s_write(&st, text, strlen(text));
         free(text);
         if (!ok)
             goto Close;
@@ -299,6 +330,8 @@ static void *serve_conn(void *arg)
         have -= head + clen;
     }
 Close:
+    if (st.ssl != NULL)
+        SSL_free(st.ssl);
     close(fd);
     return NULL;
 }
@@ -306,7 +339,7 @@ Close:
 int main(int argc, char **argv)
 {
     int port = 0;
-    const char *rec = NULL;
+    const char *rec = NULL, *cert = NULL, *key = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *o = argv[i], *v = argv[i + 1];
         if (strcmp(o, "--port") == 0) port = atoi(v);
@@ -319,6 +352,8 @@ int main(int argc, char **argv)
         else if (strcmp(o, "--slow-ms") == 0) P.slow_ms = atoi(v);
         else if (strcmp(o, "--expire-every") == 0) P.expire_every = atoi(v);
         else if (strcmp(o, "--reject") == 0) snprintf(P.reject, sizeof P.reject, "%s", v);
+        else if (strcmp(o, "--tls-cert") == 0) cert = v;
+        else if (strcmp(o, "--tls-key") == 0) key = v;
         else {
             fprintf(stderr, "fake_portal: unknown option %s\n", o);
             return 2;
@@ -329,6 +364,13 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (cert != NULL || key != NULL) {
+        if (cert == NULL || key == NULL || (tls = SSL_CTX_new(TLS_server_method())) == NULL ||
+            SSL_CTX_use_certificate_chain_file(tls, cert) != 1 || SSL_CTX_use_PrivateKey_file(tls, key, SSL_FILETYPE_PEM) != 1) {
+            fprintf(stderr, "fake_portal: --tls-cert and --tls-key must name a PEM chain and its key\n");
+            return 2;
+        }
+    }
     P.seed = (unsigned)getpid();
     /* The dossiers a previous run accepted (the portal came back with its data). */
     P.known = json_object();
