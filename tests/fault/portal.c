@@ -177,7 +177,8 @@ static void start(const char *portal_args, int portal_up)
 }
 
 /* 10,000 changes across 1,000 dossiers: the first half while the portal is down, the
- * rest while it fails a fifth of its calls (503 or a dropped connection). */
+ * rest while it fails a fifth of its calls (503, a dropped connection, or a 200 whose
+ * body is not JSON or has no error_code). */
 static void test_outage_then_failures(void)
 {
     start(NULL, 0);
@@ -187,7 +188,7 @@ static void test_outage_then_failures(void)
     EXPECT(ht_jstr(m, "last_error.message") != NULL);
     json_decref(m);
 
-    ht_portal_start(&P, P.port, "--fail-rate 10 --drop-rate 10");
+    ht_portal_start(&P, P.port, "--fail-rate 10 --drop-rate 6 --garbage-rate 4");
     steps(MAX_DOSSIERS, 5, STEPS);
     m = wait_caught_up(120, 0);
     EXPECT(ht_jint(m, "retried") > 0);

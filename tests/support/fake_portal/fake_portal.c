@@ -11,13 +11,14 @@
  * progress), answers error_code 401 for an expired session, and appends every accepted
  * call to the record file as one JSON line: {service, mahoso, status, at, updating,
  * received_ms} (received_ms: this machine's clock, for the bench's delivery latency).
- * Faults on request: a share of calls answered 503 (fail_rate %) or dropped without a
- * reply (drop_rate %), each call slowed by slow_ms, every session expired after
+ * Faults on request: a share of calls answered 503 (fail_rate %), dropped without a
+ * reply (drop_rate %), or answered 200 with a body that is not JSON or has no
+ * error_code (garbage_rate %; the call is not processed), each call slowed by slow_ms, every session expired after
  * expire_every calls, and dossier `reject` refused for good (error_code 2).
  *
  * usage: fake_portal --record FILE [--port P] [--user U --password P] [--agency CODE]
  *                    [--fail-rate PCT] [--drop-rate PCT] [--slow-ms MS] [--reject CODE]
- *                    [--expire-every N] [--tls-cert PEM --tls-key PEM]
+ *                    [--expire-every N] [--garbage-rate PCT] [--tls-cert PEM --tls-key PEM]
  * With --tls-cert and --tls-key it speaks HTTPS only.
  * Prints "port N" on stdout once listening; SIGTERM stops it.
  */
@@ -44,13 +45,13 @@ static struct {
     pthread_mutex_t lock;
     FILE *record;
     const char *user, *password, *agency;
-    int fail_rate, drop_rate, slow_ms, expire_every;
+    int fail_rate, drop_rate, slow_ms, expire_every, garbage_rate;
     char reject[64];
     unsigned long calls;
     unsigned long session_gen;   /* sessions of an older generation are expired */
     json_t *known;               /* mahoso -> status (dossiers the portal holds) */
     unsigned seed;
-} P = {PTHREAD_MUTEX_INITIALIZER, NULL, "mirror", "mirror-pass", "000.00.00.H29", 0, 0, 0, 0, "", 0, 1, NULL, 1};
+} P = {PTHREAD_MUTEX_INITIALIZER, NULL, "mirror", "mirror-pass", "000.00.00.H29", 0, 0, 0, 0, 0, "", 0, 1, NULL, 1};
 
 static SSL_CTX *tls; /* --tls-cert/--tls-key: HTTPS */
 
@@ -257,6 +258,7 @@ static json_t *handle(const char *path, const char *body, size_t len, int *http_
         if ((v = json_object_get(req, "fail_rate")) != NULL) P.fail_rate = (int)json_integer_value(v);
         if ((v = json_object_get(req, "drop_rate")) != NULL) P.drop_rate = (int)json_integer_value(v);
         if ((v = json_object_get(req, "slow_ms")) != NULL) P.slow_ms = (int)json_integer_value(v);
+        if ((v = json_object_get(req, "garbage_rate")) != NULL) P.garbage_rate = (int)json_integer_value(v);
         if ((v = json_object_get(req, "expire_every")) != NULL) P.expire_every = (int)json_integer_value(v);
         if ((v = json_object_get(req, "reject")) != NULL) snprintf(P.reject, sizeof P.reject, "%s", json_string_value(v) ? json_string_value(v) : "");
         if (json_is_true(json_object_get(req, "expire_now"))) P.session_gen++;
@@ -304,11 +306,12 @@ static void *serve_conn(void *arg)
                 goto Close;
             have += (size_t)n;
         }
-        int drop, fail, slow;
+        int drop, fail, slow, garbage;
         pthread_mutex_lock(&P.lock);
         int control = strcmp(path, "/control") == 0;
         drop = !control && roll(P.drop_rate);
         fail = !control && !drop && roll(P.fail_rate);
+        garbage = !control && !drop && !fail && roll(P.garbage_rate);
         slow = control ? 0 : P.slow_ms;
         pthread_mutex_unlock(&P.lock);
         if (slow > 0)
@@ -316,9 +319,15 @@ static void *serve_conn(void *arg)
         if (drop)
             goto Close;
         int status = 503;
-        json_t *r = fail ? reply(-1, "Hệ thống bận") : handle(path, buf + head, clen, &status);
-        char *text = json_dumps(r, JSON_COMPACT);
-        json_decref(r);
+        char *text;
+        if (garbage) { /* a proxy's error page, or JSON without error_code */
+            status = 200;
+            text = strdup(rand_r(&P.seed) % 2 ? "<html><body>502 Bad Gateway</body></html>" : "{\"ok\":true}");
+        } else {
+            json_t *r = fail ? reply(-1, "Hệ thống bận") : handle(path, buf + head, clen, &status);
+            text = json_dumps(r, JSON_COMPACT);
+            json_decref(r);
+        }
         char hdr[256];
         int hl = snprintf(hdr, sizeof hdr, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
                           status, status == 200 ? "OK" : "Error", strlen(text), fail ? "Retry-After: 0\r\n" : "");
@@ -351,6 +360,7 @@ int main(int argc, char **argv)
         else if (strcmp(o, "--drop-rate") == 0) P.drop_rate = atoi(v);
         else if (strcmp(o, "--slow-ms") == 0) P.slow_ms = atoi(v);
         else if (strcmp(o, "--expire-every") == 0) P.expire_every = atoi(v);
+        else if (strcmp(o, "--garbage-rate") == 0) P.garbage_rate = atoi(v);
         else if (strcmp(o, "--reject") == 0) snprintf(P.reject, sizeof P.reject, "%s", v);
         else if (strcmp(o, "--tls-cert") == 0) cert = v;
         else if (strcmp(o, "--tls-key") == 0) key = v;
