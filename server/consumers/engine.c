@@ -70,6 +70,8 @@ struct hoso_consumer {
     size_t first, count; /* ring of WINDOW */
     parked **parked; /* each allocated alone: a job in flight points into one */
     size_t nparked, capparked;
+    parked **pindex;  /* find_parked's index into the list */
+    size_t pindex_cap;
     pending *pend;
     size_t npend, cappend;
     unsigned inflight;
@@ -138,12 +140,49 @@ void hoso_consumer_observe_call(hoso_consumer *c, uint64_t usec)
 
 static slot *at(hoso_consumer *c, size_t i) { return &c->win[(c->first + i) % WINDOW]; }
 
+/* Parked keys are looked up for every undone window entry on every pump: an
+ * open-addressing index (at most half full) beside the list. */
+static uint32_t key_hash(const char *key)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+static void index_put(parked **tab, size_t cap, parked *p)
+{
+    for (size_t i = key_hash(p->key) & (cap - 1);; i = (i + 1) & (cap - 1))
+        if (tab[i] == NULL) {
+            tab[i] = p;
+            return;
+        }
+}
+
+/* Rebuilds the index for the list (after a removal, or to grow). */
+static int index_rebuild(hoso_consumer *c, size_t cap)
+{
+    parked **tab = calloc(cap, sizeof(*tab));
+    if (tab == NULL)
+        return HOSO_ENOMEM;
+    for (size_t i = 0; i < c->nparked; i++)
+        index_put(tab, cap, c->parked[i]);
+    free(c->pindex);
+    c->pindex = tab;
+    c->pindex_cap = cap;
+    return 0;
+}
+
 static parked *find_parked(hoso_consumer *c, const char *key)
 {
-    for (size_t i = 0; i < c->nparked; i++)
-        if (strcmp(c->parked[i]->key, key) == 0)
-            return c->parked[i];
-    return NULL;
+    if (c->nparked == 0)
+        return NULL;
+    for (size_t i = key_hash(key) & (c->pindex_cap - 1);; i = (i + 1) & (c->pindex_cap - 1)) {
+        if (c->pindex[i] == NULL)
+            return NULL;
+        if (strcmp(c->pindex[i]->key, key) == 0)
+            return c->pindex[i];
+    }
 }
 
 static parked *add_parked(hoso_consumer *c, const char *key)
@@ -159,10 +198,14 @@ static parked *add_parked(hoso_consumer *c, const char *key)
         c->parked = np;
         c->capparked = cap;
     }
+    if ((c->nparked + 1) * 2 > c->pindex_cap &&
+        index_rebuild(c, c->pindex_cap ? c->pindex_cap * 2 : 32) != 0)
+        return NULL;
     if ((p = calloc(1, sizeof(*p))) == NULL)
         return NULL;
     c->parked[c->nparked++] = p;
     snprintf(p->key, sizeof p->key, "%s", key);
+    index_put(c->pindex, c->pindex_cap, p);
     return p;
 }
 
@@ -172,6 +215,11 @@ static void drop_parked(hoso_consumer *c, parked *p)
         if (c->parked[i] == p) {
             c->parked[i] = c->parked[--c->nparked];
             free(p);
+            /* Open addressing has no cheap removal: refill the index in place (a
+             * removal is rare next to lookups, and needs no memory this way). */
+            memset(c->pindex, 0, c->pindex_cap * sizeof(*c->pindex));
+            for (size_t k = 0; k < c->nparked; k++)
+                index_put(c->pindex, c->pindex_cap, c->parked[k]);
             return;
         }
 }
@@ -767,6 +815,7 @@ static int add_consumer(hoso_engine *eng, const hoso_sink *sink)
         for (size_t k = 0; k < c->nparked; k++)
             free(c->parked[k]);
         free(c->parked);
+        free(c->pindex);
         free(c->win);
         free(c);
         return rc;
@@ -834,6 +883,7 @@ Fail:
         eng->c[i]->sink.free(eng->c[i]->sink.ctx);
         for (size_t k = 0; k < eng->c[i]->nparked; k++)
             free(eng->c[i]->parked[k]);
+        free(eng->c[i]->pindex);
         free(eng->c[i]->win);
         free(eng->c[i]->parked);
         free(eng->c[i]);
@@ -866,6 +916,7 @@ void hoso_engine_stop(void)
             free(c->parked[k]);
         free(c->win);
         free(c->parked);
+        free(c->pindex);
         free(c->pend);
         free(c);
     }

@@ -1,6 +1,7 @@
 /*
- * mirror.c - the portal mirror's status and its dead letters, for operators:
- * GET /v1/admin/mirror and POST /v1/admin/mirror/retry (admin only).
+ * mirror.c - the delivery engine's consumers as operators see them: GET
+ * /v1/admin/mirror and POST /v1/admin/mirror/retry (admin only). The portal mirror by
+ * default; ?consumer=webhooks shows the bot webhooks the same way.
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +37,19 @@ static int each_delivery(void *ctx, const hoso_delivery *d)
     return 0;
 }
 
+/* ?consumer=portal (default) or webhooks; NULL with r->err set for anything else. */
+static const char *consumer_of(hoso_req *r)
+{
+    char buf[32];
+    const char *c = hoso_req_query(r, "consumer", buf, sizeof buf);
+    if (c == NULL || strcmp(c, "portal") == 0)
+        return "portal";
+    if (strcmp(c, "webhooks") == 0)
+        return "webhooks";
+    hoso_fail_field(&r->err, "consumer", "must be portal or webhooks");
+    return NULL;
+}
+
 int hoso_route_mirror_status(hoso_req *r)
 {
     hoso_consumer_status st;
@@ -43,9 +57,12 @@ int hoso_route_mirror_status(hoso_req *r)
     msgpack_packer pk;
     listing l = {&pk, 0, 0, 0, 0};
     int rc;
+    const char *name = consumer_of(r);
 
-    hoso_engine_status(hoso_engine_get(), "portal", &st);
-    if ((rc = hoso_delivery_scan(r->rtxn, "portal", 0, 0, each_delivery, &l)) != 0)
+    if (name == NULL)
+        return HOSO_EVALIDATION_FAILED;
+    hoso_engine_status(hoso_engine_get(), name, &st);
+    if ((rc = hoso_delivery_scan(r->rtxn, name, 0, 0, each_delivery, &l)) != 0)
         return hoso_fail(&r->err, rc, "cannot read the dead letters");
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -65,7 +82,7 @@ int hoso_route_mirror_status(hoso_req *r)
          hoso_pack_cstr(&pk, "dead_letters") || msgpack_pack_array(&pk, l.dead < MAX_LISTED ? l.dead : MAX_LISTED);
     if (rc == 0) {
         l.pass = 1;
-        rc = hoso_delivery_scan(r->rtxn, "portal", 0, 0, each_delivery, &l);
+        rc = hoso_delivery_scan(r->rtxn, name, 0, 0, each_delivery, &l);
         if (rc == 1)
             rc = 0;
     }
@@ -82,7 +99,10 @@ int hoso_route_mirror_retry(hoso_req *r)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    if (hoso_engine_retry(hoso_engine_get(), "portal") != 0)
+    const char *name = consumer_of(r);
+    if (name == NULL)
+        return HOSO_EVALIDATION_FAILED;
+    if (hoso_engine_retry(hoso_engine_get(), name) != 0)
         return hoso_fail(&r->err, HOSO_EUNAVAILABLE, "the portal mirror is off (start hosod with --portal-url ...)");
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);

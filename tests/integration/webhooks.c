@@ -269,6 +269,25 @@ static void test_down_receiver_does_not_hold_up_the_rest(void)
     }
     EXPECT(ht_metric(&w.c, "hoso_consumer_lag_events{consumer=\"webhooks\"}") == 0);
     EXPECT(ht_metric(&w.c, "hoso_consumer_parked{consumer=\"webhooks\"}") >= 2);
+    /* An operator sees the same, and why. */
+    ht_user admin;
+    memset(&admin, 0, sizeof admin);
+    snprintf(admin.login, sizeof admin.login, "quantri-wh-%d", (int)getpid());
+    snprintf(admin.password, sizeof admin.password, "Quan-tri-%d-Pass!", (int)getpid());
+    char args[256];
+    snprintf(args, sizeof args, "create-admin --username '%s' --password '%s'", admin.login, admin.password);
+    free(ht_admin(&w.s, args));
+    ht_login(&w.c, &admin, 1);
+    ht_json_call(&w.c, "GET", "/v1/admin/mirror?consumer=webhooks", admin.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT(json_is_true(ht_j(r.json, "on")));
+    EXPECT(ht_jint(r.json, "waiting_behind") >= 2);
+    EXPECT_INT(ht_jint(r.json, "dead_letter_count"), 0);
+    EXPECT(ht_jstr(r.json, "last_error.message") != NULL);
+    ht_resp_free(&r);
+    ht_json_call(&w.c, "GET", "/v1/admin/mirror?consumer=nobody", admin.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
+    ht_resp_free(&r);
     relay_start(&rl, rl.port, secret);
     wait_statuses_for(&rl, (const int[]){2, 4}, 2, 60);
     /* The retries' backoff may have outlasted the server's keep-alive: a new connection. */
