@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include "core/internal.h"
 #include "consumers/consumers.h"
+#include "reports/reports.h"
 #include "routes/routes.h"
 #include "tools/tools.h"
 
@@ -137,11 +138,19 @@ static int parse_proxy(const char *s, hoso_config *cfg)
     return 0;
 }
 
-/* The engine's start and stop as the runtime's services hooks. */
-static int start_consumers(hoso_server *srv, void *arg) { return hoso_engine_start(srv, arg); }
-static void stop_consumers(void *arg)
+/* The services beside the workers, as the runtime's hooks: the delivery engine and
+ * the overdue scheduler. */
+static int start_services(hoso_server *srv, void *arg)
+{
+    int rc = hoso_engine_start(srv, arg);
+    if (rc == 0 && (rc = hoso_overdue_start(srv)) != 0)
+        hoso_engine_stop();
+    return rc;
+}
+static void stop_services(void *arg)
 {
     (void)arg;
+    hoso_overdue_stop();
     hoso_engine_stop();
 }
 
@@ -348,7 +357,7 @@ static int cmd_serve(int argc, char **argv)
     /* Password hashing runs on libuv's pool: its size bounds argon2's memory (64 MiB a
      * hash). Set before the pool exists; an operator's own setting wins. */
     setenv("UV_THREADPOOL_SIZE", "4", 0);
-    hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed, start_consumers, stop_consumers, hoso_engine_metrics, &portal};
+    hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed, start_services, stop_services, hoso_engine_metrics, &portal};
     return hoso_server_run(&cfg, &app) == 0 ? 0 : 1;
 }
 

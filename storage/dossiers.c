@@ -142,6 +142,24 @@ int hoso_dossier_put(hoso_txn *t, const hoso_dossier *d, int is_new)
             (rc = index_key(akey, alen, d->submitted_at, &d->code, &alen)) != 0)
             goto Exit;
     }
+    /* The due-date indexes follow the status and due date: read the stored ones (clear
+     * fields, no opening) before they are replaced. */
+    int64_t old_status = 0, old_due = 0;
+    if (!is_new) {
+        MDB_val ov;
+        msgpack_unpacked u;
+        if ((rc = hoso__get(t, HOSO__DB_DOSSIERS, d->code.ptr, d->code.len, &ov)) == 0) {
+            msgpack_unpacked_init(&u);
+            if ((rc = hoso__unpack(&u, ov.mv_data, ov.mv_size)) == 0 &&
+                (rc = hoso__mint(&u.data, "status", 0, &old_status)) == 0)
+                rc = hoso__mint(&u.data, "due_at", 0, &old_due);
+            msgpack_unpacked_destroy(&u);
+        } else if (rc == HOSO_ENOT_FOUND) {
+            rc = 0;
+        }
+        if (rc) goto Exit;
+    }
+    if ((rc = hoso__due_update(t, d, old_status, old_due)) != 0) goto Exit;
     rc = HOSO_ENOMEM;
     if (pack_sealed(d, &sec) != 0) goto Exit;
     if ((rc = hoso_seal(t->s, sec.data, sec.size, d->code.ptr, d->code.len, &sealed, &slen)) != 0) goto Exit;

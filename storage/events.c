@@ -17,12 +17,12 @@
 #define MAX_LIMIT 1000
 
 static const char *const TYPE_NAMES[] = {
-    NULL, "dossier.created", "dossier.status", "dossier.updated", "paper.added", "message",
+    NULL, "dossier.created", "dossier.status", "dossier.updated", "paper.added", "message", "dossier.overdue",
 };
 
 const char *hoso_event_type_name(hoso_event_type t)
 {
-    return t >= HOSO_EV_DOSSIER_CREATED && t <= HOSO_EV_MESSAGE ? TYPE_NAMES[t] : "?";
+    return t >= HOSO_EV_DOSSIER_CREATED && t <= HOSO_EV_LAST ? TYPE_NAMES[t] : "?";
 }
 
 int hoso_feed_head(hoso_txn *t, const char *owner, uint64_t *head)
@@ -64,7 +64,7 @@ static int append(hoso_txn *t, const char *owner, const char *agency, hoso_event
     if ((rc = hoso__writable(t)) != 0) goto Exit;
     rc = HOSO_EBAD_REQUEST;
     if (!agency) agency = "";
-    if (strlen(agency) >= sizeof ev.agency || type < HOSO_EV_DOSSIER_CREATED || type > HOSO_EV_MESSAGE) goto Exit;
+    if (strlen(agency) >= sizeof ev.agency || type < HOSO_EV_DOSSIER_CREATED || type > HOSO_EV_LAST) goto Exit;
     if ((rc = hoso__feed_head_get(t, owner, &seq, &first)) != 0) goto Exit;
     seq++;
     if ((rc = pack_body(&sb, seq, at, type, d, p)) != 0) goto Exit;

@@ -247,7 +247,9 @@ typedef enum hoso_event_type {
     HOSO_EV_DOSSIER_UPDATED,     /* "dossier.updated" */
     HOSO_EV_PAPER_ADDED,         /* "paper.added" */
     HOSO_EV_MESSAGE,             /* "message" */
+    HOSO_EV_DOSSIER_OVERDUE,     /* "dossier.overdue": its due time passed while it was open */
 } hoso_event_type;
+#define HOSO_EV_LAST HOSO_EV_DOSSIER_OVERDUE
 const char *hoso_event_type_name(hoso_event_type t);
 
 /* A committed event as handed to the push hub, mirror and stats. */
@@ -353,6 +355,30 @@ int hoso_stats_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_stat_row *row),
 /* Consumer cursors (portal mirror, webhooks). An unknown name is at 0. */
 int hoso_cursor_get(hoso_txn *t, const char *name, uint64_t *pos);
 int hoso_cursor_put(hoso_txn *t, const char *name, uint64_t pos);
+
+/* Due dates. hoso_dossier_put keeps two indexes: `due` (due_at BE64 + code) holds every
+ * open dossier whose due time has not fired yet, `overdue` (agency + due_at + code) the
+ * ones that fired, until they end or get a new due date. A dossier is open while its
+ * status is neither final nor 9 (result ready). */
+/* fn for each entry of `due` with due_at <= until, earliest first, at most limit. */
+int hoso_due_scan(hoso_txn *t, int64_t until, size_t limit,
+                  int (*fn)(void *ctx, const char *code, int64_t due_at), void *ctx);
+/* The earliest due_at still to fire, 0 when none. */
+int hoso_due_first(hoso_txn *t, int64_t *due_at);
+/* Moves code from `due` to `overdue` (its due time fired). Errors: NOT_FOUND (not due
+ * at due_at any more), STORAGE_FULL, IO. */
+int hoso_due_fire(hoso_txn *t, const char *code, int64_t due_at, const char *agency);
+/* Builds the due-date indexes once for a store made before they existed (meta
+ * "due_index" marks it done): every open dossier with a due date is armed, so the
+ * ones already past fire at once. *count is how many were armed (0 when done before).
+ * Errors: CORRUPT, STORAGE_FULL, IO. */
+int hoso_due_backfill(hoso_txn *t, uint64_t *count);
+/* Drops a `due` entry that no longer matches its dossier (not an error when absent). */
+int hoso_due_forget(hoso_txn *t, const char *code, int64_t due_at);
+/* fn for the agency's overdue dossiers, the longest overdue first, at most limit,
+ * starting after (after_due, after_code) when after_code is not NULL. */
+int hoso_overdue_each(hoso_txn *t, const char *agency, int64_t after_due, const char *after_code, size_t limit,
+                      int (*fn)(void *ctx, const char *code, int64_t due_at), void *ctx);
 
 /* Bot webhook subscriptions: id -> {bot, code, chat_ref (sealed), callback_url,
  * created_at, ended_at, end_reason}; code_subscriptions (code + NUL + id) lists the

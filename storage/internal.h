@@ -37,6 +37,8 @@
     X(DELIVERIES, "deliveries")                                                         \
     X(SUBSCRIPTIONS, "subscriptions")                                                   \
     X(CODE_SUBSCRIPTIONS, "code_subscriptions")                                         \
+    X(DUE, "due")                                                                       \
+    X(OVERDUE, "overdue")                                                               \
     X(STATS, "stats")
 
 enum {
@@ -140,6 +142,10 @@ int hoso__agency_prefix(const char *agency, uint8_t *buf, size_t *len);
 void hoso__random_hex(char *out, size_t nbytes);
 
 /* ---------------------------------------------------------------------------------- */
+/* Due-date indexes (due.c): called by hoso_dossier_put with the stored dossier's
+ * status and due_at before the change (old_status 0 for a new dossier). */
+int hoso__due_update(hoso_txn *t, const hoso_dossier *d, int64_t old_status, int64_t old_due);
+
 /* Codec helpers (codec.c). */
 
 /* Makes doc usable: a doc whose zone has chunk_size 0 (zeroed) is initialized here;

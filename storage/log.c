@@ -152,7 +152,7 @@ static int decode_entry(const MDB_val *k, const MDB_val *v, hoso_log_entry *e)
         (rc = hoso__mcopy(&u.data, "type", type, sizeof type)) == 0) {
         e->seq = hoso_be64_get(k->mv_data);
         if ((uint64_t)seq != e->seq) rc = HOSO_ECORRUPT;
-        for (int i = HOSO_EV_DOSSIER_CREATED; i <= HOSO_EV_MESSAGE; i++)
+        for (int i = HOSO_EV_DOSSIER_CREATED; i <= HOSO_EV_LAST; i++)
             if (strcmp(type, hoso_event_type_name((hoso_event_type)i)) == 0) e->type = (hoso_event_type)i;
     }
     msgpack_unpacked_destroy(&u);

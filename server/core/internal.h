@@ -202,6 +202,11 @@ void hoso_wop_destroy(hoso_wop *op);
 hoso_wop *hoso_wop_new(hoso_req *r, hoso_wop_fn apply);
 /* Queues op for the writer; the runtime owns it from here. Returns HOSO_ASYNC. */
 int hoso_writer_submit(hoso_req *r, hoso_wop *op);
+/* Queues an op of the server's own (no request, no reply: the overdue scheduler) for
+ * the writer, so that it commits with a batch and its events are published like any
+ * other's. data is freed with free_data after the op ran. Any thread. Errors: NOMEM,
+ * UNAVAILABLE (stopping; data freed). */
+int hoso_writer_submit_own(hoso_server *srv, hoso_wop_fn apply, void *data, void (*free_data)(void *data));
 /* For ops run by the server itself (demo seeding, admin commands): runs op in one
  * transaction synchronously on the calling thread, which must not be inside another
  * write transaction of this store. Returns the commit's error or op->result. */

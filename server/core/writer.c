@@ -252,7 +252,43 @@ void hoso__writer_on_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *messag
 
 static void post_back(wop_rt *w)
 {
+    if (w->worker == NULL) { /* the server's own op: nobody waits for a reply */
+        if (w->op.result != 0)
+            hoso_log(HOSO_LOG_ERROR, "internal write failed: %s",
+                     w->op.err.message[0] ? w->op.err.message : hoso_err_message(w->op.result));
+        wop_free(w);
+        return;
+    }
     h2o_multithread_send_message(&w->worker->done_rx, &w->msg);
+}
+
+int hoso_writer_submit_own(hoso_server *srv, hoso_wop_fn apply, void *data, void (*free_data)(void *data))
+{
+    hoso_writer *wr = srv->writer;
+    wop_rt *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        if (free_data != NULL)
+            free_data(data);
+        return HOSO_ENOMEM;
+    }
+    hoso_wop_init(&w->op, apply, NULL, hoso_now_ms());
+    w->op._private = w;
+    w->op.data = data;
+    w->op.free_data = free_data;
+    pthread_mutex_lock(&wr->lock);
+    if (wr->stopping) {
+        pthread_mutex_unlock(&wr->lock);
+        wop_free(w);
+        return HOSO_EUNAVAILABLE;
+    }
+    if (wr->tail != NULL)
+        wr->tail->next = w;
+    else
+        wr->head = w;
+    wr->tail = w;
+    pthread_cond_signal(&wr->cond);
+    pthread_mutex_unlock(&wr->lock);
+    return 0;
 }
 
 int hoso_writer_submit(hoso_req *r, hoso_wop *op)

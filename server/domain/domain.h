@@ -53,6 +53,12 @@ typedef enum hoso_change_kind {
  * Statistics and the consumers of the log see every change because nothing else
  * stores a dossier. `status` is the new status for STATUS and is ignored otherwise.
  * New strings live in doc. Errors: NOMEM, storage's. */
+/* The due time of code (due_at) passed (writer op apply, op->now past it): when the
+ * dossier is still open with that due date, appends dossier.overdue to its owner's feed
+ * and the log and moves it to the overdue index; a stale entry is dropped. Exactly once
+ * per due date: the entry leaves `due` in the same transaction. Errors: storage's. */
+int hoso__dossier_fire_due(hoso_txn *t, const hoso_wop *op, const char *code, int64_t due_at);
+
 int hoso__dossier_change(hoso_txn *t, const hoso_wop *op, hoso_doc *doc, hoso_dossier *d, hoso_change_kind kind,
                          int status, const char *note, size_t note_len);
 
@@ -96,6 +102,9 @@ int hoso__parse_paging(hoso_req *r, int *status, char *cursor, size_t cursor_sz,
 
 typedef int (*hoso__list_fn)(hoso_txn *t, const char *who, int status, const char *cursor, unsigned limit,
                              hoso_doc *doc, hoso_dossier_fn fn, void *ctx, char next_buf[128]);
+/* The agency's overdue dossiers (status ignored), the longest overdue first. */
+int hoso__dossier_list_overdue(hoso_txn *t, const char *agency, int status, const char *cursor, unsigned limit,
+                               hoso_doc *doc, hoso_dossier_fn fn, void *ctx, char next_buf[128]);
 /* Runs a list function and replies {dossiers: [...], next}. */
 int hoso__reply_dossier_list(hoso_req *r, hoso__list_fn list, const char *who, int status, const char *cursor,
                              unsigned limit);

@@ -98,6 +98,23 @@ int hoso__dossier_change(hoso_txn *t, const hoso_wop *op, hoso_doc *doc, hoso_do
     return count(t, d, kind, op->now);
 }
 
+int hoso__dossier_fire_due(hoso_txn *t, const hoso_wop *op, const char *code, int64_t due_at)
+{
+    hoso_doc doc;
+    hoso_dossier d;
+    int ret;
+    memset(&doc, 0, sizeof doc);
+    ret = hoso_dossier_get(t, code, &doc, &d);
+    if (ret == HOSO_ENOT_FOUND || (ret == 0 && (d.due_at != due_at || !hoso__dossier_overdue(&d, op->now)))) {
+        ret = hoso_due_forget(t, code, due_at); /* no longer this dossier's due time */
+    } else if (ret == 0 && (ret = hoso_due_fire(t, code, due_at, d.agency.ptr)) == 0) {
+        /* The dossier itself does not change (no version, no history line). */
+        ret = hoso_event_append(t, d.owner.ptr, d.agency.ptr, HOSO_EV_DOSSIER_OVERDUE, op->now, &d, NULL);
+    }
+    hoso_doc_destroy(&doc);
+    return ret;
+}
+
 int hoso__wop_conflict(hoso_wop *op, const hoso_dossier *d, int64_t sent_version)
 {
     char msg[160];

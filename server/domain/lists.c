@@ -2,6 +2,8 @@
  * lists.c - paged lists: the query of a list route, and items packed while a storage
  * walk counts them (dossiers, papers, services).
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "domain.h"
 
@@ -108,5 +110,55 @@ Exit:
     hoso_doc_destroy(&doc);
     hoso__items_destroy(&c);
     msgpack_sbuffer_destroy(&out);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The agency's overdue dossiers, the longest overdue first. The cursor is
+ * "<due_at>.<code>" of the last one listed. */
+
+typedef struct overdue_list {
+    hoso_txn *t;
+    hoso_doc *doc;
+    hoso_dossier_fn fn;
+    void *ctx;
+    unsigned n;
+    int64_t last_due;
+    char last_code[96];
+} overdue_list;
+
+static int overdue_one(void *ctx, const char *code, int64_t due_at)
+{
+    overdue_list *l = ctx;
+    hoso_dossier d;
+    int ret = hoso_dossier_get(l->t, code, l->doc, &d);
+    if (ret == HOSO_ENOT_FOUND)
+        return 0;
+    if (ret != 0 || (ret = l->fn(l->ctx, &d)) != 0)
+        return ret;
+    l->n++;
+    l->last_due = due_at;
+    snprintf(l->last_code, sizeof l->last_code, "%s", code);
+    return 0;
+}
+
+int hoso__dossier_list_overdue(hoso_txn *t, const char *agency, int status, const char *cursor, unsigned limit,
+                               hoso_doc *doc, hoso_dossier_fn fn, void *ctx, char next_buf[128])
+{
+    overdue_list l = {t, doc, fn, ctx, 0, 0, ""};
+    int64_t after_due = 0;
+    const char *after_code = NULL;
+    (void)status;
+    next_buf[0] = '\0';
+    if (cursor != NULL && cursor[0] != '\0') {
+        char *end;
+        after_due = strtoll(cursor, &end, 10);
+        if (*end != '.' || end[1] == '\0' || after_due <= 0)
+            return HOSO_EBAD_REQUEST;
+        after_code = end + 1;
+    }
+    int ret = hoso_overdue_each(t, agency, after_due, after_code, limit, overdue_one, &l);
+    if (ret == 0 && l.n == limit)
+        snprintf(next_buf, 128, "%lld.%s", (long long)l.last_due, l.last_code);
     return ret;
 }

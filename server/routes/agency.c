@@ -27,6 +27,12 @@ int hoso_route_agency_list(hoso_req *r)
         if (!r->who.agency[0]) return hoso_fail(&r->err, HOSO_EFORBIDDEN, "this account belongs to no agency");
         who = r->who.agency;
     }
+    char flag[8];
+    const char *overdue = hoso_req_query(r, "overdue", flag, sizeof(flag));
+    if (overdue != NULL && strcmp(overdue, "1") == 0)
+        return hoso__reply_dossier_list(r, hoso__dossier_list_overdue, who, status, cursor, limit);
+    if (overdue != NULL && strcmp(overdue, "0") != 0)
+        return hoso_fail_field(&r->err, "overdue", "must be 1 (or 0)");
     return hoso__reply_dossier_list(r, hoso_dossier_list_agency, who, status, cursor, limit);
 }
 
