@@ -250,6 +250,24 @@ void hoso__writer_on_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *messag
     }
 }
 
+/* Appends w to the writer's queue; 0 when the writer is stopping (w not queued). */
+static int enqueue(hoso_writer *wr, wop_rt *w)
+{
+    pthread_mutex_lock(&wr->lock);
+    if (wr->stopping) {
+        pthread_mutex_unlock(&wr->lock);
+        return 0;
+    }
+    if (wr->tail != NULL)
+        wr->tail->next = w;
+    else
+        wr->head = w;
+    wr->tail = w;
+    pthread_cond_signal(&wr->cond);
+    pthread_mutex_unlock(&wr->lock);
+    return 1;
+}
+
 static void post_back(wop_rt *w)
 {
     if (w->worker == NULL) { /* the server's own op: nobody waits for a reply */
@@ -275,19 +293,10 @@ int hoso_writer_submit_own(hoso_server *srv, hoso_wop_fn apply, void *data, void
     w->op._private = w;
     w->op.data = data;
     w->op.free_data = free_data;
-    pthread_mutex_lock(&wr->lock);
-    if (wr->stopping) {
-        pthread_mutex_unlock(&wr->lock);
+    if (!enqueue(wr, w)) {
         wop_free(w);
         return HOSO_EUNAVAILABLE;
     }
-    if (wr->tail != NULL)
-        wr->tail->next = w;
-    else
-        wr->head = w;
-    wr->tail = w;
-    pthread_cond_signal(&wr->cond);
-    pthread_mutex_unlock(&wr->lock);
     return 0;
 }
 
@@ -302,20 +311,8 @@ int hoso_writer_submit(hoso_req *r, hoso_wop *op)
     w->cancel->w = w;
     atomic_fetch_add(&w->worker->inflight, 1);
 
-    if (wr != NULL) {
-        pthread_mutex_lock(&wr->lock);
-        if (!wr->stopping) {
-            if (wr->tail != NULL)
-                wr->tail->next = w;
-            else
-                wr->head = w;
-            wr->tail = w;
-            pthread_cond_signal(&wr->cond);
-            pthread_mutex_unlock(&wr->lock);
-            return HOSO_ASYNC;
-        }
-        pthread_mutex_unlock(&wr->lock);
-    }
+    if (wr != NULL && enqueue(wr, w))
+        return HOSO_ASYNC;
     /* Shutting down: answer now rather than queue an op nobody will run. */
     op->err.err = 0;
     hoso_fail(&op->err, HOSO_EUNAVAILABLE, "the server is shutting down");
