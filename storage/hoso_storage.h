@@ -344,11 +344,12 @@ int hoso_feedback_put(hoso_txn *t, const char *text, const char *service, int64_
  * the moves into status that day. Call on create (status 1) and on each status
  * change; `late` is decided by the caller from due_at. */
 int hoso_stats_bump(hoso_txn *t, const char *agency, const char *service, int64_t at, int status,
-                    int received, int on_time, int late);
+                    int received, int on_time, int late, int overdue);
 /* Calls fn with each counter row (agency, service, day "YYYYMMDD", counters). */
 typedef struct hoso_stat_row {
     const char *agency, *service, *day;
     uint64_t received, on_time, late, by_status[11];
+    uint64_t overdue;   /* due times that passed while the dossier was open (that day) */
 } hoso_stat_row;
 int hoso_stats_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_stat_row *row), void *ctx);
 

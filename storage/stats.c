@@ -1,6 +1,7 @@
 /*
  * stats.c - usage counters per agency, service and Vietnam day (Decree 42/2022
- * art. 16): agency \0 service \0 YYYYMMDD -> {received, on_time, late, by_status}.
+ * art. 16): agency \0 service \0 YYYYMMDD -> {received, on_time, late, by_status,
+ * overdue} (a row written before overdue existed reads as 0).
  * The NUL separators keep "A"/"BC" and "AB"/"C" apart and keep rows of one agency
  * together in key order.
  */
@@ -35,6 +36,8 @@ static int decode_row(const MDB_val *v, hoso_stat_row *row)
     row->on_time = (uint64_t)x;
     if ((rc = hoso__mint(&u.data, "late", 0, &x)) != 0) goto Exit;
     row->late = (uint64_t)x;
+    if ((rc = hoso__mint(&u.data, "overdue", 0, &x)) != 0) goto Exit;
+    row->overdue = (uint64_t)x;
     const msgpack_object *bs = hoso_map_get(&u.data, "by_status");
     if (bs && bs->type == MSGPACK_OBJECT_ARRAY) {
         for (uint32_t i = 0; i < bs->via.array.size && i < NSTATUS; i++) {
@@ -51,7 +54,7 @@ Exit:
 }
 
 int hoso_stats_bump(hoso_txn *t, const char *agency, const char *service, int64_t at, int status,
-                    int received, int on_time, int late)
+                    int received, int on_time, int late, int overdue)
 {
     char key[HOSO__INDEX_KEY_MAX];
     size_t klen = 0;
@@ -71,10 +74,12 @@ int hoso_stats_bump(hoso_txn *t, const char *agency, const char *service, int64_
     row.received += (uint64_t)(received > 0 ? received : 0);
     row.on_time += (uint64_t)(on_time > 0 ? on_time : 0);
     row.late += (uint64_t)(late > 0 ? late : 0);
+    row.overdue += (uint64_t)(overdue > 0 ? overdue : 0);
     if (status >= HOSO_ST_MIN && status <= HOSO_ST_MAX) row.by_status[status]++;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 4) || hoso_pack_kint(&pk, "received", (int64_t)row.received) ||
+    if (msgpack_pack_map(&pk, 5) || hoso_pack_kint(&pk, "received", (int64_t)row.received) ||
+        hoso_pack_kint(&pk, "overdue", (int64_t)row.overdue) ||
         hoso_pack_kint(&pk, "on_time", (int64_t)row.on_time) || hoso_pack_kint(&pk, "late", (int64_t)row.late) ||
         hoso_pack_cstr(&pk, "by_status") || msgpack_pack_array(&pk, NSTATUS))
         goto Exit;

@@ -63,7 +63,7 @@ static int count(hoso_txn *t, const hoso_dossier *d, hoso_change_kind kind, int6
 {
     int on_time = 0, late = 0;
     if (kind == HOSO_CHANGE_SUBMIT)
-        return hoso_stats_bump(t, d->agency.ptr, d->service.ptr, at, HOSO_ST_SUBMITTED, 1, 0, 0);
+        return hoso_stats_bump(t, d->agency.ptr, d->service.ptr, at, HOSO_ST_SUBMITTED, 1, 0, 0, 0);
     if (kind != HOSO_CHANGE_STATUS)
         return 0;
     if (d->status == HOSO_ST_DONE) {
@@ -72,7 +72,7 @@ static int count(hoso_txn *t, const hoso_dossier *d, hoso_change_kind kind, int6
         else
             late = 1;
     }
-    return hoso_stats_bump(t, d->agency.ptr, d->service.ptr, at, (int)d->status, 0, on_time, late);
+    return hoso_stats_bump(t, d->agency.ptr, d->service.ptr, at, (int)d->status, 0, on_time, late, 0);
 }
 
 int hoso__dossier_change(hoso_txn *t, const hoso_wop *op, hoso_doc *doc, hoso_dossier *d, hoso_change_kind kind,
@@ -108,8 +108,10 @@ int hoso__dossier_fire_due(hoso_txn *t, const hoso_wop *op, const char *code, in
     if (ret == HOSO_ENOT_FOUND || (ret == 0 && (d.due_at != due_at || !hoso__dossier_overdue(&d, op->now)))) {
         ret = hoso_due_forget(t, code, due_at); /* no longer this dossier's due time */
     } else if (ret == 0 && (ret = hoso_due_fire(t, code, due_at, d.agency.ptr)) == 0) {
-        /* The dossier itself does not change (no version, no history line). */
-        ret = hoso_event_append(t, d.owner.ptr, d.agency.ptr, HOSO_EV_DOSSIER_OVERDUE, op->now, &d, NULL);
+        /* The dossier itself does not change (no version, no history line); the day's
+         * statistics count it (status 0: no move). */
+        if ((ret = hoso_event_append(t, d.owner.ptr, d.agency.ptr, HOSO_EV_DOSSIER_OVERDUE, op->now, &d, NULL)) == 0)
+            ret = hoso_stats_bump(t, d.agency.ptr, d.service.ptr, op->now, 0, 0, 0, 0, 1);
     }
     hoso_doc_destroy(&doc);
     return ret;

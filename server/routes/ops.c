@@ -41,7 +41,7 @@ int hoso_route_metrics(hoso_req *r)
 
 typedef struct stat_sum {
     char agency[48], service[64];
-    uint64_t received, on_time, late, by_status[11];
+    uint64_t received, on_time, late, overdue, by_status[11];
 } stat_sum;
 
 typedef struct stat_ctx {
@@ -82,6 +82,7 @@ static int on_stat_row(void *arg, const hoso_stat_row *row)
     s->received += row->received;
     s->on_time += row->on_time;
     s->late += row->late;
+    s->overdue += row->overdue;
     for (int i = 0; i < 11; i++)
         s->by_status[i] += row->by_status[i];
     return 0;
@@ -137,7 +138,7 @@ int hoso_route_stats(hoso_req *r)
         size_t nst = 0;
         for (int st = HOSO_ST_MIN; st <= HOSO_ST_MAX; st++)
             nst += s->by_status[st] != 0;
-        msgpack_pack_map(&pk, 6);
+        msgpack_pack_map(&pk, 7);
         hoso_pack_cstr(&pk, "agency");
         hoso_pack_cstr(&pk, s->agency);
         hoso_pack_cstr(&pk, "service");
@@ -148,6 +149,8 @@ int hoso_route_stats(hoso_req *r)
         msgpack_pack_uint64(&pk, s->on_time);
         hoso_pack_cstr(&pk, "late");
         msgpack_pack_uint64(&pk, s->late);
+        hoso_pack_cstr(&pk, "overdue");
+        msgpack_pack_uint64(&pk, s->overdue);
         hoso_pack_cstr(&pk, "by_status");
         msgpack_pack_map(&pk, nst);
         for (int st = HOSO_ST_MIN; st <= HOSO_ST_MAX; st++) {

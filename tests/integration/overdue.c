@@ -111,6 +111,12 @@ static void test_fires_once_rearms_and_clears(void)
     ht_resp_free(&r);
     EXPECT(!listed_overdue(code));
 
+    /* The day's statistics count both due times that passed. */
+    ht_json_call(&W.c, "GET", "/v1/stats", W.off.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT_INT(ht_jint(r.json, "rows.0.overdue"), 2);
+    ht_resp_free(&r);
+
     /* A bad flag is refused. */
     ht_json_call(&W.c, "GET", "/v1/agency/dossiers?overdue=yes", W.off.token, NULL, &r);
     HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");

@@ -30,13 +30,13 @@ static void test_stats_bump_each(void)
     hoso_txn *t = NULL;
     int64_t late_night = 1795453199999LL; /* 2026-11-23 23:59:59.999 in Hanoi */
     EXPECT_INT(hoso_txn_write(s, NULL, &t), 0);
-    EXPECT_INT(hoso_stats_bump(t, "A", "1.001", late_night, 1, 1, 0, 0), 0);
-    EXPECT_INT(hoso_stats_bump(t, "A", "1.001", late_night, 1, 1, 0, 0), 0);
-    EXPECT_INT(hoso_stats_bump(t, "A", "1.001", late_night, 10, 0, 1, 0), 0);
-    EXPECT_INT(hoso_stats_bump(t, "A", "1.001", late_night + 1, 10, 0, 0, 1), 0);
-    EXPECT_INT(hoso_stats_bump(t, "AB", "1", late_night, 2, 0, 0, 0), 0);
-    EXPECT_INT(hoso_stats_bump(t, "A", "B1", late_night, 2, 0, 0, 0), 0);
-    EXPECT_INT(hoso_stats_bump(t, "", "1", late_night, 2, 0, 0, 0), HOSO_EBAD_REQUEST);
+    EXPECT_INT(hoso_stats_bump(t, "A", "1.001", late_night, 1, 1, 0, 0, 0), 0);
+    EXPECT_INT(hoso_stats_bump(t, "A", "1.001", late_night, 1, 1, 0, 0, 0), 0);
+    EXPECT_INT(hoso_stats_bump(t, "A", "1.001", late_night, 10, 0, 1, 0, 0), 0);
+    EXPECT_INT(hoso_stats_bump(t, "A", "1.001", late_night + 1, 10, 0, 0, 1, 0), 0);
+    EXPECT_INT(hoso_stats_bump(t, "AB", "1", late_night, 2, 0, 0, 0, 0), 0);
+    EXPECT_INT(hoso_stats_bump(t, "A", "B1", late_night, 2, 0, 0, 0, 0), 0);
+    EXPECT_INT(hoso_stats_bump(t, "", "1", late_night, 2, 0, 0, 0, 0), HOSO_EBAD_REQUEST);
     EXPECT_INT(hoso_txn_commit(t), 0);
 
     rows r = {0};
