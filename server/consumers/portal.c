@@ -408,15 +408,17 @@ static void run(pjob *pj)
 /* ---------------------------------------------------------------------------------- */
 /* The sink */
 
+/* The dossier events, but dossier.overdue: the portal's status table has no such step. */
+static int portal_key(void *ctx, const hoso_log_entry *e, char *key, size_t n)
+{
+    return e->type == HOSO_EV_DOSSIER_OVERDUE ? 1 : hoso_dossier_event_key(ctx, e, key, n);
+}
+
 static void portal_send(void *ctx, hoso_job *job)
 {
     portal *p = ctx;
     pjob *pj;
     p->c = job->consumer;
-    if (job->e.type == HOSO_EV_DOSSIER_OVERDUE) { /* the portal's status table has no such step */
-        hoso_job_done(job, HOSO_SENT_OK, 0, NULL);
-        return;
-    }
     if (!p->ready) {
         int rc = hoso_http_init(&p->http, hoso_consumer_loop(p->c), p->cfg.timeout_ms, p->cfg.ca_file);
         if (rc != 0) {
@@ -504,7 +506,7 @@ int hoso_portal_sink(const hoso_portal_config *pc, hoso_sink *out)
     out->max_inflight = pc->max_inflight ? pc->max_inflight : 16;
     out->retry_min_ms = pc->retry_min_ms ? pc->retry_min_ms : 500;
     out->retry_max_ms = pc->retry_max_ms ? pc->retry_max_ms : 60000;
-    out->key = hoso_dossier_event_key;
+    out->key = portal_key;
     out->send = portal_send;
     out->stop = portal_stop;
     out->free = portal_free;
