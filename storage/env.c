@@ -206,6 +206,13 @@ static int init_meta(hoso_store *s, MDB_txn *txn)
         v.mv_size = 8, v.mv_data = buf;
         rc = mdb_put(txn, s->dbi[HOSO__DB_META], &k, &v, 0);
         if (rc) return hoso__mdb_err(rc);
+        /* A new store keeps its indexes from the first write: nothing to build later
+         * (storage/due.c, ratings.c build them once for stores made before them). */
+        static const char *const BUILT[] = {"due_index", "satisfaction_index"};
+        for (size_t i = 0; i < sizeof BUILT / sizeof BUILT[0]; i++) {
+            MDB_val bk = {strlen(BUILT[i]), (void *)BUILT[i]}, bv = {1, "1"};
+            if ((rc = mdb_put(txn, s->dbi[HOSO__DB_META], &bk, &bv, 0)) != 0) return hoso__mdb_err(rc);
+        }
         rc = mdb_get(txn, s->dbi[HOSO__DB_META], &k, &v);
     }
     if (rc) return rc == MDB_NOTFOUND ? HOSO_ECORRUPT : hoso__mdb_err(rc);

@@ -337,6 +337,20 @@ int hoso_paper_each(hoso_txn *t, const char *owner, hoso_doc *doc,
 /* Ratings: random id -> {service, agency, month "YYYY-MM", answers}. No owner, no code. */
 int hoso_rating_put(hoso_txn *t, const char *service, const char *agency, int64_t at,
                     const msgpack_object *answers);
+/* Satisfaction aggregates, kept by hoso_rating_put in the same transaction: agency \0
+ * service \0 month "YYYY-MM" \0 question -> {count, sum, dist[5]} (scores 1..5). No
+ * rating is linked to a person or a dossier. */
+typedef struct hoso_satisfaction_row {
+    const char *agency, *service, *month, *question;
+    uint64_t count, sum, dist[5];
+} hoso_satisfaction_row;
+/* fn for each row of month (all agencies when agency is NULL or ""), in key order.
+ * Errors: BAD_REQUEST (month not YYYY-MM), CORRUPT, IO. */
+int hoso_satisfaction_each(hoso_txn *t, const char *month, const char *agency,
+                           int (*fn)(void *ctx, const hoso_satisfaction_row *row), void *ctx);
+/* Builds the aggregates once from the ratings of a store made before them (meta
+ * "satisfaction_index"); *count is the ratings read (0 when done before). */
+int hoso_satisfaction_backfill(hoso_txn *t, uint64_t *count);
 /* Feedback: random id -> {text (sealed), service, at}. */
 int hoso_feedback_put(hoso_txn *t, const char *text, const char *service, int64_t at);
 

@@ -39,6 +39,7 @@
     X(CODE_SUBSCRIPTIONS, "code_subscriptions")                                         \
     X(DUE, "due")                                                                       \
     X(OVERDUE, "overdue")                                                               \
+    X(SATISFACTION, "satisfaction")                                                     \
     X(STATS, "stats")
 
 enum {

@@ -823,6 +823,7 @@ static int add_consumer(hoso_engine *eng, const hoso_sink *sink)
     if (c->cursor == 0 && sink->from_head)
         c->cursor = atomic_load(&eng->head);
     c->saved = c->scanned = c->cursor;
+    c->st.cursor = c->st.head = c->cursor; /* the status is right before the first pump too */
     eng->c[eng->nc++] = c;
     return 0;
 }

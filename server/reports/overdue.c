@@ -121,27 +121,38 @@ static void on_commit(void *ctx, const hoso_event *ev, size_t n)
         }
 }
 
+typedef struct backfill {
+    uint64_t armed, ratings;
+} backfill;
+
+/* The indexes a store made before them lacks: due dates, satisfaction aggregates. */
 static int backfill_apply(hoso_wop *op, hoso_txn *t)
 {
-    int rc = hoso_due_backfill(t, op->data);
-    return rc ? hoso_wop_fail(op, rc, "cannot build the due-date index") : 0;
+    backfill *b = op->data;
+    int rc = hoso_due_backfill(t, &b->armed);
+    if (rc == 0)
+        rc = hoso_satisfaction_backfill(t, &b->ratings);
+    return rc ? hoso_wop_fail(op, rc, "cannot build the due-date and satisfaction indexes") : 0;
 }
 
 int hoso_overdue_start(hoso_server *srv)
 {
-    uint64_t armed = 0;
+    backfill b = {0, 0};
     hoso_errinfo ei;
     int rc;
     /* A data dir from before the due-date index: arm its open dossiers once (one
      * transaction, before the first request; the ones already past fire at once). */
     memset(&ei, 0, sizeof ei);
-    if ((rc = hoso_run_job(hoso_server_store(srv), backfill_apply, &armed, hoso_now_ms(), &ei)) != 0) {
+    if ((rc = hoso_run_job(hoso_server_store(srv), backfill_apply, &b, hoso_now_ms(), &ei)) != 0) {
         hoso_log(HOSO_LOG_ERROR, "overdue: %s", ei.message[0] ? ei.message : hoso_err_message(rc));
         return rc;
     }
-    if (armed > 0)
+    if (b.armed > 0)
         hoso_log(HOSO_LOG_INFO, "overdue: due-date index built, %llu open dossier%s with a due date",
-                 (unsigned long long)armed, armed == 1 ? "" : "s");
+                 (unsigned long long)b.armed, b.armed == 1 ? "" : "s");
+    if (b.ratings > 0)
+        hoso_log(HOSO_LOG_INFO, "satisfaction aggregates built from %llu rating%s", (unsigned long long)b.ratings,
+                 b.ratings == 1 ? "" : "s");
     S.srv = srv;
     S.stop = S.kick = 0;
     atomic_store(&S.queued, 0);

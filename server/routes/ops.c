@@ -169,3 +169,65 @@ Exit:
     msgpack_sbuffer_destroy(&sb);
     return err;
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* /v1/stats/satisfaction?month=YYYY-MM[&agency=]: the ratings of a month per agency,
+ * service and question. A cell of fewer than SAT_MIN ratings shows its count only, so
+ * that no small group of assessors can be singled out (Decree 42/2022 art. 13). */
+
+#define SAT_MIN 5
+
+static int on_sat_row(void *ctx, const hoso_satisfaction_row *row)
+{
+    msgpack_packer *pk = ctx;
+    int small = row->count < SAT_MIN;
+    if (msgpack_pack_map(pk, small ? 5 : 6) || hoso_pack_kcstr(pk, "agency", row->agency) ||
+        hoso_pack_kcstr(pk, "service", row->service) || hoso_pack_kcstr(pk, "question", row->question) ||
+        hoso_pack_kint(pk, "count", (int64_t)row->count))
+        return HOSO_ENOMEM;
+    if (small)
+        return hoso_pack_cstr(pk, "suppressed") || msgpack_pack_true(pk) ? HOSO_ENOMEM : 0;
+    if (hoso_pack_cstr(pk, "avg") || msgpack_pack_double(pk, (double)row->sum / (double)row->count) ||
+        hoso_pack_cstr(pk, "dist") || msgpack_pack_array(pk, 5))
+        return HOSO_ENOMEM;
+    for (int i = 0; i < 5; i++)
+        if (msgpack_pack_uint64(pk, row->dist[i]))
+            return HOSO_ENOMEM;
+    return 0;
+}
+
+static int count_sat(void *ctx, const hoso_satisfaction_row *row)
+{
+    (void)row;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+int hoso_route_stats_satisfaction(hoso_req *r)
+{
+    char month[16], agency[48];
+    const char *m = hoso_req_query(r, "month", month, sizeof(month));
+    const char *a = hoso_req_query(r, "agency", agency, sizeof(agency));
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    size_t n = 0;
+    int err;
+    if (m == NULL || strlen(m) != 7 || m[4] != '-' || strspn(m, "0123456789-") != 7 || m[5] > '1' ||
+        (m[5] == '1' && m[6] > '2') || (m[5] == '0' && m[6] == '0'))
+        return hoso_fail_field(&r->err, "month", "required: a month YYYY-MM");
+    if (r->who.role == HOSO_ROLE_OFFICER)
+        a = r->who.agency; /* officers see their own agency only */
+    if ((err = hoso_satisfaction_each(r->rtxn, m, a, count_sat, &n)) != 0)
+        return hoso_fail(&r->err, err, "cannot read the ratings");
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (msgpack_pack_map(&pk, 3) || hoso_pack_kcstr(&pk, "month", m) || hoso_pack_kint(&pk, "min_count", SAT_MIN) ||
+        hoso_pack_cstr(&pk, "rows") || msgpack_pack_array(&pk, n) ||
+        (err = hoso_satisfaction_each(r->rtxn, m, a, on_sat_row, &pk)) != 0) {
+        msgpack_sbuffer_destroy(&sb);
+        return hoso_fail(&r->err, err ? err : HOSO_ENOMEM, "cannot build the satisfaction table");
+    }
+    hoso_reply(r, 200, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return 0;
+}

@@ -19,6 +19,7 @@ extern const size_t hoso_nroutes;
 int hoso_route_healthz(hoso_req *r);
 int hoso_route_metrics(hoso_req *r);
 int hoso_route_stats(hoso_req *r);
+int hoso_route_stats_satisfaction(hoso_req *r);
 int hoso_route_mirror_status(hoso_req *r);
 int hoso_route_mirror_retry(hoso_req *r);
 

@@ -100,9 +100,17 @@ static void test_backfill_once(void)
     make_dossier(&d, &fb, "A-2", OWNER_A, "A", 1000, 4);
     d.due_at = 7000;
     EXPECT_INT(hoso_dossier_put(t, &d, 1), 0);
-    /* As a store from before the index: the entry is not there. */
+    /* A new store has its index from the start: nothing to build. */
+    EXPECT_INT(hoso_due_backfill(t, &n), 0);
+    EXPECT_INT(n, 0);
+    /* As a store from before the index: no entry, no marker. */
     EXPECT_INT(hoso_due_forget(t, "A-2", 7000), 0);
     EXPECT_INT(due_until(t, INT64_MAX).n, 0);
+    EXPECT_INT(hoso_txn_commit(t), 0);
+    hoso_store_close(s);
+    raw_del_meta("due_index");
+    s = store_open(0);
+    EXPECT_INT(hoso_txn_write(s, NULL, &t), 0);
     EXPECT_INT(hoso_due_backfill(t, &n), 0);
     EXPECT_INT(n, 1);
     EXPECT_INT(due_until(t, INT64_MAX).due[0], 7000);

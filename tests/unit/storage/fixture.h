@@ -68,6 +68,25 @@ static void raw_walk(const char *db, void (*fn)(void *ctx, MDB_val *k, MDB_val *
     mdb_env_close(env);
 }
 
+/* Takes a marker out of meta, as a store from before it (the store must be closed). */
+static void raw_del_meta(const char *name)
+{
+    char path[128];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {strlen(name), (void *)name};
+    snprintf(path, sizeof path, "%s/lmdb", g_dir);
+    EXPECT_INT(mdb_env_create(&env), 0);
+    EXPECT_INT(mdb_env_set_maxdbs(env, 64), 0);
+    EXPECT_INT(mdb_env_open(env, path, 0, 0600), 0);
+    EXPECT_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    EXPECT_INT(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    EXPECT_INT(mdb_del(txn, dbi, &k, NULL), 0);
+    EXPECT_INT(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 typedef struct raw_find_ctx {
     const void *needle;
     size_t len;
