@@ -36,6 +36,7 @@ typedef struct pjob {
     int renewed;         /* the session was renewed once for this job */
     uint64_t gen;        /* the session generation the call used */
     uint64_t t0;
+    json_t *dossier, *progress; /* built once, at the first call that needs them */
 } pjob;
 
 typedef struct portal {
@@ -192,6 +193,8 @@ static void finish(pjob *pj, hoso_sent result, int64_t retry_after_ms, const cha
     h2o_linklist_unlink(&pj->all);
     if (h2o_linklist_is_linked(&pj->link))
         h2o_linklist_unlink(&pj->link);
+    json_decref(pj->dossier);
+    json_decref(pj->progress);
     free(pj);
     hoso_job_done(job, result, retry_after_ms, reason);
 }
@@ -360,7 +363,7 @@ static void call_done(void *data, int status, const char *body, size_t len, int6
 static void run(pjob *pj)
 {
     portal *p = pj->p;
-    json_t *dossier = NULL, *progress = NULL, *body;
+    json_t *body;
     char why[300];
     if (p->session_state != SESSION_READY) {
         h2o_linklist_insert(&p->waiting, &pj->link);
@@ -376,7 +379,10 @@ static void run(pjob *pj)
     if (pj->step == STEP_LOOKUP) {
         json_object_set_new(body, "mahoso", json_string(pj->job->e.code));
     } else {
-        hoso_sent r = build(p, &pj->job->e, &dossier, &progress, why, sizeof why);
+        /* Both calls of a change send records of the same read of the dossier (and a
+         * renewed session repeats a call with them): it is opened once per delivery. */
+        hoso_sent r = pj->dossier != NULL ? HOSO_SENT_OK
+                                          : build(p, &pj->job->e, &pj->dossier, &pj->progress, why, sizeof why);
         if (r != HOSO_SENT_OK) {
             json_decref(body);
             finish(pj, r, 0, why);
@@ -384,12 +390,10 @@ static void run(pjob *pj)
         }
         if (pj->step == STEP_SYNC) {
             json_object_set_new(body, "isUpdating", json_string(pj->known ? "True" : "False"));
-            json_object_set_new(body, "data", json_pack("[O]", dossier));
+            json_object_set_new(body, "data", json_pack("[O]", pj->dossier));
         } else {
-            json_object_set_new(body, "data", json_pack("[O]", progress));
+            json_object_set_new(body, "data", json_pack("[O]", pj->progress));
         }
-        json_decref(dossier);
-        json_decref(progress);
     }
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
