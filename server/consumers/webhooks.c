@@ -60,7 +60,7 @@ typedef struct wjob {
     hoso_job *job;
     target *t;
     size_t nt, left;
-    char *body; /* the same data for every target but chat_ref and id: built per target */
+    json_t *body; /* the payload; each target sets its subscription_id and chat_ref in it */
     int64_t retry_after_ms;
     uint64_t t0;
 } wjob;
@@ -147,7 +147,7 @@ static void job_finish(wjob *j)
     h2o_linklist_unlink(&j->all);
     sodium_memzero(j->t, j->nt * sizeof(*j->t));
     free(j->t);
-    free(j->body);
+    json_decref(j->body);
     free(j);
     hoso_job_done(job, res, 0, reason[0] ? reason : NULL);
 }
@@ -195,13 +195,13 @@ static void post(target *t, const char *addr)
     char id[80], ts[24], headers[512], sig_b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
-    json_t *body = json_loads(j->body, 0, NULL);
+    json_t *data = json_object_get(j->body, "data");
     snprintf(id, sizeof id, "%s_%llu", t->sub.id, (unsigned long long)j->job->e.seq);
     snprintf(ts, sizeof ts, "%lld", (long long)(hoso_now_ms() / 1000));
-    json_object_set_new(json_object_get(body, "data"), "subscription_id", json_string(t->sub.id));
-    json_object_set_new(json_object_get(body, "data"), "chat_ref", json_string(t->sub.chat_ref));
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
+    /* Targets are posted one after the other on this thread: each overwrites these. */
+    json_object_set_new(data, "subscription_id", json_string(t->sub.id));
+    json_object_set_new(data, "chat_ref", json_string(t->sub.chat_ref));
+    char *text = json_dumps(j->body, JSON_COMPACT);
     if (text == NULL) {
         target_done(t, HOSO_SENT_RETRY, "subscription %s: out of memory%s", "");
         return;
@@ -284,7 +284,7 @@ static int add_target(void *ctx, const hoso_subscription *s)
 }
 
 /* The payload's common part, from the dossier as of this change. */
-static char *build_body(hoso_txn *t, const hoso_log_entry *e)
+static json_t *build_body(hoso_txn *t, const hoso_log_entry *e)
 {
     hoso_doc doc;
     hoso_dossier d;
@@ -310,10 +310,8 @@ static char *build_body(hoso_txn *t, const hoso_log_entry *e)
                           (json_int_t)e->status, "status_name", hoso_status_name_vi((int)e->status), "service", name,
                           "agency", d.agency.ptr ? d.agency.ptr : "", "due_at", (json_int_t)d.due_at, "overdue",
                           hoso__dossier_overdue(&d, hoso_now_ms()), "message", notice, "seq", (json_int_t)e->seq);
-    char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
-    json_decref(b);
     hoso_doc_destroy(&doc);
-    return text;
+    return b;
 }
 
 static void wh_send(void *ctx, hoso_job *job)
@@ -351,7 +349,7 @@ static void wh_send(void *ctx, hoso_job *job)
     hoso_doc_destroy(&doc);
     if (rc != 0 || j->nt == 0) {
         free(j->t);
-        free(j->body);
+        json_decref(j->body);
         free(j);
         if (rc != 0)
             hoso_job_done(job, HOSO_SENT_RETRY, 0, "cannot read the subscriptions");
@@ -389,7 +387,7 @@ static void wh_stop(void *ctx)
         h2o_linklist_unlink(&j->all);
         hoso_job_done(j->job, HOSO_SENT_RETRY, 0, "stopping");
         free(j->t);
-        free(j->body);
+        json_decref(j->body);
         free(j);
     }
     if (w->rtxn != NULL) {
