@@ -112,3 +112,30 @@ int hoso__mcopy(const msgpack_object *map, const char *key, char *out, size_t n)
     out[len] = '\0';
     return 0;
 }
+
+int hoso__build_once(hoso_txn *t, const char *marker, int db, int (*row)(void *ctx, const msgpack_object *v, int *counted),
+                     void *ctx, uint64_t *count)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v, m;
+    msgpack_unpacked u;
+    int rc, mrc;
+    *count = 0;
+    rc = hoso__get(t, HOSO__DB_META, marker, strlen(marker), &m);
+    if (rc == 0) return 0; /* built before */
+    if (rc != HOSO_ENOT_FOUND) return rc;
+    if ((rc = hoso__cursor(t, db, &c)) != 0) return rc;
+    msgpack_unpacked_init(&u);
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        int counted = 0;
+        msgpack_unpacked_destroy(&u);
+        msgpack_unpacked_init(&u);
+        if ((rc = hoso__unpack(&u, v.mv_data, v.mv_size)) != 0 || (rc = row(ctx, &u.data, &counted)) != 0) break;
+        *count += counted != 0;
+    }
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);
+    msgpack_unpacked_destroy(&u);
+    mdb_cursor_close(c);
+    if (rc == 0) rc = hoso__put(t, HOSO__DB_META, marker, strlen(marker), "1", 1, 0);
+    return rc;
+}

@@ -160,45 +160,26 @@ int hoso_overdue_each(hoso_txn *t, const char *agency, int64_t after_due, const 
     return rc;
 }
 
-#define BACKFILL_KEY "due_index"
+/* One dossier of a store from before the index: armed as if new. */
+static int backfill_row(void *ctx, const msgpack_object *v, int *counted)
+{
+    hoso_txn *t = ctx;
+    hoso_dossier d;
+    char code[CODE_MAX + 1], agency[256];
+    int rc;
+    memset(&d, 0, sizeof d);
+    /* The clear fields are enough: code, agency, status, due_at. */
+    if ((rc = hoso__mint(v, "status", 0, &d.status)) != 0 || (rc = hoso__mint(v, "due_at", 0, &d.due_at)) != 0 ||
+        (rc = hoso__mcopy(v, "code", code, sizeof code)) != 0 || (rc = hoso__mcopy(v, "agency", agency, sizeof agency)) != 0)
+        return rc;
+    if (d.due_at <= 0 || code[0] == '\0' || agency[0] == '\0') return 0;
+    d.code = (hoso_str){code, strlen(code)};
+    d.agency = (hoso_str){agency, strlen(agency)};
+    *counted = open_status(d.status);
+    return hoso__due_update(t, &d, 0, 0);
+}
 
 int hoso_due_backfill(hoso_txn *t, uint64_t *count)
 {
-    MDB_cursor *c = NULL;
-    MDB_val k, v, m;
-    msgpack_unpacked u;
-    int rc, mrc;
-    *count = 0;
-    rc = hoso__get(t, HOSO__DB_META, BACKFILL_KEY, sizeof BACKFILL_KEY - 1, &m);
-    if (rc == 0) return 0; /* done before */
-    if (rc != HOSO_ENOT_FOUND) return rc;
-    if ((rc = hoso__cursor(t, HOSO__DB_DOSSIERS, &c)) != 0) return rc;
-    msgpack_unpacked_init(&u);
-    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        hoso_dossier d;
-        char code[CODE_MAX + 1], agency[256];
-        memset(&d, 0, sizeof d);
-        msgpack_unpacked_destroy(&u);
-        msgpack_unpacked_init(&u);
-        /* The clear fields are enough: code, agency, status, due_at. */
-        if ((rc = hoso__unpack(&u, v.mv_data, v.mv_size)) != 0 ||
-            (rc = hoso__mint(&u.data, "status", 0, &d.status)) != 0 ||
-            (rc = hoso__mint(&u.data, "due_at", 0, &d.due_at)) != 0 ||
-            (rc = hoso__mcopy(&u.data, "code", code, sizeof code)) != 0 ||
-            (rc = hoso__mcopy(&u.data, "agency", agency, sizeof agency)) != 0)
-            break;
-        if (d.due_at <= 0 || code[0] == '\0' || agency[0] == '\0') continue;
-        d.code.ptr = code;
-        d.code.len = strlen(code);
-        d.agency.ptr = agency;
-        d.agency.len = strlen(agency);
-        /* As if new: the cursor's table is not the one written. */
-        if ((rc = hoso__due_update(t, &d, 0, 0)) != 0) break;
-        if (d.due_at > 0 && open_status(d.status)) (*count)++;
-    }
-    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);
-    msgpack_unpacked_destroy(&u);
-    mdb_cursor_close(c);
-    if (rc == 0) rc = hoso__put(t, HOSO__DB_META, BACKFILL_KEY, sizeof BACKFILL_KEY - 1, "1", 1, 0);
-    return rc;
+    return hoso__build_once(t, HOSO__MARK_DUE, HOSO__DB_DOSSIERS, backfill_row, t, count);
 }

@@ -208,7 +208,7 @@ static int init_meta(hoso_store *s, MDB_txn *txn)
         if (rc) return hoso__mdb_err(rc);
         /* A new store keeps its indexes from the first write: nothing to build later
          * (storage/due.c, ratings.c build them once for stores made before them). */
-        static const char *const BUILT[] = {"due_index", "satisfaction_index"};
+        static const char *const BUILT[] = {HOSO__BUILT_MARKS};
         for (size_t i = 0; i < sizeof BUILT / sizeof BUILT[0]; i++) {
             MDB_val bk = {strlen(BUILT[i]), (void *)BUILT[i]}, bv = {1, "1"};
             if ((rc = mdb_put(txn, s->dbi[HOSO__DB_META], &bk, &bv, 0)) != 0) return hoso__mdb_err(rc);

@@ -143,6 +143,17 @@ int hoso__agency_prefix(const char *agency, uint8_t *buf, size_t *len);
 void hoso__random_hex(char *out, size_t nbytes);
 
 /* ---------------------------------------------------------------------------------- */
+/* Indexes added after stores existed, by their meta marker: a new store marks them
+ * built (env.c), an older one builds each once (hoso__build_once). */
+#define HOSO__MARK_DUE "due_index"
+#define HOSO__MARK_SATISFACTION "satisfaction_index"
+#define HOSO__BUILT_MARKS HOSO__MARK_DUE, HOSO__MARK_SATISFACTION
+/* Unless meta holds `marker`: calls row(ctx, value, &counted) for every value of db, in
+ * one pass (row decodes, writes other tables, sets counted), then writes the marker.
+ * *count is the rows counted (0 when built before). Errors: row's, storage's. */
+int hoso__build_once(hoso_txn *t, const char *marker, int db, int (*row)(void *ctx, const msgpack_object *v, int *counted),
+                     void *ctx, uint64_t *count);
+
 /* Due-date indexes (due.c): called by hoso_dossier_put with the stored dossier's
  * status and due_at before the change (old_status 0 for a new dossier). */
 int hoso__due_update(hoso_txn *t, const hoso_dossier *d, int64_t old_status, int64_t old_due);

@@ -81,6 +81,25 @@ static int agg_key(const char *agency, const char *service, const char *month, c
     return 0;
 }
 
+/* A cell's value {count, sum, dist[5]}. Errors: CORRUPT. */
+static int agg_decode(const MDB_val *v, uint64_t *count, uint64_t *sum, uint64_t dist[5])
+{
+    msgpack_unpacked u;
+    int64_t c = 0, s = 0;
+    int rc;
+    msgpack_unpacked_init(&u);
+    if ((rc = hoso__unpack(&u, v->mv_data, v->mv_size)) == 0 && (rc = hoso__mint(&u.data, "count", 0, &c)) == 0 &&
+        (rc = hoso__mint(&u.data, "sum", 0, &s)) == 0) {
+        const msgpack_object *d = hoso_map_get(&u.data, "dist");
+        *count = (uint64_t)c;
+        *sum = (uint64_t)s;
+        for (uint32_t i = 0; d && d->type == MSGPACK_OBJECT_ARRAY && i < d->via.array.size && i < 5; i++)
+            dist[i] = d->via.array.ptr[i].via.u64;
+    }
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
 /* Adds one answer (score 1..5) to its cell. */
 static int agg_add(hoso_txn *t, const char *agency, const char *service, const char *month, const char *q, size_t qlen,
                    int64_t score)
@@ -89,7 +108,6 @@ static int agg_add(hoso_txn *t, const char *agency, const char *service, const c
     size_t klen;
     uint64_t count = 0, sum = 0, dist[5] = {0};
     MDB_val v;
-    msgpack_unpacked u;
     msgpack_sbuffer sb;
     msgpack_packer pk;
     int rc;
@@ -97,18 +115,7 @@ static int agg_add(hoso_txn *t, const char *agency, const char *service, const c
     if ((rc = agg_key(agency, service, month, q, qlen, key, &klen)) != 0) return rc;
     rc = hoso__get(t, HOSO__DB_SATISFACTION, key, klen, &v);
     if (rc == 0) {
-        int64_t c = 0, s = 0;
-        msgpack_unpacked_init(&u);
-        if ((rc = hoso__unpack(&u, v.mv_data, v.mv_size)) == 0 && (rc = hoso__mint(&u.data, "count", 0, &c)) == 0 &&
-            (rc = hoso__mint(&u.data, "sum", 0, &s)) == 0) {
-            const msgpack_object *d = hoso_map_get(&u.data, "dist");
-            count = (uint64_t)c;
-            sum = (uint64_t)s;
-            for (uint32_t i = 0; d && d->type == MSGPACK_OBJECT_ARRAY && i < d->via.array.size && i < 5; i++)
-                dist[i] = d->via.array.ptr[i].via.u64;
-        }
-        msgpack_unpacked_destroy(&u);
-        if (rc) return rc;
+        if ((rc = agg_decode(&v, &count, &sum, dist)) != 0) return rc;
     } else if (rc != HOSO_ENOT_FOUND) {
         return rc;
     }
@@ -146,7 +153,6 @@ int hoso_satisfaction_each(hoso_txn *t, const char *month, const char *agency,
 {
     MDB_cursor *c = NULL;
     MDB_val k, v;
-    msgpack_unpacked u;
     char prefix[AGG_KEY_MAX];
     size_t plen = 0;
     int rc, mrc;
@@ -157,14 +163,12 @@ int hoso_satisfaction_each(hoso_txn *t, const char *month, const char *agency,
         memcpy(prefix, agency, plen);
     }
     if ((rc = hoso__cursor(t, HOSO__DB_SATISFACTION, &c)) != 0) return rc;
-    msgpack_unpacked_init(&u);
     k.mv_size = plen;
     k.mv_data = prefix;
     for (mrc = plen ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         char key[AGG_KEY_MAX + 1];
         hoso_satisfaction_row row;
-        int64_t cnt = 0, sum = 0;
         if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)) break;
         if (k.mv_size > AGG_KEY_MAX) { rc = HOSO_ECORRUPT; break; }
         memcpy(key, k.mv_data, k.mv_size);
@@ -179,54 +183,28 @@ int hoso_satisfaction_each(hoso_txn *t, const char *month, const char *agency,
         row.month = row.service + s + 1;
         if (strncmp(row.month, month, 7) != 0 || row.month[7] != '\0') continue;
         row.question = row.month + 8;
-        msgpack_unpacked_destroy(&u);
-        msgpack_unpacked_init(&u);
-        if ((rc = hoso__unpack(&u, v.mv_data, v.mv_size)) != 0 || (rc = hoso__mint(&u.data, "count", 0, &cnt)) != 0 ||
-            (rc = hoso__mint(&u.data, "sum", 0, &sum)) != 0)
-            break;
-        row.count = (uint64_t)cnt;
-        row.sum = (uint64_t)sum;
-        const msgpack_object *d = hoso_map_get(&u.data, "dist");
-        for (uint32_t i = 0; d && d->type == MSGPACK_OBJECT_ARRAY && i < d->via.array.size && i < 5; i++)
-            row.dist[i] = d->via.array.ptr[i].via.u64;
-        if ((rc = fn(ctx, &row)) != 0) break;
+        if ((rc = agg_decode(&v, &row.count, &row.sum, row.dist)) != 0 || (rc = fn(ctx, &row)) != 0) break;
     }
     if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);
-    msgpack_unpacked_destroy(&u);
     mdb_cursor_close(c);
     return rc;
 }
 
-#define SAT_BACKFILL_KEY "satisfaction_index"
+/* One rating of a store from before the aggregates. */
+static int backfill_row(void *ctx, const msgpack_object *v, int *counted)
+{
+    char agency[256], service[128], month[16];
+    int rc;
+    if ((rc = hoso__mcopy(v, "agency", agency, sizeof agency)) != 0 ||
+        (rc = hoso__mcopy(v, "service", service, sizeof service)) != 0 ||
+        (rc = hoso__mcopy(v, "month", month, sizeof month)) != 0)
+        return rc;
+    if (agency[0] == '\0' || strlen(month) != 7) return 0;
+    *counted = 1;
+    return agg_rating(ctx, agency, service, month, hoso_map_get(v, "answers"));
+}
 
 int hoso_satisfaction_backfill(hoso_txn *t, uint64_t *count)
 {
-    MDB_cursor *c = NULL;
-    MDB_val k, v, m;
-    msgpack_unpacked u;
-    int rc, mrc;
-    *count = 0;
-    rc = hoso__get(t, HOSO__DB_META, SAT_BACKFILL_KEY, sizeof SAT_BACKFILL_KEY - 1, &m);
-    if (rc == 0) return 0;
-    if (rc != HOSO_ENOT_FOUND) return rc;
-    if ((rc = hoso__cursor(t, HOSO__DB_RATINGS, &c)) != 0) return rc;
-    msgpack_unpacked_init(&u);
-    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        char agency[256], service[128], month[16];
-        msgpack_unpacked_destroy(&u);
-        msgpack_unpacked_init(&u);
-        if ((rc = hoso__unpack(&u, v.mv_data, v.mv_size)) != 0 ||
-            (rc = hoso__mcopy(&u.data, "agency", agency, sizeof agency)) != 0 ||
-            (rc = hoso__mcopy(&u.data, "service", service, sizeof service)) != 0 ||
-            (rc = hoso__mcopy(&u.data, "month", month, sizeof month)) != 0)
-            break;
-        if (agency[0] == '\0' || strlen(month) != 7) continue;
-        if ((rc = agg_rating(t, agency, service, month, hoso_map_get(&u.data, "answers"))) != 0) break;
-        (*count)++;
-    }
-    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);
-    msgpack_unpacked_destroy(&u);
-    mdb_cursor_close(c);
-    if (rc == 0) rc = hoso__put(t, HOSO__DB_META, SAT_BACKFILL_KEY, sizeof SAT_BACKFILL_KEY - 1, "1", 1, 0);
-    return rc;
+    return hoso__build_once(t, HOSO__MARK_SATISFACTION, HOSO__DB_RATINGS, backfill_row, t, count);
 }
