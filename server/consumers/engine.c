@@ -978,41 +978,41 @@ static void put(msgpack_sbuffer *b, const char *fmt, ...)
 void hoso_engine_metrics(msgpack_sbuffer *out)
 {
     hoso_engine *eng = the_engine;
+    hoso_consumer_status sts[MAX_CONSUMERS];
     if (eng == NULL || eng->nc == 0)
         return;
+    /* One snapshot per consumer: every family below shows the same moment. */
+    for (size_t i = 0; i < eng->nc; i++)
+        hoso_engine_status(eng, eng->c[i]->sink.name, &sts[i]);
     put(out, "# HELP hoso_consumer_lag_events Log entries after the consumer's cursor.\n"
              "# TYPE hoso_consumer_lag_events gauge\n");
     for (size_t i = 0; i < eng->nc; i++) {
-        hoso_consumer_status st;
-        hoso_engine_status(eng, eng->c[i]->sink.name, &st);
+        const hoso_consumer_status *st = &sts[i];
         put(out, "hoso_consumer_lag_events{consumer=\"%s\"} %llu\n", eng->c[i]->sink.name,
-            (unsigned long long)st.lag_events);
+            (unsigned long long)st->lag_events);
     }
     put(out, "# HELP hoso_consumer_lag_seconds Age of the oldest event not yet delivered.\n"
              "# TYPE hoso_consumer_lag_seconds gauge\n");
     for (size_t i = 0; i < eng->nc; i++) {
-        hoso_consumer_status st;
-        hoso_engine_status(eng, eng->c[i]->sink.name, &st);
-        put(out, "hoso_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", eng->c[i]->sink.name, (double)st.lag_ms / 1e3);
+        const hoso_consumer_status *st = &sts[i];
+        put(out, "hoso_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", eng->c[i]->sink.name, (double)st->lag_ms / 1e3);
     }
     put(out, "# HELP hoso_consumer_deliveries_total Deliveries by outcome: sent, retried, dead (refused for good).\n"
              "# TYPE hoso_consumer_deliveries_total counter\n");
     for (size_t i = 0; i < eng->nc; i++) {
-        hoso_consumer_status st;
-        hoso_engine_status(eng, eng->c[i]->sink.name, &st);
+        const hoso_consumer_status *st = &sts[i];
         const char *n = eng->c[i]->sink.name;
         put(out,
             "hoso_consumer_deliveries_total{consumer=\"%s\",outcome=\"sent\"} %llu\n"
             "hoso_consumer_deliveries_total{consumer=\"%s\",outcome=\"retried\"} %llu\n"
             "hoso_consumer_deliveries_total{consumer=\"%s\",outcome=\"dead\"} %llu\n",
-            n, (unsigned long long)st.sent, n, (unsigned long long)st.retried, n, (unsigned long long)st.dead);
+            n, (unsigned long long)st->sent, n, (unsigned long long)st->retried, n, (unsigned long long)st->dead);
     }
     put(out, "# HELP hoso_consumer_parked Deliveries set aside: dead letters and those waiting behind them.\n"
              "# TYPE hoso_consumer_parked gauge\n");
     for (size_t i = 0; i < eng->nc; i++) {
-        hoso_consumer_status st;
-        hoso_engine_status(eng, eng->c[i]->sink.name, &st);
-        put(out, "hoso_consumer_parked{consumer=\"%s\"} %llu\n", eng->c[i]->sink.name, (unsigned long long)st.parked);
+        const hoso_consumer_status *st = &sts[i];
+        put(out, "hoso_consumer_parked{consumer=\"%s\"} %llu\n", eng->c[i]->sink.name, (unsigned long long)st->parked);
     }
     put(out, "# HELP hoso_consumer_session_renewals_total Peer sessions obtained again (expired or refused).\n"
              "# TYPE hoso_consumer_session_renewals_total counter\n");
