@@ -269,7 +269,13 @@ static void jb_real(jbuf *b, double v, int f32)
         jb_cstr(b, "null");
         return;
     }
-    snprintf(t, sizeof(t), f32 ? "%.9g" : "%.17g", v);
+    /* The shortest form that reads back as the same number: 0.8, not
+     * 0.80000000000000004. */
+    for (int prec = f32 ? 6 : 15; prec <= (f32 ? 9 : 17); prec++) {
+        snprintf(t, sizeof(t), "%.*g", prec, v);
+        if (f32 ? (float)strtod(t, NULL) == (float)v : strtod(t, NULL) == v)
+            break;
+    }
     jb_cstr(b, t);
     if (strpbrk(t, ".eE") == NULL)
         jb_cstr(b, ".0");
