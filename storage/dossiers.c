@@ -125,10 +125,17 @@ static int index_key(uint8_t *key, size_t plen, int64_t created, const hoso_str 
 
 int hoso_dossier_put(hoso_txn *t, const hoso_dossier *d, int is_new)
 {
+    hoso_put_info info;
+    return hoso_dossier_store(t, d, is_new, &info);
+}
+
+int hoso_dossier_store(hoso_txn *t, const hoso_dossier *d, int is_new, hoso_put_info *info)
+{
     msgpack_sbuffer sec, val;
     uint8_t *sealed = NULL, okey[HOSO__INDEX_KEY_MAX], akey[HOSO__INDEX_KEY_MAX];
     size_t slen = 0, olen = 0, alen = 0;
     int rc;
+    memset(info, 0, sizeof *info);
     msgpack_sbuffer_init(&sec);
     msgpack_sbuffer_init(&val);
     if ((rc = hoso__writable(t)) != 0) goto Exit;
@@ -159,7 +166,9 @@ int hoso_dossier_put(hoso_txn *t, const hoso_dossier *d, int is_new)
         }
         if (rc) goto Exit;
     }
-    if ((rc = hoso__due_update(t, d, old_status, old_due)) != 0) goto Exit;
+    info->old_status = old_status;
+    info->old_due = old_due;
+    if ((rc = hoso__due_update(t, d, old_status, old_due, &info->overdue_cleared)) != 0) goto Exit;
     rc = HOSO_ENOMEM;
     if (pack_sealed(d, &sec) != 0) goto Exit;
     if ((rc = hoso_seal(t->s, sec.data, sec.size, d->code.ptr, d->code.len, &sealed, &slen)) != 0) goto Exit;
@@ -275,4 +284,31 @@ int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier 
     if (!code[0]) return HOSO_ENOT_FOUND;
     if ((rc = hoso__get(t, HOSO__DB_DOSSIERS, code, strlen(code), &v)) != 0) return rc;
     return hoso__dossier_from_value(t, v.mv_data, v.mv_size, 0, doc, out);
+}
+
+int hoso_dossier_each(hoso_txn *t, hoso_doc *doc, int (*fn)(void *ctx, const hoso_dossier *d), void *ctx)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    hoso_dossier d;
+    int rc = hoso__cursor(t, HOSO__DB_DOSSIERS, &c), mrc;
+    if (rc) return rc;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        hoso_doc_destroy(doc);
+        memset(doc, 0, sizeof *doc);
+        if ((rc = hoso__dossier_from_value(t, v.mv_data, v.mv_size, 0, doc, &d)) != 0 || (rc = fn(ctx, &d)) != 0)
+            break;
+    }
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);
+    mdb_cursor_close(c);
+    return rc;
+}
+
+int hoso_synced_mark(hoso_txn *t, const char *code, int64_t at)
+{
+    uint8_t v[8];
+    size_t len = strlen(code);
+    if (len == 0 || len > 80) return HOSO_EBAD_REQUEST;
+    hoso_be64_put(v, (uint64_t)at);
+    return hoso__put(t, HOSO__DB_SYNCED, code, len, v, sizeof v, MDB_NOOVERWRITE);
 }

@@ -39,7 +39,7 @@ static int overdue_key(const char *agency, int64_t due_at, const char *code, siz
 
 static int del_ok(int rc) { return rc == HOSO_ENOT_FOUND ? 0 : rc; }
 
-int hoso__due_update(hoso_txn *t, const hoso_dossier *d, int64_t old_status, int64_t old_due)
+int hoso__due_update(hoso_txn *t, const hoso_dossier *d, int64_t old_status, int64_t old_due, int *cleared)
 {
     uint8_t key[HOSO__INDEX_KEY_MAX];
     size_t klen;
@@ -52,9 +52,11 @@ int hoso__due_update(hoso_txn *t, const hoso_dossier *d, int64_t old_status, int
         /* The old due time no longer applies: not to fire, and not overdue any more. */
         if ((rc = due_key(old_due, code, clen, key, &klen)) != 0 ||
             (rc = del_ok(hoso__del(t, HOSO__DB_DUE, key, klen))) != 0 ||
-            (rc = overdue_key(agency, old_due, code, clen, key, &klen)) != 0 ||
-            (rc = del_ok(hoso__del(t, HOSO__DB_OVERDUE, key, klen))) != 0)
+            (rc = overdue_key(agency, old_due, code, clen, key, &klen)) != 0)
             return rc;
+        rc = hoso__del(t, HOSO__DB_OVERDUE, key, klen);
+        if (rc == 0) *cleared = 1;
+        else if (rc != HOSO_ENOT_FOUND) return rc;
     }
     if (!is || (was && old_due == d->due_at)) return 0; /* nothing new to arm */
     /* Armed unless this due time already fired (a dossier moved on after being late). */
@@ -175,8 +177,9 @@ static int backfill_row(void *ctx, const msgpack_object *v, int *counted)
     if (d.due_at <= 0 || code[0] == '\0' || agency[0] == '\0') return 0;
     d.code = (hoso_str){code, strlen(code)};
     d.agency = (hoso_str){agency, strlen(agency)};
+    int cleared = 0;
     *counted = open_status(d.status);
-    return hoso__due_update(t, &d, 0, 0);
+    return hoso__due_update(t, &d, 0, 0, &cleared);
 }
 
 int hoso_due_backfill(hoso_txn *t, uint64_t *count)

@@ -222,6 +222,14 @@ int hoso_dossier_next_code(hoso_txn *t, const char *agency, int64_t now_ms, char
  * code at most 80 bytes. Errors: ALREADY_EXISTS (is_new and the code exists),
  * BAD_REQUEST, STORAGE_FULL, IO, NOMEM. */
 int hoso_dossier_put(hoso_txn *t, const hoso_dossier *d, int is_new);
+/* What a put replaced: the stored status and due date before it, and whether it ended
+ * an overdue mark (the dossier left the open statuses, or its due date changed). */
+typedef struct hoso_put_info {
+    int64_t old_status, old_due;
+    int overdue_cleared;
+} hoso_put_info;
+/* hoso_dossier_put that also fills *info (zeros for a new dossier). */
+int hoso_dossier_store(hoso_txn *t, const hoso_dossier *d, int is_new, hoso_put_info *info);
 /* Gets and unseals into doc's zone. Errors: NOT_FOUND, CORRUPT, IO. */
 int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier *out);
 
@@ -354,18 +362,66 @@ int hoso_satisfaction_backfill(hoso_txn *t, uint64_t *count);
 /* Feedback: random id -> {text (sealed), service, at}. */
 int hoso_feedback_put(hoso_txn *t, const char *text, const char *service, int64_t at);
 
-/* Stats: agency/service/day (Vietnam date of at) counters; by_status[status] counts
- * the moves into status that day. Call on create (status 1) and on each status
- * change; `late` is decided by the caller from due_at. */
-int hoso_stats_bump(hoso_txn *t, const char *agency, const char *service, int64_t at, int status,
-                    int received, int on_time, int late, int overdue);
-/* Calls fn with each counter row (agency, service, day "YYYYMMDD", counters). */
+/* Monitoring counters (Decree 42/2022 art. 16), one row per agency, service, channel
+ * and Vietnam day (of the change): what moved that day. The rules that decide what a
+ * change counts are the domain's (server/domain/dossier.c); storage adds them up. */
+typedef enum hoso_stat_counter {
+    HOSO_STAT_RECEIVED,        /* dossiers submitted */
+    HOSO_STAT_ACCEPTED,        /* 1 -> 2 */
+    HOSO_STAT_REFUSED,         /* 1 -> 3 */
+    HOSO_STAT_WITHDRAWN,       /* -> 7 */
+    HOSO_STAT_STOPPED,         /* -> 8 */
+    HOSO_STAT_SUPPLEMENTS,     /* -> 5 */
+    HOSO_STAT_FEE_REQUESTS,    /* -> 6 */
+    HOSO_STAT_EARLY,           /* -> 9 before the due date's day */
+    HOSO_STAT_ON_TIME,         /* -> 9 on the due date's day, not after due_at */
+    HOSO_STAT_LATE,            /* -> 9 after due_at */
+    HOSO_STAT_RETURNED,        /* 9 -> 10 */
+    HOSO_STAT_OVERDUE,         /* due times that passed while the dossier was open */
+    HOSO_STAT_OVERDUE_CLEARED, /* overdue marks ended (result, final status, apology) */
+    HOSO_STAT_PAPERS_REUSED,   /* papers taken from the citizen's vault */
+    HOSO_STAT_PAPERS_GIVEN,    /* papers given with the submission */
+    HOSO_STAT_PORTAL_SYNCED,   /* dossiers first synced to the national portal (day received) */
+    HOSO_STAT_FEEDBACK,        /* feedback texts about the service */
+    /* Time spent in each step, as sums (ms) and counts of spans; a span ends when the
+     * dossier leaves the step, and is counted that day. */
+    HOSO_STAT_RECEPTION_MS, HOSO_STAT_RECEPTION_N,   /* in 1 */
+    HOSO_STAT_PROCESSING_MS, HOSO_STAT_PROCESSING_N, /* in 2 and 4 */
+    HOSO_STAT_SUPPLEMENT_MS, HOSO_STAT_SUPPLEMENT_N, /* in 5 */
+    HOSO_STAT_PAYMENT_MS, HOSO_STAT_PAYMENT_N,       /* in 6 */
+    HOSO_STAT_RETURN_MS, HOSO_STAT_RETURN_N,         /* in 9 */
+    /* Acceptance (first 2) to result (9) of each finished dossier. */
+    HOSO_STAT_RESOLVE_MS, HOSO_STAT_RESOLVE_N,
+    HOSO_STAT_N
+} hoso_stat_counter;
+/* days[d]: finished dossiers whose result came d Vietnam days after the day they
+ * were accepted; the last cell holds that many days or more. */
+#define HOSO_STAT_DAYS 64
 typedef struct hoso_stat_row {
-    const char *agency, *service, *day;
-    uint64_t received, on_time, late, by_status[11];
-    uint64_t overdue;   /* due times that passed while the dossier was open (that day) */
+    const char *agency, *service, *channel, *day; /* day "YYYYMMDD" */
+    uint64_t c[HOSO_STAT_N];
+    uint64_t by_status[11]; /* moves into each status */
+    uint64_t days[HOSO_STAT_DAYS];
 } hoso_stat_row;
-int hoso_stats_each(hoso_txn *t, int (*fn)(void *ctx, const hoso_stat_row *row), void *ctx);
+/* Adds delta's numbers to the row of (agency, service, channel, Vietnam day of at);
+ * delta's strings are not used. Errors: BAD_REQUEST (empty agency, channel longer
+ * than 32), CORRUPT, storage's. */
+int hoso_stats_add(hoso_txn *t, const char *agency, const char *service, const char *channel, int64_t at,
+                   const hoso_stat_row *delta);
+/* Calls fn with each row in key order (agency, service, channel, day): only agency's
+ * when agency is not NULL or "", only days up to to_day "YYYYMMDD" when not NULL. */
+int hoso_stats_each(hoso_txn *t, const char *agency, const char *to_day,
+                    int (*fn)(void *ctx, const hoso_stat_row *row), void *ctx);
+/* A store made before these counters rebuilds them once from the dossiers' histories:
+ * begin empties the table and sets *needed when that is still to do; end marks it
+ * done (meta "stats_v2"). */
+int hoso_stats_rebuild_begin(hoso_txn *t, int *needed);
+int hoso_stats_rebuild_end(hoso_txn *t);
+/* Marks code as synced to the national portal: 0 the first time, ALREADY_EXISTS after. */
+int hoso_synced_mark(hoso_txn *t, const char *code, int64_t at);
+/* fn with each stored dossier in code order (opened, as hoso_dossier_get gives it;
+ * doc is reset between calls). Errors: fn's non-zero return, CORRUPT, storage's. */
+int hoso_dossier_each(hoso_txn *t, hoso_doc *doc, int (*fn)(void *ctx, const hoso_dossier *d), void *ctx);
 
 /* Consumer cursors (portal mirror, webhooks). An unknown name is at 0. */
 int hoso_cursor_get(hoso_txn *t, const char *name, uint64_t *pos);

@@ -40,7 +40,8 @@
     X(DUE, "due")                                                                       \
     X(OVERDUE, "overdue")                                                               \
     X(SATISFACTION, "satisfaction")                                                     \
-    X(STATS, "stats")
+    X(STATS, "stats")                                                                   \
+    X(SYNCED, "synced")
 
 enum {
 #define HOSO__DB_ENUM(id, name) HOSO__DB_##id,
@@ -147,7 +148,8 @@ void hoso__random_hex(char *out, size_t nbytes);
  * built (env.c), an older one builds each once (hoso__build_once). */
 #define HOSO__MARK_DUE "due_index"
 #define HOSO__MARK_SATISFACTION "satisfaction_index"
-#define HOSO__BUILT_MARKS HOSO__MARK_DUE, HOSO__MARK_SATISFACTION
+#define HOSO__MARK_STATS "stats_v2" /* counters by channel, rebuilt from histories */
+#define HOSO__BUILT_MARKS HOSO__MARK_DUE, HOSO__MARK_SATISFACTION, HOSO__MARK_STATS
 /* Unless meta holds `marker`: calls row(ctx, value, &counted) for every value of db, in
  * one pass (row decodes, writes other tables, sets counted), then writes the marker.
  * *count is the rows counted (0 when built before). Errors: row's, storage's. */
@@ -155,8 +157,9 @@ int hoso__build_once(hoso_txn *t, const char *marker, int db, int (*row)(void *c
                      void *ctx, uint64_t *count);
 
 /* Due-date indexes (due.c): called by hoso_dossier_put with the stored dossier's
- * status and due_at before the change (old_status 0 for a new dossier). */
-int hoso__due_update(hoso_txn *t, const hoso_dossier *d, int64_t old_status, int64_t old_due);
+ * status and due_at before the change (old_status 0 for a new dossier); sets *cleared
+ * when the change ends an overdue mark (left as it is otherwise). */
+int hoso__due_update(hoso_txn *t, const hoso_dossier *d, int64_t old_status, int64_t old_due, int *cleared);
 
 /* Codec helpers (codec.c). */
 

@@ -111,6 +111,7 @@ void hoso_job_done(hoso_job *job, hoso_sent result, int64_t retry_after_ms, cons
 /* The engine's loop (for a sink's I/O). */
 uv_loop_t *hoso_consumer_loop(hoso_consumer *c);
 hoso_store *hoso_consumer_store(hoso_consumer *c);
+hoso_server *hoso_consumer_server(hoso_consumer *c);
 
 /* Starts the engine thread with the portal mirror when pc is configured (pc may be
  * NULL), registering its event sink on srv. Logs whether the mirror is on. The

@@ -113,6 +113,7 @@ static const uint64_t LAT_MS[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000
 hoso_engine *hoso_engine_get(void) { return the_engine; }
 uv_loop_t *hoso_consumer_loop(hoso_consumer *c) { return &c->eng->loop; }
 hoso_store *hoso_consumer_store(hoso_consumer *c) { return c->eng->store; }
+hoso_server *hoso_consumer_server(hoso_consumer *c) { return c->eng->srv; }
 void hoso_consumer_count_renewal(hoso_consumer *c) { atomic_fetch_add(&c->renewals, 1); }
 
 static uint64_t mono_ms(void) { return uv_hrtime() / 1000000; }

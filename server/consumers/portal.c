@@ -21,6 +21,7 @@
 #include <sodium.h>
 #include "consumers/consumers.h"
 #include "consumers/http.h"
+#include "domain/domain.h"
 
 enum { STEP_LOOKUP, STEP_SYNC, STEP_PROGRESS, STEP_END };
 static const char *const STEP_SERVICE[] = {"TraCuuHoSo", "DongBoHoSoMC", "CapNhatTienDoHoSoMC"};
@@ -187,9 +188,24 @@ Exit:
 
 static void run(pjob *pj);
 
+/* Writer thread: the monitoring counters count each dossier the portal took, once. */
+static int synced_apply(hoso_wop *op, hoso_txn *t)
+{
+    int rc = hoso__dossier_count_synced(t, op->data, op->now);
+    return rc ? hoso_wop_fail(op, rc, "cannot count %s as synced", (const char *)op->data) : 0;
+}
+
 static void finish(pjob *pj, hoso_sent result, int64_t retry_after_ms, const char *reason)
 {
     hoso_job *job = pj->job;
+    /* The record went in (a first sync, or the created event, which a restart may
+     * deliver again after the portal took it): count it. The op is dropped only when
+     * hosod is stopping; the counter then misses this dossier. */
+    if (result == HOSO_SENT_OK && (!pj->known || job->e.type == HOSO_EV_DOSSIER_CREATED)) {
+        char *code = strdup(job->e.code);
+        if (code != NULL)
+            hoso_writer_submit_own(hoso_consumer_server(job->consumer), synced_apply, code, free);
+    }
     h2o_linklist_unlink(&pj->all);
     if (h2o_linklist_is_linked(&pj->link))
         h2o_linklist_unlink(&pj->link);

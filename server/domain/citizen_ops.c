@@ -106,7 +106,9 @@ static int submit_apply(hoso_wop *op, hoso_txn *t)
         (!hoso__has(&d.channel) && hoso_zone_str(&doc.zone, "app", 3, &d.channel)) ||
         pack_form(&doc, q.form, &d.form) || hoso__papers_join(&doc, &none, &attached, &d.papers))
         goto Exit;
-    if ((ret = hoso__dossier_change(t, op, &doc, &d, HOSO_CHANGE_SUBMIT, 0, NOTE_SUBMITTED, 0)) != 0) goto Exit;
+    if ((ret = hoso__dossier_submit(t, op, &doc, &d, NOTE_SUBMITTED, (unsigned)(attached.n - reused.n),
+                                    (unsigned)reused.n)) != 0)
+        goto Exit;
 
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
@@ -342,7 +344,9 @@ static int feedback_apply(hoso_wop *op, hoso_txn *t)
     int ret;
 
     if ((ret = hoso_decode(&hoso_msg_feedback, &op->body, &op->body.root, &q, &op->err)) != 0) return ret;
-    if ((ret = hoso_feedback_put(t, q.text.ptr, hoso__has(&q.service) ? q.service.ptr : "", op->now)) != 0)
+    const char *service = hoso__has(&q.service) ? q.service.ptr : "";
+    if ((ret = hoso_feedback_put(t, q.text.ptr, service, op->now)) != 0 ||
+        (ret = hoso__count_feedback(t, service, op->now)) != 0)
         return ret;
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);

@@ -39,9 +39,10 @@ typedef enum hoso_change_kind {
     HOSO_CHANGE_SUBMIT, /* a new dossier enters status 1: history line, dossier.created,
                            counted as received */
     HOSO_CHANGE_STATUS, /* a move to `status`: history line, dossier.status, counted by
-                           status (the move to 9 decides on time or late) */
+                           status, the time spent in the step it ends, and (the move
+                           to 9) early, on time or late */
     HOSO_CHANGE_NOTE,   /* a history line that keeps the status (an apology):
-                           dossier.updated, not counted */
+                           dossier.updated, counted only when it ends an overdue mark */
     HOSO_CHANGE_FIELDS, /* fields only (rated): no history line, dossier.updated, not
                            counted */
 } hoso_change_kind;
@@ -49,18 +50,32 @@ typedef enum hoso_change_kind {
 /* The one way a dossier changes, inside the writer op that makes the change: appends
  * the history line {status, at: op->now, by: op's caller, note} when the kind has one,
  * bumps the version, stores d (a new dossier for SUBMIT), appends the event to its
- * owner's feed and the global log, and counts the change in the statistics, all in t.
- * Statistics and the consumers of the log see every change because nothing else
- * stores a dossier. `status` is the new status for STATUS and is ignored otherwise.
- * New strings live in doc. Errors: NOMEM, storage's. */
+ * owner's feed and the global log, and counts the change in the monitoring counters,
+ * all in t. Counters and the consumers of the log see every change because nothing
+ * else stores a dossier. `status` is the new status for STATUS and is ignored
+ * otherwise. New strings live in doc. Errors: NOMEM, storage's. */
+int hoso__dossier_change(hoso_txn *t, const hoso_wop *op, hoso_doc *doc, hoso_dossier *d, hoso_change_kind kind,
+                         int status, const char *note, size_t note_len);
+/* SUBMIT through hoso__dossier_change, counting the papers given with it and those
+ * taken from the citizen's vault. */
+int hoso__dossier_submit(hoso_txn *t, const hoso_wop *op, hoso_doc *doc, hoso_dossier *d, const char *note,
+                         unsigned papers_given, unsigned papers_reused);
+
 /* The due time of code (due_at) passed (writer op apply, op->now past it): when the
  * dossier is still open with that due date, appends dossier.overdue to its owner's feed
  * and the log and moves it to the overdue index; a stale entry is dropped. Exactly once
  * per due date: the entry leaves `due` in the same transaction. Errors: storage's. */
 int hoso__dossier_fire_due(hoso_txn *t, const hoso_wop *op, const char *code, int64_t due_at);
 
-int hoso__dossier_change(hoso_txn *t, const hoso_wop *op, hoso_doc *doc, hoso_dossier *d, hoso_change_kind kind,
-                         int status, const char *note, size_t note_len);
+/* The national portal took code's record for the first time (the mirror): counted
+ * once per dossier, on the day it was received. Unknown codes count nothing. */
+int hoso__dossier_count_synced(hoso_txn *t, const char *code, int64_t now_ms);
+/* A feedback text about service (may be ""): counted for the service's agency. */
+int hoso__count_feedback(hoso_txn *t, const char *service, int64_t now_ms);
+/* A store made before the per-channel counters: rebuilds them once from every
+ * dossier's history (*dossiers: how many were read; 0 when built before). Papers
+ * reused, synced and feedback before the rebuild are not in histories and stay 0. */
+int hoso__counters_rebuild(hoso_txn *t, int64_t now_ms, uint64_t *dossiers);
 
 /* Sets op's reply to 409 {error: {code: "VERSION_CONFLICT", message, details:
  * {dossier, version}}} and returns 0: the conflict is a result, stored with the op_id

@@ -122,22 +122,25 @@ static void on_commit(void *ctx, const hoso_event *ev, size_t n)
 }
 
 typedef struct backfill {
-    uint64_t armed, ratings;
+    uint64_t armed, ratings, dossiers;
 } backfill;
 
-/* The indexes a store made before them lacks: due dates, satisfaction aggregates. */
+/* The indexes a store made before them lacks: due dates, satisfaction aggregates, the
+ * per-channel monitoring counters. */
 static int backfill_apply(hoso_wop *op, hoso_txn *t)
 {
     backfill *b = op->data;
     int rc = hoso_due_backfill(t, &b->armed);
     if (rc == 0)
         rc = hoso_satisfaction_backfill(t, &b->ratings);
-    return rc ? hoso_wop_fail(op, rc, "cannot build the due-date and satisfaction indexes") : 0;
+    if (rc == 0)
+        rc = hoso__counters_rebuild(t, op->now, &b->dossiers);
+    return rc ? hoso_wop_fail(op, rc, "cannot build the due-date, satisfaction and counter indexes") : 0;
 }
 
 int hoso_overdue_start(hoso_server *srv)
 {
-    backfill b = {0, 0};
+    backfill b = {0, 0, 0};
     hoso_errinfo ei;
     int rc;
     /* A data dir from before the due-date index: arm its open dossiers once (one
@@ -153,6 +156,9 @@ int hoso_overdue_start(hoso_server *srv)
     if (b.ratings > 0)
         hoso_log(HOSO_LOG_INFO, "satisfaction aggregates built from %llu rating%s", (unsigned long long)b.ratings,
                  b.ratings == 1 ? "" : "s");
+    if (b.dossiers > 0)
+        hoso_log(HOSO_LOG_INFO, "monitoring counters rebuilt from the histories of %llu dossier%s",
+                 (unsigned long long)b.dossiers, b.dossiers == 1 ? "" : "s");
     S.srv = srv;
     S.stop = S.kick = 0;
     atomic_store(&S.queued, 0);

@@ -79,10 +79,10 @@ static int on_stat_row(void *arg, const hoso_stat_row *row)
         snprintf(s->agency, sizeof(s->agency), "%s", row->agency);
         snprintf(s->service, sizeof(s->service), "%s", row->service);
     }
-    s->received += row->received;
-    s->on_time += row->on_time;
-    s->late += row->late;
-    s->overdue += row->overdue;
+    s->received += row->c[HOSO_STAT_RECEIVED];
+    s->on_time += row->c[HOSO_STAT_EARLY] + row->c[HOSO_STAT_ON_TIME];
+    s->late += row->c[HOSO_STAT_LATE];
+    s->overdue += row->c[HOSO_STAT_OVERDUE];
     for (int i = 0; i < 11; i++)
         s->by_status[i] += row->by_status[i];
     return 0;
@@ -122,7 +122,7 @@ int hoso_route_stats(hoso_req *r)
     /* Officers see their own agency only. */
     if (r->who.role == HOSO_ROLE_OFFICER)
         c.agency = r->who.agency;
-    err = hoso_stats_each(r->rtxn, on_stat_row, &c);
+    err = hoso_stats_each(r->rtxn, c.agency, c.to, on_stat_row, &c);
     if (c.nomem)
         err = HOSO_ENOMEM;
     if (err < 0)

@@ -107,11 +107,13 @@ static int sum_row(void *ctx, const hoso_stat_row *row)
     hoso_stat_row *sum = ctx;
     EXPECT_STR(row->agency, AGENCY);
     EXPECT_STR(row->service, SERVICE);
-    sum->received += row->received;
-    sum->on_time += row->on_time;
-    sum->late += row->late;
+    EXPECT_STR(row->channel, "app");
+    for (int i = 0; i < HOSO_STAT_N; i++)
+        sum->c[i] += row->c[i];
     for (int i = 0; i < 11; i++)
         sum->by_status[i] += row->by_status[i];
+    for (int i = 0; i < HOSO_STAT_DAYS; i++)
+        sum->days[i] += row->days[i];
     return 0;
 }
 
@@ -121,7 +123,7 @@ static hoso_stat_row stats(void)
     hoso_stat_row sum;
     memset(&sum, 0, sizeof(sum));
     EXPECT_INT(hoso_txn_read(g_store, &t), 0);
-    EXPECT_INT(hoso_stats_each(t, sum_row, &sum), 0);
+    EXPECT_INT(hoso_stats_each(t, NULL, NULL, sum_row, &sum), 0);
     hoso_txn_abort(t);
     return sum;
 }
@@ -144,7 +146,7 @@ static void test_every_kind_writes_together(void)
     EXPECT_STR(d.history[0].by.ptr, CITIZEN);
     hoso_doc_destroy(&doc);
     st = stats();
-    EXPECT_INT(st.received, 1);
+    EXPECT_INT(st.c[HOSO_STAT_RECEIVED], 1);
     EXPECT_INT(st.by_status[HOSO_ST_SUBMITTED], 1);
 
     /* Accepted with a due date already past, so that the move to 9 is late. */
@@ -180,14 +182,27 @@ static void test_every_kind_writes_together(void)
     /* Counted: the submission and each move by its status, 9 late; the apology and the
      * rating are not status changes. */
     st = stats();
-    EXPECT_INT(st.received, 1);
+    EXPECT_INT(st.c[HOSO_STAT_RECEIVED], 1);
     EXPECT_INT(st.by_status[HOSO_ST_SUBMITTED], 1);
     EXPECT_INT(st.by_status[HOSO_ST_ACCEPTED], 1);
     EXPECT_INT(st.by_status[HOSO_ST_PROCESSING], 1);
     EXPECT_INT(st.by_status[HOSO_ST_DONE], 1);
     EXPECT_INT(st.by_status[HOSO_ST_RETURNED], 1);
-    EXPECT_INT(st.late, 1);
-    EXPECT_INT(st.on_time, 0);
+    EXPECT_INT(st.c[HOSO_STAT_LATE], 1);
+    EXPECT_INT(st.c[HOSO_STAT_ON_TIME] + st.c[HOSO_STAT_EARLY], 0);
+    EXPECT_INT(st.c[HOSO_STAT_ACCEPTED], 1);
+    EXPECT_INT(st.c[HOSO_STAT_RETURNED], 1);
+    /* The steps: 1 until accepted (0 ms); 2 and 4 as one span, through the apology
+     * line, until 9 (3 ms); 9 until returned (1 ms); acceptance to result 3 ms. */
+    EXPECT_INT(st.c[HOSO_STAT_RECEPTION_MS], 0);
+    EXPECT_INT(st.c[HOSO_STAT_RECEPTION_N], 1);
+    EXPECT_INT(st.c[HOSO_STAT_PROCESSING_MS], 3);
+    EXPECT_INT(st.c[HOSO_STAT_PROCESSING_N], 1);
+    EXPECT_INT(st.c[HOSO_STAT_RETURN_MS], 1);
+    EXPECT_INT(st.c[HOSO_STAT_RETURN_N], 1);
+    EXPECT_INT(st.c[HOSO_STAT_RESOLVE_MS], 3);
+    EXPECT_INT(st.c[HOSO_STAT_RESOLVE_N], 1);
+    EXPECT_INT(st.c[HOSO_STAT_SUPPLEMENT_N] + st.c[HOSO_STAT_PAYMENT_N], 0);
 }
 
 static void test_done_on_time(void)
@@ -199,8 +214,42 @@ static void test_done_on_time(void)
     run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_PROCESSING, NULL, 0}, HOSO_ROLE_OFFICER, now + 1);
     run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_DONE, NULL, 0}, HOSO_ROLE_OFFICER, now + 2);
     hoso_stat_row st = stats();
-    EXPECT_INT(st.on_time, 1);
-    EXPECT_INT(st.late, 0);
+    EXPECT_INT(st.c[HOSO_STAT_EARLY], 1);
+    EXPECT_INT(st.c[HOSO_STAT_ON_TIME] + st.c[HOSO_STAT_LATE], 0);
+}
+
+/* On time is the due date's own (Vietnam) day up to due_at; a minute later is late;
+ * supplement and payment waits are their own steps. */
+static void test_on_time_late_and_waits(void)
+{
+    int64_t due = 1795453199999LL - 3600 * 1000; /* 2026-11-23 22:59:59.999 in Hanoi */
+    int64_t t0 = due - 5 * DAY_MS;
+    store_new();
+    run(&(step){HOSO_CHANGE_SUBMIT, 0, "", 0}, HOSO_ROLE_CITIZEN, t0);
+    run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_ACCEPTED, NULL, due}, HOSO_ROLE_OFFICER, t0 + 1000);
+    run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_SUPPLEMENT, "thiếu giấy", 0}, HOSO_ROLE_OFFICER, t0 + 3000);
+    run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_PROCESSING, NULL, 0}, HOSO_ROLE_CITIZEN, t0 + 10000);
+    run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_PAYMENT, "lệ phí", 0}, HOSO_ROLE_OFFICER, t0 + 11000);
+    run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_PROCESSING, NULL, 0}, HOSO_ROLE_OFFICER, t0 + 15000);
+    run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_DONE, NULL, 0}, HOSO_ROLE_OFFICER, due - 10 * 3600 * 1000);
+    hoso_stat_row st = stats();
+    EXPECT_INT(st.c[HOSO_STAT_ON_TIME], 1);
+    EXPECT_INT(st.c[HOSO_STAT_SUPPLEMENTS], 1);
+    EXPECT_INT(st.c[HOSO_STAT_FEE_REQUESTS], 1);
+    EXPECT_INT(st.c[HOSO_STAT_SUPPLEMENT_MS], 7000);
+    EXPECT_INT(st.c[HOSO_STAT_PAYMENT_MS], 4000);
+    EXPECT_INT(st.c[HOSO_STAT_RECEPTION_MS], 1000);
+    /* Processing: 2 from t0+1 s to t0+3 s, 4 from t0+10 s to t0+11 s, 4 from t0+15 s on. */
+    EXPECT_INT(st.c[HOSO_STAT_PROCESSING_N], 3);
+    EXPECT_INT(st.days[5], 1);
+
+    run(&(step){HOSO_CHANGE_SUBMIT, 0, "", 0}, HOSO_ROLE_CITIZEN, t0);
+    run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_ACCEPTED, NULL, due}, HOSO_ROLE_OFFICER, t0);
+    run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_PROCESSING, NULL, 0}, HOSO_ROLE_OFFICER, t0);
+    run(&(step){HOSO_CHANGE_STATUS, HOSO_ST_DONE, NULL, 0}, HOSO_ROLE_OFFICER, due + 60000);
+    st = stats();
+    EXPECT_INT(st.c[HOSO_STAT_ON_TIME], 1);
+    EXPECT_INT(st.c[HOSO_STAT_LATE], 1);
 }
 
 static void test_visibility(void)
@@ -226,4 +275,5 @@ static void test_visibility(void)
     EXPECT_INT(hoso__dossier_visible(&who, &d), 1);
 }
 
-UNIT_MAIN(UNIT(test_every_kind_writes_together), UNIT(test_done_on_time), UNIT(test_visibility))
+UNIT_MAIN(UNIT(test_every_kind_writes_together), UNIT(test_done_on_time), UNIT(test_on_time_late_and_waits),
+          UNIT(test_visibility))

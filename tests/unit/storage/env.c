@@ -235,7 +235,12 @@ static void test_map_full(void)
         d.reason = hs(big);
         rc = hoso_dossier_put(t, &d, 1);
         if (rc == 0) rc = hoso_event_append(t, OWNER_A, "A", HOSO_EV_DOSSIER_CREATED, 1000 + i, &d, NULL);
-        if (rc == 0) rc = hoso_stats_bump(t, "A", "1.001", 1000 + i, 1, 1, 0, 0, 0);
+        if (rc == 0) {
+            hoso_stat_row x;
+            memset(&x, 0, sizeof x);
+            x.c[HOSO_STAT_RECEIVED] = 1;
+            rc = hoso_stats_add(t, "A", "1.001", "app", 1000 + i, &x);
+        }
         if (rc == 0) {
             rc = hoso_txn_commit(t);
             if (rc == 0) committed++;
