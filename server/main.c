@@ -25,10 +25,13 @@
     "             --portal-agency CODE | --portal-config FILE] [--portal-ca FILE] [--portal-timeout MS]\n" \
     "            [--portal-retry-min MS] [--portal-retry-max MS] [--portal-inflight N] [--webhook-allow-private]\n"
 
+#define REPORT_USAGE "hosod report --data DIR --month YYYY-MM [--agency CODE] [--format json|csv|html] [--out FILE]\n"
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage:\n  " SERVE_USAGE);
     hoso__tools_usage(f);
+    fprintf(f, "  " REPORT_USAGE);
     fprintf(f, "  hosod version | --help\n"
                "Each command has --help. A password of \"-\" is read from stdin.\n");
 }
@@ -361,6 +364,95 @@ static int cmd_serve(int argc, char **argv)
     return hoso_server_run(&cfg, &app) == 0 ? 0 : 1;
 }
 
+/* hosod report: the monthly report from the data dir's counters, read-only (beside a
+ * running server too: LMDB readers do not block its writer). */
+static int cmd_report(int argc, char **argv)
+{
+    const char *data = NULL, *month = NULL, *agency = NULL, *format = NULL, *out = NULL;
+    hoso_store_options so;
+    hoso_store *s = NULL;
+    hoso_txn *t = NULL;
+    hoso_report *rep = NULL;
+    hoso_errinfo ei;
+    msgpack_sbuffer sb;
+    int err, fmt, rc = 1;
+    for (int i = 0; i < argc; i++) {
+        const char **slot = strcmp(argv[i], "--data") == 0     ? &data
+                            : strcmp(argv[i], "--month") == 0  ? &month
+                            : strcmp(argv[i], "--agency") == 0 ? &agency
+                            : strcmp(argv[i], "--format") == 0 ? &format
+                            : strcmp(argv[i], "--out") == 0    ? &out
+                                                               : NULL;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: " REPORT_USAGE "\n"
+                   "The month's monitoring report (Decree 42/2022 art. 16), per agency and service, read\n"
+                   "from the counters hosod keeps with every change; a running server may keep running.\n"
+                   "  --month YYYY-MM   the month (Asia/Ho_Chi_Minh days)\n"
+                   "  --agency CODE     one agency only (default: every agency)\n"
+                   "  --format F        json (default), csv, or html (one self-contained page)\n"
+                   "  --out FILE        write there instead of to stdout\n");
+            return 0;
+        }
+        if (slot == NULL || i + 1 == argc) {
+            fprintf(stderr, "hosod report: %s %s (see hosod report --help)\n", slot ? "missing value for" : "unknown option",
+                    argv[i]);
+            return 2;
+        }
+        *slot = argv[++i];
+    }
+    if (data == NULL || month == NULL) {
+        fprintf(stderr, "hosod report: --data and --month are required (see hosod report --help)\n");
+        return 2;
+    }
+    if ((fmt = hoso_report_format(format)) < 0 || fmt == HOSO_REPORT_MSGPACK) {
+        fprintf(stderr, "hosod report: --format is json, csv or html, not %s\n", format);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "hosod report: libsodium failed to initialise\n");
+        return 1;
+    }
+    memset(&so, 0, sizeof so);
+    so.read_only = 1;
+    so.must_exist = 1;
+    if ((err = hoso_store_open(&s, data, &so)) != 0) {
+        fprintf(stderr, "hosod report: cannot open the data dir %s: %s\n", data, hoso_err_message(err));
+        return 1;
+    }
+    memset(&ei, 0, sizeof ei);
+    msgpack_sbuffer_init(&sb);
+    if ((err = hoso_txn_read(s, &t)) == 0) {
+        err = hoso_report_build(t, month, agency, &rep, &ei);
+        hoso_txn_abort(t);
+    }
+    if (err == HOSO_EBAD_REQUEST || err == HOSO_EVALIDATION_FAILED) {
+        fprintf(stderr, "hosod report: --month must be a month YYYY-MM, not %s\n", month);
+        rc = 2;
+        goto Exit;
+    }
+    if (err == 0)
+        err = hoso_report_render(rep, fmt, &sb);
+    if (err != 0) {
+        fprintf(stderr, "hosod report: %s\n", ei.message[0] ? ei.message : hoso_err_message(err));
+        goto Exit;
+    }
+    FILE *f = out != NULL ? fopen(out, "w") : stdout;
+    if (f == NULL) {
+        fprintf(stderr, "hosod report: cannot write %s: %s\n", out, strerror(errno));
+        goto Exit;
+    }
+    if (fwrite(sb.data, 1, sb.size, f) != sb.size || (out != NULL ? fclose(f) : fflush(f)) != 0) {
+        fprintf(stderr, "hosod report: cannot write %s: %s\n", out ? out : "stdout", strerror(errno));
+        goto Exit;
+    }
+    rc = 0;
+Exit:
+    hoso_report_free(rep);
+    msgpack_sbuffer_destroy(&sb);
+    hoso_store_close(s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -378,6 +470,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_report(argc - 2, argv + 2);
     int rc = hoso__tools_run(argc - 1, argv + 1);
     if (rc >= 0)
         return rc;

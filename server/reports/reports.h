@@ -1,6 +1,7 @@
 /*
  * server/reports/ - monitoring (Decree 42/2022 art. 16): what hosod watches on its
- * own. Today: the overdue scheduler.
+ * own and reports: the overdue scheduler (overdue.c) and the monthly report from the
+ * monitoring counters (monthly.c).
  */
 #ifndef HOSO_SERVER_REPORTS_H
 #define HOSO_SERVER_REPORTS_H
@@ -15,5 +16,24 @@
 int hoso_overdue_start(hoso_server *srv);
 /* Before the writer stops. */
 void hoso_overdue_stop(void);
+
+/* The monthly report of month "YYYY-MM" (all agencies when agency is NULL or ""),
+ * read from the counters and satisfaction aggregates in t (a read txn is enough).
+ * Errors: BAD_REQUEST (month, with ei), NOMEM, CORRUPT, IO. */
+typedef struct hoso_report hoso_report;
+int hoso_report_build(hoso_txn *t, const char *month, const char *agency, hoso_report **out, hoso_errinfo *ei);
+void hoso_report_free(hoso_report *rep);
+
+enum { HOSO_REPORT_JSON, HOSO_REPORT_CSV, HOSO_REPORT_HTML, HOSO_REPORT_MSGPACK };
+/* "json" (or NULL), "csv", "html", "msgpack" -> HOSO_REPORT_*, or -1. */
+int hoso_report_format(const char *name);
+/* Appends the report in format to out: {month, min_ratings, agencies: [{agency,
+ * services: [{service, name, received, by_channel, ...}], totals}], totals} as msgpack
+ * or JSON; CSV with one row per service, agency total and the month's total; one
+ * self-contained HTML page. Errors: NOMEM. */
+int hoso_report_render(const hoso_report *rep, int format, msgpack_sbuffer *out);
+int hoso_report_msgpack(const hoso_report *rep, msgpack_sbuffer *out);
+int hoso_report_csv(const hoso_report *rep, msgpack_sbuffer *out);
+int hoso_report_html(const hoso_report *rep, msgpack_sbuffer *out);
 
 #endif

@@ -18,6 +18,7 @@ const hoso_route hoso_routes[] = {
     {"GET", "/metrics", hoso_route_metrics, 0, "metrics"},
     {"GET", "/v1/stats", hoso_route_stats, AUTH | OFF | ADM, "stats"},
     {"GET", "/v1/stats/satisfaction", hoso_route_stats_satisfaction, AUTH | OFF | ADM, "stats_satisfaction"},
+    {"GET", "/v1/reports/monthly", hoso_route_report_monthly, AUTH | OFF | ADM, "report_monthly"},
     {"GET", "/v1/admin/mirror", hoso_route_mirror_status, AUTH | ADM | HOSO_R_JSON, "mirror_status"},
     {"POST", "/v1/admin/mirror/retry", hoso_route_mirror_retry, AUTH | ADM | HOSO_R_JSON, "mirror_retry"},
 

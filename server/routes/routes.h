@@ -20,6 +20,7 @@ int hoso_route_healthz(hoso_req *r);
 int hoso_route_metrics(hoso_req *r);
 int hoso_route_stats(hoso_req *r);
 int hoso_route_stats_satisfaction(hoso_req *r);
+int hoso_route_report_monthly(hoso_req *r); /* reports.c */
 int hoso_route_mirror_status(hoso_req *r);
 int hoso_route_mirror_retry(hoso_req *r);
 
