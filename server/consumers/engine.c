@@ -18,7 +18,6 @@
  * replays a parked key's entries from the table in order, one at a time.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #define WINDOW 1024
 #define SAVE_MS 200
 #define TICK_MS 100
+#define put hoso_sbuf_printf /* the metrics text writes many pieces */
 #define WARN_MS 10000
 #define SPILL_ATTEMPTS 3   /* failures of the head key before it may be set aside ... */
 #define SPILL_OK_MS 10000  /* ... while another delivery succeeded this recently */
@@ -962,18 +962,6 @@ int hoso_engine_retry(hoso_engine *eng, const char *name)
     atomic_store(&c->retry_asked, 1);
     uv_async_send(&eng->wake);
     return 0;
-}
-
-static void put(msgpack_sbuffer *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(msgpack_sbuffer *b, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n > 0 && (size_t)n < sizeof line)
-        msgpack_sbuffer_write(b, line, (size_t)n);
 }
 
 void hoso_engine_metrics(msgpack_sbuffer *out)

@@ -323,6 +323,9 @@ void hoso_metrics_sync_ops(size_t applied, size_t duplicate, size_t rejected);
 /* Appends the Prometheus text exposition of every counter and of srv's gauges to out
  * (a line that does not fit in memory is left out). */
 void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *out);
+/* Appends printf's text to buf (any length; a text that does not fit in memory is left
+ * out). For the text forms: metrics, reports. */
+void hoso_sbuf_printf(msgpack_sbuffer *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---------------------------------------------------------------------------------- */
 /* The server (server/core/server.c). */

@@ -185,8 +185,7 @@ void hoso_metrics_ws_slow_close(void)
 /* Rendering */
 
 
-static void put(msgpack_sbuffer *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(msgpack_sbuffer *buf, const char *fmt, ...)
+void hoso_sbuf_printf(msgpack_sbuffer *buf, const char *fmt, ...)
 {
     char stack[1024], *p = stack;
     va_list ap;
@@ -215,13 +214,13 @@ static uint64_t ld(_Atomic uint64_t *p)
 static void render_ws(hoso_server *srv, msgpack_sbuffer *buf)
 {
     uint64_t cum = 0;
-    put(buf, "# HELP hoso_ws_connections Open WebSocket connections.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_ws_connections Open WebSocket connections.\n"
              "# TYPE hoso_ws_connections gauge\nhoso_ws_connections %lld\n"
              "# HELP hoso_ws_subscriptions Active WebSocket subscriptions.\n"
              "# TYPE hoso_ws_subscriptions gauge\nhoso_ws_subscriptions %lld\n",
         (long long)atomic_load_explicit(&WS.conns, memory_order_relaxed),
         (long long)atomic_load(&srv->ws_subscriptions));
-    put(buf, "# HELP hoso_ws_events_delivered_total Event frames queued to WebSocket clients (live and replay).\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_ws_events_delivered_total Event frames queued to WebSocket clients (live and replay).\n"
              "# TYPE hoso_ws_events_delivered_total counter\nhoso_ws_events_delivered_total %llu\n"
              "# HELP hoso_ws_acks_total Ack frames received.\n"
              "# TYPE hoso_ws_acks_total counter\nhoso_ws_acks_total %llu\n"
@@ -229,15 +228,15 @@ static void render_ws(hoso_server *srv, msgpack_sbuffer *buf)
              "# TYPE hoso_ws_slow_consumer_closes_total counter\nhoso_ws_slow_consumer_closes_total %llu\n",
         (unsigned long long)ld(&WS.delivered), (unsigned long long)ld(&WS.acks),
         (unsigned long long)ld(&WS.slow_closes));
-    put(buf, "# HELP hoso_ws_replay_events Events replayed from storage per subscription.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_ws_replay_events Events replayed from storage per subscription.\n"
              "# TYPE hoso_ws_replay_events histogram\n");
     for (size_t i = 0; i < NREPLAY; i++) {
         cum += ld(&WS.replay[i]);
-        put(buf, "hoso_ws_replay_events_bucket{le=\"%llu\"} %llu\n", (unsigned long long)replay_bounds[i],
+        hoso_sbuf_printf(buf, "hoso_ws_replay_events_bucket{le=\"%llu\"} %llu\n", (unsigned long long)replay_bounds[i],
             (unsigned long long)cum);
     }
     cum += ld(&WS.replay[NREPLAY]);
-    put(buf, "hoso_ws_replay_events_bucket{le=\"+Inf\"} %llu\nhoso_ws_replay_events_sum %llu\n"
+    hoso_sbuf_printf(buf, "hoso_ws_replay_events_bucket{le=\"+Inf\"} %llu\nhoso_ws_replay_events_sum %llu\n"
              "hoso_ws_replay_events_count %llu\n",
         (unsigned long long)cum, (unsigned long long)ld(&WS.replay_sum), (unsigned long long)ld(&WS.replay_count));
 }
@@ -253,14 +252,14 @@ static void render_lat(msgpack_sbuffer *buf, const char *name, const char *label
     const char *sep = labels[0] != '\0' ? "," : "";
     for (size_t i = 0; i < NLAT; i++) {
         cum += ld(&h->b[i]);
-        put(buf, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, (double)lat_bounds[i] / 1e6,
+        hoso_sbuf_printf(buf, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, (double)lat_bounds[i] / 1e6,
             (unsigned long long)cum);
     }
     cum += ld(&h->b[NLAT]);
-    put(buf, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
+    hoso_sbuf_printf(buf, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
     const char *open = labels[0] != '\0' ? "{" : "", *close = labels[0] != '\0' ? "}" : "";
-    put(buf, "%s_sum%s%s%s %.6f\n", name, open, labels, close, (double)ld(&h->sum_usec) / 1e6);
-    put(buf, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)cum);
+    hoso_sbuf_printf(buf, "%s_sum%s%s%s %.6f\n", name, open, labels, close, (double)ld(&h->sum_usec) / 1e6);
+    hoso_sbuf_printf(buf, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)cum);
 }
 
 void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
@@ -268,7 +267,7 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
     size_t nr = nroutes < MAX_ROUTES ? nroutes : MAX_ROUTES;
     char labels[128];
 
-    put(buf, "# HELP hoso_http_requests_total HTTP requests by route and status.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_http_requests_total HTTP requests by route and status.\n"
              "# TYPE hoso_http_requests_total counter\n");
     for (size_t r = 0; r <= nr; r++) {
         size_t slot = r == nr ? UNMATCHED : r;
@@ -277,15 +276,15 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
             if (v == 0)
                 continue;
             if (status_slots[s] != 0)
-                put(buf, "hoso_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_label(slot),
+                hoso_sbuf_printf(buf, "hoso_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_label(slot),
                     status_slots[s], (unsigned long long)v);
             else
-                put(buf, "hoso_http_requests_total{route=\"%s\",status=\"other\"} %llu\n", route_label(slot),
+                hoso_sbuf_printf(buf, "hoso_http_requests_total{route=\"%s\",status=\"other\"} %llu\n", route_label(slot),
                     (unsigned long long)v);
         }
     }
 
-    put(buf, "# HELP hoso_http_request_duration_seconds Time from request to reply, by route.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_http_request_duration_seconds Time from request to reply, by route.\n"
              "# TYPE hoso_http_request_duration_seconds histogram\n");
     for (size_t r = 0; r <= nr; r++) {
         size_t slot = r == nr ? UNMATCHED : r;
@@ -295,31 +294,31 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
         render_lat(buf, "hoso_http_request_duration_seconds", labels, &M.latency[slot]);
     }
 
-    put(buf, "# HELP hoso_writer_batch_size Operations committed together in one transaction.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_writer_batch_size Operations committed together in one transaction.\n"
              "# TYPE hoso_writer_batch_size histogram\n");
     uint64_t cum = 0;
     for (size_t i = 0; i < NBATCH; i++) {
         cum += ld(&M.batch[i]);
-        put(buf, "hoso_writer_batch_size_bucket{le=\"%llu\"} %llu\n", (unsigned long long)batch_bounds[i],
+        hoso_sbuf_printf(buf, "hoso_writer_batch_size_bucket{le=\"%llu\"} %llu\n", (unsigned long long)batch_bounds[i],
             (unsigned long long)cum);
     }
     cum += ld(&M.batch[NBATCH]);
-    put(buf, "hoso_writer_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-    put(buf, "hoso_writer_batch_size_sum %llu\nhoso_writer_batch_size_count %llu\n",
+    hoso_sbuf_printf(buf, "hoso_writer_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    hoso_sbuf_printf(buf, "hoso_writer_batch_size_sum %llu\nhoso_writer_batch_size_count %llu\n",
         (unsigned long long)ld(&M.batch_sum), (unsigned long long)ld(&M.batch_count));
-    put(buf, "# HELP hoso_writer_commits_total Write transactions committed.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_writer_commits_total Write transactions committed.\n"
              "# TYPE hoso_writer_commits_total counter\nhoso_writer_commits_total %llu\n",
         (unsigned long long)ld(&M.commits));
-    put(buf, "# HELP hoso_writer_commit_duration_seconds Time to commit one batch (fsync included).\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_writer_commit_duration_seconds Time to commit one batch (fsync included).\n"
              "# TYPE hoso_writer_commit_duration_seconds histogram\n");
     render_lat(buf, "hoso_writer_commit_duration_seconds", "", &M.commit);
 
-    put(buf, "# HELP hoso_sync_reads_total Feed pages served by GET /v1/sync.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_sync_reads_total Feed pages served by GET /v1/sync.\n"
              "# TYPE hoso_sync_reads_total counter\nhoso_sync_reads_total %llu\n"
              "# HELP hoso_sync_events_total Events returned by GET /v1/sync.\n"
              "# TYPE hoso_sync_events_total counter\nhoso_sync_events_total %llu\n",
         (unsigned long long)ld(&M.sync_reads), (unsigned long long)ld(&M.sync_events));
-    put(buf, "# HELP hoso_sync_snapshots_total Snapshots served by GET /v1/sync/snapshot.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_sync_snapshots_total Snapshots served by GET /v1/sync/snapshot.\n"
              "# TYPE hoso_sync_snapshots_total counter\nhoso_sync_snapshots_total %llu\n"
              "# HELP hoso_sync_snapshot_items_total Dossiers and papers sent in snapshots.\n"
              "# TYPE hoso_sync_snapshot_items_total counter\n"
@@ -327,7 +326,7 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
              "hoso_sync_snapshot_items_total{kind=\"paper\"} %llu\n",
         (unsigned long long)ld(&M.snapshots), (unsigned long long)ld(&M.snapshot_dossiers),
         (unsigned long long)ld(&M.snapshot_papers));
-    put(buf, "# HELP hoso_sync_ops_total Offline queue items of POST /v1/sync by result.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_sync_ops_total Offline queue items of POST /v1/sync by result.\n"
              "# TYPE hoso_sync_ops_total counter\n"
              "hoso_sync_ops_total{status=\"applied\"} %llu\nhoso_sync_ops_total{status=\"duplicate\"} %llu\n"
              "hoso_sync_ops_total{status=\"rejected\"} %llu\n",
@@ -338,44 +337,44 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
     if (srv != NULL && srv->app.metrics != NULL)
         srv->app.metrics(buf);
 
-    put(buf, "# HELP hoso_auth_throttled_total Requests refused with 429 by throttling, by cause.\n"
+    hoso_sbuf_printf(buf, "# HELP hoso_auth_throttled_total Requests refused with 429 by throttling, by cause.\n"
              "# TYPE hoso_auth_throttled_total counter\n");
     for (size_t i = 0; i < NTHROTTLE; i++)
-        put(buf, "hoso_auth_throttled_total{by=\"%s\"} %llu\n", THROTTLE_BY[i],
+        hoso_sbuf_printf(buf, "hoso_auth_throttled_total{by=\"%s\"} %llu\n", THROTTLE_BY[i],
             (unsigned long long)atomic_load_explicit(&throttled[i], memory_order_relaxed));
 
     if (srv != NULL) {
         hoso_store_stats st;
         memset(&st, 0, sizeof(st));
         if (hoso_store_stats_get(srv->store, &st) == 0) {
-            put(buf, "# HELP hoso_lmdb_used_bytes Pages in use times page size.\n"
+            hoso_sbuf_printf(buf, "# HELP hoso_lmdb_used_bytes Pages in use times page size.\n"
                      "# TYPE hoso_lmdb_used_bytes gauge\nhoso_lmdb_used_bytes %llu\n",
                 (unsigned long long)st.used_bytes);
-            put(buf, "# HELP hoso_storage_full 1 while writes fail for lack of space (map or disk), else 0.\n"
+            hoso_sbuf_printf(buf, "# HELP hoso_storage_full 1 while writes fail for lack of space (map or disk), else 0.\n"
                      "# TYPE hoso_storage_full gauge\nhoso_storage_full %d\n"
                      "# HELP hoso_disk_free_bytes Free space of the data dir's file system.\n"
                      "# TYPE hoso_disk_free_bytes gauge\nhoso_disk_free_bytes %llu\n",
                 st.full, (unsigned long long)st.disk_free);
-            put(buf, "# HELP hoso_lmdb_map_size_bytes Configured LMDB map size.\n"
+            hoso_sbuf_printf(buf, "# HELP hoso_lmdb_map_size_bytes Configured LMDB map size.\n"
                      "# TYPE hoso_lmdb_map_size_bytes gauge\nhoso_lmdb_map_size_bytes %llu\n",
                 (unsigned long long)st.map_size);
-            put(buf, "# HELP hoso_log_head Last global log sequence.\n"
+            hoso_sbuf_printf(buf, "# HELP hoso_log_head Last global log sequence.\n"
                      "# TYPE hoso_log_head gauge\nhoso_log_head %llu\n",
                 (unsigned long long)st.log_head);
-            put(buf, "# HELP hoso_lmdb_readers Reader slots in use / available.\n"
+            hoso_sbuf_printf(buf, "# HELP hoso_lmdb_readers Reader slots in use / available.\n"
                      "# TYPE hoso_lmdb_readers gauge\nhoso_lmdb_readers{kind=\"used\"} %u\n"
                      "hoso_lmdb_readers{kind=\"max\"} %u\n",
                 st.readers_used, st.max_readers);
         }
-        put(buf, "# HELP hoso_process_start_time_seconds Start time of hosod since the Unix epoch.\n"
+        hoso_sbuf_printf(buf, "# HELP hoso_process_start_time_seconds Start time of hosod since the Unix epoch.\n"
                  "# TYPE hoso_process_start_time_seconds gauge\nhoso_process_start_time_seconds %.3f\n",
             (double)srv->started_at_ms / 1e3);
-        put(buf, "# HELP hoso_workers HTTP worker threads.\n# TYPE hoso_workers gauge\nhoso_workers %u\n",
+        hoso_sbuf_printf(buf, "# HELP hoso_workers HTTP worker threads.\n# TYPE hoso_workers gauge\nhoso_workers %u\n",
             srv->nworkers);
         long conns = 0;
         for (unsigned i = 0; i < srv->nworkers; i++)
             conns += atomic_load_explicit(&srv->workers[i].conns, memory_order_relaxed);
-        put(buf, "# HELP hoso_http_connections Open client connections.\n"
+        hoso_sbuf_printf(buf, "# HELP hoso_http_connections Open client connections.\n"
                  "# TYPE hoso_http_connections gauge\nhoso_http_connections %ld\n",
             conns);
     }

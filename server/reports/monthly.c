@@ -7,7 +7,6 @@
  * self-contained HTML page (inline CSS and SVG, no script) an officer can print.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #define DAY_MS 86400000.0
 #define MIN_RATINGS 5 /* a satisfaction cell under this is never shown (Decree 42 art. 13) */
+#define put hoso_sbuf_printf /* the text forms write many pieces */
 
 enum { CH_APP, CH_BOT, CH_COUNTER, NCH };
 static const char *const CHANNELS[NCH] = {"app", "bot", "counter"};
@@ -427,28 +427,6 @@ int hoso_report_msgpack(const hoso_report *rep, msgpack_sbuffer *out)
 
 /* ---------------------------------------------------------------------------------- */
 /* Text forms */
-
-static void put(msgpack_sbuffer *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(msgpack_sbuffer *b, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n >= sizeof buf) {
-        char *big = malloc((size_t)n + 1);
-        if (big == NULL) return;
-        va_start(ap, fmt);
-        vsnprintf(big, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        msgpack_sbuffer_write(b, big, (size_t)n);
-        free(big);
-        return;
-    }
-    msgpack_sbuffer_write(b, buf, (size_t)n);
-}
 
 static void put_num(msgpack_sbuffer *b, double v, const char *fmt)
 {
