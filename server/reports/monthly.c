@@ -70,7 +70,7 @@ static line *line_get(hoso_report *rep, const char *agency, const char *service,
     line key;
     snprintf(key.agency, sizeof key.agency, "%s", agency);
     snprintf(key.service, sizeof key.service, "%s", service);
-    if (sorted) {
+    if (sorted && rep->n > 0) {
         line *l = bsearch(&key, rep->lines, rep->n, sizeof *l, line_cmp);
         if (l != NULL) return l;
     } else if (rep->n > 0 && line_cmp(&rep->lines[rep->n - 1], &key) == 0) {
@@ -162,7 +162,7 @@ static int collect_questions(hoso_report *rep)
             rep->questions = nq;
             snprintf(rep->questions[rep->nquestions++], 64, "%s", name);
         }
-    qsort(rep->questions, rep->nquestions, sizeof rep->questions[0], qname_cmp);
+    if (rep->nquestions > 1) qsort(rep->questions, rep->nquestions, sizeof rep->questions[0], qname_cmp);
     return 0;
 }
 

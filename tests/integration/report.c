@@ -139,7 +139,7 @@ static void phase1(void)
         if (i % 5 == 0) json_object_set_new(b, "channel", json_string("zalo"));
         if (i % 5 == 1) json_object_set_new(b, "channel", json_string("counter"));
         /* From the second dossier on, the vault holds the papers: some are reused. */
-        if (i >= 2 && i % 7 == 3) json_object_set(b, "papers", json_array());
+        if (i >= 2 && i % 7 == 3) json_object_set_new(b, "papers", json_array());
         d->given = (int)json_array_size(json_object_get(b, "papers"));
         json_t *r = call("POST", "/v1/dossiers", &CIT, b, 201);
         snprintf(d->code, sizeof d->code, "%s", ht_jstr(r, "dossier.code"));
@@ -376,7 +376,11 @@ static void test_seeded_month(void)
         return;
     }
     const char *n = getenv("HOSO_REPORT_DOSSIERS");
+#ifdef __SANITIZE_ADDRESS__
+    N = n != NULL ? atoi(n) : 400; /* every path still; the plain build checks the numbers at scale */
+#else
     N = n != NULL ? atoi(n) : 2000;
+#endif
     if (N < 100) N = 100; /* service B needs its 4 ratings */
     D = calloc((size_t)N, sizeof *D);
 
