@@ -410,6 +410,18 @@ static const hoso_field hoso_msg_withdraw_fields[] = {
 };
 DESC(hoso_msg_withdraw, "withdraw", hoso_req_withdraw, NULL, 0);
 
+#define MESSAGE_MAX 4000
+static const hoso_field hoso_msg_message_fields[] = {
+    FLD(hoso_req_message, text, HOSO_F_STR, 1, 1, MESSAGE_MAX),
+    OP_ID(hoso_req_message, 1),
+};
+DESC(hoso_msg_message, "message", hoso_req_message, NULL, 0);
+static const hoso_field hoso_msg_agency_message_fields[] = {
+    FLD(hoso_req_message, text, HOSO_F_STR, 1, 1, MESSAGE_MAX),
+    OP_ID(hoso_req_message, 0),
+};
+DESC(hoso_msg_agency_message, "agency message", hoso_req_message, NULL, 0);
+
 static const hoso_field hoso_msg_rating_fields[] = {
     FLD(hoso_req_rating, answers, HOSO_F_MAP, 1, 1, 64),
     OP_ID(hoso_req_rating, 1),

@@ -315,6 +315,11 @@ typedef struct hoso_req_withdraw {
     int64_t base_version;
     int has_base_version;
 } hoso_req_withdraw;
+/* A message on a dossier: the citizen's (op_id required, like every citizen op) or an
+ * officer's (op_id optional). text is 1..4000 bytes of UTF-8. */
+typedef struct hoso_req_message {
+    hoso_str text, op_id;
+} hoso_req_message;
 typedef struct hoso_req_rating {
     const msgpack_object *answers; /* map question -> int 1..5 */
     hoso_str op_id;
@@ -351,7 +356,7 @@ typedef struct hoso_req_bot_subscribe {
 
 extern const hoso_msg_desc hoso_msg_register, hoso_msg_login, hoso_msg_submit, hoso_msg_supplement,
     hoso_msg_withdraw, hoso_msg_rating, hoso_msg_feedback, hoso_msg_paper, hoso_msg_transition,
-    hoso_msg_apology, hoso_msg_bot_lookup, hoso_msg_bot_subscribe;
+    hoso_msg_apology, hoso_msg_bot_lookup, hoso_msg_bot_subscribe, hoso_msg_message, hoso_msg_agency_message;
 
 /* ------------------------------------------------------------------------------------
  * Domain records. The same encoding is the stored value (storage adds encryption of

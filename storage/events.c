@@ -31,17 +31,21 @@ int hoso_feed_head(hoso_txn *t, const char *owner, uint64_t *head)
     return hoso__feed_head_get(t, owner, head, &first);
 }
 
-/* {seq, at, type, dossier} or, for a paper event, {seq, at, type, paper}. */
+/* {seq, at, type, dossier}, or {seq, at, type, paper} for a paper event, or {seq, at,
+ * type, message} for a message. */
 static int pack_body(msgpack_sbuffer *sb, uint64_t seq, int64_t at, hoso_event_type type, const hoso_dossier *d,
-                     const hoso_paper *p)
+                     const hoso_paper *p, const hoso_message *m)
 {
     msgpack_packer pk;
     int rc;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     if (msgpack_pack_map(&pk, 4) || hoso_pack_kint(&pk, "seq", (int64_t)seq) || hoso_pack_kint(&pk, "at", at) ||
-        hoso_pack_kcstr(&pk, "type", hoso_event_type_name(type)) || hoso_pack_cstr(&pk, p ? "paper" : "dossier"))
+        hoso_pack_kcstr(&pk, "type", hoso_event_type_name(type)) ||
+        hoso_pack_cstr(&pk, m ? "message" : p ? "paper" : "dossier"))
         return HOSO_ENOMEM;
-    if (p)
+    if (m)
+        rc = hoso_message_encode(&pk, m);
+    else if (p)
         rc = hoso_paper_encode(&pk, p);
     else if (d)
         rc = hoso_dossier_encode(&pk, d);
@@ -51,7 +55,7 @@ static int pack_body(msgpack_sbuffer *sb, uint64_t seq, int64_t at, hoso_event_t
 }
 
 static int append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type, int64_t at,
-                  const hoso_dossier *d, const hoso_paper *p, uint64_t *seq_out)
+                  const hoso_dossier *d, const hoso_paper *p, const hoso_message *m, uint64_t *seq_out)
 {
     msgpack_sbuffer sb;
     uint8_t key[HOSO__ID_HEX + 8];
@@ -67,14 +71,14 @@ static int append(hoso_txn *t, const char *owner, const char *agency, hoso_event
     if (strlen(agency) >= sizeof ev.agency || type < HOSO_EV_DOSSIER_CREATED || type > HOSO_EV_LAST) goto Exit;
     if ((rc = hoso__feed_head_get(t, owner, &seq, &first)) != 0) goto Exit;
     seq++;
-    if ((rc = pack_body(&sb, seq, at, type, d, p)) != 0) goto Exit;
+    if ((rc = pack_body(&sb, seq, at, type, d, p, m)) != 0) goto Exit;
     memcpy(key, owner, HOSO__ID_HEX);
     hoso_be64_put(key + HOSO__ID_HEX, seq);
     if ((rc = hoso_seal(t->s, sb.data, sb.size, key, sizeof key, &sealed, &slen)) != 0) goto Exit;
     if ((rc = hoso__put(t, HOSO__DB_FEED, key, sizeof key, sealed, slen, 0)) != 0 ||
         (rc = hoso__feed_trim(t, owner, seq, at, &first, NULL)) != 0 ||
         (rc = hoso__feed_head_put(t, owner, seq, first)) != 0 ||
-        (rc = hoso__log_append(t, owner, agency, type, at, d, &gseq)) != 0)
+        (rc = hoso__log_append(t, owner, agency, type, at, d, m ? m->seq : 0, &gseq)) != 0)
         goto Exit;
 
     memset(&ev, 0, sizeof ev);
@@ -102,13 +106,20 @@ Exit:
 int hoso_event_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
                       int64_t at, const hoso_dossier *d, uint64_t *seq_out)
 {
-    return append(t, owner, agency, type, at, d, NULL, seq_out);
+    return append(t, owner, agency, type, at, d, NULL, NULL, seq_out);
+}
+
+int hoso_event_append_message(hoso_txn *t, const hoso_dossier *d, int64_t at, const hoso_message *m,
+                              uint64_t *seq_out)
+{
+    if (!d || !m || !d->owner.ptr) return HOSO_EBAD_REQUEST;
+    return append(t, d->owner.ptr, d->agency.ptr, HOSO_EV_MESSAGE, at, d, NULL, m, seq_out);
 }
 
 int hoso_event_append_paper(hoso_txn *t, const char *owner, int64_t at, const hoso_paper *p, uint64_t *seq_out)
 {
     if (!p) return HOSO_EBAD_REQUEST;
-    return append(t, owner, "", HOSO_EV_PAPER_ADDED, at, NULL, p, seq_out);
+    return append(t, owner, "", HOSO_EV_PAPER_ADDED, at, NULL, p, NULL, seq_out);
 }
 
 int hoso_feed_read(hoso_txn *t, const char *owner, uint64_t since, unsigned limit,

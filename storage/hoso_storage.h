@@ -281,6 +281,29 @@ typedef struct hoso_event {
  * bytes), STORAGE_FULL, IO, NOMEM. */
 int hoso_event_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
                       int64_t at, const hoso_dossier *d, uint64_t *seq_out);
+/* Messages on a dossier between its citizen and its agency's officers: code \0 seq
+ * BE64 -> sealed {from, by, text, at} (ad = the key). The wire shape is {code, seq,
+ * from: "citizen"|"officer", text, files: [], at}; `by` (the account) stays inside. */
+typedef struct hoso_message {
+    hoso_str code, by, text;
+    const char *from; /* "citizen" or "officer" */
+    uint64_t seq;     /* 1, 2, ... per dossier */
+    int64_t at;
+} hoso_message;
+int hoso_message_encode(msgpack_packer *pk, const hoso_message *m);
+/* Stores m as the dossier's next message (sets m->seq). Errors: BAD_REQUEST (code
+ * empty or over 80 bytes, from not citizen/officer), STORAGE_FULL, IO, NOMEM. */
+int hoso_message_put(hoso_txn *t, hoso_message *m);
+/* fn with each message of code after seq `after`, oldest first, at most limit (1..1000;
+ * 0 = 100); *more when more follow. The message's strings live until fn returns.
+ * Errors: fn's non-zero return, CORRUPT, storage's. */
+int hoso_message_list(hoso_txn *t, const char *code, uint64_t after, unsigned limit,
+                      int (*fn)(void *ctx, const hoso_message *m), void *ctx, int *more);
+/* Appends a `message` event for the dossier's owner: as hoso_event_append (the log
+ * entry names d's code, status and version), with the body {seq, at, type: "message",
+ * message}. Errors as hoso_event_append. */
+int hoso_event_append_message(hoso_txn *t, const hoso_dossier *d, int64_t at, const hoso_message *m,
+                              uint64_t *seq_out);
 /* The events collected by a committed top-level write transaction, detached: the
  * caller owns the array and each body (hoso_events_free). Call right before commit. */
 int hoso_txn_take_events(hoso_txn *t, hoso_event **out, size_t *n);
@@ -482,6 +505,7 @@ typedef struct hoso_log_entry {
     char code[64];        /* "" for events without a dossier */
     hoso_event_type type;
     int64_t at, status, version;
+    uint64_t message_seq; /* a message event: the message's seq in the dossier's thread */
 } hoso_log_entry;
 /* The entry at seq. Errors: NOT_FOUND, CORRUPT, IO. */
 int hoso_log_get(hoso_txn *t, uint64_t seq, hoso_log_entry *out);

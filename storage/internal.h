@@ -41,7 +41,8 @@
     X(OVERDUE, "overdue")                                                               \
     X(SATISFACTION, "satisfaction")                                                     \
     X(STATS, "stats")                                                                   \
-    X(SYNCED, "synced")
+    X(SYNCED, "synced")                                                                 \
+    X(MESSAGES, "messages")
 
 enum {
 #define HOSO__DB_ENUM(id, name) HOSO__DB_##id,
@@ -128,7 +129,7 @@ int hoso__feed_trim(hoso_txn *t, const char *owner, uint64_t keep_from, int64_t 
 
 /* Log append (log.c): writes the entry for global seq and moves the head in meta. */
 int hoso__log_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
-                     int64_t at, const hoso_dossier *d, uint64_t *gseq_out);
+                     int64_t at, const hoso_dossier *d, uint64_t message_seq, uint64_t *gseq_out);
 int hoso__log_head(hoso_txn *t, uint64_t *seq, uint8_t hash[32]);
 
 /* Dossiers (dossiers.c). Decodes a stored dossier value into doc's zone; with

@@ -29,7 +29,7 @@ int hoso__log_head(hoso_txn *t, uint64_t *seq, uint8_t hash[32])
 }
 
 int hoso__log_append(hoso_txn *t, const char *owner, const char *agency, hoso_event_type type,
-                     int64_t at, const hoso_dossier *d, uint64_t *gseq_out)
+                     int64_t at, const hoso_dossier *d, uint64_t message_seq, uint64_t *gseq_out)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -42,11 +42,12 @@ int hoso__log_append(hoso_txn *t, const char *owner, const char *agency, hoso_ev
     seq++;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 9) || hoso_pack_kint(&pk, "seq", (int64_t)seq) ||
+    if (msgpack_pack_map(&pk, 9 + (message_seq != 0)) || hoso_pack_kint(&pk, "seq", (int64_t)seq) ||
         hoso_pack_kbin(&pk, "prev", prev, sizeof prev) || hoso_pack_kcstr(&pk, "owner", owner) ||
         hoso_pack_kcstr(&pk, "agency", agency) || hoso_pack_kcstr(&pk, "type", hoso_event_type_name(type)) ||
         hoso_pack_kint(&pk, "at", at) || hoso_pack_kstr(&pk, "code", d ? &d->code : &empty) ||
-        hoso_pack_kint(&pk, "status", d ? d->status : 0) || hoso_pack_kint(&pk, "version", d ? d->version : 0))
+        hoso_pack_kint(&pk, "status", d ? d->status : 0) || hoso_pack_kint(&pk, "version", d ? d->version : 0) ||
+        (message_seq != 0 && hoso_pack_kint(&pk, "message", (int64_t)message_seq)))
         goto Exit;
     hoso_be64_put(key, seq);
     if ((rc = hoso__put(t, HOSO__DB_LOG, key, sizeof key, sb.data, sb.size, MDB_NOOVERWRITE)) != 0) {
@@ -138,7 +139,7 @@ static int decode_entry(const MDB_val *k, const MDB_val *v, hoso_log_entry *e)
 {
     msgpack_unpacked u;
     char type[32];
-    int64_t seq = 0;
+    int64_t seq = 0, message = 0;
     int rc;
     memset(e, 0, sizeof(*e));
     if (k->mv_size != 8) return HOSO_ECORRUPT;
@@ -146,11 +147,13 @@ static int decode_entry(const MDB_val *k, const MDB_val *v, hoso_log_entry *e)
     if ((rc = hoso__unpack(&u, v->mv_data, v->mv_size)) == 0 && (rc = hoso__mint(&u.data, "seq", 0, &seq)) == 0 &&
         (rc = hoso__mint(&u.data, "at", 0, &e->at)) == 0 && (rc = hoso__mint(&u.data, "status", 0, &e->status)) == 0 &&
         (rc = hoso__mint(&u.data, "version", 0, &e->version)) == 0 &&
+        (rc = hoso__mint(&u.data, "message", 0, &message)) == 0 &&
         (rc = hoso__mcopy(&u.data, "owner", e->owner, sizeof e->owner)) == 0 &&
         (rc = hoso__mcopy(&u.data, "agency", e->agency, sizeof e->agency)) == 0 &&
         (rc = hoso__mcopy(&u.data, "code", e->code, sizeof e->code)) == 0 &&
         (rc = hoso__mcopy(&u.data, "type", type, sizeof type)) == 0) {
         e->seq = hoso_be64_get(k->mv_data);
+        e->message_seq = (uint64_t)message;
         if ((uint64_t)seq != e->seq) rc = HOSO_ECORRUPT;
         for (int i = HOSO_EV_DOSSIER_CREATED; i <= HOSO_EV_LAST; i++)
             if (strcmp(type, hoso_event_type_name((hoso_event_type)i)) == 0) e->type = (hoso_event_type)i;

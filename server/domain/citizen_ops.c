@@ -1,6 +1,7 @@
 /*
  * citizen_ops.c - the changes a citizen makes to a dossier (submit, supplement,
- * withdraw, rate) and general feedback, one row each of hoso__citizen_ops. The row's
+ * withdraw, rate), general feedback, and messages (messages.c), one row each of
+ * hoso__citizen_ops. The row's
  * check runs on the worker, so malformed requests never reach the writer; what depends
  * on the dossier's current state is decided in the row's apply, the writer op, against
  * the state it is about to change: a check made earlier on the worker could be stale,
@@ -382,6 +383,7 @@ const hoso__citizen_op hoso__citizen_ops[] = {
     [HOSO_OP_WITHDRAW] = {"withdraw", 1, withdraw_check, withdraw_apply},
     [HOSO_OP_RATE] = {"rate", 1, rating_check, rating_apply},
     [HOSO_OP_FEEDBACK] = {"feedback", 0, feedback_check, feedback_apply},
+    [HOSO_OP_MESSAGE] = {"message", 1, hoso__message_check, hoso__message_apply_citizen},
 };
 const size_t hoso__ncitizen_ops = sizeof(hoso__citizen_ops) / sizeof(hoso__citizen_ops[0]);
 

@@ -92,6 +92,15 @@ int hoso__dossier_notice(const hoso_dossier *d, const char *service_name, int64_
 /* 1 if the dossier is past its due date and its result is not out yet (notice.c). */
 int hoso__dossier_overdue(const hoso_dossier *d, int64_t now_ms);
 
+/* Messages (messages.c) ------------------------------------------------------------- */
+/* Writer op applies: a message on dossier op->params[0] from its citizen (the citizen-op
+ * row "message") or from an officer of its agency / an admin. Reply 201 {message}.
+ * The checks run on the worker. Errors: NOT_FOUND (not the caller's dossier), storage's. */
+int hoso__message_apply_citizen(hoso_wop *op, hoso_txn *t);
+int hoso__message_apply_officer(hoso_wop *op, hoso_txn *t);
+int hoso__message_check(hoso_txn *rtxn, hoso_doc *body, const msgpack_object *root, hoso_errinfo *ei);
+int hoso__message_check_officer(hoso_txn *rtxn, hoso_doc *body, const msgpack_object *root, hoso_errinfo *ei);
+
 /* Lists (lists.c) -------------------------------------------------------------------- */
 /* Items packed apart while a walk counts them, then spliced behind their array header:
  * a list's length is known only after the walk. */
@@ -170,12 +179,12 @@ int hoso__ops_unpack(hoso_doc *doc, const hoso_str *bytes, msgpack_object *out);
  *   code when on_dossier. It decides what depends on the stored state and sets
  *   op->reply / op->http_status as the endpoint answers. */
 typedef struct hoso__citizen_op {
-    const char *kind; /* "submit", "supplement", "withdraw", "rate", "feedback" */
+    const char *kind; /* "submit", "supplement", "withdraw", "rate", "feedback", "message" */
     int on_dossier;   /* names a dossier: the path's {code}, or a sync item's code */
     int (*check)(hoso_txn *rtxn, hoso_doc *body, const msgpack_object *root, hoso_errinfo *ei);
     hoso_wop_fn apply;
 } hoso__citizen_op;
-enum { HOSO_OP_SUBMIT, HOSO_OP_SUPPLEMENT, HOSO_OP_WITHDRAW, HOSO_OP_RATE, HOSO_OP_FEEDBACK };
+enum { HOSO_OP_SUBMIT, HOSO_OP_SUPPLEMENT, HOSO_OP_WITHDRAW, HOSO_OP_RATE, HOSO_OP_FEEDBACK, HOSO_OP_MESSAGE };
 extern const hoso__citizen_op hoso__citizen_ops[];
 extern const size_t hoso__ncitizen_ops;
 /* The row whose kind is kind[0..len), or NULL. */

@@ -35,6 +35,8 @@ const hoso_route hoso_routes[] = {
     {"POST", "/v1/dossiers/{}/supplement", hoso_route_dossier_supplement, AUTH | BODY | CIT, "dossier_supplement"},
     {"POST", "/v1/dossiers/{}/withdraw", hoso_route_dossier_withdraw, AUTH | BODY | CIT, "dossier_withdraw"},
     {"POST", "/v1/dossiers/{}/rating", hoso_route_dossier_rating, AUTH | BODY | CIT, "dossier_rating"},
+    {"POST", "/v1/dossiers/{}/messages", hoso_route_dossier_message_post, AUTH | BODY | CIT, "dossier_message_post"},
+    {"GET", "/v1/dossiers/{}/messages", hoso_route_dossier_messages, AUTH | CIT, "dossier_messages"},
     {"POST", "/v1/feedback", hoso_route_feedback, AUTH | BODY | CIT, "feedback"},
 
     {"GET", "/v1/papers", hoso_route_papers_list, AUTH | CIT, "papers_list"},
@@ -44,6 +46,9 @@ const hoso_route hoso_routes[] = {
     {"POST", "/v1/agency/dossiers/{}/transitions", hoso_route_agency_transition, AUTH | BODY | OFF | ADM,
      "agency_transition"},
     {"POST", "/v1/agency/dossiers/{}/apology", hoso_route_agency_apology, AUTH | BODY | OFF | ADM, "agency_apology"},
+    {"POST", "/v1/agency/dossiers/{}/messages", hoso_route_agency_message_post, AUTH | BODY | OFF | ADM,
+     "agency_message_post"},
+    {"GET", "/v1/agency/dossiers/{}/messages", hoso_route_agency_messages, AUTH | OFF | ADM, "agency_messages"},
 
     {"POST", "/v1/bot/lookup", hoso_route_bot_lookup, AUTH | BODY | HOSO_R_JSON | BOT, "bot_lookup"},
     {"POST", "/v1/bot/subscriptions", hoso_route_bot_subscribe, AUTH | BODY | HOSO_R_JSON | BOT, "bot_subscribe"},

@@ -21,6 +21,11 @@ int hoso_route_metrics(hoso_req *r);
 int hoso_route_stats(hoso_req *r);
 int hoso_route_stats_satisfaction(hoso_req *r);
 int hoso_route_report_monthly(hoso_req *r); /* reports.c */
+/* messages.c */
+int hoso_route_dossier_message_post(hoso_req *r);
+int hoso_route_dossier_messages(hoso_req *r);
+int hoso_route_agency_message_post(hoso_req *r);
+int hoso_route_agency_messages(hoso_req *r);
 int hoso_route_mirror_status(hoso_req *r);
 int hoso_route_mirror_retry(hoso_req *r);
 

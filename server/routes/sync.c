@@ -349,9 +349,9 @@ static int plan_item(hoso_req *r, const msgpack_object *o, sync_item *it)
     if (obj_cstr(hoso_map_get(o, "op_id"), it->op_id, 64) != 0) hoso_fail_field(&ei, "op_id", "must be 1 to 64 bytes");
     kind = hoso_map_get(o, "kind");
     if (!kind || kind->type != MSGPACK_OBJECT_STR)
-        hoso_fail_field(&ei, "kind", "required: submit, supplement, withdraw, rate or feedback");
+        hoso_fail_field(&ei, "kind", "required: submit, supplement, withdraw, rate, feedback or message");
     else if (!(it->kind = hoso__citizen_op_find(kind->via.str.ptr, kind->via.str.size)))
-        hoso_fail_field(&ei, "kind", "unknown kind: submit, supplement, withdraw, rate or feedback");
+        hoso_fail_field(&ei, "kind", "unknown kind: submit, supplement, withdraw, rate, feedback or message");
     code = hoso_map_get(o, "code");
     if (it->kind && it->kind->on_dossier && obj_cstr(code, it->code, sizeof(it->code) - 1) != 0)
         hoso_fail_field(&ei, "code", "required: the dossier's code");
