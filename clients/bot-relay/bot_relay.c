@@ -183,9 +183,10 @@ static void handle(conn *c, const char *head, size_t hlen, const char *body, siz
     json_t *j = json_loadb(body, blen, 0, NULL), *d = json_object_get(j, "data");
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
-    json_t *line = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?, s:I}", "id", id, "chat_ref", json_object_get(d, "chat_ref"),
-                             "code", json_object_get(d, "code"), "status", json_object_get(d, "status"), "message",
-                             json_object_get(d, "message"), "received_ms",
+    json_t *line = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:I}", "id", id, "type", json_object_get(j, "type"),
+                             "chat_ref", json_object_get(d, "chat_ref"), "code", json_object_get(d, "code"), "status",
+                             json_object_get(d, "status"), "message", json_object_get(d, "message"), "from",
+                             json_object_get(d, "from"), "received_ms",
                              (json_int_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
     char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     if (text != NULL) {

@@ -102,7 +102,7 @@ typedef struct hoso_sink {
 } hoso_sink;
 
 /* The key of both sinks: the dossier code of dossier events (created, status,
- * updated, overdue); 1 (skip) for the others. */
+ * updated, overdue) and messages; 1 (skip) for the others. */
 int hoso_dossier_event_key(void *ctx, const hoso_log_entry *e, char *key, size_t n);
 
 /* Ends a job: reason (may be NULL) explains a failure, retry_after_ms (0 = none) is

@@ -122,7 +122,8 @@ int hoso_dossier_event_key(void *ctx, const hoso_log_entry *e, char *key, size_t
 {
     (void)ctx;
     if (e->code[0] == '\0' || (e->type != HOSO_EV_DOSSIER_CREATED && e->type != HOSO_EV_DOSSIER_STATUS &&
-                               e->type != HOSO_EV_DOSSIER_UPDATED && e->type != HOSO_EV_DOSSIER_OVERDUE))
+                               e->type != HOSO_EV_DOSSIER_UPDATED && e->type != HOSO_EV_DOSSIER_OVERDUE &&
+                               e->type != HOSO_EV_MESSAGE))
         return 1;
     snprintf(key, n, "%s", e->code);
     return 0;

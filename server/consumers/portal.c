@@ -431,7 +431,9 @@ static void run(pjob *pj)
 /* The dossier events, but dossier.overdue: the portal's status table has no such step. */
 static int portal_key(void *ctx, const hoso_log_entry *e, char *key, size_t n)
 {
-    return e->type == HOSO_EV_DOSSIER_OVERDUE ? 1 : hoso_dossier_event_key(ctx, e, key, n);
+    /* The portal has a call for neither: its own scheduler sees due dates, and the
+     * thread between citizen and officer is not mirrored. */
+    return e->type == HOSO_EV_DOSSIER_OVERDUE || e->type == HOSO_EV_MESSAGE ? 1 : hoso_dossier_event_key(ctx, e, key, n);
 }
 
 static void portal_send(void *ctx, hoso_job *job)

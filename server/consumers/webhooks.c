@@ -284,6 +284,19 @@ static int add_target(void *ctx, const hoso_subscription *s)
 }
 
 /* The payload's common part, from the dossier as of this change. */
+typedef struct thread_msg {
+    char from[16];
+    char *text;
+} thread_msg;
+
+static int copy_message(void *ctx, const hoso_message *m)
+{
+    thread_msg *tm = ctx;
+    snprintf(tm->from, sizeof tm->from, "%s", m->from);
+    tm->text = strndup(m->text.ptr, m->text.len);
+    return tm->text == NULL ? HOSO_ENOMEM : 0;
+}
+
 static json_t *build_body(hoso_txn *t, const hoso_log_entry *e)
 {
     hoso_doc doc;
@@ -311,6 +324,22 @@ static json_t *build_body(hoso_txn *t, const hoso_log_entry *e)
                           "agency", d.agency.ptr ? d.agency.ptr : "", "due_at", (json_int_t)d.due_at, "overdue",
                           hoso__dossier_overdue(&d, hoso_now_ms()), "message", notice, "seq", (json_int_t)e->seq);
     hoso_doc_destroy(&doc);
+    if (b != NULL && e->type == HOSO_EV_MESSAGE) {
+        /* A message of the dossier's thread: `message` is its text (what a bot forwards
+         * to the chat), with who wrote it and its place in the thread. */
+        thread_msg tm = {"", NULL};
+        json_t *data = json_object_get(b, "data");
+        if (e->message_seq == 0 || hoso_message_list(t, e->code, e->message_seq - 1, 1, copy_message, &tm, NULL) != 0 ||
+            tm.text == NULL) {
+            free(tm.text);
+            json_decref(b);
+            return NULL;
+        }
+        json_object_set_new(data, "message", json_string(tm.text));
+        json_object_set_new(data, "from", json_string(tm.from));
+        json_object_set_new(data, "message_seq", json_integer((json_int_t)e->message_seq));
+        free(tm.text);
+    }
     return b;
 }
 

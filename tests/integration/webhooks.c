@@ -404,6 +404,57 @@ static void test_callback_urls_into_private_networks_refused(void)
     ht_world_stop(&w);
 }
 
-UNIT_MAIN(UNIT(test_webhooks_in_order_through_an_outage), UNIT(test_down_receiver_does_not_hold_up_the_rest),
+/* A message on the dossier's thread reaches the bot too, in order with the changes:
+ * `message` is its text, `from` who wrote it. */
+static void test_messages_reach_the_bot(void)
+{
+    ht_world w;
+    ht_user bot;
+    relay rl;
+    char secret[128], code[128], url[128], path[200], op[80], line[4096];
+    long long version = 1;
+    ht_resp r;
+    memset(&rl, 0, sizeof rl);
+    ht_world_start(&w, "--webhook-allow-private");
+    bot_new(&w, &bot, secret, sizeof secret);
+    relay_start(&rl, 0, secret);
+    ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", rl.port);
+    subscribe(&w, &bot, code, url, &r);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    ht_resp_free(&r);
+    move(&w, code, 2, &version);
+    snprintf(path, sizeof path, "/v1/agency/dossiers/%s/messages", code);
+    json_t *b = json_pack("{s:s}", "text", "Hồ sơ cần bản chụp CCCD mặt sau.");
+    ht_mp_callj(&w.c, "POST", path, w.off.token, b, &r);
+    json_decref(b);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    ht_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/dossiers/%s/messages", code);
+    ht_op_id(op, sizeof op);
+    b = json_pack("{s:s, s:s}", "text", "Hồ sơ: tôi gửi ngay ạ.", "op_id", op);
+    ht_mp_callj(&w.c, "POST", path, w.cit.token, b, &r);
+    json_decref(b);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    ht_resp_free(&r);
+    move(&w, code, 4, &version);
+    wait_statuses(&rl, (const int[]){2, 2, 2, 4}, 4);
+    FILE *f = fopen(rl.out, "r");
+    const char *want_type[] = {"dossier.status", "message", "message", "dossier.status"};
+    const char *want_from[] = {NULL, "officer", "citizen", NULL};
+    for (int i = 0; i < 4 && f != NULL && fgets(line, sizeof line, f) != NULL; i++) {
+        json_t *j = json_loads(line, 0, NULL);
+        EXPECT_STR(ht_jstr(j, "type"), want_type[i]);
+        if (want_from[i] != NULL) EXPECT_STR(ht_jstr(j, "from"), want_from[i]);
+        if (i == 1) EXPECT_STR(ht_jstr(j, "message"), "Hồ sơ cần bản chụp CCCD mặt sau.");
+        json_decref(j);
+    }
+    if (f != NULL) fclose(f);
+    relay_stop(&rl);
+    unlink(rl.out);
+    ht_world_stop(&w);
+}
+
+UNIT_MAIN(UNIT(test_webhooks_in_order_through_an_outage), UNIT(test_messages_reach_the_bot), UNIT(test_down_receiver_does_not_hold_up_the_rest),
           UNIT(test_relay_checks),
           UNIT(test_callback_urls_into_private_networks_refused))
