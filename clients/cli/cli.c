@@ -23,6 +23,8 @@ static const char usage_text[] =
     "  services [--agency A] [--q TEXT]\n"
     "  submit SERVICE [--field k=v ...] [--paper type=..,number=..,issuer=..[,valid_until=MS] ...]\n"
     "  status CODE\n"
+    "  message CODE TEXT            (to the officers of the dossier's agency; queued offline)\n"
+    "  messages CODE [--after SEQ]\n"
     "  list [--status N]\n"
     "  watch [--count N] [--timeout S]\n"
     "  sync\n"
@@ -368,6 +370,77 @@ static int cmd_submit(cli *x, int argc, char **argv)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* message, messages */
+
+static void on_message(hoso_client *c, const hoso_client_reply *r, void *ud)
+{
+    cli *x = ud;
+    x->done = 1;
+    if (r->error.err) return cli_error(x, &r->error);
+    if (x->json) {
+        if (r->queued) printf("{\"queued\":true,\"op_id\":\"%s\"}\n", r->op_id);
+        else cli_print_json(r->body);
+    } else if (r->queued) {
+        printf("Chưa gửi được (%s): tin nhắn được giữ trong hàng đợi (op %s) và sẽ tự gửi khi có kết nối.\n",
+               r->error.message, r->op_id);
+    } else {
+        printf("Đã gửi tin nhắn (op %s).\n", r->op_id);
+    }
+}
+
+static int cmd_message(cli *x, int argc, char **argv)
+{
+    if (argc != 2 || argv[0][0] == '-') return usage("message CODE TEXT");
+    if (!cli_signed_in(x)) return 1;
+    if (call_failed(x, hoso_client_message(x->c, argv[0], argv[1], on_message, x))) return 1;
+    run(x);
+    return x->rc;
+}
+
+static void on_messages(hoso_client *c, const hoso_client_reply *r, void *ud)
+{
+    cli *x = ud;
+    x->done = 1;
+    if (r->error.err) return cli_error(x, &r->error);
+    if (x->json) return cli_print_json(r->body);
+    const msgpack_object *list = r->body ? hoso_map_get(r->body, "messages") : NULL;
+    if (!list || list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size == 0) {
+        printf("Chưa có tin nhắn.\n");
+        return;
+    }
+    for (uint32_t i = 0; i < list->via.array.size; i++) {
+        const msgpack_object *m = &list->via.array.ptr[i], *seq = hoso_map_get(m, "seq"),
+                             *from = hoso_map_get(m, "from"), *text = hoso_map_get(m, "text");
+        int officer = from && from->type == MSGPACK_OBJECT_STR && from->via.str.size == 7 &&
+                      memcmp(from->via.str.ptr, "officer", 7) == 0;
+        printf("#%llu %s: %.*s\n", seq && seq->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (unsigned long long)seq->via.u64 : 0ULL,
+               officer ? "Cán bộ" : "Công dân", text && text->type == MSGPACK_OBJECT_STR ? (int)text->via.str.size : 0,
+               text && text->type == MSGPACK_OBJECT_STR ? text->via.str.ptr : "");
+    }
+}
+
+static int cmd_messages(cli *x, int argc, char **argv)
+{
+    unsigned long long after = 0;
+    int bad = 0;
+    const char *v;
+    if (argc < 1 || argv[0][0] == '-') return usage("messages CODE [--after SEQ]");
+    for (int i = 1; i < argc; i++) {
+        if ((v = opt_val(argc, argv, &i, "--after", &bad))) {
+            char *end;
+            after = strtoull(v, &end, 10);
+            if (*end || v[0] == '-') return usage("messages: --after takes a message seq");
+        } else {
+            return bad_arg("messages", argv[i], bad);
+        }
+    }
+    if (!cli_signed_in(x)) return 1;
+    if (call_failed(x, hoso_client_messages(x->c, argv[0], after, 0, on_messages, x))) return 1;
+    run(x);
+    return x->rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* status, list */
 
 /* No HTTP reply at all: the network or the server is down. */
@@ -668,6 +741,7 @@ int main(int argc, char **argv)
         int (*fn)(cli *, int, char **);
     } cmds[] = {{"login", cmd_login}, {"logout", cmd_logout}, {"services", cmd_services}, {"submit", cmd_submit},
                 {"status", cmd_status}, {"list", cmd_list}, {"watch", cmd_watch}, {"sync", cmd_sync},
+                {"message", cmd_message}, {"messages", cmd_messages},
                 {"officer", cli_officer}};
     for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
         if (strcmp(cmd, cmds[k].name) == 0) fn = cmds[k].fn;

@@ -159,6 +159,16 @@ int hoso_client_get(hoso_client *c, const char *code, hoso_client_cb cb, void *u
     return send_call(c, "GET", path, NULL, 1, CALL_PLAIN, cb, ud);
 }
 
+int hoso_client_messages(hoso_client *c, const char *code, uint64_t after, unsigned limit, hoso_client_cb cb,
+                         void *ud)
+{
+    char path[600], ec[384];
+    if (!code || !code[0] || url_enc(ec, sizeof(ec), code)) return HOSO_EBAD_REQUEST;
+    snprintf(path, sizeof(path), "/v1/dossiers/%s/messages?after=%llu&limit=%u", ec, (unsigned long long)after,
+             limit ? limit : 100);
+    return send_call(c, "GET", path, NULL, 1, CALL_PLAIN, cb, ud);
+}
+
 static int list_path(char *path, size_t cap, const char *base, int status, const char *cursor, unsigned limit)
 {
     char ec[512] = "";
@@ -306,6 +316,20 @@ int hoso_client_rate(hoso_client *c, const char *code, const msgpack_object *ans
     op_begin(&pk, 1, op_id, "rate", code);
     hoso_pack_cstr(&pk, "answers");
     msgpack_pack_object(&pk, *answers);
+    return op_finish(c, &sb, op_id, cb, ud);
+}
+
+int hoso_client_message(hoso_client *c, const char *code, const char *text, hoso_client_cb cb, void *ud)
+{
+    char op_id[HOSO__OPID_LEN + 1];
+    if (!code || !text) return HOSO_EBAD_REQUEST;
+    hoso__make_op_id(op_id);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    op_begin(&pk, 1, op_id, "message", code);
+    kv_str(&pk, "text", text);
     return op_finish(c, &sb, op_id, cb, ud);
 }
 

@@ -19,7 +19,7 @@
  * callback returns. Copy what must outlive it (hoso_msgpack_to_json, or repack the
  * msgpack_object).
  *
- * Offline outbox: submit, supplement, withdraw, rate and feedback are written to
+ * Offline outbox: submit, supplement, withdraw, rate, feedback and message are written to
  * STATE_DIR/client.mdb with a client-made op_id before anything is sent, and removed
  * only once the server answered them (applied, duplicate or rejected). While the
  * server cannot be reached such a call completes with reply->queued = 1; the outbox is
@@ -70,7 +70,7 @@ typedef struct hoso_client_reply {
 typedef void (*hoso_client_cb)(hoso_client *c, const hoso_client_reply *r, void *ud);
 
 /* One op of the outbox, as given to on_op_done. kind: "submit", "supplement",
- * "withdraw", "rate", "feedback"; code: the dossier code or NULL; body: the op as
+ * "withdraw", "rate", "feedback", "message"; code: the dossier code or NULL; body: the op as
  * sent to POST /v1/sync ({op_id, kind, code?, ...fields}). */
 typedef struct hoso_client_op {
     const char *op_id;
@@ -180,6 +180,11 @@ int hoso_client_services(hoso_client *c, const char *agency, const char *q, hoso
 int hoso_client_service_get(hoso_client *c, const char *code, hoso_client_cb cb, void *ud);
 /* GET /v1/dossiers/{code}: reply->dossier. */
 int hoso_client_get(hoso_client *c, const char *code, hoso_client_cb cb, void *ud);
+/* GET /v1/dossiers/{code}/messages?after=&limit=: the thread, oldest first, in
+ * reply->body ({messages: [{code, seq, from, text, files, at}], next, more}); limit 0:
+ * 100. Not queued: it reads. */
+int hoso_client_messages(hoso_client *c, const char *code, uint64_t after, unsigned limit, hoso_client_cb cb,
+                         void *ud);
 /* GET /v1/dossiers[?status=&cursor=&limit=]: reply->dossiers and reply->next.
  * status 0: any; cursor NULL: first page; limit 0: server default. */
 int hoso_client_list(hoso_client *c, int status, const char *cursor, unsigned limit, hoso_client_cb cb,
@@ -202,6 +207,9 @@ int hoso_client_withdraw(hoso_client *c, const char *code, const char *reason, i
 int hoso_client_rate(hoso_client *c, const char *code, const msgpack_object *answers, hoso_client_cb cb,
                      void *ud);
 int hoso_client_feedback(hoso_client *c, const char *text, const char *service, hoso_client_cb cb, void *ud);
+/* A message to the officers of the dossier's agency (1..4000 bytes of UTF-8); the
+ * reply's body is {message}. Officers' messages arrive as `message` events. */
+int hoso_client_message(hoso_client *c, const char *code, const char *text, hoso_client_cb cb, void *ud);
 
 /* An officer move (POST /v1/agency/dossiers/{code}/transitions): sent at once, never
  * queued (it needs the current version). Fields that are NULL / 0 are not sent. */

@@ -278,6 +278,7 @@ static int op_request(const void *buf, size_t len, char *path, size_t cap, msgpa
     else if (strcmp(kind, "supplement") == 0) snprintf(path, cap, "/v1/dossiers/%s/supplement", ec);
     else if (strcmp(kind, "withdraw") == 0) snprintf(path, cap, "/v1/dossiers/%s/withdraw", ec);
     else if (strcmp(kind, "rate") == 0) snprintf(path, cap, "/v1/dossiers/%s/rating", ec);
+    else if (strcmp(kind, "message") == 0) snprintf(path, cap, "/v1/dossiers/%s/messages", ec);
     else goto Exit;
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);

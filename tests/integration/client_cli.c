@@ -310,6 +310,28 @@ static void test_cli_conveniences(void)
     EXPECT_INT(ht_sh(&out, "'%s' --help", cli_path()), 0);
     expect_has(out, "10 Đã trả kết quả");
     free(out);
+    /* A message on the dossier, and the thread with the officer's answer. */
+    EXPECT_INT(hoso(&out, &c, "message %s 'Tôi cần nộp bản gốc không?'", code), 0);
+    expect_has(out, "Đã gửi tin nhắn");
+    free(out);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/agency/dossiers/%s/messages", code);
+    json_t *b = json_pack("{s:s}", "text", "Không cần, bản chụp là đủ.");
+    ht_mp_callj(&W.c, "POST", path, W.off.token, b, &r);
+    json_decref(b);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    ht_resp_free(&r);
+    EXPECT_INT(hoso(&out, &c, "messages %s", code), 0);
+    expect_has(out, "#1 Công dân: Tôi cần nộp bản gốc không?");
+    expect_has(out, "#2 Cán bộ: Không cần, bản chụp là đủ.");
+    free(out);
+    EXPECT_INT(hoso(&out, &c, "--json messages %s --after 1", code), 0);
+    json_t *j = parse(out);
+    EXPECT_INT(json_array_size(json_object_get(j, "messages")), 1);
+    json_decref(j);
+    free(out);
+    EXPECT_INT(hoso(&out, &c, "message %s", code), 2);
+    free(out);
     EXPECT_INT(ht_sh(&out, "'%s' submit --help", cli_path()), 0);
     expect_has(out, "usage");
     free(out);

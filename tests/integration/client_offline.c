@@ -431,6 +431,9 @@ static void test_outbox_survives_restart(void)
     EXPECT_INT(hoso_client_new(&W.c, &W.loop, &opt, &cbs), 0);
     EXPECT_INT(hoso_client_login(W.c, W.w.cit.login, NULL, W.w.cit.password, on_sync_done, NULL), 0);
     EXPECT_INT(hoso_client_run_until(W.c, &W.done, 20000), 0);
+    /* A dossier filed while online, for messages written while offline. */
+    char code[96];
+    ht_submit(&W.w.c, &W.w.cit, &W.w.svc, code, sizeof code);
     ht_server_kill9(&W.w.s);
     /* 60 submits: a full batch of the default size (50), with real forms, then more. */
     for (int i = 0; i < 60; i++) {
@@ -449,6 +452,12 @@ static void test_outbox_survives_restart(void)
         json_decref(form);
         json_decref(papers);
     }
+    /* And three messages on the dossier filed before. */
+    for (int i = 0; i < 3; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "Tin nhắn ngoại tuyến %d", i);
+        EXPECT_INT(hoso_client_message(W.c, code, text, on_queued, &W.ops[W.nops++]), 0);
+    }
     hoso_client_run_for(W.c, 100);
     hoso_client_free(W.c);
     uv_run(&W.loop, UV_RUN_NOWAIT);
@@ -457,16 +466,25 @@ static void test_outbox_survives_restart(void)
     ht_server_restart_same_port(&W.w.s);
     uv_loop_init(&W.loop);
     EXPECT_INT(hoso_client_new(&W.c, &W.loop, &opt, &cbs), 0);
-    EXPECT_INT(hoso_client_outbox_len(W.c), 60);
+    EXPECT_INT(hoso_client_outbox_len(W.c), 63);
     W.done = 0;
     EXPECT_INT(hoso_client_sync(W.c, on_sync_done, NULL), 0);
     EXPECT_INT(hoso_client_run_until(W.c, &W.done, 20000), 0);
     EXPECT_INT(hoso_client_outbox_len(W.c), 0);
-    EXPECT_INT(W.answered, 60);
+    EXPECT_INT(W.answered, 63);
     EXPECT_INT(W.rejected, 0);
     ht_conn_close(&W.w.c);
     ht_conn_init(&W.w.c, W.w.s.port);
-    EXPECT_INT(ht_count_list(&W.w.c, W.w.cit.token, "/v1/dossiers"), 60);
+    EXPECT_INT(ht_count_list(&W.w.c, W.w.cit.token, "/v1/dossiers"), 61);
+    /* The messages, once each, in the order they were written. */
+    char path[160];
+    ht_resp mr;
+    snprintf(path, sizeof path, "/v1/dossiers/%s/messages", code);
+    ht_mp_call(&W.w.c, "GET", path, W.w.cit.token, NULL, &mr);
+    HT_EXPECT_REPLY(&mr, 200, NULL);
+    EXPECT_INT(json_array_size(json_object_get(mr.json, "messages")), 3);
+    EXPECT_STR(ht_jstr(mr.json, "messages.2.text"), "Tin nhắn ngoại tuyến 2");
+    ht_resp_free(&mr);
     hoso_client_free(W.c);
     uv_run(&W.loop, UV_RUN_NOWAIT);
     EXPECT_INT(uv_loop_close(&W.loop), 0);
