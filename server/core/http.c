@@ -75,6 +75,8 @@ static const char *reason_for(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -83,7 +85,10 @@ static const char *reason_for(int status)
     case 409: return "Conflict";
     case 410: return "Gone";
     case 413: return "Payload Too Large";
+    case 412: return "Precondition Failed";
     case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 460: return "Checksum Mismatch";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
     case 503: return "Service Unavailable";
@@ -96,13 +101,15 @@ static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *v)
     h2o_add_header(&req->pool, &req->res.headers, token, NULL, v, strlen(v));
 }
 
-static void send_raw(req_full *f, int status, const char *ctype, const void *body, size_t len, int replayed)
+/* Status, reason and the headers every reply carries. */
+static void start_headers(req_full *f, int status, const char *ctype, uint64_t len, int replayed)
 {
     h2o_req_t *req = f->r.h2o;
     req->res.status = status;
     req->res.reason = reason_for(status);
-    req->res.content_length = len;
-    add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype);
+    req->res.content_length = status == 204 || status == 304 ? SIZE_MAX : len;
+    if (ctype != NULL)
+        add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, f->id, strlen(f->id));
     if (status == 401)
         add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"hoso\"");
@@ -119,9 +126,15 @@ static void send_raw(req_full *f, int status, const char *ctype, const void *bod
         /* h2o keeps the pointer: the value must live as long as the request. */
         add_header(req, H2O_TOKEN_RETRY_AFTER, h2o_strdup(&req->pool, secs, SIZE_MAX).base);
     }
+}
+
+static void send_raw(req_full *f, int status, const char *ctype, const void *body, size_t len, int replayed)
+{
+    h2o_req_t *req = f->r.h2o;
+    start_headers(f, status, ctype, len, replayed);
     hoso__req_finished(&f->r, status, len);
     h2o_start_response(req, &no_generator);
-    if (f->head) {
+    if (f->head || status == 204 || status == 304) {
         /* The headers of the GET reply, Content-Length included, and no body: a body
          * would be read as the next response by a keep-alive client. */
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
@@ -167,6 +180,11 @@ static void send_error(req_full *f, int err, const hoso_errinfo *ei)
 void hoso__http_send_op(hoso_req *r, hoso_wop *op)
 {
     req_full *f = (req_full *)r;
+    if (op->on_reply != NULL) {
+        op->on_reply(r, op);
+        if (f->replied)
+            return;
+    }
     f->replied = 1;
     send_msgpack(f, op->http_status != 0 ? op->http_status : 200, op->reply.data, op->reply.size, op->replayed);
 }
@@ -188,6 +206,125 @@ int hoso_reply_error(hoso_req *r, int err, const hoso_errinfo *ei)
         return 0;
     f->replied = 1;
     send_error(f, err, ei);
+    return 0;
+}
+
+void hoso_reply_header(hoso_req *r, const char *name, const char *value)
+{
+    h2o_req_t *req = r->h2o;
+    h2o_iovec_t n = h2o_strdup(&req->pool, name, SIZE_MAX);
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, SIZE_MAX);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 0, NULL, v.base, v.len);
+}
+
+const char *hoso_req_header(hoso_req *r, const char *name, char *buf, size_t bufsz)
+{
+    ssize_t i = h2o_find_header_by_str(&r->h2o->headers, name, strlen(name), -1);
+    if (i < 0)
+        return NULL;
+    h2o_iovec_t v = r->h2o->headers.entries[i].value;
+    if (v.len >= bufsz)
+        return NULL;
+    memcpy(buf, v.base, v.len);
+    buf[v.len] = '\0';
+    return buf;
+}
+
+void hoso_req_entity(hoso_req *r, const void **ptr, size_t *len)
+{
+    *ptr = r->h2o->entity.base != NULL ? r->h2o->entity.base : "";
+    *len = r->h2o->entity.base != NULL ? r->h2o->entity.len : 0;
+}
+
+/* A streamed reply: the generator asks for the next piece each time h2o has sent the
+ * last one. Lives in the request's pool; done runs when the response ends or the
+ * request is disposed (the client went away), whichever comes first. */
+typedef struct stream_gen {
+    h2o_generator_t super;
+    req_full *f;
+    ssize_t (*read)(void *ctx, void *buf, size_t cap);
+    void (*done)(void *ctx);
+    void *ctx;
+    uint64_t left;
+    char *buf;
+    int finished;
+} stream_gen;
+
+#define STREAM_PIECE (64 * 1024)
+
+static void stream_end(stream_gen *g)
+{
+    if (g->finished)
+        return;
+    g->finished = 1;
+    g->done(g->ctx);
+}
+
+static void stream_next(stream_gen *g)
+{
+    h2o_req_t *req = g->f->r.h2o;
+    size_t want = g->left < STREAM_PIECE ? (size_t)g->left : STREAM_PIECE;
+    ssize_t n = want > 0 ? g->read(g->ctx, g->buf, want) : 0;
+    if (n < 0 || (want > 0 && n == 0)) {
+        /* Headers are out: all that is left is to cut the response short. */
+        stream_end(g);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+        return;
+    }
+    g->left -= (uint64_t)n;
+    h2o_iovec_t piece = h2o_iovec_init(g->buf, (size_t)n);
+    int last = g->left == 0;
+    if (last)
+        stream_end(g);
+    h2o_send(req, &piece, 1, last ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void stream_proceed(h2o_generator_t *self, h2o_req_t *req)
+{
+    (void)req;
+    stream_next((stream_gen *)self);
+}
+
+static void stream_stop(h2o_generator_t *self, h2o_req_t *req)
+{
+    (void)req;
+    stream_end((stream_gen *)self);
+}
+
+static void stream_dispose(void *p)
+{
+    stream_end(p);
+}
+
+int hoso_reply_stream(hoso_req *r, int http_status, const char *content_type, uint64_t len,
+                      ssize_t (*read)(void *ctx, void *buf, size_t cap), void (*done)(void *ctx), void *ctx)
+{
+    req_full *f = (req_full *)r;
+    h2o_req_t *req = r->h2o;
+    if (f->replied) {
+        done(ctx);
+        return 0;
+    }
+    f->replied = 1;
+    stream_gen *g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), stream_dispose);
+    memset(g, 0, sizeof(*g));
+    g->super.proceed = stream_proceed;
+    g->super.stop = stream_stop;
+    g->f = f;
+    g->read = read;
+    g->done = done;
+    g->ctx = ctx;
+    g->left = f->head ? 0 : len;
+    g->buf = h2o_mem_alloc_pool(&req->pool, STREAM_PIECE);
+    start_headers(f, http_status, content_type, len, 0);
+    hoso__req_finished(r, http_status, len);
+    h2o_start_response(req, &g->super);
+    if (f->head || len == 0) {
+        stream_end(g);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return 0;
+    }
+    stream_next(g);
     return 0;
 }
 
@@ -494,6 +631,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         goto Exit;
     if ((r->route->flags & HOSO_R_BODY) && (err = decode_body(r)) != 0)
         goto Exit;
+    if ((r->route->flags & HOSO_R_RAW) && req->entity.base != NULL && req->entity.len > h->srv->cfg.limits.max_body) {
+        err = hoso_fail(&r->err, HOSO_EPAYLOAD_TOO_LARGE, "the body is larger than %zu bytes: send it in pieces",
+                        h->srv->cfg.limits.max_body);
+        goto Exit;
+    }
     err = r->route->fn(r);
     if (err == HOSO_ASYNC)
         err = 0;

@@ -64,6 +64,8 @@ typedef struct hoso_config {
     /* Bot webhooks: also allow http and loopback/private addresses as callback URLs
      * (--webhook-allow-private; tests and single-host setups). */
     int webhook_allow_private;
+    /* Uploads (server/routes/uploads.c): the largest file, --max-file BYTES, 10 MiB. */
+    uint64_t max_file;
 } hoso_config;
 
 #define HOSO_FEED_MAX_EVENTS_DEFAULT 10000
@@ -134,6 +136,8 @@ enum {
     HOSO_R_AUTH = 1 << 0,        /* Bearer token required (401 otherwise) */
     HOSO_R_BODY = 1 << 1,        /* a msgpack/JSON body is decoded into r->body */
     HOSO_R_JSON = 1 << 2,        /* reply JSON unless msgpack is asked (bots) */
+    HOSO_R_RAW = 1 << 3,         /* the body is bytes for the handler (hoso_req_entity), at
+                                    most max_body, never decoded */
     HOSO_R_CITIZEN = 1 << 8,     /* roles allowed (with AUTH); none set = any role */
     HOSO_R_OFFICER = 1 << 9,
     HOSO_R_BOT = 1 << 10,
@@ -152,8 +156,20 @@ typedef struct hoso_route {
  * Return 0 so handlers can `return hoso_reply(...)`. */
 int hoso_reply(hoso_req *r, int http_status, const void *msgpack, size_t len);
 int hoso_reply_error(hoso_req *r, int err, const hoso_errinfo *ei);
-/* Raw reply (metrics text, healthz). */
+/* Raw reply (metrics text, healthz). content_type NULL: none (204, 304). */
 int hoso_reply_raw(hoso_req *r, int http_status, const char *content_type, const void *body, size_t len);
+/* A header for the reply about to be sent (name lower-case; both copied). */
+void hoso_reply_header(hoso_req *r, const char *name, const char *value);
+/* A streamed reply of len bytes: read(ctx, buf, cap) fills the next piece (> 0 bytes,
+ * or < 0 to abort the response), called on r's worker as the client takes them;
+ * done(ctx) runs once when the response ends or the client went away. */
+int hoso_reply_stream(hoso_req *r, int http_status, const char *content_type, uint64_t len,
+                      ssize_t (*read)(void *ctx, void *buf, size_t cap), void (*done)(void *ctx), void *ctx);
+/* A request header's value (first occurrence; name lower-case) copied into buf; NULL
+ * if absent or longer than bufsz-1. */
+const char *hoso_req_header(hoso_req *r, const char *name, char *buf, size_t bufsz);
+/* The raw body of a HOSO_R_RAW route (len 0 and ptr "" when none). */
+void hoso_req_entity(hoso_req *r, const void **ptr, size_t *len);
 /* Query parameter `name` URL-decoded into buf; NULL if absent or longer than bufsz-1. */
 const char *hoso_req_query(hoso_req *r, const char *name, char *buf, size_t bufsz);
 
@@ -181,6 +197,9 @@ struct hoso_wop {
     char op_id[80];          /* idempotency key, "" = none */
     char params[3][96];      /* copies of the path parameters */
     int64_t now;             /* ms, taken when the request arrived */
+    /* When set, runs on the request's worker instead of the msgpack reply, after the op
+     * ran (op->result 0 or HOSO_E* with op->err): replies with headers of its own. */
+    void (*on_reply)(hoso_req *r, hoso_wop *op);
     /* results, set by apply */
     int http_status;         /* default 200 */
     msgpack_sbuffer reply;   /* msgpack body */
@@ -235,7 +254,12 @@ int hoso_wop_fail(hoso_wop *op, int err, const char *fmt, ...) __attribute__((fo
 typedef int (*hoso_offload_done)(hoso_req *r, void *data, int result);
 /* Budgets of waiting work: registrations have their own, so a flood of them never
  * keeps a citizen from signing in. */
-enum { HOSO_OFFLOAD_LOGIN, HOSO_OFFLOAD_REGISTER, HOSO_OFFLOAD_RESOLVE /* DNS of callback URLs */ };
+enum {
+    HOSO_OFFLOAD_LOGIN,
+    HOSO_OFFLOAD_REGISTER,
+    HOSO_OFFLOAD_RESOLVE, /* DNS of callback URLs */
+    HOSO_OFFLOAD_UPLOAD   /* an upload's piece to disk (write + fdatasync) */
+};
 int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offload_done done,
                      void (*free_data)(void *data), void *data);
 

@@ -18,9 +18,9 @@
 #define REGISTER_THREADS 2
 
 static const int MAX_PENDING[] = {[HOSO_OFFLOAD_LOGIN] = 128, [HOSO_OFFLOAD_REGISTER] = 32,
-                                  [HOSO_OFFLOAD_RESOLVE] = 32};
+                                  [HOSO_OFFLOAD_RESOLVE] = 32, [HOSO_OFFLOAD_UPLOAD] = 64};
 
-static atomic_int pending[3];
+static atomic_int pending[4];
 
 typedef struct offload_job offload_job;
 

@@ -39,6 +39,7 @@ void hoso_config_default(hoso_config *cfg)
     cfg->session_ttl_ms = 30LL * 24 * 3600 * 1000;
     cfg->max_batch = 1024;
     cfg->ws_max_pending = 1 << 20;
+    cfg->max_file = 10u << 20;
     cfg->ws_max_pending_msgs = 1000;
     cfg->ws_ping_ms = 25000;
     cfg->ws_idle_ms = 60000;
