@@ -50,7 +50,10 @@ extern "C" {
     X(UNAVAILABLE, "UNAVAILABLE", 503, "temporarily unavailable")                       \
     X(STORAGE_FULL, "UNAVAILABLE", 503, "storage is full")                             \
     X(LOCKED, "UNAVAILABLE", 503, "the data dir is in use by another process")          \
-    X(KEY_MISMATCH, "INTERNAL", 500, "the key file does not match this data dir")
+    X(KEY_MISMATCH, "INTERNAL", 500, "the key file does not match this data dir")       \
+    X(PRECONDITION_FAILED, "PRECONDITION_FAILED", 412, "a required precondition header is missing or unsupported") \
+    X(OFFSET_MISMATCH, "OFFSET_MISMATCH", 409, "Upload-Offset is not the upload's offset") \
+    X(CHECKSUM_MISMATCH, "CHECKSUM_MISMATCH", 460, "the piece does not match its Upload-Checksum")
 
 enum {
     HOSO_OK = 0,

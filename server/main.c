@@ -18,6 +18,7 @@
 
 #define SERVE_USAGE                                                                                        \
     "hosod serve [--listen ADDR:PORT] [--data DIR] [--create] [--workers N] [--max-body BYTES] [--demo]\n"   \
+    "            [--max-file BYTES]\n"                                                                  \
     "            [--quiet] [--log-level L] [--log-format text|json] [--feed-max-age-days D]\n"                \
     "            [--feed-max-events N] [--trusted-proxy ADDR[/BITS]]... [--tls-cert FILE --tls-key FILE]\n"   \
     "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"   \
@@ -45,7 +46,8 @@ static void serve_help(void)
            "  --create               make DIR and a new store when DIR holds none (first start);\n"
            "                         without it a DIR without data is an error\n"
            "  --workers N            HTTP worker threads (default: the number of cores)\n"
-           "  --max-body BYTES       largest request body (default 1048576)\n"
+           "  --max-body BYTES       largest request body (default 1048576); uploads come in pieces of it\n"
+           "  --max-file BYTES       largest uploaded file (default 10485760)\n"
            "  --demo                 create the demo officers and admin once, printing their passwords\n"
            "  --quiet                no start-up line\n"
            "  --log-level L          debug, info (default: a line per request), warn or error\n"
@@ -274,7 +276,7 @@ static int cmd_serve(int argc, char **argv)
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--data") == 0 || strcmp(o, "--workers") == 0 ||
                    strcmp(o, "--ws-max-pending") == 0 || strcmp(o, "--ws-ping") == 0 ||
                    strcmp(o, "--ws-idle") == 0 || strcmp(o, "--ws-auth-timeout") == 0 ||
-                   strcmp(o, "--max-body") == 0 || strcmp(o, "--feed-max-age-days") == 0 ||
+                   strcmp(o, "--max-body") == 0 || strcmp(o, "--max-file") == 0 || strcmp(o, "--feed-max-age-days") == 0 ||
                    strcmp(o, "--feed-max-events") == 0) {
             if (val == NULL) {
                 fprintf(stderr, "hosod serve: %s needs a value\n", o);
@@ -302,6 +304,12 @@ static int cmd_serve(int argc, char **argv)
                     return 2;
                 }
                 cfg.limits.max_body = (size_t)v;
+            } else if (strcmp(o, "--max-file") == 0) {
+                if (parse_uint(val, (unsigned long long)1 << 32, &v) != 0) {
+                    fprintf(stderr, "hosod serve: --max-file takes 1..4294967296 bytes, not %s\n", val);
+                    return 2;
+                }
+                cfg.max_file = v;
             } else if (strcmp(o, "--ws-max-pending") == 0) {
                 if (parse_uint(val, (unsigned long long)1 << 30, &v) != 0) {
                     fprintf(stderr, "hosod serve: --ws-max-pending takes 1..1073741824 bytes, not %s\n", val);

@@ -304,6 +304,7 @@ int hoso_store_open(hoso_store **out, const char *dir, const hoso_store_options 
 
     rc = HOSO_EIO;
     if (snprintf(path, sizeof path, "%s/lmdb", dir) >= (int)sizeof path) goto Exit;
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
     if (opt && opt->must_exist && !hoso_store_exists(dir)) {
         fprintf(stderr, "hoso: %s holds no hoso data (no lmdb/data.mdb in it)\n", dir);
         rc = HOSO_ENOT_FOUND;

@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <msgpack.h>
+#include <sodium.h>
+#include <sys/types.h>
 #include "hoso_protocol.h"
 
 #ifdef __cplusplus
@@ -304,6 +306,56 @@ int hoso_message_list(hoso_txn *t, const char *code, uint64_t after, unsigned li
  * message}. Errors as hoso_event_append. */
 int hoso_event_append_message(hoso_txn *t, const hoso_dossier *d, int64_t at, const hoso_message *m,
                               uint64_t *seq_out);
+/* Resumable uploads (tus) and files (storage/uploads.c). An upload's id is 32 hex
+ * characters and becomes its file's id when it completes. key/nonce are clear in
+ * memory and sealed at rest; sha is the running crypto_hash_sha256_state of the bytes
+ * received so far, magic their first bytes (for the media type). */
+typedef struct hoso_upload {
+    char id[33], owner[33];
+    uint64_t length, offset;
+    int64_t created, expires;
+    char name[256], type[128];   /* from Upload-Metadata (filename, filetype) */
+    uint8_t key[32], nonce[24];
+    uint8_t sha[sizeof(crypto_hash_sha256_state)];
+    uint8_t magic[16];
+    size_t nmagic;
+} hoso_upload;
+typedef struct hoso_file {
+    char id[33], owner[33];
+    uint64_t size;
+    uint8_t sha256[32];
+    char media_type[64], name[256];
+    int64_t created;
+    uint8_t key[32], nonce[24];
+} hoso_file;
+int hoso_upload_put(hoso_txn *t, const hoso_upload *u);
+/* Errors: NOT_FOUND, CORRUPT, storage's. */
+int hoso_upload_get(hoso_txn *t, const char *id, hoso_upload *u);
+int hoso_upload_del(hoso_txn *t, const char *id);
+/* fn with (at most limit) uploads whose expiry passed by now_ms. */
+int hoso_upload_expired(hoso_txn *t, int64_t now_ms, size_t limit,
+                        int (*fn)(void *ctx, const char *id, const char *owner), void *ctx);
+/* Errors: ALREADY_EXISTS, storage's. */
+int hoso_file_put(hoso_txn *t, const hoso_file *f);
+int hoso_file_get(hoso_txn *t, const char *id, hoso_file *f);
+/* An account's uploads: open ones, and bytes announced today (Vietnam day). Reads
+ * the usage into *use (before the change), then applies open_delta and add_bytes
+ * when either is non-zero. */
+typedef struct hoso_upload_usage {
+    uint64_t open, bytes_today;
+} hoso_upload_usage;
+int hoso_upload_quota(hoso_txn *t, const char *owner, int64_t now_ms, int open_delta, uint64_t add_bytes,
+                      hoso_upload_usage *use);
+/* Bytes, outside any transaction. write: encrypts n bytes at off of the upload's part
+ * file (DIR/uploads/<id>) and fdatasyncs them (STORAGE_FULL on ENOSPC); finish: renames
+ * it to DIR/files/<id>, durably; remove: unlinks the part (part 1) or the file; open /
+ * read: a file's bytes, decrypted (read returns what pread did). */
+int hoso_blob_write(hoso_store *s, const hoso_upload *u, uint64_t off, const void *pt, size_t n);
+int hoso_blob_finish(hoso_store *s, const char *id);
+void hoso_blob_remove(hoso_store *s, const char *id, int part);
+int hoso_blob_open(hoso_store *s, const char *id, int *fd);
+ssize_t hoso_blob_read(int fd, const hoso_file *f, uint64_t off, void *buf, size_t n);
+
 /* The events collected by a committed top-level write transaction, detached: the
  * caller owns the array and each body (hoso_events_free). Call right before commit. */
 int hoso_txn_take_events(hoso_txn *t, hoso_event **out, size_t *n);

@@ -42,7 +42,9 @@
     X(SATISFACTION, "satisfaction")                                                     \
     X(STATS, "stats")                                                                   \
     X(SYNCED, "synced")                                                                 \
-    X(MESSAGES, "messages")
+    X(MESSAGES, "messages")                                                             \
+    X(UPLOADS, "uploads")                                                               \
+    X(FILES, "files")
 
 enum {
 #define HOSO__DB_ENUM(id, name) HOSO__DB_##id,
@@ -58,6 +60,7 @@ struct hoso_store {
     uint8_t *id_key;   /* sodium_malloc'ed, read-only after open */
     uint8_t key_check[32]; /* keyed hash of a constant: shows which key made the store */
     char key_path[PATH_MAX];
+    char dir[PATH_MAX];        /* the data dir (uploads/ and files/ live under it) */
     char epoch[33];
     int read_only;
     uint64_t gen;      /* this open among the process's opens (txn.c) */

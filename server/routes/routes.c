@@ -39,6 +39,13 @@ const hoso_route hoso_routes[] = {
     {"GET", "/v1/dossiers/{}/messages", hoso_route_dossier_messages, AUTH | CIT, "dossier_messages"},
     {"POST", "/v1/feedback", hoso_route_feedback, AUTH | BODY | CIT, "feedback"},
 
+    {"OPTIONS", "/v1/uploads", hoso_route_upload_options, 0, "upload_options"},
+    {"POST", "/v1/uploads", hoso_route_upload_create, AUTH | CIT | OFF, "upload_create"},
+    {"HEAD", "/v1/uploads/{}", hoso_route_upload_head, AUTH | CIT | OFF, "upload_head"},
+    {"PATCH", "/v1/uploads/{}", hoso_route_upload_patch, AUTH | HOSO_R_RAW | CIT | OFF, "upload_patch"},
+    {"DELETE", "/v1/uploads/{}", hoso_route_upload_delete, AUTH | CIT | OFF, "upload_delete"},
+    {"GET", "/v1/files/{}", hoso_route_file_get, AUTH | CIT | OFF | ADM, "file_get"},
+
     {"GET", "/v1/papers", hoso_route_papers_list, AUTH | CIT, "papers_list"},
     {"POST", "/v1/papers", hoso_route_paper_add, AUTH | BODY | CIT, "paper_add"},
 

@@ -21,6 +21,13 @@ int hoso_route_metrics(hoso_req *r);
 int hoso_route_stats(hoso_req *r);
 int hoso_route_stats_satisfaction(hoso_req *r);
 int hoso_route_report_monthly(hoso_req *r); /* reports.c */
+/* uploads.c */
+int hoso_route_upload_options(hoso_req *r);
+int hoso_route_upload_create(hoso_req *r);
+int hoso_route_upload_head(hoso_req *r);
+int hoso_route_upload_patch(hoso_req *r);
+int hoso_route_upload_delete(hoso_req *r);
+int hoso_route_file_get(hoso_req *r);
 /* messages.c */
 int hoso_route_dossier_message_post(hoso_req *r);
 int hoso_route_dossier_messages(hoso_req *r);
