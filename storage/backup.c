@@ -8,6 +8,7 @@
  * snapshot instead of silently skipping what diverged.
  */
 #define _GNU_SOURCE /* pipe2 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -179,6 +180,55 @@ static int parent_exists(const char *path)
 /* ---------------------------------------------------------------------------------- */
 /* Backup */
 
+static int copy_file(const char *from, const char *to, mode_t mode);
+
+/* Uploaded files (DIR/files/<32 hex>): copies every one from `from` into the new
+ * directory `to` (each fsync'ed, then the directory). Files never change once made, so
+ * copying them after the store's snapshot gives every file that snapshot names.
+ * *count gets how many. A missing `from` copies nothing and makes no `to`. */
+static int copy_files_dir(const char *from, const char *to, uint64_t *count)
+{
+    char a[PATH_MAX + 64], b[PATH_MAX + 64];
+    struct dirent *e;
+    int rc = 0, fd;
+    *count = 0;
+    DIR *d = opendir(from);
+    if (d == NULL) return errno == ENOENT ? 0 : HOSO_EIO;
+    if (mkdir(to, 0700) != 0) {
+        closedir(d);
+        fprintf(stderr, "hoso: cannot create %s: %s\n", to, strerror(errno));
+        return HOSO_EIO;
+    }
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strlen(e->d_name) != 32 || strspn(e->d_name, "0123456789abcdef") != 32) continue;
+        snprintf(a, sizeof a, "%s/%s", from, e->d_name);
+        snprintf(b, sizeof b, "%s/%s", to, e->d_name);
+        if ((rc = copy_file(a, b, 0600)) == 0) (*count)++;
+    }
+    closedir(d);
+    if (rc == 0 && (fd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+        if (fsync(fd) != 0) rc = HOSO_EIO;
+        close(fd);
+    }
+    return rc;
+}
+
+/* Removes a directory made by copy_files_dir (its files, then itself). */
+static void remove_files_dir(const char *dir)
+{
+    char p[PATH_MAX + 64];
+    struct dirent *e;
+    DIR *d = opendir(dir);
+    if (d == NULL) return;
+    while ((e = readdir(d)) != NULL) {
+        if (strlen(e->d_name) != 32) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
 /* fsync of the folder holding path, so that a rename into it survives a crash. */
 static void sync_parent(const char *path)
 {
@@ -193,14 +243,19 @@ static void sync_parent(const char *path)
 
 int hoso_store_backup(hoso_store *s, const char *to, const hoso_backup_options *opt)
 {
-    char tmp[PATH_MAX], keypath[PATH_MAX], keytmp[PATH_MAX];
+    char tmp[PATH_MAX], keypath[PATH_MAX], keytmp[PATH_MAX], files[PATH_MAX], filestmp[PATH_MAX + 32],
+        filesrc[PATH_MAX + 8];
+    uint64_t nfiles = 0;
     uint8_t *master = NULL;
     int rc = HOSO_EIO, force = opt && opt->force, with_key = !(opt && opt->no_key);
 
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid()) >= (int)sizeof tmp ||
         snprintf(keypath, sizeof keypath, "%s.key", to) >= (int)sizeof keypath ||
-        snprintf(keytmp, sizeof keytmp, "%s.key.new.%ld", to, (long)getpid()) >= (int)sizeof keytmp)
+        snprintf(keytmp, sizeof keytmp, "%s.key.new.%ld", to, (long)getpid()) >= (int)sizeof keytmp ||
+        snprintf(files, sizeof files, "%s.files", to) >= (int)sizeof files)
         return HOSO_EIO;
+    snprintf(filestmp, sizeof filestmp, "%s.tmp.%ld", files, (long)getpid());
+    snprintf(filesrc, sizeof filesrc, "%s/files", s->dir);
     if (!parent_exists(to)) {
         fprintf(stderr, "hoso: the folder of %s does not exist: create it first\n", to);
         return HOSO_ENOT_FOUND;
@@ -212,7 +267,11 @@ int hoso_store_backup(hoso_store *s, const char *to, const hoso_backup_options *
     }
     unlink(tmp);
     unlink(keytmp);
+    remove_files_dir(filestmp);
     if ((rc = copy_store(s, tmp, opt ? opt->progress : NULL, opt ? opt->ctx : NULL)) != 0) goto Exit;
+    /* The uploaded files the snapshot names, beside it in FILE.files/ (encrypted as
+     * they are on disk; their keys are in the store). */
+    if ((rc = copy_files_dir(filesrc, filestmp, &nfiles)) != 0) goto Exit;
     /* Both files are written in full before either takes its name: a failure never
      * leaves a backup next to the key of another one. */
     if (with_key) {
@@ -237,8 +296,16 @@ int hoso_store_backup(hoso_store *s, const char *to, const hoso_backup_options *
     }
     if (!with_key && force)
         unlink(keypath); /* the key of the backup this one replaces */
+    remove_files_dir(files); /* those of the backup this one replaces */
+    if (access(filestmp, F_OK) == 0 && rename(filestmp, files) != 0) {
+        fprintf(stderr, "hoso: cannot rename %s to %s: %s\n", filestmp, files, strerror(errno));
+        rc = HOSO_EIO;
+        goto Exit;
+    }
+    if (nfiles > 0) fprintf(stderr, "hoso: %llu uploaded files copied to %s\n", (unsigned long long)nfiles, files);
     sync_parent(to);
 Exit:
+    remove_files_dir(filestmp);
     unlink(tmp);
     unlink(keytmp);
     if (master) sodium_free(master);
@@ -287,13 +354,14 @@ Exit:
  * it was. */
 static int swap_in(const char *dir, const char *stage)
 {
-    static const char *const names[] = {"lmdb", "secret.key"};
+    static const char *const names[] = {"lmdb", "secret.key", "files"};
+    enum { N = 3 };
     char aside[PATH_MAX], from[PATH_MAX + 64], to[PATH_MAX + 64];
-    int moved[2] = {0, 0}, placed[2] = {0, 0}, have_aside = 0, rc = HOSO_EIO;
+    int moved[N] = {0}, placed[N] = {0}, have_aside = 0, rc = HOSO_EIO;
 
     if (snprintf(aside, sizeof aside, "%s/replaced.%lld", dir, (long long)time(NULL)) >= (int)sizeof aside)
         return HOSO_EIO;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < N; i++) {
         snprintf(from, sizeof from, "%s/%s", dir, names[i]);
         if (access(from, F_OK) != 0)
             continue;
@@ -309,9 +377,11 @@ static int swap_in(const char *dir, const char *stage)
         }
         moved[i] = 1;
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < N; i++) {
         snprintf(from, sizeof from, "%s/%s", stage, names[i]);
         snprintf(to, sizeof to, "%s/%s", dir, names[i]);
+        if (i == 2 && access(from, F_OK) != 0)
+            continue; /* a backup without uploaded files */
         if (rename(from, to) != 0) {
             fprintf(stderr, "hoso: cannot move %s to %s: %s\n", from, to, strerror(errno));
             goto Undo;
@@ -323,7 +393,7 @@ static int swap_in(const char *dir, const char *stage)
         fprintf(stderr, "hoso: what the data dir held before is kept in %s\n", aside);
     return 0;
 Undo:
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < N; i++) {
         if (placed[i]) {
             snprintf(from, sizeof from, "%s/%s", dir, names[i]);
             snprintf(to, sizeof to, "%s/%s", stage, names[i]);
@@ -388,6 +458,13 @@ int hoso_store_restore(const char *from, const char *key_from, const char *dir, 
         goto Cleanup;
     }
     if ((rc = copy_file(from, p, 0600)) != 0 || (rc = copy_file(key_from, key, 0600)) != 0) goto Cleanup;
+    {
+        char fsrc[PATH_MAX + 8], fdst[PATH_MAX + 8];
+        uint64_t nfiles = 0;
+        snprintf(fsrc, sizeof fsrc, "%s.files", from);
+        snprintf(fdst, sizeof fdst, "%s/files", stage);
+        if ((rc = copy_files_dir(fsrc, fdst, &nfiles)) != 0) goto Cleanup;
+    }
     memset(&so, 0, sizeof so);
     so.must_exist = 1;
     if ((rc = hoso_store_open(&s, stage, &so)) != 0) {
@@ -402,6 +479,8 @@ int hoso_store_restore(const char *from, const char *key_from, const char *dir, 
 Cleanup:
     if (s) hoso_store_close(s);
     /* What is left of the stage after a swap or a failure. */
+    snprintf(p, sizeof p, "%s/files", stage);
+    remove_files_dir(p);
     unlink(key);
     snprintf(p, sizeof p, "%s/data.mdb", lmdb);
     unlink(p);

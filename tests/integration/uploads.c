@@ -344,4 +344,37 @@ static void test_kill9_mid_upload(void)
     ht_world_stop(&W);
 }
 
-UNIT_MAIN(UNIT(test_tus_protocol), UNIT(test_refusals_termination_quota), UNIT(test_kill9_mid_upload))
+/* A backup carries the uploaded files: restored over the data dir (whose own files/
+ * goes aside), the file reads back the same. */
+static void test_backup_keeps_files(void)
+{
+    enum { N = 5000 };
+    char id[128], path[192], auth[400], bak[PATH_MAX], *out = NULL;
+    ht_resp r;
+    uint8_t *data = fake_png(N);
+    ht_world_start(&W, NULL);
+    create(&W.cit, N, "so-ho-khau.png", id);
+    EXPECT_INT(patch(&W.cit, id, 0, data, N, NULL, &r), 204);
+    ht_resp_free(&r);
+    snprintf(bak, sizeof bak, "%s/backup-%d.mdb", ht_tmpdir(), (int)getpid());
+    EXPECT_INT(ht_sh(&out, "'%s' backup --data '%s' --to '%s' --force 2>&1", ht_hosod(), W.s.dir, bak), 0);
+    EXPECT(strstr(out, "1 uploaded files copied") != NULL);
+    free(out);
+    ht_server_stop(&W.s);
+    EXPECT_INT(ht_sh(&out, "'%s' restore --from '%s' --data '%s' --force 2>&1", ht_hosod(), bak, W.s.dir), 0);
+    free(out);
+    ht_server_restart(&W.s);
+    ht_conn_close(&W.c);
+    ht_conn_init(&W.c, W.s.port);
+    snprintf(path, sizeof path, "/v1/files/%s", id);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", W.cit.token);
+    ht_http(&W.c, "GET", path, auth, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT(r.len == N && memcmp(r.body, data, N) == 0);
+    ht_resp_free(&r);
+    EXPECT_INT(ht_sh(NULL, "rm -rf '%s' '%s.key' '%s.files'", bak, bak, bak), 0);
+    free(data);
+    ht_world_stop(&W);
+}
+
+UNIT_MAIN(UNIT(test_tus_protocol), UNIT(test_backup_keeps_files), UNIT(test_refusals_termination_quota), UNIT(test_kill9_mid_upload))
