@@ -373,7 +373,7 @@ DESC(hoso_msg_login, "login", hoso_req_login, check_login, 0);
 /* A paper inside submit/supplement: a new paper, or a vault paper named by id. It is
  * validated here and read by the server from the papers array itself. */
 typedef struct paper_elem {
-    hoso_str id, type, number, issuer, sha256;
+    hoso_str id, type, number, issuer, sha256, file;
     int64_t valid_until;
 } paper_elem_rec;
 static const hoso_field paper_elem_fields[] = {
@@ -383,6 +383,7 @@ static const hoso_field paper_elem_fields[] = {
     FLD(paper_elem_rec, issuer, HOSO_F_STR, 0, 1, 200),
     FLD(paper_elem_rec, valid_until, HOSO_F_INT, 0, 0, INT64_MAX),
     FLD(paper_elem_rec, sha256, HOSO_F_STR, 0, 64, 64),
+    FLD(paper_elem_rec, file, HOSO_F_STR, 0, 32, 32),
 };
 static DESC(paper_elem, "paper", paper_elem_rec, check_paper_elem, 0);
 
@@ -414,11 +415,13 @@ DESC(hoso_msg_withdraw, "withdraw", hoso_req_withdraw, NULL, 0);
 static const hoso_field hoso_msg_message_fields[] = {
     FLD(hoso_req_message, text, HOSO_F_STR, 1, 1, MESSAGE_MAX),
     OP_ID(hoso_req_message, 1),
+    FLD(hoso_req_message, files, HOSO_F_ARRAY, 0, 0, 10),
 };
 DESC(hoso_msg_message, "message", hoso_req_message, NULL, 0);
 static const hoso_field hoso_msg_agency_message_fields[] = {
     FLD(hoso_req_message, text, HOSO_F_STR, 1, 1, MESSAGE_MAX),
     OP_ID(hoso_req_message, 0),
+    FLD(hoso_req_message, files, HOSO_F_ARRAY, 0, 0, 10),
 };
 DESC(hoso_msg_agency_message, "agency message", hoso_req_message, NULL, 0);
 
@@ -469,6 +472,7 @@ static const hoso_field hoso_msg_paper_fields[] = {
     FLD(hoso_req_paper, issuer, HOSO_F_STR, 1, 1, 200),
     FLDP(hoso_req_paper, valid_until, HOSO_F_INT, 0, 0, INT64_MAX, has_valid_until),
     FLD(hoso_req_paper, sha256, HOSO_F_STR, 0, 64, 64),
+    FLD(hoso_req_paper, file, HOSO_F_STR, 0, 32, 32),
     OP_ID(hoso_req_paper, 1),
 };
 DESC(hoso_msg_paper, "paper", hoso_req_paper, check_sha256, 0);
@@ -482,6 +486,7 @@ static const hoso_field hoso_msg_transition_fields[] = {
     FLD(hoso_req_transition, reason, HOSO_F_STR, 0, 1, TEXT_MAX),
     FLD(hoso_req_transition, result, HOSO_F_STR, 0, 1, TEXT_MAX),
     FLD(hoso_req_transition, papers_required, HOSO_F_ARRAY, 0, 1, 100),
+    FLD(hoso_req_transition, result_files, HOSO_F_ARRAY, 0, 1, 10),
     OP_ID(hoso_req_transition, 0),
 };
 DESC(hoso_msg_transition, "transition", hoso_req_transition, check_transition, 0);

@@ -27,7 +27,8 @@ int hoso_dossier_encode(msgpack_packer *pk, const hoso_dossier *d)
         has_preq = d->papers_required.len > 0;
     int r = 0;
 
-    r |= msgpack_pack_map(pk, 13 + has_reason + has_result + has_fee + has_preq);
+    int has_rfiles = d->result_files.ptr != NULL && d->result_files.len > 0;
+    r |= msgpack_pack_map(pk, 13 + has_reason + has_result + has_fee + has_preq + has_rfiles);
     r |= hoso_pack_cstr(pk, "code");
     r |= pack_hstr(pk, &d->code);
     r |= hoso_pack_cstr(pk, "service");
@@ -81,6 +82,10 @@ int hoso_dossier_encode(msgpack_packer *pk, const hoso_dossier *d)
     if (has_preq) {
         r |= hoso_pack_cstr(pk, "papers_required");
         r |= pack_raw(pk, &d->papers_required, 0);
+    }
+    if (has_rfiles) {
+        r |= hoso_pack_cstr(pk, "result_files");
+        r |= pack_raw(pk, &d->result_files, 0);
     }
     return r ? HOSO_ENOMEM : 0;
 }
@@ -171,6 +176,9 @@ int hoso_dossier_decode(hoso_doc *doc, const msgpack_object *root, hoso_dossier 
     if ((r2 = pack_member(doc, root, "papers_required", MSGPACK_OBJECT_ARRAY, &out->papers_required, ei)) != 0 &&
         (r = r2) == HOSO_ENOMEM)
         return r;
+    if ((r2 = pack_member(doc, root, "result_files", MSGPACK_OBJECT_ARRAY, &out->result_files, ei)) != 0 &&
+        (r = r2) == HOSO_ENOMEM)
+        return r;
     if ((r2 = decode_history(doc, hoso_map_get(root, "history"), out, ei)) != 0)
         r = r2;
     if (r == HOSO_EVALIDATION_FAILED && ei != NULL)
@@ -180,9 +188,9 @@ int hoso_dossier_decode(hoso_doc *doc, const msgpack_object *root, hoso_dossier 
 
 int hoso_paper_encode(msgpack_packer *pk, const hoso_paper *p)
 {
-    int has_sha = p->sha256.len > 0;
+    int has_sha = p->sha256.len > 0, has_file = p->file.len > 0;
     int r = 0;
-    r |= msgpack_pack_map(pk, 6 + has_sha);
+    r |= msgpack_pack_map(pk, 6 + has_sha + has_file);
     r |= hoso_pack_cstr(pk, "id");
     r |= pack_hstr(pk, &p->id);
     r |= hoso_pack_cstr(pk, "type");
@@ -199,6 +207,10 @@ int hoso_paper_encode(msgpack_packer *pk, const hoso_paper *p)
         r |= hoso_pack_cstr(pk, "sha256");
         r |= pack_hstr(pk, &p->sha256);
     }
+    if (has_file) {
+        r |= hoso_pack_cstr(pk, "file");
+        r |= pack_hstr(pk, &p->file);
+    }
     return r ? HOSO_ENOMEM : 0;
 }
 
@@ -210,6 +222,7 @@ static const hoso_field paper_fields[] = {
     {"valid_until", HOSO_F_INT, 0, offsetof(hoso_paper, valid_until), NOPRES, 0, INT64_MAX, NULL},
     {"added_at", HOSO_F_INT, 0, offsetof(hoso_paper, added_at), NOPRES, 0, 0, NULL},
     {"sha256", HOSO_F_STR, 0, offsetof(hoso_paper, sha256), NOPRES, 0, 64, NULL},
+    {"file", HOSO_F_STR, 0, offsetof(hoso_paper, file), NOPRES, 0, 32, NULL},
 };
 static const hoso_msg_desc paper_desc = {"paper", paper_fields, sizeof(paper_fields) / sizeof(paper_fields[0]),
                                          NULL, HOSO_DESC_OPEN, sizeof(hoso_paper)};

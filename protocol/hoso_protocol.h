@@ -322,6 +322,7 @@ typedef struct hoso_req_withdraw {
  * officer's (op_id optional). text is 1..4000 bytes of UTF-8. */
 typedef struct hoso_req_message {
     hoso_str text, op_id;
+    const msgpack_object *files; /* array of up to 10 file ids (uploads of the sender's), or NULL */
 } hoso_req_message;
 typedef struct hoso_req_rating {
     const msgpack_object *answers; /* map question -> int 1..5 */
@@ -331,7 +332,7 @@ typedef struct hoso_req_feedback {
     hoso_str text, service, op_id;
 } hoso_req_feedback;
 typedef struct hoso_req_paper {
-    hoso_str type, number, issuer, sha256, op_id;
+    hoso_str type, number, issuer, sha256, op_id, file;
     int64_t valid_until; /* ms; 0 = no expiry */
     int has_valid_until;
 } hoso_req_paper;
@@ -340,6 +341,7 @@ typedef struct hoso_req_transition {
     int has_due_at, has_fee;
     hoso_str note, reason, result, op_id;
     const msgpack_object *papers_required; /* array of strings */
+    const msgpack_object *result_files;    /* the move to 9: array of file ids (the officer's uploads) */
 } hoso_req_transition;
 typedef struct hoso_req_apology {
     int64_t new_due_at;
@@ -409,6 +411,7 @@ typedef struct hoso_history {
 typedef struct hoso_paper {
     hoso_str id, type, number, issuer, sha256;
     int64_t valid_until, added_at; /* ms; valid_until 0 = no expiry */
+    hoso_str file; /* the id of an uploaded file (a photo or scan of it), or empty */
 } hoso_paper;
 
 typedef struct hoso_dossier {
@@ -423,11 +426,12 @@ typedef struct hoso_dossier {
     hoso_str reason, result;
     int64_t fee;
     hoso_str papers_required; /* msgpack bytes of an array of strings, or empty */
+    hoso_str result_files;    /* msgpack bytes of [{id, name, type, size}] (the move to 9), or empty */
 } hoso_dossier;
 
 /* Encodes the wire shape {code, service, agency, owner, status, version, channel,
  * submitted_at, due_at, form, papers, history, rated, reason?, result?, fee?,
- * papers_required?}: form and papers are embedded as msgpack objects, not bytes. */
+ * papers_required?, result_files?}: form and papers are embedded as msgpack objects, not bytes. */
 int hoso_dossier_encode(msgpack_packer *pk, const hoso_dossier *d);
 /* Decodes the wire shape back (clients, tests); form/papers become msgpack bytes in
  * the doc's zone. */

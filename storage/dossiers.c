@@ -80,8 +80,11 @@ static int pack_sealed(const hoso_dossier *d, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    return msgpack_pack_map(&pk, 2) || hoso_pack_kbin(&pk, "form", d->form.ptr, d->form.ptr ? d->form.len : 0) ||
-           hoso_pack_kbin(&pk, "papers", d->papers.ptr, d->papers.ptr ? d->papers.len : 0);
+    int rfiles = d->result_files.ptr != NULL && d->result_files.len > 0;
+    return msgpack_pack_map(&pk, 2 + rfiles) ||
+           hoso_pack_kbin(&pk, "form", d->form.ptr, d->form.ptr ? d->form.len : 0) ||
+           hoso_pack_kbin(&pk, "papers", d->papers.ptr, d->papers.ptr ? d->papers.len : 0) ||
+           (rfiles && hoso_pack_kbin(&pk, "result_files", d->result_files.ptr, d->result_files.len));
 }
 
 static int pack_history(msgpack_packer *pk, const hoso_dossier *d)
@@ -222,7 +225,8 @@ static int decode_sealed(hoso_txn *t, msgpack_zone *z, const msgpack_object *sea
         goto Exit;
     if ((rc = hoso__unpack(&u, pt, ptlen)) != 0) goto Exit;
     if ((rc = hoso_zone_obj_str(z, hoso_map_get(&u.data, "form"), &out->form)) != 0 ||
-        (rc = hoso_zone_obj_str(z, hoso_map_get(&u.data, "papers"), &out->papers)) != 0)
+        (rc = hoso_zone_obj_str(z, hoso_map_get(&u.data, "papers"), &out->papers)) != 0 ||
+        (rc = hoso_zone_obj_str(z, hoso_map_get(&u.data, "result_files"), &out->result_files)) != 0)
         goto Exit;
 Exit:
     if (pt) {

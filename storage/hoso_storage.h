@@ -288,6 +288,7 @@ int hoso_event_append(hoso_txn *t, const char *owner, const char *agency, hoso_e
  * from: "citizen"|"officer", text, files: [], at}; `by` (the account) stays inside. */
 typedef struct hoso_message {
     hoso_str code, by, text;
+    hoso_str files;   /* msgpack bytes of an array of file ids, or empty */
     const char *from; /* "citizen" or "officer" */
     uint64_t seq;     /* 1, 2, ... per dossier */
     int64_t at;
@@ -337,6 +338,11 @@ int hoso_upload_expired(hoso_txn *t, int64_t now_ms, size_t limit,
                         int (*fn)(void *ctx, const char *id, const char *owner), void *ctx);
 /* Errors: ALREADY_EXISTS, storage's. */
 int hoso_file_put(hoso_txn *t, const hoso_file *f);
+/* Lets the officers of agency and/or the account (either may be NULL) read file id
+ * (a dossier of theirs references it). */
+int hoso_file_grant(hoso_txn *t, const char *id, const char *agency, const char *account);
+/* 1 if file id was granted to agency or account. */
+int hoso_file_granted(hoso_txn *t, const char *id, const char *agency, const char *account);
 int hoso_file_get(hoso_txn *t, const char *id, hoso_file *f);
 /* An account's uploads: open ones, and bytes announced today (Vietnam day). Reads
  * the usage into *use (before the change), then applies open_delta and add_bytes

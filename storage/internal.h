@@ -44,7 +44,8 @@
     X(SYNCED, "synced")                                                                 \
     X(MESSAGES, "messages")                                                             \
     X(UPLOADS, "uploads")                                                               \
-    X(FILES, "files")
+    X(FILES, "files")                                                                   \
+    X(FILE_REFS, "file_refs")
 
 enum {
 #define HOSO__DB_ENUM(id, name) HOSO__DB_##id,

@@ -22,11 +22,17 @@ static int message_key(const char *code, size_t clen, uint64_t seq, uint8_t *key
     return 0;
 }
 
+static int pack_files(msgpack_packer *pk, const hoso_str *files)
+{
+    if (files->ptr == NULL || files->len == 0) return msgpack_pack_array(pk, 0);
+    return pk->callback(pk->data, files->ptr, files->len); /* already an array, as stored */
+}
+
 int hoso_message_encode(msgpack_packer *pk, const hoso_message *m)
 {
     return msgpack_pack_map(pk, 6) || hoso_pack_kstr(pk, "code", &m->code) ||
                    hoso_pack_kint(pk, "seq", (int64_t)m->seq) || hoso_pack_kcstr(pk, "from", m->from) ||
-                   hoso_pack_kstr(pk, "text", &m->text) || hoso_pack_cstr(pk, "files") || msgpack_pack_array(pk, 0) ||
+                   hoso_pack_kstr(pk, "text", &m->text) || hoso_pack_cstr(pk, "files") || pack_files(pk, &m->files) ||
                    hoso_pack_kint(pk, "at", m->at)
                ? HOSO_ENOMEM
                : 0;
@@ -72,8 +78,9 @@ int hoso_message_put(hoso_txn *t, hoso_message *m)
         goto Exit;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 4) || hoso_pack_kcstr(&pk, "from", m->from) || hoso_pack_kstr(&pk, "by", &m->by) ||
-        hoso_pack_kstr(&pk, "text", &m->text) || hoso_pack_kint(&pk, "at", m->at))
+    if (msgpack_pack_map(&pk, 5) || hoso_pack_kcstr(&pk, "from", m->from) || hoso_pack_kstr(&pk, "by", &m->by) ||
+        hoso_pack_kstr(&pk, "text", &m->text) || hoso_pack_kint(&pk, "at", m->at) || hoso_pack_cstr(&pk, "files") ||
+        pack_files(&pk, &m->files))
         goto Exit;
     if ((rc = hoso_seal(t->s, sb.data, sb.size, key, klen, &sealed, &slen)) != 0) goto Exit;
     if ((rc = hoso__put(t, HOSO__DB_MESSAGES, key, klen, sealed, slen, MDB_NOOVERWRITE)) != 0) goto Exit;
@@ -97,6 +104,20 @@ static int decode(const msgpack_object *o, hoso_message *m)
     return hoso__mint(o, "at", 0, &m->at);
 }
 
+/* The stored "files" array back to msgpack bytes (into sb, which m->files points at). */
+static int repack_files(const msgpack_object *o, msgpack_sbuffer *sb, hoso_message *m)
+{
+    const msgpack_object *f = hoso_map_get(o, "files");
+    msgpack_packer pk;
+    sb->size = 0;
+    m->files = (hoso_str){NULL, 0};
+    if (f == NULL || f->type != MSGPACK_OBJECT_ARRAY || f->via.array.size == 0) return 0;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    if (msgpack_pack_object(&pk, *f)) return HOSO_ENOMEM;
+    m->files = (hoso_str){sb->data, sb->size};
+    return 0;
+}
+
 int hoso_message_list(hoso_txn *t, const char *code, uint64_t after, unsigned limit,
                       int (*fn)(void *ctx, const hoso_message *m), void *ctx, int *more)
 {
@@ -105,6 +126,7 @@ int hoso_message_list(hoso_txn *t, const char *code, uint64_t after, unsigned li
     MDB_cursor *c = NULL;
     MDB_val k, v;
     unsigned n = 0;
+    msgpack_sbuffer files;
     int rc, mrc;
     if (more) *more = 0;
     if (limit == 0) limit = DEFAULT_LIMIT;
@@ -112,6 +134,7 @@ int hoso_message_list(hoso_txn *t, const char *code, uint64_t after, unsigned li
     if (after == UINT64_MAX) return 0;
     if ((rc = message_key(code, clen, after + 1, key, &klen)) != 0) return rc;
     if ((rc = hoso__cursor(t, HOSO__DB_MESSAGES, &c)) != 0) return rc;
+    msgpack_sbuffer_init(&files);
     k = (MDB_val){klen, key};
     for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != klen || memcmp(k.mv_data, key, clen + 1) != 0) break;
@@ -128,13 +151,16 @@ int hoso_message_list(hoso_txn *t, const char *code, uint64_t after, unsigned li
         memset(&m, 0, sizeof m);
         m.code = (hoso_str){code, clen};
         m.seq = hoso_be64_get((const uint8_t *)k.mv_data + clen + 1);
-        if ((rc = hoso__unpack(&u, pt, ptlen)) == 0 && (rc = decode(&u.data, &m)) == 0) rc = fn(ctx, &m);
+        if ((rc = hoso__unpack(&u, pt, ptlen)) == 0 && (rc = decode(&u.data, &m)) == 0 &&
+            (rc = repack_files(&u.data, &files, &m)) == 0)
+            rc = fn(ctx, &m);
         msgpack_unpacked_destroy(&u);
         sodium_memzero(pt, ptlen);
         free(pt);
         if (rc) break;
     }
     if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);
+    msgpack_sbuffer_destroy(&files);
     mdb_cursor_close(c);
     return rc;
 }

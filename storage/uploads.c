@@ -352,3 +352,47 @@ int hoso_upload_quota(hoso_txn *t, const char *owner, int64_t now_ms, int open_d
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Who else may read a file: file id \0 "a:" agency, or file id \0 "u:" account. */
+
+static int ref_key(const char *id, char kind, const char *who, char *key, size_t *klen)
+{
+    size_t w = strlen(who);
+    if (strlen(id) != 32 || w == 0 || 32 + 1 + 2 + w > HOSO__INDEX_KEY_MAX) return HOSO_EBAD_REQUEST;
+    memcpy(key, id, 32);
+    key[32] = '\0';
+    key[33] = kind;
+    key[34] = ':';
+    memcpy(key + 35, who, w);
+    *klen = 35 + w;
+    return 0;
+}
+
+int hoso_file_grant(hoso_txn *t, const char *id, const char *agency, const char *account)
+{
+    char key[HOSO__INDEX_KEY_MAX];
+    size_t klen;
+    int rc = 0;
+    if (agency && agency[0] && ((rc = ref_key(id, 'a', agency, key, &klen)) != 0 ||
+                                (rc = hoso__put(t, HOSO__DB_FILE_REFS, key, klen, "", 0, 0)) != 0))
+        return rc;
+    if (account && account[0] && ((rc = ref_key(id, 'u', account, key, &klen)) != 0 ||
+                                  (rc = hoso__put(t, HOSO__DB_FILE_REFS, key, klen, "", 0, 0)) != 0))
+        return rc;
+    return 0;
+}
+
+int hoso_file_granted(hoso_txn *t, const char *id, const char *agency, const char *account)
+{
+    char key[HOSO__INDEX_KEY_MAX];
+    size_t klen;
+    MDB_val v;
+    if (agency && agency[0] && ref_key(id, 'a', agency, key, &klen) == 0 &&
+        hoso__get(t, HOSO__DB_FILE_REFS, key, klen, &v) == 0)
+        return 1;
+    if (account && account[0] && ref_key(id, 'u', account, key, &klen) == 0 &&
+        hoso__get(t, HOSO__DB_FILE_REFS, key, klen, &v) == 0)
+        return 1;
+    return 0;
+}

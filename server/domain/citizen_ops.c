@@ -108,7 +108,8 @@ static int submit_apply(hoso_wop *op, hoso_txn *t)
         pack_form(&doc, q.form, &d.form) || hoso__papers_join(&doc, &none, &attached, &d.papers))
         goto Exit;
     if ((ret = hoso__dossier_submit(t, op, &doc, &d, NOTE_SUBMITTED, (unsigned)(attached.n - reused.n),
-                                    (unsigned)reused.n)) != 0)
+                                    (unsigned)reused.n)) != 0 ||
+        (ret = hoso__files_grant(t, &attached, d.agency.ptr, NULL)) != 0)
         goto Exit;
 
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
@@ -226,7 +227,8 @@ static int supplement_apply(hoso_wop *op, hoso_txn *t)
     d.papers_required.ptr = NULL;
     d.papers_required.len = 0;
     if ((ret = hoso__dossier_change(t, op, &doc, &d, HOSO_CHANGE_STATUS, HOSO_ST_PROCESSING, NOTE_SUPPLEMENTED,
-                                    strlen(NOTE_SUPPLEMENTED))) != 0)
+                                    strlen(NOTE_SUPPLEMENTED))) != 0 ||
+        (ret = hoso__files_grant(t, &added, d.agency.ptr, NULL)) != 0)
         goto Exit;
     ret = hoso__wop_reply_dossier(op, 200, &d);
 Exit:

@@ -149,6 +149,14 @@ typedef struct hoso__papers {
     size_t n, cap;
 } hoso__papers;
 int hoso__papers_push(hoso__papers *ps, const hoso_paper *p); /* NOMEM */
+/* Files in dossiers (vault.c): *file (may be empty) must name a finished upload of the
+ * caller's; otherwise a field error "<prefix>.file". Errors: VALIDATION_FAILED,
+ * storage's. */
+int hoso__file_check(hoso_txn *t, const hoso_caller *who, const hoso_str *file, const char *prefix, hoso_errinfo *ei);
+/* The files of papers become readable by the officers of agency (and by account, when
+ * not NULL), and stop expiring. */
+int hoso__files_grant(hoso_txn *t, const hoso__papers *papers, const char *agency, const char *account);
+
 void hoso__papers_free(hoso__papers *ps);
 /* Reads the owner's vault into ps (strings in doc). Errors: storage's, NOMEM. */
 int hoso__vault_load(hoso_txn *t, const char *owner, hoso_doc *doc, hoso__papers *ps);

@@ -39,6 +39,37 @@ static int post(hoso_wop *op, hoso_txn *t, int officer)
     m.by = (hoso_str){op->who.account, strlen(op->who.account)};
     m.text = q.text;
     m.at = op->now;
+    /* Files: each an upload of the sender's, then readable by the dossier's agency and
+     * its citizen. */
+    if (q.files != NULL && q.files->via.array.size > 0) {
+        const msgpack_object *a = q.files;
+        for (uint32_t i = 0; i < a->via.array.size && ret == 0; i++) {
+            char prefix[32];
+            const msgpack_object *f = &a->via.array.ptr[i];
+            snprintf(prefix, sizeof prefix, "files[%u]", i);
+            if (f->type != MSGPACK_OBJECT_STR) {
+                ret = hoso_fail_field(&op->err, prefix, "must be a file id");
+                break;
+            }
+            hoso_str id = {f->via.str.ptr, f->via.str.size};
+            char pre[40];
+            snprintf(pre, sizeof pre, "%s", prefix);
+            /* hoso__file_check names "<prefix>.file"; a message's file is the item itself. */
+            if (id.len != 32 || strspn(id.ptr, "0123456789abcdef") < 32) {
+                ret = hoso_fail_field(&op->err, prefix, "must be the id of a file you uploaded");
+                break;
+            }
+            if ((ret = hoso__file_check(t, &op->who, &id, pre, &op->err)) != 0) break;
+            char cid[33];
+            snprintf(cid, sizeof cid, "%.*s", 32, id.ptr);
+            if ((ret = hoso_file_grant(t, cid, d.agency.ptr, d.owner.ptr)) != 0) {
+                ret = hoso_wop_fail(op, ret, "cannot store the message");
+                break;
+            }
+        }
+        if (ret != 0) goto Exit;
+        if ((ret = hoso_zone_pack(&doc.zone, a, &m.files)) != 0) goto Exit;
+    }
     if ((ret = hoso_message_put(t, &m)) != 0 || (ret = hoso_event_append_message(t, &d, op->now, &m, NULL)) != 0) {
         ret = hoso_wop_fail(op, ret, "cannot store the message");
         goto Exit;

@@ -29,6 +29,10 @@ int hoso__paper_check(const hoso_paper *p, const char *prefix, hoso_errinfo *ei)
     char f[64];
     int bad = 0;
 
+    if (hoso__has(&p->file) && (p->file.len != 32 || strspn(p->file.ptr, "0123456789abcdef") < 32)) {
+        field_name(f, sizeof(f), prefix, "file");
+        bad = hoso_fail_field(ei, f, "must be the id of a file you uploaded (32 hex characters)");
+    }
     if (!hoso__has(&p->type) || p->type.len > 48) {
         field_name(f, sizeof(f), prefix, "type");
         bad = hoso_fail_field(ei, f, "must be 1 to 48 characters");
@@ -100,6 +104,8 @@ static int paper_parse(hoso_doc *doc, const msgpack_object *o, const char *prefi
             r = paper_str(doc, v, &p->issuer, prefix, "issuer", ei);
         else if (hoso_obj_streq(k, "sha256"))
             r = paper_str(doc, v, &p->sha256, prefix, "sha256", ei);
+        else if (hoso_obj_streq(k, "file"))
+            r = paper_str(doc, v, &p->file, prefix, "file", ei);
         else if (hoso_obj_streq(k, "valid_until")) {
             if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX)
                 p->valid_until = (int64_t)v->via.u64;
@@ -236,6 +242,11 @@ int hoso__papers_take_inline(hoso_wop *op, hoso_txn *t, hoso_doc *doc, const msg
             ret = hoso_fail_field(&op->err, f, "the paper has expired");
             continue;
         }
+        if ((r = hoso__file_check(t, &op->who, &p.file, prefix, &op->err)) != 0) {
+            if (r == HOSO_ENOMEM || r == HOSO_EIO || r == HOSO_ECORRUPT) return r;
+            ret = r;
+            continue;
+        }
         for (size_t j = 0; j < vault->n && !same; j++)
             if (str_eq(&vault->v[j].type, &p.type) && str_eq(&vault->v[j].number, &p.number)) same = &vault->v[j];
         if (same) {
@@ -294,4 +305,35 @@ int hoso__papers_join(hoso_doc *doc, const hoso_str *old, const hoso__papers *ad
     }
     msgpack_sbuffer_destroy(&sb);
     return ret;
+}
+
+int hoso__file_check(hoso_txn *t, const hoso_caller *who, const hoso_str *file, const char *prefix, hoso_errinfo *ei)
+{
+    char id[33], f[64];
+    hoso_file rec;
+    int rc;
+    if (!hoso__has(file)) return 0;
+    snprintf(id, sizeof id, "%.*s", (int)(file->len < 32 ? file->len : 32), file->ptr);
+    rc = hoso_file_get(t, id, &rec);
+    int mine = rc == 0 && strcmp(rec.owner, who->account) == 0;
+    sodium_memzero(&rec, sizeof rec);
+    if (rc != 0 && rc != HOSO_ENOT_FOUND) return rc;
+    if (!mine) {
+        field_name(f, sizeof(f), prefix, "file");
+        return hoso_fail_field(ei, f, "no finished upload of yours with this id");
+    }
+    return 0;
+}
+
+int hoso__files_grant(hoso_txn *t, const hoso__papers *papers, const char *agency, const char *account)
+{
+    for (size_t i = 0; i < papers->n; i++) {
+        const hoso_str *f = &papers->v[i].file;
+        char id[33];
+        int rc;
+        if (!hoso__has(f) || f->len != 32) continue;
+        snprintf(id, sizeof id, "%.*s", 32, f->ptr);
+        if ((rc = hoso_file_grant(t, id, agency, account)) != 0) return rc;
+    }
+    return 0;
 }

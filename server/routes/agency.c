@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include "domain/domain.h"
 #include "routes.h"
 
@@ -62,6 +63,44 @@ static int check_needs(unsigned needs, const hoso_req_transition *q, hoso_errinf
     return bad ? HOSO_EVALIDATION_FAILED : 0;
 }
 
+/* The result's files (the officer's own uploads): kept on the dossier as [{id, name,
+ * type, size}], readable by the dossier's citizen and its agency's officers. */
+static int result_files(hoso_wop *op, hoso_txn *t, hoso_doc *doc, hoso_dossier *d, const msgpack_object *ids)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int ret = 0;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, ids->via.array.size);
+    for (uint32_t i = 0; i < ids->via.array.size && ret == 0; i++) {
+        const msgpack_object *o = &ids->via.array.ptr[i];
+        char field[32], id[33];
+        hoso_file f;
+        snprintf(field, sizeof field, "result_files[%u]", i);
+        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size != 32) {
+            ret = hoso_fail_field(&op->err, field, "must be the id of a file you uploaded");
+            break;
+        }
+        snprintf(id, sizeof id, "%.*s", 32, o->via.str.ptr);
+        int rc = hoso_file_get(t, id, &f);
+        if (rc == HOSO_ENOT_FOUND || (rc == 0 && strcmp(f.owner, op->who.account) != 0)) {
+            ret = hoso_fail_field(&op->err, field, "no finished upload of yours with this id");
+        } else if (rc != 0) {
+            ret = hoso_wop_fail(op, rc, "cannot read the file");
+        } else if ((rc = hoso_file_grant(t, id, d->agency.ptr, d->owner.ptr)) != 0) {
+            ret = hoso_wop_fail(op, rc, "cannot record the file");
+        } else if (msgpack_pack_map(&pk, 4) || hoso_pack_kcstr(&pk, "id", id) || hoso_pack_kcstr(&pk, "name", f.name) ||
+                   hoso_pack_kcstr(&pk, "type", f.media_type) || hoso_pack_kint(&pk, "size", (int64_t)f.size)) {
+            ret = HOSO_ENOMEM;
+        }
+        sodium_memzero(&f, sizeof f);
+    }
+    if (ret == 0 && hoso_zone_str(&doc->zone, sb.data, sb.size, &d->result_files) != 0) ret = HOSO_ENOMEM;
+    msgpack_sbuffer_destroy(&sb);
+    return ret;
+}
+
 static int transition_apply(hoso_wop *op, hoso_txn *t)
 {
     hoso_req_transition q;
@@ -106,6 +145,13 @@ static int transition_apply(hoso_wop *op, hoso_txn *t)
     }
     if (needs & HOSO_NEED_REASON) d.reason = q.reason;
     if (needs & HOSO_NEED_RESULT) d.result = q.result;
+    if (q.result_files != NULL && q.result_files->type == MSGPACK_OBJECT_ARRAY && q.result_files->via.array.size > 0) {
+        if (to != HOSO_ST_DONE) {
+            ret = hoso_fail_field(&op->err, "result_files", "only with the move to 9 (the result)");
+            goto Exit;
+        }
+        if ((ret = result_files(op, t, &doc, &d, q.result_files)) != 0) goto Exit;
+    }
     if (needs & HOSO_NEED_FEE) d.fee = q.fee;
     if (needs & HOSO_NEED_PAPERS_REQUIRED) {
         if ((ret = hoso_zone_pack(&doc.zone, q.papers_required, &d.papers_required)) != 0) goto Exit;

@@ -628,8 +628,11 @@ int hoso_route_file_get(hoso_req *r)
     if ((s = calloc(1, sizeof *s)) == NULL) return HOSO_ENOMEM;
     s->fd = -1;
     rc = hoso_file_get(r->rtxn, r->params[0], &s->f);
-    /* The owner and admins; officers once a dossier of their agency references it. */
-    if (rc == 0 && strcmp(s->f.owner, r->who.account) != 0 && r->who.role != HOSO_ROLE_ADMIN) rc = HOSO_ENOT_FOUND;
+    /* The owner, admins, the officers of an agency whose dossier references it, and the
+     * citizen of a dossier it came with (a result, an officer's message). */
+    if (rc == 0 && strcmp(s->f.owner, r->who.account) != 0 && r->who.role != HOSO_ROLE_ADMIN &&
+        !hoso_file_granted(r->rtxn, s->f.id, r->who.role == HOSO_ROLE_OFFICER ? r->who.agency : NULL, r->who.account))
+        rc = HOSO_ENOT_FOUND;
     if (rc == 0) rc = hoso_blob_open(hoso_server_store(r->srv), s->f.id, &s->fd);
     if (rc != 0) {
         sodium_memzero(&s->f, sizeof s->f);

@@ -377,4 +377,120 @@ static void test_backup_keeps_files(void)
     ht_world_stop(&W);
 }
 
-UNIT_MAIN(UNIT(test_tus_protocol), UNIT(test_backup_keeps_files), UNIT(test_refusals_termination_quota), UNIT(test_kill9_mid_upload))
+/* One whole upload of data (n bytes) by u: the file's id. */
+static void upload(const ht_user *u, const uint8_t *data, size_t n, const char *name, char id[128])
+{
+    ht_resp r;
+    create(u, n, name, id);
+    EXPECT_INT(patch(u, id, 0, data, n, NULL, &r), 204);
+    ht_resp_free(&r);
+}
+
+static int file_status(const ht_user *u, const char *id)
+{
+    char path[192], auth[400];
+    ht_resp r;
+    snprintf(path, sizeof path, "/v1/files/%s", id);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", u->token);
+    ht_http(&W.c, "GET", path, auth, NULL, 0, &r);
+    int st = r.status;
+    ht_resp_free(&r);
+    return st;
+}
+
+/* Files travel with papers, messages and results; the people of the dossier read them,
+ * nobody else. */
+static void test_files_in_dossiers(void)
+{
+    char a[128], b[128], c[128], other_file[128], path[256];
+    ht_resp r;
+    uint8_t *png = fake_png(2000), pdf[3000];
+    randombytes_buf(pdf, sizeof pdf);
+    memcpy(pdf, "%PDF-1.4\n", 9);
+    ht_world_start(&W, NULL);
+    ht_user other, off2;
+    ht_service svc2;
+    ht_citizen_new(&W.c, &other);
+    ht_service_pick(&W.c, &svc2, 0, W.svc.agency);
+    ht_officer_new(&W.s, &W.c, svc2.agency, &off2);
+    ht_service_free(&svc2);
+    upload(&W.cit, png, 2000, "cccd-mat-truoc.png", a);
+    upload(&other, png, 2000, "khac.png", other_file);
+    EXPECT_INT(file_status(&W.off, a), 404); /* not in any dossier yet */
+
+    /* A paper of the submission carries a photo of it. */
+    json_t *body = ht_valid_submit(&W.svc, NULL);
+    json_t *papers = json_object_get(body, "papers");
+    if (json_array_size(papers) == 0) ht_fail("service %s needs no paper", W.svc.code);
+    json_object_set_new(json_array_get(papers, 0), "file", json_string(other_file));
+    ht_mp_callj(&W.c, "POST", "/v1/dossiers", W.cit.token, body, &r);
+    HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
+    EXPECT(ht_err_names_field(&r, "papers[0].file"));
+    ht_resp_free(&r);
+    json_object_set_new(json_array_get(papers, 0), "file", json_string(a));
+    json_object_set_new(body, "op_id", json_string("files-submit-1"));
+    ht_mp_callj(&W.c, "POST", "/v1/dossiers", W.cit.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    char code[96];
+    snprintf(code, sizeof code, "%s", ht_jstr(r.json, "dossier.code"));
+    EXPECT_STR(ht_jstr(r.json, "dossier.papers.0.file"), a);
+    ht_resp_free(&r);
+    EXPECT_INT(file_status(&W.off, a), 200);   /* the dossier's agency */
+    EXPECT_INT(file_status(&off2, a), 404);    /* another agency */
+    EXPECT_INT(file_status(&other, a), 404);   /* another citizen */
+
+    /* A message with a photo. */
+    upload(&W.cit, png, 2000, "bo-sung.png", b);
+    snprintf(path, sizeof path, "/v1/dossiers/%s/messages", code);
+    body = json_pack("{s:s, s:s, s:[s]}", "text", "Ảnh bổ sung", "op_id", "files-msg-1", "files", b);
+    ht_mp_callj(&W.c, "POST", path, W.cit.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    EXPECT_STR(ht_jstr(r.json, "message.files.0"), b);
+    ht_resp_free(&r);
+    body = json_pack("{s:s, s:s, s:[s]}", "text", "x", "op_id", "files-msg-2", "files", other_file);
+    ht_mp_callj(&W.c, "POST", path, W.cit.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
+    ht_resp_free(&r);
+    EXPECT_INT(file_status(&W.off, b), 200);
+
+    /* The result, signed: the officer's upload goes with the move to 9. */
+    upload(&W.off, pdf, sizeof pdf, "giay-khai-sinh-ban-dien-tu.pdf", c);
+    long long v = 1;
+    for (int to = 2; to <= 4; to += 2) {
+        EXPECT_INT(ht_transition(&W.c, &W.off, code, to, v, &r), 200);
+        v = ht_jint(ht_dossier_of(&r), "version");
+        ht_resp_free(&r);
+    }
+    snprintf(path, sizeof path, "/v1/agency/dossiers/%s/transitions", code);
+    body = json_pack("{s:i, s:I, s:s, s:[s]}", "to", 9, "version", (json_int_t)v, "result", "Giấy khai sinh điện tử",
+                     "result_files", c);
+    ht_mp_callj(&W.c, "POST", path, W.off.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT_STR(ht_jstr(r.json, "dossier.result_files.0.id"), c);
+    EXPECT_STR(ht_jstr(r.json, "dossier.result_files.0.name"), "giay-khai-sinh-ban-dien-tu.pdf");
+    EXPECT_STR(ht_jstr(r.json, "dossier.result_files.0.type"), "application/pdf");
+    ht_resp_free(&r);
+    EXPECT_INT(file_status(&W.cit, c), 200);   /* the dossier's citizen */
+    EXPECT_INT(file_status(&other, c), 404);
+    /* Read back, the dossier still names it. */
+    ht_get_dossier(&W.c, W.cit.token, code, &r);
+    EXPECT_STR(ht_jstr(ht_dossier_of(&r), "result_files.0.id"), c);
+    ht_resp_free(&r);
+
+    /* The vault keeps a paper's file. */
+    body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "op_id", "files-paper-1", "type", "giay_xac_nhan_cu_tru", "number",
+                     "XN-9", "issuer", "Công an phường", "file", a);
+    ht_mp_callj(&W.c, "POST", "/v1/papers", W.cit.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    EXPECT_STR(ht_jstr(r.json, "paper.file"), a);
+    ht_resp_free(&r);
+    free(png);
+    ht_world_stop(&W);
+}
+
+UNIT_MAIN(UNIT(test_tus_protocol), UNIT(test_files_in_dossiers), UNIT(test_backup_keeps_files), UNIT(test_refusals_termination_quota), UNIT(test_kill9_mid_upload))
