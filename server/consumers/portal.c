@@ -156,6 +156,25 @@ static int build(portal *p, const hoso_log_entry *e, json_t **dossier, json_t **
                          "HinhThuc", "0");
     if (*dossier != NULL)
         json_object_set_new(*dossier, "TrangThaiHoSo", json_sprintf("%lld", (long long)e->status));
+    if (*dossier != NULL && d.result_files.len > 0) {
+        /* The result's files, by name (the bytes stay with hosod: the app fetches them). */
+        msgpack_unpacked u;
+        size_t off = 0;
+        json_t *list = json_array();
+        msgpack_unpacked_init(&u);
+        if (list != NULL && msgpack_unpack_next(&u, d.result_files.ptr, d.result_files.len, &off) == MSGPACK_UNPACK_SUCCESS &&
+            u.data.type == MSGPACK_OBJECT_ARRAY)
+            for (uint32_t i = 0; i < u.data.via.array.size; i++) {
+                const msgpack_object *f = &u.data.via.array.ptr[i], *id = hoso_map_get(f, "id"),
+                                     *nm = hoso_map_get(f, "name");
+                if (!id || id->type != MSGPACK_OBJECT_STR) continue;
+                json_array_append_new(list, json_pack("{s:s%, s:s%}", "MaGiayTo", id->via.str.ptr, (size_t)id->via.str.size,
+                                                      "TenGiayTo", nm && nm->type == MSGPACK_OBJECT_STR ? nm->via.str.ptr : "",
+                                                      nm && nm->type == MSGPACK_OBJECT_STR ? (size_t)nm->via.str.size : 0));
+            }
+        msgpack_unpacked_destroy(&u);
+        if (list != NULL) json_object_set_new(*dossier, "DanhSachGiayToKetQua", list);
+    }
     if (e->type == HOSO_EV_DOSSIER_CREATED || e->type == HOSO_EV_DOSSIER_STATUS) {
         const char *name = zs(&owner.full_name);
         if (h != NULL && h->by.len > 0 && strcmp(zs(&h->by), zs(&d.owner)) != 0 &&

@@ -439,4 +439,55 @@ static void test_tls(void)
     ht_portal_stop(&P);
 }
 
-UNIT_MAIN(UNIT(test_configuration), UNIT(test_tls), UNIT(test_outage_then_failures), UNIT(test_kill9_during_delivery), UNIT(test_session_expiry_and_dead_letter))
+/* A result with a file: its name goes to the portal in DanhSachGiayToKetQua (the fake
+ * portal checks the items' fields and records how many). */
+static void test_result_files_named(void)
+{
+    char code[96], loc[128], id[128], h[600], path[160];
+    uint8_t pdf[2048];
+    ht_resp r;
+    start(NULL, 1);
+    ht_submit(&W.c, &W.cit, &W.svc, code, sizeof code);
+    memset(pdf, 'x', sizeof pdf);
+    memcpy(pdf, "%PDF-1.4\n", 9);
+    snprintf(h, sizeof h, "Tus-Resumable: 1.0.0\r\nAuthorization: Bearer %s\r\nUpload-Length: %zu\r\n", W.off.token,
+             sizeof pdf);
+    ht_http(&W.c, "POST", "/v1/uploads", h, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    if (!ht_resp_header(&r, "Location", loc, sizeof loc)) ht_fail("no Location");
+    snprintf(id, sizeof id, "%s", loc + strlen("/v1/uploads/"));
+    ht_resp_free(&r);
+    snprintf(h, sizeof h,
+             "Tus-Resumable: 1.0.0\r\nAuthorization: Bearer %s\r\nContent-Type: application/offset+octet-stream\r\n"
+             "Upload-Offset: 0\r\n",
+             W.off.token);
+    ht_http(&W.c, "PATCH", loc, h, pdf, sizeof pdf, &r);
+    EXPECT_INT(r.status, 204);
+    ht_resp_free(&r);
+    long long v = 1;
+    for (int to = 2; to <= 4; to += 2) {
+        EXPECT_INT(ht_transition(&W.c, &W.off, code, to, v, &r), 200);
+        v = ht_jint(ht_dossier_of(&r), "version");
+        ht_resp_free(&r);
+    }
+    snprintf(path, sizeof path, "/v1/agency/dossiers/%s/transitions", code);
+    json_t *b = json_pack("{s:i, s:I, s:s, s:[s]}", "to", 9, "version", (json_int_t)v, "result", "Giấy phép", "result_files", id);
+    ht_mp_callj(&W.c, "POST", path, W.off.token, b, &r);
+    json_decref(b);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    ht_resp_free(&r);
+    json_decref(wait_caught_up(30, 0));
+    json_t *rec = ht_portal_records(&P);
+    size_t i;
+    json_t *line;
+    int named = 0;
+    json_array_foreach(rec, i, line)
+        if (strcmp(ht_jstr(line, "service"), "DongBoHoSoMC") == 0 && strcmp(ht_jstr(line, "status"), "9") == 0)
+            named = (int)ht_jint(line, "result_files");
+    EXPECT_INT(named, 1);
+    json_decref(rec);
+    ht_world_stop(&W);
+    ht_portal_stop(&P);
+}
+
+UNIT_MAIN(UNIT(test_result_files_named), UNIT(test_configuration), UNIT(test_tls), UNIT(test_outage_then_failures), UNIT(test_kill9_during_delivery), UNIT(test_session_expiry_and_dead_letter))

@@ -145,13 +145,15 @@ static const char *const DOSSIER_FIELDS[] = {"MaHoSo", "MaTTHC", "TenTTHC", "MaL
 static const char *const PROGRESS_FIELDS[] = {"MaHoSo", "NguoiXuLy", "ChucDanh", "ThoiDiemXuLy", "PhongBanXuLy",
                                               "NoiDungXuLy", "TrangThai", "NgayBatDau", "NgayKetThucTheoQuyDinh"};
 
-static void record(const char *service, const char *mahoso, const char *status, const char *at, const char *updating)
+static void record(const char *service, const char *mahoso, const char *status, const char *at, const char *updating,
+                   size_t result_files)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "service", service, "mahoso", mahoso, "status", status,
+    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "service", service, "mahoso", mahoso, "status", status,
                              "at", at, "updating", updating, "received_ms",
-                             (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+                             (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, "result_files",
+                             (json_int_t)result_files);
     char *text = json_dumps(line, JSON_COMPACT);
     fprintf(P.record, "%s\n", text);
     fflush(P.record);
@@ -207,13 +209,24 @@ static json_t *api(const json_t *req)
             return reply(3, "KenhThucHien and LoaiDoiTuong must be 2 and 1 for a citizen online");
         if (utf8_chars(json_string_value(json_object_get(rec, "TrichYeuHoSo"))) > 1000)
             return reply(3, "TrichYeuHoSo is longer than 1000 characters");
+        const json_t *files = json_object_get(rec, "DanhSachGiayToKetQua");
+        if (files != NULL) {
+            size_t i;
+            const json_t *f;
+            if (!json_is_array(files))
+                return reply(3, "DanhSachGiayToKetQua must be an array");
+            json_array_foreach(files, i, f) if (!json_is_string(json_object_get(f, "TenGiayTo")) ||
+                                                !json_is_string(json_object_get(f, "MaGiayTo")))
+                return reply(3, "DanhSachGiayToKetQua items need TenGiayTo and MaGiayTo");
+        }
         int known = json_object_get(P.known, code) != NULL;
         if (upd == NULL || (strcmp(upd, "True") != 0 && strcmp(upd, "False") != 0))
             return reply(3, "isUpdating must be \"True\" or \"False\"");
         if (known != (strcmp(upd, "True") == 0))
             return reply(4, known ? "Hồ sơ đã tồn tại (isUpdating must be True)" : "Hồ sơ không tồn tại (isUpdating must be False)");
         json_object_set_new(P.known, code, json_string(st));
-        record(service, code, st, json_string_value(json_object_get(rec, "NgayTiepNhan")), upd);
+        record(service, code, st, json_string_value(json_object_get(rec, "NgayTiepNhan")), upd,
+               json_array_size(json_object_get(rec, "DanhSachGiayToKetQua")));
         return reply(0, "ok");
     }
     if (strcmp(service, "CapNhatTienDoHoSoMC") == 0) {
@@ -225,7 +238,7 @@ static json_t *api(const json_t *req)
         const char *st = json_string_value(json_object_get(rec, "TrangThai"));
         if (!status_ok(st))
             return reply(3, "TrangThai must be 1..10");
-        record(service, code, st, json_string_value(json_object_get(rec, "ThoiDiemXuLy")), "");
+        record(service, code, st, json_string_value(json_object_get(rec, "ThoiDiemXuLy")), "", 0);
         return reply(0, "ok");
     }
     return reply(3, "unknown service");
