@@ -76,10 +76,11 @@ static long long head_offset(const ht_user *u, const char *id)
     return off;
 }
 
+/* n bytes that read as a PNG, and one more (a piece past the end reads it). */
 static uint8_t *fake_png(size_t n)
 {
-    uint8_t *b = malloc(n);
-    randombytes_buf(b, n);
+    uint8_t *b = malloc(n + 1);
+    randombytes_buf(b, n + 1);
     memcpy(b, "\x89PNG\r\n\x1a\n", 8);
     return b;
 }
