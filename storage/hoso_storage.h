@@ -327,6 +327,7 @@ typedef struct hoso_file {
     uint8_t sha256[32];
     char media_type[64], name[256];
     int64_t created;
+    int64_t expires;   /* until a paper, message or result uses it; 0 once used */
     uint8_t key[32], nonce[24];
 } hoso_file;
 int hoso_upload_put(hoso_txn *t, const hoso_upload *u);
@@ -339,10 +340,15 @@ int hoso_upload_expired(hoso_txn *t, int64_t now_ms, size_t limit,
 /* Errors: ALREADY_EXISTS, storage's. */
 int hoso_file_put(hoso_txn *t, const hoso_file *f);
 /* Lets the officers of agency and/or the account (either may be NULL) read file id
- * (a dossier of theirs references it). */
+ * (a dossier of theirs references it), and keeps the file from expiring (both NULL:
+ * only that, e.g. a paper of the vault). */
 int hoso_file_grant(hoso_txn *t, const char *id, const char *agency, const char *account);
 /* 1 if file id was granted to agency or account. */
 int hoso_file_granted(hoso_txn *t, const char *id, const char *agency, const char *account);
+/* fn with (at most limit, 64) files unused past their expiry; fn may delete them. */
+int hoso_file_expired(hoso_txn *t, int64_t now_ms, size_t limit, int (*fn)(void *ctx, const char *id), void *ctx);
+/* Removes a file's record (its bytes are the caller's: hoso_blob_remove). */
+int hoso_file_del(hoso_txn *t, const char *id);
 int hoso_file_get(hoso_txn *t, const char *id, hoso_file *f);
 /* An account's uploads: open ones, and bytes announced today (Vietnam day). Reads
  * the usage into *use (before the change), then applies open_delta and add_bytes

@@ -45,7 +45,8 @@
     X(MESSAGES, "messages")                                                             \
     X(UPLOADS, "uploads")                                                               \
     X(FILES, "files")                                                                   \
-    X(FILE_REFS, "file_refs")
+    X(FILE_REFS, "file_refs")                                                           \
+    X(FILE_EXPIRY, "file_expiry")
 
 enum {
 #define HOSO__DB_ENUM(id, name) HOSO__DB_##id,

@@ -274,12 +274,19 @@ int hoso_file_put(hoso_txn *t, const hoso_file *f)
     if ((rc = hoso__writable(t)) != 0 || (rc = seal_key(t, f->id, f->key, f->nonce, &sealed, &slen)) != 0) goto Exit;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
-    if (msgpack_pack_map(&pk, 7) || hoso_pack_kcstr(&pk, "owner", f->owner) ||
+    if (msgpack_pack_map(&pk, 8) || hoso_pack_kcstr(&pk, "owner", f->owner) ||
         hoso_pack_kint(&pk, "size", (int64_t)f->size) || hoso_pack_kbin(&pk, "sha256", f->sha256, 32) ||
         hoso_pack_kcstr(&pk, "type", f->media_type) || hoso_pack_kcstr(&pk, "name", f->name) ||
-        hoso_pack_kint(&pk, "created", f->created) || hoso_pack_kbin(&pk, "key", sealed, slen))
+        hoso_pack_kint(&pk, "created", f->created) || hoso_pack_kint(&pk, "expires", f->expires) ||
+        hoso_pack_kbin(&pk, "key", sealed, slen))
         goto Exit;
     rc = hoso__put(t, HOSO__DB_FILES, f->id, strlen(f->id), sb.data, sb.size, MDB_NOOVERWRITE);
+    if (rc == 0 && f->expires > 0) {
+        uint8_t key[8 + 32];
+        hoso_be64_put(key, (uint64_t)f->expires);
+        memcpy(key + 8, f->id, 32);
+        rc = hoso__put(t, HOSO__DB_FILE_EXPIRY, key, sizeof key, "", 0, 0);
+    }
 Exit:
     free(sealed);
     msgpack_sbuffer_destroy(&sb);
@@ -301,7 +308,8 @@ int hoso_file_get(hoso_txn *t, const char *id, hoso_file *f)
         (rc = hoso__mint(&m.data, "size", 0, &size)) == 0 && (rc = get_bin(&m.data, "sha256", f->sha256, 32, NULL)) == 0 &&
         (rc = hoso__mcopy(&m.data, "type", f->media_type, sizeof f->media_type)) == 0 &&
         (rc = hoso__mcopy(&m.data, "name", f->name, sizeof f->name)) == 0 &&
-        (rc = hoso__mint(&m.data, "created", 0, &f->created)) == 0)
+        (rc = hoso__mint(&m.data, "created", 0, &f->created)) == 0 &&
+        (rc = hoso__mint(&m.data, "expires", 0, &f->expires)) == 0)
         rc = open_key(t, id, hoso_map_get(&m.data, "key"), f->key, f->nonce);
     msgpack_unpacked_destroy(&m);
     f->size = (uint64_t)size;
@@ -369,11 +377,66 @@ static int ref_key(const char *id, char kind, const char *who, char *key, size_t
     return 0;
 }
 
+/* The file is used: it no longer expires. */
+static int keep(hoso_txn *t, const char *id)
+{
+    hoso_file f;
+    int rc = hoso_file_get(t, id, &f);
+    if (rc == 0 && f.expires > 0) {
+        uint8_t key[8 + 32];
+        hoso_be64_put(key, (uint64_t)f.expires);
+        memcpy(key + 8, f.id, 32);
+        if ((rc = hoso__del(t, HOSO__DB_FILE_EXPIRY, key, sizeof key)) == HOSO_ENOT_FOUND) rc = 0;
+        f.expires = 0;
+        if (rc == 0 && (rc = hoso__del(t, HOSO__DB_FILES, f.id, 32)) == 0) rc = hoso_file_put(t, &f);
+    }
+    sodium_memzero(&f, sizeof f);
+    return rc;
+}
+
+int hoso_file_expired(hoso_txn *t, int64_t now_ms, size_t limit, int (*fn)(void *ctx, const char *id), void *ctx)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    size_t n = 0;
+    char ids[64][33];
+    int rc = hoso__cursor(t, HOSO__DB_FILE_EXPIRY, &c), mrc;
+    if (rc) return rc;
+    if (limit > 64) limit = 64;
+    /* Collected first: fn deletes entries of this table. */
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && n < limit; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8 + 32) continue;
+        if ((int64_t)hoso_be64_get(k.mv_data) > now_ms) break;
+        memcpy(ids[n], (const uint8_t *)k.mv_data + 8, 32);
+        ids[n++][32] = '\0';
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);
+    mdb_cursor_close(c);
+    for (size_t i = 0; i < n && rc == 0; i++) rc = fn(ctx, ids[i]);
+    return rc;
+}
+
+int hoso_file_del(hoso_txn *t, const char *id)
+{
+    hoso_file f;
+    int rc = hoso_file_get(t, id, &f);
+    if (rc == 0 && f.expires > 0) {
+        uint8_t key[8 + 32];
+        hoso_be64_put(key, (uint64_t)f.expires);
+        memcpy(key + 8, f.id, 32);
+        if ((rc = hoso__del(t, HOSO__DB_FILE_EXPIRY, key, sizeof key)) == HOSO_ENOT_FOUND) rc = 0;
+    }
+    sodium_memzero(&f, sizeof f);
+    if (rc == 0) rc = hoso__del(t, HOSO__DB_FILES, id, strlen(id));
+    return rc;
+}
+
 int hoso_file_grant(hoso_txn *t, const char *id, const char *agency, const char *account)
 {
     char key[HOSO__INDEX_KEY_MAX];
     size_t klen;
-    int rc = 0;
+    int rc = keep(t, id);
+    if (rc) return rc;
     if (agency && agency[0] && ((rc = ref_key(id, 'a', agency, key, &klen)) != 0 ||
                                 (rc = hoso__put(t, HOSO__DB_FILE_REFS, key, klen, "", 0, 0)) != 0))
         return rc;

@@ -71,6 +71,11 @@ static int paper_apply(hoso_wop *op, hoso_txn *t)
     p.id.len = 32;
     p.added_at = op->now;
     if ((ret = hoso_paper_put(t, op->who.account, &p)) != 0) goto Exit;
+    if (hoso__has(&p.file)) {
+        char fid[33];
+        snprintf(fid, sizeof fid, "%.*s", (int)(p.file.len < 32 ? p.file.len : 32), p.file.ptr);
+        if ((ret = hoso_file_grant(t, fid, NULL, NULL)) != 0) goto Exit; /* kept with the paper */
+    }
     if ((ret = hoso_event_append_paper(t, op->who.account, op->now, &p, NULL)) != 0) goto Exit;
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);

@@ -183,6 +183,14 @@ static int sweep_one(void *ctx, const char *id, const char *owner)
     return rc;
 }
 
+static int sweep_file(void *ctx, const char *id)
+{
+    sweep *sw = ctx;
+    int rc = hoso_file_del(sw->t, id);
+    if (rc == 0) hoso_blob_remove(hoso_txn_store(sw->t), id, 0);
+    return rc == HOSO_ENOT_FOUND ? 0 : rc;
+}
+
 static void create_reply(hoso_req *r, hoso_wop *op)
 {
     create_data *d = op->data;
@@ -203,6 +211,7 @@ static int create_apply(hoso_wop *op, hoso_txn *t)
     /* Expired uploads of anyone go first: they free their owners' quota and disk. */
     sweep sw = {t, op->now};
     rc = hoso_upload_expired(t, op->now, SWEEP, sweep_one, &sw);
+    if (rc == 0) rc = hoso_file_expired(t, op->now, SWEEP, sweep_file, &sw);
     if (rc != 0) return hoso_wop_fail(op, rc, "cannot sweep expired uploads");
     if ((rc = hoso_upload_quota(t, d->u.owner, op->now, 0, 0, &use)) != 0)
         return hoso_wop_fail(op, rc, "cannot read the upload quota");
@@ -400,6 +409,7 @@ static int patch_apply(hoso_wop *op, hoso_txn *t)
     snprintf(f.media_type, sizeof f.media_type, "%s", type);
     snprintf(f.name, sizeof f.name, "%s", d->u.name);
     f.created = op->now;
+    f.expires = op->now + EXPIRY_MS; /* until a paper, a message or a result uses it */
     memcpy(f.key, d->u.key, sizeof f.key);
     memcpy(f.nonce, d->u.nonce, sizeof f.nonce);
     rc = hoso_blob_finish(d->store, d->u.id);

@@ -494,4 +494,40 @@ static void test_files_in_dossiers(void)
     ht_world_stop(&W);
 }
 
-UNIT_MAIN(UNIT(test_tus_protocol), UNIT(test_files_in_dossiers), UNIT(test_backup_keeps_files), UNIT(test_refusals_termination_quota), UNIT(test_kill9_mid_upload))
+/* A finished file that nothing uses expires a day later (removed by a later creation);
+ * one a paper uses stays. hosod's clock is moved a day on with libfaketime. */
+static void test_unused_files_expire(void)
+{
+    const char *lib = ht_faketime_lib();
+    if (!lib) {
+        fprintf(stderr, "SKIP test_unused_files_expire: libfaketime not installed (Debian package faketime)\n");
+        return;
+    }
+    char unused[128], kept[128], fresh[128], path[PATH_MAX + 160];
+    ht_resp r;
+    uint8_t *png = fake_png(1000);
+    ht_world_start(&W, NULL);
+    upload(&W.cit, png, 1000, "nhap.png", unused);
+    upload(&W.cit, png, 1000, "cccd.png", kept);
+    json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "op_id", "keep-1", "type", "cccd", "number", "001099000111",
+                          "issuer", "Cục CS QLHC", "file", kept);
+    ht_mp_callj(&W.c, "POST", "/v1/papers", W.cit.token, b, &r);
+    json_decref(b);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    ht_resp_free(&r);
+    ht_server_stop(&W.s);
+    snprintf(W.s.env, sizeof W.s.env, "LD_PRELOAD=%s FAKETIME=+25h ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0", lib);
+    ht_server_restart(&W.s);
+    ht_conn_close(&W.c);
+    ht_conn_init(&W.c, W.s.port);
+    EXPECT_INT(file_status(&W.cit, unused), 200); /* expired, not yet swept */
+    create(&W.cit, 100, NULL, fresh);              /* a creation sweeps */
+    EXPECT_INT(file_status(&W.cit, unused), 404);
+    EXPECT_INT(file_status(&W.cit, kept), 200);
+    snprintf(path, sizeof path, "%s/files/%s", W.s.dir, unused);
+    EXPECT(access(path, F_OK) != 0);
+    free(png);
+    ht_world_stop(&W);
+}
+
+UNIT_MAIN(UNIT(test_tus_protocol), UNIT(test_unused_files_expire), UNIT(test_files_in_dossiers), UNIT(test_backup_keeps_files), UNIT(test_refusals_termination_quota), UNIT(test_kill9_mid_upload))
