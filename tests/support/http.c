@@ -156,6 +156,9 @@ static void parse_body(ht_resp *out)
     if (out->len == 0) return;
     int want_mp = strstr(out->ctype, "msgpack") != NULL;
     int want_json = strstr(out->ctype, "json") != NULL;
+    /* Bytes of another type (a file, CSV, HTML) are not guessed at: random bytes can read
+     * as a msgpack header asking for gigabytes. */
+    if (out->ctype[0] && !want_mp && !want_json) return;
     if (want_mp || !want_json) {
         msgpack_unpacked u;
         msgpack_unpacked_init(&u);
