@@ -25,6 +25,8 @@ static const char usage_text[] =
     "  status CODE\n"
     "  message CODE TEXT            (to the officers of the dossier's agency; queued offline)\n"
     "  messages CODE [--after SEQ]\n"
+    "  attach FILE [--name NAME]     (a photo or scan, JPEG/PNG/PDF: prints the file id)\n"
+    "  download ID [--out FILE]\n"
     "  list [--status N]\n"
     "  watch [--count N] [--timeout S]\n"
     "  sync\n"
@@ -441,6 +443,62 @@ static int cmd_messages(cli *x, int argc, char **argv)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* attach, download */
+
+static void on_attached(hoso_client *c, const hoso_client_reply *r, void *ud)
+{
+    cli *x = ud;
+    x->done = 1;
+    if (r->error.err) return cli_error(x, &r->error);
+    if (x->json) cli_print_json(r->body);
+    else printf("%s\n", r->op_id);
+}
+
+static int cmd_attach(cli *x, int argc, char **argv)
+{
+    const char *name = NULL, *v;
+    int bad = 0;
+    if (argc < 1 || argv[0][0] == '-') return usage("attach FILE [--name NAME]");
+    for (int i = 1; i < argc; i++) {
+        if ((v = opt_val(argc, argv, &i, "--name", &bad))) name = v;
+        else return bad_arg("attach", argv[i], bad);
+    }
+    if (!cli_signed_in(x)) return 1;
+    int rc = hoso_client_upload(x->c, argv[0], name, on_attached, x);
+    if (rc == HOSO_ENOT_FOUND || rc == HOSO_EBAD_REQUEST || rc == HOSO_EIO) {
+        fprintf(stderr, "hoso: cannot read %s (a regular, non-empty file)\n", argv[0]);
+        return 1;
+    }
+    if (call_failed(x, rc)) return 1;
+    /* Pieces and retries take longer than one request: wait up to 10 minutes. */
+    hoso_client_run_until(x->c, &x->done, 600000);
+    return x->done ? x->rc : 1;
+}
+
+static void on_downloaded(hoso_client *c, const hoso_client_reply *r, void *ud)
+{
+    cli *x = ud;
+    x->done = 1;
+    if (r->error.err) return cli_error(x, &r->error);
+}
+
+static int cmd_download(cli *x, int argc, char **argv)
+{
+    const char *out = NULL, *v;
+    int bad = 0;
+    if (argc < 1 || argv[0][0] == '-') return usage("download ID [--out FILE]");
+    for (int i = 1; i < argc; i++) {
+        if ((v = opt_val(argc, argv, &i, "--out", &bad))) out = v;
+        else return bad_arg("download", argv[i], bad);
+    }
+    if (!cli_signed_in(x)) return 1;
+    if (call_failed(x, hoso_client_download(x->c, argv[0], out ? out : argv[0], on_downloaded, x))) return 1;
+    run(x);
+    if (x->rc == 0 && !x->json) printf("Đã tải về %s\n", out ? out : argv[0]);
+    return x->rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* status, list */
 
 /* No HTTP reply at all: the network or the server is down. */
@@ -741,7 +799,8 @@ int main(int argc, char **argv)
         int (*fn)(cli *, int, char **);
     } cmds[] = {{"login", cmd_login}, {"logout", cmd_logout}, {"services", cmd_services}, {"submit", cmd_submit},
                 {"status", cmd_status}, {"list", cmd_list}, {"watch", cmd_watch}, {"sync", cmd_sync},
-                {"message", cmd_message}, {"messages", cmd_messages},
+                {"message", cmd_message}, {"messages", cmd_messages}, {"attach", cmd_attach},
+                {"download", cmd_download},
                 {"officer", cli_officer}};
     for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
         if (strcmp(cmd, cmds[k].name) == 0) fn = cmds[k].fn;

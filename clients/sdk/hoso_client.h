@@ -207,6 +207,16 @@ int hoso_client_withdraw(hoso_client *c, const char *code, const char *reason, i
 int hoso_client_rate(hoso_client *c, const char *code, const msgpack_object *answers, hoso_client_cb cb,
                      void *ud);
 int hoso_client_feedback(hoso_client *c, const char *text, const char *service, hoso_client_cb cb, void *ud);
+/* Uploads the file at path (a photo or scan: JPEG, PNG or PDF) as `name` (NULL: the
+ * file's own name) with tus, in pieces of 512 KiB. A dropped connection does not
+ * restart it: after a backoff the client asks the server where the upload stands and
+ * goes on from there. Not queued across restarts: the call completes with the file
+ * ({file: {id, size, name}} in reply->body, the id also in reply->op_id) or with the
+ * server's refusal, or UNAVAILABLE after 30 failures in a row. Use the id as a paper's
+ * `file`, in a message's files, or (officers) in result_files. */
+int hoso_client_upload(hoso_client *c, const char *path, const char *name, hoso_client_cb cb, void *ud);
+/* GET /v1/files/{id} into the file out (written whole, then renamed into place). */
+int hoso_client_download(hoso_client *c, const char *id, const char *out, hoso_client_cb cb, void *ud);
 /* A message to the officers of the dossier's agency (1..4000 bytes of UTF-8); the
  * reply's body is {message}. Officers' messages arrive as `message` events. */
 int hoso_client_message(hoso_client *c, const char *code, const char *text, hoso_client_cb cb, void *ud);

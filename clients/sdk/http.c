@@ -29,7 +29,12 @@ struct hoso__http_req {
     int err;
     char why[160];
     hoso__http_cb cb;
+    hoso__http_cb2 cb2;   /* instead of cb: also the reply headers an upload needs */
     void *ud;
+    char ctype[48];       /* the body's type, when not msgpack */
+    char extra[6][2][96]; /* more request headers ("name:", value) */
+    int nextra;
+    hoso__http_headers got;
 };
 
 static void req_on_close(uv_handle_t *h)
@@ -47,7 +52,9 @@ static void req_complete(hoso__http_req *r)
 {
     uv_timer_stop(&r->timer);
     if (r->cb) r->cb(r->c, r->err, r->why, r->status, r->resp ? r->resp : "", r->rlen, r->ud);
+    if (r->cb2) r->cb2(r->c, r->err, r->why, r->status, r->resp ? r->resp : "", r->rlen, &r->got, r->ud);
     r->cb = NULL;
+    r->cb2 = NULL;
     uv_close((uv_handle_t *)&r->timer, req_on_close);
 }
 
@@ -118,11 +125,16 @@ static int http_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
                                             p, end))
                 return -1;
         }
+        for (int i = 0; i < r->nextra; i++)
+            if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->extra[i][0], (const unsigned char *)r->extra[i][1],
+                                            (int)strlen(r->extra[i][1]), p, end))
+                return -1;
         if (r->body) {
             char cl[32];
+            const char *ct = r->ctype[0] ? r->ctype : mp;
             int n = snprintf(cl, sizeof(cl), "%zu", r->blen);
             if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-type:",
-                                            (const unsigned char *)mp, (int)strlen(mp), p, end) ||
+                                            (const unsigned char *)ct, (int)strlen(ct), p, end) ||
                 lws_add_http_header_by_name(wsi, (const unsigned char *)"content-length:", (unsigned char *)cl,
                                             n, p, end))
                 return -1;
@@ -138,7 +150,12 @@ static int http_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
         lws_client_http_body_pending(wsi, 0);
         return 0;
     case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
-        if (r) r->status = (int)lws_http_client_http_response(wsi);
+        if (r) {
+            r->status = (int)lws_http_client_http_response(wsi);
+            if (r->cb2 && lws_hdr_custom_copy(wsi, r->got.upload_offset, (int)sizeof r->got.upload_offset,
+                                              "upload-offset:", 14) < 0)
+                r->got.upload_offset[0] = '\0';
+        }
         return r ? 0 : -1;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
         if (!r) return -1;
@@ -223,14 +240,36 @@ void hoso__lws_destroy(hoso_client *c)
     }
 }
 
+static int send_req(hoso_client *c, const char *method, const char *path, const void *body, size_t len, int auth,
+                    hoso__http_cb cb, hoso__http_cb2 cb2, const char *ctype, const char *const *hdrs, void *ud);
+
 int hoso__http_send(hoso_client *c, const char *method, const char *path, const void *body, size_t len,
                     int auth, hoso__http_cb cb, void *ud)
+{
+    return send_req(c, method, path, body, len, auth, cb, NULL, NULL, NULL, ud);
+}
+
+int hoso__http_send2(hoso_client *c, const char *method, const char *path, const void *body, size_t len,
+                     const char *ctype, const char *const *hdrs, hoso__http_cb2 cb, void *ud)
+{
+    return send_req(c, method, path, body, len, 1, NULL, cb, ctype, hdrs, ud);
+}
+
+static int send_req(hoso_client *c, const char *method, const char *path, const void *body, size_t len, int auth,
+                    hoso__http_cb cb, hoso__http_cb2 cb2, const char *ctype, const char *const *hdrs, void *ud)
 {
     hoso__http_req *r = calloc(1, sizeof(*r));
     if (!r) return HOSO_ENOMEM;
     r->c = c;
     r->cb = cb;
+    r->cb2 = cb2;
     r->ud = ud;
+    if (ctype) snprintf(r->ctype, sizeof r->ctype, "%s", ctype);
+    for (int i = 0; hdrs && hdrs[2 * i] && i < 6; i++) {
+        snprintf(r->extra[i][0], sizeof r->extra[i][0], "%s", hdrs[2 * i]);
+        snprintf(r->extra[i][1], sizeof r->extra[i][1], "%s", hdrs[2 * i + 1]);
+        r->nextra = i + 1;
+    }
     r->auth = auth;
     snprintf(r->method, sizeof(r->method), "%s", method);
     if ((size_t)snprintf(r->path, sizeof(r->path), "%s%s", c->prefix, path) >= sizeof(r->path)) {

@@ -53,6 +53,17 @@ typedef void (*hoso__http_cb)(hoso_client *c, int err, const char *why, int stat
  * body (copied) and the bearer token when auth. cb runs once, later, from the loop. */
 int hoso__http_send(hoso_client *c, const char *method, const char *path, const void *body, size_t len,
                     int auth, hoso__http_cb cb, void *ud);
+/* The reply headers hoso__http_send2 gives back. */
+typedef struct hoso__http_headers {
+    char upload_offset[24]; /* Upload-Offset, "" if absent */
+} hoso__http_headers;
+typedef void (*hoso__http_cb2)(hoso_client *c, int err, const char *why, int status, const char *body, size_t len,
+                               const hoso__http_headers *h, void *ud);
+/* hoso__http_send with the token, a body of type ctype (NULL: msgpack; the body may be
+ * raw bytes), more request headers (hdrs: "name:", value, ..., NULL; at most 6), and
+ * the reply's Upload-Offset. */
+int hoso__http_send2(hoso_client *c, const char *method, const char *path, const void *body, size_t len,
+                     const char *ctype, const char *const *hdrs, hoso__http_cb2 cb, void *ud);
 /* Fails every request in flight with UNAVAILABLE (their callbacks run later). */
 void hoso__http_drop_all(hoso_client *c);
 int hoso__lws_init(hoso_client *c);

@@ -332,6 +332,21 @@ static void test_cli_conveniences(void)
     free(out);
     EXPECT_INT(hoso(&out, &c, "message %s", code), 2);
     free(out);
+    /* A photo up, and down again. */
+    char img[PATH_MAX + 32], back[PATH_MAX + 32], fid[64] = "";
+    snprintf(img, sizeof img, "%s/anh.png", c.state);
+    snprintf(back, sizeof back, "%s/tai-ve.png", c.state);
+    EXPECT_INT(ht_sh(NULL, "printf '\\211PNG\\r\\n\\032\\n' > '%s' && head -c 700000 /dev/urandom >> '%s'", img, img), 0);
+    EXPECT_INT(hoso(&out, &c, "attach '%s' --name 'Ảnh CCCD.png'", img), 0);
+    EXPECT(sscanf(out, "%63s", fid) == 1 && strlen(fid) == 32);
+    free(out);
+    EXPECT_INT(hoso(&out, &c, "download %s --out '%s'", fid, back), 0);
+    expect_has(out, "Đã tải về");
+    free(out);
+    EXPECT_INT(ht_sh(NULL, "cmp -s '%s' '%s'", img, back), 0);
+    EXPECT_INT(hoso(&out, &c, "download 0123456789abcdef0123456789abcdef --out '%s'", back), 1);
+    expect_has(out, "NOT_FOUND");
+    free(out);
     EXPECT_INT(ht_sh(&out, "'%s' submit --help", cli_path()), 0);
     expect_has(out, "usage");
     free(out);
