@@ -358,11 +358,12 @@ typedef struct hoso_upload_usage {
 } hoso_upload_usage;
 int hoso_upload_quota(hoso_txn *t, const char *owner, int64_t now_ms, int open_delta, uint64_t add_bytes,
                       hoso_upload_usage *use);
-/* Bytes, outside any transaction. write: encrypts n bytes at off of the upload's part
- * file (DIR/uploads/<id>) and fdatasyncs them (STORAGE_FULL on ENOSPC); finish: renames
+/* Bytes, outside any transaction. write: encrypts the n bytes of buf in place and writes
+ * them at off of the upload's part file (DIR/uploads/<id>), fdatasync'ed (STORAGE_FULL on
+ * ENOSPC); buf holds ciphertext afterwards; finish: renames
  * it to DIR/files/<id>, durably; remove: unlinks the part (part 1) or the file; open /
  * read: a file's bytes, decrypted (read returns what pread did). */
-int hoso_blob_write(hoso_store *s, const hoso_upload *u, uint64_t off, const void *pt, size_t n);
+int hoso_blob_write(hoso_store *s, const hoso_upload *u, uint64_t off, void *buf, size_t n);
 int hoso_blob_finish(hoso_store *s, const char *id);
 void hoso_blob_remove(hoso_store *s, const char *id, int part);
 int hoso_blob_open(hoso_store *s, const char *id, int *fd);

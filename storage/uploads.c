@@ -57,18 +57,14 @@ static void xor_at(uint8_t *buf, size_t n, uint64_t off, const uint8_t key[32], 
     if (n > 0) crypto_stream_xchacha20_xor_ic(buf, buf, n, nonce, block, key);
 }
 
-int hoso_blob_write(hoso_store *s, const hoso_upload *u, uint64_t off, const void *pt, size_t n)
+int hoso_blob_write(hoso_store *s, const hoso_upload *u, uint64_t off, void *buf, size_t n)
 {
     char path[PATH_MAX];
-    uint8_t *ct = NULL;
+    uint8_t *ct = buf;
     int fd = -1, rc;
     if ((rc = blob_path(s, u->id, 1, path, sizeof path)) != 0 || (rc = ensure_dir(s, "uploads")) != 0) return rc;
-    rc = HOSO_ENOMEM;
-    if (n > 0 && (ct = malloc(n)) == NULL) goto Exit;
-    if (n > 0) {
-        memcpy(ct, pt, n);
-        xor_at(ct, n, off, u->key, u->nonce);
-    }
+    /* In place: a piece in flight costs its own size once, not twice. */
+    if (n > 0) xor_at(ct, n, off, u->key, u->nonce);
     rc = HOSO_EIO;
     if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0) goto Exit;
     for (size_t done = 0; done < n;) {
@@ -88,7 +84,6 @@ int hoso_blob_write(hoso_store *s, const hoso_upload *u, uint64_t off, const voi
     rc = 0;
 Exit:
     if (fd >= 0) close(fd);
-    free(ct);
     return rc;
 }
 

@@ -142,9 +142,11 @@ int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offloa
             free_data(data);
         hoso_metrics_throttled("busy");
         r->retry_after_ms = 1000;
-        return hoso_fail(&r->err, HOSO_ERATE_LIMITED, budget == HOSO_OFFLOAD_RESOLVE
-                                                          ? "too many callback URLs being checked at once; retry in a moment"
-                                                          : "too many sign-ins at once; retry in a moment");
+        return hoso_fail(&r->err, HOSO_ERATE_LIMITED,
+                         budget == HOSO_OFFLOAD_RESOLVE  ? "too many callback URLs being checked at once; retry in a moment"
+                         : budget == HOSO_OFFLOAD_UPLOAD ? "too many upload pieces being written at once; send this "
+                                                           "one again in a moment"
+                                                         : "too many sign-ins at once; retry in a moment");
     }
     if ((job = calloc(1, sizeof(*job))) == NULL) {
         atomic_fetch_sub(&pending[budget], 1);
