@@ -340,16 +340,29 @@ static int hoso_bench_read_resp(hoso_bench_conn *c, hoso_bench_resp *resp)
  * closed by the server just as a request goes out; when a reused connection fails
  * before any reply byte arrives, the request is sent once more on a new connection
  * (submissions carry op_ids, so a repeat cannot create a second dossier). */
+static int hoso_bench_http_ex(hoso_bench_conn *c, const char *method, const char *path, const char *token,
+                              const char *ctype, const char *extra, const void *body, size_t blen,
+                              hoso_bench_resp *resp);
+
 static int hoso_bench_http(hoso_bench_conn *c, const char *method, const char *path, const char *token,
                            const void *body, size_t blen, hoso_bench_resp *resp)
 {
-    char head[1024], auth[256] = "", clen[80] = "";
+    return hoso_bench_http_ex(c, method, path, token, "application/msgpack", "", body, blen, resp);
+}
+
+/* One request with a body of type ctype and more header lines (extra, each ending in
+ * CRLF). */
+static int hoso_bench_http_ex(hoso_bench_conn *c, const char *method, const char *path, const char *token,
+                              const char *ctype, const char *extra, const void *body, size_t blen,
+                              hoso_bench_resp *resp)
+{
+    char head[1024], auth[256] = "", clen[128] = "";
     if (token)
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
     if (body)
-        snprintf(clen, sizeof(clen), "Content-Type: application/msgpack\r\nContent-Length: %zu\r\n", blen);
-    int hl = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s:%u\r\nAccept: application/msgpack\r\n%s%s\r\n",
-                      method, path, c->target->host, c->target->port, auth, clen);
+        snprintf(clen, sizeof(clen), "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, blen);
+    int hl = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s:%u\r\nAccept: application/msgpack\r\n%s%s%s\r\n",
+                      method, path, c->target->host, c->target->port, auth, clen, extra);
     if (hl <= 0 || (size_t)hl >= sizeof(head))
         return -ENAMETOOLONG;
     for (int attempt = 0;; attempt++) {
@@ -1107,6 +1120,168 @@ static int hoso_bench_run_moves(const hoso_bench_opts *o, const hoso_bench_moves
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Uploads: each client sends a file of --size bytes in pieces of --piece bytes, with tus
+ * to hosod, or (--raw-path P) as PUT P/<client>-<piece> to a server that only stores
+ * bodies (nginx's DAV module): the same bytes in the same pieces. */
+
+typedef struct hoso_bench_up {
+    unsigned long size, piece;
+    const char *raw; /* NULL: tus */
+    unsigned long cpu_pid; /* the server's pid: its CPU time during the uploads (sign-ins excluded) */
+} hoso_bench_up;
+
+/* user + system CPU seconds of process pid (all threads), or -1. */
+static double hoso_bench_cpu_s(unsigned long pid)
+{
+    char path[64], buf[1024];
+    unsigned long ut, st;
+    snprintf(path, sizeof path, "/proc/%lu/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+typedef struct hoso_bench_upc {
+    pthread_t thread;
+    unsigned idx;
+    const hoso_bench_opts *o;
+    const hoso_bench_up *u;
+    pthread_barrier_t *ready, *go;
+    int failed;
+    char msg[256];
+    unsigned long bytes, retries;
+    double *lat;
+    size_t nlat;
+} hoso_bench_upc;
+
+static void *hoso_bench_up_main(void *arg)
+{
+    hoso_bench_upc *cl = arg;
+    const hoso_bench_up *u = cl->u;
+    hoso_bench_conn c = {.target = &cl->o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
+    c.source = cl->o->sources > 1 ? 1 + cl->idx % cl->o->sources : 0;
+    char token[128] = "", id[64] = "", path[256], extra[256];
+    hoso_bench_resp resp = {0};
+    unsigned char *data = malloc(u->size);
+    if (data == NULL) hoso_bench_die("out of memory");
+    for (unsigned long i = 0; i < u->size; i++) data[i] = (unsigned char)(i * 2654435761u >> 13);
+    memcpy(data, "%PDF-1.7\n", 9);
+    cl->lat = calloc(u->size / u->piece + 2, sizeof(double));
+    /* Sign-ins are throttled (argon2id): 100 at once get some 429s; wait and retry. */
+    for (int attempt = 0; !u->raw && attempt < 300; attempt++) {
+        if ((cl->failed = hoso_bench_citizen_login(&c, cl->idx, token, sizeof token, cl->msg, sizeof cl->msg)) == 0)
+            break;
+        usleep(200000);
+    }
+    pthread_barrier_wait(cl->ready);
+    pthread_barrier_wait(cl->go);
+    if (cl->failed) goto Exit;
+    c.timeout_s = HOSO_BENCH_IO_TIMEOUT_S;
+    if (!u->raw) {
+        snprintf(extra, sizeof extra, "Tus-Resumable: 1.0.0\r\nUpload-Length: %lu\r\n", u->size);
+        if (hoso_bench_http_ex(&c, "POST", "/v1/uploads", token, "", extra, NULL, 0, &resp) != 0 || resp.status != 201) {
+            cl->failed = 1;
+            hoso_bench_describe(&resp, cl->msg, sizeof cl->msg);
+            goto Exit;
+        }
+        msgpack_unpacked un;
+        if (hoso_bench_unpack(&un, &resp.body) != 0 ||
+            hoso_bench_str(hoso_bench_get(hoso_bench_get(&un.data, "upload"), "id"), id, sizeof id) != 0) {
+            cl->failed = 1;
+            snprintf(cl->msg, sizeof cl->msg, "no upload id in the reply");
+            goto Exit;
+        }
+        msgpack_unpacked_destroy(&un);
+    }
+    for (unsigned long off = 0, k = 0; off < u->size; off += u->piece, k++) {
+        size_t n = u->size - off < u->piece ? u->size - off : u->piece;
+        double t0 = hoso_bench_now();
+        int r;
+        if (u->raw) {
+            snprintf(path, sizeof path, "%s/%u-%u-%lu", u->raw, hoso_bench_seed, cl->idx, k);
+            r = hoso_bench_http_ex(&c, "PUT", path, NULL, "application/octet-stream", "", data + off, n, &resp);
+        } else {
+            snprintf(path, sizeof path, "/v1/uploads/%s", id);
+            snprintf(extra, sizeof extra, "Tus-Resumable: 1.0.0\r\nUpload-Offset: %lu\r\n", off);
+            r = hoso_bench_http_ex(&c, "PATCH", path, token, "application/offset+octet-stream", extra, data + off, n,
+                                   &resp);
+        }
+        if (r == 0 && resp.status == 429 && cl->retries++ < 1000) {
+            /* The server is writing as many pieces as it takes at once: as a tus client
+             * does, send the same piece again a moment later. */
+            usleep(20000);
+            off -= u->piece;
+            k--;
+            continue;
+        }
+        if (r != 0 || resp.status / 100 != 2) {
+            cl->failed = 1;
+            if (r) snprintf(cl->msg, sizeof cl->msg, "transport: %s", strerror(-r));
+            else hoso_bench_describe(&resp, cl->msg, sizeof cl->msg);
+            goto Exit;
+        }
+        cl->lat[cl->nlat++] = hoso_bench_now() - t0;
+        cl->bytes += n;
+    }
+Exit:
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+    free(resp.body.p);
+    free(data);
+    return NULL;
+}
+
+static int hoso_bench_upload(const hoso_bench_opts *o, const hoso_bench_up *u)
+{
+    hoso_bench_upc *cl = calloc(o->clients, sizeof *cl);
+    pthread_barrier_t ready, go;
+    if (cl == NULL) hoso_bench_die("out of memory");
+    pthread_barrier_init(&ready, NULL, o->clients + 1);
+    pthread_barrier_init(&go, NULL, o->clients + 1);
+    for (unsigned i = 0; i < o->clients; i++) {
+        cl[i] = (hoso_bench_upc){.idx = i, .o = o, .u = u, .ready = &ready, .go = &go};
+        if (pthread_create(&cl[i].thread, NULL, hoso_bench_up_main, &cl[i]) != 0) hoso_bench_die("pthread_create");
+    }
+    pthread_barrier_wait(&ready);
+    fprintf(stderr, "hoso-bench upload: %u clients x %lu bytes in pieces of %lu (%s) ...\n", o->clients, u->size,
+            u->piece, u->raw ? "PUT" : "tus");
+    double cpu0 = u->cpu_pid ? hoso_bench_cpu_s(u->cpu_pid) : -1;
+    double t0 = hoso_bench_now();
+    pthread_barrier_wait(&go);
+    unsigned long bytes = 0, retries = 0;
+    size_t nlat = 0, failed = 0;
+    for (unsigned i = 0; i < o->clients; i++) {
+        pthread_join(cl[i].thread, NULL);
+        bytes += cl[i].bytes;
+        retries += cl[i].retries;
+        nlat += cl[i].nlat;
+        if (cl[i].failed && failed++ == 0) fprintf(stderr, "client %u: %s\n", i, cl[i].msg);
+    }
+    double secs = hoso_bench_now() - t0;
+    double cpu1 = u->cpu_pid ? hoso_bench_cpu_s(u->cpu_pid) : -1;
+    double cpu_us_mib = cpu0 >= 0 && cpu1 >= 0 && bytes ? (cpu1 - cpu0) * 1e6 / ((double)bytes / 1048576.0) : 0;
+    double *all = calloc(nlat + 1, sizeof *all);
+    size_t k = 0;
+    for (unsigned i = 0; i < o->clients; i++) {
+        for (size_t j = 0; j < cl[i].nlat; j++) all[k++] = cl[i].lat[j];
+        free(cl[i].lat);
+    }
+    qsort(all, k, sizeof *all, hoso_bench_cmp_double);
+    printf("RESULT bytes=%lu seconds=%.2f mib_s=%.1f pieces=%zu p50_ms=%.2f p99_ms=%.2f failed=%zu retried_429=%lu "
+           "cpu_us_per_mib=%.0f\n",
+           bytes, secs, (double)bytes / 1048576.0 / secs, k, k ? 1000 * hoso_bench_pct(all, k, 50) : 0.0,
+           k ? 1000 * hoso_bench_pct(all, k, 99) : 0.0, failed, retries, cpu_us_mib);
+    free(all);
+    free(cl);
+    return failed ? 1 : 0;
+}
+
 /* Prints a port that was free on host a moment ago (bind to port 0, then release). */
 static int hoso_bench_port(const char *host)
 {
@@ -1129,6 +1304,8 @@ static void hoso_bench_usage(void)
           "       hoso-bench submit --url http://HOST:PORT [--clients 64] [--duration 10] [--requests N]\n"
           "                         [--max-total 9000] [--sources 8] [--service CODE]\n"
           "       hoso-bench moves --url http://HOST:PORT --officer USER:PASS [--count 200] [--pace-ms 20]\n"
+          "       hoso-bench upload --url http://HOST:PORT [--clients 8] [--size BYTES] [--piece BYTES]\n"
+          "                         [--raw-path /PATH (PUT each piece there instead of tus)] [--cpu-pid PID]\n"
           "                         [--bot USER:PASS --callback URL] [--service CODE]\n",
           stderr);
     exit(2);
@@ -1151,12 +1328,14 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "port") == 0)
         return hoso_bench_port(argc > 2 ? argv[2] : "127.0.0.1");
-    if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0 && strcmp(cmd, "moves") != 0)
+    if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0 && strcmp(cmd, "moves") != 0 &&
+        strcmp(cmd, "upload") != 0)
         hoso_bench_usage();
 
     /* A bounded default total keeps every run short and every row comparable. */
     hoso_bench_opts o = {.clients = 64, .sources = 8, .duration = 10, .max_total = 9000};
     hoso_bench_moves m = {.count = 200, .pace_ms = 20};
+    hoso_bench_up up = {.size = 10u << 20, .piece = 1u << 20};
     const char *url = NULL;
     /* every option takes a value: they come in pairs */
     for (int i = 2; i < argc; i += 2) {
@@ -1187,6 +1366,14 @@ int main(int argc, char **argv)
             m.count = hoso_bench_num(a, v, 1, 100000);
         else if (strcmp(a, "--pace-ms") == 0)
             m.pace_ms = hoso_bench_num(a, v, 0, 10000);
+        else if (strcmp(a, "--size") == 0)
+            up.size = hoso_bench_num(a, v, 16, 1ul << 32);
+        else if (strcmp(a, "--piece") == 0)
+            up.piece = hoso_bench_num(a, v, 16, 64ul << 20);
+        else if (strcmp(a, "--raw-path") == 0)
+            up.raw = v;
+        else if (strcmp(a, "--cpu-pid") == 0)
+            up.cpu_pid = hoso_bench_num(a, v, 1, 1ul << 30);
         else
             hoso_bench_usage();
     }
@@ -1199,6 +1386,8 @@ int main(int argc, char **argv)
     hoso_bench_seed %= 1000000u;
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (strcmp(cmd, "upload") == 0)
+        return hoso_bench_upload(&o, &up);
     if (strcmp(cmd, "moves") == 0) {
         if (m.officer == NULL || (m.bot != NULL) != (m.callback != NULL))
             hoso_bench_usage();

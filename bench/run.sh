@@ -254,6 +254,122 @@ else
 "
 fi
 
+# ---- 3b. files: uploads and downloads against nginx --------------------------------
+# Uploads: hoso-bench upload sends --clients files of 10 MiB in 1 MiB pieces, with tus
+# to hosod (each piece encrypted and fdatasync'ed before its 204) and as PUTs of the
+# same pieces to nginx's DAV module (which writes the body to disk, no fsync). Server
+# CPU per MiB from /proc. Then the peak RSS of a fresh hosod while 100 clients each
+# upload 10 MiB at once. Downloads: wrk on GET /v1/files/{id} (10 MiB, decrypted as it
+# streams) against nginx serving the same 10 MiB file.
+UP_CLIENTS=${HOSO_BENCH_UP_CLIENTS:-8}
+ROWS_FILES=""
+RSS_LINE=""
+# up_run NAME PID ARGS...: one upload run; a table row with MiB/s and CPU per MiB.
+up_run() {
+	_name=$1 _pid=$2
+	shift 2
+	# The server's CPU is read by hoso-bench around the uploads only (not the sign-ins).
+	# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
+	$PIN1 "$BENCH" upload "$@" --clients "$UP_CLIENTS" --size 10485760 --piece 1048576 --cpu-pid "$_pid" \
+		>"$TMP/up.out" 2>&1 || { cat "$TMP/up.out" >&2; die "hoso-bench upload failed"; }
+	_cpu=$(result_field "$TMP/up.out" cpu_us_per_mib)
+	ROWS_FILES="$ROWS_FILES| $_name | $(result_field "$TMP/up.out" mib_s) | $_cpu | $(result_field "$TMP/up.out" p50_ms) | $(result_field "$TMP/up.out" p99_ms) | $(result_field "$TMP/up.out" failed) |
+"
+}
+# up_nginx: nginx with a DAV location for PUTs and a root for the download file.
+up_nginx() {
+	# shellcheck disable=SC2086 # $PIN0 is a command prefix or empty
+	$PIN0 nginx -p "$TMP/ngx-up" -e "$TMP/ngx-up/error.log" -c "$TMP/ngx-up/nginx.conf" &
+	UP_NGINX=$!
+	wait_http "http://127.0.0.1:$UPORT/ping" "$UP_NGINX" "$TMP/ngx-up/error.log" || die "nginx (uploads) did not start"
+	UP_WORKER=$(pgrep -P "$UP_NGINX" | head -n 1)
+}
+if nginx -V 2>&1 | grep -q -- --with-http_dav_module; then
+	echo "bench: uploads, $UP_CLIENTS clients x 10 MiB, nginx (DAV PUT) then hosod (tus) ..."
+	stop_pid "$HOSOD_PID"
+	mkdir -p "$TMP/ngx-up/body" "$TMP/up-root/upload"
+	echo ok >"$TMP/up-root/ping"
+	chmod 777 "$TMP/up-root" "$TMP/up-root/upload" "$TMP/ngx-up" "$TMP/ngx-up/body"
+	chmod 644 "$TMP/up-root/ping"
+	UPORT=$("$BENCH" port)
+	cat >"$TMP/ngx-up/nginx.conf" <<NGX
+daemon off;
+worker_processes 1;
+pid $TMP/ngx-up/nginx.pid;
+error_log $TMP/ngx-up/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $TMP/ngx-up/body;
+    client_max_body_size 64m;
+    server {
+        listen 127.0.0.1:$UPORT;
+        root $TMP/up-root;
+        location /upload/ { dav_methods PUT; create_full_put_path on; }
+    }
+}
+NGX
+	up_nginx
+	DATA=$TMP/data-up
+	start_hosod 2 "$PIN0"
+	up_run "nginx, PUT of each piece (DAV, no fsync)" "$UP_WORKER" --url "http://127.0.0.1:$UPORT" --raw-path /upload
+	up_run "hosod, tus PATCH (encrypted, fdatasync)" "$HOSOD_PID" --url "$URL"
+	stop_pid "$UP_NGINX"
+	stop_pid "$HOSOD_PID"
+	rm -rf "$TMP/data-up" "$TMP/up-root/upload"
+	# Peak memory while 100 clients upload 10 MiB each at once.
+	DATA=$TMP/data-rss
+	start_hosod 2
+	RSS0=$(awk '/^VmRSS/ { print $2 }' "/proc/$HOSOD_PID/status")
+	"$BENCH" upload --url "$URL" --clients 100 --sources 50 --size 10485760 --piece 1048576 >"$TMP/rss.out" 2>&1 ||
+		{ cat "$TMP/rss.out" >&2; die "hoso-bench upload (100 clients) failed"; }
+	RSS_PEAK=$(awk '/^VmHWM/ { print $2 }' "/proc/$HOSOD_PID/status")
+	RSS_LINE="100 clients x 10 MiB at once ($(result_field "$TMP/rss.out" mib_s) MiB/s, $(result_field "$TMP/rss.out" failed) failed, $(result_field "$TMP/rss.out" retried_429) pieces sent again after a 429: at most 64 pieces are written at once): hosod RSS $((RSS0 / 1024)) MiB before, peak $((RSS_PEAK / 1024)) MiB."
+	# Downloads: one 10 MiB file of the setup citizen.
+	bench_setup >/dev/null
+	head -c 10485760 /dev/urandom >"$TMP/up-root/file.pdf"
+	printf '%%PDF-1.7\n' | dd of="$TMP/up-root/file.pdf" conv=notrunc status=none
+	chmod 644 "$TMP/up-root/file.pdf"
+	LOC=$(curl -fsS -D - -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" -H 'Tus-Resumable: 1.0.0' \
+		-H 'Upload-Length: 10485760' "$URL/v1/uploads" | tr -d '\r' | sed -n 's/^location: //Ip')
+	[ -n "$LOC" ] || die "upload creation failed"
+	_i=0
+	while [ "$_i" -lt 10 ]; do
+		dd if="$TMP/up-root/file.pdf" bs=1048576 skip="$_i" count=1 status=none |
+			curl -fsS -o /dev/null -X PATCH -H "Authorization: Bearer $TOKEN" -H 'Tus-Resumable: 1.0.0' \
+				-H 'Content-Type: application/offset+octet-stream' -H "Upload-Offset: $((_i * 1048576))" \
+				--data-binary @- "$URL$LOC" || die "upload piece $_i failed"
+		_i=$((_i + 1))
+	done
+	FILE_URL="$URL/v1/files/${LOC##*/}"
+	curl -fsS -o "$TMP/dl.pdf" -H "Authorization: Bearer $TOKEN" "$FILE_URL" || die "the download failed"
+	cmp -s "$TMP/dl.pdf" "$TMP/up-root/file.pdf" || die "the downloaded file differs"
+	up_nginx
+	for _who in nginx hosod; do
+		if [ "$_who" = nginx ]; then
+			_u="http://127.0.0.1:$UPORT/file.pdf" _p=$UP_WORKER _n="nginx, GET of a 10 MiB file"
+		else
+			_u=$FILE_URL _p=$HOSOD_PID _n="hosod, GET of a 10 MiB file (decrypted as it streams)"
+		fi
+		_t0=$(cpu_ticks "$_p")
+		# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
+		$PIN1 wrk -t1 -c4 -d5s --latency -s "$TMP/report.lua" -H "Authorization: Bearer $TOKEN" "$_u" >"$TMP/dl-$_who" 2>&1 ||
+			{ cat "$TMP/dl-$_who" >&2; die "wrk (download) failed"; }
+		_t1=$(cpu_ticks "$_p")
+		_r=$(result_field "$TMP/dl-$_who" requests)
+		_cpu=$(awk -v t="$((_t1 - _t0))" -v hz="$TICK" -v n="$_r" 'BEGIN { if (n > 0) printf "%.0f", t * 1e6 / hz / (n * 10); else print "n/a" }')
+		_mibs=$(awk -v r="$(result_field "$TMP/dl-$_who" rps)" 'BEGIN { printf "%.0f", r * 10 }')
+		ROWS_FILES="$ROWS_FILES| $_n | $_mibs | $_cpu | $(result_field "$TMP/dl-$_who" p50_ms) | $(result_field "$TMP/dl-$_who" p99_ms) | $(result_field "$TMP/dl-$_who" errors) |
+"
+	done
+	stop_pid "$UP_NGINX"
+	UP_NGINX=""
+else
+	echo "bench: uploads skipped (this nginx has no DAV module)"
+	RSS_LINE="skipped: this nginx has no DAV module."
+fi
+
 # ---- 4. report --------------------------------------------------------------------
 LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
@@ -337,6 +453,19 @@ move's 201/200 arrived (the same machine's clock).
 | receiver | changes received | p50 ms | p99 ms | max ms |
 |---|---|---|---|---|
 $ROWS_DELIVERY
+### Files: uploads and downloads against nginx
+
+Uploads: \`hoso-bench upload --clients $UP_CLIENTS --size 10485760 --piece 1048576\`: each client
+sends one 10 MiB file in 1 MiB pieces on its own keep-alive connection; to hosod with
+tus (each piece encrypted with the file's key and fdatasync'ed before its 204), to
+nginx as PUTs of the same pieces (DAV module: the body goes to disk, not fsync'ed).
+Downloads: \`wrk -t1 -c4 -d5s\` on one 10 MiB file; hosod decrypts it as it streams.
+Server CPU µs/MiB = the server's user+system CPU during the run per MiB moved.
+
+| server | MiB/s | server CPU µs/MiB | p50 ms | p99 ms | errors |
+|---|---|---|---|---|---|
+$ROWS_FILES
+Memory: $RSS_LINE
 EOF
 
 echo
