@@ -258,6 +258,23 @@ int hoso_upload_expired(hoso_txn *t, int64_t now_ms, size_t limit, int (*fn)(voi
     return rc;
 }
 
+/* file_expiry: expires BE64 + id, the order the sweep walks. */
+static void expiry_key(const hoso_file *f, uint8_t key[8 + 32])
+{
+    hoso_be64_put(key, (uint64_t)f->expires);
+    memcpy(key + 8, f->id, 32);
+}
+
+/* Drops f's expiry entry (none when it has no expiry). */
+static int expiry_del(hoso_txn *t, const hoso_file *f)
+{
+    uint8_t key[8 + 32];
+    int rc;
+    if (f->expires <= 0) return 0;
+    expiry_key(f, key);
+    return (rc = hoso__del(t, HOSO__DB_FILE_EXPIRY, key, sizeof key)) == HOSO_ENOT_FOUND ? 0 : rc;
+}
+
 int hoso_file_put(hoso_txn *t, const hoso_file *f)
 {
     msgpack_sbuffer sb;
@@ -278,8 +295,7 @@ int hoso_file_put(hoso_txn *t, const hoso_file *f)
     rc = hoso__put(t, HOSO__DB_FILES, f->id, strlen(f->id), sb.data, sb.size, MDB_NOOVERWRITE);
     if (rc == 0 && f->expires > 0) {
         uint8_t key[8 + 32];
-        hoso_be64_put(key, (uint64_t)f->expires);
-        memcpy(key + 8, f->id, 32);
+        expiry_key(f, key);
         rc = hoso__put(t, HOSO__DB_FILE_EXPIRY, key, sizeof key, "", 0, 0);
     }
 Exit:
@@ -377,13 +393,9 @@ static int keep(hoso_txn *t, const char *id)
 {
     hoso_file f;
     int rc = hoso_file_get(t, id, &f);
-    if (rc == 0 && f.expires > 0) {
-        uint8_t key[8 + 32];
-        hoso_be64_put(key, (uint64_t)f.expires);
-        memcpy(key + 8, f.id, 32);
-        if ((rc = hoso__del(t, HOSO__DB_FILE_EXPIRY, key, sizeof key)) == HOSO_ENOT_FOUND) rc = 0;
+    if (rc == 0 && f.expires > 0 && (rc = expiry_del(t, &f)) == 0) {
         f.expires = 0;
-        if (rc == 0 && (rc = hoso__del(t, HOSO__DB_FILES, f.id, 32)) == 0) rc = hoso_file_put(t, &f);
+        if ((rc = hoso__del(t, HOSO__DB_FILES, f.id, 32)) == 0) rc = hoso_file_put(t, &f);
     }
     sodium_memzero(&f, sizeof f);
     return rc;
@@ -415,12 +427,7 @@ int hoso_file_del(hoso_txn *t, const char *id)
 {
     hoso_file f;
     int rc = hoso_file_get(t, id, &f);
-    if (rc == 0 && f.expires > 0) {
-        uint8_t key[8 + 32];
-        hoso_be64_put(key, (uint64_t)f.expires);
-        memcpy(key + 8, f.id, 32);
-        if ((rc = hoso__del(t, HOSO__DB_FILE_EXPIRY, key, sizeof key)) == HOSO_ENOT_FOUND) rc = 0;
-    }
+    if (rc == 0) rc = expiry_del(t, &f);
     sodium_memzero(&f, sizeof f);
     if (rc == 0) rc = hoso__del(t, HOSO__DB_FILES, id, strlen(id));
     return rc;
