@@ -334,9 +334,10 @@ int hoso_upload_put(hoso_txn *t, const hoso_upload *u);
 /* Errors: NOT_FOUND, CORRUPT, storage's. */
 int hoso_upload_get(hoso_txn *t, const char *id, hoso_upload *u);
 int hoso_upload_del(hoso_txn *t, const char *id);
-/* fn with (at most limit) uploads whose expiry passed by now_ms. */
+/* fn with (at most limit) uploads whose expiry passed by now_ms; finished: the upload
+ * became a file (its record kept so that a client who lost the last reply learns it). */
 int hoso_upload_expired(hoso_txn *t, int64_t now_ms, size_t limit,
-                        int (*fn)(void *ctx, const char *id, const char *owner), void *ctx);
+                        int (*fn)(void *ctx, const char *id, const char *owner, int finished), void *ctx);
 /* Errors: ALREADY_EXISTS, storage's. */
 int hoso_file_put(hoso_txn *t, const hoso_file *f);
 /* Lets the officers of agency and/or the account (either may be NULL) read file id
@@ -360,8 +361,10 @@ int hoso_upload_quota(hoso_txn *t, const char *owner, int64_t now_ms, int open_d
                       hoso_upload_usage *use);
 /* Bytes, outside any transaction. write: encrypts the n bytes of buf in place and writes
  * them at off of the upload's part file (DIR/uploads/<id>), fdatasync'ed (STORAGE_FULL on
- * ENOSPC); buf holds ciphertext afterwards; finish: renames
- * it to DIR/files/<id>, durably; remove: unlinks the part (part 1) or the file; open /
+ * ENOSPC); buf holds ciphertext afterwards; only offset 0 creates the part (NOT_FOUND when it
+ * is gone or shorter than off); finish: links
+ * it as DIR/files/<id>, durably (the part's name stays until the caller removes it after the
+ * commit); remove: unlinks the part (part 1) or the file; open /
  * read: a file's bytes, decrypted (read returns what pread did). */
 int hoso_blob_write(hoso_store *s, const hoso_upload *u, uint64_t off, void *buf, size_t n);
 int hoso_blob_finish(hoso_store *s, const char *id);

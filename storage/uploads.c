@@ -66,7 +66,17 @@ int hoso_blob_write(hoso_store *s, const hoso_upload *u, uint64_t off, void *buf
     /* In place: a piece in flight costs its own size once, not twice. */
     if (n > 0) xor_at(ct, n, off, u->key, u->nonce);
     rc = HOSO_EIO;
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0) goto Exit;
+    /* Only the first piece makes the part: a later one whose part is gone (or shorter
+     * than its offset) must not make a sparse file that would finish as garbage. */
+    if ((fd = open(path, O_WRONLY | O_CLOEXEC | (off == 0 ? O_CREAT : 0), 0600)) < 0) {
+        rc = errno == ENOENT ? HOSO_ENOT_FOUND : HOSO_EIO;
+        goto Exit;
+    }
+    struct stat st;
+    if (off > 0 && (fstat(fd, &st) != 0 || (uint64_t)st.st_size < off)) {
+        rc = HOSO_ENOT_FOUND;
+        goto Exit;
+    }
     for (size_t done = 0; done < n;) {
         ssize_t w = pwrite(fd, ct + done, n - done, (off_t)(off + done));
         if (w < 0 && errno == EINTR) continue;
@@ -94,8 +104,11 @@ int hoso_blob_finish(hoso_store *s, const char *id)
     if ((rc = blob_path(s, id, 1, from, sizeof from)) != 0 || (rc = blob_path(s, id, 0, to, sizeof to)) != 0 ||
         (rc = ensure_dir(s, "files")) != 0)
         return rc;
-    if (rename(from, to) != 0) return HOSO_EIO;
-    /* The rename is durable once the directory is. */
+    /* A second name, not a rename: if the commit that records the file fails, the part
+     * is still there for the piece to be sent again (same key, same bytes). The part's
+     * name is removed once the file is committed. */
+    if (link(from, to) != 0 && errno != EEXIST) return HOSO_EIO;
+    /* The new name is durable once the directory is. */
     if (snprintf(dir, sizeof dir, "%s/files", s->dir) >= (int)sizeof dir) return HOSO_EIO;
     if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
         rc = fsync(fd) == 0 ? 0 : HOSO_EIO;
@@ -228,8 +241,8 @@ int hoso_upload_del(hoso_txn *t, const char *id)
     return hoso__del(t, HOSO__DB_UPLOADS, id, strlen(id));
 }
 
-int hoso_upload_expired(hoso_txn *t, int64_t now_ms, size_t limit, int (*fn)(void *ctx, const char *id, const char *owner),
-                        void *ctx)
+int hoso_upload_expired(hoso_txn *t, int64_t now_ms, size_t limit,
+                        int (*fn)(void *ctx, const char *id, const char *owner, int finished), void *ctx)
 {
     MDB_cursor *c = NULL;
     MDB_val k, v;
@@ -240,18 +253,19 @@ int hoso_upload_expired(hoso_txn *t, int64_t now_ms, size_t limit, int (*fn)(voi
      * day), so a walk is cheap; limit bounds one sweep. */
     for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && n < limit; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         msgpack_unpacked m;
-        int64_t expires = 0;
+        int64_t expires = 0, offset = 0, length = 0;
         char id[33], owner[33];
         if (k.mv_size != 32) continue;
         memcpy(id, k.mv_data, 32);
         id[32] = '\0';
-        if ((rc = hoso__unpack(&m, v.mv_data, v.mv_size)) == 0 && (rc = hoso__mint(&m.data, "expires", 0, &expires)) == 0)
+        if ((rc = hoso__unpack(&m, v.mv_data, v.mv_size)) == 0 && (rc = hoso__mint(&m.data, "expires", 0, &expires)) == 0 &&
+            (rc = hoso__mint(&m.data, "offset", 0, &offset)) == 0 && (rc = hoso__mint(&m.data, "length", 0, &length)) == 0)
             rc = hoso__mcopy(&m.data, "owner", owner, sizeof owner);
         msgpack_unpacked_destroy(&m);
         if (rc) break;
         if (expires > now_ms) continue;
         n++;
-        if ((rc = fn(ctx, id, owner)) != 0) break;
+        if ((rc = fn(ctx, id, owner, offset >= length)) != 0) break;
     }
     if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) rc = hoso__mdb_err(mrc);
     mdb_cursor_close(c);

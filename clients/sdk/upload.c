@@ -122,7 +122,8 @@ static void on_head(hoso_client *c, int err, const char *why, int status, const 
     (void)c;
     if (err == 0 && status == 200 && h->upload_offset[0]) {
         u->off = strtoull(h->upload_offset, NULL, 10);
-        step(u);
+        if (u->off >= u->size) finish(u, NULL); /* the last reply was lost: it is done */
+        else step(u);
         return;
     }
     if (!transient(err, status)) {

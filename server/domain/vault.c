@@ -315,7 +315,8 @@ int hoso__file_check(hoso_txn *t, const hoso_caller *who, const hoso_str *file, 
     if (!hoso__has(file)) return 0;
     snprintf(id, sizeof id, "%.*s", (int)(file->len < 32 ? file->len : 32), file->ptr);
     rc = hoso_file_get(t, id, &rec);
-    int mine = rc == 0 && strcmp(rec.owner, who->account) == 0;
+    /* An unused file past its expiry is about to be swept: not one to use. */
+    int mine = rc == 0 && strcmp(rec.owner, who->account) == 0 && (rec.expires == 0 || rec.expires > hoso_now_ms());
     sodium_memzero(&rec, sizeof rec);
     if (rc != 0 && rc != HOSO_ENOT_FOUND) return rc;
     if (!mine) {

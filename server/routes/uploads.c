@@ -166,6 +166,7 @@ int hoso_route_upload_options(hoso_req *r)
 typedef struct create_data {
     hoso_upload u;
     uint64_t max_file;
+    int refused; /* the quota's 429, committed with the sweep */
 } create_data;
 
 typedef struct sweep {
@@ -173,12 +174,12 @@ typedef struct sweep {
     int64_t now;
 } sweep;
 
-static int sweep_one(void *ctx, const char *id, const char *owner)
+static int sweep_one(void *ctx, const char *id, const char *owner, int finished)
 {
     sweep *sw = ctx;
     hoso_upload_usage use;
     int rc = hoso_upload_del(sw->t, id);
-    if (rc == 0) rc = hoso_upload_quota(sw->t, owner, sw->now, -1, 0, &use);
+    if (rc == 0 && !finished) rc = hoso_upload_quota(sw->t, owner, sw->now, -1, 0, &use); /* finished: counted then */
     if (rc == 0) hoso_blob_remove(hoso_txn_store(sw->t), id, 1);
     return rc;
 }
@@ -187,7 +188,10 @@ static int sweep_file(void *ctx, const char *id)
 {
     sweep *sw = ctx;
     int rc = hoso_file_del(sw->t, id);
-    if (rc == 0) hoso_blob_remove(hoso_txn_store(sw->t), id, 0);
+    if (rc == 0) {
+        hoso_blob_remove(hoso_txn_store(sw->t), id, 0);
+        hoso_blob_remove(hoso_txn_store(sw->t), id, 1); /* a part name left by a lost reply */
+    }
     return rc == HOSO_ENOT_FOUND ? 0 : rc;
 }
 
@@ -195,7 +199,7 @@ static void create_reply(hoso_req *r, hoso_wop *op)
 {
     create_data *d = op->data;
     char loc[64], date[64];
-    if (op->result != 0) return;
+    if (op->result != 0 || d->refused) return;
     snprintf(loc, sizeof loc, "/v1/uploads/%s", d->u.id);
     http_date(d->u.expires, date, sizeof date);
     hoso_reply_header(r, "location", loc);
@@ -215,12 +219,23 @@ static int create_apply(hoso_wop *op, hoso_txn *t)
     if (rc != 0) return hoso_wop_fail(op, rc, "cannot sweep expired uploads");
     if ((rc = hoso_upload_quota(t, d->u.owner, op->now, 0, 0, &use)) != 0)
         return hoso_wop_fail(op, rc, "cannot read the upload quota");
-    if (use.open >= MAX_OPEN_UPLOADS)
-        return hoso_wop_fail(op, HOSO_ERATE_LIMITED, "%d uploads are open: finish or delete one first",
-                             MAX_OPEN_UPLOADS);
-    if (use.bytes_today + d->u.length > MAX_BYTES_PER_DAY)
-        return hoso_wop_fail(op, HOSO_ERATE_LIMITED, "the day's upload allowance (%llu MiB) would be passed",
-                             (unsigned long long)(MAX_BYTES_PER_DAY >> 20));
+    if (use.open >= MAX_OPEN_UPLOADS || use.bytes_today + d->u.length > MAX_BYTES_PER_DAY) {
+        /* Refused, but committed: the sweep above stays done. */
+        hoso_errinfo ei;
+        msgpack_packer epk;
+        memset(&ei, 0, sizeof ei);
+        if (use.open >= MAX_OPEN_UPLOADS)
+            hoso_fail(&ei, HOSO_ERATE_LIMITED, "%d uploads are open: finish or delete one first", MAX_OPEN_UPLOADS);
+        else
+            hoso_fail(&ei, HOSO_ERATE_LIMITED, "the day's upload allowance (%llu MiB) would be passed",
+                      (unsigned long long)(MAX_BYTES_PER_DAY >> 20));
+        op->reply.size = 0;
+        msgpack_packer_init(&epk, &op->reply, msgpack_sbuffer_write);
+        hoso_encode_error(&epk, HOSO_ERATE_LIMITED, &ei);
+        op->http_status = 429;
+        d->refused = 1;
+        return 0;
+    }
     d->u.created = op->now;
     d->u.expires = op->now + EXPIRY_MS;
     if ((rc = hoso_upload_put(t, &d->u)) != 0 || (rc = hoso_upload_quota(t, d->u.owner, op->now, 1, d->u.length, &use)) != 0)
@@ -298,6 +313,10 @@ int hoso_route_upload_head(hoso_req *r)
     hoso_reply_header(r, "upload-length", v);
     http_date(u.expires, v, sizeof v);
     hoso_reply_header(r, "upload-expires", v);
+    if (u.offset >= u.length) {
+        snprintf(v, sizeof v, "/v1/files/%s", u.id);
+        hoso_reply_header(r, "file-location", v);
+    }
     sodium_memzero(&u, sizeof u);
     return hoso_reply_raw(r, 200, NULL, NULL, 0);
 }
@@ -331,6 +350,19 @@ static int patch_write(void *p)
 {
     patch_data *d = p;
     crypto_hash_sha256_state st;
+    /* The offset read on the worker may be older than the lock: another PATCH may have
+     * committed since. Under the lock nothing else commits, so check it afresh before a
+     * byte is written. */
+    hoso_txn *t = NULL;
+    hoso_upload cur;
+    int rc = hoso_txn_read(d->store, &t);
+    if (rc == 0) {
+        rc = hoso_upload_get(t, d->u.id, &cur);
+        hoso_txn_abort(t);
+        if (rc == 0 && cur.offset != d->u.offset) rc = HOSO_EOFFSET_MISMATCH;
+        sodium_memzero(&cur, sizeof cur);
+    }
+    if (rc != 0) return rc;
     memcpy(&st, d->u.sha, sizeof st);
     crypto_hash_sha256_update(&st, d->piece, d->len);
     memcpy(d->u.sha, &st, sizeof st);
@@ -354,6 +386,7 @@ static void patch_reply(hoso_req *r, hoso_wop *op)
         char loc[64];
         snprintf(loc, sizeof loc, "/v1/files/%s", d->u.id);
         hoso_reply_header(r, "file-location", loc);
+        hoso_blob_remove(d->store, d->u.id, 1); /* committed: the part's name goes */
     }
     hoso_reply_raw(r, 204, NULL, NULL, 0);
 }
@@ -397,8 +430,9 @@ static int patch_apply(hoso_wop *op, hoso_txn *t)
         if ((rc = hoso_upload_put(t, &d->u)) != 0) return hoso_wop_fail(op, rc, "cannot store the upload");
         return 0;
     }
-    /* The last piece: the upload becomes a file. */
-    if ((rc = hoso_upload_del(t, d->u.id)) != 0 || (rc = hoso_upload_quota(t, d->u.owner, op->now, -1, 0, &use)) != 0)
+    /* The last piece: the upload becomes a file. Its record stays, finished, until it
+     * expires: a client whose last 204 was lost asks HEAD and learns it is done. */
+    if ((rc = hoso_upload_put(t, &d->u)) != 0 || (rc = hoso_upload_quota(t, d->u.owner, op->now, -1, 0, &use)) != 0)
         return hoso_wop_fail(op, rc, "cannot end the upload");
     hoso_file f;
     memset(&f, 0, sizeof f);
@@ -426,8 +460,11 @@ static int patch_written(hoso_req *r, void *p, int result)
     hoso_wop *op;
     if (result != 0) {
         free_patch(d);
-        return hoso_fail(&r->err, result, result == HOSO_ESTORAGE_FULL ? "the disk is full; what was acknowledged is kept"
-                                                                       : "cannot write the piece");
+        return hoso_fail(&r->err, result,
+                         result == HOSO_ESTORAGE_FULL      ? "the disk is full; what was acknowledged is kept"
+                         : result == HOSO_EOFFSET_MISMATCH ? "the upload moved on meanwhile; HEAD it and go on from there"
+                         : result == HOSO_ENOT_FOUND       ? "the upload's bytes are gone; start it again"
+                                                           : "cannot write the piece");
     }
     if ((op = hoso_wop_new(r, patch_apply)) == NULL) {
         free_patch(d);
@@ -530,9 +567,11 @@ static int delete_apply(hoso_wop *op, hoso_txn *t)
     hoso_upload u;
     hoso_upload_usage use;
     int rc = own_upload(NULL, t, op->params[0], &op->who, op->now, &u);
+    int finished = rc == 0 && u.offset >= u.length;
     sodium_memzero(&u, sizeof u);
     if (rc != 0) return hoso_wop_fail(op, rc, rc == HOSO_ENOT_FOUND ? "no such upload" : "cannot read the upload");
-    if ((rc = hoso_upload_del(t, op->params[0])) != 0 || (rc = hoso_upload_quota(t, op->who.account, op->now, -1, 0, &use)) != 0)
+    if ((rc = hoso_upload_del(t, op->params[0])) != 0 ||
+        (!finished && (rc = hoso_upload_quota(t, op->who.account, op->now, -1, 0, &use)) != 0))
         return hoso_wop_fail(op, rc, "cannot end the upload");
     hoso_blob_remove(hoso_txn_store(t), op->params[0], 1);
     return 0;
