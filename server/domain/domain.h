@@ -149,10 +149,11 @@ typedef struct hoso__papers {
     size_t n, cap;
 } hoso__papers;
 int hoso__papers_push(hoso__papers *ps, const hoso_paper *p); /* NOMEM */
-/* Files in dossiers (vault.c): *file (may be empty) must name a finished upload of the
- * caller's; otherwise a field error "<prefix>.file". Errors: VALIDATION_FAILED,
- * storage's. */
-int hoso__file_check(hoso_txn *t, const hoso_caller *who, const hoso_str *file, const char *prefix, hoso_errinfo *ei);
+/* Files in dossiers (vault.c): *file (may be empty) must name an unexpired finished
+ * upload of the caller's; otherwise a field error naming `field`. *out (may be NULL)
+ * gets the file. Errors: VALIDATION_FAILED, storage's. */
+int hoso__file_check(hoso_txn *t, const hoso_caller *who, const hoso_str *file, const char *field, hoso_errinfo *ei,
+                     hoso_file *out);
 /* The files of papers become readable by the officers of agency (and by account, when
  * not NULL), and stop expiring. */
 int hoso__files_grant(hoso_txn *t, const hoso__papers *papers, const char *agency, const char *account);

@@ -52,14 +52,7 @@ static int post(hoso_wop *op, hoso_txn *t, int officer)
                 break;
             }
             hoso_str id = {f->via.str.ptr, f->via.str.size};
-            char pre[40];
-            snprintf(pre, sizeof pre, "%s", prefix);
-            /* hoso__file_check names "<prefix>.file"; a message's file is the item itself. */
-            if (id.len != 32 || strspn(id.ptr, "0123456789abcdef") < 32) {
-                ret = hoso_fail_field(&op->err, prefix, "must be the id of a file you uploaded");
-                break;
-            }
-            if ((ret = hoso__file_check(t, &op->who, &id, pre, &op->err)) != 0) break;
+            if ((ret = hoso__file_check(t, &op->who, &id, prefix, &op->err, NULL)) != 0) break;
             char cid[33];
             snprintf(cid, sizeof cid, "%.*s", 32, id.ptr);
             if ((ret = hoso_file_grant(t, cid, d.agency.ptr, d.owner.ptr)) != 0) {

@@ -242,7 +242,9 @@ int hoso__papers_take_inline(hoso_wop *op, hoso_txn *t, hoso_doc *doc, const msg
             ret = hoso_fail_field(&op->err, f, "the paper has expired");
             continue;
         }
-        if ((r = hoso__file_check(t, &op->who, &p.file, prefix, &op->err)) != 0) {
+        char ff[48];
+        snprintf(ff, sizeof ff, "%s.file", prefix);
+        if ((r = hoso__file_check(t, &op->who, &p.file, ff, &op->err, NULL)) != 0) {
             if (r == HOSO_ENOMEM || r == HOSO_EIO || r == HOSO_ECORRUPT) return r;
             ret = r;
             continue;
@@ -307,23 +309,23 @@ int hoso__papers_join(hoso_doc *doc, const hoso_str *old, const hoso__papers *ad
     return ret;
 }
 
-int hoso__file_check(hoso_txn *t, const hoso_caller *who, const hoso_str *file, const char *prefix, hoso_errinfo *ei)
+int hoso__file_check(hoso_txn *t, const hoso_caller *who, const hoso_str *file, const char *field, hoso_errinfo *ei,
+                     hoso_file *out)
 {
-    char id[33], f[64];
+    char id[33];
     hoso_file rec;
     int rc;
     if (!hoso__has(file)) return 0;
-    snprintf(id, sizeof id, "%.*s", (int)(file->len < 32 ? file->len : 32), file->ptr);
+    if (file->len != 32 || strspn(file->ptr, "0123456789abcdef") < 32)
+        return hoso_fail_field(ei, field, "must be the id of a file you uploaded (32 hex characters)");
+    snprintf(id, sizeof id, "%.*s", 32, file->ptr);
     rc = hoso_file_get(t, id, &rec);
     /* An unused file past its expiry is about to be swept: not one to use. */
     int mine = rc == 0 && strcmp(rec.owner, who->account) == 0 && (rec.expires == 0 || rec.expires > hoso_now_ms());
+    if (mine && out != NULL) *out = rec;
     sodium_memzero(&rec, sizeof rec);
     if (rc != 0 && rc != HOSO_ENOT_FOUND) return rc;
-    if (!mine) {
-        field_name(f, sizeof(f), prefix, "file");
-        return hoso_fail_field(ei, f, "no finished upload of yours with this id");
-    }
-    return 0;
+    return mine ? 0 : hoso_fail_field(ei, field, "no finished upload of yours with this id");
 }
 
 int hoso__files_grant(hoso_txn *t, const hoso__papers *papers, const char *agency, const char *account)

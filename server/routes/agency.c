@@ -75,22 +75,21 @@ static int result_files(hoso_wop *op, hoso_txn *t, hoso_doc *doc, hoso_dossier *
     msgpack_pack_array(&pk, ids->via.array.size);
     for (uint32_t i = 0; i < ids->via.array.size && ret == 0; i++) {
         const msgpack_object *o = &ids->via.array.ptr[i];
-        char field[32], id[33];
+        char field[32];
         hoso_file f;
+        int rc;
         snprintf(field, sizeof field, "result_files[%u]", i);
-        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size != 32) {
+        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0) {
             ret = hoso_fail_field(&op->err, field, "must be the id of a file you uploaded");
             break;
         }
-        snprintf(id, sizeof id, "%.*s", 32, o->via.str.ptr);
-        int rc = hoso_file_get(t, id, &f);
-        if (rc == HOSO_ENOT_FOUND || (rc == 0 && strcmp(f.owner, op->who.account) != 0)) {
-            ret = hoso_fail_field(&op->err, field, "no finished upload of yours with this id");
-        } else if (rc != 0) {
-            ret = hoso_wop_fail(op, rc, "cannot read the file");
-        } else if ((rc = hoso_file_grant(t, id, d->agency.ptr, d->owner.ptr)) != 0) {
+        memset(&f, 0, sizeof f);
+        hoso_str id = {o->via.str.ptr, o->via.str.size};
+        if ((ret = hoso__file_check(t, &op->who, &id, field, &op->err, &f)) != 0) {
+            /* a field error, or the store's */
+        } else if ((rc = hoso_file_grant(t, f.id, d->agency.ptr, d->owner.ptr)) != 0) {
             ret = hoso_wop_fail(op, rc, "cannot record the file");
-        } else if (msgpack_pack_map(&pk, 4) || hoso_pack_kcstr(&pk, "id", id) || hoso_pack_kcstr(&pk, "name", f.name) ||
+        } else if (msgpack_pack_map(&pk, 4) || hoso_pack_kcstr(&pk, "id", f.id) || hoso_pack_kcstr(&pk, "name", f.name) ||
                    hoso_pack_kcstr(&pk, "type", f.media_type) || hoso_pack_kint(&pk, "size", (int64_t)f.size)) {
             ret = HOSO_ENOMEM;
         }

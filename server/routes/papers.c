@@ -55,7 +55,7 @@ static int paper_apply(hoso_wop *op, hoso_txn *t)
     if ((ret = hoso_doc_init(&doc)) != 0) return ret;
     if ((ret = hoso_decode(&hoso_msg_paper, &op->body, &op->body.root, &q, &op->err)) != 0) goto Exit;
     paper_from_req(&q, &p);
-    if ((ret = hoso__file_check(t, &op->who, &p.file, "", &op->err)) != 0) goto Exit;
+    if ((ret = hoso__file_check(t, &op->who, &p.file, "file", &op->err, NULL)) != 0) goto Exit;
     if ((ret = hoso__vault_load(t, op->who.account, &doc, &vault)) != 0) goto Exit;
     for (size_t i = 0; i < vault.n; i++) {
         const hoso_paper *v = &vault.v[i];
