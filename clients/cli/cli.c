@@ -23,9 +23,10 @@ static const char usage_text[] =
     "  services [--agency A] [--q TEXT]\n"
     "  submit SERVICE [--field k=v ...] [--paper type=..,number=..,issuer=..[,valid_until=MS] ...]\n"
     "  status CODE\n"
-    "  message CODE TEXT            (to the officers of the dossier's agency; queued offline)\n"
+    "  message CODE TEXT [--file ID ...]  (to the officers of the dossier's agency; queued offline)\n"
     "  messages CODE [--after SEQ]\n"
-    "  attach FILE [--name NAME]     (a photo or scan, JPEG/PNG/PDF: prints the file id)\n"
+    "  attach FILE [--name NAME]     (a photo or scan, JPEG/PNG/PDF: prints the file id;\n"
+    "                                 offline, the op id that stands for it until it is sent)\n"
     "  download ID [--out FILE]\n"
     "  list [--status N]\n"
     "  watch [--count N] [--timeout S]\n"
@@ -392,9 +393,20 @@ static void on_message(hoso_client *c, const hoso_client_reply *r, void *ud)
 
 static int cmd_message(cli *x, int argc, char **argv)
 {
-    if (argc != 2 || argv[0][0] == '-') return usage("message CODE TEXT");
+    const char *files[10], *v;
+    size_t nfiles = 0;
+    int bad = 0;
+    if (argc < 2 || argv[0][0] == '-') return usage("message CODE TEXT [--file ID ...]");
+    for (int i = 2; i < argc; i++) {
+        if ((v = opt_val(argc, argv, &i, "--file", &bad))) {
+            if (nfiles == 10) return usage("message: at most 10 --file");
+            files[nfiles++] = v;
+        } else {
+            return bad_arg("message", argv[i], bad);
+        }
+    }
     if (!cli_signed_in(x)) return 1;
-    if (call_failed(x, hoso_client_message(x->c, argv[0], argv[1], on_message, x))) return 1;
+    if (call_failed(x, hoso_client_message(x->c, argv[0], argv[1], files, nfiles, on_message, x))) return 1;
     run(x);
     return x->rc;
 }
@@ -450,8 +462,17 @@ static void on_attached(hoso_client *c, const hoso_client_reply *r, void *ud)
     cli *x = ud;
     x->done = 1;
     if (r->error.err) return cli_error(x, &r->error);
+    if (r->queued) {
+        /* The op_id stands for the file in later commands until the upload is done. */
+        if (x->json) printf("{\"queued\":true,\"op_id\":\"%s\"}\n", r->op_id);
+        else printf("%s\n", r->op_id);
+        fprintf(stderr, "hoso: not sent yet (%s): the file waits in the queue and goes when the server is back\n",
+                r->error.message);
+        return;
+    }
+    const msgpack_object *id = r->body ? hoso_map_get(hoso_map_get(r->body, "file"), "id") : NULL;
     if (x->json) cli_print_json(r->body);
-    else printf("%s\n", r->op_id);
+    else if (id && id->type == MSGPACK_OBJECT_STR) printf("%.*s\n", (int)id->via.str.size, id->via.str.ptr);
 }
 
 static int cmd_attach(cli *x, int argc, char **argv)
@@ -464,7 +485,7 @@ static int cmd_attach(cli *x, int argc, char **argv)
         else return bad_arg("attach", argv[i], bad);
     }
     if (!cli_signed_in(x)) return 1;
-    int rc = hoso_client_upload(x->c, argv[0], name, on_attached, x);
+    int rc = hoso_client_upload(x->c, argv[0], name, NULL, on_attached, x);
     if (rc == HOSO_ENOT_FOUND || rc == HOSO_EBAD_REQUEST || rc == HOSO_EIO) {
         fprintf(stderr, "hoso: cannot read %s (a regular, non-empty file)\n", argv[0]);
         return 1;

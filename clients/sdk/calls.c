@@ -319,17 +319,25 @@ int hoso_client_rate(hoso_client *c, const char *code, const msgpack_object *ans
     return op_finish(c, &sb, op_id, cb, ud);
 }
 
-int hoso_client_message(hoso_client *c, const char *code, const char *text, hoso_client_cb cb, void *ud)
+int hoso_client_message(hoso_client *c, const char *code, const char *text, const char *const *files,
+                        size_t nfiles, hoso_client_cb cb, void *ud)
 {
     char op_id[HOSO__OPID_LEN + 1];
-    if (!code || !text) return HOSO_EBAD_REQUEST;
+    if (!code || !text || nfiles > 10 || (nfiles && !files)) return HOSO_EBAD_REQUEST;
+    for (size_t i = 0; i < nfiles; i++)
+        if (!files[i]) return HOSO_EBAD_REQUEST;
     hoso__make_op_id(op_id);
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    op_begin(&pk, 1, op_id, "message", code);
+    op_begin(&pk, 1 + !!nfiles, op_id, "message", code);
     kv_str(&pk, "text", text);
+    if (nfiles) {
+        hoso_pack_cstr(&pk, "files");
+        msgpack_pack_array(&pk, (uint32_t)nfiles);
+        for (size_t i = 0; i < nfiles; i++) hoso_pack_cstr(&pk, files[i]);
+    }
     return op_finish(c, &sb, op_id, cb, ud);
 }
 

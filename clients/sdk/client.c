@@ -72,6 +72,10 @@ int hoso_client_new(hoso_client **out, uv_loop_t *loop, const hoso_client_option
         free(c);
         return HOSO_EBAD_REQUEST;
     }
+    if (snprintf(c->state_dir, sizeof(c->state_dir), "%s", opt->state_dir) >= (int)sizeof(c->state_dir)) {
+        free(c);
+        return HOSO_EBAD_REQUEST;
+    }
     if (!c->opt.request_timeout_ms) c->opt.request_timeout_ms = 15000;
     if (!c->opt.batch_size) c->opt.batch_size = 50;
     if (c->opt.batch_size > 500) c->opt.batch_size = 500;

@@ -19,7 +19,7 @@
  * callback returns. Copy what must outlive it (hoso_msgpack_to_json, or repack the
  * msgpack_object).
  *
- * Offline outbox: submit, supplement, withdraw, rate, feedback and message are written to
+ * Offline outbox: submit, supplement, withdraw, rate, feedback, message and upload are written to
  * STATE_DIR/client.mdb with a client-made op_id before anything is sent, and removed
  * only once the server answered them (applied, duplicate or rejected). While the
  * server cannot be reached such a call completes with reply->queued = 1; the outbox is
@@ -70,7 +70,7 @@ typedef struct hoso_client_reply {
 typedef void (*hoso_client_cb)(hoso_client *c, const hoso_client_reply *r, void *ud);
 
 /* One op of the outbox, as given to on_op_done. kind: "submit", "supplement",
- * "withdraw", "rate", "feedback", "message"; code: the dossier code or NULL; body: the op as
+ * "withdraw", "rate", "feedback", "message", "upload"; code: the dossier code or NULL; body: the op as
  * sent to POST /v1/sync ({op_id, kind, code?, ...fields}). */
 typedef struct hoso_client_op {
     const char *op_id;
@@ -125,6 +125,9 @@ typedef struct hoso_client_callbacks {
     void (*on_snapshot)(hoso_client *c, const hoso_client_snapshot *snap, void *ud);
     void (*on_push_state)(hoso_client *c, hoso_push_state st, const hoso_client_error *why, void *ud);
     void *ud;
+    /* An upload op moved: `sent` of `total` bytes are on the server (after each piece,
+     * and when a resumed upload learns its offset). For a progress bar. */
+    void (*on_upload_progress)(hoso_client *c, const char *op_id, uint64_t sent, uint64_t total, void *ud);
 } hoso_client_callbacks;
 
 typedef struct hoso_client_options {
@@ -208,18 +211,30 @@ int hoso_client_rate(hoso_client *c, const char *code, const msgpack_object *ans
                      void *ud);
 int hoso_client_feedback(hoso_client *c, const char *text, const char *service, hoso_client_cb cb, void *ud);
 /* Uploads the file at path (a photo or scan: JPEG, PNG or PDF) as `name` (NULL: the
- * file's own name) with tus, in pieces of 512 KiB. A dropped connection does not
- * restart it: after a backoff the client asks the server where the upload stands and
- * goes on from there. Not queued across restarts: the call completes with the file
- * ({file: {id, size, name}} in reply->body, the id also in reply->op_id) or with the
- * server's refusal, or UNAVAILABLE after 30 failures in a row. Use the id as a paper's
- * `file`, in a message's files, or (officers) in result_files. */
-int hoso_client_upload(hoso_client *c, const char *path, const char *name, hoso_client_cb cb, void *ud);
+ * file's own name), through the outbox like the calls above: the file is first copied
+ * into STATE_DIR/uploads/ (so the app may delete its own), then sent with tus in
+ * pieces of 512 KiB when the outbox reaches it. A dropped connection, a closed app or a
+ * reboot does not restart it: the next flush asks the server where the upload stands
+ * and goes on from there (on_upload_progress reports the bytes). It completes with
+ * {file: {id, size, name}} in reply->body, with the server's refusal (415 for a file
+ * that is not a JPEG, PNG or PDF, 413 over the size limit), or queued. op_id (may be
+ * NULL) gets the op's id when the call returns 0. The file id, or the op_id before the
+ * file id is known, may be used as a paper's `file`, in a message's
+ * files or (officers) in result_files: ops queued after the upload are sent after it,
+ * with the server's id in place of the op_id. Errors: NOT_FOUND, BAD_REQUEST (not a
+ * regular non-empty file), IO, STORAGE_FULL (the copy). */
+int hoso_client_upload(hoso_client *c, const char *path, const char *name, char op_id[33], hoso_client_cb cb,
+                       void *ud);
+/* The server's file id of a finished upload op (on_op_done's op->body also has it as
+ * `file`): 0, or NOT_FOUND while it is not done (or was refused). */
+int hoso_client_upload_file_id(hoso_client *c, const char *op_id, char out[40]);
 /* GET /v1/files/{id} into the file out (written whole, then renamed into place). */
 int hoso_client_download(hoso_client *c, const char *id, const char *out, hoso_client_cb cb, void *ud);
-/* A message to the officers of the dossier's agency (1..4000 bytes of UTF-8); the
- * reply's body is {message}. Officers' messages arrive as `message` events. */
-int hoso_client_message(hoso_client *c, const char *code, const char *text, hoso_client_cb cb, void *ud);
+/* A message to the officers of the dossier's agency (1..4000 bytes of UTF-8) with up to
+ * 10 files (file ids or upload op_ids; files may be NULL when nfiles is 0); the reply's
+ * body is {message}. Officers' messages arrive as `message` events. */
+int hoso_client_message(hoso_client *c, const char *code, const char *text, const char *const *files,
+                        size_t nfiles, hoso_client_cb cb, void *ud);
 
 /* An officer move (POST /v1/agency/dossiers/{code}/transitions): sent at once, never
  * queued (it needs the current version). Fields that are NULL / 0 are not sent. */

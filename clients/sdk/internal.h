@@ -35,6 +35,8 @@ int hoso__store_outbox_push(hoso__store *s, const void *op, size_t len, uint64_t
  * the count. The caller frees each bufs[i]. */
 int hoso__store_outbox_head(hoso__store *s, size_t max, uint64_t *ids, void **bufs, size_t *lens, size_t *n);
 int hoso__store_outbox_del(hoso__store *s, uint64_t id);
+/* Replaces op `id` (an upload that learned its server id); NOT_FOUND when it is gone. */
+int hoso__store_outbox_set(hoso__store *s, uint64_t id, const void *op, size_t len);
 size_t hoso__store_outbox_count(hoso__store *s);
 /* Stores a dossier unless the cached one has a higher version. */
 int hoso__store_dossier_put(hoso__store *s, const char *code, int64_t version, const void *buf, size_t len);
@@ -109,6 +111,23 @@ int hoso__outbox_wait(hoso_client *c, hoso__done_cb done, void *ud);
 void hoso__outbox_kick(hoso_client *c);
 void hoso__outbox_cancel(hoso_client *c);
 int hoso__outbox_enqueue(hoso_client *c, msgpack_sbuffer *op, const char *op_id, hoso_client_cb cb, void *ud);
+/* Uploads (upload.c). An upload op ({op_id, kind: "upload", name, size, upload?}) sends
+ * STATE_DIR/uploads/<op_id> with tus; done gets how it ended. */
+typedef enum hoso__upload_end {
+    HOSO__UPLOAD_DONE = 0,     /* the server has the file: file_id */
+    HOSO__UPLOAD_REFUSED,      /* the server refused it for good (err) */
+    HOSO__UPLOAD_RETRY,        /* network or server trouble: try again later (err) */
+    HOSO__UPLOAD_SIGNED_OUT,   /* 401/403: wait for a login (err) */
+} hoso__upload_end;
+typedef void (*hoso__upload_cb)(hoso_client *c, hoso__upload_end end, const char *file_id,
+                                const hoso_client_error *err, void *ud);
+int hoso__upload_run(hoso_client *c, uint64_t outbox_id, const void *op, size_t len, hoso__upload_cb done,
+                     void *ud);
+/* STATE_DIR/uploads/<op_id> into buf. */
+void hoso__upload_copy_path(const hoso_client *c, const char *op_id, char *buf, size_t cap);
+/* The server file id a finished upload op got ("" if none): meta "file:<op_id>". */
+void hoso__upload_file_id(hoso_client *c, const char *op_id, char out[40]);
+
 /* Pulls the feed after the last seq; done runs once. */
 int hoso__feed_pull(hoso_client *c, hoso__done_cb done, void *ud);
 /* Delivers one event map (push or pull): dedupes by seq, caches, on_event, stores seq.
@@ -139,6 +158,7 @@ struct hoso_client {
     int port;
     char prefix[HOSO__URL_MAX]; /* path prefix without trailing '/', usually "" */
     char ca_file[HOSO__URL_MAX]; /* opt.ca_file, copied; "" for the system's */
+    char state_dir[1024];        /* opt.state_dir, copied */
 
     hoso__store store;
     char token[HOSO__TOKEN_MAX];

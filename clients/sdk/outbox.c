@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "internal.h"
 
 struct hoso__pending {
@@ -319,6 +320,164 @@ static void on_op_reply(hoso_client *c, int err, const char *why, int status, co
 
 /* ---------------------------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------------------------- */
+/* Uploads in the outbox, and the ops that name them. */
+
+static int op_kind_is(const void *buf, size_t len, const char *kind)
+{
+    hoso_doc od = {0};
+    hoso_limits lim;
+    char k[16] = "";
+    hoso_limits_default(&lim);
+    if (hoso_doc_from_msgpack(&od, buf, len, &lim, NULL) == 0) hoso__obj_cstr(hoso_map_get(&od.root, "kind"), k, sizeof(k));
+    hoso_doc_destroy(&od);
+    return strcmp(k, kind) == 0;
+}
+
+#define MAX_REFS 64
+
+typedef struct refs {
+    size_t n;
+    char ids[MAX_REFS][40];
+} refs;
+
+/* A str that is an upload's op_id gets the file id the server gave that upload. */
+static int swap_ref(hoso_client *c, msgpack_object *o, refs *r)
+{
+    char op_id[HOSO__OPID_LEN + 1];
+    if (!o || o->type != MSGPACK_OBJECT_STR || o->via.str.size != HOSO__OPID_LEN || r->n == MAX_REFS) return 0;
+    memcpy(op_id, o->via.str.ptr, HOSO__OPID_LEN);
+    op_id[HOSO__OPID_LEN] = '\0';
+    hoso__upload_file_id(c, op_id, r->ids[r->n]);
+    if (!r->ids[r->n][0]) return 0;
+    o->via.str.ptr = r->ids[r->n];
+    o->via.str.size = (uint32_t)strlen(r->ids[r->n]);
+    r->n++;
+    return 1;
+}
+
+/* Rewrites papers[].file and files[] of op i that name uploads by op_id. */
+static void resolve_refs(hoso_client *c, batch *b, size_t i)
+{
+    hoso_doc od = {0};
+    hoso_limits lim;
+    refs *r = calloc(1, sizeof(*r));
+    int swapped = 0;
+    hoso_limits_default(&lim);
+    if (!r || hoso_doc_from_msgpack(&od, b->bufs[i], b->lens[i], &lim, NULL) != 0 ||
+        od.root.type != MSGPACK_OBJECT_MAP)
+        goto Exit;
+    for (uint32_t k = 0; k < od.root.via.map.size; k++) {
+        msgpack_object_kv *kv = &od.root.via.map.ptr[k];
+        if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_ARRAY) continue;
+        int papers = kv->key.via.str.size == 6 && memcmp(kv->key.via.str.ptr, "papers", 6) == 0;
+        int files = kv->key.via.str.size == 5 && memcmp(kv->key.via.str.ptr, "files", 5) == 0;
+        for (uint32_t j = 0; (papers || files) && j < kv->val.via.array.size; j++) {
+            msgpack_object *e = &kv->val.via.array.ptr[j];
+            if (files) swapped |= swap_ref(c, e, r);
+            else if (e->type == MSGPACK_OBJECT_MAP)
+                for (uint32_t m = 0; m < e->via.map.size; m++) {
+                    msgpack_object_kv *p = &e->via.map.ptr[m];
+                    if (p->key.type == MSGPACK_OBJECT_STR && p->key.via.str.size == 4 &&
+                        memcmp(p->key.via.str.ptr, "file", 4) == 0)
+                        swapped |= swap_ref(c, &p->val, r);
+                }
+        }
+    }
+    if (swapped) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        if (msgpack_pack_object(&pk, od.root) == 0) {
+            size_t n = sb.size;
+            free(b->bufs[i]);
+            b->bufs[i] = msgpack_sbuffer_release(&sb);
+            b->lens[i] = n;
+        }
+        msgpack_sbuffer_destroy(&sb);
+    }
+Exit:
+    free(r);
+    hoso_doc_destroy(&od);
+}
+
+static void on_upload_end(hoso_client *c, hoso__upload_end end, const char *file_id, const hoso_client_error *err,
+                          void *ud)
+{
+    batch *b = ud;
+    hoso_doc od = {0};
+    hoso_limits lim;
+    char op_id[HOSO__OPID_LEN + 1] = "", name[256] = "", copy[1200], key[48];
+    int64_t size = 0;
+    hoso_limits_default(&lim);
+    if (hoso_doc_from_msgpack(&od, b->bufs[0], b->lens[0], &lim, NULL) == 0) {
+        hoso__obj_cstr(hoso_map_get(&od.root, "op_id"), op_id, sizeof(op_id));
+        hoso__obj_cstr(hoso_map_get(&od.root, "name"), name, sizeof(name));
+        const msgpack_object *sz = hoso_map_get(&od.root, "size");
+        if (sz && sz->type == MSGPACK_OBJECT_POSITIVE_INTEGER) size = (int64_t)sz->via.u64;
+    }
+    hoso_doc_destroy(&od);
+    if (end == HOSO__UPLOAD_RETRY || end == HOSO__UPLOAD_SIGNED_OUT) {
+        flush_failed(c, err, end == HOSO__UPLOAD_RETRY);
+        batch_free(b);
+        return;
+    }
+    if (end == HOSO__UPLOAD_DONE) {
+        /* Remembered before the op leaves the outbox: ops queued after it name it. */
+        snprintf(key, sizeof(key), "file:%s", op_id);
+        int rc = hoso__store_meta_put(&c->store, key, file_id);
+        if (rc) {
+            hoso_client_error e;
+            hoso__error_from_obj(&e, 0, NULL, rc);
+            flush_failed(c, &e, 1);
+            batch_free(b);
+            return;
+        }
+    }
+    hoso__upload_copy_path(c, op_id, copy, sizeof(copy));
+    unlink(copy);
+    if (end == HOSO__UPLOAD_DONE) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_unpacked un;
+        msgpack_sbuffer_init(&sb);
+        msgpack_unpacked_init(&un);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 1);
+        hoso_pack_cstr(&pk, "file");
+        msgpack_pack_map(&pk, 3);
+        hoso_pack_kcstr(&pk, "id", file_id);
+        hoso_pack_kint(&pk, "size", size);
+        hoso_pack_kcstr(&pk, "name", name);
+        const msgpack_object *res = NULL;
+        if (msgpack_unpack_next(&un, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS) res = &un.data;
+        /* on_op_done's op carries the file id too: after a restart nobody else waits. */
+        msgpack_sbuffer ob;
+        msgpack_sbuffer_init(&ob);
+        msgpack_packer_init(&pk, &ob, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 6);
+        hoso_pack_kcstr(&pk, "op_id", op_id);
+        hoso_pack_kcstr(&pk, "kind", "upload");
+        hoso_pack_kcstr(&pk, "name", name);
+        hoso_pack_kint(&pk, "size", size);
+        hoso_pack_kcstr(&pk, "upload", file_id);
+        hoso_pack_kcstr(&pk, "file", file_id);
+        free(b->bufs[0]);
+        b->lens[0] = ob.size;
+        b->bufs[0] = msgpack_sbuffer_release(&ob);
+        op_answered(c, b, 0, "applied", NULL, NULL, res);
+        msgpack_unpacked_destroy(&un);
+        msgpack_sbuffer_destroy(&sb);
+    } else {
+        op_answered(c, b, 0, "rejected", NULL, err, NULL);
+    }
+    batch_free(b);
+    c->flush_attempt = 0;
+    c->flushing = 0;
+    start_flush(c);
+}
+
 static void start_flush(hoso_client *c)
 {
     hoso_client_error e;
@@ -356,6 +515,23 @@ static void start_flush(hoso_client *c)
         return;
     }
     c->flushing = 1;
+    /* An upload goes alone; the ops before it go first, those after it wait for it. */
+    for (size_t i = 0; i < b->n; i++) {
+        if (!op_kind_is(b->bufs[i], b->lens[i], "upload")) continue;
+        size_t keep = i == 0 ? 1 : i;
+        for (size_t j = keep; j < b->n; j++) free(b->bufs[j]);
+        b->n = keep;
+        break;
+    }
+    if (op_kind_is(b->bufs[0], b->lens[0], "upload")) {
+        if ((rc = hoso__upload_run(c, b->ids[0], b->bufs[0], b->lens[0], on_upload_end, b))) {
+            batch_free(b);
+            hoso__error_from_obj(&e, 0, NULL, rc);
+            flush_failed(c, &e, 1);
+        }
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++) resolve_refs(c, b, i);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     if (c->sync_api != HOSO__SYNC_NO) {

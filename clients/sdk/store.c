@@ -186,6 +186,27 @@ int hoso__store_outbox_del(hoso__store *s, uint64_t id)
     return map_err(mdb_txn_commit(txn));
 }
 
+int hoso__store_outbox_set(hoso__store *s, uint64_t id, const void *op, size_t len)
+{
+    MDB_txn *txn = NULL;
+    uint8_t key[8];
+    hoso_be64_put(key, id);
+    MDB_val k = {8, key}, v;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return map_err(rc);
+    if ((rc = mdb_get(txn, s->outbox, &k, &v)) == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return HOSO_ENOT_FOUND;
+    }
+    v.mv_size = len;
+    v.mv_data = (void *)op;
+    if (rc || (rc = mdb_put(txn, s->outbox, &k, &v, 0))) {
+        mdb_txn_abort(txn);
+        return map_err(rc);
+    }
+    return map_err(mdb_txn_commit(txn));
+}
+
 size_t hoso__store_outbox_count(hoso__store *s)
 {
     MDB_txn *txn = NULL;

@@ -47,8 +47,8 @@ static int post(hoso_wop *op, hoso_txn *t, int officer)
             char prefix[32];
             const msgpack_object *f = &a->via.array.ptr[i];
             snprintf(prefix, sizeof prefix, "files[%u]", i);
-            if (f->type != MSGPACK_OBJECT_STR) {
-                ret = hoso_fail_field(&op->err, prefix, "must be a file id");
+            if (f->type != MSGPACK_OBJECT_STR || f->via.str.size == 0) {
+                ret = hoso_fail_field(&op->err, prefix, "must be the id of a file you uploaded");
                 break;
             }
             hoso_str id = {f->via.str.ptr, f->via.str.size};

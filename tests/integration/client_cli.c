@@ -344,6 +344,12 @@ static void test_cli_conveniences(void)
     expect_has(out, "Đã tải về");
     free(out);
     EXPECT_INT(ht_sh(NULL, "cmp -s '%s' '%s'", img, back), 0);
+    /* The photo with a message, then in the thread. */
+    EXPECT_INT(hoso(&out, &c, "--json message %s 'Ảnh CCCD đây ạ' --file %s", code, fid), 0);
+    j = parse(out);
+    EXPECT_STR(json_string_value(json_array_get(json_object_get(json_object_get(j, "message"), "files"), 0)), fid);
+    json_decref(j);
+    free(out);
     EXPECT_INT(hoso(&out, &c, "download 0123456789abcdef0123456789abcdef --out '%s'", back), 1);
     expect_has(out, "NOT_FOUND");
     free(out);

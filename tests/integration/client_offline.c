@@ -456,7 +456,7 @@ static void test_outbox_survives_restart(void)
     for (int i = 0; i < 3; i++) {
         char text[64];
         snprintf(text, sizeof text, "Tin nhắn ngoại tuyến %d", i);
-        EXPECT_INT(hoso_client_message(W.c, code, text, on_queued, &W.ops[W.nops++]), 0);
+        EXPECT_INT(hoso_client_message(W.c, code, text, NULL, 0, on_queued, &W.ops[W.nops++]), 0);
     }
     hoso_client_run_for(W.c, 100);
     hoso_client_free(W.c);

@@ -2,10 +2,15 @@
  * client_upload.c - the SDK's uploads (hoso_client_upload) against a real hosod: a
  * 2.5 MB scan sent in pieces while the connections keep being cut
  * (hoso_client_drop_connections every 40 ms), resumed each time from the server's
- * offset, arrives whole (same bytes, same sha256); then used as a paper's file. A file
- * that is not a JPEG, PNG or PDF comes back refused with the server's code.
+ * offset, arrives whole (same bytes, same sha256). A file that is not a JPEG, PNG or
+ * PDF comes back refused with the server's code. And the outbox: a scan and the
+ * dossier that names it by op_id, queued while hosod is down, survive the app closing
+ * twice (once mid-upload, which resumes from the server's offset, not from 0), and
+ * arrive in order with the server's file id in the paper; a message names a second
+ * upload the same way.
  */
 #include <sodium.h>
+#include <unistd.h>
 #include "hoso_test.h"
 #include "hoso_client.h"
 
@@ -21,9 +26,12 @@ static void on_upload(hoso_client *c, const hoso_client_reply *r, void *ud)
 {
     done *d = ud;
     (void)c;
+    if (r->queued) return; /* a cut: the outbox goes on with it */
     d->done = 1;
     d->err = r->error;
-    if (r->error.err == 0 && r->op_id) snprintf(d->id, sizeof d->id, "%s", r->op_id);
+    const msgpack_object *id = r->body ? hoso_map_get(hoso_map_get(r->body, "file"), "id") : NULL;
+    if (r->error.err == 0 && id && id->type == MSGPACK_OBJECT_STR)
+        snprintf(d->id, sizeof d->id, "%.*s", (int)id->via.str.size, id->via.str.ptr);
 }
 
 static void on_login(hoso_client *c, const hoso_client_reply *r, void *ud)
@@ -51,6 +59,54 @@ static void write_file(const char *path, const uint8_t *b, size_t n)
     if (!f || fwrite(b, 1, n, f) != n || fclose(f) != 0) ht_fail("cannot write %s", path);
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* What the outbox reports. */
+
+static struct {
+    uint64_t first_sent; /* the first progress report of this client: where it resumed */
+    uint64_t sent;
+    uint64_t stop_at;    /* stop the loop once this many bytes are on the server */
+    int stop, nprog;
+    int applied, rejected, uploads_ended;
+    hoso_client_error err; /* of the last rejected op */
+    char upload_file[40], code[96];
+} R;
+
+static void on_progress(hoso_client *c, const char *op_id, uint64_t sent, uint64_t total, void *ud)
+{
+    (void)c;
+    (void)op_id;
+    (void)ud;
+    EXPECT(sent <= total);
+    if (R.nprog++ == 0) R.first_sent = sent;
+    EXPECT(sent >= R.sent); /* never backwards, within one client or across restarts */
+    R.sent = sent;
+    if (R.stop_at && sent >= R.stop_at && sent < total) R.stop = 1;
+}
+
+static void on_done(hoso_client *c, const hoso_client_op *op, const char *status, const hoso_dossier *d,
+                    const hoso_client_error *err, void *ud)
+{
+    (void)c;
+    (void)ud;
+    if (strcmp(status, "rejected") == 0) {
+        R.rejected++;
+        R.uploads_ended += strcmp(op->kind, "upload") == 0;
+        if (err) R.err = *err;
+        fprintf(stderr, "rejected %s: %s %s\n", op->kind, err ? err->code : "", err ? err->message : "");
+        return;
+    }
+    R.applied++;
+    if (strcmp(op->kind, "upload") == 0) {
+        R.uploads_ended++;
+        const msgpack_object *f = hoso_map_get(op->body, "file");
+        EXPECT(f && f->type == MSGPACK_OBJECT_STR && f->via.str.size == 32);
+        if (f) snprintf(R.upload_file, sizeof R.upload_file, "%.*s", (int)f->via.str.size, f->via.str.ptr);
+    } else if (strcmp(op->kind, "submit") == 0 && d) {
+        snprintf(R.code, sizeof R.code, "%s", d->code.ptr);
+    }
+}
+
 static void test_upload_resumes_across_cuts(void)
 {
     enum { N = 2500 * 1000 };
@@ -67,7 +123,8 @@ static void test_upload_resumes_across_cuts(void)
     uv_loop_init(&loop);
     hoso_client_options opt = {.base_url = url, .state_dir = state, .backoff_min_ms = 20, .backoff_max_ms = 100,
                                .request_timeout_ms = 10000};
-    hoso_client_callbacks cbs = {0};
+    hoso_client_callbacks cbs = {.on_op_done = on_done, .on_upload_progress = on_progress};
+    memset(&R, 0, sizeof R);
     EXPECT_INT(hoso_client_new(&C, &loop, &opt, &cbs), 0);
     int logged = 0;
     EXPECT_INT(hoso_client_login(C, W.cit.login, NULL, W.cit.password, on_login, &logged), 0);
@@ -77,11 +134,14 @@ static void test_upload_resumes_across_cuts(void)
     uv_timer_init(&loop, &cut);
     uv_timer_start(&cut, on_cut, 40, 40);
     done d = {0};
-    EXPECT_INT(hoso_client_upload(C, file, "Bản chụp giấy khai sinh.pdf", on_upload, &d), 0);
-    EXPECT_INT(hoso_client_run_until(C, &d.done, 60000), 0);
+    EXPECT_INT(hoso_client_upload(C, file, "Bản chụp giấy khai sinh.pdf", NULL, on_upload, &d), 0);
+    /* The first cut reports it queued; on_op_done tells when the server has it all. */
+    EXPECT_INT(hoso_client_run_until(C, &R.uploads_ended, 60000), 0);
     uv_timer_stop(&cut);
     uv_close((uv_handle_t *)&cut, NULL);
-    if (d.err.err) ht_fail("upload: %s %s", d.err.code, d.err.message);
+    if (R.rejected) ht_fail("upload: %s %s", R.err.code, R.err.message);
+    EXPECT_INT(R.sent, N);
+    snprintf(d.id, sizeof d.id, "%s", R.upload_file);
     fprintf(stderr, "uploaded %d bytes across %d cuts\n", N, cuts);
     EXPECT(cuts > 0);
 
@@ -103,11 +163,11 @@ static void test_upload_resumes_across_cuts(void)
     snprintf(bad, sizeof bad, "%s/setup.png", state);
     write_file(bad, data, 100000);
     done e = {0};
-    EXPECT_INT(hoso_client_upload(C, bad, NULL, on_upload, &e), 0);
+    EXPECT_INT(hoso_client_upload(C, bad, NULL, NULL, on_upload, &e), 0);
     EXPECT_INT(hoso_client_run_until(C, &e.done, 20000), 0);
     EXPECT_STR(e.err.code, "UNSUPPORTED_MEDIA_TYPE");
     EXPECT_INT(e.err.http_status, 415);
-    EXPECT_INT(hoso_client_upload(C, "/nonexistent/file.pdf", NULL, on_upload, &e), HOSO_ENOT_FOUND);
+    EXPECT_INT(hoso_client_upload(C, "/nonexistent/file.pdf", NULL, NULL, on_upload, &e), HOSO_ENOT_FOUND);
 
     hoso_client_free(C);
     uv_run(&loop, UV_RUN_NOWAIT);
@@ -116,4 +176,153 @@ static void test_upload_resumes_across_cuts(void)
     ht_world_stop(&W);
 }
 
-UNIT_MAIN(UNIT(test_upload_resumes_across_cuts))
+static void on_queued(hoso_client *c, const hoso_client_reply *r, void *ud)
+{
+    (void)c;
+    (void)ud;
+    if (!r->queued && r->error.err) ht_fail("op %s: %s %s", r->op_id ? r->op_id : "?", r->error.code, r->error.message);
+}
+
+static void client_open(uv_loop_t *loop, const hoso_client_options *opt)
+{
+    hoso_client_callbacks cbs = {.on_op_done = on_done, .on_upload_progress = on_progress};
+    uv_loop_init(loop);
+    EXPECT_INT(hoso_client_new(&C, loop, opt, &cbs), 0);
+}
+
+static void client_close(uv_loop_t *loop)
+{
+    hoso_client_free(C);
+    uv_run(loop, UV_RUN_NOWAIT);
+    EXPECT_INT(uv_loop_close(loop), 0);
+}
+
+static void on_synced(hoso_client *c, const hoso_client_reply *r, void *ud)
+{
+    (void)c;
+    (void)r;
+    *(int *)ud = 1;
+}
+
+static void test_upload_waits_in_outbox_across_restarts(void)
+{
+    enum { N = 3 * 1000 * 1000 };
+    char state[PATH_MAX], url[64], file[PATH_MAX + 32], file2[PATH_MAX + 32];
+    char up_op[33] = "", up2_op[33] = "";
+    uv_loop_t loop;
+    uint8_t *data = malloc(N);
+    randombytes_buf(data, N);
+    memcpy(data, "%PDF-1.7\n", 9);
+    memset(&R, 0, sizeof R);
+    ht_world_start(&W, NULL);
+    ht_sdk_paths(&W.s, state, url);
+    snprintf(file, sizeof file, "%s/../scan-offline.pdf", state);
+    write_file(file, data, N);
+    hoso_client_options opt = {.base_url = url, .state_dir = state, .backoff_min_ms = 50, .backoff_max_ms = 200,
+                               .request_timeout_ms = 10000};
+
+    /* Signed in, then the network is gone: the scan and the dossier naming it queue. */
+    client_open(&loop, &opt);
+    int logged = 0;
+    EXPECT_INT(hoso_client_login(C, W.cit.login, NULL, W.cit.password, on_login, &logged), 0);
+    EXPECT_INT(hoso_client_run_until(C, &logged, 20000), 0);
+    ht_server_kill9(&W.s);
+    EXPECT_INT(hoso_client_upload(C, file, "Sổ hộ khẩu.pdf", up_op, on_queued, NULL), 0);
+    EXPECT_INT(unlink(file), 0); /* the app's own copy may go: the outbox has one */
+    json_t *form = ht_valid_form(&W.svc), *papers = ht_valid_papers(&W.svc);
+    msgpack_sbuffer s1, s2;
+    msgpack_unpacked u1, u2;
+    EXPECT_INT((int)strlen(up_op), 32);
+    json_object_set_new(json_array_get(papers, 0), "file", json_string(up_op));
+    ht_msgpack_of(form, &s1, &u1);
+    ht_msgpack_of(papers, &s2, &u2);
+    EXPECT_INT(hoso_client_submit(C, W.svc.code, &u1.data, &u2.data, on_queued, NULL), 0);
+    msgpack_unpacked_destroy(&u1);
+    msgpack_unpacked_destroy(&u2);
+    msgpack_sbuffer_destroy(&s1);
+    msgpack_sbuffer_destroy(&s2);
+    json_decref(form);
+    json_decref(papers);
+    hoso_client_run_for(C, 100);
+    EXPECT_INT(hoso_client_outbox_len(C), 2);
+    EXPECT_INT(R.applied + R.rejected, 0);
+    client_close(&loop);
+
+    /* Back online; the app closes after about a third of the scan. */
+    ht_server_restart_same_port(&W.s);
+    client_open(&loop, &opt);
+    R.stop_at = N / 3;
+    int synced = 0;
+    EXPECT_INT(hoso_client_sync(C, on_synced, &synced), 0);
+    EXPECT_INT(hoso_client_run_until(C, &R.stop, 30000), 0);
+    uint64_t cut_at = R.sent;
+    EXPECT(cut_at >= (uint64_t)N / 3 && cut_at < (uint64_t)N);
+    EXPECT_INT(hoso_client_outbox_len(C), 2);
+    client_close(&loop);
+
+    /* Opened again: it goes on from the server's offset, then the dossier follows. */
+    R.nprog = 0;
+    R.stop_at = 0;
+    client_open(&loop, &opt);
+    synced = 0;
+    EXPECT_INT(hoso_client_sync(C, on_synced, &synced), 0);
+    EXPECT_INT(hoso_client_run_until(C, &synced, 30000), 0);
+    EXPECT_INT(hoso_client_outbox_len(C), 0);
+    EXPECT_INT(R.rejected, 0);
+    EXPECT_INT(R.applied, 2);
+    EXPECT(R.first_sent >= cut_at); /* resumed, not restarted */
+    EXPECT_INT(R.sent, N);
+    char id[40];
+    EXPECT_INT(hoso_client_upload_file_id(C, up_op, id), 0);
+    EXPECT_STR(id, R.upload_file);
+    EXPECT((int)strlen(R.code) > 0);
+
+    ht_conn_close(&W.c);
+    ht_conn_init(&W.c, W.s.port);
+    char path[160], auth[400];
+    ht_resp r;
+    snprintf(path, sizeof path, "/v1/dossiers/%s", R.code);
+    ht_mp_call(&W.c, "GET", path, W.cit.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT_STR(ht_jstr(r.json, "dossier.papers.0.file"), R.upload_file);
+    ht_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/files/%s", R.upload_file);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", W.cit.token);
+    ht_http(&W.c, "GET", path, auth, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT_INT(r.len, N);
+    EXPECT(r.len == N && memcmp(r.body, data, N) == 0);
+    ht_resp_free(&r);
+    /* The outbox's copy is gone once the server has the file. */
+    char copy[PATH_MAX + 64];
+    snprintf(copy, sizeof copy, "%s/uploads/%s", state, up_op);
+    EXPECT(access(copy, F_OK) != 0);
+
+    /* A message with one more photo, named by the upload's op_id. */
+    snprintf(file2, sizeof file2, "%s/../answer.pdf", state);
+    write_file(file2, data, 200000);
+    R.sent = 0; /* progress of another upload */
+    EXPECT_INT(hoso_client_upload(C, file2, NULL, up2_op, on_queued, NULL), 0);
+    const char *files[] = {up2_op};
+    EXPECT_INT(hoso_client_message(C, R.code, "Tôi gửi thêm bản chụp.", files, 1, on_queued, NULL), 0);
+    synced = 0;
+    EXPECT_INT(hoso_client_sync(C, on_synced, &synced), 0);
+    EXPECT_INT(hoso_client_run_until(C, &synced, 30000), 0);
+    EXPECT_INT(R.applied, 4);
+    snprintf(path, sizeof path, "/v1/dossiers/%s/messages", R.code);
+    ht_mp_call(&W.c, "GET", path, W.cit.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    char id2[40];
+    EXPECT_INT(R.uploads_ended, 2);
+    EXPECT_INT(hoso_client_upload_file_id(C, up2_op, id2), 0);
+    EXPECT_STR(id2, R.upload_file); /* the last upload's, from on_op_done */
+    EXPECT(strcmp(id2, id) != 0);
+    EXPECT_STR(ht_jstr(r.json, "messages.0.files.0"), id2);
+    ht_resp_free(&r);
+
+    client_close(&loop);
+    free(data);
+    ht_world_stop(&W);
+}
+
+UNIT_MAIN(UNIT(test_upload_resumes_across_cuts), UNIT(test_upload_waits_in_outbox_across_restarts))

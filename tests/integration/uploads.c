@@ -460,6 +460,12 @@ static void test_files_in_dossiers(void)
     json_decref(body);
     HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
     ht_resp_free(&r);
+    body = json_pack("{s:s, s:s, s:[s]}", "text", "x", "op_id", "files-msg-3", "files", "");
+    ht_mp_callj(&W.c, "POST", path, W.cit.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
+    EXPECT(ht_err_names_field(&r, "files[0]"));
+    ht_resp_free(&r);
     EXPECT_INT(file_status(&W.off, b), 200);
 
     /* The result, signed: the officer's upload goes with the move to 9. */
