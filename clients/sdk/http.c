@@ -155,6 +155,12 @@ static int http_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
             if (r->cb2 && lws_hdr_custom_copy(wsi, r->got.upload_offset, (int)sizeof r->got.upload_offset,
                                               "upload-offset:", 14) < 0)
                 r->got.upload_offset[0] = '\0';
+            /* A reply to HEAD has no body, whatever its Content-Length says (an error's
+             * names the body a GET would get): lws would wait for it. It is complete. */
+            if (strcmp(r->method, "HEAD") == 0) {
+                req_finish(r, 0, NULL);
+                return -1;
+            }
         }
         return r ? 0 : -1;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {

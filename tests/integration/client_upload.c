@@ -11,6 +11,7 @@
  */
 #include <sodium.h>
 #include <unistd.h>
+#include <lmdb.h>
 #include "hoso_test.h"
 #include "hoso_client.h"
 
@@ -325,4 +326,94 @@ static void test_upload_waits_in_outbox_across_restarts(void)
     ht_world_stop(&W);
 }
 
-UNIT_MAIN(UNIT(test_upload_resumes_across_cuts), UNIT(test_upload_waits_in_outbox_across_restarts))
+/* The server's id of the first queued upload, read from the client's store. */
+static void queued_upload_id(const char *state, char out[40])
+{
+    char path[PATH_MAX + 16];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    out[0] = '\0';
+    snprintf(path, sizeof path, "%s/client.mdb", state);
+    EXPECT_INT(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 4);
+    EXPECT_INT(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY, 0600), 0);
+    EXPECT_INT(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    EXPECT_INT(mdb_dbi_open(txn, "outbox", 0, &dbi), 0);
+    EXPECT_INT(mdb_cursor_open(txn, dbi, &cur), 0);
+    if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0) {
+        msgpack_unpacked un;
+        msgpack_unpacked_init(&un);
+        if (msgpack_unpack_next(&un, v.mv_data, v.mv_size, NULL) == MSGPACK_UNPACK_SUCCESS) {
+            const msgpack_object *u = hoso_map_get(&un.data, "upload");
+            if (u && u->type == MSGPACK_OBJECT_STR && u->via.str.size < 40)
+                snprintf(out, 40, "%.*s", (int)u->via.str.size, u->via.str.ptr);
+        }
+        msgpack_unpacked_destroy(&un);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+/* The server no longer has the upload (ended, or expired during a long time offline):
+ * the SDK sends the whole file again from its copy instead of failing forever. */
+static void test_upload_gone_on_server_starts_again(void)
+{
+    enum { N = 2 * 1000 * 1000 };
+    char state[PATH_MAX], url[64], file[PATH_MAX + 32], up_id[40], path[128], h[400];
+    uv_loop_t loop;
+    uint8_t *data = malloc(N);
+    randombytes_buf(data, N);
+    memcpy(data, "\xff\xd8\xff\xe0", 4); /* a JPEG */
+    memset(&R, 0, sizeof R);
+    ht_world_start(&W, NULL);
+    ht_sdk_paths(&W.s, state, url);
+    snprintf(file, sizeof file, "%s/../photo.jpg", state);
+    write_file(file, data, N);
+    hoso_client_options opt = {.base_url = url, .state_dir = state, .backoff_min_ms = 50, .backoff_max_ms = 200,
+                               .request_timeout_ms = 10000};
+    client_open(&loop, &opt);
+    int logged = 0;
+    EXPECT_INT(hoso_client_login(C, W.cit.login, NULL, W.cit.password, on_login, &logged), 0);
+    EXPECT_INT(hoso_client_run_until(C, &logged, 20000), 0);
+    R.stop_at = N / 2;
+    EXPECT_INT(hoso_client_upload(C, file, NULL, NULL, on_queued, NULL), 0);
+    EXPECT_INT(hoso_client_run_until(C, &R.stop, 30000), 0);
+    client_close(&loop);
+
+    queued_upload_id(state, up_id);
+    EXPECT_INT((int)strlen(up_id), 32);
+    snprintf(path, sizeof path, "/v1/uploads/%s", up_id);
+    snprintf(h, sizeof h, "Authorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n", W.cit.token);
+    ht_resp r;
+    ht_http(&W.c, "DELETE", path, h, NULL, 0, &r);
+    EXPECT_INT(r.status, 204);
+    ht_resp_free(&r);
+
+    R.nprog = 0;
+    R.sent = 0;
+    R.stop_at = 0;
+    client_open(&loop, &opt);
+    int synced = 0;
+    EXPECT_INT(hoso_client_sync(C, on_synced, &synced), 0);
+    EXPECT_INT(hoso_client_run_until(C, &synced, 30000), 0);
+    EXPECT_INT(R.rejected, 0);
+    EXPECT_INT(R.uploads_ended, 1);
+    EXPECT(R.first_sent < (uint64_t)N / 2); /* from the start again */
+    EXPECT(strcmp(R.upload_file, up_id) != 0);
+    snprintf(path, sizeof path, "/v1/files/%s", R.upload_file);
+    snprintf(h, sizeof h, "Authorization: Bearer %s\r\n", W.cit.token);
+    ht_http(&W.c, "GET", path, h, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT(r.len == N && memcmp(r.body, data, N) == 0);
+    ht_resp_free(&r);
+    client_close(&loop);
+    free(data);
+    ht_world_stop(&W);
+}
+
+UNIT_MAIN(UNIT(test_upload_resumes_across_cuts), UNIT(test_upload_waits_in_outbox_across_restarts),
+          UNIT(test_upload_gone_on_server_starts_again))
