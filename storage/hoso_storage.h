@@ -371,6 +371,11 @@ int hoso_blob_finish(hoso_store *s, const char *id);
 void hoso_blob_remove(hoso_store *s, const char *id, int part);
 int hoso_blob_open(hoso_store *s, const char *id, int *fd);
 ssize_t hoso_blob_read(int fd, const hoso_file *f, uint64_t off, void *buf, size_t n);
+/* At start, before any request: removes what a crash or a race left under DIR/uploads
+ * (a part with no open upload: ended, swept, or finished and committed) and DIR/files
+ * (bytes with no file record: linked, then the commit never came). *parts and *files
+ * get the counts. Errors: storage's (a name that cannot be removed is skipped). */
+int hoso_blobs_tidy(hoso_store *s, size_t *parts, size_t *files);
 
 /* The events collected by a committed top-level write transaction, detached: the
  * caller owns the array and each body (hoso_events_free). Call right before commit. */

@@ -10,6 +10,7 @@
  * under the server key (AEAD, the id as associated data): destroying the record erases
  * the file. The sha256 of the plain bytes is kept, incrementally, with the upload.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -141,6 +142,52 @@ ssize_t hoso_blob_read(int fd, const hoso_file *f, uint64_t off, void *buf, size
     return r;
 }
 
+/* 1 if id (a name under uploads/ or files/) is still needed, 0 if not, <0 on error. */
+static int blob_wanted(hoso_txn *t, const char *id, int part)
+{
+    MDB_val v;
+    int rc;
+    if (!part) {
+        rc = hoso__get(t, HOSO__DB_FILES, id, 32, &v);
+        return rc == 0 ? 1 : rc == HOSO_ENOT_FOUND ? 0 : rc;
+    }
+    hoso_upload u;
+    rc = hoso_upload_get(t, id, &u);
+    int open = rc == 0 && u.offset < u.length;
+    sodium_memzero(&u, sizeof u);
+    /* A corrupt record cannot be resumed either: its part goes with the next sweep. */
+    return rc == 0 || rc == HOSO_ENOT_FOUND || rc == HOSO_ECORRUPT ? open : rc;
+}
+
+static int tidy_dir(hoso_store *s, hoso_txn *t, int part, size_t *removed)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct dirent *e;
+    int rc = 0;
+    if (snprintf(dir, sizeof dir, "%s/%s", s->dir, part ? "uploads" : "files") >= (int)sizeof dir) return HOSO_EIO;
+    DIR *d = opendir(dir);
+    if (d == NULL) return errno == ENOENT ? 0 : HOSO_EIO;
+    while (rc >= 0 && (e = readdir(d)) != NULL) {
+        if (strlen(e->d_name) != 32 || strspn(e->d_name, "0123456789abcdef") != 32) continue;
+        if ((rc = blob_wanted(t, e->d_name, part)) != 0) continue;
+        if (blob_path(s, e->d_name, part, path, sizeof path) == 0 && unlink(path) == 0) (*removed)++;
+    }
+    closedir(d);
+    return rc < 0 ? rc : 0;
+}
+
+int hoso_blobs_tidy(hoso_store *s, size_t *parts, size_t *files)
+{
+    hoso_txn *t = NULL;
+    int rc = hoso_txn_read(s, &t);
+    *parts = *files = 0;
+    if (rc) return rc;
+    rc = tidy_dir(s, t, 1, parts);
+    if (rc == 0) rc = tidy_dir(s, t, 0, files);
+    hoso_txn_abort(t);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Records */
 
@@ -262,6 +309,17 @@ int hoso_upload_expired(hoso_txn *t, int64_t now_ms, size_t limit,
             (rc = hoso__mint(&m.data, "offset", 0, &offset)) == 0 && (rc = hoso__mint(&m.data, "length", 0, &length)) == 0)
             rc = hoso__mcopy(&m.data, "owner", owner, sizeof owner);
         msgpack_unpacked_destroy(&m);
+        if (rc == HOSO_ECORRUPT) {
+            /* Unreadable, so never resumable: dropped (its part with the next start's
+             * tidy), rather than failing every creation's sweep. */
+            if ((mrc = mdb_cursor_del(c, 0)) != 0) {
+                rc = hoso__mdb_err(mrc);
+                break;
+            }
+            rc = 0;
+            n++;
+            continue;
+        }
         if (rc) break;
         if (expires > now_ms) continue;
         n++;

@@ -230,6 +230,11 @@ const char *hoso_req_header(hoso_req *r, const char *name, char *buf, size_t buf
     return buf;
 }
 
+int hoso_req_has_header(hoso_req *r, const char *name)
+{
+    return h2o_find_header_by_str(&r->h2o->headers, name, strlen(name), -1) >= 0;
+}
+
 void hoso_req_entity(hoso_req *r, const void **ptr, size_t *len)
 {
     *ptr = r->h2o->entity.base != NULL ? r->h2o->entity.base : "";

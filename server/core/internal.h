@@ -168,6 +168,9 @@ int hoso_reply_stream(hoso_req *r, int http_status, const char *content_type, ui
 /* A request header's value (first occurrence; name lower-case) copied into buf; NULL
  * if absent or longer than bufsz-1. */
 const char *hoso_req_header(hoso_req *r, const char *name, char *buf, size_t bufsz);
+/* 1 if the request has header `name` (tells a value too long for hoso_req_header's
+ * buffer from an absent one). */
+int hoso_req_has_header(hoso_req *r, const char *name);
 /* The raw body of a HOSO_R_RAW route (len 0 and ptr "" when none). */
 void hoso_req_entity(hoso_req *r, const void **ptr, size_t *len);
 /* Query parameter `name` URL-decoded into buf; NULL if absent or longer than bufsz-1. */

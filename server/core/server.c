@@ -139,6 +139,13 @@ static int open_data_dir(hoso_server *srv)
         hoso_log(HOSO_LOG_ERROR, "cannot open the data dir %s: %s", dir, hoso_err_message(err));
         return err;
     }
+    /* Upload bytes a crash or a race left behind: nothing serves them, nothing else
+     * would ever remove them. */
+    size_t parts = 0, files = 0;
+    if ((err = hoso_blobs_tidy(srv->store, &parts, &files)) != 0)
+        hoso_log(HOSO_LOG_WARN, "cannot tidy %s/uploads and files: %s", dir, hoso_err_message(err));
+    else if (parts + files > 0)
+        hoso_log(HOSO_LOG_INFO, "removed %zu upload parts and %zu files that nothing refers to", parts, files);
     return 0;
 }
 

@@ -60,6 +60,17 @@ static void http_date(int64_t ms, char *out, size_t n)
     strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
+/* Copies valid UTF-8 src into dst (cap bytes with the NUL), cut before a character that
+ * does not fit whole: a long name shortened, never broken. */
+static void utf8_copy(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t n = len < cap - 1 ? len : cap - 1;
+    if (n < len)
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* Upload-Metadata: "key base64,key base64". Copies filename and filetype. */
 static int parse_metadata(const char *m, char *name, size_t nn, char *type, size_t tn)
 {
@@ -85,8 +96,8 @@ static int parse_metadata(const char *m, char *name, size_t nn, char *type, size
         }
         val[vlen] = '\0';
         if (strlen(val) != vlen || !hoso_utf8_valid(val, vlen)) return -1;
-        if (strcmp(key, "filename") == 0) snprintf(name, nn, "%s", val);
-        if (strcmp(key, "filetype") == 0) snprintf(type, tn, "%s", val);
+        if (strcmp(key, "filename") == 0) utf8_copy(name, nn, val, vlen);
+        if (strcmp(key, "filetype") == 0) utf8_copy(type, tn, val, vlen);
         m += len;
         if (*m == ',') m++;
     }
@@ -107,6 +118,7 @@ static const char *sniff(const uint8_t *b, size_t n)
 static pthread_mutex_t lock_mu = PTHREAD_MUTEX_INITIALIZER;
 static char locked[LOCKS][33];
 
+/* 0 taken, -2 held by another PATCH, -1 no free slot. */
 static int lock_take(const char *id)
 {
     int rc = -1, free_slot = -1;
@@ -122,6 +134,8 @@ static int lock_take(const char *id)
     if (free_slot >= 0) {
         snprintf(locked[free_slot], sizeof locked[0], "%s", id);
         rc = 0;
+    } else if (free_slot == -2) {
+        rc = -2;
     }
     pthread_mutex_unlock(&lock_mu);
     return rc;
@@ -271,6 +285,8 @@ int hoso_route_upload_create(hoso_req *r)
     if (length > hoso_server_config(r->srv)->max_file)
         return hoso_fail(&r->err, HOSO_EPAYLOAD_TOO_LARGE, "a file may have at most %llu bytes (Tus-Max-Size)",
                          (unsigned long long)hoso_server_config(r->srv)->max_file);
+    if (hoso_req_header(r, "upload-metadata", meta, sizeof meta) == NULL && hoso_req_has_header(r, "upload-metadata"))
+        return hoso_fail_field(&r->err, "Upload-Metadata", "too long: at most 2047 bytes");
     if ((d = calloc(1, sizeof *d)) == NULL) return HOSO_ENOMEM;
     if (parse_metadata(hoso_req_header(r, "upload-metadata", meta, sizeof meta), d->u.name, sizeof d->u.name, d->u.type,
                        sizeof d->u.type) != 0) {
@@ -379,6 +395,11 @@ static void patch_reply(hoso_req *r, hoso_wop *op)
 {
     patch_data *d = op->data;
     char v[32];
+    /* Committed: the next PATCH may come as soon as this reply is out. */
+    if (d->locked) {
+        lock_release(d->u.id);
+        d->locked = 0;
+    }
     if (op->result != 0 || d->refused) return; /* the error reply */
     snprintf(v, sizeof v, "%llu", (unsigned long long)d->new_offset);
     hoso_reply_header(r, "upload-offset", v);
@@ -482,7 +503,10 @@ static int check_checksum(hoso_req *r, const void *piece, size_t len)
     char h[160], want[64];
     size_t wlen = 0;
     uint8_t got[32];
-    if (hoso_req_header(r, "upload-checksum", h, sizeof h) == NULL) return 0;
+    if (hoso_req_header(r, "upload-checksum", h, sizeof h) == NULL) {
+        if (!hoso_req_has_header(r, "upload-checksum")) return 0;
+        return hoso_fail_field(&r->err, "Upload-Checksum", "too long: algorithm base64, at most 159 bytes");
+    }
     char *sp = strchr(h, ' ');
     if (sp == NULL) return hoso_fail_field(&r->err, "Upload-Checksum", "must be: algorithm base64");
     *sp = '\0';
@@ -542,8 +566,9 @@ int hoso_route_upload_patch(hoso_req *r)
         free_patch(d);
         return rc;
     }
-    if (lock_take(d->u.id) != 0) {
+    if ((rc = lock_take(d->u.id)) != 0) {
         free_patch(d);
+        if (rc == -1) return hoso_fail(&r->err, HOSO_EUNAVAILABLE, "too many uploads in progress; try again");
         return hoso_fail(&r->err, HOSO_EOFFSET_MISMATCH, "another PATCH of this upload is in progress");
     }
     d->locked = 1;
@@ -671,7 +696,7 @@ static void disposition(const char *name, char *out, size_t n)
 int hoso_route_file_get(hoso_req *r)
 {
     file_stream *s;
-    char etag[80], hdr[1024], range[96];
+    char etag[80], hdr[1280], range[96]; /* hdr: a 255-byte name, ASCII and %-escaped */
     uint64_t from = 0, to = 0;
     int rc;
     if ((s = calloc(1, sizeof *s)) == NULL) return HOSO_ENOMEM;

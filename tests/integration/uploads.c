@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <lmdb.h>
 #include <sodium.h>
 #include "hoso_test.h"
 
@@ -541,4 +542,111 @@ static void test_unused_files_expire(void)
     ht_world_stop(&W);
 }
 
-UNIT_MAIN(UNIT(test_tus_protocol), UNIT(test_unused_files_expire), UNIT(test_files_in_dossiers), UNIT(test_backup_keeps_files), UNIT(test_refusals_termination_quota), UNIT(test_kill9_mid_upload))
+/* What a crash or a race leaves is cleared at the next start; a broken upload record
+ * does not stop new uploads; headers too long for the server are named, not ignored;
+ * a long name is shortened on a character boundary; pieces sent back to back all go
+ * in. */
+static void test_leftovers_and_limits(void)
+{
+    enum { N = 100000 };
+    char id[128], h[4096], path[PATH_MAX + 64], stray[33], b64[1024], name[3100];
+    ht_resp r;
+    uint8_t *data = fake_png(N);
+    ht_world_start(&W, NULL);
+    create(&W.cit, N, "mot-nua.png", id);
+    EXPECT_INT(patch(&W.cit, id, 0, data, N / 2, NULL, &r), 204);
+    ht_resp_free(&r);
+    ht_server_kill9(&W.s);
+
+    /* A part whose upload is gone, bytes no file record names, a record that does not
+     * decode. */
+    uint8_t rnd[16];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(stray, sizeof stray, rnd, sizeof rnd);
+    EXPECT_INT(ht_sh(NULL, "mkdir -p '%s/files' && printf junk > '%s/uploads/%s' && printf junk > '%s/files/%s'", W.s.dir, W.s.dir, stray, W.s.dir,
+                     stray), 0);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    snprintf(path, sizeof path, "%s/lmdb", W.s.dir);
+    EXPECT_INT(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 64);
+    EXPECT_INT(mdb_env_open(env, path, 0, 0600), 0);
+    EXPECT_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    EXPECT_INT(mdb_dbi_open(txn, "uploads", 0, &dbi), 0);
+    MDB_val k = {32, stray}, v = {1, "\xc1"};
+    EXPECT_INT(mdb_put(txn, dbi, &k, &v, 0), 0);
+    EXPECT_INT(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    ht_server_restart(&W.s);
+    ht_conn_close(&W.c);
+    ht_conn_init(&W.c, W.s.port);
+    EXPECT_INT(ht_sh(NULL, "test ! -e '%s/uploads/%s' && test ! -e '%s/files/%s'", W.s.dir, stray, W.s.dir, stray), 0);
+    EXPECT_INT(ht_sh(NULL, "grep -q 'removed 1 upload parts and 1 files that nothing refers to' '%s/hosod.log'",
+                     W.s.dir), 0);
+    /* The open upload kept its part, and goes on. */
+    EXPECT_INT(head_offset(&W.cit, id), N / 2);
+    EXPECT_INT(patch(&W.cit, id, N / 2, data + N / 2, N / 2, NULL, &r), 204);
+    ht_resp_free(&r);
+    /* A creation sweeps the broken record away instead of failing on it. */
+    char id2[128];
+    create(&W.cit, 64 * 1024, NULL, id2);
+
+    /* Headers longer than the server reads are refused by name. */
+    char big[3000];
+    memset(big, 'A', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    snprintf(name, sizeof name, "Upload-Length: 10\r\nUpload-Metadata: filename %.2990s\r\n", big);
+    hdrs(h, sizeof h, &W.cit, name);
+    ht_http(&W.c, "POST", "/v1/uploads", h, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
+    EXPECT(ht_err_names_field(&r, "Upload-Metadata"));
+    ht_resp_free(&r);
+    char more[400];
+    snprintf(more, sizeof more, "Upload-Checksum: sha256 %.300s\r\n", big);
+    EXPECT_INT(patch(&W.cit, id2, 0, data, 1000, more, &r), 422);
+    EXPECT(ht_err_names_field(&r, "Upload-Checksum"));
+    ht_resp_free(&r);
+
+    /* 64 pieces back to back on one connection: each 204. */
+    for (int i = 0; i < 64; i++) {
+        EXPECT_INT(patch(&W.cit, id2, (size_t)i * 1024, data + i * 1024, 1024, NULL, &r), 204);
+        ht_resp_free(&r);
+    }
+
+    /* "a" and 100 times "ệ" (301 bytes): kept as "a" and 84 whole characters. */
+    size_t nl = 0;
+    name[nl++] = 'a';
+    for (int i = 0; i < 100; i++) nl += (size_t)snprintf(name + nl, sizeof name - nl, "ệ");
+    sodium_bin2base64(b64, sizeof b64, (const unsigned char *)name, nl, sodium_base64_VARIANT_ORIGINAL);
+    char meta[1200], loc[128];
+    snprintf(meta, sizeof meta, "Upload-Length: 1000\r\nUpload-Metadata: filename %s\r\n", b64);
+    hdrs(h, sizeof h, &W.cit, meta);
+    ht_http(&W.c, "POST", "/v1/uploads", h, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    EXPECT(ht_resp_header(&r, "Location", loc, sizeof loc) != NULL);
+    ht_resp_free(&r);
+    EXPECT_INT(patch(&W.cit, loc + 12, 0, data, 1000, NULL, &r), 204);
+    ht_resp_free(&r);
+    char auth[400], cd[1400];
+    snprintf(path, sizeof path, "/v1/files/%s", loc + 12);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", W.cit.token);
+    ht_http(&W.c, "GET", path, auth, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT(ht_resp_header(&r, "Content-Disposition", cd, sizeof cd) != NULL);
+    const char *enc = strstr(cd, "filename*=UTF-8''");
+    EXPECT(enc != NULL);
+    if (enc) {
+        enc += strlen("filename*=UTF-8''");
+        int chars = 0;
+        for (const char *p = enc + 1; strncmp(p, "%E1%BB%87", 9) == 0; p += 9) chars++;
+        EXPECT_INT(chars, 84);
+        EXPECT_INT((int)strlen(enc), 1 + 84 * 9);
+    }
+    ht_resp_free(&r);
+    free(data);
+    ht_world_stop(&W);
+}
+
+UNIT_MAIN(UNIT(test_leftovers_and_limits), UNIT(test_tus_protocol), UNIT(test_unused_files_expire), UNIT(test_files_in_dossiers), UNIT(test_backup_keeps_files), UNIT(test_refusals_termination_quota), UNIT(test_kill9_mid_upload))
