@@ -43,12 +43,12 @@ static void on_login(hoso_client *c, const hoso_client_reply *r, void *ud)
 }
 
 static hoso_client *C;
-static int cuts;
+static int cuts, max_cuts = 8;
 
 static void on_cut(uv_timer_t *t)
 {
     (void)t;
-    if (cuts < 8) {
+    if (cuts < max_cuts) {
         hoso_client_drop_connections(C);
         cuts++;
     }
@@ -71,14 +71,18 @@ static struct {
     int applied, rejected, uploads_ended;
     hoso_client_error err; /* of the last rejected op */
     char upload_file[40], code[96];
+    char prog_op[33]; /* the upload the last progress report was about */
 } R;
 
 static void on_progress(hoso_client *c, const char *op_id, uint64_t sent, uint64_t total, void *ud)
 {
     (void)c;
-    (void)op_id;
     (void)ud;
     EXPECT(sent <= total);
+    if (strcmp(op_id, R.prog_op) != 0) { /* another upload */
+        snprintf(R.prog_op, sizeof R.prog_op, "%s", op_id);
+        R.sent = 0;
+    }
     if (R.nprog++ == 0) R.first_sent = sent;
     EXPECT(sent >= R.sent); /* never backwards, within one client or across restarts */
     R.sent = sent;
@@ -302,7 +306,6 @@ static void test_upload_waits_in_outbox_across_restarts(void)
     /* A message with one more photo, named by the upload's op_id. */
     snprintf(file2, sizeof file2, "%s/../answer.pdf", state);
     write_file(file2, data, 200000);
-    R.sent = 0; /* progress of another upload */
     EXPECT_INT(hoso_client_upload(C, file2, NULL, up2_op, on_queued, NULL), 0);
     const char *files[] = {up2_op};
     EXPECT_INT(hoso_client_message(C, R.code, "Tôi gửi thêm bản chụp.", files, 1, on_queued, NULL), 0);
@@ -415,5 +418,222 @@ static void test_upload_gone_on_server_starts_again(void)
     ht_world_stop(&W);
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* The whole story on a flaky network (issue: papers as files). */
+
+static struct {
+    int officer_msgs; /* `message` events from an officer, live on the push channel */
+    int result_ready; /* a dossier.status event to 9 */
+} E;
+
+static void on_event(hoso_client *c, const hoso_client_event *ev, void *ud)
+{
+    (void)c;
+    (void)ud;
+    if (strcmp(ev->type, "message") == 0) {
+        const msgpack_object *from = hoso_map_get(hoso_map_get(ev->raw, "message"), "from");
+        if (from && from->type == MSGPACK_OBJECT_STR && from->via.str.size == 7 &&
+            memcmp(from->via.str.ptr, "officer", 7) == 0)
+            E.officer_msgs++;
+    } else if (strcmp(ev->type, "dossier.status") == 0 && ev->dossier && ev->dossier->status == 9) {
+        E.result_ready++;
+    }
+}
+
+static void on_downloaded(hoso_client *c, const hoso_client_reply *r, void *ud)
+{
+    (void)c;
+    if (r->error.err) ht_fail("download: %s %s", r->error.code, r->error.message);
+    *(int *)ud = 1;
+}
+
+/* A citizen photographs three papers and files the dossier while the network keeps
+ * dropping (every 15 ms, 40 times), answers the officer's question with one more photo, and
+ * downloads the signed result; another citizen reads none of it. */
+static void test_flaky_citizen_files_and_gets_the_result(void)
+{
+    static const size_t sizes[3] = {300 * 1000, 700 * 1000, 1200 * 1000};
+    char state[PATH_MAX], url[64], file[PATH_MAX + 32], ops[4][33], path[256], auth[400];
+    uint8_t *photos[4];
+    uv_loop_t loop;
+    ht_resp r;
+    memset(&R, 0, sizeof R);
+    memset(&E, 0, sizeof E);
+    ht_world_start(&W, NULL);
+    ht_sdk_paths(&W.s, state, url);
+
+    /* The service's paper types, one photo each. */
+    snprintf(path, sizeof path, "/v1/services/%s", W.svc.code);
+    ht_mp_call(&W.c, "GET", path, W.cit.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    json_t *kinds = json_deep_copy(ht_j(r.json, "service.papers"));
+    ht_resp_free(&r);
+    EXPECT(json_array_size(kinds) >= 3);
+    json_t *papers = json_array();
+    for (int i = 0; i < 4; i++) {
+        size_t n = i < 3 ? sizes[i] : 400 * 1000;
+        photos[i] = malloc(n);
+        randombytes_buf(photos[i], n);
+        memcpy(photos[i], "\xff\xd8\xff\xe0", 4);
+    }
+
+    hoso_client_options opt = {.base_url = url, .state_dir = state, .backoff_min_ms = 20, .backoff_max_ms = 100,
+                               .request_timeout_ms = 10000};
+    hoso_client_callbacks cbs = {.on_op_done = on_done, .on_event = on_event, .on_upload_progress = on_progress};
+    uv_loop_init(&loop);
+    EXPECT_INT(hoso_client_new(&C, &loop, &opt, &cbs), 0);
+    int logged = 0;
+    EXPECT_INT(hoso_client_login(C, W.cit.login, NULL, W.cit.password, on_login, &logged), 0);
+    EXPECT_INT(hoso_client_run_until(C, &logged, 20000), 0);
+    EXPECT_INT(hoso_client_push_start(C), 0);
+    uv_timer_t cut;
+    uv_timer_init(&loop, &cut);
+    cuts = 0;
+    max_cuts = 40;
+    uv_timer_start(&cut, on_cut, 15, 15);
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(file, sizeof file, "%s/../giay-%d.jpg", state, i);
+        write_file(file, photos[i], sizes[i]);
+        EXPECT_INT(hoso_client_upload(C, file, NULL, ops[i], on_queued, NULL), 0);
+        json_t *k = json_array_get(kinds, (size_t)i);
+        char number[32];
+        snprintf(number, sizeof number, "SO-%d", i + 1);
+        json_array_append_new(papers, json_pack("{s:s, s:s, s:s, s:s}", "type", json_string_value(json_object_get(k, "type")),
+                                                "number", number, "issuer", "Công an phường Tràng Tiền", "file", ops[i]));
+    }
+    json_t *form = ht_valid_form(&W.svc);
+    msgpack_sbuffer s1, s2;
+    msgpack_unpacked u1, u2;
+    ht_msgpack_of(form, &s1, &u1);
+    ht_msgpack_of(papers, &s2, &u2);
+    EXPECT_INT(hoso_client_submit(C, W.svc.code, &u1.data, &u2.data, on_queued, NULL), 0);
+    msgpack_unpacked_destroy(&u1);
+    msgpack_unpacked_destroy(&u2);
+    msgpack_sbuffer_destroy(&s1);
+    msgpack_sbuffer_destroy(&s2);
+    json_decref(form);
+    json_decref(papers);
+    json_decref(kinds);
+    int synced = 0;
+    EXPECT_INT(hoso_client_sync(C, on_synced, &synced), 0);
+    for (int i = 0; i < 100 && hoso_client_outbox_len(C) > 0; i++) {
+        synced = 0;
+        EXPECT_INT(hoso_client_sync(C, on_synced, &synced), 0);
+        EXPECT_INT(hoso_client_run_until(C, &synced, 30000), 0);
+    }
+    EXPECT_INT(hoso_client_outbox_len(C), 0);
+    EXPECT_INT(R.rejected, 0);
+    EXPECT_INT(R.applied, 4);
+    EXPECT((int)strlen(R.code) > 0);
+    fprintf(stderr, "filed %s with 3 photos across %d cuts\n", R.code, cuts);
+
+    /* The dossier holds the three files, each the bytes photographed. */
+    ht_get_dossier(&W.c, W.cit.token, R.code, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    char fids[3][40];
+    for (int i = 0; i < 3; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "papers.%d.file", i);
+        snprintf(fids[i], sizeof fids[i], "%s", ht_jstr(ht_dossier_of(&r), key));
+        char want[40];
+        EXPECT_INT(hoso_client_upload_file_id(C, ops[i], want), 0);
+        EXPECT_STR(fids[i], want);
+    }
+    ht_resp_free(&r);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", W.off.token);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "/v1/files/%s", fids[i]);
+        ht_http(&W.c, "GET", path, auth, NULL, 0, &r); /* the agency's officer reads them */
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        EXPECT(r.len == sizes[i] && memcmp(r.body, photos[i], sizes[i]) == 0);
+        ht_resp_free(&r);
+    }
+
+    /* The officer asks; the question arrives live; the citizen answers with a photo. */
+    snprintf(path, sizeof path, "/v1/agency/dossiers/%s/messages", R.code);
+    json_t *body = json_pack("{s:s}", "text", "Ảnh CCCD bị mờ, anh/chị chụp lại giúp.");
+    ht_mp_callj(&W.c, "POST", path, W.off.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    ht_resp_free(&r);
+    for (int i = 0; i < 300 && E.officer_msgs == 0; i++) hoso_client_run_for(C, 50);
+    EXPECT_INT(E.officer_msgs, 1);
+    snprintf(file, sizeof file, "%s/../cccd-chup-lai.jpg", state);
+    write_file(file, photos[3], 400 * 1000);
+    EXPECT_INT(hoso_client_upload(C, file, NULL, ops[3], on_queued, NULL), 0);
+    const char *files[] = {ops[3]};
+    EXPECT_INT(hoso_client_message(C, R.code, "Tôi gửi lại ảnh CCCD.", files, 1, on_queued, NULL), 0);
+    for (int i = 0; i < 100 && hoso_client_outbox_len(C) > 0; i++) {
+        synced = 0;
+        EXPECT_INT(hoso_client_sync(C, on_synced, &synced), 0);
+        EXPECT_INT(hoso_client_run_until(C, &synced, 30000), 0);
+    }
+    EXPECT_INT(R.applied, 6);
+    char answer[40];
+    EXPECT_INT(hoso_client_upload_file_id(C, ops[3], answer), 0);
+    ht_mp_call(&W.c, "GET", path, W.off.token, NULL, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT_STR(ht_jstr(r.json, "messages.1.from"), "citizen");
+    EXPECT_STR(ht_jstr(r.json, "messages.1.files.0"), answer);
+    ht_resp_free(&r);
+
+    /* The signed result, uploaded by the officer, goes with the move to 9. */
+    char h[1024], loc[128];
+    static const char pdf[] = "%PDF-1.7\n% giay khai sinh ban dien tu, ky so\n%%EOF\n";
+    snprintf(h, sizeof h, "Tus-Resumable: 1.0.0\r\nAuthorization: Bearer %s\r\nUpload-Length: %zu\r\n"
+             "Upload-Metadata: filename a2V0LXF1YS5wZGY=\r\n", W.off.token, sizeof pdf - 1);
+    ht_http(&W.c, "POST", "/v1/uploads", h, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    EXPECT(ht_resp_header(&r, "Location", loc, sizeof loc) != NULL);
+    ht_resp_free(&r);
+    snprintf(h, sizeof h, "Tus-Resumable: 1.0.0\r\nAuthorization: Bearer %s\r\nUpload-Offset: 0\r\n"
+             "Content-Type: application/offset+octet-stream\r\n", W.off.token);
+    ht_http(&W.c, "PATCH", loc, h, pdf, sizeof pdf - 1, &r);
+    EXPECT_INT(r.status, 204);
+    ht_resp_free(&r);
+    const char *result_id = loc + strlen("/v1/uploads/");
+    long long v = 1;
+    for (int to = 2; to <= 4; to += 2) {
+        EXPECT_INT(ht_transition(&W.c, &W.off, R.code, to, v, &r), 200);
+        v = ht_jint(ht_dossier_of(&r), "version");
+        ht_resp_free(&r);
+    }
+    snprintf(path, sizeof path, "/v1/agency/dossiers/%s/transitions", R.code);
+    body = json_pack("{s:i, s:I, s:s, s:[s]}", "to", 9, "version", (json_int_t)v, "result", "Đã có kết quả",
+                     "result_files", result_id);
+    ht_mp_callj(&W.c, "POST", path, W.off.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    ht_resp_free(&r);
+    for (int i = 0; i < 300 && E.result_ready == 0; i++) hoso_client_run_for(C, 50);
+    EXPECT_INT(E.result_ready, 1);
+    uv_timer_stop(&cut);
+    char out[PATH_MAX + 32];
+    snprintf(out, sizeof out, "%s/../ket-qua.pdf", state);
+    int got = 0;
+    EXPECT_INT(hoso_client_download(C, result_id, out, on_downloaded, &got), 0);
+    EXPECT_INT(hoso_client_run_until(C, &got, 20000), 0);
+    EXPECT_INT(ht_sh(NULL, "printf '%%s' '%s' | cmp -s - '%s'", pdf, out), 0);
+
+    /* Nobody else: another citizen gets 404 for every one of these files. */
+    ht_user other;
+    ht_citizen_new(&W.c, &other);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", other.token);
+    const char *all[] = {fids[0], fids[1], fids[2], answer, result_id};
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "/v1/files/%s", all[i]);
+        ht_http(&W.c, "GET", path, auth, NULL, 0, &r);
+        EXPECT_INT(r.status, 404);
+        ht_resp_free(&r);
+    }
+
+    uv_close((uv_handle_t *)&cut, NULL);
+    hoso_client_push_stop(C);
+    client_close(&loop);
+    for (int i = 0; i < 4; i++) free(photos[i]);
+    ht_world_stop(&W);
+}
+
 UNIT_MAIN(UNIT(test_upload_resumes_across_cuts), UNIT(test_upload_waits_in_outbox_across_restarts),
-          UNIT(test_upload_gone_on_server_starts_again))
+          UNIT(test_upload_gone_on_server_starts_again), UNIT(test_flaky_citizen_files_and_gets_the_result))
