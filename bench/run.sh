@@ -325,7 +325,7 @@ NGX
 	"$BENCH" upload --url "$URL" --clients 100 --sources 50 --size 10485760 --piece 1048576 >"$TMP/rss.out" 2>&1 ||
 		{ cat "$TMP/rss.out" >&2; die "hoso-bench upload (100 clients) failed"; }
 	RSS_PEAK=$(awk '/^VmHWM/ { print $2 }' "/proc/$HOSOD_PID/status")
-	RSS_LINE="100 clients x 10 MiB at once ($(result_field "$TMP/rss.out" mib_s) MiB/s, $(result_field "$TMP/rss.out" failed) failed, $(result_field "$TMP/rss.out" retried_429) pieces sent again after a 429: at most 64 pieces are written at once): hosod RSS $((RSS0 / 1024)) MiB before, peak $((RSS_PEAK / 1024)) MiB."
+	RSS_LINE="100 clients x 10 MiB at once ($(result_field "$TMP/rss.out" mib_s) MiB/s, $(result_field "$TMP/rss.out" failed) failed, $(result_field "$TMP/rss.out" retried_429) pieces sent again after a 429: at most 64 pieces are written at once): hosod RSS $((RSS0 / 1024)) MiB before, peak $((RSS_PEAK / 1024)) MiB, for 1000 MiB of files in flight. What grows is the pieces, not the files: h2o reads each request body whole (up to --max-body) before hosod sees it, and each of the 64 pieces being written is a copy, so the peak follows clients x --max-body, never the file size."
 	# Downloads: one 10 MiB file of the setup citizen.
 	bench_setup >/dev/null
 	head -c 10485760 /dev/urandom >"$TMP/up-root/file.pdf"
