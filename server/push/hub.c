@@ -229,12 +229,13 @@ typedef struct delivery {
     h2o_linklist_t *dirty;
     const hoso_hub_event *e;
     int agency_stream;
+    hoso_hub_json json;
 } delivery;
 
 static void deliver_one(void *ctx, hoso_hub_member *m)
 {
     delivery *d = ctx;
-    hoso__ws_deliver(m->ws, d->e, d->agency_stream);
+    hoso__ws_deliver(m->ws, d->e, d->agency_stream, &d->json);
     if (!h2o_linklist_is_linked(&m->dirty))
         h2o_linklist_insert(d->dirty, &m->dirty);
 }
@@ -250,12 +251,14 @@ static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
         batch *b = bm->b;
         h2o_linklist_unlink(&bm->msg.link);
         for (size_t i = 0; h->subs.n > 0 && i < b->n; i++) {
-            delivery d = {&dirty, &b->ev[i], 0};
+            delivery d = {&dirty, &b->ev[i], 0, {{NULL, NULL}, {0, 0}, {0, 0}}};
             hoso__index_each(&h->subs, HOSO_SUB_OWNER, d.e->owner, deliver_one, &d);
             if (d.e->agency[0] != '\0') {
                 d.agency_stream = 1;
                 hoso__index_each(&h->subs, HOSO_SUB_AGENCY, d.e->agency, deliver_one, &d);
             }
+            free(d.json.text[0]);
+            free(d.json.text[1]);
         }
         /* Connections copied what they queued: the batch may go. */
         batch_release(b);

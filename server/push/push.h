@@ -98,7 +98,14 @@ int hoso__hub_stopping(const hoso_hub *h);
 
 /* ws.c: what the hub calls on a connection (worker thread). The functions marked
  * "may free" may destroy the connection: the caller must not touch it afterwards. */
-void hoso__ws_deliver(hoso_ws *ws, const hoso_hub_event *ev, int agency_stream);
+/* An event's frames as JSON text, made once per hub for all its JSON clients (NULL
+ * until the first one asks; freed by the hub after the delivery). */
+typedef struct hoso_hub_json {
+    char *text[2]; /* [0] owner frame, [1] agency frame */
+    size_t len[2];
+    int failed[2];
+} hoso_hub_json;
+void hoso__ws_deliver(hoso_ws *ws, const hoso_hub_event *ev, int agency_stream, hoso_hub_json *json);
 void hoso__ws_flush(hoso_ws *ws);                              /* may free */
 void hoso__ws_tick(hoso_ws *ws, int64_t now_ms);               /* may free */
 /* Sends up to budget replayed events; returns how many and sets *again when work

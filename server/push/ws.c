@@ -333,15 +333,29 @@ static void check_pending(hoso_ws *c)
 /* ---------------------------------------------------------------------------------- */
 /* What the hub calls */
 
-void hoso__ws_deliver(hoso_ws *c, const hoso_hub_event *e, int agency_stream)
+/* A live event's frame: the hub's msgpack, or its JSON made once for every JSON client
+ * of this hub (the conversion costs more than the send). */
+static int send_event(hoso_ws *c, const uint8_t *mp, size_t len, hoso_hub_json *json, int k)
+{
+    if (!c->json)
+        return send_frame(c, mp, len);
+    if (json->text[k] == NULL && !json->failed[k] && hoso_msgpack_to_json(mp, len, &json->text[k], &json->len[k]) != 0)
+        json->failed[k] = 1;
+    if (json->text[k] == NULL)
+        return HOSO_ENOMEM;
+    struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)json->text[k], json->len[k]};
+    return wslay_event_queue_msg(c->conn->ws_ctx, &msg) == 0 ? 0 : HOSO_EUNAVAILABLE;
+}
+
+void hoso__ws_deliver(hoso_ws *c, const hoso_hub_event *e, int agency_stream, hoso_hub_json *json)
 {
     if (c->closing || c->state != WS_LIVE)
         return; /* a replay in progress reads these from storage */
     if (agency_stream) {
-        if (send_frame(c, e->aframe, e->aframe_len) == 0)
+        if (send_event(c, e->aframe, e->aframe_len, json, 1) == 0)
             hoso_metrics_ws_delivered(1);
     } else if (e->seq == c->last_sent + 1) {
-        if (send_frame(c, e->frame, e->frame_len) == 0) {
+        if (send_event(c, e->frame, e->frame_len, json, 0) == 0) {
             c->last_sent = e->seq;
             hoso_metrics_ws_delivered(1);
         }
