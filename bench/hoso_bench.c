@@ -18,7 +18,9 @@
  * the next one, not a generator that multiplexes cleverly. Bodies are msgpack, the
  * format the mobile app uses.
  */
+#define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -31,7 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1282,6 +1286,650 @@ static int hoso_bench_upload(const hoso_bench_opts *o, const hoso_bench_up *u)
     return failed ? 1 : 0;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Fan-out: one event to N subscribers, and what an idle subscriber costs the server.
+ *
+ * hosod: N WebSockets, all with the officer's token, each subscribed to the agency
+ * stream; a second thread moves --events dossiers of that agency (1 -> 2), one every
+ * --pace-ms (open loop: each move's latency counts from its scheduled time, so a slow
+ * server cannot hide its queue). The reference (--mqtt HOST:PORT): N MQTT 3.1.1
+ * connections subscribed at QoS 0 to one topic, and a publisher sending --events
+ * messages of --payload bytes at the same pace. One thread multiplexes every
+ * subscriber with epoll; a delivery's latency is its receipt minus its event's
+ * scheduled time, on the same monotonic clock. With --pid, the server's RSS before the
+ * subscribers connect and after they have sat subscribed for --settle-ms gives the
+ * memory one idle subscribed connection costs. */
+
+typedef struct hoso_bench_fan {
+    unsigned long subscribers, events, pace_ms, pid, settle_ms, payload;
+    int json;            /* hosod: JSON text frames instead of msgpack (the app's) */
+    const char *officer; /* USER:PASS: hosod */
+    const char *mqtt;    /* HOST:PORT: the MQTT reference */
+} hoso_bench_fan;
+
+enum { FAN_CONNECTING, FAN_HANDSHAKE, FAN_SUBSCRIBING, FAN_READY, FAN_DEAD };
+
+typedef struct hoso_bench_sub {
+    int fd, state;
+    unsigned char *buf;
+    size_t len, cap;
+    uint8_t *seen; /* one byte per event: duplicates show */
+} hoso_bench_sub;
+
+typedef struct hoso_bench_fanrun {
+    const hoso_bench_opts *o;
+    const hoso_bench_fan *f;
+    hoso_bench_target mq; /* the broker, in --mqtt mode */
+    char token[256], agency[64], sub_frame[160];
+    size_t sub_len;
+    int sub_op; /* 1 text, 2 binary */
+    char (*codes)[96];    /* hosod: the dossier of each event */
+    size_t ncodes;
+    int *slot;            /* open addressing: code hash -> event index + 1 */
+    size_t nslot;
+    _Atomic uint64_t *due_ns; /* each event's scheduled time, 0 until it is due */
+    double t0;            /* the monotonic origin of due_ns */
+    double *lat;          /* seconds, one per delivery */
+    size_t nlat, caplat;
+    unsigned long dup, bad, moves_failed;
+    double first_due, last_rx;
+    atomic_int mover_done;
+    pthread_t mover;
+} hoso_bench_fanrun;
+
+static uint64_t hoso_bench_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+static void hoso_bench_fan_index(hoso_bench_fanrun *fr)
+{
+    fr->nslot = 1;
+    while (fr->nslot < fr->ncodes * 2 + 2)
+        fr->nslot *= 2;
+    if ((fr->slot = calloc(fr->nslot, sizeof(*fr->slot))) == NULL)
+        hoso_bench_die("out of memory");
+    for (size_t i = 0; i < fr->ncodes; i++) {
+        size_t k = hoso_bench_hash(fr->codes[i], strlen(fr->codes[i])) & (fr->nslot - 1);
+        while (fr->slot[k])
+            k = (k + 1) & (fr->nslot - 1);
+        fr->slot[k] = (int)i + 1;
+    }
+}
+
+/* The event index a payload names, or -1. hosod: the dossier code after the agency
+ * prefix in a dossier.status event; MQTT: the first 8 digits. */
+static long hoso_bench_fan_event(hoso_bench_fanrun *fr, const unsigned char *p, size_t n)
+{
+    if (fr->f->mqtt) {
+        if (n < 8)
+            return -1;
+        long v = 0;
+        for (int i = 0; i < 8; i++) {
+            if (p[i] < '0' || p[i] > '9')
+                return -1;
+            v = v * 10 + (p[i] - '0');
+        }
+        return v < (long)fr->f->events ? v : -1;
+    }
+    /* JSON or msgpack alike: the strings are there as they are. The dossier's code is
+     * the only string that starts with the agency and a dash. */
+    const char *s = (const char *)p, *end = s + n;
+    if (!memmem(s, n, "dossier.status", 14))
+        return -1;
+    char key[80];
+    int kl = snprintf(key, sizeof(key), "%s-", fr->agency);
+    const char *c = memmem(s, n, key, (size_t)kl), *q = c;
+    if (c == NULL)
+        return -1;
+    while (q < end && (isalnum((unsigned char)*q) || *q == '.' || *q == '-'))
+        q++;
+    size_t k = hoso_bench_hash(c, (size_t)(q - c)) & (fr->nslot - 1);
+    for (; fr->slot[k]; k = (k + 1) & (fr->nslot - 1)) {
+        const char *code = fr->codes[fr->slot[k] - 1];
+        if (strlen(code) == (size_t)(q - c) && memcmp(code, c, (size_t)(q - c)) == 0)
+            return fr->slot[k] - 1;
+    }
+    return -1;
+}
+
+static void hoso_bench_fan_delivered(hoso_bench_fanrun *fr, hoso_bench_sub *s, long ev)
+{
+    uint64_t due = atomic_load_explicit(&fr->due_ns[ev], memory_order_acquire);
+    double now = hoso_bench_now();
+    if (s->seen[ev]++) {
+        fr->dup++;
+        return;
+    }
+    if (due == 0) { /* cannot happen: an event comes after its move */
+        fr->bad++;
+        return;
+    }
+    if (fr->nlat == fr->caplat) {
+        fr->caplat = fr->caplat ? fr->caplat * 2 : 65536;
+        if ((fr->lat = realloc(fr->lat, fr->caplat * sizeof(*fr->lat))) == NULL)
+            hoso_bench_die("out of memory");
+    }
+    fr->lat[fr->nlat++] = now - (fr->t0 + (double)due / 1e9);
+    fr->last_rx = now;
+}
+
+/* A client's WebSocket frame (masked, as RFC 6455 wants from clients). */
+static int hoso_bench_ws_send(int fd, int opcode, const void *p, size_t n)
+{
+    unsigned char f[14 + 256];
+    if (n > 256)
+        return -EMSGSIZE;
+    size_t h = 0;
+    f[h++] = (unsigned char)(0x80 | opcode);
+    if (n < 126) {
+        f[h++] = (unsigned char)(0x80 | n);
+    } else {
+        f[h++] = 0x80 | 126;
+        f[h++] = (unsigned char)(n >> 8);
+        f[h++] = (unsigned char)n;
+    }
+    unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    memcpy(f + h, mask, 4);
+    h += 4;
+    for (size_t i = 0; i < n; i++)
+        f[h + i] = ((const unsigned char *)p)[i] ^ mask[i & 3];
+    return send(fd, f, h + n, MSG_NOSIGNAL) == (ssize_t)(h + n) ? 0 : -EIO;
+}
+
+/* MQTT's remaining-length varint. */
+static size_t hoso_bench_mqtt_len(unsigned char *out, size_t n)
+{
+    size_t k = 0;
+    do {
+        unsigned char b = n % 128;
+        n /= 128;
+        out[k++] = (unsigned char)(n ? b | 0x80 : b);
+    } while (n);
+    return k;
+}
+
+static int hoso_bench_mqtt_connect(int fd, const char *client_id)
+{
+    unsigned char p[128], body[96];
+    size_t idl = strlen(client_id), b = 0;
+    memcpy(body, "\0\4MQTT\4\2\0\0", 10); /* level 4, clean session, no keep-alive */
+    b = 10;
+    body[b++] = (unsigned char)(idl >> 8);
+    body[b++] = (unsigned char)idl;
+    memcpy(body + b, client_id, idl);
+    b += idl;
+    size_t h = 0;
+    p[h++] = 0x10;
+    h += hoso_bench_mqtt_len(p + h, b);
+    memcpy(p + h, body, b);
+    return send(fd, p, h + b, MSG_NOSIGNAL) == (ssize_t)(h + b) ? 0 : -EIO;
+}
+
+static const char hoso_bench_topic[] = "hoso/agency/bench";
+
+static int hoso_bench_mqtt_subscribe(int fd)
+{
+    unsigned char p[64];
+    size_t tl = sizeof(hoso_bench_topic) - 1, h = 0;
+    p[h++] = 0x82;
+    p[h++] = (unsigned char)(2 + 2 + tl + 1);
+    p[h++] = 0;
+    p[h++] = 1; /* packet id */
+    p[h++] = 0;
+    p[h++] = (unsigned char)tl;
+    memcpy(p + h, hoso_bench_topic, tl);
+    h += tl;
+    p[h++] = 0; /* QoS 0 */
+    return send(fd, p, h, MSG_NOSIGNAL) == (ssize_t)h ? 0 : -EIO;
+}
+
+static void hoso_bench_sub_reserve(hoso_bench_sub *s, size_t extra)
+{
+    if (s->len + extra <= s->cap)
+        return;
+    size_t cap = s->cap ? s->cap : 4096;
+    while (cap < s->len + extra)
+        cap *= 2;
+    if ((s->buf = realloc(s->buf, cap)) == NULL)
+        hoso_bench_die("out of memory");
+    s->cap = cap;
+}
+
+/* Consumes whole messages of s->buf. */
+static void hoso_bench_sub_parse(hoso_bench_fanrun *fr, hoso_bench_sub *s)
+{
+    size_t off = 0;
+    if (s->state == FAN_HANDSHAKE && !fr->f->mqtt) {
+        unsigned char *e = memmem(s->buf, s->len, "\r\n\r\n", 4);
+        if (e == NULL)
+            return;
+        if (s->len < 12 || memcmp(s->buf, "HTTP/1.1 101", 12) != 0) {
+            s->state = FAN_DEAD;
+            return;
+        }
+        off = (size_t)(e - s->buf) + 4;
+        s->state = FAN_SUBSCRIBING;
+        if (hoso_bench_ws_send(s->fd, fr->sub_op, fr->sub_frame, fr->sub_len) != 0)
+            s->state = FAN_DEAD;
+    }
+    while (s->state != FAN_DEAD && s->len - off >= 2) {
+        const unsigned char *p = s->buf + off;
+        size_t avail = s->len - off, hl, n;
+        if (fr->f->mqtt) {
+            /* fixed header: type byte, varint length */
+            size_t mult = 1;
+            n = 0;
+            hl = 1;
+            do {
+                if (hl >= avail)
+                    goto More;
+                n += (p[hl] & 127u) * mult;
+                mult *= 128;
+            } while (p[hl++] & 128);
+            if (avail < hl + n)
+                goto More;
+            unsigned type = p[0] >> 4;
+            if (type == 2 && s->state == FAN_HANDSHAKE) { /* CONNACK */
+                if (n < 2 || p[hl + 1] != 0 || hoso_bench_mqtt_subscribe(s->fd) != 0)
+                    s->state = FAN_DEAD;
+                else
+                    s->state = FAN_SUBSCRIBING;
+            } else if (type == 9) { /* SUBACK */
+                s->state = n >= 3 && p[hl + 2] == 0 ? FAN_READY : FAN_DEAD;
+            } else if (type == 3 && n >= 2) { /* PUBLISH, QoS 0: topic, then payload */
+                size_t tl = ((size_t)p[hl] << 8) | p[hl + 1];
+                if (2 + tl <= n) {
+                    long ev = hoso_bench_fan_event(fr, p + hl + 2 + tl, n - 2 - tl);
+                    if (ev >= 0)
+                        hoso_bench_fan_delivered(fr, s, ev);
+                }
+            }
+            off += hl + n;
+            continue;
+        }
+        n = p[1] & 0x7f;
+        hl = 2;
+        if (n == 126) {
+            if (avail < 4)
+                break;
+            n = ((size_t)p[2] << 8) | p[3];
+            hl = 4;
+        } else if (n == 127) {
+            if (avail < 10)
+                break;
+            n = 0;
+            for (int i = 0; i < 8; i++)
+                n = (n << 8) | p[2 + i];
+            hl = 10;
+        }
+        if (avail < hl + n)
+            break;
+        int op = p[0] & 0x0f;
+        const unsigned char *pl = p + hl;
+        if (op == 9) {
+            if (hoso_bench_ws_send(s->fd, 10, pl, n < 125 ? n : 0) != 0)
+                s->state = FAN_DEAD;
+        } else if (op == 8) {
+            s->state = FAN_DEAD;
+        } else if (op == 1 || op == 2) {
+            if (s->state == FAN_SUBSCRIBING) {
+                s->state = memmem(pl, n, "subscribed", 10) ? FAN_READY : FAN_DEAD;
+            } else {
+                long ev = hoso_bench_fan_event(fr, pl, n);
+                if (ev >= 0)
+                    hoso_bench_fan_delivered(fr, s, ev);
+            }
+        }
+        off += hl + n;
+    }
+More:
+    memmove(s->buf, s->buf + off, s->len - off);
+    s->len -= off;
+}
+
+static long hoso_bench_rss_kib(unsigned long pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof(path), "/proc/%lu/status", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/* The events, at the pace: officer moves (hosod) or publishes (MQTT). */
+static void *hoso_bench_fan_mover(void *arg)
+{
+    hoso_bench_fanrun *fr = arg;
+    const hoso_bench_fan *f = fr->f;
+    hoso_bench_conn c = {.target = f->mqtt ? &fr->mq : &fr->o->target, .fd = -1};
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    unsigned char *pub = NULL;
+    size_t publen = 0;
+    if (f->mqtt) {
+        char id[32];
+        snprintf(id, sizeof(id), "hoso-bench-pub-%u", hoso_bench_seed);
+        unsigned char ack[4];
+        if (hoso_bench_conn_open(&c) != 0 || hoso_bench_mqtt_connect(c.fd, id) != 0 ||
+            recv(c.fd, ack, 4, MSG_WAITALL) != 4 || ack[0] != 0x20 || ack[3] != 0)
+            hoso_bench_die("the MQTT publisher could not connect to %s", f->mqtt);
+        size_t tl = sizeof(hoso_bench_topic) - 1, n = 2 + tl + f->payload;
+        if ((pub = malloc(16 + n)) == NULL)
+            hoso_bench_die("out of memory");
+        publen = 0;
+        pub[publen++] = 0x30;
+        publen += hoso_bench_mqtt_len(pub + publen, n);
+        pub[publen++] = 0;
+        pub[publen++] = (unsigned char)tl;
+        memcpy(pub + publen, hoso_bench_topic, tl);
+        publen += tl;
+        memset(pub + publen, 'x', f->payload);
+        publen += f->payload;
+    }
+    double start = hoso_bench_now() + 0.05;
+    for (unsigned long i = 0; i < f->events; i++) {
+        double due = start + (double)i * (double)f->pace_ms / 1e3, now = hoso_bench_now();
+        if (due > now)
+            usleep((useconds_t)((due - now) * 1e6));
+        if (f->pace_ms == 0)
+            due = hoso_bench_now(); /* closed loop: from the send */
+        atomic_store_explicit(&fr->due_ns[i], (uint64_t)((due - fr->t0) * 1e9), memory_order_release);
+        if (i == 0)
+            fr->first_due = due;
+        if (f->mqtt) {
+            char idx[24];
+            snprintf(idx, sizeof(idx), "%08lu", i % 100000000ul);
+            memcpy(pub + publen - f->payload, idx, f->payload < 8 ? f->payload : 8);
+            if (hoso_bench_send_all(c.fd, (const char *)pub, publen) != 0)
+                hoso_bench_die("the MQTT publisher lost its connection");
+            continue;
+        }
+        char path[192];
+        snprintf(path, sizeof(path), "/v1/agency/dossiers/%s/transitions", fr->codes[i]);
+        msgpack_sbuffer_clear(&sb);
+        msgpack_pack_map(&pk, 3);
+        hoso_pack_cstr(&pk, "to");
+        msgpack_pack_int(&pk, 2);
+        hoso_pack_cstr(&pk, "version");
+        msgpack_pack_int64(&pk, 1);
+        hoso_pack_cstr(&pk, "due_at");
+        msgpack_pack_int64(&pk, hoso_bench_epoch_ms() + 7LL * 86400000);
+        hoso_bench_resp resp = {0};
+        if (hoso_bench_http(&c, "POST", path, fr->token, sb.data, sb.size, &resp) != 0 || resp.status != 200)
+            fr->moves_failed++;
+        free(resp.body.p);
+    }
+    free(pub);
+    msgpack_sbuffer_destroy(&sb);
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+    atomic_store(&fr->mover_done, 1);
+    return NULL;
+}
+
+static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
+{
+    hoso_bench_fanrun fr = {.o = o, .f = f};
+    struct rlimit rl;
+    /* one descriptor per subscriber, and some to spare */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && f->subscribers + 64 > rl.rlim_cur)
+        hoso_bench_die("--subscribers %lu needs %lu descriptors; this process may open %lu (ulimit -n)",
+                       f->subscribers, f->subscribers + 64, (unsigned long)rl.rlim_cur);
+    const hoso_bench_target *to = &o->target;
+    if (f->mqtt) {
+        char url[128];
+        snprintf(url, sizeof(url), "http://%s", f->mqtt);
+        hoso_bench_parse_url(url, &fr.mq);
+        to = &fr.mq;
+    } else {
+        /* The dossiers to move, filed first: their creation is not part of the run. */
+        hoso_bench_conn c = {.target = &o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
+        hoso_bench_service svc;
+        char citizen[256], msg[256];
+        hoso_bench_pick_service(&c, o->service, &svc);
+        snprintf(fr.agency, sizeof(fr.agency), "%s", svc.agency);
+        if (hoso_bench_citizen_login(&c, 0, citizen, sizeof(citizen), msg, sizeof(msg)))
+            hoso_bench_die("%s", msg);
+        hoso_bench_staff_login(&c, f->officer, fr.token, sizeof(fr.token));
+        if ((fr.codes = calloc(f->events, sizeof(*fr.codes))) == NULL)
+            hoso_bench_die("out of memory");
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        for (unsigned long i = 0; i < f->events; i++) {
+            char op_id[80];
+            snprintf(op_id, sizeof(op_id), "bench-fan-%u-%lu", hoso_bench_seed, i);
+            hoso_bench_submit_body(&svc, op_id, &sb);
+            hoso_bench_must(&c, "/v1/dossiers", citizen, &sb, fr.codes[i], sizeof(fr.codes[i]));
+        }
+        fr.ncodes = f->events;
+        hoso_bench_fan_index(&fr);
+        if (f->json) {
+            fr.sub_len = (size_t)snprintf(fr.sub_frame, sizeof(fr.sub_frame), "{\"type\":\"subscribe\",\"agency\":\"%s\"}",
+                                          fr.agency);
+            fr.sub_op = 1;
+        } else {
+            msgpack_sbuffer_clear(&sb);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_map(&pk, 2);
+            hoso_pack_cstr(&pk, "type");
+            hoso_pack_cstr(&pk, "subscribe");
+            hoso_pack_cstr(&pk, "agency");
+            hoso_pack_cstr(&pk, fr.agency);
+            if (sb.size > sizeof(fr.sub_frame))
+                hoso_bench_die("agency code too long");
+            memcpy(fr.sub_frame, sb.data, sb.size);
+            fr.sub_len = sb.size;
+            fr.sub_op = 2;
+        }
+        msgpack_sbuffer_destroy(&sb);
+        msgpack_sbuffer_destroy(&svc.form);
+        msgpack_sbuffer_destroy(&svc.papers);
+        hoso_bench_conn_close(&c);
+        free(c.in.p);
+    }
+    fr.due_ns = calloc(f->events, sizeof(*fr.due_ns));
+    hoso_bench_sub *subs = calloc(f->subscribers, sizeof(*subs));
+    uint8_t *seen = calloc(f->subscribers, f->events);
+    if (!fr.due_ns || !subs || !seen)
+        hoso_bench_die("out of memory");
+    fr.t0 = hoso_bench_now();
+    long rss0 = f->pid ? hoso_bench_rss_kib(f->pid) : -1;
+
+    /* Connect everyone, at most 256 handshakes in flight. */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        hoso_bench_die("epoll_create1: %s", strerror(errno));
+    char upgrade[512];
+    int ul = snprintf(upgrade, sizeof(upgrade),
+                      "GET /v1/ws HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: aG9zby1iZW5jaC1rZXkxMg==\r\n"
+                      "Authorization: Bearer %s\r\n\r\n",
+                      o->target.host, o->target.port, fr.token);
+    unsigned long opened = 0, ready = 0, dead = 0, pending = 0;
+    double t_connect = hoso_bench_now(), deadline = t_connect + 60 + (double)f->subscribers / 200;
+    struct epoll_event evs[256];
+    double next_progress = t_connect + 1;
+    while (ready + dead < f->subscribers && hoso_bench_now() < deadline) {
+        while (opened < f->subscribers && pending < 256) {
+            hoso_bench_sub *s = &subs[opened];
+            s->seen = seen + opened * f->events;
+            s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (s->fd < 0)
+                hoso_bench_die("socket: %s (subscriber %lu)", strerror(errno), opened);
+            if (to->loopback && o->sources > 1) {
+                struct sockaddr_in src = {.sin_family = AF_INET};
+                src.sin_addr.s_addr = htonl((127u << 24) | (unsigned)(1 + opened % o->sources));
+                if (bind(s->fd, (struct sockaddr *)&src, sizeof(src)) != 0)
+                    hoso_bench_die("bind 127.0.0.%lu: %s", 1 + opened % o->sources, strerror(errno));
+            }
+            if (connect(s->fd, (const struct sockaddr *)&to->addr, sizeof(to->addr)) != 0 && errno != EINPROGRESS)
+                hoso_bench_die("connect: %s (subscriber %lu)", strerror(errno), opened);
+            s->state = FAN_CONNECTING;
+            struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.u64 = opened};
+            epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &e);
+            opened++;
+            pending++;
+        }
+        int n = epoll_wait(ep, evs, 256, 100);
+        for (int i = 0; i < n; i++) {
+            hoso_bench_sub *s = &subs[evs[i].data.u64];
+            int was = s->state;
+            if (s->state == FAN_CONNECTING && (evs[i].events & EPOLLOUT)) {
+                int err = 0;
+                socklen_t el = sizeof(err);
+                getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+                struct epoll_event e = {.events = EPOLLIN, .data.u64 = evs[i].data.u64};
+                epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &e);
+                if (err) {
+                    s->state = FAN_DEAD;
+                } else if (f->mqtt) {
+                    char id[40];
+                    snprintf(id, sizeof(id), "hoso-bench-%u-%lu", hoso_bench_seed, (unsigned long)evs[i].data.u64);
+                    s->state = hoso_bench_mqtt_connect(s->fd, id) == 0 ? FAN_HANDSHAKE : FAN_DEAD; /* CONNACK next */
+                } else {
+                    s->state = send(s->fd, upgrade, (size_t)ul, MSG_NOSIGNAL) == ul ? FAN_HANDSHAKE : FAN_DEAD;
+                }
+            }
+            if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && s->state != FAN_DEAD) {
+                hoso_bench_sub_reserve(s, 4096);
+                ssize_t r = recv(s->fd, s->buf + s->len, s->cap - s->len, 0);
+                if (r > 0) {
+                    s->len += (size_t)r;
+                    hoso_bench_sub_parse(&fr, s);
+                } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                    s->state = FAN_DEAD;
+                }
+            }
+            if (s->state == FAN_READY && was != FAN_READY) {
+                ready++;
+                pending--;
+                /* idle from now on: the buffer goes, as a phone keeps little */
+                free(s->buf);
+                s->buf = NULL;
+                s->len = s->cap = 0;
+            } else if (s->state == FAN_DEAD && was != FAN_DEAD) {
+                dead++;
+                if (was != FAN_READY)
+                    pending--;
+            }
+        }
+        if (hoso_bench_now() >= next_progress) {
+            fprintf(stderr, "hoso-bench: %lu of %lu subscribed, %lu failed\n", ready, f->subscribers, dead);
+            next_progress += 1;
+        }
+    }
+    double connect_s = hoso_bench_now() - t_connect;
+    if (ready == 0)
+        hoso_bench_die("no subscriber got through (%lu failed)", dead);
+
+    /* Idle, subscribed: what does each one hold on the server? */
+    double settle_end = hoso_bench_now() + (double)f->settle_ms / 1e3;
+    while (hoso_bench_now() < settle_end) {
+        int n = epoll_wait(ep, evs, 256, 50);
+        for (int i = 0; i < n; i++) {
+            hoso_bench_sub *s = &subs[evs[i].data.u64];
+            if (s->state == FAN_DEAD)
+                continue;
+            hoso_bench_sub_reserve(s, 4096);
+            ssize_t r = recv(s->fd, s->buf + s->len, s->cap - s->len, 0);
+            if (r > 0) {
+                s->len += (size_t)r;
+                hoso_bench_sub_parse(&fr, s);
+            }
+        }
+    }
+    long rss1 = f->pid ? hoso_bench_rss_kib(f->pid) : -1;
+
+    /* The events. */
+    fr.t0 = fr.t0; /* due times are relative to the origin taken above */
+    int r = pthread_create(&fr.mover, NULL, hoso_bench_fan_mover, &fr);
+    if (r)
+        hoso_bench_die("pthread_create: %s", strerror(r));
+    unsigned long expected = ready * f->events;
+    double quiet_since = 0, hard = hoso_bench_now() + (double)f->events * (double)f->pace_ms / 1e3 + 120;
+    while (hoso_bench_now() < hard) {
+        int n = epoll_wait(ep, evs, 256, 20);
+        for (int i = 0; i < n; i++) {
+            hoso_bench_sub *s = &subs[evs[i].data.u64];
+            if (s->state == FAN_DEAD)
+                continue;
+            hoso_bench_sub_reserve(s, 16384);
+            ssize_t rr = recv(s->fd, s->buf + s->len, s->cap - s->len, 0);
+            if (rr > 0) {
+                s->len += (size_t)rr;
+                hoso_bench_sub_parse(&fr, s);
+            } else if (rr == 0 || (errno != EAGAIN && errno != EINTR)) {
+                s->state = FAN_DEAD;
+                dead++;
+            }
+        }
+        if (fr.nlat >= expected && atomic_load(&fr.mover_done))
+            break;
+        /* everything moved and nothing arrived for 3 s: what is missing stays missing */
+        if (atomic_load(&fr.mover_done)) {
+            if (n > 0 || quiet_since == 0)
+                quiet_since = hoso_bench_now();
+            else if (hoso_bench_now() - quiet_since > 3)
+                break;
+        }
+    }
+    pthread_join(fr.mover, NULL);
+
+    qsort(fr.lat, fr.nlat, sizeof(*fr.lat), hoso_bench_cmp_double);
+    double span = fr.last_rx - fr.first_due;
+    double rate = span > 0 ? (double)fr.nlat / span : 0;
+    double p50 = hoso_bench_pct(fr.lat, fr.nlat, 50) * 1e3, p90 = hoso_bench_pct(fr.lat, fr.nlat, 90) * 1e3,
+           p99 = hoso_bench_pct(fr.lat, fr.nlat, 99) * 1e3, p999 = hoso_bench_pct(fr.lat, fr.nlat, 99.9) * 1e3,
+           pmax = fr.nlat ? fr.lat[fr.nlat - 1] * 1e3 : 0;
+    double per_conn = rss0 >= 0 && rss1 >= 0 ? (double)(rss1 - rss0) / (double)ready : -1;
+    unsigned long missing = expected > fr.nlat ? expected - fr.nlat : 0;
+    printf("%s: %lu of %lu subscribers ready in %.1f s (%lu failed)\n", f->mqtt ? "mqtt" : "hosod", ready,
+           f->subscribers, connect_s, dead);
+    if (per_conn >= 0)
+        printf("server RSS %ld KiB before, %ld KiB with %lu idle subscribers: %.2f KiB each\n", rss0, rss1, ready,
+               per_conn);
+    printf("%lu events at %lu ms pace, %lu deliveries of %lu (%lu missing, %lu duplicate, %lu failed moves) "
+           "in %.2f s = %.0f deliveries/s\n",
+           f->events, f->pace_ms, fr.nlat, expected, missing, fr.dup, fr.moves_failed, span, rate);
+    printf("latency from the event's scheduled time: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
+           p50, p90, p99, p999, pmax);
+    printf("RESULT subscribers=%lu ready=%lu events=%lu deliveries=%lu missing=%lu duplicates=%lu moves_failed=%lu "
+           "seconds=%.2f rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f rss_kib_per_conn=%.2f "
+           "connect_s=%.1f\n",
+           f->subscribers, ready, f->events, fr.nlat, missing, fr.dup, fr.moves_failed, span, rate, p50, p90, p99,
+           p999, pmax, per_conn, connect_s);
+    for (unsigned long i = 0; i < f->subscribers; i++) {
+        if (subs[i].fd > 0)
+            close(subs[i].fd);
+        free(subs[i].buf);
+    }
+    close(ep);
+    free(subs);
+    free(seen);
+    free(fr.lat);
+    free(fr.codes);
+    free(fr.slot);
+    free((void *)fr.due_ns);
+    return missing == 0 && fr.dup == 0 && fr.moves_failed == 0 && dead == 0 ? 0 : 1;
+}
+
 /* Prints a port that was free on host a moment ago (bind to port 0, then release). */
 static int hoso_bench_port(const char *host)
 {
@@ -1306,7 +1954,11 @@ static void hoso_bench_usage(void)
           "       hoso-bench moves --url http://HOST:PORT --officer USER:PASS [--count 200] [--pace-ms 20]\n"
           "       hoso-bench upload --url http://HOST:PORT [--clients 8] [--size BYTES] [--piece BYTES]\n"
           "                         [--raw-path /PATH (PUT each piece there instead of tus)] [--cpu-pid PID]\n"
-          "                         [--bot USER:PASS --callback URL] [--service CODE]\n",
+          "                         [--bot USER:PASS --callback URL] [--service CODE]\n"
+          "       hoso-bench fanout --url http://HOST:PORT --officer USER:PASS [--subscribers 1000]\n"
+          "                         [--events 200] [--pace-ms 5] [--pid PID] [--settle-ms 2000] [--sources 8]\n"
+          "                         [--frames msgpack|json]\n"
+          "       hoso-bench fanout --mqtt HOST:PORT [--payload BYTES] (the same, against an MQTT broker)\n",
           stderr);
     exit(2);
 }
@@ -1329,13 +1981,14 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "port") == 0)
         return hoso_bench_port(argc > 2 ? argv[2] : "127.0.0.1");
     if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0 && strcmp(cmd, "moves") != 0 &&
-        strcmp(cmd, "upload") != 0)
+        strcmp(cmd, "upload") != 0 && strcmp(cmd, "fanout") != 0)
         hoso_bench_usage();
 
     /* A bounded default total keeps every run short and every row comparable. */
     hoso_bench_opts o = {.clients = 64, .sources = 8, .duration = 10, .max_total = 9000};
     hoso_bench_moves m = {.count = 200, .pace_ms = 20};
     hoso_bench_up up = {.size = 10u << 20, .piece = 1u << 20};
+    hoso_bench_fan fan = {.subscribers = 1000, .events = 200, .pace_ms = 5, .settle_ms = 2000, .payload = 1000};
     const char *url = NULL;
     /* every option takes a value: they come in pairs */
     for (int i = 2; i < argc; i += 2) {
@@ -1365,7 +2018,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--count") == 0)
             m.count = hoso_bench_num(a, v, 1, 100000);
         else if (strcmp(a, "--pace-ms") == 0)
-            m.pace_ms = hoso_bench_num(a, v, 0, 10000);
+            m.pace_ms = fan.pace_ms = hoso_bench_num(a, v, 0, 10000);
         else if (strcmp(a, "--size") == 0)
             up.size = hoso_bench_num(a, v, 16, 1ul << 32);
         else if (strcmp(a, "--piece") == 0)
@@ -1374,9 +2027,25 @@ int main(int argc, char **argv)
             up.raw = v;
         else if (strcmp(a, "--cpu-pid") == 0)
             up.cpu_pid = hoso_bench_num(a, v, 1, 1ul << 30);
+        else if (strcmp(a, "--subscribers") == 0)
+            fan.subscribers = hoso_bench_num(a, v, 1, 1000000);
+        else if (strcmp(a, "--events") == 0)
+            fan.events = hoso_bench_num(a, v, 1, 100000);
+        else if (strcmp(a, "--pid") == 0)
+            fan.pid = hoso_bench_num(a, v, 1, 1ul << 30);
+        else if (strcmp(a, "--settle-ms") == 0)
+            fan.settle_ms = hoso_bench_num(a, v, 0, 600000);
+        else if (strcmp(a, "--payload") == 0)
+            fan.payload = hoso_bench_num(a, v, 8, 1ul << 20);
+        else if (strcmp(a, "--mqtt") == 0)
+            fan.mqtt = v;
+        else if (strcmp(a, "--frames") == 0 && (strcmp(v, "json") == 0 || strcmp(v, "msgpack") == 0))
+            fan.json = strcmp(v, "json") == 0;
         else
             hoso_bench_usage();
     }
+    if (strcmp(cmd, "fanout") == 0 && fan.mqtt != NULL && url == NULL)
+        url = "http://127.0.0.1:1"; /* unused: the broker is --mqtt */
     if (url == NULL)
         hoso_bench_usage();
     hoso_bench_parse_url(url, &o.target);
@@ -1388,6 +2057,12 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (strcmp(cmd, "upload") == 0)
         return hoso_bench_upload(&o, &up);
+    if (strcmp(cmd, "fanout") == 0) {
+        if (fan.mqtt == NULL && m.officer == NULL)
+            hoso_bench_usage();
+        fan.officer = m.officer;
+        return hoso_bench_fanout(&o, &fan);
+    }
     if (strcmp(cmd, "moves") == 0) {
         if (m.officer == NULL || (m.bot != NULL) != (m.callback != NULL))
             hoso_bench_usage();
