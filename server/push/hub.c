@@ -43,10 +43,9 @@ struct hoso_hub {
     hoso_worker *w;
     h2o_multithread_receiver_t rx;
     uv_timer_t tick, replay_timer, stop_timer;
-    uv_check_t drain_check;
     int open_handles;
     int stopping;
-    h2o_linklist_t all, replaying, draining;
+    h2o_linklist_t all, replaying;
     hoso_sub_index subs;
     unsigned tick_ms;
 };
@@ -211,8 +210,6 @@ void hoso__hub_leave(hoso_hub *h, hoso_hub_member *m)
         h2o_linklist_unlink(&m->all);
     if (h2o_linklist_is_linked(&m->replay))
         h2o_linklist_unlink(&m->replay);
-    if (h2o_linklist_is_linked(&m->drain))
-        h2o_linklist_unlink(&m->drain);
     if (h2o_linklist_is_linked(&m->dirty))
         h2o_linklist_unlink(&m->dirty);
 }
@@ -319,32 +316,6 @@ void hoso__hub_want_replay(hoso_hub *h, hoso_hub_member *m)
         uv_timer_start(&h->replay_timer, on_replay, 0, 0);
 }
 
-/* Runs after each poll: a connection that queued an error frame sends its close frame
- * once that error frame left (wslay sends control frames first). */
-static void on_drain_check(uv_check_t *c)
-{
-    hoso_hub *h = H2O_STRUCT_FROM_MEMBER(hoso_hub, drain_check, c);
-    size_t count = 0;
-    for (h2o_linklist_t *l = h->draining.next; l != &h->draining; l = l->next)
-        count++;
-    while (count-- > 0 && !h2o_linklist_is_empty(&h->draining)) {
-        hoso_hub_member *m = H2O_STRUCT_FROM_MEMBER(hoso_hub_member, drain, h->draining.next);
-        h2o_linklist_unlink(&m->drain);
-        hoso__ws_drain(m->ws); /* relinks itself while it must wait */
-    }
-    if (h2o_linklist_is_empty(&h->draining))
-        uv_check_stop(&h->drain_check);
-}
-
-void hoso__hub_want_drain(hoso_hub *h, hoso_hub_member *m)
-{
-    if (h2o_linklist_is_linked(&m->drain))
-        return;
-    h2o_linklist_insert(&h->draining, &m->drain);
-    if (!uv_is_active((uv_handle_t *)&h->drain_check))
-        uv_check_start(&h->drain_check, on_drain_check);
-}
-
 /* ---------------------------------------------------------------------------------- */
 /* Life of the hub */
 
@@ -361,13 +332,11 @@ int hoso__hub_init(hoso_worker *w)
     h->w = w;
     h2o_linklist_init_anchor(&h->all);
     h2o_linklist_init_anchor(&h->replaying);
-    h2o_linklist_init_anchor(&h->draining);
     h2o_multithread_register_receiver(w->ctx.queue, &h->rx, on_batches);
     uv_timer_init(&w->loop, &h->tick);
     uv_timer_init(&w->loop, &h->replay_timer);
     uv_timer_init(&w->loop, &h->stop_timer);
-    uv_check_init(&w->loop, &h->drain_check);
-    h->open_handles = 4;
+    h->open_handles = 3;
     /* Deadlines are checked a few times per period so none is late by much; one timer
      * walks all connections, which stays cheap at one run per second. */
     tick = 1000;
@@ -440,7 +409,7 @@ void hoso__hub_dispose(hoso_worker *w)
     h2o_multithread_unregister_receiver(w->ctx.queue, &h->rx);
     w->hub = NULL;
     uv_handle_t *handles[] = {(uv_handle_t *)&h->tick, (uv_handle_t *)&h->replay_timer,
-                              (uv_handle_t *)&h->stop_timer, (uv_handle_t *)&h->drain_check};
+                              (uv_handle_t *)&h->stop_timer};
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++) {
         handles[i]->data = h;
         uv_close(handles[i], on_handle_closed);

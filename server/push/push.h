@@ -43,7 +43,6 @@ typedef struct hoso_hub_member {
     h2o_linklist_t all;    /* every connection of the hub */
     h2o_linklist_t sub;    /* the index bucket of its subscription */
     h2o_linklist_t replay; /* connections with replay work queued */
-    h2o_linklist_t drain;  /* connections waiting to send their close frame */
     h2o_linklist_t dirty;  /* touched by the batch being delivered */
     int kind;              /* HOSO_SUB_* */
     uint32_t hash;
@@ -93,7 +92,6 @@ void hoso__hub_join(hoso_hub *h, hoso_hub_member *m, hoso_ws *ws);
 void hoso__hub_leave(hoso_hub *h, hoso_hub_member *m);
 void hoso__hub_subscribe(hoso_hub *h, hoso_hub_member *m, int kind, const char *key);
 void hoso__hub_want_replay(hoso_hub *h, hoso_hub_member *m);
-void hoso__hub_want_drain(hoso_hub *h, hoso_hub_member *m);
 int hoso__hub_stopping(const hoso_hub *h);
 
 /* ws.c: what the hub calls on a connection (worker thread). The functions marked
@@ -111,7 +109,6 @@ void hoso__ws_tick(hoso_ws *ws, int64_t now_ms);               /* may free */
 /* Sends up to budget replayed events; returns how many and sets *again when work
  * remains. */
 size_t hoso__ws_replay(hoso_ws *ws, size_t budget, int *again);
-void hoso__ws_drain(hoso_ws *ws);                              /* may free */
 void hoso__ws_shutdown(hoso_ws *ws, int force);                /* may free */
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * ws.c - GET /v1/ws: the live push channel over WebSocket (h2o + wslay). One
- * hoso_ws per connection: authentication (header or first frame), one subscription
- * (the caller's owner feed, or an agency stream for officers and bots), replay of the
- * feed from storage, live events from the hub, acks, pings, limits and closing.
+ * ws.c - GET /v1/ws: the live push channel over WebSocket (RFC 6455 on an h2o socket).
+ * One hoso_ws per connection: authentication (header or first frame), one
+ * subscription (the caller's owner feed, or an agency stream for officers and bots),
+ * replay of the feed from storage, live events from the hub, acks, pings, limits and
+ * closing.
  *
  * Order without gap or duplicate: the subscription joins the hub's index before the
  * first read of storage, so every event is either in a snapshot read later or arrives
@@ -11,27 +12,38 @@
  * when their seq is exactly last_sent + 1 (older ones are duplicates and dropped, a
  * newer one means a gap, which is filled by replaying again).
  *
- * h2o's WebSocket layer frees its connection when it reports the close (callback with
- * arg NULL), and h2o_websocket_proceed may report it from inside. So: message
- * callbacks only queue frames and never close; every proceed goes through kick(),
- * which frees the connection afterwards if it went away meanwhile; nothing is
- * proceeded or freed before the upgrade completed (conn->sock is NULL until then).
+ * The framing is here, on the socket h2o hands over after the 101: a connection holds
+ * only what it has queued and the bytes of a frame not yet whole, so an idle
+ * subscriber costs a few hundred bytes beside its socket (a general WebSocket library
+ * keeps two 4 KiB buffers per connection for its whole life). Frames go out in the
+ * order they were queued, one write of many frames at a time; a frame of a close or a
+ * slow consumer jumps the queue.
+ *
+ * Lifetime: the connection is freed by destroy() only, never while h2o runs one of its
+ * callbacks further up the stack (depth counts them), and h2o calls no callback of a
+ * socket after h2o_socket_close.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <h2o.h>
+#include <h2o/http1.h>
 #include <h2o/websocket.h>
+#include <openssl/sha.h>
+#include <sodium.h>
 #include "push.h"
 
 #define MAX_FRAME (64 * 1024)       /* larger client frames: error, then 1009 */
-#define MAX_FRAME_HARD (256 * 1024) /* wslay drops larger ones itself with 1009 */
+#define MAX_FRAME_HARD (256 * 1024) /* larger still: 1009 at once, no error frame */
 #define FLOOD_WINDOW_MS 1000
 #define FLOOD_MAX_FRAMES 500
 #define CLOSE_GRACE_MS 5000
+#define WRITE_BATCH 64              /* frames per socket write */
 
 /* Close codes (docs/protocol.md). */
 enum {
+    WS_NORMAL = 1000,
     WS_GOING_AWAY = 1001,
     WS_PROTOCOL = 1002,
     WS_INVALID_PAYLOAD = 1007,
@@ -45,11 +57,22 @@ enum {
     WS_EXPIRED = 4010,
 };
 
+/* Opcodes (RFC 6455 5.2). */
+enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
+
 enum ws_state { WS_OPEN, WS_REPLAY, WS_LIVE };
+
+/* A frame to send, header and payload in one allocation. */
+typedef struct out_frame {
+    struct out_frame *next;
+    size_t len, payload;
+    int data; /* a data frame (a slow consumer's close drops those not yet written) */
+    uint8_t bytes[];
+} out_frame;
 
 struct hoso_ws {
     hoso_hub_member m;
-    h2o_websocket_conn_t *conn;
+    h2o_socket_t *sock;           /* NULL until the 101 is written, and after close */
     hoso_worker *w;
     hoso_hub *hub;
     hoso_server *srv;
@@ -64,42 +87,69 @@ struct hoso_ws {
     int64_t window_ms;
     unsigned window_frames;
     int closing;                  /* no more client frames are looked at */
-    int close_queued;
-    uint16_t close_code;          /* close frame to send once the error frame left */
-    char close_reason[64];
+    int close_queued;             /* our close frame is queued or sent */
+    int close_sent;               /* ... and written */
+    int peer_closed;              /* the client's close frame came */
     int mode_set;                 /* the first data frame chose JSON or msgpack */
-    int depth;                    /* inside kick() */
-    uint8_t head[14];             /* a frame header held back until its payload */
-    size_t head_len;
-    /* The client's stream as frames, watched before wslay parses it (recv_checked). */
-    uint8_t in_head[14];          /* the header being read */
-    size_t in_have;               /* bytes of it so far */
-    uint64_t in_skip;             /* payload bytes left of the current frame */
-    int proto_error;              /* a header broke RFC 6455: nothing more is read */
-    int gone;                     /* h2o reported the connection closed */
+    int depth;                    /* inside one of h2o's callbacks */
+    int gone;                     /* to be freed when depth is back to 0 */
+    /* Output: queued frames, and those of the write in flight. */
+    out_frame *head, *tail, *inflight;
+    size_t queued_msgs, queued_bytes;
+    /* A fragmented message being put together (rare: phones send whole frames). */
+    uint8_t *frag;
+    size_t frag_len;
+    int frag_op;
 };
+
+static void queue_close(hoso_ws *c, uint16_t code, const char *reason);
+static void flush_out(hoso_ws *c);
 
 /* ---------------------------------------------------------------------------------- */
 /* Lifetime */
 
+static void free_frames(out_frame *f)
+{
+    while (f != NULL) {
+        out_frame *next = f->next;
+        free(f);
+        f = next;
+    }
+}
+
 static void destroy(hoso_ws *c)
 {
+    if (c->depth > 0) {
+        c->gone = 1; /* freed when the callback running returns */
+        return;
+    }
     hoso__hub_leave(c->hub, &c->m);
     hoso_metrics_ws_conns(-1);
-    h2o_websocket_close(c->conn);
+    if (c->sock != NULL) {
+        c->sock->data = NULL;
+        h2o_socket_close(c->sock);
+    }
+    free_frames(c->head);
+    free_frames(c->inflight);
+    free(c->frag);
     free(c);
 }
 
-/* Lets h2o write what is queued and read what came in. Returns 1 when the connection
- * was freed: the caller must not touch it then. */
-static int kick(hoso_ws *c)
+/* Leaves one of h2o's callbacks: the connection goes if it asked to meanwhile.
+ * Returns 1 when it was freed. */
+static int leave(hoso_ws *c)
 {
-    if (c->conn->sock == NULL)
-        return 0; /* the upgrade's own completion proceeds */
-    c->depth++;
-    h2o_websocket_proceed(c->conn);
-    c->depth--;
-    if (c->gone && c->depth == 0) {
+    if (--c->depth == 0 && c->gone) {
+        destroy(c);
+        return 1;
+    }
+    return 0;
+}
+
+/* Both close frames have passed and nothing is left to write: the TCP connection goes. */
+static int maybe_finish(hoso_ws *c)
+{
+    if (c->close_sent && c->peer_closed && c->inflight == NULL && c->head == NULL) {
         destroy(c);
         return 1;
     }
@@ -111,143 +161,125 @@ static int kick(hoso_ws *c)
 
 static size_t queued_bytes(hoso_ws *c)
 {
-    return wslay_event_get_queued_msg_length(c->conn->ws_ctx);
+    return c->queued_bytes;
 }
 
 static size_t queued_msgs(hoso_ws *c)
 {
-    return wslay_event_get_queued_msg_count(c->conn->ws_ctx);
+    return c->queued_msgs;
 }
 
-/* wslay hands a frame's header and its payload to the send callback separately, and
- * h2o writes each call on its own (one write in flight at a time): two syscalls and
- * two loop turns per frame. The header is held back and written with its payload. */
-static ssize_t send_joined(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
+/* A server frame (unmasked) of opcode with payload p[0..n): queued at the tail, or at
+ * the head (urgent). */
+static int queue_frame(hoso_ws *c, int opcode, const void *p, size_t n, int urgent)
 {
-    h2o_websocket_conn_t *conn = user;
-    hoso_ws *c = conn->data;
-    uint8_t stack[4096], *buf = stack;
-    ssize_t r;
-
-    if (h2o_socket_is_writing(conn->sock)) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
+    size_t h = n < 126 ? 2 : n <= 0xffff ? 4 : 10;
+    out_frame *f = malloc(sizeof(*f) + h + n);
+    if (f == NULL)
+        return HOSO_ENOMEM;
+    f->next = NULL;
+    f->len = h + n;
+    f->payload = n;
+    f->data = opcode == OP_TEXT || opcode == OP_BINARY;
+    f->bytes[0] = (uint8_t)(0x80 | opcode);
+    if (h == 2) {
+        f->bytes[1] = (uint8_t)n;
+    } else if (h == 4) {
+        f->bytes[1] = 126;
+        f->bytes[2] = (uint8_t)(n >> 8);
+        f->bytes[3] = (uint8_t)n;
+    } else {
+        f->bytes[1] = 127;
+        hoso_be64_put(f->bytes + 2, (uint64_t)n);
     }
-    if ((flags & WSLAY_MSG_MORE) && c->head_len == 0 && len <= sizeof(c->head)) {
-        memcpy(c->head, data, len);
-        c->head_len = len;
-        return (ssize_t)len;
+    if (n > 0)
+        memcpy(f->bytes + h, p, n);
+    if (urgent) {
+        f->next = c->head;
+        c->head = f;
+        if (c->tail == NULL)
+            c->tail = f;
+    } else {
+        if (c->tail != NULL)
+            c->tail->next = f;
+        else
+            c->head = f;
+        c->tail = f;
     }
-    if (c->head_len == 0)
-        return conn->ws_callbacks.send_callback(ctx, data, len, flags, user);
-    if (c->head_len + len > sizeof(stack) && (buf = malloc(c->head_len + len)) == NULL) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    memcpy(buf, c->head, c->head_len);
-    memcpy(buf + c->head_len, data, len);
-    r = conn->ws_callbacks.send_callback(ctx, buf, c->head_len + len, flags, user);
-    if (r >= 0)
-        r = (ssize_t)len; /* h2o takes all or nothing */
-    c->head_len = 0;
-    if (buf != stack)
-        free(buf);
-    return r;
+    c->queued_msgs++;
+    c->queued_bytes += n;
+    return 0;
 }
 
-static void queue_close(hoso_ws *c, uint16_t code, const char *reason);
-
-/* wslay refuses a control frame over 125 bytes, a fragmented one and a 64-bit length
- * with its top bit set, but its refusal makes h2o drop the connection before the close
- * frame 1002 that wslay queued is sent. So the headers are checked here first: on a
- * violation wslay gets only the bytes before that frame, the close 1002 is queued,
- * and nothing the client sends afterwards is read. Returns how many bytes of buf[0..n)
- * come before a broken header, or n. */
-static size_t scan_frames(hoso_ws *c, const uint8_t *buf, size_t n)
+static void on_written(h2o_socket_t *sock, const char *err)
 {
-    size_t i = 0;
-    while (i < n) {
-        if (c->in_skip > 0) {
-            size_t k = (uint64_t)(n - i) < c->in_skip ? n - i : (size_t)c->in_skip;
-            c->in_skip -= k;
-            i += k;
-            continue;
-        }
-        size_t start = i;
-        c->in_head[c->in_have++] = buf[i++];
-        if (c->in_have < 2)
-            continue;
-        unsigned len7 = c->in_head[1] & 0x7f, mask = (c->in_head[1] & 0x80) ? 4 : 0;
-        size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + mask;
-        if (c->in_have < need)
-            continue;
-        unsigned opcode = c->in_head[0] & 0x0f, fin = c->in_head[0] & 0x80;
-        uint64_t len = len7;
-        if (len7 == 126)
-            len = ((uint64_t)c->in_head[2] << 8) | c->in_head[3];
-        else if (len7 == 127)
-            len = hoso_be64_get(c->in_head + 2);
-        c->in_have = 0;
-        /* RFC 6455 5.2: control frames are short and whole, a length takes the fewest
-         * bytes that can hold it, and a 64-bit length has its top bit clear. */
-        if ((opcode >= 8 && (len > 125 || !fin)) || (len7 == 126 && len < 126) ||
-            (len7 == 127 && (len < 65536 || (len >> 63) != 0))) {
-            /* The broken header began in this chunk at most need bytes back. */
-            size_t begin = start + 1 >= need ? start + 1 - need : 0;
-            c->proto_error = 1;
-            return begin;
-        }
-        c->in_skip = len;
+    hoso_ws *c = sock->data;
+    if (c == NULL)
+        return;
+    for (out_frame *f = c->inflight; f != NULL; f = f->next) {
+        c->queued_msgs--;
+        c->queued_bytes -= f->payload;
+        if ((f->bytes[0] & 0x0f) == OP_CLOSE)
+            c->close_sent = 1;
     }
-    return n;
+    free_frames(c->inflight);
+    c->inflight = NULL;
+    if (err != NULL) {
+        destroy(c);
+        return;
+    }
+    c->depth++;
+    if (!maybe_finish(c))
+        flush_out(c);
+    leave(c);
 }
 
-static ssize_t recv_checked(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+/* Writes what is queued, many frames at once, when no write is in flight. */
+static void flush_out(hoso_ws *c)
 {
-    h2o_websocket_conn_t *conn = user;
-    hoso_ws *c = conn->data;
-    ssize_t n;
-
-    if (c->proto_error) {
-        /* Drain and drop: the connection is closing. */
-        uint8_t sink[4096];
-        while (conn->ws_callbacks.recv_callback(ctx, sink, sizeof(sink), flags, user) > 0) {
+    h2o_iovec_t bufs[WRITE_BATCH];
+    size_t n = 0;
+    if (c->sock == NULL || c->inflight != NULL || c->head == NULL || c->gone)
+        return;
+    out_frame **tail = &c->inflight;
+    while (c->head != NULL && n < WRITE_BATCH) {
+        out_frame *f = c->head;
+        c->head = f->next;
+        f->next = NULL;
+        *tail = f;
+        tail = &f->next;
+        bufs[n++] = h2o_iovec_init(f->bytes, f->len);
+        if ((f->bytes[0] & 0x0f) == OP_CLOSE) {
+            /* nothing goes after a close frame */
+            for (out_frame *g = c->head; g != NULL; g = g->next) {
+                c->queued_msgs--;
+                c->queued_bytes -= g->payload;
+            }
+            free_frames(c->head);
+            c->head = NULL;
+            break;
         }
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
     }
-    if ((n = conn->ws_callbacks.recv_callback(ctx, buf, len, flags, user)) <= 0)
-        return n;
-    size_t ok = scan_frames(c, buf, (size_t)n);
-    if (c->proto_error) {
-        queue_close(c, WS_PROTOCOL, "protocol error");
-        if (ok == 0) {
-            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-            return -1;
-        }
-        return (ssize_t)ok;
-    }
-    return n;
+    if (c->head == NULL)
+        c->tail = NULL;
+    h2o_socket_write(c->sock, bufs, n, on_written);
 }
 
 /* Queues one msgpack frame, as JSON text for a JSON client. */
 static int send_frame(hoso_ws *c, const void *mp, size_t len)
 {
-    struct wslay_event_msg msg = {WSLAY_BINARY_FRAME, mp, len};
     char *text = NULL;
     size_t tlen = 0;
     int r;
-
-    if (c->json) {
-        if (hoso_msgpack_to_json(mp, len, &text, &tlen) != 0)
-            return HOSO_ENOMEM;
-        msg.opcode = WSLAY_TEXT_FRAME;
-        msg.msg = (const uint8_t *)text;
-        msg.msg_length = tlen;
-    }
-    r = wslay_event_queue_msg(c->conn->ws_ctx, &msg);
+    if (c->close_queued)
+        return HOSO_EUNAVAILABLE;
+    if (!c->json)
+        return queue_frame(c, OP_BINARY, mp, len, 0);
+    if (hoso_msgpack_to_json(mp, len, &text, &tlen) != 0)
+        return HOSO_ENOMEM;
+    r = queue_frame(c, OP_TEXT, text, tlen, 0);
     free(text);
-    return r == 0 ? 0 : HOSO_EUNAVAILABLE;
+    return r;
 }
 
 typedef int (*pack_fn)(msgpack_packer *pk, void *arg);
@@ -276,10 +308,13 @@ static int pack_error(msgpack_packer *pk, void *p)
            hoso_pack_kcstr(pk, "message", a->message);
 }
 
-static void queue_close(hoso_ws *c, uint16_t code, const char *reason)
+/* The close frame, after what is queued (urgent: before the data frames not yet
+ * written, which are dropped). */
+static void queue_close_ex(hoso_ws *c, uint16_t code, const char *reason, int urgent)
 {
     /* A close reason is at most 123 bytes of UTF-8: cut on a character boundary, as a
      * reason split inside a character fails the client's close handshake. */
+    uint8_t payload[125];
     size_t len = strlen(reason);
     if (len > 123) {
         len = 123;
@@ -292,28 +327,50 @@ static void queue_close(hoso_ws *c, uint16_t code, const char *reason)
     c->closing = 1;
     if (c->close_by_ms == 0)
         c->close_by_ms = hoso_now_ms() + CLOSE_GRACE_MS;
-    wslay_event_queue_close(c->conn->ws_ctx, code, (const uint8_t *)reason, len);
+    if (urgent) {
+        out_frame **pp = &c->head, *keep = NULL, **kt = &keep;
+        while (*pp != NULL) {
+            out_frame *f = *pp;
+            *pp = f->next;
+            f->next = NULL;
+            if (f->data) {
+                c->queued_msgs--;
+                c->queued_bytes -= f->payload;
+                free(f);
+            } else {
+                *kt = f;
+                kt = &f->next;
+            }
+        }
+        c->head = keep;
+        c->tail = NULL;
+        for (out_frame *f = keep; f != NULL; f = f->next)
+            c->tail = f;
+    }
+    size_t n = 0;
+    if (code != 0) {
+        payload[0] = (uint8_t)(code >> 8);
+        payload[1] = (uint8_t)code;
+        memcpy(payload + 2, reason, len);
+        n = 2 + len;
+    }
+    if (queue_frame(c, OP_CLOSE, payload, n, 0) != 0)
+        c->close_sent = 1; /* out of memory: as if sent, the grace timer ends it */
 }
 
-/* An error frame, then the close frame once the error frame is on its way. */
+static void queue_close(hoso_ws *c, uint16_t code, const char *reason)
+{
+    queue_close_ex(c, code, reason, 0);
+}
+
+/* An error frame, then the close frame. */
 static void fail(hoso_ws *c, uint16_t code, int err, const char *message)
 {
     error_arg a = {err, message};
     if (c->closing)
         return;
-    c->closing = 1;
-    c->close_by_ms = hoso_now_ms() + CLOSE_GRACE_MS;
-    if (send_packed(c, pack_error, &a) != 0) {
-        queue_close(c, code, message);
-        return;
-    }
-    c->close_code = code;
-    snprintf(c->close_reason, sizeof(c->close_reason), "%s", message);
-    for (size_t n = strlen(c->close_reason); n > 0 && ((unsigned char)c->close_reason[n - 1] & 0x80); n--) {
-        /* Drop a character the copy may have cut in two (and any non-ASCII tail). */
-        c->close_reason[n - 1] = '\0';
-    }
-    hoso__hub_want_drain(c->hub, &c->m);
+    send_packed(c, pack_error, &a);
+    queue_close(c, code, message);
 }
 
 /* The slow-consumer check after queueing: a client that does not read its frames gets
@@ -326,7 +383,7 @@ static void check_pending(hoso_ws *c)
     /* One frame bigger than the limit alone is not a backlog. */
     if ((queued_bytes(c) > cfg->ws_max_pending && queued_msgs(c) > 1) || queued_msgs(c) > cfg->ws_max_pending_msgs) {
         hoso_metrics_ws_slow_close();
-        queue_close(c, WS_SLOW, "slow consumer, resume with since");
+        queue_close_ex(c, WS_SLOW, "slow consumer, resume with since", 1);
     }
 }
 
@@ -343,8 +400,7 @@ static int send_event(hoso_ws *c, const uint8_t *mp, size_t len, hoso_hub_json *
         json->failed[k] = 1;
     if (json->text[k] == NULL)
         return HOSO_ENOMEM;
-    struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)json->text[k], json->len[k]};
-    return wslay_event_queue_msg(c->conn->ws_ctx, &msg) == 0 ? 0 : HOSO_EUNAVAILABLE;
+    return queue_frame(c, OP_TEXT, json->text[k], json->len[k], 0);
 }
 
 void hoso__ws_deliver(hoso_ws *c, const hoso_hub_event *e, int agency_stream, hoso_hub_json *json)
@@ -370,7 +426,7 @@ void hoso__ws_deliver(hoso_ws *c, const hoso_hub_event *e, int agency_stream, ho
 
 void hoso__ws_flush(hoso_ws *c)
 {
-    kick(c);
+    flush_out(c);
 }
 
 typedef struct replay_ctx {
@@ -444,25 +500,13 @@ size_t hoso__ws_replay(hoso_ws *c, size_t budget, int *again)
     return rc.sent;
 }
 
-void hoso__ws_drain(hoso_ws *c)
-{
-    if (c->close_queued)
-        return;
-    if (c->conn->sock == NULL || queued_msgs(c) > 0) {
-        hoso__hub_want_drain(c->hub, &c->m);
-        return;
-    }
-    queue_close(c, c->close_code, c->close_reason);
-    kick(c);
-}
-
 void hoso__ws_tick(hoso_ws *c, int64_t now)
 {
     const hoso_config *cfg = &c->srv->cfg;
-    if (c->conn->sock == NULL)
+    if (c->sock == NULL)
         return; /* upgrade still being written */
     if (c->closing) {
-        if (now >= c->close_by_ms && c->depth == 0)
+        if (now >= c->close_by_ms)
             destroy(c); /* the peer never completed the closing handshake */
         return;
     }
@@ -471,25 +515,24 @@ void hoso__ws_tick(hoso_ws *c, int64_t now)
     } else if (now - c->last_recv_ms >= (int64_t)cfg->ws_idle_ms) {
         queue_close(c, WS_IDLE, "idle");
     } else if (now - c->last_ping_ms >= (int64_t)cfg->ws_ping_ms) {
-        struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
-        wslay_event_queue_msg(c->conn->ws_ctx, &ping);
+        queue_frame(c, OP_PING, NULL, 0, 0);
         c->last_ping_ms = now;
     } else {
         return;
     }
-    kick(c);
+    flush_out(c);
 }
 
 void hoso__ws_shutdown(hoso_ws *c, int force)
 {
     if (force) {
-        if (c->conn->sock != NULL && c->depth == 0)
+        if (c->sock != NULL)
             destroy(c);
         return;
     }
     c->closing = 1;
     queue_close(c, WS_GOING_AWAY, "server shutting down");
-    kick(c);
+    flush_out(c);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -658,7 +701,7 @@ static void on_subscribe(hoso_ws *c, void *m)
 static void on_ack(hoso_ws *c, void *m)
 {
     msg_ack *a = m;
-    /* Nothing is buffered per connection past what wslay queues, so the ack only
+    /* Nothing is buffered per connection past what is queued to send, so the ack only
      * moves the client's position that metrics and diagnostics see. */
     if ((uint64_t)a->seq > c->acked && (uint64_t)a->seq <= c->last_sent)
         c->acked = (uint64_t)a->seq;
@@ -744,47 +787,196 @@ Exit:
     hoso_doc_destroy(&doc);
 }
 
-/* h2o's callback: a message, or NULL when the connection is gone. Runs inside
- * h2o_websocket_proceed for messages, so it only queues. */
-static void on_ws(h2o_websocket_conn_t *conn, const struct wslay_event_on_msg_recv_arg *arg)
+/* One whole message from the client (a data frame, or fragments put together). */
+static void on_message(hoso_ws *c, const uint8_t *data, size_t len, int text)
 {
-    hoso_ws *c = conn->data;
-    int64_t now;
-
-    if (arg == NULL) {
-        c->gone = 1;
-        if (c->depth == 0)
-            destroy(c);
-        return;
-    }
-    now = hoso_now_ms();
-    c->last_recv_ms = now;
     if (c->closing)
         return;
+    if (!c->mode_set) {
+        c->mode_set = 1;
+        c->json = text;
+    }
+    on_frame(c, data, len, text);
+}
+
+/* Counts a frame against the flood limit; 1 when it is one too many. */
+static int flooded(hoso_ws *c, int64_t now)
+{
     if (now - c->window_ms >= FLOOD_WINDOW_MS) {
         c->window_ms = now;
         c->window_frames = 0;
     }
     if (++c->window_frames > FLOOD_MAX_FRAMES) {
         fail(c, WS_POLICY, HOSO_ERATE_LIMITED, "too many frames");
+        return 1;
+    }
+    return 0;
+}
+
+/* A broken frame: close 1002, and nothing more is read. */
+static void protocol_error(hoso_ws *c, uint16_t code, const char *why)
+{
+    queue_close_ex(c, code, why, 1);
+    c->peer_closed = 1; /* nothing more is read: the close frame written, it ends */
+    h2o_socket_read_stop(c->sock);
+}
+
+/* Parses the whole frames in the socket's input. RFC 6455 5.2: client frames are
+ * masked, no RSV bit is set (no extension was agreed), control frames are short and
+ * whole, a length takes the fewest bytes that can hold it. */
+static void read_frames(hoso_ws *c)
+{
+    h2o_buffer_t *in = c->sock->input;
+    size_t off = 0;
+    while (!c->peer_closed && c->sock != NULL && in->size - off >= 2) {
+        uint8_t *p = (uint8_t *)in->bytes + off;
+        size_t avail = in->size - off;
+        unsigned fin = p[0] & 0x80, rsv = p[0] & 0x70, op = p[0] & 0x0f, masked = p[1] & 0x80, len7 = p[1] & 0x7f;
+        size_t hl = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
+        uint64_t n = len7;
+        if (avail < hl)
+            break;
+        if (len7 == 126)
+            n = ((uint64_t)p[2] << 8) | p[3];
+        else if (len7 == 127)
+            n = hoso_be64_get(p + 2);
+        if (rsv || !masked || (op > OP_BINARY && op < OP_CLOSE) || op > OP_PONG ||
+            (op >= OP_CLOSE && (n > 125 || !fin)) || (len7 == 126 && n < 126) ||
+            (len7 == 127 && (n < 65536 || (n >> 63) != 0))) {
+            protocol_error(c, WS_PROTOCOL, "protocol error");
+            break;
+        }
+        if (n > MAX_FRAME_HARD || (op <= OP_BINARY && c->frag_len + n > MAX_FRAME_HARD)) {
+            protocol_error(c, WS_TOO_BIG, "frame too large");
+            break;
+        }
+        hl += 4; /* the mask key */
+        if (avail < hl || avail - hl < n)
+            break; /* the rest of the frame is still on its way */
+        uint8_t *mask = p + hl - 4, *pl = p + hl;
+        for (uint64_t k = 0; k < n; k++)
+            pl[k] ^= mask[k & 3];
+        off += hl + (size_t)n;
+        int64_t now = hoso_now_ms();
+        c->last_recv_ms = now;
+        if (!c->closing && flooded(c, now))
+            continue;
+        switch (op) {
+        case OP_PING:
+            if (!c->close_queued)
+                queue_frame(c, OP_PONG, pl, (size_t)n, 1);
+            break;
+        case OP_PONG:
+            break;
+        case OP_CLOSE: {
+            c->peer_closed = 1;
+            uint16_t code = n >= 2 ? (uint16_t)((pl[0] << 8) | pl[1]) : 0;
+            if (!c->close_queued) {
+                /* echo the code, as RFC 6455 5.5.1 wants */
+                c->close_queued = 1;
+                c->closing = 1;
+                c->close_by_ms = now + CLOSE_GRACE_MS;
+                uint8_t echo[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+                if (queue_frame(c, OP_CLOSE, echo, code ? 2 : 0, 0) != 0)
+                    c->close_sent = 1;
+            }
+            break;
+        }
+        case OP_CONT:
+            if (c->frag_op == 0) {
+                protocol_error(c, WS_PROTOCOL, "continuation without a message");
+                break;
+            }
+            /* fall through */
+        default: /* text, binary */
+            if (op != OP_CONT && c->frag_op != 0) {
+                protocol_error(c, WS_PROTOCOL, "a new message inside a fragmented one");
+                break;
+            }
+            if (fin && op != OP_CONT) {
+                on_message(c, pl, (size_t)n, op == OP_TEXT);
+                break;
+            }
+            uint8_t *nb = realloc(c->frag, c->frag_len + (size_t)n + 1);
+            if (nb == NULL) {
+                protocol_error(c, WS_INTERNAL, "out of memory");
+                break;
+            }
+            c->frag = nb;
+            memcpy(c->frag + c->frag_len, pl, (size_t)n);
+            c->frag_len += (size_t)n;
+            if (op != OP_CONT)
+                c->frag_op = (int)op;
+            if (fin) {
+                on_message(c, c->frag, c->frag_len, c->frag_op == OP_TEXT);
+                free(c->frag);
+                c->frag = NULL;
+                c->frag_len = 0;
+                c->frag_op = 0;
+            }
+        }
+    }
+    if (c->sock != NULL)
+        h2o_buffer_consume(&c->sock->input, c->peer_closed ? c->sock->input->size : off);
+}
+
+static void on_read(h2o_socket_t *sock, const char *err)
+{
+    hoso_ws *c = sock->data;
+    if (c == NULL)
+        return;
+    if (err != NULL) {
+        destroy(c);
         return;
     }
-    if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
-        return; /* ping, pong and close are wslay's */
-    if (!c->mode_set) {
-        c->mode_set = 1;
-        c->json = arg->opcode == WSLAY_TEXT_FRAME;
+    c->depth++;
+    read_frames(c);
+    if (!c->gone && !maybe_finish(c))
+        flush_out(c);
+    leave(c);
+}
+
+/* The 101 is written (sock), or the connection failed (NULL). */
+static void on_upgraded(void *data, h2o_socket_t *sock, size_t reqsize)
+{
+    hoso_ws *c = data;
+    if (sock == NULL) {
+        destroy(c);
+        return;
     }
-    on_frame(c, arg->msg, arg->msg_length, arg->opcode == WSLAY_TEXT_FRAME);
+    c->sock = sock;
+    sock->data = c;
+    h2o_buffer_consume(&sock->input, reqsize);
+    h2o_socket_read_start(sock, on_read);
+    c->depth++;
+    if (sock->input->size > 0)
+        read_frames(c); /* frames that came right behind the handshake */
+    if (!c->gone && !maybe_finish(c))
+        flush_out(c);
+    leave(c);
 }
 
 /* ---------------------------------------------------------------------------------- */
 /* GET /v1/ws */
 
+/* Sec-WebSocket-Accept: base64(SHA-1(key + the RFC 6455 GUID)), key the client's 24
+ * characters. */
+static void accept_key(char out[29], const char *key)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char md[SHA_DIGEST_LENGTH], in[24 + sizeof(guid)];
+    size_t n = 24; /* h2o checked it is 24 characters; it is not NUL-terminated */
+    memcpy(in, key, n);
+    memcpy(in + n, guid, sizeof(guid) - 1);
+    SHA1(in, n + sizeof(guid) - 1, md);
+    sodium_bin2base64(out, 29, md, sizeof(md), sodium_base64_VARIANT_ORIGINAL);
+}
+
 int hoso_route_ws(hoso_req *r)
 {
     h2o_req_t *req = r->h2o;
     const char *key = NULL;
+    char accept[29];
     hoso_ws *c;
     int token_err = 0;
 
@@ -807,12 +999,12 @@ int hoso_route_ws(hoso_req *r)
     if (has != 0)
         token_err = has > 0 ? authenticate(c, r->rtxn, tok, tlen) : HOSO_EUNAUTHORIZED;
     hoso__req_finished(r, 101, 0);
-    c->conn = h2o_upgrade_to_websocket(req, key, c, on_ws);
-    wslay_event_config_set_max_recv_msg_length(c->conn->ws_ctx, MAX_FRAME_HARD);
-    struct wslay_event_callbacks cbs = c->conn->ws_callbacks;
-    cbs.send_callback = send_joined;
-    cbs.recv_callback = recv_checked;
-    wslay_event_config_set_callbacks(c->conn->ws_ctx, &cbs);
+    accept_key(accept, key);
+    req->res.status = 101;
+    req->res.reason = "Switching Protocols";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL, H2O_STRLIT("websocket"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("sec-websocket-accept"), 0, NULL, accept,
+                          strlen(accept));
     hoso__hub_join(c->hub, &c->m, c);
     hoso_metrics_ws_conns(1);
     if (token_err == HOSO_EUNAUTHORIZED)
@@ -820,5 +1012,6 @@ int hoso_route_ws(hoso_req *r)
     else if (token_err != 0)
         fail(c, WS_INTERNAL, token_err, "authentication failed");
     /* The request and its pool end with the upgrade; nothing of r is kept. */
+    h2o_http1_upgrade(req, NULL, 0, on_upgraded, c);
     return HOSO_ASYNC;
 }

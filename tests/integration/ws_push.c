@@ -405,8 +405,8 @@ static void test_stop_with_open_connections(void)
     ht_conn_close(&w.c);
 }
 
-/* Frames that break RFC 6455 itself: the close code is 1002 (after wslay would have
- * dropped the connection without one), whatever came before them on the stream. */
+/* Frames that break RFC 6455 itself: the close code is 1002, whatever came before them
+ * on the stream. */
 static void test_protocol_violations(void)
 {
     world w;
@@ -419,14 +419,18 @@ static void test_protocol_violations(void)
     /* Lengths in more bytes than they need: 5 written in 16 bits, then in 64. */
     static const uint8_t long16[] = {0x82, 0x80 | 126, 0, 5, 1, 2, 3, 4, 0, 0, 0, 0, 0};
     static const uint8_t long64[] = {0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4, 0, 0, 0, 0, 0};
+    /* Not masked; an RSV bit without an extension; a continuation of nothing; an
+     * opcode RFC 6455 reserves. */
+    static const uint8_t unmasked[] = {0x81, 2, '{', '}'};
+    static const uint8_t rsv1[] = {0xC1, 0x82, 1, 2, 3, 4, '{' ^ 1, '}' ^ 2};
+    static const uint8_t orphan[] = {0x80, 0x82, 1, 2, 3, 4, '{' ^ 1, '}' ^ 2};
+    static const uint8_t op3[] = {0x83, 0x82, 1, 2, 3, 4, '{' ^ 1, '}' ^ 2};
     static const struct {
         const uint8_t *b;
         size_t n;
-    } cases[] = {{ping126, sizeof ping126},
-                 {frag_ping, sizeof frag_ping},
-                 {top_bit, sizeof top_bit},
-                 {long16, sizeof long16},
-                 {long64, sizeof long64}};
+    } cases[] = {{ping126, sizeof ping126}, {frag_ping, sizeof frag_ping}, {top_bit, sizeof top_bit},
+                 {long16, sizeof long16},   {long64, sizeof long64},       {unmasked, sizeof unmasked},
+                 {rsv1, sizeof rsv1},       {orphan, sizeof orphan},       {op3, sizeof op3}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         for (int split = 0; split < 2; split++) {
             EXPECT_INT(ht_ws_connect(&ws, w.s.port, w.cit.token, NULL, 0), 0);
@@ -445,6 +449,33 @@ static void test_protocol_violations(void)
             ht_ws_drop(&ws);
         }
     }
+    /* A message in three fragments, a ping between them (allowed: control frames may
+     * interleave), is one message: it is answered. */
+    EXPECT_INT(ht_ws_connect(&ws, w.s.port, w.cit.token, NULL, 0), 0);
+    static const char whole[] = "{\"type\":\"ping\"}";
+    const uint8_t mask[4] = {9, 8, 7, 6};
+    size_t cut[4] = {0, 5, 9, sizeof whole - 1};
+    for (int k = 0; k < 3; k++) {
+        uint8_t f[64];
+        size_t n = cut[k + 1] - cut[k], h = 0;
+        f[h++] = (uint8_t)((k == 2 ? 0x80 : 0) | (k == 0 ? 1 : 0));
+        f[h++] = (uint8_t)(0x80 | n);
+        memcpy(f + h, mask, 4);
+        h += 4;
+        for (size_t j = 0; j < n; j++) f[h + j] = (uint8_t)whole[cut[k] + j] ^ mask[j & 3];
+        EXPECT_INT(write(ws.fd, f, h + n), (ssize_t)(h + n));
+        if (k == 0) EXPECT_INT(ht_ws_send(&ws, HT_WS_PING, "x", 1), 0);
+    }
+    json_t *pong = ht_ws_recv_json(&ws, 10000);
+    EXPECT(pong != NULL && strcmp(ht_jstr(pong, "type") ? ht_jstr(pong, "type") : "", "pong") == 0);
+    json_decref(pong);
+    ht_ws_drop(&ws);
+    /* Over 256 KiB in one frame: 1009 at once, the frame unread. */
+    EXPECT_INT(ht_ws_connect(&ws, w.s.port, w.cit.token, NULL, 0), 0);
+    static const uint8_t huge[] = {0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4};
+    EXPECT_INT(write(ws.fd, huge, sizeof huge), (ssize_t)sizeof huge);
+    EXPECT_INT(ht_ws_wait_close(&ws, 10000), 1009);
+    ht_ws_drop(&ws);
     /* The server goes on serving others. */
     json_t *sub = ht_ws_open_subscribed(&ws, w.s.port, w.cit.token, 0);
     json_decref(sub);
