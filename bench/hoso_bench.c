@@ -1332,6 +1332,7 @@ typedef struct hoso_bench_fanrun {
     double *lat;          /* seconds, one per delivery */
     size_t nlat, caplat;
     unsigned long dup, bad, moves_failed;
+    size_t sample_len; /* bytes of one delivered event (its payload) */
     double first_due, last_rx;
     atomic_int mover_done;
     pthread_t mover;
@@ -1544,8 +1545,10 @@ static void hoso_bench_sub_parse(hoso_bench_fanrun *fr, hoso_bench_sub *s)
                 size_t tl = ((size_t)p[hl] << 8) | p[hl + 1];
                 if (2 + tl <= n) {
                     long ev = hoso_bench_fan_event(fr, p + hl + 2 + tl, n - 2 - tl);
-                    if (ev >= 0)
+                    if (ev >= 0) {
+                        fr->sample_len = n - 2 - tl;
                         hoso_bench_fan_delivered(fr, s, ev);
+                    }
                 }
             }
             off += hl + n;
@@ -1580,8 +1583,10 @@ static void hoso_bench_sub_parse(hoso_bench_fanrun *fr, hoso_bench_sub *s)
                 s->state = memmem(pl, n, "subscribed", 10) ? FAN_READY : FAN_DEAD;
             } else {
                 long ev = hoso_bench_fan_event(fr, pl, n);
-                if (ev >= 0)
+                if (ev >= 0) {
+                    fr->sample_len = n;
                     hoso_bench_fan_delivered(fr, s, ev);
+                }
             }
         }
         off += hl + n;
@@ -1912,9 +1917,9 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
            p50, p90, p99, p999, pmax);
     printf("RESULT subscribers=%lu ready=%lu events=%lu deliveries=%lu missing=%lu duplicates=%lu moves_failed=%lu "
            "seconds=%.2f rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f rss_kib_per_conn=%.2f "
-           "connect_s=%.1f\n",
+           "connect_s=%.1f event_bytes=%zu\n",
            f->subscribers, ready, f->events, fr.nlat, missing, fr.dup, fr.moves_failed, span, rate, p50, p90, p99,
-           p999, pmax, per_conn, connect_s);
+           p999, pmax, per_conn, connect_s, fr.sample_len);
     for (unsigned long i = 0; i < f->subscribers; i++) {
         if (subs[i].fd > 0)
             close(subs[i].fd);

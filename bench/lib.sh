@@ -43,6 +43,7 @@ bench_cleanup() {
 	stop_pid "$NGINX_PID"
 	stop_pid "${PORTAL_PID:-}"
 	stop_pid "${RELAY_PID:-}"
+	stop_pid "${MQ_PID:-}"
 	stop_pid "${UP_NGINX:-}"
 	rm -rf "$TMP"
 }

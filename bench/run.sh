@@ -8,6 +8,8 @@
 #   3. Delivery latency: an officer moves dossiers at a gentle pace while hosod mirrors
 #      them to the fake national portal and POSTs them to a subscribed bot (bot-relay);
 #      the time from each move's acknowledgement to its arrival at each receiver.
+#      Then files (tus uploads, downloads) against nginx, and push: one agency event to
+#      many WebSocket subscribers against mosquitto, with memory per idle subscriber.
 #   4. A table on stdout, also written into docs/benchmarks.md between the markers.
 #
 # Everything listens on 127.0.0.1 only, lives in a temp dir removed on exit, and every
@@ -15,8 +17,9 @@
 #
 # Environment: HOSO_BENCH_DURATION (seconds per wrk run, default 10), HOSO_BENCH_ROUNDS
 # (nginx/hosod alternations, default 2), HOSO_BENCH_CLIENTS (default 64),
-# HOSO_BENCH_CONNS (wrk connections, default 32), HOSO_BENCH_DOC (file to update,
-# default docs/benchmarks.md; "-" for none).
+# HOSO_BENCH_CONNS (wrk connections, default 32), HOSO_BENCH_FAN_SUBS (fan-out
+# subscribers, default 5000), HOSO_BENCH_FAN_EVENTS (default 100), HOSO_BENCH_DOC (file
+# to update, default docs/benchmarks.md; "-" for none).
 set -eu
 
 BUILD=${1:?usage: bench/run.sh BUILD_DIR}
@@ -370,6 +373,80 @@ else
 	RSS_LINE="skipped: this nginx has no DAV module."
 fi
 
+# ---- 3c. push: fan-out to many subscribers, and memory per idle subscriber ------------
+# hoso-bench fanout: N WebSockets on one agency stream (msgpack frames, as the app), an
+# officer moving dossiers at a fixed pace; then mosquitto (1 process, pinned like
+# hosod --workers 1) with N MQTT subscribers at QoS 0 and a publisher of messages of
+# the same size at the same pace. Deliveries/s = every delivery over the time from the
+# first event to the last receipt; RSS per subscriber = the server's RSS growth once
+# all N sat subscribed and idle for 2 s, divided by N.
+FAN_SUBS=${HOSO_BENCH_FAN_SUBS:-5000}
+FAN_EVENTS=${HOSO_BENCH_FAN_EVENTS:-100}
+FAN_SPECS="$FAN_SUBS:$FAN_EVENTS:5:saturated 1000:200:20:50-events-per-s"
+ROWS_FAN=""
+# fan_row NAME OUT: a table row from a fanout run.
+fan_row() {
+	ROWS_FAN="$ROWS_FAN| $1 | $(result_field "$2" ready) | $(result_field "$2" events) | $(result_field "$2" deliveries) | $(result_field "$2" rate) | $(result_field "$2" p50_ms) | $(result_field "$2" p99_ms) | $(result_field "$2" max_ms) | $(result_field "$2" missing) | $(result_field "$2" rss_kib_per_conn) |
+"
+}
+stop_pid "$HOSOD_PID"
+HOSOD_PID=""
+DATA_SAVED=${DATA:-}
+DATA=$TMP/fan-data
+start_hosod 1 "$PIN0"
+bench_setup
+FAN_BYTES=""
+for _spec in $FAN_SPECS; do
+	_n=${_spec%%:*} _rest=${_spec#*:}
+	_e=${_rest%%:*} _rest=${_rest#*:}
+	_p=${_rest%%:*} _what=$(echo "${_rest#*:}" | tr '-' ' ')
+	# a fresh process per row: memory freed by an earlier row would hide the growth
+	if [ -z "$HOSOD_PID" ]; then
+		start_hosod 1 "$PIN0"
+	fi
+	echo "bench: fan-out, hosod --workers 1, $_n subscribers, $_e events every $_p ms ..."
+	# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
+	$PIN1 "$BENCH" fanout --url "$URL" --officer "bench-officer:Bench-Officer-Passw0rd" --service "$SERVICE" \
+		--subscribers "$_n" --events "$_e" --pace-ms "$_p" --pid "$HOSOD_PID" --sources 16 \
+		>"$TMP/fan-$_n.out" 2>"$TMP/fan-$_n.err" ||
+		{ cat "$TMP/fan-$_n.out" "$TMP/fan-$_n.err" >&2; die "hoso-bench fanout failed"; }
+	fan_row "hosod, agency stream over WebSocket ($_what)" "$TMP/fan-$_n.out"
+	FAN_BYTES=${FAN_BYTES:-$(result_field "$TMP/fan-$_n.out" event_bytes)}
+	stop_pid "$HOSOD_PID"
+	HOSOD_PID=""
+done
+DATA=$DATA_SAVED
+if command -v mosquitto >/dev/null 2>&1; then
+	MQ_PORT=$("$BENCH" port)
+	MQ_VERSION=$(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version //p' | head -n 1)
+	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_connections -1\nlog_dest stderr\nlog_type error\nlog_type warning\n' \
+		"$MQ_PORT" >"$TMP/mosquitto.conf"
+	for _spec in $FAN_SPECS; do
+		_n=${_spec%%:*} _rest=${_spec#*:}
+		_e=${_rest%%:*} _rest=${_rest#*:}
+		_p=${_rest%%:*} _what=$(echo "${_rest#*:}" | tr '-' ' ')
+		# shellcheck disable=SC2086 # $PIN0 is a command prefix or empty
+		$PIN0 mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
+		MQ_PID=$!
+		sleep 0.5
+		kill -0 "$MQ_PID" 2>/dev/null || { cat "$TMP/mosquitto.log" >&2; die "mosquitto did not start"; }
+		echo "bench: fan-out, mosquitto, $_n subscribers, $_e messages of ${FAN_BYTES:-1000} B every $_p ms ..."
+		# shellcheck disable=SC2086
+		if ! $PIN1 "$BENCH" fanout --mqtt "127.0.0.1:$MQ_PORT" --payload "${FAN_BYTES:-1000}" --subscribers "$_n" \
+			--events "$_e" --pace-ms "$_p" --pid "$MQ_PID" --sources 16 >"$TMP/mq-$_n.out" 2>"$TMP/mq-$_n.err"; then
+			cat "$TMP/mq-$_n.out" "$TMP/mq-$_n.err" >&2
+			stop_pid "$MQ_PID"
+			die "hoso-bench fanout (mqtt) failed"
+		fi
+		stop_pid "$MQ_PID"
+		MQ_PID=""
+		fan_row "mosquitto $MQ_VERSION, MQTT over TCP, QoS 0 ($_what)" "$TMP/mq-$_n.out"
+	done
+else
+	ROWS_FAN="$ROWS_FAN| mosquitto: not installed (HOSO_BENCH_DEPS=1 scripts/install-deps) | | | | | | | | | |
+"
+fi
+
 # ---- 4. report --------------------------------------------------------------------
 LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
@@ -466,6 +543,26 @@ Server CPU µs/MiB = the server's user+system CPU during the run per MiB moved.
 |---|---|---|---|---|---|
 $ROWS_FILES
 Memory: $RSS_LINE
+
+### Push: one agency event to many subscribers, and memory per idle subscriber
+
+\`hoso-bench fanout --subscribers N --events E --pace-ms P --pid SERVER\`: N connections
+(spread over 127.0.0.1-16) subscribe, sit idle for 2 s, then E events come one every
+P ms: on hosod (--workers 1, pinned to core 0) an officer's move (1→2) of a dossier
+of the agency, to N WebSockets subscribed to that agency's stream (msgpack frames, as
+the app); on mosquitto (pinned to core 0) a QoS 0 publish of as many bytes as hosod's
+event frame (${FAN_BYTES:-?} B) to N MQTT subscribers of one topic. Debian's mosquitto
+2.0.11 will not open a WebSocket listener with its libwebsockets 4.1, so the reference
+is MQTT over plain TCP. The load generator runs on core 1, one epoll thread for all
+subscribers. Latency = receipt minus the event's scheduled time (open loop), over
+every delivery; "saturated" rows ask for more deliveries per second than either
+server makes, so their deliveries/s is the server's ceiling and their latency is
+queueing. RSS KiB per idle subscriber = the server's RSS growth with N idle
+subscribers, divided by N.
+
+| server | subscribers | events | deliveries | deliveries/s | p50 ms | p99 ms | max ms | missing | RSS KiB per idle subscriber |
+|---|---|---|---|---|---|---|---|---|---|
+$ROWS_FAN
 EOF
 
 echo
