@@ -44,6 +44,10 @@ bench_cleanup() {
 	stop_pid "${PORTAL_PID:-}"
 	stop_pid "${RELAY_PID:-}"
 	stop_pid "${MQ_PID:-}"
+	stop_pid "${REDIS_PID:-}"
+	if [ -n "${PG_STARTED:-}" ]; then
+		${PGRUN:-} "$PGBIN/pg_ctl" -D "$TMP/pg/data" -m immediate stop >/dev/null 2>&1 || true
+	fi
 	stop_pid "${UP_NGINX:-}"
 	rm -rf "$TMP"
 }

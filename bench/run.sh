@@ -169,12 +169,83 @@ run_submit() {
 	"$BENCH" submit --url "$URL" --clients "$1" --duration "$DURATION" --max-total 9000 >"$TMP/submit.out" 2>&1 ||
 		{ cat "$TMP/submit.out" >&2; die "hoso-bench submit failed"; }
 	cat "$TMP/submit.out"
+	cp "$TMP/submit.out" "$TMP/submit-$1.out"
 	f=$TMP/submit.out
 	ROWS_SUBMIT="$ROWS_SUBMIT| $1 | $(result_field "$f" ok) in $(result_field "$f" seconds) s | $(result_field "$f" rate) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" errors) | $(result_field "$f" commits) | $(result_field "$f" batch_avg) | $(result_field "$f" commit_ms) | $(result_field "$f" setup_s) |
 "
 }
 run_submit "$CLIENTS"
 run_submit 1
+
+# ---- 2b. durable write references: Redis and PostgreSQL doing a submission's work ----
+# Redis: appendonly yes, appendfsync always (each write on disk before its reply), one
+# EVALSHA of bench/refs/submit.lua per submission from redis-benchmark. PostgreSQL:
+# synchronous_commit on, bench/refs/pg-submit.sql in one transaction from pgbench. The
+# same client count as hosod's first row; the data dirs beside hosod's.
+ROWS_REF=""
+REF_N=${HOSO_BENCH_REF_REQUESTS:-40000}
+if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; then
+	RPORT=$("$BENCH" port)
+	mkdir -p "$TMP/redis"
+	printf 'bind 127.0.0.1\nport %s\nappendonly yes\nappendfsync always\nsave ""\ndir %s\nlogfile %s/redis.log\n' \
+		"$RPORT" "$TMP/redis" "$TMP/redis" >"$TMP/redis/redis.conf"
+	redis-server "$TMP/redis/redis.conf" &
+	REDIS_PID=$!
+	_i=0
+	until redis-cli -p "$RPORT" ping >/dev/null 2>&1 || [ "$_i" -ge 50 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	RSHA=$(redis-cli -p "$RPORT" SCRIPT LOAD "$(cat "$ROOT/bench/refs/submit.lua")")
+	RBODY=$(head -c 750 /dev/urandom | base64 -w0 | head -c 1000)
+	echo "bench: redis-benchmark, $CLIENTS clients, EVALSHA submit.lua x $REF_N ..."
+	redis-benchmark -p "$RPORT" -c "$CLIENTS" -n "$REF_N" -r 100000000 --csv EVALSHA "$RSHA" 1 \
+		seq:000.00.12.H29:20261201 000.00.12.H29-261201 op__rand_int__ "$RBODY" __rand_int__ \
+		000.00.12.H29:1.000894:app:20261201 >"$TMP/redis.csv" 2>"$TMP/redis.err" ||
+		{ cat "$TMP/redis.err" >&2; die "redis-benchmark failed"; }
+	_stored=$(redis-cli -p "$RPORT" GET seq:000.00.12.H29:20261201)
+	_ver=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
+	stop_pid "$REDIS_PID"
+	REDIS_PID=""
+	# "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+	ROWS_REF="$ROWS_REF$(awk -F'"' -v n="$_stored" -v v="$_ver" -v c="$CLIENTS" 'NR == 2 {
+		printf "| redis %s, appendfsync always, EVALSHA submit.lua | %s | %s stored | %.0f | %s | %s |\n", v, c, n, $4, $10, $14 }' "$TMP/redis.csv")
+"
+else
+	ROWS_REF="$ROWS_REF| redis: not installed (HOSO_BENCH_DEPS=1 scripts/install-deps) | | | | | |
+"
+fi
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+if [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] && command -v pgbench >/dev/null 2>&1; then
+	PGPORT=$("$BENCH" port)
+	mkdir -p "$TMP/pg"
+	# The server refuses to run as root: as the postgres account when there is one.
+	PGRUN=""
+	if [ "$(id -u)" = 0 ]; then
+		chown postgres "$TMP/pg" 2>/dev/null && PGRUN="runuser -u postgres --"
+	fi
+	$PGRUN "$PGBIN/initdb" -D "$TMP/pg/data" -A trust -U bench >"$TMP/pg/initdb.log" 2>&1 ||
+		{ cat "$TMP/pg/initdb.log" >&2; die "initdb failed"; }
+	$PGRUN "$PGBIN/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/pg.log" -w -o "-c listen_addresses=127.0.0.1 -p $PGPORT \
+-c unix_socket_directories=$TMP/pg -c synchronous_commit=on -c fsync=on -c max_connections=200 -c shared_buffers=128MB" \
+		start >/dev/null || { cat "$TMP/pg/pg.log" >&2; die "postgres did not start"; }
+	PG_STARTED=1
+	psql -h 127.0.0.1 -p "$PGPORT" -U bench -d postgres -q -f "$ROOT/bench/refs/pg-schema.sql" >/dev/null
+	echo "bench: pgbench, $CLIENTS clients, pg-submit.sql for ${DURATION} s ..."
+	pgbench -h 127.0.0.1 -p "$PGPORT" -U bench -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$ROOT/bench/refs/pg-submit.sql" \
+		postgres >"$TMP/pgbench.out" 2>&1 || { cat "$TMP/pgbench.out" >&2; die "pgbench failed"; }
+	_stored=$(psql -h 127.0.0.1 -p "$PGPORT" -U bench -d postgres -tAc 'SELECT count(*) FROM dossiers')
+	_ver=$("$PGBIN/postgres" --version | sed 's/.*) //')
+	$PGRUN "$PGBIN/pg_ctl" -D "$TMP/pg/data" -m fast stop >/dev/null 2>&1 || true
+	PG_STARTED=""
+	_tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$TMP/pgbench.out" | tail -n 1)
+	_avg=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$TMP/pgbench.out" | tail -n 1)
+	ROWS_REF="$ROWS_REF| PostgreSQL $_ver, synchronous_commit on, pg-submit.sql | $CLIENTS | $_stored stored | $(printf '%.0f' "$_tps") | (avg $_avg) | n/a |
+"
+else
+	ROWS_REF="$ROWS_REF| PostgreSQL: not installed (HOSO_BENCH_DEPS=1 scripts/install-deps) | | | | | |
+"
+fi
 
 # ---- 3. delivery latency: portal mirror and bot webhooks --------------------------
 FAKE_PORTAL=$BUILD/tests/fake_portal
@@ -518,6 +589,18 @@ clock starts (each does two argon2id password hashes).
 | clients | durable submissions | per second | p50 ms | p99 ms | errors | commits | avg batch | avg commit ms | register+login s |
 |---|---|---|---|---|---|---|---|---|---|
 $ROWS_SUBMIT
+Against references doing a submission's work, durable before each reply: Redis
+(\`appendonly yes\`, \`appendfsync always\`; \`redis-benchmark -c N -n $REF_N -r 100000000
+EVALSHA\` of bench/refs/submit.lua: the daily sequence, the op record, the ~1 KB dossier,
+the owner index, the feed entry, the log entry and the day's counter) and PostgreSQL
+(\`synchronous_commit on\`; \`pgbench -c N -T ${DURATION}\` of bench/refs/pg-submit.sql, the
+same in one transaction). "stored" is counted in the store after the run. PostgreSQL's
+latency is pgbench's average.
+
+| system | clients | durable submissions | per second | p50 ms | p99 ms |
+|---|---|---|---|---|---|
+| hosod (first row above) | $CLIENTS | $(result_field "$TMP/submit-$CLIENTS.out" ok) stored | $(result_field "$TMP/submit-$CLIENTS.out" rate) | $(result_field "$TMP/submit-$CLIENTS.out" p50_ms) | $(result_field "$TMP/submit-$CLIENTS.out" p99_ms) |
+$ROWS_REF
 ### Delivery latency: an officer's move to the national portal and to a subscribed bot
 
 \`hoso-bench moves --count $MOVES --pace-ms 20\` on hosod --workers 2 with the portal mirror pointed
