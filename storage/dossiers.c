@@ -237,8 +237,9 @@ Exit:
     return rc;
 }
 
-int hoso__dossier_from_value(hoso_txn *t, const void *val, size_t len, int status, hoso_doc *doc,
-                             hoso_dossier *out)
+/* head_only: code, service, agency, owner, status and version, nothing unsealed. */
+static int from_value(hoso_txn *t, const void *val, size_t len, int status, int head_only, hoso_doc *doc,
+                      hoso_dossier *out)
 {
     msgpack_unpacked u;
     msgpack_zone *z = &doc->zone;
@@ -251,6 +252,16 @@ int hoso__dossier_from_value(hoso_txn *t, const void *val, size_t len, int statu
     if ((rc = hoso__mint(m, "status", 0, &out->status)) != 0) goto Exit;
     if (status && out->status != status) {
         rc = 1;
+        goto Exit;
+    }
+    if (head_only) {
+        if ((rc = hoso_zone_obj_str(z, hoso_map_get(m, "code"), &out->code)) != 0 ||
+            (rc = hoso_zone_obj_str(z, hoso_map_get(m, "service"), &out->service)) != 0 ||
+            (rc = hoso_zone_obj_str(z, hoso_map_get(m, "agency"), &out->agency)) != 0 ||
+            (rc = hoso_zone_obj_str(z, hoso_map_get(m, "owner"), &out->owner)) != 0 ||
+            (rc = hoso__mint(m, "version", 0, &out->version)) != 0)
+            goto Exit;
+        if (out->code.len == 0) rc = HOSO_ECORRUPT;
         goto Exit;
     }
     if ((rc = hoso_zone_obj_str(z, hoso_map_get(m, "code"), &out->code)) != 0 ||
@@ -279,7 +290,13 @@ Exit:
     return rc;
 }
 
-int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier *out)
+int hoso__dossier_from_value(hoso_txn *t, const void *val, size_t len, int status, hoso_doc *doc,
+                             hoso_dossier *out)
+{
+    return from_value(t, val, len, status, 0, doc, out);
+}
+
+static int get(hoso_txn *t, const char *code, int head_only, hoso_doc *doc, hoso_dossier *out)
 {
     MDB_val v;
     memset(out, 0, sizeof *out);
@@ -287,7 +304,17 @@ int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier 
     if (rc) return rc;
     if (!code[0]) return HOSO_ENOT_FOUND;
     if ((rc = hoso__get(t, HOSO__DB_DOSSIERS, code, strlen(code), &v)) != 0) return rc;
-    return hoso__dossier_from_value(t, v.mv_data, v.mv_size, 0, doc, out);
+    return from_value(t, v.mv_data, v.mv_size, 0, head_only, doc, out);
+}
+
+int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier *out)
+{
+    return get(t, code, 0, doc, out);
+}
+
+int hoso_dossier_head(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier *out)
+{
+    return get(t, code, 1, doc, out);
 }
 
 int hoso_dossier_each(hoso_txn *t, hoso_doc *doc, int (*fn)(void *ctx, const hoso_dossier *d), void *ctx)

@@ -234,6 +234,9 @@ typedef struct hoso_put_info {
 int hoso_dossier_store(hoso_txn *t, const hoso_dossier *d, int is_new, hoso_put_info *info);
 /* Gets and unseals into doc's zone. Errors: NOT_FOUND, CORRUPT, IO. */
 int hoso_dossier_get(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier *out);
+/* Only code, service, agency, owner, status and version, with nothing unsealed: enough
+ * to check who may see it and whether a client's copy is current. Errors: as _get. */
+int hoso_dossier_head(hoso_txn *t, const char *code, hoso_doc *doc, hoso_dossier *out);
 
 /* Page through one owner's (or one agency's) dossiers, newest first. cursor is opaque
  * (NULL/"" = start); *next is set to the cursor of the next page ("" at the end), 

@@ -217,6 +217,42 @@ void hoso_reply_header(hoso_req *r, const char *name, const char *value)
     h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 0, NULL, v.base, v.len);
 }
 
+static void skip_ows(const char **p, const char *end)
+{
+    while (*p < end && (**p == ' ' || **p == '\t' || **p == ','))
+        (*p)++;
+}
+
+int hoso_req_etag_matches(hoso_req *r, const char *etag)
+{
+    ssize_t i = h2o_find_header(&r->h2o->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
+    if (i < 0)
+        return 0;
+    if (etag[0] == 'W' && etag[1] == '/')
+        etag += 2;
+    size_t elen = strlen(etag);
+    /* Every If-None-Match line, each a comma-separated list of entity tags. */
+    for (; i >= 0; i = h2o_find_header(&r->h2o->headers, H2O_TOKEN_IF_NONE_MATCH, i)) {
+        h2o_iovec_t v = r->h2o->headers.entries[i].value;
+        const char *p = v.base, *end = v.base + v.len;
+        for (skip_ows(&p, end); p < end; skip_ows(&p, end)) {
+            if (*p == '*')
+                return 1;
+            if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+                p += 2;
+            if (p >= end || *p != '"')
+                return 0; /* not a list of entity tags: no match, the full reply */
+            const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+            if (q == NULL)
+                return 0;
+            if ((size_t)(q + 1 - p) == elen && memcmp(p, etag, elen) == 0)
+                return 1;
+            p = q + 1;
+        }
+    }
+    return 0;
+}
+
 const char *hoso_req_header(hoso_req *r, const char *name, char *buf, size_t bufsz)
 {
     ssize_t i = h2o_find_header_by_str(&r->h2o->headers, name, strlen(name), -1);

@@ -168,6 +168,9 @@ int hoso_reply_stream(hoso_req *r, int http_status, const char *content_type, ui
 /* A request header's value (first occurrence; name lower-case) copied into buf; NULL
  * if absent or longer than bufsz-1. */
 const char *hoso_req_header(hoso_req *r, const char *name, char *buf, size_t bufsz);
+/* 1 if the request's If-None-Match names etag (a quoted entity tag; W/ prefixes are
+ * ignored on both sides, the weak comparison RFC 9110 asks for) or is "*". */
+int hoso_req_etag_matches(hoso_req *r, const char *etag);
 /* 1 if the request has header `name` (tells a value too long for hoso_req_header's
  * buffer from an absent one). */
 int hoso_req_has_header(hoso_req *r, const char *name);

@@ -19,29 +19,62 @@ int hoso_route_dossier_list(hoso_req *r)
     return hoso__reply_dossier_list(r, hoso_dossier_list_owner, r->who.account, status, cursor, limit);
 }
 
+/* A dossier's entity tag: its version changes with every change (the only way a
+ * dossier is stored bumps it), the data dir's epoch with a restore, and the letter
+ * with the representation. */
+static void dossier_etag(hoso_req *r, const hoso_dossier *d, char *out, size_t n)
+{
+    snprintf(out, n, "\"%.16s.%lld.%c\"", hoso_store_epoch(hoso_server_store(r->srv)), (long long)d->version,
+             r->json ? 'j' : 'm');
+}
+
+static void cache_headers(hoso_req *r, const char *etag)
+{
+    hoso_reply_header(r, "etag", etag);
+    /* Personal: no shared cache keeps it, and the client asks again each time. */
+    hoso_reply_header(r, "cache-control", "private, no-cache");
+    hoso_reply_header(r, "vary", "accept, authorization");
+}
+
 int hoso_route_dossier_get(hoso_req *r)
 {
     hoso_doc doc;
     hoso_dossier d;
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    int ret;
+    char etag[64];
+    int ret, conditional = hoso_req_has_header(r, "if-none-match");
 
     if ((ret = hoso_doc_init(&doc)) != 0)
         return ret;
     msgpack_sbuffer_init(&sb);
-    ret = hoso_dossier_get(r->rtxn, r->params[0], &doc, &d);
+    /* A client revalidating its copy: the head of the record decides, nothing is
+     * unsealed, and an unchanged dossier costs a 304 without a body. */
+    ret = conditional ? hoso_dossier_head(r->rtxn, r->params[0], &doc, &d)
+                      : hoso_dossier_get(r->rtxn, r->params[0], &doc, &d);
     if (ret == HOSO_ENOT_FOUND || (ret == 0 && !hoso__dossier_visible(&r->who, &d))) {
         ret = hoso_fail(&r->err, HOSO_ENOT_FOUND, "no such dossier");
         goto Exit;
     }
     if (ret != 0)
         goto Exit;
+    dossier_etag(r, &d, etag, sizeof etag);
+    if (conditional) {
+        if (hoso_req_etag_matches(r, etag)) {
+            cache_headers(r, etag);
+            ret = hoso_reply_raw(r, 304, NULL, NULL, 0);
+            goto Exit;
+        }
+        if ((ret = hoso_dossier_get(r->rtxn, r->params[0], &doc, &d)) != 0)
+            goto Exit;
+        dossier_etag(r, &d, etag, sizeof etag);
+    }
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     if (msgpack_pack_map(&pk, 1) || hoso_pack_cstr(&pk, "dossier") || hoso_dossier_encode(&pk, &d)) {
         ret = HOSO_ENOMEM;
         goto Exit;
     }
+    cache_headers(r, etag);
     ret = hoso_reply(r, 200, sb.data, sb.size);
 Exit:
     msgpack_sbuffer_destroy(&sb);

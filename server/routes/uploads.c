@@ -722,7 +722,7 @@ int hoso_route_file_get(hoso_req *r)
     hoso_reply_header(r, "x-content-type-options", "nosniff");
     disposition(s->f.name, hdr, sizeof hdr);
     hoso_reply_header(r, "content-disposition", hdr);
-    if (hoso_req_header(r, "if-none-match", hdr, sizeof hdr) != NULL && (strstr(hdr, etag) != NULL || strcmp(hdr, "*") == 0)) {
+    if (hoso_req_etag_matches(r, etag)) {
         file_done(s);
         return hoso_reply_raw(r, 304, NULL, NULL, 0);
     }

@@ -3,7 +3,8 @@
  * and never a body (a body after a HEAD reply would be read as the next response on
  * the same connection), Allow on 405, WWW-Authenticate on 401, Idempotent-Replayed on
  * a stored reply, X-Request-Id on every reply and in the log, malformed stats dates
- * refused, and a log that neither leaks tokens nor grows without bound.
+ * refused, a conditional GET of a dossier (ETag, If-None-Match, 304), and a log that
+ * neither leaks tokens nor grows without bound.
  */
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -58,6 +59,107 @@ static void test_head(void)
     EXPECT_INT(ht_http(&w.c, "GET", "/healthz", NULL, NULL, 0, &g), 0);
     HT_EXPECT_REPLY(&g, 200, NULL);
     ht_resp_free(&g);
+    ht_world_stop(&w);
+}
+
+/* GET path as token with Accept ctype and If-None-Match inm (NULL: none). */
+static int cond_get(ht_conn *c, const char *path, const char *token, const char *ctype, const char *inm,
+                    const char *method, ht_resp *r)
+{
+    char h[1200];
+    int n = snprintf(h, sizeof h, "Authorization: Bearer %s\r\nAccept: %s\r\n", token, ctype);
+    if (inm != NULL)
+        snprintf(h + n, sizeof h - (size_t)n, "If-None-Match: %s\r\n", inm);
+    return ht_http(c, method, path, h, NULL, 0, r);
+}
+
+static void test_conditional_get(void)
+{
+    ht_world w;
+    ht_resp r;
+    ht_user other;
+    char code[128], path[256], etag[128], jtag[128], v[128], inm[512];
+    ht_world_start(&w, NULL);
+    ht_submit(&w.c, &w.cit, &w.svc, code, sizeof(code));
+    snprintf(path, sizeof path, "/v1/dossiers/%s", code);
+
+    /* The full reply names its version: ETag, private, revalidated each time. */
+    EXPECT_INT(cond_get(&w.c, path, w.cit.token, "application/msgpack", NULL, "GET", &r), 0);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT(ht_resp_header(&r, "ETag", etag, sizeof etag) != NULL);
+    EXPECT(etag[0] == '"' && etag[strlen(etag) - 1] == '"');
+    EXPECT_STR(ht_resp_header(&r, "Cache-Control", v, sizeof v), "private, no-cache");
+    EXPECT(ht_resp_header(&r, "Vary", v, sizeof v) != NULL && strstr(v, "accept") != NULL);
+    ht_resp_free(&r);
+
+    /* Unchanged: 304, no body, the same tag; on the same keep-alive connection after. */
+    EXPECT_INT(cond_get(&w.c, path, w.cit.token, "application/msgpack", etag, "GET", &r), 0);
+    EXPECT_INT(r.status, 304);
+    EXPECT_INT(r.len, 0);
+    EXPECT_STR(ht_resp_header(&r, "ETag", v, sizeof v), etag);
+    ht_resp_free(&r);
+    /* Weak comparison, lists, several lines and "*" all match; other tags do not. */
+    const char *hits[] = {"W/%s", "\"nope\", %s", "\"a\",W/\"b\" ,  %s", "*"};
+    for (size_t i = 0; i < sizeof hits / sizeof hits[0]; i++) {
+        snprintf(inm, sizeof inm, hits[i], etag);
+        EXPECT_INT(cond_get(&w.c, path, w.cit.token, "application/msgpack", inm, "GET", &r), 0);
+        if (r.status != 304)
+            ht_fail("If-None-Match: %s gave %d, not 304", inm, r.status);
+        ht_resp_free(&r);
+    }
+    char two[600];
+    snprintf(two, sizeof two, "\"x\"\r\nIf-None-Match: %s", etag);
+    EXPECT_INT(cond_get(&w.c, path, w.cit.token, "application/msgpack", two, "GET", &r), 0);
+    EXPECT_INT(r.status, 304);
+    ht_resp_free(&r);
+    const char *misses[] = {"\"nope\"", "garbage", "\"unterminated", "W/"};
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
+        EXPECT_INT(cond_get(&w.c, path, w.cit.token, "application/msgpack", misses[i], "GET", &r), 0);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        EXPECT(ht_dossier_of(&r) != NULL);
+        ht_resp_free(&r);
+    }
+    /* HEAD revalidates the same way. */
+    EXPECT_INT(cond_get(&w.c, path, w.cit.token, "application/msgpack", etag, "HEAD", &r), 0);
+    EXPECT_INT(r.status, 304);
+    ht_resp_free(&r);
+
+    /* JSON is another representation: its own tag, and the msgpack tag is no match. */
+    EXPECT_INT(cond_get(&w.c, path, w.cit.token, "application/json", etag, "GET", &r), 0);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT(ht_resp_header(&r, "ETag", jtag, sizeof jtag) != NULL);
+    EXPECT(strcmp(jtag, etag) != 0);
+    ht_resp_free(&r);
+    EXPECT_INT(cond_get(&w.c, path, w.cit.token, "application/json", jtag, "GET", &r), 0);
+    EXPECT_INT(r.status, 304);
+    ht_resp_free(&r);
+
+    /* Nobody learns a dossier exists from a 304: someone else's gets 404 for any tag. */
+    ht_citizen_new(&w.c, &other);
+    EXPECT_INT(cond_get(&w.c, path, other.token, "application/msgpack", "*", "GET", &r), 0);
+    HT_EXPECT_REPLY(&r, 404, "NOT_FOUND");
+    ht_resp_free(&r);
+    EXPECT_INT(cond_get(&w.c, path, other.token, "application/msgpack", etag, "GET", &r), 0);
+    HT_EXPECT_REPLY(&r, 404, "NOT_FOUND");
+    ht_resp_free(&r);
+    EXPECT_INT(cond_get(&w.c, "/v1/dossiers/NO-SUCH-CODE", w.cit.token, "application/msgpack", "*", "GET", &r), 0);
+    HT_EXPECT_REPLY(&r, 404, "NOT_FOUND");
+    ht_resp_free(&r);
+
+    /* A move changes the tag: the old one gets the new dossier, which the officer (an
+     * agency reader) sees with the same tag as the citizen. */
+    EXPECT_INT(ht_transition(&w.c, &w.off, code, 2, -1, &r), 200);
+    ht_resp_free(&r);
+    EXPECT_INT(cond_get(&w.c, path, w.cit.token, "application/msgpack", etag, "GET", &r), 0);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT_INT(ht_jint(ht_dossier_of(&r), "status"), 2);
+    EXPECT(ht_resp_header(&r, "ETag", v, sizeof v) != NULL);
+    EXPECT(strcmp(v, etag) != 0);
+    snprintf(etag, sizeof etag, "%s", v);
+    ht_resp_free(&r);
+    EXPECT_INT(cond_get(&w.c, path, w.off.token, "application/msgpack", etag, "GET", &r), 0);
+    EXPECT_INT(r.status, 304);
+    ht_resp_free(&r);
     ht_world_stop(&w);
 }
 
@@ -202,4 +304,4 @@ static void test_library_lines_are_limited(void)
     free(out);
 }
 
-UNIT_MAIN(UNIT(test_head), UNIT(test_headers), UNIT(test_json_log), UNIT(test_library_lines_are_limited))
+UNIT_MAIN(UNIT(test_head), UNIT(test_conditional_get), UNIT(test_headers), UNIT(test_json_log), UNIT(test_library_lines_are_limited))

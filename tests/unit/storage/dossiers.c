@@ -65,6 +65,21 @@ static void test_put_get_round_trip(void)
     EXPECT_INT(got.history[1].at, 2000);
     EXPECT_STR(got.history[1].by.ptr, "officer");
     EXPECT_STR(got.history[1].note.ptr, "received at desk 3");
+
+    /* The head: who it belongs to and its version, nothing unsealed or decoded past it. */
+    hoso_dossier head;
+    EXPECT_INT(hoso_txn_read(s, &t), 0);
+    EXPECT_INT(hoso_dossier_head(t, "000.00.12.H29-261123-0002", &doc, &head), HOSO_ENOT_FOUND);
+    EXPECT_INT(hoso_dossier_head(t, "000.00.12.H29-261123-0001", &doc, &head), 0);
+    hoso_txn_abort(t);
+    EXPECT_STR(head.code.ptr, "000.00.12.H29-261123-0001");
+    EXPECT_STR(head.service.ptr, "1.001");
+    EXPECT_STR(head.agency.ptr, "000.00.12.H29");
+    EXPECT_STR(head.owner.ptr, OWNER_A);
+    EXPECT_INT(head.status, 2);
+    EXPECT_INT(head.version, 2);
+    EXPECT_INT(head.form.len, 0);
+    EXPECT_INT(head.nhistory, 0);
     hoso_doc_destroy(&doc);
     hoso_store_close(s);
     msgpack_sbuffer_destroy(&fb);
