@@ -2,7 +2,8 @@
 # bench/run.sh BUILD_DIR - the hoso bench suite (make bench).
 #
 #   1. Read path: wrk on an authenticated GET /v1/dossiers/{code}, and with the same wrk
-#      flags nginx (1 worker, access_log off) serving a static file of the same size.
+#      flags nginx (1 worker, access_log off) serving a static file of the same size;
+#      both again revalidated with If-None-Match (304), and hosod's /healthz floor.
 #   2. Durable writes: hoso-bench submits dossiers from many citizens at once, then
 #      from one, to show group commit at work (average writer batch from /metrics).
 #   3. Delivery latency: an officer moves dossiers at a gentle pace while hosod mirrors
@@ -71,14 +72,21 @@ cpu_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-# measure OUT PID ACCEPT URL: one wrk run into OUT, plus a "CPU us_per_req=" line: the
+# measure OUT PID ACCEPT URL [HEADER]: one wrk run into OUT, plus a "CPU us_per_req=" line: the
 # server's CPU microseconds per request. Throughput depends on whatever else the
 # machine runs; CPU time per request less so.
 measure() {
 	_t0=$(cpu_ticks "$2")
 	# shellcheck disable=SC2086 # word splitting of the pin prefix and flags is intended
-	$PIN1 wrk $WRK_FLAGS -H "Authorization: Bearer $TOKEN" -H "Accept: $3" "$4" >"$1" 2>&1 ||
-		{ cat "$1" >&2; die "wrk failed"; }
+	if [ -n "${5:-}" ]; then
+		# shellcheck disable=SC2086
+		$PIN1 wrk $WRK_FLAGS -H "Authorization: Bearer $TOKEN" -H "Accept: $3" -H "$5" "$4" >"$1" 2>&1 ||
+			{ cat "$1" >&2; die "wrk failed"; }
+	else
+		# shellcheck disable=SC2086
+		$PIN1 wrk $WRK_FLAGS -H "Authorization: Bearer $TOKEN" -H "Accept: $3" "$4" >"$1" 2>&1 ||
+			{ cat "$1" >&2; die "wrk failed"; }
+	fi
 	_t1=$(cpu_ticks "$2")
 	_n=$(result_field "$1" requests)
 	awk -v t="$((_t1 - _t0))" -v hz="$TICK" -v n="$_n" \
@@ -128,6 +136,21 @@ while [ "$i" -le "$ROUNDS" ]; do
 done
 echo "bench: wrk on hosod (JSON, $SIZE_JSON B) ..."
 measure "$TMP/wrk-json" "$HOSOD_PID" application/json "$GET_URL"
+# A client revalidating its copy (ETag, 304 without a body), beside nginx doing the
+# same for its file; and /healthz, the floor of h2o on libuv under hosod's routing.
+etag_of() {
+	curl -fsS --max-time 5 -D - -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Accept: application/msgpack' "$1" |
+		awk 'tolower($1) == "etag:" { print $2 }' | tr -d '\r'
+}
+HOSOD_ETAG=$(etag_of "$GET_URL")
+NGINX_ETAG=$(etag_of "http://127.0.0.1:$NPORT/dossier")
+if [ -z "$HOSOD_ETAG" ] || [ -z "$NGINX_ETAG" ]; then
+	die "no ETag from hosod or nginx"
+fi
+echo "bench: wrk If-None-Match (304) on nginx, then on hosod; hosod /healthz ..."
+measure "$TMP/wrk-nginx-304" "$NGINX_WORKER" application/msgpack "http://127.0.0.1:$NPORT/dossier" "If-None-Match: $NGINX_ETAG"
+measure "$TMP/wrk-hosod-304" "$HOSOD_PID" application/msgpack "$GET_URL" "If-None-Match: $HOSOD_ETAG"
+measure "$TMP/wrk-healthz" "$HOSOD_PID" application/json "$URL/healthz"
 # Password hashing (argon2id) is slow on purpose; this shows what a burst of sign-ins
 # does to the reads served by the same worker.
 echo "bench: wrk on hosod while 16 citizens register and log in ..."
@@ -147,6 +170,9 @@ row "nginx static file" 1 "msgpack, $SIZE B" $NGINX_RUNS
 row "hosod GET /v1/dossiers/{code}" 1 "msgpack, $SIZE B" $HOSOD_RUNS
 row "hosod GET /v1/dossiers/{code}" 1 "JSON, $SIZE_JSON B" "$TMP/wrk-json"
 row "hosod GET, 16 sign-ins meanwhile (${STORM_S:-?} s)" 1 "msgpack, $SIZE B" "$TMP/wrk-storm"
+row "nginx static file, If-None-Match" 1 "304, no body" "$TMP/wrk-nginx-304"
+row "hosod GET /v1/dossiers/{code}, If-None-Match" 1 "304, no body" "$TMP/wrk-hosod-304"
+row "hosod GET /healthz (h2o/libuv floor)" 1 "JSON, $(curl -fsS --max-time 5 "$URL/healthz" | wc -c | tr -d ' ') B" "$TMP/wrk-healthz"
 
 stop_pid "$HOSOD_PID"
 start_hosod 2
