@@ -291,12 +291,16 @@ static void on_replay(uv_timer_t *t)
 
     for (h2o_linklist_t *l = h->replaying.next; l != &h->replaying; l = l->next)
         count++;
-    /* Round robin: each connection in turn gets a chunk, then goes to the back. */
+    /* Round robin: each connection in turn gets a chunk, then goes to the back; a few
+     * replaying connections share the whole budget. */
+    size_t chunk = count > 0 ? budget / count : budget;
+    if (chunk < REPLAY_CHUNK)
+        chunk = REPLAY_CHUNK;
     while (count-- > 0 && budget > 0 && !h2o_linklist_is_empty(&h->replaying)) {
         hoso_hub_member *m = H2O_STRUCT_FROM_MEMBER(hoso_hub_member, replay, h->replaying.next);
         int again = 0;
         h2o_linklist_unlink(&m->replay);
-        size_t n = hoso__ws_replay(m->ws, budget < REPLAY_CHUNK ? budget : REPLAY_CHUNK, &again);
+        size_t n = hoso__ws_replay(m->ws, budget < chunk ? budget : chunk, &again);
         budget -= n;
         progress += n;
         if (again)
@@ -309,11 +313,11 @@ static void on_replay(uv_timer_t *t)
 
 void hoso__hub_want_replay(hoso_hub *h, hoso_hub_member *m)
 {
-    if (h2o_linklist_is_linked(&m->replay))
-        return;
-    h2o_linklist_insert(&h->replaying, &m->replay);
-    if (!uv_is_active((uv_handle_t *)&h->replay_timer))
-        uv_timer_start(&h->replay_timer, on_replay, 0, 0);
+    if (!h2o_linklist_is_linked(&m->replay))
+        h2o_linklist_insert(&h->replaying, &m->replay);
+    /* On the next turn of the loop, also when the timer was waiting REPLAY_WAIT_MS for
+     * a send queue to drain: a connection calls this when its queue did. */
+    uv_timer_start(&h->replay_timer, on_replay, 0, 0);
 }
 
 /* ---------------------------------------------------------------------------------- */

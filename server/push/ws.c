@@ -169,6 +169,14 @@ static size_t queued_msgs(hoso_ws *c)
     return c->queued_msgs;
 }
 
+/* A replay stops filling the queue at half the slow-consumer limits, so that it never
+ * trips them by itself. */
+static int replay_room(hoso_ws *c)
+{
+    const hoso_config *cfg = &c->srv->cfg;
+    return queued_bytes(c) <= cfg->ws_max_pending / 2 && queued_msgs(c) <= cfg->ws_max_pending_msgs / 2;
+}
+
 /* A server frame (unmasked) of opcode with payload p[0..n): queued at the tail, or at
  * the head (urgent). */
 static int queue_frame(hoso_ws *c, int opcode, const void *p, size_t n, int urgent)
@@ -229,8 +237,13 @@ static void on_written(h2o_socket_t *sock, const char *err)
         return;
     }
     c->depth++;
-    if (!maybe_finish(c))
+    if (!maybe_finish(c)) {
         flush_out(c);
+        /* A replay that paused for this queue to drain reads on now rather than at its
+         * next poll. */
+        if (c->state == WS_REPLAY && !c->closing && replay_room(c))
+            hoso__hub_want_replay(c->hub, &c->m);
+    }
     leave(c);
 }
 
@@ -433,7 +446,9 @@ typedef struct replay_ctx {
     hoso_ws *c;
     size_t sent;
     int gap;
+    int paused; /* the send queue reached half its limits: read on once it drains */
 } replay_ctx;
+
 
 static int on_replayed(void *p, uint64_t seq, const void *body, size_t len)
 {
@@ -443,6 +458,10 @@ static int on_replayed(void *p, uint64_t seq, const void *body, size_t len)
     int err;
     if (seq != c->last_sent + 1) {
         rc->gap = 1;
+        return 1;
+    }
+    if (!replay_room(c)) {
+        rc->paused = 1;
         return 1;
     }
     msgpack_sbuffer_init(&sb);
@@ -459,8 +478,7 @@ static int on_replayed(void *p, uint64_t seq, const void *body, size_t len)
 
 size_t hoso__ws_replay(hoso_ws *c, size_t budget, int *again)
 {
-    const hoso_config *cfg = &c->srv->cfg;
-    replay_ctx rc = {c, 0, 0};
+    replay_ctx rc = {c, 0, 0, 0};
     hoso_txn *txn = NULL;
     int more = 0, err;
 
@@ -469,7 +487,7 @@ size_t hoso__ws_replay(hoso_ws *c, size_t budget, int *again)
         return 0;
     /* Read on only while the client keeps up: a replay never trips the slow-consumer
      * limit by itself. */
-    if (queued_bytes(c) > cfg->ws_max_pending / 2 || queued_msgs(c) > cfg->ws_max_pending_msgs / 2) {
+    if (!replay_room(c)) {
         *again = 1;
         return 0;
     }
@@ -490,7 +508,7 @@ size_t hoso__ws_replay(hoso_ws *c, size_t budget, int *again)
         fail(c, WS_INTERNAL, err, "replay failed");
         return rc.sent;
     }
-    if (more) {
+    if (more || rc.paused) {
         *again = 1;
         return rc.sent;
     }
