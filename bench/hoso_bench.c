@@ -6,6 +6,9 @@
  *   hoso-bench setup --url http://127.0.0.1:PORT [--service CODE]
  *       registers and logs in one citizen, submits one dossier and prints
  *       service=, agency=, code= and token= lines for bench/run.sh
+ *   hoso-bench catchup --url http://127.0.0.1:PORT [--events 10000] [--clients 8]
+ *       fills one citizen's feed, then reads it back from seq 0 over WebSocket and over
+ *       GET /v1/sync: events/s, and every seq once and in order
  *   hoso-bench submit --url http://127.0.0.1:PORT [--clients 64] [--duration 10]
  *                     [--requests N] [--max-total 9000] [--sources 8] [--service CODE]
  *       N clients, each its own citizen on its own keep-alive connection, submit
@@ -1936,6 +1939,267 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
 }
 
 /* Prints a port that was free on host a moment ago (bind to port 0, then release). */
+/* ---------------------------------------------------------------------------------- */
+/* Catch-up: a citizen whose app was away while --events events reached its feed comes
+ * back and reads them all, once over WebSocket (subscribe since 0: the replay, then
+ * live) and once over HTTP (GET /v1/sync pages of 1000). Each path must deliver every
+ * seq from 1 to the feed's head exactly once and in order; the rate is events per
+ * second from the request to the last event. The feed is filled by --clients
+ * connections submitting dossiers as that citizen (one dossier.created each); hosod
+ * must keep at least --events entries per citizen (--feed-max-events). */
+
+typedef struct hoso_bench_filler {
+    pthread_t thread;
+    const hoso_bench_opts *o;
+    const hoso_bench_service *svc;
+    const char *token;
+    unsigned long from, to; /* op numbers of this filler */
+    _Atomic unsigned long *done;
+} hoso_bench_filler;
+
+static void *hoso_bench_fill_main(void *arg)
+{
+    hoso_bench_filler *f = arg;
+    hoso_bench_conn c = {.target = &f->o->target, .fd = -1};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (unsigned long i = f->from; i < f->to; i++) {
+        char op_id[80];
+        snprintf(op_id, sizeof(op_id), "bench-catchup-%u-%lu", hoso_bench_seed, i);
+        msgpack_sbuffer_clear(&sb);
+        hoso_bench_submit_body(f->svc, op_id, &sb);
+        hoso_bench_must(&c, "/v1/dossiers", f->token, &sb, NULL, 0);
+        atomic_fetch_add(f->done, 1);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+    return NULL;
+}
+
+/* Checks that seq is the next one expected; counts what is not. */
+static void hoso_bench_catchup_seq(long long seq, long long *last, unsigned long *gaps, unsigned long *dups)
+{
+    if (seq <= *last)
+        (*dups)++;
+    else if (seq != *last + 1)
+        (*gaps)++;
+    if (seq > *last)
+        *last = seq;
+}
+
+/* Reads one WebSocket frame from c (answering pings); returns its opcode, with the
+ * payload in *pl / *n (valid until the next call), or < 0. */
+static int hoso_bench_ws_frame(hoso_bench_conn *c, size_t *consumed, const unsigned char **pl, size_t *n)
+{
+    if (*consumed) {
+        hoso_bench_consume(c, *consumed);
+        *consumed = 0;
+    }
+    for (;;) {
+        const unsigned char *p = (const unsigned char *)c->in.p;
+        size_t avail = c->in.len, hl = 2, len;
+        if (avail >= 2) {
+            len = p[1] & 0x7f;
+            if (len == 126 && avail >= 4) {
+                len = ((size_t)p[2] << 8) | p[3];
+                hl = 4;
+            } else if (len == 127 && avail >= 10) {
+                len = 0;
+                for (int i = 0; i < 8; i++)
+                    len = (len << 8) | p[2 + i];
+                hl = 10;
+            } else if (len >= 126) {
+                goto More;
+            }
+            if (avail >= hl + len) {
+                int op = p[0] & 0x0f;
+                if (op == 9) {
+                    if (hoso_bench_ws_send(c->fd, 10, p + hl, len < 125 ? len : 0) != 0)
+                        return -EIO;
+                    hoso_bench_consume(c, hl + len);
+                    continue;
+                }
+                *pl = p + hl;
+                *n = len;
+                *consumed = hl + len;
+                return op;
+            }
+        }
+    More:;
+        int r = hoso_bench_fill(c);
+        if (r)
+            return r;
+    }
+}
+
+static long long hoso_bench_int_of(const msgpack_object *o)
+{
+    if (o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return (long long)o->via.u64;
+    return -1;
+}
+
+static int hoso_bench_catchup(const hoso_bench_opts *o, unsigned long events)
+{
+    hoso_bench_conn c = {.target = &o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
+    hoso_bench_service svc;
+    char token[256], msg[256];
+    hoso_bench_pick_service(&c, o->service, &svc);
+    if (hoso_bench_citizen_login(&c, 0, token, sizeof(token), msg, sizeof(msg)))
+        hoso_bench_die("%s", msg);
+
+    /* Fill the feed. */
+    unsigned nfill = o->clients < 16 ? o->clients : 16;
+    _Atomic unsigned long done = 0;
+    hoso_bench_filler fills[16];
+    double t0 = hoso_bench_now();
+    for (unsigned i = 0; i < nfill; i++) {
+        fills[i] = (hoso_bench_filler){.o = o, .svc = &svc, .token = token, .done = &done,
+                                     .from = events * i / nfill, .to = events * (i + 1) / nfill};
+        if (pthread_create(&fills[i].thread, NULL, hoso_bench_fill_main, &fills[i]) != 0)
+            hoso_bench_die("pthread_create failed");
+    }
+    for (;;) {
+        unsigned long d = atomic_load(&done);
+        if (d >= events)
+            break;
+        fprintf(stderr, "catchup: filling the feed: %lu/%lu events\n", d, events);
+        usleep(1000 * 1000);
+    }
+    for (unsigned i = 0; i < nfill; i++)
+        pthread_join(fills[i].thread, NULL);
+    fprintf(stderr, "catchup: %lu events in the feed in %.1f s\n", events, hoso_bench_now() - t0);
+
+    /* 1. WebSocket: subscribe since 0. */
+    char req[768];
+    int rl = snprintf(req, sizeof(req),
+                      "GET /v1/ws HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: aG9zby1iZW5jaC1rZXkxMg==\r\n"
+                      "Authorization: Bearer %s\r\n\r\n",
+                      o->target.host, o->target.port, token);
+    hoso_bench_conn ws = {.target = &o->target, .fd = -1};
+    int r;
+    if ((r = hoso_bench_conn_open(&ws)) != 0 || (r = hoso_bench_send_all(ws.fd, req, (size_t)rl)) != 0)
+        hoso_bench_die("WebSocket connect: %s", strerror(-r));
+    char *end;
+    while ((end = memmem(ws.in.p ? ws.in.p : "", ws.in.len, "\r\n\r\n", 4)) == NULL)
+        if ((r = hoso_bench_fill(&ws)) != 0)
+            hoso_bench_die("WebSocket handshake: %s", strerror(-r));
+    if (ws.in.len < 12 || memcmp(ws.in.p, "HTTP/1.1 101", 12) != 0)
+        hoso_bench_die("WebSocket handshake refused: %.40s", ws.in.p);
+    hoso_bench_consume(&ws, (size_t)(end - ws.in.p) + 4);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    hoso_pack_cstr(&pk, "type");
+    hoso_pack_cstr(&pk, "subscribe");
+    hoso_pack_cstr(&pk, "since");
+    msgpack_pack_uint64(&pk, 0);
+    double ws_t0 = hoso_bench_now(), ws_first = 0;
+    if (hoso_bench_ws_send(ws.fd, 2, sb.data, sb.size) != 0)
+        hoso_bench_die("WebSocket subscribe: send failed");
+    long long head = -1, last = 0;
+    unsigned long ws_events = 0, ws_gaps = 0, ws_dups = 0;
+    size_t consumed = 0, ws_bytes = 0;
+    while (head < 0 || last < head) {
+        const unsigned char *pl = NULL;
+        size_t n = 0;
+        int op = hoso_bench_ws_frame(&ws, &consumed, &pl, &n);
+        if (op < 0)
+            hoso_bench_die("WebSocket: %s after %lu events", strerror(-op), ws_events);
+        if (op == 8)
+            hoso_bench_die("WebSocket closed by the server after %lu events: %.*s", ws_events,
+                           n > 2 ? (int)(n - 2) : 0, n > 2 ? (const char *)pl + 2 : "");
+        if (op != 1 && op != 2)
+            continue;
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        if (msgpack_unpack_next(&u, (const char *)pl, n, NULL) != MSGPACK_UNPACK_SUCCESS)
+            hoso_bench_die("WebSocket: a frame that is not msgpack");
+        char type[32] = "";
+        hoso_bench_str(hoso_bench_get(&u.data, "type"), type, sizeof(type));
+        if (strcmp(type, "subscribed") == 0) {
+            head = hoso_bench_int_of(hoso_bench_get(&u.data, "head"));
+            const msgpack_object *rec = hoso_bench_get(&u.data, "recovered");
+            if (head < (long long)events || rec == NULL || rec->type != MSGPACK_OBJECT_BOOLEAN || !rec->via.boolean)
+                hoso_bench_die("subscribe since 0: head %lld, not recovered (is --feed-max-events >= %lu?)", head,
+                               events);
+        } else if (strcmp(type, "event") == 0) {
+            if (ws_events++ == 0)
+                ws_first = hoso_bench_now();
+            ws_bytes += n;
+            hoso_bench_catchup_seq(hoso_bench_int_of(hoso_bench_get(&u.data, "seq")), &last, &ws_gaps, &ws_dups);
+        } else {
+            hoso_bench_die("WebSocket: unexpected %s frame", type[0] ? type : "untyped");
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+    double ws_s = hoso_bench_now() - ws_t0;
+    hoso_bench_conn_close(&ws);
+    free(ws.in.p);
+
+    /* 2. HTTP: GET /v1/sync, 1000 at a time. */
+    hoso_bench_resp resp = {0};
+    char path[160], epoch[80] = "";
+    if ((r = hoso_bench_http(&c, "GET", "/healthz", NULL, NULL, 0, &resp)) != 0 || resp.status != 200)
+        hoso_bench_die("GET /healthz failed");
+    msgpack_unpacked u;
+    if (hoso_bench_unpack(&u, &resp.body) != 0 || hoso_bench_str(hoso_bench_get(&u.data, "epoch"), epoch, sizeof(epoch)))
+        hoso_bench_die("GET /healthz: no epoch");
+    msgpack_unpacked_destroy(&u);
+    long long since = 0, sync_last = 0;
+    unsigned long sync_events = 0, sync_gaps = 0, sync_dups = 0, pages = 0;
+    double sync_t0 = hoso_bench_now();
+    while (since < head) {
+        snprintf(path, sizeof(path), "/v1/sync?since=%lld&limit=1000&epoch=%s", since, epoch);
+        if ((r = hoso_bench_http(&c, "GET", path, token, NULL, 0, &resp)) != 0)
+            hoso_bench_die("GET /v1/sync: %s", strerror(-r));
+        if (resp.status != 200) {
+            char d[200];
+            hoso_bench_describe(&resp, d, sizeof(d));
+            hoso_bench_die("GET %s: %s", path, d);
+        }
+        if (hoso_bench_unpack(&u, &resp.body) != 0)
+            hoso_bench_die("GET /v1/sync: reply is not msgpack");
+        const msgpack_object *evs = hoso_bench_get(&u.data, "events");
+        if (evs == NULL || evs->type != MSGPACK_OBJECT_ARRAY || evs->via.array.size == 0)
+            hoso_bench_die("GET /v1/sync: no events after %lld of %lld", since, head);
+        for (uint32_t i = 0; i < evs->via.array.size; i++) {
+            hoso_bench_catchup_seq(hoso_bench_int_of(hoso_bench_get(&evs->via.array.ptr[i], "seq")), &sync_last,
+                                   &sync_gaps, &sync_dups);
+            sync_events++;
+        }
+        since = hoso_bench_int_of(hoso_bench_get(&u.data, "next"));
+        pages++;
+        msgpack_unpacked_destroy(&u);
+    }
+    double sync_s = hoso_bench_now() - sync_t0;
+    free(resp.body.p);
+
+    printf("catchup: %lld events in the feed\n", head);
+    printf("websocket: %lu events in %.3f s (%.0f events/s, %.1f MB/s), first after %.2f ms, %lu gaps, %lu duplicates\n",
+           ws_events, ws_s, (double)ws_events / ws_s, (double)ws_bytes / ws_s / 1e6, (ws_first - ws_t0) * 1e3,
+           ws_gaps, ws_dups);
+    printf("sync: %lu events in %lu pages in %.3f s (%.0f events/s), %lu gaps, %lu duplicates\n", sync_events, pages,
+           sync_s, (double)sync_events / sync_s, sync_gaps, sync_dups);
+    printf("RESULT events=%lld ws_events=%lu ws_seconds=%.3f ws_rate=%.0f ws_first_ms=%.2f ws_gaps=%lu ws_dups=%lu "
+           "sync_events=%lu sync_seconds=%.3f sync_rate=%.0f sync_gaps=%lu sync_dups=%lu\n",
+           head, ws_events, ws_s, (double)ws_events / ws_s, (ws_first - ws_t0) * 1e3, ws_gaps, ws_dups, sync_events,
+           sync_s, (double)sync_events / sync_s, sync_gaps, sync_dups);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&svc.form);
+    msgpack_sbuffer_destroy(&svc.papers);
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+    return ws_gaps || ws_dups || sync_gaps || sync_dups || ws_events != (unsigned long)head ||
+                   sync_events != (unsigned long)head
+               ? 1
+               : 0;
+}
+
 static int hoso_bench_port(const char *host)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -1963,7 +2227,8 @@ static void hoso_bench_usage(void)
           "       hoso-bench fanout --url http://HOST:PORT --officer USER:PASS [--subscribers 1000]\n"
           "                         [--events 200] [--pace-ms 5] [--pid PID] [--settle-ms 2000] [--sources 8]\n"
           "                         [--frames msgpack|json]\n"
-          "       hoso-bench fanout --mqtt HOST:PORT [--payload BYTES] (the same, against an MQTT broker)\n",
+          "       hoso-bench fanout --mqtt HOST:PORT [--payload BYTES] (the same, against an MQTT broker)\n"
+          "       hoso-bench catchup --url http://HOST:PORT [--events 10000] [--clients 8] [--service CODE]\n",
           stderr);
     exit(2);
 }
@@ -1986,7 +2251,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "port") == 0)
         return hoso_bench_port(argc > 2 ? argv[2] : "127.0.0.1");
     if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0 && strcmp(cmd, "moves") != 0 &&
-        strcmp(cmd, "upload") != 0 && strcmp(cmd, "fanout") != 0)
+        strcmp(cmd, "upload") != 0 && strcmp(cmd, "fanout") != 0 && strcmp(cmd, "catchup") != 0)
         hoso_bench_usage();
 
     /* A bounded default total keeps every run short and every row comparable. */
@@ -1995,6 +2260,7 @@ int main(int argc, char **argv)
     hoso_bench_up up = {.size = 10u << 20, .piece = 1u << 20};
     hoso_bench_fan fan = {.subscribers = 1000, .events = 200, .pace_ms = 5, .settle_ms = 2000, .payload = 1000};
     const char *url = NULL;
+    int events_given = 0, clients_given = 0;
     /* every option takes a value: they come in pairs */
     for (int i = 2; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -2003,7 +2269,7 @@ int main(int argc, char **argv)
         if (strcmp(a, "--url") == 0)
             url = v;
         else if (strcmp(a, "--clients") == 0)
-            o.clients = (unsigned)hoso_bench_num(a, v, 1, HOSO_BENCH_MAX_CLIENTS);
+            o.clients = (unsigned)hoso_bench_num(a, v, 1, HOSO_BENCH_MAX_CLIENTS), clients_given = 1;
         else if (strcmp(a, "--duration") == 0)
             o.duration = (double)hoso_bench_num(a, v, 1, 600);
         else if (strcmp(a, "--requests") == 0)
@@ -2035,7 +2301,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--subscribers") == 0)
             fan.subscribers = hoso_bench_num(a, v, 1, 1000000);
         else if (strcmp(a, "--events") == 0)
-            fan.events = hoso_bench_num(a, v, 1, 100000);
+            fan.events = hoso_bench_num(a, v, 1, 1000000), events_given = 1;
         else if (strcmp(a, "--pid") == 0)
             fan.pid = hoso_bench_num(a, v, 1, 1ul << 30);
         else if (strcmp(a, "--settle-ms") == 0)
@@ -2049,6 +2315,8 @@ int main(int argc, char **argv)
         else
             hoso_bench_usage();
     }
+    if (strcmp(cmd, "catchup") == 0 && !clients_given)
+        o.clients = 8; /* connections filling the feed */
     if (strcmp(cmd, "fanout") == 0 && fan.mqtt != NULL && url == NULL)
         url = "http://127.0.0.1:1"; /* unused: the broker is --mqtt */
     if (url == NULL)
@@ -2062,6 +2330,8 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (strcmp(cmd, "upload") == 0)
         return hoso_bench_upload(&o, &up);
+    if (strcmp(cmd, "catchup") == 0)
+        return hoso_bench_catchup(&o, events_given ? fan.events : 10000);
     if (strcmp(cmd, "fanout") == 0) {
         if (fan.mqtt == NULL && m.officer == NULL)
             hoso_bench_usage();

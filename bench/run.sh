@@ -10,7 +10,8 @@
 #      them to the fake national portal and POSTs them to a subscribed bot (bot-relay);
 #      the time from each move's acknowledgement to its arrival at each receiver.
 #      Then files (tus uploads, downloads) against nginx, and push: one agency event to
-#      many WebSocket subscribers against mosquitto, with memory per idle subscriber.
+#      many WebSocket subscribers against mosquitto, with memory per idle subscriber,
+#      and catch-up: one citizen reads back 10,000 missed events (WebSocket and sync).
 #   4. A table on stdout, also written into docs/benchmarks.md between the markers.
 #
 # Everything listens on 127.0.0.1 only, lives in a temp dir removed on exit, and every
@@ -19,7 +20,8 @@
 # Environment: HOSO_BENCH_DURATION (seconds per wrk run, default 10), HOSO_BENCH_ROUNDS
 # (nginx/hosod alternations, default 2), HOSO_BENCH_CLIENTS (default 64),
 # HOSO_BENCH_CONNS (wrk connections, default 32), HOSO_BENCH_FAN_SUBS (fan-out
-# subscribers, default 5000), HOSO_BENCH_FAN_EVENTS (default 100), HOSO_BENCH_DOC (file
+# subscribers, default 5000), HOSO_BENCH_FAN_EVENTS (default 100),
+# HOSO_BENCH_CATCHUP_EVENTS (default 10000), HOSO_BENCH_DOC (file
 # to update, default docs/benchmarks.md; "-" for none).
 set -eu
 
@@ -544,6 +546,31 @@ else
 "
 fi
 
+# ---- 3d. catch-up: a citizen back after missing CATCHUP_EVENTS events ---------------
+# hoso-bench catchup fills one citizen's feed, then reads it back from seq 0 over
+# WebSocket (subscribe since 0) and over GET /v1/sync (pages of 1000). The run fails
+# unless each path delivers every seq once and in order.
+CATCHUP_EVENTS=${HOSO_BENCH_CATCHUP_EVENTS:-10000}
+DATA_SAVED=$DATA
+DATA=$TMP/data-catchup
+HOSOD_EXTRA_SAVED=${HOSOD_EXTRA:-}
+HOSOD_EXTRA="${HOSOD_EXTRA:-} --feed-max-events $((CATCHUP_EVENTS * 2))"
+start_hosod 1 "$PIN0"
+echo "bench: catch-up, hosod --workers 1, $CATCHUP_EVENTS events ..."
+# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
+$PIN1 "$BENCH" catchup --url "$URL" --service "$SERVICE" --events "$CATCHUP_EVENTS" \
+	>"$TMP/catchup.out" 2>"$TMP/catchup.err" ||
+	{ cat "$TMP/catchup.out" "$TMP/catchup.err" >&2; die "hoso-bench catchup failed"; }
+cat "$TMP/catchup.out"
+f=$TMP/catchup.out
+ROWS_CATCHUP="| WebSocket, subscribe since 0 | $(result_field "$f" ws_events) | $(result_field "$f" ws_seconds) | $(result_field "$f" ws_rate) | $(result_field "$f" ws_first_ms) | $(result_field "$f" ws_gaps) | $(result_field "$f" ws_dups) |
+| GET /v1/sync, limit=1000 | $(result_field "$f" sync_events) | $(result_field "$f" sync_seconds) | $(result_field "$f" sync_rate) | n/a | $(result_field "$f" sync_gaps) | $(result_field "$f" sync_dups) |
+"
+stop_pid "$HOSOD_PID"
+HOSOD_PID=""
+HOSOD_EXTRA=$HOSOD_EXTRA_SAVED
+DATA=$DATA_SAVED
+
 # ---- 4. report --------------------------------------------------------------------
 LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
@@ -672,6 +699,20 @@ subscribers, divided by N.
 | server | subscribers | events | deliveries | deliveries/s | p50 ms | p99 ms | max ms | missing | RSS KiB per idle subscriber |
 |---|---|---|---|---|---|---|---|---|---|
 $ROWS_FAN
+
+### Catch-up: a citizen's app back after missing $CATCHUP_EVENTS events
+
+\`hoso-bench catchup --events $CATCHUP_EVENTS\` on hosod --workers 1 (pinned to core 0,
+--feed-max-events $((CATCHUP_EVENTS * 2))): 8 connections fill one citizen's feed with
+submissions, then the citizen reads the whole feed back from seq 0, over a WebSocket
+(\`{type: subscribe, since: 0}\`: the replay from storage, msgpack frames) and over
+\`GET /v1/sync?since=N&limit=1000\`. Seconds = from the subscribe frame (the first
+request) to the last event; the run fails unless every seq from 1 to the head arrives
+once and in order.
+
+| path | events | seconds | events/s | first event ms | gaps | duplicates |
+|---|---|---|---|---|---|---|
+$ROWS_CATCHUP
 EOF
 
 echo
