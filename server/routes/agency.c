@@ -100,7 +100,7 @@ static int result_files(hoso_wop *op, hoso_txn *t, hoso_doc *doc, hoso_dossier *
     return ret;
 }
 
-static int transition_apply(hoso_wop *op, hoso_txn *t)
+int hoso__transition_apply(hoso_wop *op, hoso_txn *t)
 {
     hoso_req_transition q;
     hoso_dossier d;
@@ -185,7 +185,7 @@ int hoso_route_agency_transition(hoso_req *r)
     if (q.papers_required && q.papers_required->type != MSGPACK_OBJECT_NIL && !strings_array(q.papers_required))
         hoso_fail_field(&r->err, "papers_required", "must be a non-empty array of paper names");
     if (r->err.err) return r->err.err;
-    if (!(op = hoso_wop_new(r, transition_apply))) return HOSO_ENOMEM;
+    if (!(op = hoso_wop_new(r, hoso__transition_apply))) return HOSO_ENOMEM;
     return hoso_writer_submit(r, op);
 }
 

@@ -61,6 +61,9 @@ int hoso_route_paper_add(hoso_req *r);
 /* agency.c: officers and integrations */
 int hoso_route_agency_list(hoso_req *r);
 int hoso_route_agency_transition(hoso_req *r);
+/* The writer op of a move (op->body: the transition map, op->params[0]: the code,
+ * op->who: an officer of the dossier's agency); bench/seed.c runs it in place. */
+int hoso__transition_apply(hoso_wop *op, hoso_txn *t);
 int hoso_route_agency_apology(hoso_req *r);
 
 /* bots.c: chatbots */
