@@ -189,7 +189,7 @@ row "hosod GET /v1/dossiers/{code}" 2 "msgpack, $SIZE B" "$TMP/wrk-w2"
 # ---- 1b. the same read on a seeded store ------------------------------------------
 # hoso-seed writes SEED_N dossiers (every status, their citizens' feeds, sessions)
 # through the writer's own ops into a data dir kept under the build dir: the first run
-# pays for it (about 4 minutes and 13 GiB for a million), later runs reuse it.
+# pays for it (about 6 minutes and 13 GiB for a million), later runs reuse it.
 SEED_N=${HOSO_BENCH_SEED_DOSSIERS:-1000000}
 SEED_DIR=${HOSO_BENCH_SEED_DIR:-$BUILD/bench-seed-$SEED_N}
 stop_pid "$HOSOD_PID"
