@@ -6,6 +6,10 @@
  *   hoso-bench setup --url http://127.0.0.1:PORT [--service CODE]
  *       registers and logs in one citizen, submits one dossier and prints
  *       service=, agency=, code= and token= lines for bench/run.sh
+ *   hoso-bench push --url http://127.0.0.1:PORT --admin USER:PASS --tokens FILE
+ *                   [--subscribers 10000] [--events 10000] [--rate 1000]
+ *       N citizens (tokens from hoso-seed) each subscribed to their own feed; an admin
+ *       moves their dossiers at a fixed rate; time from each move to its citizen
  *   hoso-bench catchup --url http://127.0.0.1:PORT [--events 10000] [--clients 8]
  *       fills one citizen's feed, then reads it back from seq 0 over WebSocket and over
  *       GET /v1/sync: events/s, and every seq once and in order
@@ -1306,9 +1310,13 @@ static int hoso_bench_upload(const hoso_bench_opts *o, const hoso_bench_up *u)
 typedef struct hoso_bench_fan {
     unsigned long subscribers, events, pace_ms, pid, settle_ms, payload;
     int json;            /* hosod: JSON text frames instead of msgpack (the app's) */
-    const char *officer; /* USER:PASS: hosod */
+    const char *officer; /* USER:PASS: hosod (push: an admin, who may move any dossier) */
     const char *mqtt;    /* HOST:PORT: the MQTT reference */
+    const char *tokens;  /* push: "TOKEN ..." lines (hoso-seed --tokens), one citizen each */
+    unsigned long rate;  /* push: moves per second */
 } hoso_bench_fan;
+
+#define HOSO_BENCH_PUSH_MOVERS 8
 
 enum { FAN_CONNECTING, FAN_HANDSHAKE, FAN_SUBSCRIBING, FAN_READY, FAN_DEAD };
 
@@ -1339,6 +1347,19 @@ typedef struct hoso_bench_fanrun {
     double first_due, last_rx;
     atomic_int mover_done;
     pthread_t mover;
+    /* push: each event is one move of one citizen's dossier, delivered to that
+     * citizen's own feed subscription */
+    char (*tokens)[64];       /* each subscriber's token */
+    long *owner;              /* event -> its subscriber */
+    int *to;                  /* event -> the status it moves to */
+    int64_t *version;         /* event -> the dossier's version before the move */
+    _Atomic uint64_t *ack_ns; /* event -> when its 200 arrived, 0 until then */
+    uint8_t *seen_ev;         /* event -> deliveries */
+    double *lat_ack;          /* seconds from the move's 200 to receipt */
+    size_t nlat_ack;
+    _Atomic unsigned long next_move, push_failed;
+    atomic_int movers_left;
+    hoso_bench_sub *subs;
 } hoso_bench_fanrun;
 
 static uint64_t hoso_bench_hash(const char *p, size_t n)
@@ -1384,6 +1405,32 @@ static long hoso_bench_fan_event(hoso_bench_fanrun *fr, const unsigned char *p, 
     const char *s = (const char *)p, *end = s + n;
     if (!memmem(s, n, "dossier.status", 14))
         return -1;
+    if (fr->f->tokens) {
+        /* push: citizens of every agency; msgpack frames, the dossier's "code" is the
+         * first map key of that name */
+        const unsigned char *k = memmem(p, n, "\xa4" "code", 5), *v;
+        size_t len;
+        if (k == NULL || (v = k + 5) >= p + n)
+            return -1;
+        if ((*v & 0xe0) == 0xa0) {
+            len = *v & 0x1f;
+            v++;
+        } else if (*v == 0xd9 && v + 1 < p + n) {
+            len = v[1];
+            v += 2;
+        } else {
+            return -1;
+        }
+        if (v + len > p + n)
+            return -1;
+        size_t h = hoso_bench_hash((const char *)v, len) & (fr->nslot - 1);
+        for (; fr->slot[h]; h = (h + 1) & (fr->nslot - 1)) {
+            const char *code = fr->codes[fr->slot[h] - 1];
+            if (strlen(code) == len && memcmp(code, v, len) == 0)
+                return fr->slot[h] - 1;
+        }
+        return -1;
+    }
     char key[80];
     int kl = snprintf(key, sizeof(key), "%s-", fr->agency);
     const char *c = memmem(s, n, key, (size_t)kl), *q = c;
@@ -1404,7 +1451,20 @@ static void hoso_bench_fan_delivered(hoso_bench_fanrun *fr, hoso_bench_sub *s, l
 {
     uint64_t due = atomic_load_explicit(&fr->due_ns[ev], memory_order_acquire);
     double now = hoso_bench_now();
-    if (s->seen[ev]++) {
+    if (fr->f->tokens) {
+        if (fr->seen_ev[ev]++) {
+            fr->dup++;
+            return;
+        }
+        if (s != NULL && fr->owner[ev] != (long)(s - fr->subs)) {
+            fr->bad++; /* someone else's dossier on this feed */
+            return;
+        }
+        uint64_t ack = atomic_load_explicit(&fr->ack_ns[ev], memory_order_acquire);
+        /* The event may overtake its own 200: that counts as no time at all. */
+        double from_ack = ack ? now - (fr->t0 + (double)ack / 1e9) : 0;
+        fr->lat_ack[fr->nlat_ack++] = from_ack > 0 ? from_ack : 0;
+    } else if (s->seen[ev]++) {
         fr->dup++;
         return;
     }
@@ -1599,6 +1659,8 @@ More:
     s->len -= off;
 }
 
+/* The process's anonymous resident memory: what its connections cost, without the
+ * pages of a store it has mapped in (hosod reads LMDB through mmap). */
 static long hoso_bench_rss_kib(unsigned long pid)
 {
     char path[64], line[256];
@@ -1608,7 +1670,7 @@ static long hoso_bench_rss_kib(unsigned long pid)
     if (f == NULL)
         return -1;
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+        if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
             break;
     fclose(f);
     return kib;
@@ -1687,6 +1749,161 @@ static void *hoso_bench_fan_mover(void *arg)
     return NULL;
 }
 
+/* push: one of HOSO_BENCH_PUSH_MOVERS threads, each on its own connection, taking the
+ * next move when its time comes (open loop: the schedule does not wait for replies). */
+static void *hoso_bench_push_mover(void *arg)
+{
+    hoso_bench_fanrun *fr = arg;
+    const hoso_bench_fan *f = fr->f;
+    hoso_bench_conn c = {.target = &fr->o->target, .fd = -1};
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    for (;;) {
+        unsigned long i = atomic_fetch_add(&fr->next_move, 1);
+        if (i >= fr->ncodes)
+            break;
+        double due = fr->first_due + (double)i / (double)f->rate, now = hoso_bench_now();
+        if (due > now)
+            usleep((useconds_t)((due - now) * 1e6));
+        atomic_store_explicit(&fr->due_ns[i], (uint64_t)((due - fr->t0) * 1e9), memory_order_release);
+        char path[192];
+        snprintf(path, sizeof(path), "/v1/agency/dossiers/%s/transitions", fr->codes[i]);
+        msgpack_sbuffer_clear(&sb);
+        int extra = fr->to[i] == 2 || fr->to[i] == 9;
+        msgpack_pack_map(&pk, 2 + extra);
+        hoso_pack_cstr(&pk, "to");
+        msgpack_pack_int(&pk, fr->to[i]);
+        hoso_pack_cstr(&pk, "version");
+        msgpack_pack_int64(&pk, fr->version[i]);
+        if (fr->to[i] == 2) {
+            hoso_pack_cstr(&pk, "due_at");
+            msgpack_pack_int64(&pk, hoso_bench_epoch_ms() + 7LL * 86400000);
+        } else if (fr->to[i] == 9) {
+            hoso_pack_cstr(&pk, "result");
+            hoso_pack_cstr(&pk, "Đã cấp giấy chứng nhận");
+        }
+        hoso_bench_resp resp = {0};
+        if (hoso_bench_http(&c, "POST", path, fr->token, sb.data, sb.size, &resp) == 0 && resp.status == 200)
+            atomic_store_explicit(&fr->ack_ns[i], (uint64_t)((hoso_bench_now() - fr->t0) * 1e9), memory_order_release);
+        else
+            atomic_fetch_add(&fr->push_failed, 1);
+        free(resp.body.p);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+    if (atomic_fetch_sub(&fr->movers_left, 1) == 1)
+        atomic_store(&fr->mover_done, 1);
+    return NULL;
+}
+
+/* push: the subscribers' tokens, and the moves: each citizen's dossiers that an
+ * officer can move on (1->2, 2->4, 4->9, 6->4, 9->10), taken round robin, each once. */
+static void hoso_bench_push_setup(hoso_bench_fanrun *fr)
+{
+    const hoso_bench_fan *f = fr->f;
+    FILE *in = fopen(f->tokens, "r");
+    if (in == NULL)
+        hoso_bench_die("cannot read %s: %s", f->tokens, strerror(errno));
+    if ((fr->tokens = calloc(f->subscribers, sizeof(*fr->tokens))) == NULL)
+        hoso_bench_die("out of memory");
+    char line[256];
+    unsigned long n = 0;
+    while (n < f->subscribers && fgets(line, sizeof(line), in)) {
+        line[strcspn(line, " \r\n")] = '\0';
+        if (line[0] != '\0')
+            snprintf(fr->tokens[n++], sizeof(fr->tokens[0]), "%.63s", line);
+    }
+    fclose(in);
+    if (n < f->subscribers)
+        hoso_bench_die("%s has %lu tokens, not --subscribers %lu (hoso-seed --sessions)", f->tokens, n, f->subscribers);
+
+    /* Each citizen's dossiers (the seeded ones: at most 100 each). */
+    typedef struct { char code[96]; int to; int64_t version; } cand;
+    cand *cands = calloc(f->subscribers * 16, sizeof(*cands));
+    unsigned *ncand = calloc(f->subscribers, sizeof(*ncand));
+    if (cands == NULL || ncand == NULL)
+        hoso_bench_die("out of memory");
+    hoso_bench_conn c = {.target = &fr->o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
+    double next_progress = hoso_bench_now() + 1;
+    for (unsigned long i = 0; i < f->subscribers; i++) {
+        hoso_bench_resp resp = {0};
+        msgpack_unpacked u;
+        if (hoso_bench_http(&c, "GET", "/v1/dossiers?limit=100", fr->tokens[i], NULL, 0, &resp) != 0 ||
+            resp.status != 200 || hoso_bench_unpack(&u, &resp.body) != 0)
+            hoso_bench_die("GET /v1/dossiers as subscriber %lu failed (HTTP %d)", i, resp.status);
+        const msgpack_object *list = hoso_bench_get(&u.data, "dossiers");
+        for (uint32_t k = 0; list && list->type == MSGPACK_OBJECT_ARRAY && k < list->via.array.size && ncand[i] < 16;
+             k++) {
+            const msgpack_object *d = &list->via.array.ptr[k];
+            const msgpack_object *st = hoso_bench_get(d, "status"), *v = hoso_bench_get(d, "version");
+            static const int next[11] = {0, 2, 4, 0, 9, 0, 4, 0, 0, 10, 0};
+            if (st == NULL || v == NULL || st->type != MSGPACK_OBJECT_POSITIVE_INTEGER || st->via.u64 > 10 ||
+                next[st->via.u64] == 0)
+                continue;
+            cand *x = &cands[i * 16 + ncand[i]];
+            if (hoso_bench_str(hoso_bench_get(d, "code"), x->code, sizeof(x->code)) != 0)
+                continue;
+            x->to = next[st->via.u64];
+            x->version = (int64_t)v->via.u64;
+            ncand[i]++;
+        }
+        msgpack_unpacked_destroy(&u);
+        free(resp.body.p);
+        if (hoso_bench_now() >= next_progress) {
+            fprintf(stderr, "hoso-bench: read the dossiers of %lu of %lu citizens\n", i, f->subscribers);
+            next_progress += 1;
+        }
+    }
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+
+    fr->codes = calloc(f->events, sizeof(*fr->codes));
+    fr->owner = calloc(f->events, sizeof(*fr->owner));
+    fr->to = calloc(f->events, sizeof(*fr->to));
+    fr->version = calloc(f->events, sizeof(*fr->version));
+    fr->ack_ns = calloc(f->events, sizeof(*fr->ack_ns));
+    fr->seen_ev = calloc(f->events, 1);
+    fr->lat_ack = calloc(f->events, sizeof(*fr->lat_ack));
+    if (!fr->codes || !fr->owner || !fr->to || !fr->version || !fr->ack_ns || !fr->seen_ev || !fr->lat_ack)
+        hoso_bench_die("out of memory");
+    size_t m = 0;
+    for (unsigned round = 0; round < 16 && m < f->events; round++)
+        for (unsigned long i = 0; i < f->subscribers && m < f->events; i++) {
+            if (round >= ncand[i])
+                continue;
+            const cand *x = &cands[i * 16 + round];
+            snprintf(fr->codes[m], sizeof(fr->codes[0]), "%s", x->code);
+            fr->owner[m] = (long)i;
+            fr->to[m] = x->to;
+            fr->version[m] = x->version;
+            m++;
+        }
+    if (m < f->events)
+        hoso_bench_die("only %zu dossiers of these citizens can be moved, not --events %lu", m, f->events);
+    fr->ncodes = m;
+    free(cands);
+    free(ncand);
+    hoso_bench_fan_index(fr);
+
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    hoso_pack_cstr(&pk, "type");
+    hoso_pack_cstr(&pk, "subscribe");
+    hoso_pack_cstr(&pk, "since");
+    /* ahead of any head: nothing replayed, live from now (recovered: false) */
+    msgpack_pack_uint64(&pk, 9007199254740991ull);
+    memcpy(fr->sub_frame, sb.data, sb.size);
+    fr->sub_len = sb.size;
+    fr->sub_op = 2;
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
 {
     hoso_bench_fanrun fr = {.o = o, .f = f};
@@ -1705,6 +1922,12 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
         snprintf(url, sizeof(url), "http://%s", f->mqtt);
         hoso_bench_parse_url(url, &fr.mq);
         to = &fr.mq;
+    } else if (f->tokens) {
+        hoso_bench_conn c = {.target = &o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
+        hoso_bench_staff_login(&c, f->officer, fr.token, sizeof(fr.token));
+        hoso_bench_conn_close(&c);
+        free(c.in.p);
+        hoso_bench_push_setup(&fr);
     } else {
         /* The dossiers to move, filed first: their creation is not part of the run. */
         hoso_bench_conn c = {.target = &o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
@@ -1754,9 +1977,11 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
     }
     fr.due_ns = calloc(f->events, sizeof(*fr.due_ns));
     hoso_bench_sub *subs = calloc(f->subscribers, sizeof(*subs));
-    uint8_t *seen = calloc(f->subscribers, f->events);
-    if (!fr.due_ns || !subs || !seen)
+    /* one byte per subscriber and event (push: per event, each has one receiver) */
+    uint8_t *seen = f->tokens ? NULL : calloc(f->subscribers, f->events);
+    if (!fr.due_ns || !subs || (!seen && !f->tokens))
         hoso_bench_die("out of memory");
+    fr.subs = subs;
     fr.t0 = hoso_bench_now();
     long rss0 = f->pid ? hoso_bench_rss_kib(f->pid) : -1;
 
@@ -1777,7 +2002,7 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
     while (ready + dead < f->subscribers && hoso_bench_now() < deadline) {
         while (opened < f->subscribers && pending < 256) {
             hoso_bench_sub *s = &subs[opened];
-            s->seen = seen + opened * f->events;
+            s->seen = seen ? seen + opened * f->events : NULL;
             s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
             if (s->fd < 0)
                 hoso_bench_die("socket: %s (subscriber %lu)", strerror(errno), opened);
@@ -1812,6 +2037,12 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
                     snprintf(id, sizeof(id), "hoso-bench-%u-%lu", hoso_bench_seed, (unsigned long)evs[i].data.u64);
                     s->state = hoso_bench_mqtt_connect(s->fd, id) == 0 ? FAN_HANDSHAKE : FAN_DEAD; /* CONNACK next */
                 } else {
+                    if (f->tokens) /* each citizen with its own token */
+                        ul = snprintf(upgrade, sizeof(upgrade),
+                                      "GET /v1/ws HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: aG9zby1iZW5jaC1rZXkxMg==\r\n"
+                                      "Authorization: Bearer %s\r\n\r\n",
+                                      o->target.host, o->target.port, fr.tokens[evs[i].data.u64]);
                     s->state = send(s->fd, upgrade, (size_t)ul, MSG_NOSIGNAL) == ul ? FAN_HANDSHAKE : FAN_DEAD;
                 }
             }
@@ -1867,11 +2098,25 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
 
     /* The events. */
     fr.t0 = fr.t0; /* due times are relative to the origin taken above */
-    int r = pthread_create(&fr.mover, NULL, hoso_bench_fan_mover, &fr);
-    if (r)
-        hoso_bench_die("pthread_create: %s", strerror(r));
+    pthread_t movers[HOSO_BENCH_PUSH_MOVERS];
+    unsigned nmovers = f->tokens ? HOSO_BENCH_PUSH_MOVERS : 1;
     unsigned long expected = ready * f->events;
-    double quiet_since = 0, hard = hoso_bench_now() + (double)f->events * (double)f->pace_ms / 1e3 + 120;
+    double run_s = (double)f->events * (double)f->pace_ms / 1e3;
+    if (f->tokens) {
+        /* a move to a subscriber that did not get through is not expected */
+        expected = 0;
+        for (size_t k = 0; k < fr.ncodes; k++)
+            expected += subs[fr.owner[k]].state == FAN_READY;
+        run_s = (double)f->events / (double)f->rate;
+        fr.first_due = hoso_bench_now() + 0.05;
+        atomic_store(&fr.movers_left, (int)nmovers);
+    }
+    for (unsigned k = 0; k < nmovers; k++) {
+        int r = pthread_create(&movers[k], NULL, f->tokens ? hoso_bench_push_mover : hoso_bench_fan_mover, &fr);
+        if (r)
+            hoso_bench_die("pthread_create: %s", strerror(r));
+    }
+    double quiet_since = 0, hard = hoso_bench_now() + run_s + 120;
     while (hoso_bench_now() < hard) {
         int n = epoll_wait(ep, evs, 256, 20);
         for (int i = 0; i < n; i++) {
@@ -1898,7 +2143,9 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
                 break;
         }
     }
-    pthread_join(fr.mover, NULL);
+    for (unsigned k = 0; k < nmovers; k++)
+        pthread_join(movers[k], NULL);
+    fr.moves_failed += atomic_load(&fr.push_failed);
 
     qsort(fr.lat, fr.nlat, sizeof(*fr.lat), hoso_bench_cmp_double);
     double span = fr.last_rx - fr.first_due;
@@ -1913,16 +2160,30 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
     if (per_conn >= 0)
         printf("server RSS %ld KiB before, %ld KiB with %lu idle subscribers: %.2f KiB each\n", rss0, rss1, ready,
                per_conn);
-    printf("%lu events at %lu ms pace, %lu deliveries of %lu (%lu missing, %lu duplicate, %lu failed moves) "
-           "in %.2f s = %.0f deliveries/s\n",
-           f->events, f->pace_ms, fr.nlat, expected, missing, fr.dup, fr.moves_failed, span, rate);
+    if (f->tokens)
+        printf("%lu moves at %lu/s, each to its citizen's own feed: ", f->events, f->rate);
+    else
+        printf("%lu events at %lu ms pace, ", f->events, f->pace_ms);
+    printf("%lu deliveries of %lu (%lu missing, %lu duplicate, %lu failed moves) in %.2f s = %.0f deliveries/s\n",
+           fr.nlat, expected, missing, fr.dup, fr.moves_failed, span, rate);
     printf("latency from the event's scheduled time: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
            p50, p90, p99, p999, pmax);
+    double a50 = 0, a99 = 0, a999 = 0, amax = 0;
+    if (f->tokens) {
+        qsort(fr.lat_ack, fr.nlat_ack, sizeof(*fr.lat_ack), hoso_bench_cmp_double);
+        a50 = hoso_bench_pct(fr.lat_ack, fr.nlat_ack, 50) * 1e3;
+        a99 = hoso_bench_pct(fr.lat_ack, fr.nlat_ack, 99) * 1e3;
+        a999 = hoso_bench_pct(fr.lat_ack, fr.nlat_ack, 99.9) * 1e3;
+        amax = fr.nlat_ack ? fr.lat_ack[fr.nlat_ack - 1] * 1e3 : 0;
+        printf("latency from the move's 200 (its commit): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; "
+               "%lu on the wrong feed\n",
+               a50, a99, a999, amax, fr.bad);
+    }
     printf("RESULT subscribers=%lu ready=%lu events=%lu deliveries=%lu missing=%lu duplicates=%lu moves_failed=%lu "
            "seconds=%.2f rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f rss_kib_per_conn=%.2f "
-           "connect_s=%.1f event_bytes=%zu\n",
+           "connect_s=%.1f event_bytes=%zu ack_p50_ms=%.2f ack_p99_ms=%.2f ack_p999_ms=%.2f ack_max_ms=%.2f wrong_feed=%lu\n",
            f->subscribers, ready, f->events, fr.nlat, missing, fr.dup, fr.moves_failed, span, rate, p50, p90, p99,
-           p999, pmax, per_conn, connect_s, fr.sample_len);
+           p999, pmax, per_conn, connect_s, fr.sample_len, a50, a99, a999, amax, fr.bad);
     for (unsigned long i = 0; i < f->subscribers; i++) {
         if (subs[i].fd > 0)
             close(subs[i].fd);
@@ -1935,7 +2196,14 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
     free(fr.codes);
     free(fr.slot);
     free((void *)fr.due_ns);
-    return missing == 0 && fr.dup == 0 && fr.moves_failed == 0 && dead == 0 ? 0 : 1;
+    free(fr.tokens);
+    free(fr.owner);
+    free(fr.to);
+    free(fr.version);
+    free((void *)fr.ack_ns);
+    free(fr.seen_ev);
+    free(fr.lat_ack);
+    return missing == 0 && fr.dup == 0 && fr.bad == 0 && fr.moves_failed == 0 && dead == 0 ? 0 : 1;
 }
 
 /* Prints a port that was free on host a moment ago (bind to port 0, then release). */
@@ -2228,7 +2496,9 @@ static void hoso_bench_usage(void)
           "                         [--events 200] [--pace-ms 5] [--pid PID] [--settle-ms 2000] [--sources 8]\n"
           "                         [--frames msgpack|json]\n"
           "       hoso-bench fanout --mqtt HOST:PORT [--payload BYTES] (the same, against an MQTT broker)\n"
-          "       hoso-bench catchup --url http://HOST:PORT [--events 10000] [--clients 8] [--service CODE]\n",
+          "       hoso-bench catchup --url http://HOST:PORT [--events 10000] [--clients 8] [--service CODE]\n"
+          "       hoso-bench push --url http://HOST:PORT --admin USER:PASS --tokens FILE [--subscribers 10000]\n"
+          "                       [--events 10000] [--rate 1000] [--sources 16]\n",
           stderr);
     exit(2);
 }
@@ -2251,7 +2521,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "port") == 0)
         return hoso_bench_port(argc > 2 ? argv[2] : "127.0.0.1");
     if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0 && strcmp(cmd, "moves") != 0 &&
-        strcmp(cmd, "upload") != 0 && strcmp(cmd, "fanout") != 0 && strcmp(cmd, "catchup") != 0)
+        strcmp(cmd, "upload") != 0 && strcmp(cmd, "fanout") != 0 && strcmp(cmd, "catchup") != 0 &&
+        strcmp(cmd, "push") != 0)
         hoso_bench_usage();
 
     /* A bounded default total keeps every run short and every row comparable. */
@@ -2260,7 +2531,7 @@ int main(int argc, char **argv)
     hoso_bench_up up = {.size = 10u << 20, .piece = 1u << 20};
     hoso_bench_fan fan = {.subscribers = 1000, .events = 200, .pace_ms = 5, .settle_ms = 2000, .payload = 1000};
     const char *url = NULL;
-    int events_given = 0, clients_given = 0;
+    int events_given = 0, clients_given = 0, subscribers_given = 0, sources_given = 0;
     /* every option takes a value: they come in pairs */
     for (int i = 2; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -2277,11 +2548,15 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--max-total") == 0)
             o.max_total = hoso_bench_num(a, v, 0, 100000000);
         else if (strcmp(a, "--sources") == 0)
-            o.sources = (unsigned)hoso_bench_num(a, v, 1, HOSO_BENCH_MAX_SOURCES);
+            o.sources = (unsigned)hoso_bench_num(a, v, 1, HOSO_BENCH_MAX_SOURCES), sources_given = 1;
         else if (strcmp(a, "--service") == 0)
             o.service = v;
-        else if (strcmp(a, "--officer") == 0)
+        else if (strcmp(a, "--officer") == 0 || strcmp(a, "--admin") == 0)
             m.officer = v;
+        else if (strcmp(a, "--tokens") == 0)
+            fan.tokens = v;
+        else if (strcmp(a, "--rate") == 0)
+            fan.rate = hoso_bench_num(a, v, 1, 100000);
         else if (strcmp(a, "--bot") == 0)
             m.bot = v;
         else if (strcmp(a, "--callback") == 0)
@@ -2299,7 +2574,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--cpu-pid") == 0)
             up.cpu_pid = hoso_bench_num(a, v, 1, 1ul << 30);
         else if (strcmp(a, "--subscribers") == 0)
-            fan.subscribers = hoso_bench_num(a, v, 1, 1000000);
+            fan.subscribers = hoso_bench_num(a, v, 1, 1000000), subscribers_given = 1;
         else if (strcmp(a, "--events") == 0)
             fan.events = hoso_bench_num(a, v, 1, 1000000), events_given = 1;
         else if (strcmp(a, "--pid") == 0)
@@ -2332,6 +2607,20 @@ int main(int argc, char **argv)
         return hoso_bench_upload(&o, &up);
     if (strcmp(cmd, "catchup") == 0)
         return hoso_bench_catchup(&o, events_given ? fan.events : 10000);
+    if (strcmp(cmd, "push") == 0) {
+        if (m.officer == NULL || fan.tokens == NULL)
+            hoso_bench_usage();
+        fan.officer = m.officer;
+        if (!events_given)
+            fan.events = 10000;
+        if (!subscribers_given)
+            fan.subscribers = 10000;
+        if (fan.rate == 0)
+            fan.rate = 1000;
+        if (!sources_given)
+            o.sources = 16;
+        return hoso_bench_fanout(&o, &fan);
+    }
     if (strcmp(cmd, "fanout") == 0) {
         if (fan.mqtt == NULL && m.officer == NULL)
             hoso_bench_usage();

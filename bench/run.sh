@@ -21,7 +21,9 @@
 # (nginx/hosod alternations, default 2), HOSO_BENCH_CLIENTS (default 64),
 # HOSO_BENCH_CONNS (wrk connections, default 32), HOSO_BENCH_FAN_SUBS (fan-out
 # subscribers, default 5000), HOSO_BENCH_FAN_EVENTS (default 100),
-# HOSO_BENCH_CATCHUP_EVENTS (default 10000), HOSO_BENCH_DOC (file
+# HOSO_BENCH_CATCHUP_EVENTS (default 10000), HOSO_BENCH_SEED_DOSSIERS (default 1000000),
+# HOSO_BENCH_SEED_DIR, HOSO_BENCH_PUSH_SUBS (default 10000), HOSO_BENCH_PUSH_RATE
+# (moves/s, default 1000), HOSO_BENCH_DOC (file
 # to update, default docs/benchmarks.md; "-" for none).
 set -eu
 
@@ -609,6 +611,38 @@ HOSOD_PID=""
 HOSOD_EXTRA=$HOSOD_EXTRA_SAVED
 DATA=$DATA_SAVED
 
+# ---- 3e. push: each citizen's own feed, at scale ------------------------------------
+# On the seeded store: PUSH_SUBS citizens get fresh sessions (hoso-seed --dossiers 0),
+# each subscribes to its own feed, and the demo admin moves their dossiers at
+# PUSH_RATE per second (open loop, 8 connections); every move must reach its citizen,
+# and only that citizen, once.
+PUSH_SUBS=${HOSO_BENCH_PUSH_SUBS:-10000}
+PUSH_RATE=${HOSO_BENCH_PUSH_RATE:-1000}
+PUSH_EVENTS=$((PUSH_RATE * 10))
+ROWS_PUSH=""
+DATA_SAVED=${DATA:-}
+DATA=$SEED_DIR
+if [ "$PUSH_SUBS" -gt "$(((SEED_N + 9) / 10))" ]; then
+	PUSH_SUBS=$(((SEED_N + 9) / 10))
+fi
+"$BUILD/bench/hoso-seed" --data "$SEED_DIR" --dossiers 0 --citizens "$PUSH_SUBS" --sessions "$PUSH_SUBS" \
+	--tokens "$TMP/push-tokens.txt" >"$TMP/push-seed.out" 2>&1 ||
+	{ cat "$TMP/push-seed.out" >&2; die "hoso-seed --sessions failed"; }
+start_hosod 1 "$PIN0"
+echo "bench: push, hosod --workers 1, $PUSH_SUBS citizens on their own feeds, $PUSH_EVENTS moves at $PUSH_RATE/s ..."
+# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
+$PIN1 "$BENCH" push --url "$URL" --admin "admin:$(awk '$1 == "admin" { print $2 }' "$SEED_DIR/demo-credentials.txt")" \
+	--tokens "$TMP/push-tokens.txt" --subscribers "$PUSH_SUBS" --events "$PUSH_EVENTS" --rate "$PUSH_RATE" \
+	--pid "$HOSOD_PID" >"$TMP/push.out" 2>"$TMP/push.err" ||
+	{ cat "$TMP/push.out" "$TMP/push.err" >&2; die "hoso-bench push failed"; }
+cat "$TMP/push.out"
+f=$TMP/push.out
+ROWS_PUSH="| $(result_field "$f" ready) | $(result_field "$f" events) at $PUSH_RATE/s | $(result_field "$f" deliveries) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" p999_ms) | $(result_field "$f" max_ms) | $(result_field "$f" ack_p99_ms) | $(result_field "$f" missing) | $(result_field "$f" duplicates) | $(result_field "$f" wrong_feed) | $(result_field "$f" rss_kib_per_conn) |
+"
+stop_pid "$HOSOD_PID"
+HOSOD_PID=""
+DATA=$DATA_SAVED
+
 # ---- 4. report --------------------------------------------------------------------
 LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
@@ -735,8 +769,9 @@ is MQTT over plain TCP. The load generator runs on core 1, one epoll thread for 
 subscribers. Latency = receipt minus the event's scheduled time (open loop), over
 every delivery; "saturated" rows ask for more deliveries per second than either
 server makes, so their deliveries/s is the server's ceiling and their latency is
-queueing. RSS KiB per idle subscriber = the server's RSS growth with N idle
-subscribers, divided by N.
+queueing. RSS KiB per idle subscriber = the growth of the server's anonymous resident
+memory (RssAnon: the store's mapped pages do not count) with N idle subscribers,
+divided by N.
 
 | server | subscribers | events | deliveries | deliveries/s | p50 ms | p99 ms | max ms | missing | RSS KiB per idle subscriber |
 |---|---|---|---|---|---|---|---|---|---|
@@ -755,6 +790,23 @@ once and in order.
 | path | events | seconds | events/s | first event ms | gaps | duplicates |
 |---|---|---|---|---|---|---|
 $ROWS_CATCHUP
+
+### Push: every citizen on their own feed, a store of $SEED_N dossiers
+
+\`hoso-bench push --subscribers $PUSH_SUBS --events $PUSH_EVENTS --rate $PUSH_RATE\` on
+hosod --workers 1 (pinned to core 0) serving the seeded store: $PUSH_SUBS citizens, each
+with a fresh session from \`hoso-seed --dossiers 0 --sessions N\`, connect (spread over
+127.0.0.1-16) and subscribe to their own feed; the demo admin then moves their
+dossiers (1→2, 2→4, 4→9, 6→4, 9→10, each dossier once) at $PUSH_RATE per second from
+8 connections, open loop. Latency = receipt on the citizen's WebSocket minus the move's
+scheduled send time: it holds the request, the durable commit (group commit with
+fsync) and the push, so it bounds the time from commit to receipt from above. "after
+the 200" = receipt minus the move's 200 at the mover (0 when the event came first).
+The run fails unless every move reaches its citizen, and only that citizen, once.
+
+| subscribers | moves | deliveries | p50 ms | p99 ms | p99.9 ms | max ms | p99 after the 200 ms | missing | duplicates | on a wrong feed | RSS KiB per idle subscriber |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+$ROWS_PUSH
 EOF
 
 echo

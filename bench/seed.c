@@ -14,7 +14,8 @@
  * for papers (1), asked to pay (1), done (3), returned (5) - so every status, and a
  * feed of a few events per dossier for its citizen. Times are the last D milliseconds
  * before the run, so no due date has passed. The first N citizens get a session:
- * FILE gets "TOKEN CODE" per line, CODE the citizen's first dossier.
+ * FILE gets "TOKEN CODE" per line, CODE the citizen's first dossier. On a store it
+ * seeded before, `--dossiers 0 --citizens C --sessions N` only adds sessions (CODE "-").
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -277,6 +278,8 @@ int main(int argc, char **argv)
         snprintf(login, sizeof(login), "001095%06u", (unsigned)(c % 1000000));
         hoso_account_id_for(s, login, ids[c]);
     }
+    /* A seeded store takes more sessions (--dossiers 0), nothing else. */
+    int more_sessions = 0;
     {
         hoso_doc doc;
         hoso_account a;
@@ -284,10 +287,16 @@ int main(int argc, char **argv)
         if ((err = hoso_txn_read(s, &t)) != 0)
             die("cannot read: %s", hoso_err_message(err));
         err = hoso_account_get_public(t, ids[0], &doc, &a);
+        int last = err == 0 ? hoso_account_get_public(t, ids[citizens - 1], &doc, &a) : err;
         hoso_txn_abort(t);
         hoso_doc_destroy(&doc);
-        if (err == 0)
-            die("%s was seeded already (citizen 001095000000 exists): seed a fresh data dir", data);
+        if (err == 0 && (dossiers > 0 || sessions == 0))
+            die("%s was seeded already (citizen 001095000000 exists): seed a fresh data dir, or add sessions "
+                "with --dossiers 0 --sessions N",
+                data);
+        if (err == 0 && last != 0)
+            die("%s holds fewer than --citizens %lu seeded citizens", data, citizens);
+        more_sessions = err == 0;
     }
 
     double t0 = now_s(), next_progress = t0 + 1;
@@ -295,7 +304,7 @@ int main(int argc, char **argv)
     unsigned long ops = 0;
 
     /* Citizens. */
-    for (unsigned long c = 0; c < citizens;) {
+    for (unsigned long c = more_sessions ? citizens : 0; c < citizens;) {
         if ((err = hoso_txn_write(s, NULL, &t)) != 0)
             die("cannot write: %s", hoso_err_message(err));
         for (unsigned long k = 0; k < batch * 4 && c < citizens; k++, c++) {

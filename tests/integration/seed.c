@@ -1,6 +1,7 @@
 /*
  * seed.c - hoso-seed, the bench's population: it refuses a data dir that hosod serves,
- * one without a catalogue and one it seeded already; what it writes is what the API
+ * one without a catalogue and one it seeded already (but adds sessions to that one);
+ * what it writes is what the API
  * shows afterwards (each path through the status machine, the citizens' lists and
  * feeds, sign-in with the seeded password, the sessions it hands out).
  */
@@ -103,6 +104,24 @@ static void test_seed(void)
     EXPECT_INT(ht_sh(&out, "'%s' --data '%s' --citizens 3 --dossiers 5 2>&1", seed_path(), s.dir), 1);
     EXPECT(out != NULL && strstr(out, "seeded already") != NULL);
     free(out);
+    /* ... but it takes more sessions for the citizens it seeded, and only those. */
+    EXPECT_INT(ht_sh(&out, "'%s' --data '%s' --dossiers 0 --citizens 31 --sessions 5 --tokens '%s.more' 2>&1",
+                     seed_path(), s.dir, tokens),
+               1);
+    EXPECT(out != NULL && strstr(out, "fewer than --citizens 31") != NULL);
+    free(out);
+    EXPECT_INT(ht_sh(NULL, "'%s' --data '%s' --dossiers 0 --citizens 30 --sessions 5 --tokens '%s.more' >/dev/null",
+                     seed_path(), s.dir, tokens),
+               0);
+    char more[PATH_MAX + 32];
+    snprintf(more, sizeof more, "%s.more", tokens);
+    token_line(more, 2, token, sizeof token, code, sizeof code);
+    EXPECT_STR(code, "-");
+    ht_server_restart(&s);
+    ht_conn_init(&c, s.port);
+    EXPECT_INT(ht_count_list(&c, token, "/v1/dossiers"), 7); /* citizen 1: dossiers 1, 31, ..., 181 */
+    ht_conn_close(&c);
+    ht_server_stop(&s);
 
     /* A dir without a store: refused, and not made. */
     char empty[PATH_MAX + 16];
