@@ -92,8 +92,9 @@ static void test_seed(void)
     ht_resp_free(&r);
 
     /* A seeded citizen signs in with the seeded password. */
-    ht_mp_callj(&c, "POST", "/v1/auth/login", NULL,
-                ht_jsonf("{\"id_number\":\"001095000029\",\"password\":\"Bench-Passw0rd-2026\"}"), &r);
+    json_t *login = ht_jsonf("{\"id_number\":\"001095000029\",\"password\":\"Bench-Passw0rd-2026\"}");
+    ht_mp_callj(&c, "POST", "/v1/auth/login", NULL, login, &r);
+    json_decref(login);
     HT_EXPECT_REPLY(&r, 200, NULL);
     EXPECT(ht_jstr(r.json, "token") != NULL);
     ht_resp_free(&r);
