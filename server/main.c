@@ -18,7 +18,7 @@
 
 #define SERVE_USAGE                                                                                        \
     "hosod serve [--listen ADDR:PORT] [--data DIR] [--create] [--workers N] [--max-body BYTES] [--demo]\n"   \
-    "            [--max-file BYTES]\n"                                                                  \
+    "            [--max-file BYTES] [--map-size BYTES]\n"                                               \
     "            [--quiet] [--log-level L] [--log-format text|json] [--feed-max-age-days D]\n"                \
     "            [--feed-max-events N] [--trusted-proxy ADDR[/BITS]]... [--tls-cert FILE --tls-key FILE]\n"   \
     "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"   \
@@ -48,6 +48,9 @@ static void serve_help(void)
            "  --workers N            HTTP worker threads (default: the number of cores)\n"
            "  --max-body BYTES       largest request body (default 1048576); uploads come in pieces of it\n"
            "  --max-file BYTES       largest uploaded file (default 10485760)\n"
+           "  --map-size BYTES       the most the store may hold (default 17179869184, 16 GiB; sparse:\n"
+           "                         the file grows with the data). Suffixes K, M, G, T. A full store\n"
+           "                         answers writes with 503; restart with a larger size\n"
            "  --demo                 create the demo officers and admin once, printing their passwords\n"
            "  --quiet                no start-up line\n"
            "  --log-level L          debug, info (default: a line per request), warn or error\n"
@@ -117,6 +120,31 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     if (hoso_parse_u64(s, max, &v) != 0 || v == 0)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* "17179869184", "16G", "512M": bytes, with an optional binary suffix. */
+static int parse_size(const char *s, unsigned long long *out)
+{
+    char num[32];
+    size_t n = strlen(s);
+    unsigned shift = 0;
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    switch (s[n - 1]) {
+    case 'K': case 'k': shift = 10; break;
+    case 'M': case 'm': shift = 20; break;
+    case 'G': case 'g': shift = 30; break;
+    case 'T': case 't': shift = 40; break;
+    default: break;
+    }
+    memcpy(num, s, n + 1);
+    if (shift != 0)
+        num[n - 1] = '\0';
+    uint64_t v;
+    if (hoso_parse_u64(num, UINT64_MAX >> 20, &v) != 0 || v == 0)
+        return -1;
+    *out = (unsigned long long)v << shift;
     return 0;
 }
 
@@ -277,7 +305,7 @@ static int cmd_serve(int argc, char **argv)
                    strcmp(o, "--ws-max-pending") == 0 || strcmp(o, "--ws-ping") == 0 ||
                    strcmp(o, "--ws-idle") == 0 || strcmp(o, "--ws-auth-timeout") == 0 ||
                    strcmp(o, "--max-body") == 0 || strcmp(o, "--max-file") == 0 || strcmp(o, "--feed-max-age-days") == 0 ||
-                   strcmp(o, "--feed-max-events") == 0) {
+                   strcmp(o, "--feed-max-events") == 0 || strcmp(o, "--map-size") == 0) {
             if (val == NULL) {
                 fprintf(stderr, "hosod serve: %s needs a value\n", o);
                 return 2;
@@ -310,6 +338,14 @@ static int cmd_serve(int argc, char **argv)
                     return 2;
                 }
                 cfg.max_file = v;
+            } else if (strcmp(o, "--map-size") == 0) {
+                if (parse_size(val, &v) != 0 || v < ((unsigned long long)1 << 20) ||
+                    v > ((unsigned long long)1 << 46)) {
+                    fprintf(stderr, "hosod serve: --map-size takes 1M..64T bytes (suffix K, M, G or T), not %s\n",
+                            val);
+                    return 2;
+                }
+                cfg.map_size = v;
             } else if (strcmp(o, "--ws-max-pending") == 0) {
                 if (parse_uint(val, (unsigned long long)1 << 30, &v) != 0) {
                     fprintf(stderr, "hosod serve: --ws-max-pending takes 1..1073741824 bytes, not %s\n", val);

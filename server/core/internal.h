@@ -37,6 +37,7 @@ typedef struct hoso_config {
     hoso_limits limits;     /* body limit etc.: --max-body BYTES */
     int64_t session_ttl_ms; /* default 30 days */
     unsigned max_batch;     /* writer: most ops in one commit, default 1024 */
+    uint64_t map_size;      /* --map-size BYTES: the LMDB map (0: the store's default, 16 GiB) */
     int demo;               /* --demo: seed the demo catalogue and demo accounts */
     int create;             /* --create: make the data dir and a new store when it holds none */
     char tls_cert[PATH_MAX];/* --tls-cert FILE: PEM chain; with tls_key, HTTPS only */

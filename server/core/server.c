@@ -135,6 +135,7 @@ static int open_data_dir(hoso_server *srv)
     memset(&so, 0, sizeof(so));
     so.max_readers = 1024 > srv->cfg.workers * 4 + 64 ? 1024 : srv->cfg.workers * 4 + 64;
     hoso_config_feed_retention(&srv->cfg, &so);
+    so.map_size = (size_t)srv->cfg.map_size;
     if ((err = hoso_store_open(&srv->store, dir, &so)) != 0) {
         hoso_log(HOSO_LOG_ERROR, "cannot open the data dir %s: %s", dir, hoso_err_message(err));
         return err;

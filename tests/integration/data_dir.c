@@ -3,7 +3,8 @@
  * key file that does not match is refused by every command, one server per data dir,
  * no command makes a data dir without --create, and a backup restored with a new
  * epoch sends every client back to its snapshot instead of letting it miss the history
- * that diverged.
+ * that diverged. A store whose map (--map-size) is full refuses writes with 503 and
+ * takes them again, everything kept, once restarted with a larger map.
  */
 #include <sys/stat.h>
 #include "hoso_test.h"
@@ -154,6 +155,59 @@ static void test_restore_expires_cursors(void)
     ht_sh(NULL, "rm -f '%s' '%s.key'", backup, backup);
 }
 
+static void test_map_size(void)
+{
+    ht_world w;
+    ht_resp r;
+    char *out = NULL, code[128];
+    static char codes[2000][64];
+    int ncodes = 0, full = 0;
+
+    static const char *const bad[] = {"12X", "512K", "0", "", "99999999T"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EXPECT_INT(hosod(&out, "serve --data '%s/none' --map-size '%s'", ht_tmpdir(), bad[i]), 2);
+        EXPECT(out != NULL && strstr(out, "--map-size takes 1M..64T bytes") != NULL);
+        free(out);
+    }
+
+    ht_world_start(&w, "--map-size 1M");
+    EXPECT_INT(ht_metric(&w.c, "hoso_lmdb_map_size_bytes"), 1048576);
+    for (int i = 0; i < 2000 && !full; i++) {
+        json_t *b = ht_valid_submit(&w.svc, NULL);
+        ht_mp_callj(&w.c, "POST", "/v1/dossiers", w.cit.token, b, &r);
+        json_decref(b);
+        if (r.status == 201) {
+            snprintf(codes[ncodes++], sizeof codes[0], "%s", ht_jstr(ht_dossier_of(&r), "code"));
+        } else {
+            HT_EXPECT_REPLY(&r, 503, "UNAVAILABLE");
+            const char *msg = ht_jstr(r.json, "error.message");
+            if (!msg || !strstr(msg, "storage is full")) ht_fail("503 without 'storage is full': %s", r.body);
+            full = 1;
+        }
+        ht_resp_free(&r);
+    }
+    if (!full) ht_fail("%d submissions did not fill a 1 MiB map", ncodes);
+    EXPECT(ncodes > 5);
+    EXPECT_INT(ht_metric(&w.c, "hoso_storage_full"), 1);
+
+    /* A larger map: what was acknowledged is there, and writes go on. */
+    ht_server_stop(&w.s);
+    snprintf(w.s.extra, sizeof w.s.extra, "--map-size 64M");
+    ht_server_restart(&w.s);
+    ht_conn_close(&w.c);
+    ht_conn_init(&w.c, w.s.port);
+    ht_login(&w.c, &w.cit, 0);
+    EXPECT_INT(ht_metric(&w.c, "hoso_lmdb_map_size_bytes"), 67108864);
+    for (int i = 0; i < ncodes; i++) {
+        ht_get_dossier(&w.c, w.cit.token, codes[i], &r);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        ht_resp_free(&r);
+    }
+    ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code);
+    EXPECT_INT(ht_metric(&w.c, "hoso_storage_full"), 0);
+    ht_world_stop(&w);
+}
+
 static void test_help(void)
 {
     static const char *const cmds[] = {"--help", "serve --help", "admin --help", "admin create-officer --help",
@@ -179,5 +233,5 @@ static void test_help(void)
     free(out);
 }
 
-UNIT_MAIN(UNIT(test_other_key_refused_everywhere), UNIT(test_one_server_per_dir), UNIT(test_no_dir_without_create),
+UNIT_MAIN(UNIT(test_other_key_refused_everywhere), UNIT(test_map_size), UNIT(test_one_server_per_dir), UNIT(test_no_dir_without_create),
           UNIT(test_restore_expires_cursors), UNIT(test_help))
