@@ -210,7 +210,10 @@ if [ ! -f "$SEED_DIR/seed.done" ]; then
 	cat "$TMP/seed.out"
 	grep '^RESULT' "$TMP/seed.out" >"$SEED_DIR/seed.done"
 fi
+HOSOD_EXTRA_SAVED=${HOSOD_EXTRA:-}
+HOSOD_EXTRA="${HOSOD_EXTRA:-} --map-size 64G" # room for the runs to come
 start_hosod 1 "$PIN0"
+HOSOD_EXTRA=$HOSOD_EXTRA_SAVED
 # Citizen 15's first dossier took the longest path (returned, five history lines).
 SEED_LINE=$(sed -n 16p "$SEED_DIR/tokens.txt")
 SEED_URL="$URL/v1/dossiers/${SEED_LINE#* }"
@@ -628,7 +631,10 @@ fi
 "$BUILD/bench/hoso-seed" --data "$SEED_DIR" --dossiers 0 --citizens "$PUSH_SUBS" --sessions "$PUSH_SUBS" \
 	--tokens "$TMP/push-tokens.txt" >"$TMP/push-seed.out" 2>&1 ||
 	{ cat "$TMP/push-seed.out" >&2; die "hoso-seed --sessions failed"; }
+HOSOD_EXTRA_SAVED=${HOSOD_EXTRA:-}
+HOSOD_EXTRA="${HOSOD_EXTRA:-} --map-size 64G"
 start_hosod 1 "$PIN0"
+HOSOD_EXTRA=$HOSOD_EXTRA_SAVED
 echo "bench: push, hosod --workers 1, $PUSH_SUBS citizens on their own feeds, $PUSH_EVENTS moves at $PUSH_RATE/s ..."
 # shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
 $PIN1 "$BENCH" push --url "$URL" --admin "admin:$(awk '$1 == "admin" { print $2 }' "$SEED_DIR/demo-credentials.txt")" \
