@@ -80,6 +80,7 @@ struct hoso_txn {
     hoso_txn *parent;
     int rdonly;
     int err;           /* sticky: a failed write leaves the txn good only for abort */
+    int saw_full;      /* top level: a write of it or of a child ran out of space */
     hoso_event *ev;    /* events appended in this txn (children join on commit) */
     size_t nev, cap;
     uint64_t last_gseq;

@@ -173,7 +173,7 @@ int hoso_txn_commit(hoso_txn *t)
         free(t);
         return rc;
     }
-    if (!t->parent) atomic_store(&t->s->full, 0);
+    if (!t->parent) atomic_store(&t->s->full, t->saw_full);
     if (t->parent) {
         if (t->nev) memcpy(t->parent->ev + t->parent->nev, t->ev, t->nev * sizeof *t->ev);
         t->parent->nev += t->nev;
@@ -233,7 +233,14 @@ int hoso__txn_add_event(hoso_txn *t, const hoso_event *ev)
 int hoso__fail(hoso_txn *t, int err)
 {
     if (err && !t->err) t->err = err;
-    if (err == HOSO_ESTORAGE_FULL) atomic_store(&t->s->full, 1);
+    if (err == HOSO_ESTORAGE_FULL) {
+        /* The op fails and its child is aborted, but the batch may commit: the flag
+         * stays up until a commit runs into no shortage at all. */
+        hoso_txn *root = t;
+        while (root->parent) root = root->parent;
+        root->saw_full = 1;
+        atomic_store(&t->s->full, 1);
+    }
     return err;
 }
 
