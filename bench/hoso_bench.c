@@ -1504,6 +1504,29 @@ static int hoso_bench_ws_send(int fd, int opcode, const void *p, size_t n)
     return send(fd, f, h + n, MSG_NOSIGNAL) == (ssize_t)(h + n) ? 0 : -EIO;
 }
 
+/* The upgrade request of GET /v1/ws with token, into buf; returns its length. */
+static int hoso_bench_ws_upgrade(char *buf, size_t n, const hoso_bench_target *t, const char *token)
+{
+    return snprintf(buf, n,
+                    "GET /v1/ws HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: aG9zby1iZW5jaC1rZXkxMg==\r\n"
+                    "Authorization: Bearer %s\r\n\r\n",
+                    t->host, t->port, token);
+}
+
+/* {type: "subscribe", since} in msgpack, into sb (cleared first): a citizen's own feed. */
+static void hoso_bench_since_frame(msgpack_sbuffer *sb, uint64_t since)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    hoso_pack_cstr(&pk, "type");
+    hoso_pack_cstr(&pk, "subscribe");
+    hoso_pack_cstr(&pk, "since");
+    msgpack_pack_uint64(&pk, since);
+}
+
 /* MQTT's remaining-length varint. */
 static size_t hoso_bench_mqtt_len(unsigned char *out, size_t n)
 {
@@ -1889,15 +1912,9 @@ static void hoso_bench_push_setup(hoso_bench_fanrun *fr)
     hoso_bench_fan_index(fr);
 
     msgpack_sbuffer sb;
-    msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    hoso_pack_cstr(&pk, "type");
-    hoso_pack_cstr(&pk, "subscribe");
-    hoso_pack_cstr(&pk, "since");
     /* ahead of any head: nothing replayed, live from now (recovered: false) */
-    msgpack_pack_uint64(&pk, 9007199254740991ull);
+    hoso_bench_since_frame(&sb, 9007199254740991ull);
     memcpy(fr->sub_frame, sb.data, sb.size);
     fr->sub_len = sb.size;
     fr->sub_op = 2;
@@ -1990,11 +2007,7 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
     if (ep < 0)
         hoso_bench_die("epoll_create1: %s", strerror(errno));
     char upgrade[512];
-    int ul = snprintf(upgrade, sizeof(upgrade),
-                      "GET /v1/ws HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: aG9zby1iZW5jaC1rZXkxMg==\r\n"
-                      "Authorization: Bearer %s\r\n\r\n",
-                      o->target.host, o->target.port, fr.token);
+    int ul = hoso_bench_ws_upgrade(upgrade, sizeof(upgrade), &o->target, fr.token);
     unsigned long opened = 0, ready = 0, dead = 0, pending = 0;
     double t_connect = hoso_bench_now(), deadline = t_connect + 60 + (double)f->subscribers / 200;
     struct epoll_event evs[256];
@@ -2038,11 +2051,7 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
                     s->state = hoso_bench_mqtt_connect(s->fd, id) == 0 ? FAN_HANDSHAKE : FAN_DEAD; /* CONNACK next */
                 } else {
                     if (f->tokens) /* each citizen with its own token */
-                        ul = snprintf(upgrade, sizeof(upgrade),
-                                      "GET /v1/ws HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: aG9zby1iZW5jaC1rZXkxMg==\r\n"
-                                      "Authorization: Bearer %s\r\n\r\n",
-                                      o->target.host, o->target.port, fr.tokens[evs[i].data.u64]);
+                        ul = hoso_bench_ws_upgrade(upgrade, sizeof(upgrade), &o->target, fr.tokens[evs[i].data.u64]);
                     s->state = send(s->fd, upgrade, (size_t)ul, MSG_NOSIGNAL) == ul ? FAN_HANDSHAKE : FAN_DEAD;
                 }
             }
@@ -2341,11 +2350,7 @@ static int hoso_bench_catchup(const hoso_bench_opts *o, unsigned long events)
 
     /* 1. WebSocket: subscribe since 0. */
     char req[768];
-    int rl = snprintf(req, sizeof(req),
-                      "GET /v1/ws HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: aG9zby1iZW5jaC1rZXkxMg==\r\n"
-                      "Authorization: Bearer %s\r\n\r\n",
-                      o->target.host, o->target.port, token);
+    int rl = hoso_bench_ws_upgrade(req, sizeof(req), &o->target, token);
     hoso_bench_conn ws = {.target = &o->target, .fd = -1};
     int r;
     if ((r = hoso_bench_conn_open(&ws)) != 0 || (r = hoso_bench_send_all(ws.fd, req, (size_t)rl)) != 0)
@@ -2358,14 +2363,8 @@ static int hoso_bench_catchup(const hoso_bench_opts *o, unsigned long events)
         hoso_bench_die("WebSocket handshake refused: %.40s", ws.in.p);
     hoso_bench_consume(&ws, (size_t)(end - ws.in.p) + 4);
     msgpack_sbuffer sb;
-    msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    hoso_pack_cstr(&pk, "type");
-    hoso_pack_cstr(&pk, "subscribe");
-    hoso_pack_cstr(&pk, "since");
-    msgpack_pack_uint64(&pk, 0);
+    hoso_bench_since_frame(&sb, 0);
     double ws_t0 = hoso_bench_now(), ws_first = 0;
     if (hoso_bench_ws_send(ws.fd, 2, sb.data, sb.size) != 0)
         hoso_bench_die("WebSocket subscribe: send failed");

@@ -55,22 +55,7 @@ static void test_full_disk(void)
 
     /* Submit until the disk is full. */
     ht_resp r;
-    int full = 0;
-    for (int i = 0; i < MAX_CODES && !full; i++) {
-        json_t *b = ht_valid_submit(&w.svc, NULL);
-        ht_mp_callj(&w.c, "POST", "/v1/dossiers", w.cit.token, b, &r);
-        json_decref(b);
-        if (r.status == 201) {
-            snprintf(codes[ncodes++], sizeof codes[0], "%s", ht_jstr(ht_dossier_of(&r), "code"));
-        } else {
-            HT_EXPECT_REPLY(&r, 503, "UNAVAILABLE");
-            const char *msg = ht_jstr(r.json, "error.message");
-            if (!msg || !strstr(msg, "storage is full")) ht_fail("503 without 'storage is full': %s", r.body);
-            full = 1;
-        }
-        ht_resp_free(&r);
-    }
-    if (!full) ht_fail("%d submissions did not fill a 6 MiB tmpfs", ncodes);
+    ncodes = ht_submit_until_full(&w.c, &w.cit, &w.svc, codes, MAX_CODES);
     EXPECT(ncodes > 10);
     EXPECT_INT(ht_metric(&w.c, "hoso_storage_full"), 1);
     /* Reads still work. */

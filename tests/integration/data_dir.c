@@ -161,7 +161,7 @@ static void test_map_size(void)
     ht_resp r;
     char *out = NULL, code[128];
     static char codes[2000][64];
-    int ncodes = 0, full = 0;
+    int ncodes;
 
     static const char *const bad[] = {"12X", "512K", "0", "", "99999999T"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -172,21 +172,7 @@ static void test_map_size(void)
 
     ht_world_start(&w, "--map-size 1M");
     EXPECT_INT(ht_metric(&w.c, "hoso_lmdb_map_size_bytes"), 1048576);
-    for (int i = 0; i < 2000 && !full; i++) {
-        json_t *b = ht_valid_submit(&w.svc, NULL);
-        ht_mp_callj(&w.c, "POST", "/v1/dossiers", w.cit.token, b, &r);
-        json_decref(b);
-        if (r.status == 201) {
-            snprintf(codes[ncodes++], sizeof codes[0], "%s", ht_jstr(ht_dossier_of(&r), "code"));
-        } else {
-            HT_EXPECT_REPLY(&r, 503, "UNAVAILABLE");
-            const char *msg = ht_jstr(r.json, "error.message");
-            if (!msg || !strstr(msg, "storage is full")) ht_fail("503 without 'storage is full': %s", r.body);
-            full = 1;
-        }
-        ht_resp_free(&r);
-    }
-    if (!full) ht_fail("%d submissions did not fill a 1 MiB map", ncodes);
+    ncodes = ht_submit_until_full(&w.c, &w.cit, &w.svc, codes, 2000);
     EXPECT(ncodes > 5);
     EXPECT_INT(ht_metric(&w.c, "hoso_storage_full"), 1);
 

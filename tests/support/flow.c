@@ -201,6 +201,27 @@ void ht_submit(ht_conn *c, const ht_user *u, const ht_service *s, char *code, si
     ht_resp_free(&r);
 }
 
+int ht_submit_until_full(ht_conn *c, const ht_user *u, const ht_service *s, char (*codes)[64], int max)
+{
+    int n = 0;
+    for (int i = 0; i < max; i++) {
+        json_t *b = ht_valid_submit(s, NULL);
+        ht_resp r;
+        ht_mp_callj(c, "POST", "/v1/dossiers", u->token, b, &r);
+        json_decref(b);
+        if (r.status != 201) {
+            HT_EXPECT_REPLY(&r, 503, "UNAVAILABLE");
+            const char *msg = ht_jstr(r.json, "error.message");
+            if (!msg || !strstr(msg, "storage is full")) ht_fail("503 without 'storage is full': %s", r.body);
+            ht_resp_free(&r);
+            return n;
+        }
+        if (n < max) snprintf(codes[n++], 64, "%s", ht_jstr(ht_dossier_of(&r), "code"));
+        ht_resp_free(&r);
+    }
+    ht_fail("%d submissions did not fill the store", max);
+}
+
 int ht_get_dossier(ht_conn *c, const char *token, const char *code, ht_resp *out)
 {
     char path[256];

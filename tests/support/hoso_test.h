@@ -255,6 +255,10 @@ void ht_submit(ht_conn *c, const ht_user *u, const ht_service *s, char *code, si
 /* A unique op id ("t-<pid>-<counter>-<suffix>"). */
 void ht_op_id(char *buf, size_t n);
 
+/* Submits valid dossiers as u until one gets 503 "storage is full", keeping the codes
+ * of those acknowledged (at most max); fails the test on any other reply or if max
+ * submissions went through. Returns how many were acknowledged. */
+int ht_submit_until_full(ht_conn *c, const ht_user *u, const ht_service *s, char (*codes)[64], int max);
 /* GET /v1/dossiers/{code} as token; fills out. */
 int ht_get_dossier(ht_conn *c, const char *token, const char *code, ht_resp *out);
 /* Moves a dossier as an officer with the fields its target status needs; returns the
