@@ -142,7 +142,8 @@ static int parse_size(const char *s, unsigned long long *out)
     if (shift != 0)
         num[n - 1] = '\0';
     uint64_t v;
-    if (hoso_parse_u64(num, UINT64_MAX >> 20, &v) != 0 || v == 0)
+    /* bounded before the shift, so that nothing wraps into range */
+    if (hoso_parse_u64(num, ((uint64_t)1 << 46) >> shift, &v) != 0 || v == 0)
         return -1;
     *out = (unsigned long long)v << shift;
     return 0;

@@ -297,7 +297,7 @@ int hoso_store_open(hoso_store **out, const char *dir, const hoso_store_options 
     static _Atomic uint64_t opens;
     s->gen = atomic_fetch_add(&opens, 1) + 1;
     s->read_only = opt && opt->read_only;
-    s->map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
+    s->map_size = opt && opt->map_size ? opt->map_size : 0;
     s->max_readers = opt && opt->max_readers ? opt->max_readers : DEFAULT_MAX_READERS;
     s->feed_max_events = opt ? opt->feed_max_events : 0;
     s->feed_max_age_ms = opt && opt->feed_max_age_ms > 0 ? opt->feed_max_age_ms : 0;
@@ -320,13 +320,25 @@ int hoso_store_open(hoso_store **out, const char *dir, const hoso_store_options 
     }
     /* No MDB_WRITEMAP (nested transactions need it off), no MDB_NOSYNC (a 2xx promises
      * durability), no MDB_NOTLS (read transactions stay bound to their thread). */
+    /* Without a size LMDB keeps the one stored in the file (the last size a writer
+     * set), so a map grown with --map-size stays grown; only a smaller one than the
+     * default is raised to it, after the open. */
     if ((rc = mdb_env_set_maxdbs(s->env, HOSO__DB_COUNT + 4)) != 0 ||
-        (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0 ||
+        (s->map_size && (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0) ||
         (rc = mdb_env_set_maxreaders(s->env, s->max_readers)) != 0 ||
         (rc = mdb_env_open(s->env, path, s->read_only ? MDB_RDONLY : 0, 0600)) != 0) {
         fprintf(stderr, "hoso: cannot open LMDB environment %s: %s\n", path, mdb_strerror(rc));
         rc = hoso__mdb_err(rc);
         goto Exit;
+    }
+    if (!s->map_size && !s->read_only) {
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info);
+        if (info.me_mapsize < DEFAULT_MAP_SIZE && (rc = mdb_env_set_mapsize(s->env, DEFAULT_MAP_SIZE)) != 0) {
+            fprintf(stderr, "hoso: cannot size the LMDB map of %s: %s\n", path, mdb_strerror(rc));
+            rc = hoso__mdb_err(rc);
+            goto Exit;
+        }
     }
     /* Slots left by crashed processes would otherwise pin old pages forever. */
     mdb_reader_check(s->env, &dead);

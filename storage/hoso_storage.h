@@ -48,7 +48,8 @@ extern "C" {
 typedef struct hoso_store hoso_store;
 
 typedef struct hoso_store_options {
-    size_t map_size;      /* bytes; default 16 GiB (sparse) */
+    size_t map_size;      /* bytes; 0: the size the store was last given, at least
+                             16 GiB (sparse) */
     unsigned max_readers; /* default 1024 */
     int read_only;        /* audit/backup: open without creating anything */
     int must_exist;       /* refuse (NOT_FOUND) a dir that holds no store instead of

@@ -163,7 +163,7 @@ static void test_map_size(void)
     static char codes[2000][64];
     int ncodes;
 
-    static const char *const bad[] = {"12X", "512K", "0", "", "99999999T"};
+    static const char *const bad[] = {"12X", "512K", "0", "", "99999999T", "16777217T", "65T"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         EXPECT_INT(hosod(&out, "serve --data '%s/none' --map-size '%s'", ht_tmpdir(), bad[i]), 2);
         EXPECT(out != NULL && strstr(out, "--map-size takes 1M..64T bytes") != NULL);
@@ -191,6 +191,22 @@ static void test_map_size(void)
     }
     ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code);
     EXPECT_INT(ht_metric(&w.c, "hoso_storage_full"), 0);
+
+    /* A map grown past the default stays grown when the flag is left out. */
+    ht_server_stop(&w.s);
+    snprintf(w.s.extra, sizeof w.s.extra, "--map-size 20G");
+    ht_server_restart(&w.s);
+    ht_conn_close(&w.c);
+    ht_conn_init(&w.c, w.s.port);
+    ht_login(&w.c, &w.cit, 0);
+    ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code); /* a commit stores the size */
+    EXPECT_INT(ht_metric(&w.c, "hoso_lmdb_map_size_bytes"), 21474836480.0);
+    ht_server_stop(&w.s);
+    w.s.extra[0] = '\0';
+    ht_server_restart(&w.s);
+    ht_conn_close(&w.c);
+    ht_conn_init(&w.c, w.s.port);
+    EXPECT_INT(ht_metric(&w.c, "hoso_lmdb_map_size_bytes"), 21474836480.0);
     ht_world_stop(&w);
 }
 
