@@ -235,9 +235,15 @@ int hoso_req_etag_matches(hoso_req *r, const char *etag)
     for (; i >= 0; i = h2o_find_header(&r->h2o->headers, H2O_TOKEN_IF_NONE_MATCH, i)) {
         h2o_iovec_t v = r->h2o->headers.entries[i].value;
         const char *p = v.base, *end = v.base + v.len;
-        for (skip_ows(&p, end); p < end; skip_ows(&p, end)) {
-            if (*p == '*')
-                return 1;
+        int first = 1;
+        for (skip_ows(&p, end); p < end; skip_ows(&p, end), first = 0) {
+            if (*p == '*') {
+                /* "*" alone, never inside a list */
+                const char *q = p + 1;
+                while (q < end && (*q == ' ' || *q == '\t'))
+                    q++;
+                return first && q == end;
+            }
             if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
                 p += 2;
             if (p >= end || *p != '"')
