@@ -307,8 +307,11 @@ static void on_replay(uv_timer_t *t)
             h2o_linklist_insert(&h->replaying, &m->replay);
         hoso__ws_flush(m->ws);
     }
+    /* Not 0 from inside the timer's own callback: libuv before 1.48 runs such a timer
+     * again in the same pass, before any I/O, and the loop would replay until every
+     * queue is half full without serving anyone else. 1 ms lets I/O in between. */
     if (!h2o_linklist_is_empty(&h->replaying))
-        uv_timer_start(&h->replay_timer, on_replay, progress > 0 ? 0 : REPLAY_WAIT_MS, 0);
+        uv_timer_start(&h->replay_timer, on_replay, progress > 0 ? 1 : REPLAY_WAIT_MS, 0);
 }
 
 void hoso__hub_want_replay(hoso_hub *h, hoso_hub_member *m)
