@@ -168,7 +168,8 @@ int hoso_txn_commit(hoso_txn *t)
         rc = hoso__mdb_err(rc);
         if (rc == HOSO_EIO && hoso__disk_full(t->s)) rc = HOSO_ESTORAGE_FULL;
         /* Only a top-level commit says whether the disk took the batch. */
-        if (rc == HOSO_ESTORAGE_FULL || !t->parent) atomic_store(&t->s->full, rc == HOSO_ESTORAGE_FULL);
+        if (rc == HOSO_ESTORAGE_FULL || !t->parent)
+            atomic_store(&t->s->full, rc == HOSO_ESTORAGE_FULL || t->saw_full);
         free_events(t);
         free(t);
         return rc;
