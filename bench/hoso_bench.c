@@ -9,7 +9,9 @@
  *   hoso-bench push --url http://127.0.0.1:PORT --admin USER:PASS --tokens FILE
  *                   [--subscribers 10000] [--events 10000] [--rate 1000]
  *       N citizens (tokens from hoso-seed) each subscribed to their own feed; an admin
- *       moves their dossiers at a fixed rate; time from each move to its citizen
+ *       moves their dossiers at a fixed rate; time from each move to its citizen;
+ *       --drops N: halfway, N of them lose their connection at once and resume from
+ *       their last seq (every feed is checked for gaps and duplicates)
  *   hoso-bench catchup --url http://127.0.0.1:PORT [--events 10000] [--clients 8]
  *       fills one citizen's feed, then reads it back from seq 0 over WebSocket and over
  *       GET /v1/sync: events/s, and every seq once and in order
@@ -1314,6 +1316,7 @@ typedef struct hoso_bench_fan {
     const char *mqtt;    /* HOST:PORT: the MQTT reference */
     const char *tokens;  /* push: "TOKEN ..." lines (hoso-seed --tokens), one citizen each */
     unsigned long rate;  /* push: moves per second */
+    unsigned long drops; /* push: subscribers dropped at once halfway, then resumed from their seq */
 } hoso_bench_fan;
 
 #define HOSO_BENCH_PUSH_MOVERS 8
@@ -1324,7 +1327,8 @@ typedef struct hoso_bench_sub {
     int fd, state;
     unsigned char *buf;
     size_t len, cap;
-    uint8_t *seen; /* one byte per event: duplicates show */
+    uint8_t *seen;     /* one byte per event: duplicates show */
+    long long last_seq; /* push: the last seq of its own feed it got, -1 before the first subscribe */
 } hoso_bench_sub;
 
 typedef struct hoso_bench_fanrun {
@@ -1360,6 +1364,8 @@ typedef struct hoso_bench_fanrun {
     _Atomic unsigned long next_move, push_failed;
     atomic_int movers_left;
     hoso_bench_sub *subs;
+    /* push: each feed's seqs, checked across reconnects */
+    unsigned long seq_gaps, seq_dups, not_recovered, reconnects;
 } hoso_bench_fanrun;
 
 static uint64_t hoso_bench_hash(const char *p, size_t n)
@@ -1587,6 +1593,47 @@ static void hoso_bench_sub_reserve(hoso_bench_sub *s, size_t extra)
 }
 
 /* Consumes whole messages of s->buf. */
+/* push: a frame on a citizen's own feed. The "subscribed" answer sets where its feed
+ * stands (the head the first time; after a drop the server must have recovered from
+ * the seq the client sent); each event must carry the next seq. */
+static void hoso_bench_push_frame(hoso_bench_fanrun *fr, hoso_bench_sub *s, const unsigned char *p, size_t n,
+                                  int subscribing)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, (const char *)p, n, NULL) != MSGPACK_UNPACK_SUCCESS) {
+        s->state = FAN_DEAD;
+        return;
+    }
+    char type[16] = "";
+    hoso_bench_str(hoso_bench_get(&u.data, "type"), type, sizeof(type));
+    const msgpack_object *seq = hoso_bench_get(&u.data, subscribing ? "head" : "seq");
+    long long v = seq && seq->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (long long)seq->via.u64 : -1;
+    if (subscribing) {
+        const msgpack_object *rec = hoso_bench_get(&u.data, "recovered");
+        int recovered = rec && rec->type == MSGPACK_OBJECT_BOOLEAN && rec->via.boolean;
+        if (strcmp(type, "subscribed") != 0 || v < 0) {
+            s->state = FAN_DEAD;
+        } else {
+            if (s->last_seq >= 0 && !recovered) {
+                fr->not_recovered++; /* the app would have to load its snapshot */
+                s->last_seq = v;
+            } else if (s->last_seq < 0) {
+                s->last_seq = v;
+            }
+            s->state = FAN_READY;
+        }
+    } else if (strcmp(type, "event") == 0 && v >= 0) {
+        if (v <= s->last_seq)
+            fr->seq_dups++;
+        else if (v != s->last_seq + 1)
+            fr->seq_gaps++;
+        if (v > s->last_seq)
+            s->last_seq = v;
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
 static void hoso_bench_sub_parse(hoso_bench_fanrun *fr, hoso_bench_sub *s)
 {
     size_t off = 0;
@@ -1600,8 +1647,17 @@ static void hoso_bench_sub_parse(hoso_bench_fanrun *fr, hoso_bench_sub *s)
         }
         off = (size_t)(e - s->buf) + 4;
         s->state = FAN_SUBSCRIBING;
-        if (hoso_bench_ws_send(s->fd, fr->sub_op, fr->sub_frame, fr->sub_len) != 0)
+        if (fr->f->tokens && s->last_seq >= 0) {
+            /* back after a drop: from the last seq it got */
+            msgpack_sbuffer sb;
+            msgpack_sbuffer_init(&sb);
+            hoso_bench_since_frame(&sb, (uint64_t)s->last_seq);
+            if (hoso_bench_ws_send(s->fd, 2, sb.data, sb.size) != 0)
+                s->state = FAN_DEAD;
+            msgpack_sbuffer_destroy(&sb);
+        } else if (hoso_bench_ws_send(s->fd, fr->sub_op, fr->sub_frame, fr->sub_len) != 0) {
             s->state = FAN_DEAD;
+        }
     }
     while (s->state != FAN_DEAD && s->len - off >= 2) {
         const unsigned char *p = s->buf + off;
@@ -1665,9 +1721,13 @@ static void hoso_bench_sub_parse(hoso_bench_fanrun *fr, hoso_bench_sub *s)
         } else if (op == 8) {
             s->state = FAN_DEAD;
         } else if (op == 1 || op == 2) {
-            if (s->state == FAN_SUBSCRIBING) {
+            if (s->state == FAN_SUBSCRIBING && fr->f->tokens) {
+                hoso_bench_push_frame(fr, s, pl, n, 1);
+            } else if (s->state == FAN_SUBSCRIBING) {
                 s->state = memmem(pl, n, "subscribed", 10) ? FAN_READY : FAN_DEAD;
             } else {
+                if (fr->f->tokens)
+                    hoso_bench_push_frame(fr, s, pl, n, 0);
                 long ev = hoso_bench_fan_event(fr, pl, n);
                 if (ev >= 0) {
                     fr->sample_len = n;
@@ -1921,6 +1981,64 @@ static void hoso_bench_push_setup(hoso_bench_fanrun *fr)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* Starts subscriber idx's connection (non-blocking, from 127.0.0.(1 + idx % sources)). */
+static void hoso_bench_sub_open(hoso_bench_fanrun *fr, int ep, const hoso_bench_target *to, unsigned long idx)
+{
+    hoso_bench_sub *s = &fr->subs[idx];
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s->fd < 0)
+        hoso_bench_die("socket: %s (subscriber %lu)", strerror(errno), idx);
+    if (to->loopback && fr->o->sources > 1) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl((127u << 24) | (unsigned)(1 + idx % fr->o->sources));
+        if (bind(s->fd, (struct sockaddr *)&src, sizeof(src)) != 0)
+            hoso_bench_die("bind 127.0.0.%lu: %s", 1 + idx % fr->o->sources, strerror(errno));
+    }
+    if (connect(s->fd, (const struct sockaddr *)&to->addr, sizeof(to->addr)) != 0 && errno != EINPROGRESS)
+        hoso_bench_die("connect: %s (subscriber %lu)", strerror(errno), idx);
+    s->state = FAN_CONNECTING;
+    struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.u64 = idx};
+    epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &e);
+}
+
+/* One epoll event of subscriber idx: the connection completing (then the WebSocket
+ * upgrade, or MQTT's CONNECT), or bytes to parse. upgrade/ul: the agency stream's
+ * shared upgrade request. */
+static void hoso_bench_sub_io(hoso_bench_fanrun *fr, int ep, unsigned long idx, uint32_t events, char *upgrade,
+                              size_t upsz, int ul, size_t room)
+{
+    hoso_bench_sub *s = &fr->subs[idx];
+    const hoso_bench_fan *f = fr->f;
+    if (s->state == FAN_CONNECTING && (events & EPOLLOUT)) {
+        int err = 0;
+        socklen_t el = sizeof(err);
+        getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        struct epoll_event e = {.events = EPOLLIN, .data.u64 = idx};
+        epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &e);
+        if (err) {
+            s->state = FAN_DEAD;
+        } else if (f->mqtt) {
+            char id[40];
+            snprintf(id, sizeof(id), "hoso-bench-%u-%lu", hoso_bench_seed, idx);
+            s->state = hoso_bench_mqtt_connect(s->fd, id) == 0 ? FAN_HANDSHAKE : FAN_DEAD; /* CONNACK next */
+        } else {
+            if (f->tokens) /* each citizen with its own token */
+                ul = hoso_bench_ws_upgrade(upgrade, upsz, &fr->o->target, fr->tokens[idx]);
+            s->state = send(s->fd, upgrade, (size_t)ul, MSG_NOSIGNAL) == ul ? FAN_HANDSHAKE : FAN_DEAD;
+        }
+    }
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && s->state != FAN_DEAD && s->state != FAN_CONNECTING) {
+        hoso_bench_sub_reserve(s, room);
+        ssize_t r = recv(s->fd, s->buf + s->len, s->cap - s->len, 0);
+        if (r > 0) {
+            s->len += (size_t)r;
+            hoso_bench_sub_parse(fr, s);
+        } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+            s->state = FAN_DEAD;
+        }
+    }
+}
+
 static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
 {
     hoso_bench_fanrun fr = {.o = o, .f = f};
@@ -2016,20 +2134,8 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
         while (opened < f->subscribers && pending < 256) {
             hoso_bench_sub *s = &subs[opened];
             s->seen = seen ? seen + opened * f->events : NULL;
-            s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-            if (s->fd < 0)
-                hoso_bench_die("socket: %s (subscriber %lu)", strerror(errno), opened);
-            if (to->loopback && o->sources > 1) {
-                struct sockaddr_in src = {.sin_family = AF_INET};
-                src.sin_addr.s_addr = htonl((127u << 24) | (unsigned)(1 + opened % o->sources));
-                if (bind(s->fd, (struct sockaddr *)&src, sizeof(src)) != 0)
-                    hoso_bench_die("bind 127.0.0.%lu: %s", 1 + opened % o->sources, strerror(errno));
-            }
-            if (connect(s->fd, (const struct sockaddr *)&to->addr, sizeof(to->addr)) != 0 && errno != EINPROGRESS)
-                hoso_bench_die("connect: %s (subscriber %lu)", strerror(errno), opened);
-            s->state = FAN_CONNECTING;
-            struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.u64 = opened};
-            epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &e);
+            s->last_seq = -1;
+            hoso_bench_sub_open(&fr, ep, to, opened);
             opened++;
             pending++;
         }
@@ -2037,34 +2143,7 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
         for (int i = 0; i < n; i++) {
             hoso_bench_sub *s = &subs[evs[i].data.u64];
             int was = s->state;
-            if (s->state == FAN_CONNECTING && (evs[i].events & EPOLLOUT)) {
-                int err = 0;
-                socklen_t el = sizeof(err);
-                getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-                struct epoll_event e = {.events = EPOLLIN, .data.u64 = evs[i].data.u64};
-                epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &e);
-                if (err) {
-                    s->state = FAN_DEAD;
-                } else if (f->mqtt) {
-                    char id[40];
-                    snprintf(id, sizeof(id), "hoso-bench-%u-%lu", hoso_bench_seed, (unsigned long)evs[i].data.u64);
-                    s->state = hoso_bench_mqtt_connect(s->fd, id) == 0 ? FAN_HANDSHAKE : FAN_DEAD; /* CONNACK next */
-                } else {
-                    if (f->tokens) /* each citizen with its own token */
-                        ul = hoso_bench_ws_upgrade(upgrade, sizeof(upgrade), &o->target, fr.tokens[evs[i].data.u64]);
-                    s->state = send(s->fd, upgrade, (size_t)ul, MSG_NOSIGNAL) == ul ? FAN_HANDSHAKE : FAN_DEAD;
-                }
-            }
-            if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && s->state != FAN_DEAD) {
-                hoso_bench_sub_reserve(s, 4096);
-                ssize_t r = recv(s->fd, s->buf + s->len, s->cap - s->len, 0);
-                if (r > 0) {
-                    s->len += (size_t)r;
-                    hoso_bench_sub_parse(&fr, s);
-                } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-                    s->state = FAN_DEAD;
-                }
-            }
+            hoso_bench_sub_io(&fr, ep, (unsigned long)evs[i].data.u64, evs[i].events, upgrade, sizeof(upgrade), ul, 4096);
             if (s->state == FAN_READY && was != FAN_READY) {
                 ready++;
                 pending--;
@@ -2126,26 +2205,56 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
             hoso_bench_die("pthread_create: %s", strerror(r));
     }
     double quiet_since = 0, hard = hoso_bench_now() + run_s + 120;
+    /* push --drops: halfway through the moves, that many subscribers lose their
+     * connection at once and come back (at most 256 handshakes at a time), each
+     * subscribing from the last seq it got. */
+    double storm_at = fr.first_due + run_s / 2, storm_done = 0;
+    unsigned long *queue = NULL, nqueue = 0, qhead = 0, rpending = 0;
+    int stormed = !(f->tokens && f->drops);
     while (hoso_bench_now() < hard) {
+        if (!stormed && hoso_bench_now() >= storm_at) {
+            stormed = 1;
+            if ((queue = calloc(f->subscribers, sizeof(*queue))) == NULL)
+                hoso_bench_die("out of memory");
+            for (unsigned long k = 0; k < f->subscribers && nqueue < f->drops; k++) {
+                if (subs[k].state != FAN_READY)
+                    continue;
+                close(subs[k].fd); /* leaves the epoll set with it */
+                subs[k].fd = -1;
+                subs[k].len = 0;
+                subs[k].state = FAN_CONNECTING;
+                queue[nqueue++] = k;
+            }
+            fr.reconnects = nqueue;
+            fprintf(stderr, "hoso-bench: dropped %lu subscribers at once\n", nqueue);
+        }
+        while (qhead < nqueue && rpending < 256) {
+            hoso_bench_sub_open(&fr, ep, to, queue[qhead++]);
+            rpending++;
+        }
         int n = epoll_wait(ep, evs, 256, 20);
         for (int i = 0; i < n; i++) {
             hoso_bench_sub *s = &subs[evs[i].data.u64];
+            int was = s->state;
             if (s->state == FAN_DEAD)
                 continue;
-            hoso_bench_sub_reserve(s, 16384);
-            ssize_t rr = recv(s->fd, s->buf + s->len, s->cap - s->len, 0);
-            if (rr > 0) {
-                s->len += (size_t)rr;
-                hoso_bench_sub_parse(&fr, s);
-            } else if (rr == 0 || (errno != EAGAIN && errno != EINTR)) {
-                s->state = FAN_DEAD;
+            hoso_bench_sub_io(&fr, ep, (unsigned long)evs[i].data.u64, evs[i].events, upgrade, sizeof(upgrade), ul,
+                              16384);
+            if (s->state == FAN_READY && was != FAN_READY) {
+                rpending--; /* back after the drop */
+                if (qhead == nqueue && rpending == 0 && nqueue > 0)
+                    storm_done = hoso_bench_now();
+            } else if (s->state == FAN_DEAD && was != FAN_DEAD) {
                 dead++;
+                if (was != FAN_READY)
+                    rpending--;
             }
         }
-        if (fr.nlat >= expected && atomic_load(&fr.mover_done))
+        int settled = stormed && qhead == nqueue && rpending == 0;
+        if (fr.nlat >= expected && atomic_load(&fr.mover_done) && settled)
             break;
         /* everything moved and nothing arrived for 3 s: what is missing stays missing */
-        if (atomic_load(&fr.mover_done)) {
+        if (atomic_load(&fr.mover_done) && settled) {
             if (n > 0 || quiet_since == 0)
                 quiet_since = hoso_bench_now();
             else if (hoso_bench_now() - quiet_since > 3)
@@ -2187,12 +2296,18 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
         printf("latency from the move's 200 (its commit): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; "
                "%lu on the wrong feed\n",
                a50, a99, a999, amax, fr.bad);
+        printf("feeds: %lu seq gaps, %lu seq duplicates; %lu dropped and resumed (all back %.2f s after the drop), "
+               "%lu not recovered\n",
+               fr.seq_gaps, fr.seq_dups, fr.reconnects, storm_done > 0 ? storm_done - storm_at : 0.0,
+               fr.not_recovered);
     }
     printf("RESULT subscribers=%lu ready=%lu events=%lu deliveries=%lu missing=%lu duplicates=%lu moves_failed=%lu "
            "seconds=%.2f rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f rss_kib_per_conn=%.2f "
-           "connect_s=%.1f event_bytes=%zu ack_p50_ms=%.2f ack_p99_ms=%.2f ack_p999_ms=%.2f ack_max_ms=%.2f wrong_feed=%lu\n",
+           "connect_s=%.1f event_bytes=%zu ack_p50_ms=%.2f ack_p99_ms=%.2f ack_p999_ms=%.2f ack_max_ms=%.2f wrong_feed=%lu "
+           "reconnects=%lu back_s=%.2f seq_gaps=%lu seq_dups=%lu not_recovered=%lu\n",
            f->subscribers, ready, f->events, fr.nlat, missing, fr.dup, fr.moves_failed, span, rate, p50, p90, p99,
-           p999, pmax, per_conn, connect_s, fr.sample_len, a50, a99, a999, amax, fr.bad);
+           p999, pmax, per_conn, connect_s, fr.sample_len, a50, a99, a999, amax, fr.bad, fr.reconnects,
+           storm_done > 0 ? storm_done - storm_at : 0.0, fr.seq_gaps, fr.seq_dups, fr.not_recovered);
     for (unsigned long i = 0; i < f->subscribers; i++) {
         if (subs[i].fd > 0)
             close(subs[i].fd);
@@ -2212,7 +2327,11 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
     free((void *)fr.ack_ns);
     free(fr.seen_ev);
     free(fr.lat_ack);
-    return missing == 0 && fr.dup == 0 && fr.bad == 0 && fr.moves_failed == 0 && dead == 0 ? 0 : 1;
+    free(queue);
+    return missing == 0 && fr.dup == 0 && fr.bad == 0 && fr.moves_failed == 0 && dead == 0 && fr.seq_gaps == 0 &&
+                   fr.seq_dups == 0 && fr.not_recovered == 0 && qhead == nqueue && rpending == 0
+               ? 0
+               : 1;
 }
 
 /* Prints a port that was free on host a moment ago (bind to port 0, then release). */
@@ -2497,7 +2616,7 @@ static void hoso_bench_usage(void)
           "       hoso-bench fanout --mqtt HOST:PORT [--payload BYTES] (the same, against an MQTT broker)\n"
           "       hoso-bench catchup --url http://HOST:PORT [--events 10000] [--clients 8] [--service CODE]\n"
           "       hoso-bench push --url http://HOST:PORT --admin USER:PASS --tokens FILE [--subscribers 10000]\n"
-          "                       [--events 10000] [--rate 1000] [--sources 16]\n",
+          "                       [--events 10000] [--rate 1000] [--sources 16] [--drops N]\n",
           stderr);
     exit(2);
 }
@@ -2556,6 +2675,8 @@ int main(int argc, char **argv)
             fan.tokens = v;
         else if (strcmp(a, "--rate") == 0)
             fan.rate = hoso_bench_num(a, v, 1, 100000);
+        else if (strcmp(a, "--drops") == 0)
+            fan.drops = hoso_bench_num(a, v, 0, 1000000);
         else if (strcmp(a, "--bot") == 0)
             m.bot = v;
         else if (strcmp(a, "--callback") == 0)

@@ -11,7 +11,9 @@
 #      the time from each move's acknowledgement to its arrival at each receiver.
 #      Then files (tus uploads, downloads) against nginx, and push: one agency event to
 #      many WebSocket subscribers against mosquitto, with memory per idle subscriber,
-#      and catch-up: one citizen reads back 10,000 missed events (WebSocket and sync).
+#      catch-up: one citizen reads back 10,000 missed events (WebSocket and sync); and
+#      push to 10,000 citizens' own feeds on the seeded store, steady and through a
+#      reconnect storm of all of them at once.
 #   4. A table on stdout, also written into docs/benchmarks.md between the markers.
 #
 # Everything listens on 127.0.0.1 only, lives in a temp dir removed on exit, and every
@@ -637,14 +639,26 @@ start_hosod 1 "$PIN0"
 HOSOD_EXTRA=$HOSOD_EXTRA_SAVED
 echo "bench: push, hosod --workers 1, $PUSH_SUBS citizens on their own feeds, $PUSH_EVENTS moves at $PUSH_RATE/s ..."
 # shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
-$PIN1 "$BENCH" push --url "$URL" --admin "admin:$(awk '$1 == "admin" { print $2 }' "$SEED_DIR/demo-credentials.txt")" \
-	--tokens "$TMP/push-tokens.txt" --subscribers "$PUSH_SUBS" --events "$PUSH_EVENTS" --rate "$PUSH_RATE" \
-	--pid "$HOSOD_PID" >"$TMP/push.out" 2>"$TMP/push.err" ||
-	{ cat "$TMP/push.out" "$TMP/push.err" >&2; die "hoso-bench push failed"; }
-cat "$TMP/push.out"
-f=$TMP/push.out
-ROWS_PUSH="| $(result_field "$f" ready) | $(result_field "$f" events) at $PUSH_RATE/s | $(result_field "$f" deliveries) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" p999_ms) | $(result_field "$f" max_ms) | $(result_field "$f" ack_p99_ms) | $(result_field "$f" missing) | $(result_field "$f" duplicates) | $(result_field "$f" wrong_feed) | $(result_field "$f" rss_kib_per_conn) |
+ADMIN_PASS=$(awk '$1 == "admin" { print $2 }' "$SEED_DIR/demo-credentials.txt")
+# push_row DROPS: one run (DROPS subscribers lose their connection at once halfway).
+push_row() {
+	# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
+	$PIN1 "$BENCH" push --url "$URL" --admin "admin:$ADMIN_PASS" --tokens "$TMP/push-tokens.txt" \
+		--subscribers "$PUSH_SUBS" --events "$PUSH_EVENTS" --rate "$PUSH_RATE" --drops "$1" \
+		--pid "$HOSOD_PID" >"$TMP/push.out" 2>"$TMP/push.err" ||
+		{ cat "$TMP/push.out" "$TMP/push.err" >&2; die "hoso-bench push failed"; }
+	cat "$TMP/push.out"
+	f=$TMP/push.out
+	_back="none"
+	if [ "$1" -gt 0 ]; then
+		_back="$(result_field "$f" reconnects), all back in $(result_field "$f" back_s) s"
+	fi
+	ROWS_PUSH="$ROWS_PUSH| $(result_field "$f" ready) | $(result_field "$f" events) at $PUSH_RATE/s | $(result_field "$f" deliveries) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" p999_ms) | $(result_field "$f" max_ms) | $(result_field "$f" ack_p99_ms) | $(result_field "$f" missing) | $(result_field "$f" duplicates) | $(result_field "$f" wrong_feed) | $_back | $(result_field "$f" seq_gaps) / $(result_field "$f" seq_dups) | $(result_field "$f" rss_kib_per_conn) |
 "
+}
+push_row 0
+echo "bench: push again, all $PUSH_SUBS dropped at once halfway and resumed from their last seq ..."
+push_row "$PUSH_SUBS"
 stop_pid "$HOSOD_PID"
 HOSOD_PID=""
 DATA=$DATA_SAVED
@@ -808,10 +822,14 @@ dossiers (1→2, 2→4, 4→9, 6→4, 9→10, each dossier once) at $PUSH_RATE p
 scheduled send time: it holds the request, the durable commit (group commit with
 fsync) and the push, so it bounds the time from commit to receipt from above. "after
 the 200" = receipt minus the move's 200 at the mover (0 when the event came first).
-The run fails unless every move reaches its citizen, and only that citizen, once.
+The second row is a reconnect storm: halfway through the moves every subscriber loses
+its connection at once and comes back (at most 256 handshakes in flight), subscribing
+from the last seq it got; events meanwhile wait in its feed, so their latency holds
+the time offline. The run fails unless every move reaches its citizen, and only that
+citizen, once, and every feed's seqs arrive without a gap or a repeat.
 
-| subscribers | moves | deliveries | p50 ms | p99 ms | p99.9 ms | max ms | p99 after the 200 ms | missing | duplicates | on a wrong feed | RSS KiB per idle subscriber |
-|---|---|---|---|---|---|---|---|---|---|---|---|
+| subscribers | moves | deliveries | p50 ms | p99 ms | p99.9 ms | max ms | p99 after the 200 ms | missing | duplicates | on a wrong feed | dropped at once | feed seq gaps / repeats | RSS KiB per idle subscriber |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 $ROWS_PUSH
 EOF
 
