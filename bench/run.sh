@@ -633,15 +633,15 @@ fi
 "$BUILD/bench/hoso-seed" --data "$SEED_DIR" --dossiers 0 --citizens "$PUSH_SUBS" --sessions "$PUSH_SUBS" \
 	--tokens "$TMP/push-tokens.txt" >"$TMP/push-seed.out" 2>&1 ||
 	{ cat "$TMP/push-seed.out" >&2; die "hoso-seed --sessions failed"; }
-HOSOD_EXTRA_SAVED=${HOSOD_EXTRA:-}
-HOSOD_EXTRA="${HOSOD_EXTRA:-} --map-size 64G"
-start_hosod 1 "$PIN0"
-HOSOD_EXTRA=$HOSOD_EXTRA_SAVED
 echo "bench: push, hosod --workers 1, $PUSH_SUBS citizens on their own feeds, $PUSH_EVENTS moves at $PUSH_RATE/s ..."
-# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
 ADMIN_PASS=$(awk '$1 == "admin" { print $2 }' "$SEED_DIR/demo-credentials.txt")
-# push_row DROPS: one run (DROPS subscribers lose their connection at once halfway).
+# push_row DROPS: one run on a fresh hosod (so that its memory per subscriber is its
+# own), DROPS subscribers losing their connection at once halfway.
 push_row() {
+	HOSOD_EXTRA_SAVED=${HOSOD_EXTRA:-}
+	HOSOD_EXTRA="${HOSOD_EXTRA:-} --map-size 64G"
+	start_hosod 1 "$PIN0"
+	HOSOD_EXTRA=$HOSOD_EXTRA_SAVED
 	# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
 	$PIN1 "$BENCH" push --url "$URL" --admin "admin:$ADMIN_PASS" --tokens "$TMP/push-tokens.txt" \
 		--subscribers "$PUSH_SUBS" --events "$PUSH_EVENTS" --rate "$PUSH_RATE" --drops "$1" \
@@ -653,14 +653,14 @@ push_row() {
 	if [ "$1" -gt 0 ]; then
 		_back="$(result_field "$f" reconnects), all back in $(result_field "$f" back_s) s"
 	fi
+	stop_pid "$HOSOD_PID"
+	HOSOD_PID=""
 	ROWS_PUSH="$ROWS_PUSH| $(result_field "$f" ready) | $(result_field "$f" events) at $PUSH_RATE/s | $(result_field "$f" deliveries) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" p999_ms) | $(result_field "$f" max_ms) | $(result_field "$f" ack_p99_ms) | $(result_field "$f" missing) | $(result_field "$f" duplicates) | $(result_field "$f" wrong_feed) | $_back | $(result_field "$f" seq_gaps) / $(result_field "$f" seq_dups) | $(result_field "$f" rss_kib_per_conn) |
 "
 }
 push_row 0
 echo "bench: push again, all $PUSH_SUBS dropped at once halfway and resumed from their last seq ..."
 push_row "$PUSH_SUBS"
-stop_pid "$HOSOD_PID"
-HOSOD_PID=""
 DATA=$DATA_SAVED
 
 # ---- 4. report --------------------------------------------------------------------
