@@ -14,7 +14,8 @@
 #      catch-up: one citizen reads back 10,000 missed events (WebSocket and sync); and
 #      push to 10,000 citizens' own feeds on the seeded store, steady and through a
 #      reconnect storm of all of them at once.
-#   4. A table on stdout, also written into docs/benchmarks.md between the markers.
+#   4. A table on stdout, also written into docs/benchmarks.md between the markers, and
+#      the same as JSON with gnuplot plots under bench/results/ (bench/results.sh).
 #
 # Everything listens on 127.0.0.1 only, lives in a temp dir removed on exit, and every
 # wait is bounded; the whole run takes about two minutes.
@@ -25,7 +26,8 @@
 # subscribers, default 5000), HOSO_BENCH_FAN_EVENTS (default 100),
 # HOSO_BENCH_CATCHUP_EVENTS (default 10000), HOSO_BENCH_SEED_DOSSIERS (default 1000000),
 # HOSO_BENCH_SEED_DIR, HOSO_BENCH_PUSH_SUBS (default 10000), HOSO_BENCH_PUSH_RATE
-# (moves/s, default 1000), HOSO_BENCH_DOC (file
+# (moves/s, default 1000), HOSO_BENCH_RESULTS (dir for the JSON and plots, default
+# bench/results; "-" for none, the default when HOSO_BENCH_DOC is "-"), HOSO_BENCH_DOC (file
 # to update, default docs/benchmarks.md; "-" for none).
 set -eu
 
@@ -694,6 +696,18 @@ elif [ -n "$DISTURBED" ]; then
 "
 fi
 
+# The run as data (JSON) and plots (SVG) under bench/results/, unless no doc is written.
+RESULTS=${HOSO_BENCH_RESULTS:-$ROOT/bench/results}
+if [ "$DOC" = "-" ] && [ -z "${HOSO_BENCH_RESULTS:-}" ]; then
+	RESULTS=-
+fi
+STAMP=$(date -u '+%Y%m%d-%H%M')-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+PLOTS=""
+if [ "$RESULTS" != "-" ]; then
+	PLOTS="- Data: [bench/results/$STAMP.json](../bench/results/$STAMP.json); plots: [read throughput](../bench/results/read-throughput.svg), [read latency](../bench/results/read-latency.svg), [durable writes](../bench/results/writes.svg), [fan-out](../bench/results/fanout.svg)
+"
+fi
+
 cat >"$TMP/report.md" <<EOF
 ## Latest run
 
@@ -702,7 +716,7 @@ cat >"$TMP/report.md" <<EOF
 - Versions: hosod ${HOSOD_VERSION:-(no --version)} at git $REV, $NGINX_VERSION, $WRK_VERSION
 - Command: \`make bench\` (= \`bench/run.sh BUILD_DIR\`), ${DURATION} s per run
 - Load average after the run: $LOAD_AFTER
-$BUSY
+$PLOTS$BUSY
 ### Read path: authenticated GET /v1/dossiers/{code} against nginx
 
 \`wrk -t1 -c$CONNS -d${DURATION}s --latency -H 'Authorization: Bearer …' -H 'Accept: …' URL\`, the
@@ -852,4 +866,7 @@ if [ "$DOC" != "-" ]; then
 	' "$DOC" >"$TMP/doc.md"
 	cp "$TMP/doc.md" "$DOC"
 	echo "bench: results written to $DOC"
+fi
+if [ "$RESULTS" != "-" ]; then
+	sh "$ROOT/bench/results.sh" "$TMP/report.md" "$RESULTS" "$STAMP"
 fi
