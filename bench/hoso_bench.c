@@ -16,7 +16,7 @@
  *       fills one citizen's feed, then reads it back from seq 0 over WebSocket and over
  *       GET /v1/sync: events/s, and every seq once and in order
  *   hoso-bench submit --url http://127.0.0.1:PORT [--clients 64] [--duration 10]
- *                     [--requests N] [--max-total 9000] [--sources 8] [--service CODE]
+ *                     [--requests N] [--max-total 9000] [--sources 8] [--service CODE] [--rate N]
  *       N clients, each its own citizen on its own keep-alive connection, submit
  *       dossiers with unique op_ids for a bounded time; prints submissions/s, latency
  *       percentiles, errors and the writer's average commit batch (from /metrics).
@@ -747,6 +747,7 @@ typedef struct hoso_bench_opts {
     unsigned long requests; /* per client; 0 = until the duration is over */
     unsigned long max_total; /* all clients together; 0 = no limit */
     const char *service;
+    double rate;            /* submit: all clients together per second, open loop; 0 = closed loop */
 } hoso_bench_opts;
 
 typedef struct hoso_bench_client {
@@ -795,6 +796,17 @@ static void *hoso_bench_client_main(void *arg)
         snprintf(op_id, sizeof(op_id), "bench-%u-%u-%lu", hoso_bench_seed, cl->idx, n);
         hoso_bench_submit_body(cl->svc, op_id, &sb);
         double t0 = hoso_bench_now();
+        if (o->rate > 0) {
+            /* Open loop: this client's nth submission is due at a fixed time, and its
+             * latency counts from then, so a slow reply cannot hide the queue behind it
+             * (no coordinated omission). The clients' schedules interleave. */
+            double due = start + ((double)n * o->clients + cl->idx) / o->rate;
+            if (due >= deadline)
+                break;
+            if (due > t0)
+                usleep((useconds_t)((due - t0) * 1e6));
+            t0 = due;
+        }
         int r = hoso_bench_http(&c, "POST", "/v1/dossiers", token, sb.data, sb.size, &resp);
         double t1 = hoso_bench_now();
         if (r == 0 && resp.status / 100 == 2) {
@@ -915,6 +927,8 @@ static int hoso_bench_submit(const hoso_bench_opts *o)
            setup_s);
     if (failed_setup)
         printf("clients that could not log in: %u (first: %s)\n", failed_setup, first_setup);
+    if (o->rate > 0)
+        printf("open loop: %.0f submissions/s asked for, latency from each one's scheduled time\n", o->rate);
     printf("submissions: %lu ok, %lu errors in %.2f s = %.1f submissions/s%s\n", ok, errors, secs, rate,
            o->max_total && ok + errors >= o->max_total ? " (stopped at --max-total)" : "");
     if (first_error)
@@ -930,8 +944,9 @@ static int hoso_bench_submit(const hoso_bench_opts *o)
                (after.commit_sum - before.commit_sum) / ncommit * 1e3);
     /* one machine-readable line for bench/run.sh */
     printf("RESULT clients=%u ok=%lu errors=%lu setup_failed=%u setup_s=%.1f seconds=%.2f rate=%.1f p50_ms=%.2f "
-           "p99_ms=%.2f commits=%.0f",
-           o->clients, ok, errors, failed_setup, setup_s, secs, rate, p50, p99, have_batches ? commits : 0);
+           "p90_ms=%.2f p99_ms=%.2f max_ms=%.2f target_rate=%.0f commits=%.0f",
+           o->clients, ok, errors, failed_setup, setup_s, secs, rate, p50, p90, p99, pmax, o->rate,
+           have_batches ? commits : 0);
     if (have_batches)
         printf(" batch_avg=%.2f", ops / commits);
     else
@@ -2605,7 +2620,7 @@ static void hoso_bench_usage(void)
     fputs("usage: hoso-bench port [HOST]\n"
           "       hoso-bench setup --url http://HOST:PORT [--service CODE]\n"
           "       hoso-bench submit --url http://HOST:PORT [--clients 64] [--duration 10] [--requests N]\n"
-          "                         [--max-total 9000] [--sources 8] [--service CODE]\n"
+          "                         [--max-total 9000] [--sources 8] [--service CODE] [--rate N (open loop)]\n"
           "       hoso-bench moves --url http://HOST:PORT --officer USER:PASS [--count 200] [--pace-ms 20]\n"
           "       hoso-bench upload --url http://HOST:PORT [--clients 8] [--size BYTES] [--piece BYTES]\n"
           "                         [--raw-path /PATH (PUT each piece there instead of tus)] [--cpu-pid PID]\n"
@@ -2674,7 +2689,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--tokens") == 0)
             fan.tokens = v;
         else if (strcmp(a, "--rate") == 0)
-            fan.rate = hoso_bench_num(a, v, 1, 100000);
+            fan.rate = hoso_bench_num(a, v, 1, 100000), o.rate = (double)fan.rate;
         else if (strcmp(a, "--drops") == 0)
             fan.drops = hoso_bench_num(a, v, 0, 1000000);
         else if (strcmp(a, "--bot") == 0)

@@ -236,21 +236,34 @@ DATA=$DATA_SAVED
 # ---- 2. durable submissions -------------------------------------------------------
 # Each row gets a fresh data dir, so that every row starts from the same store size.
 ROWS_SUBMIT=""
+# run_submit CLIENTS [RATE]: closed loop (each client sends when its reply came), or
+# open loop at RATE submissions/s in all (latency from each one's scheduled time).
 run_submit() {
-	echo "bench: hoso-bench submit, $1 client(s) ..."
+	_label=$1 _sfx=$1
+	if [ -n "${2:-}" ]; then
+		_label="$1, open loop at $2/s" _sfx="$1-$2"
+	fi
+	echo "bench: hoso-bench submit, $_label ..."
 	stop_pid "$HOSOD_PID"
-	DATA=$TMP/data-submit-$1
+	DATA=$TMP/data-submit-$_sfx
 	start_hosod 2
-	"$BENCH" submit --url "$URL" --clients "$1" --duration "$DURATION" --max-total 9000 >"$TMP/submit.out" 2>&1 ||
-		{ cat "$TMP/submit.out" >&2; die "hoso-bench submit failed"; }
+	if [ -n "${2:-}" ]; then
+		"$BENCH" submit --url "$URL" --clients "$1" --duration "$DURATION" --max-total 1000000 --rate "$2" \
+			>"$TMP/submit.out" 2>&1 || { cat "$TMP/submit.out" >&2; die "hoso-bench submit failed"; }
+	else
+		"$BENCH" submit --url "$URL" --clients "$1" --duration "$DURATION" --max-total 9000 >"$TMP/submit.out" 2>&1 ||
+			{ cat "$TMP/submit.out" >&2; die "hoso-bench submit failed"; }
+	fi
 	cat "$TMP/submit.out"
-	cp "$TMP/submit.out" "$TMP/submit-$1.out"
+	cp "$TMP/submit.out" "$TMP/submit-$_sfx.out"
 	f=$TMP/submit.out
-	ROWS_SUBMIT="$ROWS_SUBMIT| $1 | $(result_field "$f" ok) in $(result_field "$f" seconds) s | $(result_field "$f" rate) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" errors) | $(result_field "$f" commits) | $(result_field "$f" batch_avg) | $(result_field "$f" commit_ms) | $(result_field "$f" setup_s) |
+	ROWS_SUBMIT="$ROWS_SUBMIT| $_label | $(result_field "$f" ok) in $(result_field "$f" seconds) s | $(result_field "$f" rate) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" errors) | $(result_field "$f" commits) | $(result_field "$f" batch_avg) | $(result_field "$f" commit_ms) | $(result_field "$f" setup_s) |
 "
 }
 run_submit "$CLIENTS"
 run_submit 1
+run_submit "$CLIENTS" 1000
+run_submit "$CLIENTS" 5000
 
 # ---- 2b. durable write references: Redis and PostgreSQL doing a submission's work ----
 # Redis: appendonly yes, appendfsync always (each write on disk before its reply), one
@@ -747,7 +760,11 @@ op_ids; a submission counts once the 201 arrived, i.e. after its commit was dura
 Average batch = writer ops per commit during the run (hoso_writer_batch_size); average
 commit = hoso_writer_commit_duration_seconds, fsync included. Data dir on: ${FS:-unknown}.
 register+login = time for all clients to register and log in at once, before the
-clock starts (each does two argon2id password hashes).
+clock starts (each does two argon2id password hashes). These rows are closed loop (a
+client sends its next submission when the reply came) except "open loop at R/s"
+(\`--rate R\`): the 64 clients' submissions are due at fixed times, R per second in
+all, and latency counts from each one's due time, so a slow reply cannot hide the
+queue behind it.
 
 | clients | durable submissions | per second | p50 ms | p99 ms | errors | commits | avg batch | avg commit ms | register+login s |
 |---|---|---|---|---|---|---|---|---|---|
