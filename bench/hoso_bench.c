@@ -1980,7 +1980,9 @@ static void hoso_bench_push_setup(hoso_bench_fanrun *fr)
             m++;
         }
     if (m < f->events)
-        hoso_bench_die("only %zu dossiers of these citizens can be moved, not --events %lu", m, f->events);
+        hoso_bench_die("only %zu dossiers of these citizens can still be moved, not --events %lu: other citizens' "
+                        "tokens (hoso-seed --first), or a fresh hoso-seed store",
+                        m, f->events);
     fr->ncodes = m;
     free(cands);
     free(ncand);

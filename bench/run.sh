@@ -645,8 +645,15 @@ DATA=$SEED_DIR
 if [ "$PUSH_SUBS" -gt "$(((SEED_N + 9) / 10))" ]; then
 	PUSH_SUBS=$(((SEED_N + 9) / 10))
 fi
-"$BUILD/bench/hoso-seed" --data "$SEED_DIR" --dossiers 0 --citizens "$PUSH_SUBS" --sessions "$PUSH_SUBS" \
-	--tokens "$TMP/push-tokens.txt" >"$TMP/push-seed.out" 2>&1 ||
+# Each run takes the next window of PUSH_SUBS citizens, so that every run finds
+# dossiers still to move (a run moves two of each citizen's).
+SEED_CITIZENS=$(((SEED_N + 9) / 10))
+WINDOWS=$((SEED_CITIZENS / PUSH_SUBS))
+RUNS_BEFORE=$(cat "$SEED_DIR/push-runs" 2>/dev/null || echo 0)
+FIRST=$(((RUNS_BEFORE % WINDOWS) * PUSH_SUBS))
+echo $((RUNS_BEFORE + 1)) >"$SEED_DIR/push-runs"
+"$BUILD/bench/hoso-seed" --data "$SEED_DIR" --dossiers 0 --citizens "$SEED_CITIZENS" --first "$FIRST" \
+	--sessions "$PUSH_SUBS" --tokens "$TMP/push-tokens.txt" >"$TMP/push-seed.out" 2>&1 ||
 	{ cat "$TMP/push-seed.out" >&2; die "hoso-seed --sessions failed"; }
 echo "bench: push, hosod --workers 1, $PUSH_SUBS citizens on their own feeds, $PUSH_EVENTS moves at $PUSH_RATE/s ..."
 ADMIN_PASS=$(awk '$1 == "admin" { print $2 }' "$SEED_DIR/demo-credentials.txt")

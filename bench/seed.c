@@ -15,7 +15,8 @@
  * feed of a few events per dossier for its citizen. Times are the last D milliseconds
  * before the run, so no due date has passed. The first N citizens get a session:
  * FILE gets "TOKEN CODE" per line, CODE the citizen's first dossier. On a store it
- * seeded before, `--dossiers 0 --citizens C --sessions N` only adds sessions (CODE "-").
+ * seeded before, `--dossiers 0 --citizens C --sessions N [--first K]` only adds sessions,
+ * for citizens K..K+N-1 (CODE "-").
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -199,7 +200,8 @@ static void move(hoso_txn *t, const hoso_caller *officer, const char *code, int 
 static void usage(void)
 {
     fprintf(stderr, "usage: hoso-seed --data DIR [--citizens 100000] [--dossiers 1000000] [--sessions N --tokens FILE]\n"
-                    "                 [--batch 1000]\n");
+                    "                 [--batch 1000]\n"
+                    "       hoso-seed --data DIR --dossiers 0 --citizens C --sessions N --tokens FILE [--first K]\n");
     exit(2);
 }
 
@@ -216,7 +218,7 @@ static unsigned long num(const char *opt, const char *v, unsigned long min, unsi
 int main(int argc, char **argv)
 {
     const char *data = NULL, *tokens = NULL;
-    unsigned long citizens = 100000, dossiers = 1000000, sessions = 0, batch = 1000;
+    unsigned long citizens = 100000, dossiers = 1000000, sessions = 0, batch = 1000, first_session = 0;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc)
             usage();
@@ -231,6 +233,8 @@ int main(int argc, char **argv)
             sessions = num(a, v, 0, 999999);
         else if (strcmp(a, "--tokens") == 0)
             tokens = v;
+        else if (strcmp(a, "--first") == 0)
+            first_session = num(a, v, 0, 999999);
         else if (strcmp(a, "--batch") == 0)
             batch = num(a, v, 1, 100000);
         else
@@ -238,8 +242,10 @@ int main(int argc, char **argv)
     }
     if (data == NULL || (sessions > 0) != (tokens != NULL))
         usage();
-    if (sessions > citizens)
-        die("--sessions %lu is more than --citizens %lu", sessions, citizens);
+    if (first_session + sessions > citizens)
+        die("--first %lu --sessions %lu go past --citizens %lu", first_session, sessions, citizens);
+    if (first_session > 0 && dossiers > 0)
+        die("--first goes with --dossiers 0 (more sessions for a seeded store)");
     if (sodium_init() < 0)
         die("libsodium failed to initialise");
 
@@ -410,14 +416,14 @@ int main(int argc, char **argv)
     FILE *out = NULL;
     if (sessions > 0 && (out = fopen(tokens, "w")) == NULL)
         die("cannot write %s: %s", tokens, strerror(errno));
-    for (unsigned long c = 0; c < sessions;) {
+    for (unsigned long c = first_session; c < first_session + sessions;) {
         if ((err = hoso_txn_write(s, NULL, &t)) != 0)
             die("cannot write: %s", hoso_err_message(err));
-        for (unsigned long k = 0; k < batch * 4 && c < sessions; k++, c++) {
+        for (unsigned long k = 0; k < batch * 4 && c < first_session + sessions; k++, c++) {
             char token[48];
             if ((err = hoso_session_create(t, ids[c], wall + 30LL * 86400000, token)) != 0)
                 die("cannot create a session: %s", hoso_err_message(err));
-            fprintf(out, "%s %s\n", token, first[c][0] ? first[c] : "-");
+            fprintf(out, "%s %s\n", token, c < sessions && first[c][0] ? first[c] : "-");
         }
         if ((err = hoso_txn_commit(t)) != 0)
             die("commit failed: %s", hoso_err_message(err));

@@ -118,9 +118,20 @@ static void test_seed(void)
     snprintf(more, sizeof more, "%s.more", tokens);
     token_line(more, 2, token, sizeof token, code, sizeof code);
     EXPECT_STR(code, "-");
+    /* ... from any citizen on, within those it seeded */
+    EXPECT_INT(ht_sh(NULL, "'%s' --data '%s' --dossiers 0 --citizens 30 --first 26 --sessions 5 --tokens '%s.x' 2>/dev/null",
+                     seed_path(), s.dir, tokens),
+               1);
+    EXPECT_INT(ht_sh(NULL, "'%s' --data '%s' --dossiers 0 --citizens 30 --first 25 --sessions 5 --tokens '%s.25' >/dev/null",
+                     seed_path(), s.dir, tokens),
+               0);
+    char from25[PATH_MAX + 32], token25[128];
+    snprintf(from25, sizeof from25, "%s.25", tokens);
+    token_line(from25, 1, token25, sizeof token25, code, sizeof code);
     ht_server_restart(&s);
     ht_conn_init(&c, s.port);
-    EXPECT_INT(ht_count_list(&c, token, "/v1/dossiers"), 7); /* citizen 1: dossiers 1, 31, ..., 181 */
+    EXPECT_INT(ht_count_list(&c, token, "/v1/dossiers"), 7);   /* citizen 1: dossiers 1, 31, ..., 181 */
+    EXPECT_INT(ht_count_list(&c, token25, "/v1/dossiers"), 6); /* citizen 25: dossiers 25, 55, ..., 175 */
     ht_conn_close(&c);
     ht_server_stop(&s);
 
