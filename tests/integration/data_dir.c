@@ -155,6 +155,17 @@ static void test_restore_expires_cursors(void)
     ht_sh(NULL, "rm -f '%s' '%s.key'", backup, backup);
 }
 
+/* hosod again on w's data dir with serve arguments extra, the citizen signed in anew. */
+static void restart_with(ht_world *w, const char *extra)
+{
+    ht_server_stop(&w->s);
+    snprintf(w->s.extra, sizeof w->s.extra, "%s", extra);
+    ht_server_restart(&w->s);
+    ht_conn_close(&w->c);
+    ht_conn_init(&w->c, w->s.port);
+    ht_login(&w->c, &w->cit, 0);
+}
+
 static void test_map_size(void)
 {
     ht_world w;
@@ -177,12 +188,7 @@ static void test_map_size(void)
     EXPECT_INT(ht_metric(&w.c, "hoso_storage_full"), 1);
 
     /* A larger map: what was acknowledged is there, and writes go on. */
-    ht_server_stop(&w.s);
-    snprintf(w.s.extra, sizeof w.s.extra, "--map-size 64M");
-    ht_server_restart(&w.s);
-    ht_conn_close(&w.c);
-    ht_conn_init(&w.c, w.s.port);
-    ht_login(&w.c, &w.cit, 0);
+    restart_with(&w, "--map-size 64M");
     EXPECT_INT(ht_metric(&w.c, "hoso_lmdb_map_size_bytes"), 67108864);
     for (int i = 0; i < ncodes; i++) {
         ht_get_dossier(&w.c, w.cit.token, codes[i], &r);
@@ -193,19 +199,10 @@ static void test_map_size(void)
     EXPECT_INT(ht_metric(&w.c, "hoso_storage_full"), 0);
 
     /* A map grown past the default stays grown when the flag is left out. */
-    ht_server_stop(&w.s);
-    snprintf(w.s.extra, sizeof w.s.extra, "--map-size 20G");
-    ht_server_restart(&w.s);
-    ht_conn_close(&w.c);
-    ht_conn_init(&w.c, w.s.port);
-    ht_login(&w.c, &w.cit, 0);
+    restart_with(&w, "--map-size 20G");
     ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code); /* a commit stores the size */
     EXPECT_INT(ht_metric(&w.c, "hoso_lmdb_map_size_bytes"), 21474836480.0);
-    ht_server_stop(&w.s);
-    w.s.extra[0] = '\0';
-    ht_server_restart(&w.s);
-    ht_conn_close(&w.c);
-    ht_conn_init(&w.c, w.s.port);
+    restart_with(&w, "");
     EXPECT_INT(ht_metric(&w.c, "hoso_lmdb_map_size_bytes"), 21474836480.0);
     ht_world_stop(&w);
 }
