@@ -217,6 +217,16 @@ void hoso_reply_header(hoso_req *r, const char *name, const char *value)
     h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 0, NULL, v.base, v.len);
 }
 
+void hoso_reply_revalidated(hoso_req *r, const char *etag)
+{
+    h2o_req_t *req = r->h2o;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, h2o_strdup(&req->pool, etag, SIZE_MAX).base,
+                   strlen(etag));
+    /* Personal: no shared cache keeps it, and the client asks again each time. */
+    add_header(req, H2O_TOKEN_CACHE_CONTROL, "private, no-cache");
+    add_header(req, H2O_TOKEN_VARY, "accept, authorization");
+}
+
 static void skip_ows(const char **p, const char *end)
 {
     while (*p < end && (**p == ' ' || **p == '\t' || **p == ','))

@@ -161,6 +161,9 @@ int hoso_reply_error(hoso_req *r, int err, const hoso_errinfo *ei);
 int hoso_reply_raw(hoso_req *r, int http_status, const char *content_type, const void *body, size_t len);
 /* A header for the reply about to be sent (name lower-case; both copied). */
 void hoso_reply_header(hoso_req *r, const char *name, const char *value);
+/* The headers of a personal reply a client keeps and revalidates: ETag (etag copied),
+ * Cache-Control: private, no-cache, and Vary: accept, authorization. */
+void hoso_reply_revalidated(hoso_req *r, const char *etag);
 /* A streamed reply of len bytes: read(ctx, buf, cap) fills the next piece (> 0 bytes,
  * or < 0 to abort the response), called on r's worker as the client takes them;
  * done(ctx) runs once when the response ends or the client went away. */

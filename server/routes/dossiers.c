@@ -28,14 +28,6 @@ static void dossier_etag(hoso_req *r, const hoso_dossier *d, char *out, size_t n
              r->json ? 'j' : 'm');
 }
 
-static void cache_headers(hoso_req *r, const char *etag)
-{
-    hoso_reply_header(r, "etag", etag);
-    /* Personal: no shared cache keeps it, and the client asks again each time. */
-    hoso_reply_header(r, "cache-control", "private, no-cache");
-    hoso_reply_header(r, "vary", "accept, authorization");
-}
-
 int hoso_route_dossier_get(hoso_req *r)
 {
     hoso_doc doc;
@@ -61,20 +53,20 @@ int hoso_route_dossier_get(hoso_req *r)
     dossier_etag(r, &d, etag, sizeof etag);
     if (conditional) {
         if (hoso_req_etag_matches(r, etag)) {
-            cache_headers(r, etag);
+            hoso_reply_revalidated(r, etag);
             ret = hoso_reply_raw(r, 304, NULL, NULL, 0);
             goto Exit;
         }
+        /* the same read transaction: the same version, the same tag */
         if ((ret = hoso_dossier_get(r->rtxn, r->params[0], &doc, &d)) != 0)
             goto Exit;
-        dossier_etag(r, &d, etag, sizeof etag);
     }
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     if (msgpack_pack_map(&pk, 1) || hoso_pack_cstr(&pk, "dossier") || hoso_dossier_encode(&pk, &d)) {
         ret = HOSO_ENOMEM;
         goto Exit;
     }
-    cache_headers(r, etag);
+    hoso_reply_revalidated(r, etag);
     ret = hoso_reply(r, 200, sb.data, sb.size);
 Exit:
     msgpack_sbuffer_destroy(&sb);
