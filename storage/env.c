@@ -388,6 +388,17 @@ const char *hoso_store_epoch(const hoso_store *s)
     return s->epoch;
 }
 
+void hoso_store_key_check(const hoso_store *s, char out[65])
+{
+    sodium_bin2hex(out, 65, s->key_check, sizeof s->key_check);
+}
+
+void hoso_store_set_seq_source(hoso_store *s, hoso_seq_source next, void *ctx)
+{
+    s->seq_next = next;
+    s->seq_ctx = ctx;
+}
+
 int hoso_store_stats_get(hoso_store *s, hoso_store_stats *st)
 {
     MDB_envinfo info;

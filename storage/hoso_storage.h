@@ -76,6 +76,16 @@ int hoso_store_exists(const char *dir);
 
 /* The data dir's epoch as 32 lowercase hex chars + NUL. */
 const char *hoso_store_epoch(const hoso_store *s);
+/* The keyed hash that shows which secret.key the store was made with, as 64 hex
+ * chars + NUL: two stores (or two cluster nodes) with the same value use the same key,
+ * and the value tells nothing of the key. */
+void hoso_store_key_check(const hoso_store *s, char out[65]);
+/* Where daily dossier numbers come from when they must be unique beyond this store
+ * (cluster mode): next(ctx, agency, yymmdd, &n) gives the next number of that agency
+ * and day, or an error (UNAVAILABLE) that fails the submission. NULL: the store's own
+ * counter in meta. Set before the writer starts. */
+typedef int (*hoso_seq_source)(void *ctx, const char *agency, const char *yymmdd, uint64_t *n);
+void hoso_store_set_seq_source(hoso_store *s, hoso_seq_source next, void *ctx);
 
 typedef struct hoso_store_stats {
     uint64_t map_size, used_bytes; /* configured map, pages in use * page size */
@@ -200,6 +210,11 @@ typedef struct hoso_session {
 /* Makes a random 32-byte token (43 chars base64url + NUL in token_out) and stores
  * BLAKE2b(token) -> session. Only the hash is kept. */
 int hoso_session_create(hoso_txn *t, const char *account, int64_t expires_at, char token_out[48]);
+/* The same with prefix (at most 15 chars, "" for none) written in clear before the
+ * random part ("17.xxxx": the shard that holds the account, in cluster mode); the
+ * whole token is what is looked up. */
+int hoso_session_create_prefixed(hoso_txn *t, const char *account, int64_t expires_at, const char *prefix,
+                                 char token_out[64]);
 /* Looks a token up. Errors: UNAUTHORIZED (unknown or expired at now_ms). */
 int hoso_session_get(hoso_txn *t, const char *token, int64_t now_ms, hoso_session *out);
 /* Deleting an unknown token is not an error (logout is idempotent). */

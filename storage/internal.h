@@ -72,6 +72,8 @@ struct hoso_store {
     atomic_int full;           /* the last commit failed for lack of space (txn.c) */
     uint64_t feed_max_events;  /* retention per owner feed, 0 = keep all (feed.c) */
     int64_t feed_max_age_ms;
+    hoso_seq_source seq_next;  /* daily dossier numbers from outside (cluster), or NULL */
+    void *seq_ctx;
 };
 
 struct hoso_txn {

@@ -13,17 +13,21 @@ static void token_key(const char *token, uint8_t key[32])
     crypto_generichash(key, 32, (const uint8_t *)token, strlen(token), NULL, 0);
 }
 
-int hoso_session_create(hoso_txn *t, const char *account, int64_t expires_at, char token_out[48])
+int hoso_session_create_prefixed(hoso_txn *t, const char *account, int64_t expires_at, const char *prefix,
+                                 char token_out[64])
 {
     uint8_t raw[TOKEN_BYTES], key[32];
     msgpack_sbuffer sb;
     msgpack_packer pk;
+    size_t plen = strlen(prefix);
     int rc;
     token_out[0] = '\0';
+    if (plen > 15) return HOSO_EBAD_REQUEST;
     msgpack_sbuffer_init(&sb);
     if ((rc = hoso__writable(t)) != 0) goto Exit;
     randombytes_buf(raw, sizeof raw);
-    sodium_bin2base64(token_out, 48, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    memcpy(token_out, prefix, plen);
+    sodium_bin2base64(token_out + plen, 64 - plen, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     token_key(token_out, key);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = HOSO_ENOMEM;
@@ -35,6 +39,16 @@ Exit:
     if (rc) token_out[0] = '\0';
     sodium_memzero(raw, sizeof raw);
     msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+int hoso_session_create(hoso_txn *t, const char *account, int64_t expires_at, char token_out[48])
+{
+    char tok[64];
+    int rc = hoso_session_create_prefixed(t, account, expires_at, "", tok);
+    memcpy(token_out, tok, 48);
+    token_out[47] = '\0';
+    sodium_memzero(tok, sizeof tok);
     return rc;
 }
 
