@@ -518,6 +518,130 @@ Done:
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* Requests and replies as HTTP/1.1 bytes (cluster forwarding) */
+
+/* Headers that belong to one connection, or that the receiving side writes itself. */
+static int hop_header(const char *name, size_t len)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "transfer-encoding", "content-length", "te",
+                                      "upgrade", "proxy-connection", "x-forwarded-for", "x-request-id", "expect",
+                                      "http2-settings", "date", "server", "strict-transport-security"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+static void sbuf_add(msgpack_sbuffer *out, const void *p, size_t n)
+{
+    msgpack_sbuffer_write(out, p, n);
+}
+
+int hoso_req_http1(hoso_req *r, msgpack_sbuffer *out)
+{
+    req_full *f = (req_full *)r;
+    h2o_req_t *req = r->h2o;
+    char peer[64], line[96];
+    size_t before = out->size;
+
+    sbuf_add(out, req->method.base, req->method.len);
+    sbuf_add(out, " ", 1);
+    sbuf_add(out, req->path.base, req->path.len);
+    sbuf_add(out, " HTTP/1.1\r\nhost: ", 17);
+    sbuf_add(out, req->authority.base, req->authority.len);
+    sbuf_add(out, "\r\n", 2);
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (h->name->len == 4 && strncasecmp(h->name->base, "host", 4) == 0)
+            continue;
+        if (hop_header(h->name->base, h->name->len))
+            continue;
+        sbuf_add(out, h->name->base, h->name->len);
+        sbuf_add(out, ": ", 2);
+        sbuf_add(out, h->value.base, h->value.len);
+        sbuf_add(out, "\r\n", 2);
+    }
+    hoso_req_peer(r, peer, sizeof peer);
+    if (peer[0] != '\0') {
+        int n = snprintf(line, sizeof line, "x-forwarded-for: %s\r\n", peer);
+        sbuf_add(out, line, (size_t)n);
+    }
+    int n = snprintf(line, sizeof line, "x-request-id: %s\r\ncontent-length: %zu\r\n\r\n", f->id,
+                     req->entity.base != NULL ? req->entity.len : 0);
+    sbuf_add(out, line, (size_t)n);
+    if (req->entity.base != NULL)
+        sbuf_add(out, req->entity.base, req->entity.len);
+    /* msgpack_sbuffer_write aborts the process on NOMEM rather than returning. */
+    return out->size > before ? 0 : HOSO_ENOMEM;
+}
+
+int hoso_reply_http1(hoso_req *r, const char *resp, size_t len)
+{
+    req_full *f = (req_full *)r;
+    h2o_req_t *req = r->h2o;
+    const char *end = resp + len, *p, *hdr_end = NULL;
+    uint64_t clen = 0;
+    int status, has_clen = 0;
+
+    if (f->replied)
+        return 0;
+    for (p = resp; p + 3 < end; p++)
+        if (p[0] == '\r' && p[1] == '\n' && p[2] == '\r' && p[3] == '\n') {
+            hdr_end = p;
+            break;
+        }
+    if (hdr_end == NULL || len < 12 || memcmp(resp, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)resp[9]))
+        return HOSO_EINTERNAL;
+    status = atoi(resp + 9);
+    if (status < 100 || status > 599)
+        return HOSO_EINTERNAL;
+    const char *body = hdr_end + 4;
+    size_t blen = (size_t)(end - body);
+    f->replied = 1;
+    req->res.status = status;
+    req->res.reason = reason_for(status);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, f->id, strlen(f->id));
+    if (req->scheme == &H2O_URL_SCHEME_HTTPS)
+        add_header(req, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    p = memchr(resp, '\n', (size_t)(hdr_end - resp));
+    while (p != NULL && p < hdr_end) {
+        const char *ls = p + 1, *le = ls;
+        while (le < hdr_end && *le != '\r')
+            le++;
+        const char *colon = memchr(ls, ':', (size_t)(le - ls));
+        if (colon != NULL && colon > ls) {
+            size_t nl = (size_t)(colon - ls);
+            const char *v = colon + 1;
+            while (v < le && (*v == ' ' || *v == '\t'))
+                v++;
+            if (nl == 14 && strncasecmp(ls, "content-length", 14) == 0) {
+                clen = strtoull(v, NULL, 10);
+                has_clen = 1;
+            } else if (!hop_header(ls, nl)) {
+                char *name = h2o_mem_alloc_pool(&req->pool, nl + 1);
+                for (size_t k = 0; k < nl; k++)
+                    name[k] = (char)tolower((unsigned char)ls[k]);
+                name[nl] = '\0';
+                h2o_iovec_t val = h2o_strdup(&req->pool, v, (size_t)(le - v));
+                h2o_add_header_by_str(&req->pool, &req->res.headers, name, nl, 1, NULL, val.base, val.len);
+            }
+        }
+        p = le < hdr_end ? le + 1 : NULL;
+    }
+    /* HEAD: the Content-Length of the GET reply, and no body. */
+    req->res.content_length = status == 204 || status == 304 ? SIZE_MAX : f->head && has_clen ? clen : blen;
+    hoso__req_finished(r, status, blen);
+    h2o_start_response(req, &no_generator);
+    if (f->head || status == 204 || status == 304 || blen == 0) {
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return 0;
+    }
+    h2o_iovec_t buf = h2o_strdup(&req->pool, body, blen);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* Query strings */
 
 const char *hoso_req_query(hoso_req *r, const char *name, char *buf, size_t bufsz)
@@ -679,6 +803,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         h2o_iovec_t ct = header_value(req, H2O_TOKEN_CONTENT_TYPE);
         int body_json = ct.base != NULL && hoso__body_type(ct.base, ct.len) == HOSO_BODY_JSON;
         r->json = wants_json(req, r->route, body_json);
+    }
+    /* Cluster mode: a request of another node's shard is answered there. */
+    if (h->srv->app.forward != NULL && (err = h->srv->app.forward(r)) != 0) {
+        if (err == HOSO_ASYNC)
+            err = 0;
+        goto Exit;
     }
     /* Authentication comes before decoding: an anonymous client must not make a worker
      * parse a megabyte of JSON, and a bad token is 401 whatever the body holds. */

@@ -67,6 +67,9 @@ typedef struct hoso_config {
     int webhook_allow_private;
     /* Uploads (server/routes/uploads.c): the largest file, --max-file BYTES, 10 MiB. */
     uint64_t max_file;
+    /* Cluster mode: 1 when this node's shards hold the account (an id of 32 hex); NULL
+     * on a single node, which holds every account. The seed creates only those. */
+    int (*holds_account)(const char *account);
 } hoso_config;
 
 #define HOSO_FEED_MAX_EVENTS_DEFAULT 10000
@@ -268,10 +271,33 @@ enum {
     HOSO_OFFLOAD_LOGIN,
     HOSO_OFFLOAD_REGISTER,
     HOSO_OFFLOAD_RESOLVE, /* DNS of callback URLs */
-    HOSO_OFFLOAD_UPLOAD   /* an upload's piece to disk (write + fdatasync) */
+    HOSO_OFFLOAD_UPLOAD,  /* an upload's piece to disk (write + fdatasync) */
+    HOSO_OFFLOAD_BROKER   /* handed to the cluster broker (hoso_req_hand_off) */
 };
 int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offload_done done,
                      void (*free_data)(void *data), void *data);
+/* Work another thread already waits for (the cluster broker): start(ticket, data) runs
+ * at once on r's worker and hands the ticket over without blocking; that thread calls
+ * hoso_ticket_finish(ticket, result) exactly once when done, and from then on done
+ * runs as for hoso_req_offload (or free_data, when the client went away). start
+ * returns 0, or HOSO_E* (with r->err) when it could not hand it over (then the ticket
+ * is dropped and data freed). Returns HOSO_ASYNC, or as hoso_req_offload. */
+typedef struct offload_job hoso_ticket;
+int hoso_req_hand_off(hoso_req *r, int (*start)(hoso_ticket *t, void *data), hoso_offload_done done,
+                      void (*free_data)(void *data), void *data);
+/* Any thread, once per ticket. */
+void hoso_ticket_finish(hoso_ticket *t, int result);
+
+/* ---------------------------------------------------------------------------------- */
+/* A request as bytes and a reply from bytes (cluster forwarding, server/broker/). */
+/* Appends r as an HTTP/1.1 request to out: request line, its end-to-end headers, an
+ * X-Forwarded-For with the client's address (hoso_req_peer) in place of any it had,
+ * X-Request-Id, Content-Length and the body. Worker thread. Errors: NOMEM. */
+int hoso_req_http1(hoso_req *r, msgpack_sbuffer *out);
+/* Replies to r with an HTTP/1.1 response in resp (what another hosod sent for the
+ * same request): its status, end-to-end headers and body. Errors: BAD_GATEWAY-ish
+ * INTERNAL when resp is not one (nothing sent). */
+int hoso_reply_http1(hoso_req *r, const char *resp, size_t len);
 
 /* ---------------------------------------------------------------------------------- */
 /* Sign-in throttling (server/core/throttle.c). Any thread. */
@@ -381,6 +407,10 @@ typedef struct hoso_app {
     void (*stop)(void *arg);
     void (*metrics)(msgpack_sbuffer *out);
     void *arg;
+    /* Cluster mode: called for each matched request before authentication; returns 0
+     * when this node answers it, HOSO_ASYNC when it went to another node (which
+     * answers through the hook), or HOSO_E* with r->err. NULL on a single node. */
+    int (*forward)(hoso_req *r);
 } hoso_app;
 
 /* Runs the server until SIGINT/SIGTERM. Main thread only, once per process: the

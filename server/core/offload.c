@@ -18,9 +18,10 @@
 #define REGISTER_THREADS 2
 
 static const int MAX_PENDING[] = {[HOSO_OFFLOAD_LOGIN] = 128, [HOSO_OFFLOAD_REGISTER] = 32,
-                                  [HOSO_OFFLOAD_RESOLVE] = 32, [HOSO_OFFLOAD_UPLOAD] = 64};
+                                  [HOSO_OFFLOAD_RESOLVE] = 32, [HOSO_OFFLOAD_UPLOAD] = 64,
+                                  [HOSO_OFFLOAD_BROKER] = 8192};
 
-static atomic_int pending[4];
+static atomic_int pending[5];
 
 typedef struct offload_job offload_job;
 
@@ -144,6 +145,7 @@ int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offloa
         r->retry_after_ms = 1000;
         return hoso_fail(&r->err, HOSO_ERATE_LIMITED,
                          budget == HOSO_OFFLOAD_RESOLVE  ? "too many callback URLs being checked at once; retry in a moment"
+                         : budget == HOSO_OFFLOAD_BROKER ? "too many requests waiting for other nodes; retry in a moment"
                          : budget == HOSO_OFFLOAD_UPLOAD ? "too many upload pieces being written at once; send this "
                                                            "one again in a moment"
                                                          : "too many sign-ins at once; retry in a moment");
@@ -192,4 +194,55 @@ int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offloa
         return hoso_fail(&r->err, HOSO_EUNAVAILABLE, "cannot schedule the work");
     }
     return HOSO_ASYNC;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Hand-off to a thread that answers later (the cluster broker) */
+
+int hoso_req_hand_off(hoso_req *r, int (*start)(hoso_ticket *t, void *data), hoso_offload_done done,
+                      void (*free_data)(void *data), void *data)
+{
+    offload_job *job;
+    const int budget = HOSO_OFFLOAD_BROKER;
+    if (atomic_fetch_add(&pending[budget], 1) >= MAX_PENDING[budget]) {
+        atomic_fetch_sub(&pending[budget], 1);
+        if (free_data != NULL)
+            free_data(data);
+        r->retry_after_ms = 1000;
+        return hoso_fail(&r->err, HOSO_ERATE_LIMITED, "too many requests waiting for other nodes; retry in a moment");
+    }
+    if ((job = calloc(1, sizeof(*job))) == NULL) {
+        atomic_fetch_sub(&pending[budget], 1);
+        if (free_data != NULL)
+            free_data(data);
+        return HOSO_ENOMEM;
+    }
+    job->r = r;
+    job->budget = budget;
+    job->done = done;
+    job->free_data = free_data;
+    job->data = data;
+    job->work.data = job;
+    job->worker = r->worker;
+    job->link = h2o_mem_alloc_shared(&r->h2o->pool, sizeof(*job->link), on_link_dispose);
+    job->link->job = job;
+    atomic_fetch_add(&r->worker->inflight, 1);
+    int err = start(job, data);
+    if (err != 0) {
+        /* Not handed over: nobody else holds the ticket. */
+        job->link->job = NULL;
+        atomic_fetch_sub(&r->worker->inflight, 1);
+        atomic_fetch_sub(&pending[budget], 1);
+        if (free_data != NULL)
+            free_data(data);
+        free(job);
+        return err;
+    }
+    return HOSO_ASYNC;
+}
+
+void hoso_ticket_finish(hoso_ticket *t, int result)
+{
+    t->result = result;
+    h2o_multithread_send_message(&t->worker->offload_rx, &t->msg);
 }
