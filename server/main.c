@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "core/internal.h"
+#include "broker/broker.h"
 #include "consumers/consumers.h"
 #include "reports/reports.h"
 #include "routes/routes.h"
@@ -24,7 +25,8 @@
     "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"   \
     "            [--portal-auth-url URL --portal-url URL --portal-user U --portal-password P|-\n"         \
     "             --portal-agency CODE | --portal-config FILE] [--portal-ca FILE] [--portal-timeout MS]\n" \
-    "            [--portal-retry-min MS] [--portal-retry-max MS] [--portal-inflight N] [--webhook-allow-private]\n"
+    "            [--portal-retry-min MS] [--portal-retry-max MS] [--portal-inflight N] [--webhook-allow-private]\n" \
+    "            [--cluster FILE --node ID]\n"
 
 #define REPORT_USAGE "hosod report --data DIR --month YYYY-MM [--agency CODE] [--format json|csv|html] [--out FILE]\n"
 
@@ -33,6 +35,7 @@ static void usage(FILE *f)
     fprintf(f, "usage:\n  " SERVE_USAGE);
     hoso__tools_usage(f);
     fprintf(f, "  " REPORT_USAGE);
+    fprintf(f, "  hosod cluster status --cluster FILE [--json]\n");
     fprintf(f, "  hosod version | --help\n"
                "Each command has --help. A password of \"-\" is read from stdin.\n");
 }
@@ -79,7 +82,12 @@ static void serve_help(void)
            "  --portal-timeout MS    connect and reply timeout of one call (default 10000)\n"
            "  --portal-retry-min MS  first retry delay (default 500); doubles up to ...\n"
            "  --portal-retry-max MS  ... this cap (default 60000), with full jitter\n"
-           "  --portal-inflight N    dossiers sent at once (default 16)\n");
+           "  --portal-inflight N    dossiers sent at once (default 16)\n"
+           "Cluster mode (several nodes joined by NATS JetStream; docs/operations.md):\n"
+           "  --cluster FILE         the cluster file: {\"nats\": \"nats://HOST:PORT\", \"shards\": S,\n"
+           "                         \"nodes\": [{\"id\": \"n1\", \"shards\": \"0-21\"}, ...]}\n"
+           "  --node ID              which node of FILE this one is; its data dir holds that node's shards,\n"
+           "                         with the cluster's secret.key\n");
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", or ":8080" (keeps the default host). */
@@ -172,13 +180,21 @@ static int parse_proxy(const char *s, hoso_config *cfg)
     return 0;
 }
 
-/* The services beside the workers, as the runtime's hooks: the delivery engine and
- * the overdue scheduler. */
+/* Cluster mode: the cluster file and this node's id (--cluster, --node). */
+static hoso_cluster cluster;
+static char cluster_node[33];
+
+/* The services beside the workers, as the runtime's hooks: the cluster broker (in
+ * cluster mode), the delivery engine and the overdue scheduler. */
 static int start_services(hoso_server *srv, void *arg)
 {
-    int rc = hoso_engine_start(srv, arg);
-    if (rc == 0 && (rc = hoso_overdue_start(srv)) != 0)
+    int rc = 0;
+    if (cluster.nnodes > 0 && (rc = hoso_broker_start(srv, &cluster, cluster_node)) != 0)
+        return rc;
+    if ((rc = hoso_engine_start(srv, arg)) == 0 && (rc = hoso_overdue_start(srv)) != 0)
         hoso_engine_stop();
+    if (rc != 0 && cluster.nnodes > 0)
+        hoso_broker_stop();
     return rc;
 }
 static void stop_services(void *arg)
@@ -186,6 +202,34 @@ static void stop_services(void *arg)
     (void)arg;
     hoso_overdue_stop();
     hoso_engine_stop();
+    if (cluster.nnodes > 0)
+        hoso_broker_stop();
+}
+static void services_metrics(msgpack_sbuffer *out)
+{
+    hoso_engine_metrics(out);
+    hoso_broker_metrics(out);
+}
+
+static int cluster_holds(const char *account)
+{
+    const hoso_cluster_node *n = hoso_cluster_node_get(&cluster, cluster_node);
+    unsigned shard = hoso_cluster_shard_of(account, cluster.shards);
+    return n != NULL && shard >= n->first && shard <= n->last;
+}
+
+/* The loopback addresses the node's relay reaches its own listener from: the client's
+ * address it names in X-Forwarded-For counts. */
+static void trust_relay(hoso_config *cfg)
+{
+    static const char *const own[] = {"127.0.0.1", "::1"};
+    for (size_t i = 0; i < 2 && cfg->ntrusted < sizeof(cfg->trusted) / sizeof(cfg->trusted[0]); i++) {
+        int family = strchr(own[i], ':') != NULL ? AF_INET6 : AF_INET;
+        cfg->trusted[cfg->ntrusted].family = family;
+        cfg->trusted[cfg->ntrusted].bits = family == AF_INET ? 32 : 128;
+        inet_pton(family, own[i], cfg->trusted[cfg->ntrusted].addr);
+        cfg->ntrusted++;
+    }
 }
 
 /* --portal-* options: 1 when o was one (i moved past its value), 0 when not, -1 on a
@@ -263,6 +307,21 @@ static int cmd_serve(int argc, char **argv)
             cfg.webhook_allow_private = 1;
         } else if (strcmp(o, "--create") == 0) {
             cfg.create = 1;
+        } else if (strcmp(o, "--cluster") == 0 || strcmp(o, "--node") == 0) {
+            if (val == NULL) {
+                fprintf(stderr, "hosod serve: %s needs a value\n", o);
+                return 2;
+            }
+            i++;
+            if (strcmp(o, "--cluster") == 0 && hoso_cluster_load(val, &cluster) != 0)
+                return 2;
+            if (strcmp(o, "--node") == 0) {
+                if (strlen(val) >= sizeof(cluster_node) || val[0] == '\0') {
+                    fprintf(stderr, "hosod serve: --node takes a node id of the cluster file\n");
+                    return 2;
+                }
+                snprintf(cluster_node, sizeof(cluster_node), "%s", val);
+            }
         } else if (strcmp(o, "--tls-cert") == 0 || strcmp(o, "--tls-key") == 0) {
             if (val == NULL || strlen(val) >= sizeof(cfg.tls_cert)) {
                 fprintf(stderr, "hosod serve: %s needs a file\n", o);
@@ -393,6 +452,23 @@ static int cmd_serve(int argc, char **argv)
                         "--portal-password and --portal-agency (or a --portal-config file with them)\n");
         return 2;
     }
+    if ((cluster.nnodes > 0) != (cluster_node[0] != '\0')) {
+        fprintf(stderr, "hosod serve: --cluster and --node go together\n");
+        return 2;
+    }
+    if (cluster.nnodes > 0) {
+        if (hoso_cluster_node_get(&cluster, cluster_node) == NULL) {
+            fprintf(stderr, "hosod serve: node %s is not in the cluster file %s\n", cluster_node, cluster.file);
+            return 2;
+        }
+        if (cfg.tls_cert[0] != '\0') {
+            fprintf(stderr, "hosod serve: a cluster node serves plain HTTP behind the load balancer that ends TLS "
+                            "(--tls-cert and --cluster do not go together)\n");
+            return 2;
+        }
+        trust_relay(&cfg);
+        cfg.holds_account = cluster_holds;
+    }
     if (portal.retry_min_ms > portal.retry_max_ms) {
         fprintf(stderr, "hosod serve: the portal's first retry delay (--portal-retry-min, retry_min_ms) is above its "
                         "cap (--portal-retry-max, retry_max_ms)\n");
@@ -405,7 +481,8 @@ static int cmd_serve(int argc, char **argv)
     /* Password hashing runs on libuv's pool: its size bounds argon2's memory (64 MiB a
      * hash). Set before the pool exists; an operator's own setting wins. */
     setenv("UV_THREADPOOL_SIZE", "4", 0);
-    hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed, start_services, stop_services, hoso_engine_metrics, &portal};
+    hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed, start_services, stop_services, services_metrics, &portal,
+                    cluster.nnodes > 0 ? hoso_broker_forward : NULL};
     return hoso_server_run(&cfg, &app) == 0 ? 0 : 1;
 }
 
@@ -517,6 +594,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "report") == 0)
         return cmd_report(argc - 2, argv + 2);
+    if (strcmp(cmd, "cluster") == 0)
+        return hoso_cluster_cmd(argc - 2, argv + 2);
     int rc = hoso__tools_run(argc - 1, argv + 1);
     if (rc >= 0)
         return rc;

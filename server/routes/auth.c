@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include "broker/broker.h"
 #include "domain/domain.h"
 #include "routes.h"
 
@@ -248,11 +249,14 @@ static void make_dummy(void)
 static int login_apply(hoso_wop *op, hoso_txn *t)
 {
     login_data *ld = op->data;
-    char token[48];
+    char token[64], prefix[8];
     msgpack_packer pk;
     int ret;
 
-    if ((ret = hoso_session_create(t, ld->id, ld->expires_at, token)) != 0)
+    /* In cluster mode the token names its account's shard in clear, so that any node
+     * can send the request to the node that holds the session. */
+    hoso_broker_token_prefix(ld->id, prefix);
+    if ((ret = hoso_session_create_prefixed(t, ld->id, ld->expires_at, prefix, token)) != 0)
         return hoso_wop_fail(op, ret, "cannot create the session");
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 3);

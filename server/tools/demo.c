@@ -23,40 +23,50 @@ static void random_password(char *out, size_t n)
     out[n - 1] = '\0';
 }
 
-static int seed_accounts(hoso_store *s, const char *data_dir)
+/* Whether this node makes the demo account `login`: it is not there yet, and in
+ * cluster mode this node's shards hold it (each demo account lives on one node). */
+static int makes(hoso_store *s, const hoso_config *cfg, const char *login)
+{
+    char id[33];
+    hoso_account_id_for(s, login, id);
+    return (cfg->holds_account == NULL || cfg->holds_account(id)) && !hoso__account_exists(s, login);
+}
+
+static int seed_accounts(hoso_store *s, const hoso_config *cfg)
 {
     char agencies[MAX_AGENCIES][48];
-    char users[MAX_AGENCIES + 1][32], pw[MAX_AGENCIES + 1][17];
+    char users[MAX_AGENCIES + 1][32], pw[MAX_AGENCIES + 1][17], agency_of[MAX_AGENCIES + 1][48];
     size_t na, nu = 0;
+    const char *data_dir = cfg->data_dir;
     FILE *f = NULL;
     int err = 0;
 
-    /* Created once: the admin account marks that it was done. */
-    if (hoso__account_exists(s, "admin"))
-        return 0;
+    /* Each account is made once, and its password shown then only. */
     na = hoso__catalogue_agencies(hoso_demo_services_json, hoso_demo_services_json_len, agencies, MAX_AGENCIES);
-    for (size_t i = 0; i < na; i++) {
+    for (size_t i = 0; i <= na; i++) {
         char id[33];
-        if (i == 0)
+        int admin = i == na;
+        if (admin)
+            snprintf(users[nu], sizeof(users[nu]), "admin");
+        else if (i == 0)
             snprintf(users[nu], sizeof(users[nu]), "officer");
         else
             snprintf(users[nu], sizeof(users[nu]), "officer-%zu", i + 1);
+        if (!makes(s, cfg, users[nu]))
+            continue;
         random_password(pw[nu], sizeof(pw[nu]));
-        if ((err = hoso__account_create(s, HOSO_ROLE_OFFICER, users[nu], pw[nu], agencies[i], NULL,
-                                        "Demo officer", id, NULL, 0)) != 0 &&
-            err != HOSO_EALREADY_EXISTS)
+        snprintf(agency_of[nu], sizeof(agency_of[nu]), "%.47s", admin ? "-" : agencies[i]);
+        if ((err = hoso__account_create(s, admin ? HOSO_ROLE_ADMIN : HOSO_ROLE_OFFICER, users[nu], pw[nu],
+                                        admin ? NULL : agencies[i], NULL, admin ? "Demo admin" : "Demo officer", id,
+                                        NULL, 0)) != 0) {
+            if (err == HOSO_EALREADY_EXISTS)
+                continue;
             return err;
+        }
         nu++;
     }
-    {
-        char id[33];
-        snprintf(users[nu], sizeof(users[nu]), "admin");
-        random_password(pw[nu], sizeof(pw[nu]));
-        if ((err = hoso__account_create(s, HOSO_ROLE_ADMIN, users[nu], pw[nu], NULL, NULL, "Demo admin", id, NULL,
-                                        0)) != 0)
-            return err;
-        nu++;
-    }
+    if (nu == 0)
+        return 0;
 
     if (data_dir != NULL) {
         char path[PATH_MAX + 32];
@@ -69,7 +79,7 @@ static int seed_accounts(hoso_store *s, const char *data_dir)
     }
     printf("hosod demo accounts (shown once, also in %s/demo-credentials.txt):\n", data_dir ? data_dir : ".");
     for (size_t i = 0; i < nu; i++) {
-        const char *agency = i < na ? agencies[i] : "-";
+        const char *agency = agency_of[i];
         printf("  %-12s password %s  agency %s\n", users[i], pw[i], agency);
         if (f != NULL)
             fprintf(f, "%s %s %s\n", users[i], pw[i], agency);
@@ -94,6 +104,6 @@ int hoso__seed(hoso_store *s, const hoso_config *cfg)
         return err;
     }
     if (cfg->demo)
-        err = seed_accounts(s, cfg->data_dir);
+        err = seed_accounts(s, cfg);
     return err;
 }

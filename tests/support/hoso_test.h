@@ -50,6 +50,9 @@ const char *ht_tmpdir(void);
  * unchecked, when EXTRA has --tls-cert). extra_args may be NULL or "" (e.g. "--demo");
  * it is split on spaces. */
 void ht_server_start(ht_server *s, const char *extra_args);
+/* The same with key_file copied in as the data dir's secret.key first (cluster nodes
+ * share one key). */
+void ht_server_start_keyed(ht_server *s, const char *extra_args, const char *key_file);
 /* A loopback port nobody listens on right now. */
 int ht_free_port(void);
 /* Children killed (SIGKILL) at exit unless untracked first: hosod, the fake portal. */
@@ -75,6 +78,45 @@ void ht_portal_control(ht_portal *p, json_t *body);
 void ht_portal_serve_args(const ht_portal *p, char *out, size_t n);
 /* The record as an array of objects {service, mahoso, status, at, updating}. */
 json_t *ht_portal_records(const ht_portal *p);
+
+/* ---------------------------------------------------------------------------------- */
+/* Cluster mode (tests/support/cluster.c): a real nats-server with JetStream and hosod
+ * nodes joined by it. */
+typedef struct ht_nats {
+    pid_t pid;
+    int port;
+    char dir[PATH_MAX];      /* JetStream's store, kept across restarts */
+    char log[PATH_MAX + 16];
+} ht_nats;
+/* Starts `nats-server -js` on 127.0.0.1:port (0: a free one; a restart keeps n->port
+ * and n->dir) and waits until it accepts connections. */
+void ht_nats_start(ht_nats *n, int port);
+/* SIGTERM (or SIGKILL when hard) and reap. */
+void ht_nats_stop(ht_nats *n, int hard);
+
+#define HT_CLUSTER_MAX 4
+typedef struct ht_cluster {
+    ht_nats nats;
+    int nnodes;
+    unsigned shards;
+    ht_server node[HT_CLUSTER_MAX];
+    char file[PATH_MAX + 32];
+} ht_cluster;
+/* nats-server and nnodes nodes n1.. with shards split evenly in order, all with the
+ * first node's secret.key; extra as for ht_server_start (each node also gets
+ * --cluster FILE --node nK). */
+void ht_cluster_start(ht_cluster *c, int nnodes, unsigned shards, const char *extra);
+void ht_cluster_stop(ht_cluster *c);
+/* The node index holding shard. */
+int ht_cluster_node_of(const ht_cluster *c, unsigned shard);
+/* The shard of an account id, as hosod computes it. */
+unsigned ht_cluster_shard_of(const ht_cluster *c, const char *account);
+/* `hosod cluster status --json` parsed (NULL when it printed nothing); *rc its exit. */
+json_t *ht_cluster_status(const ht_cluster *c, int *rc);
+/* Waits (up to ms) until JetStream holds every event each node committed, each once:
+ * every node's outbox caught up and the stream's count equal to the sum of the nodes'
+ * log heads. Fails the test otherwise. */
+void ht_cluster_wait_outbox(const ht_cluster *c, int ms);
 
 /* libfaketime's path when installed (package faketime), else NULL. */
 const char *ht_faketime_lib(void);

@@ -293,6 +293,20 @@ void ht_server_start(ht_server *s, const char *extra_args)
     spawn(s, 0);
 }
 
+void ht_server_start_keyed(ht_server *s, const char *extra_args, const char *key_file)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->extra, sizeof(s->extra), "%s", extra_args ? extra_args : "");
+    if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s/hosod-XXXXXX", ht_tmpdir()) >= sizeof(s->dir))
+        ht_fail("the test dir path %s is too long", ht_tmpdir());
+    if (!mkdtemp(s->dir)) ht_fail("mkdtemp %s: %s", s->dir, strerror(errno));
+    snprintf(s->log, sizeof(s->log), "%s/hosod.log", s->dir);
+    dir_add(s->dir);
+    if (ht_sh(NULL, "cp '%s' '%s/secret.key' && chmod 600 '%s/secret.key'", key_file, s->dir, s->dir) != 0)
+        ht_fail("cannot copy %s into %s", key_file, s->dir);
+    spawn(s, 0);
+}
+
 void ht_server_restart(ht_server *s)
 {
     if (s->pid) ht_fail("ht_server_restart: hosod is still running");

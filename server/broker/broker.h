@@ -1,0 +1,95 @@
+/*
+ * server/broker/ - cluster mode: several hosod nodes joined by NATS (DESIGN.md "Scale
+ * beyond one machine"). Without `--cluster` none of this runs and hosod is the single
+ * node it always was.
+ *
+ * What is here:
+ * - cluster.c: the cluster file (NATS URL, the number of shards S, which node holds
+ *   which shards) and the shard of an account: a keyed hash of the account id, so the
+ *   same citizen lands on the same shard on every node (they share secret.key).
+ * - nats.c: the node's NATS side, on nats.c's own threads (never a blocking NATS call
+ *   on a worker loop): the key check and the node record in JetStream KV, forwarding
+ *   of requests for foreign shards over `hoso.rpc.<shard>`, the outbox of committed
+ *   events to the JetStream stream HOSO_EVENTS, the cluster-wide dossier sequence.
+ * - relay.c: runs a request forwarded to this node through its own HTTP listener, so
+ *   the reply is byte for byte what a single node sends.
+ * - status.c: `hosod cluster status`.
+ *
+ * Threads: hoso_broker_forward runs on a worker; dossier numbers are asked for by the
+ * writer (the store's sequence source); the rest runs on the broker's and nats.c's
+ * threads.
+ */
+#ifndef HOSO_SERVER_BROKER_H
+#define HOSO_SERVER_BROKER_H
+
+#include <stdint.h>
+#include "core/internal.h"
+
+#define HOSO_CLUSTER_MAX_NODES 64
+#define HOSO_CLUSTER_MAX_SHARDS 1000 /* a token's shard prefix is at most 3 digits */
+
+typedef struct hoso_cluster_node {
+    char id[33];      /* [A-Za-z0-9_-], 1..32 */
+    unsigned first, last; /* the node's shards: first..last */
+} hoso_cluster_node;
+
+typedef struct hoso_cluster {
+    char nats_url[256];
+    unsigned shards;  /* S */
+    hoso_cluster_node nodes[HOSO_CLUSTER_MAX_NODES];
+    unsigned nnodes;
+    char file[PATH_MAX];
+} hoso_cluster;
+
+/* Reads and checks the cluster file (JSON: {"nats": "nats://HOST:PORT", "shards": S,
+ * "nodes": [{"id": "n1", "shards": "0-21"}, ...]}): every shard 0..S-1 held by exactly
+ * one node, node ids unique. Prints what is wrong on stderr. Errors: IO, BAD_REQUEST. */
+int hoso_cluster_load(const char *path, hoso_cluster *out);
+/* The node of that id, or NULL. */
+const hoso_cluster_node *hoso_cluster_node_get(const hoso_cluster *c, const char *id);
+/* The node that holds shard, or NULL. */
+const hoso_cluster_node *hoso_cluster_shard_node(const hoso_cluster *c, unsigned shard);
+/* The shard of an account id (32 hex): its first 32 bits modulo shards. */
+unsigned hoso_cluster_shard_of(const char *account, unsigned shards);
+/* The shard a token names in clear ("17.xxxx"), or -1 when it names none. */
+int hoso_cluster_token_shard(const char *token, size_t len);
+
+/* ---------------------------------------------------------------------------------- */
+/* The node's broker (one per process). */
+
+/* Connects to NATS, checks this node's key against the cluster's (the first node to
+ * start records it), makes the stream and buckets when missing, and starts serving
+ * this node's shards. Prints why it fails. Main thread, before the workers start.
+ * Errors: UNAVAILABLE (NATS unreachable), KEY_MISMATCH (another key or shard count),
+ * INTERNAL. */
+int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_id);
+/* Stops serving shards and publishing; flushes what it can. Main thread. */
+void hoso_broker_stop(void);
+/* 1 when this process is a cluster node. */
+int hoso_broker_active(void);
+/* The shard of an account in this cluster; this node's shard check. */
+unsigned hoso_broker_shard_of(const char *account);
+int hoso_broker_owns(unsigned shard);
+/* The token prefix of accounts of that shard ("17."), "" on a single node. */
+void hoso_broker_token_prefix(const char *account, char out[8]);
+
+/* The runtime's forward hook (hoso_app.forward): for a request that belongs to a
+ * foreign shard, sends it to that shard's node and relays the reply (HOSO_ASYNC);
+ * 0 when this node answers it. Worker thread. */
+int hoso_broker_forward(hoso_req *r);
+
+/* Prometheus lines of the broker (hoso_app.metrics). */
+void hoso_broker_metrics(msgpack_sbuffer *out);
+
+/* hosod cluster ...: the offline side (status). Returns the exit code. */
+int hoso_cluster_cmd(int argc, char **argv);
+
+/* relay.c: executes forwarded requests against this node's own listener. */
+int hoso__relay_start(const char *host, unsigned port, unsigned threads);
+void hoso__relay_stop(void);
+/* Queues request bytes (HTTP/1.1) and calls back reply(ctx, bytes, len) on a relay
+ * thread with the raw reply (len 0: failed). ctx owned by the callback. */
+int hoso__relay_submit(void *req, size_t len, int head, void (*reply)(void *ctx, const char *resp, size_t len),
+                       void *ctx);
+
+#endif

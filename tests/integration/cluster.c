@@ -1,0 +1,416 @@
+/*
+ * cluster.c - cluster mode with a real nats-server (JetStream) and three hosod nodes on
+ * this machine: to a citizen, any node behaves like one hosod; dossier codes stay
+ * unique across nodes; a killed node costs only its own citizens a fast 503 and no
+ * acknowledged write; every committed event reaches JetStream exactly once, across a
+ * node's kill -9 and a restart of nats-server; and a node with another key, or a bad
+ * cluster file, is refused.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include "hoso_test.h"
+
+#define SHARDS 12
+#define CITIZENS 9
+
+typedef struct citizen {
+    ht_user u;
+    unsigned shard;
+    int node;            /* index of the node that holds it */
+    char codes[16][64];  /* acknowledged dossiers */
+    int ncodes;
+} citizen;
+
+/* Registers and signs in citizens through rotating nodes until every node holds at
+ * least two of them. */
+static void citizens_new(ht_cluster *c, citizen *cs, int n)
+{
+    int per_node[HT_CLUSTER_MAX] = {0};
+    for (int i = 0, tries = 0; i < n; tries++) {
+        if (tries > 400)
+            ht_fail("could not spread %d citizens over the nodes", n);
+        ht_conn conn;
+        ht_conn_init(&conn, c->node[tries % c->nnodes].port);
+        citizen *z = &cs[i];
+        memset(z, 0, sizeof(*z));
+        ht_citizen_new(&conn, &z->u);
+        ht_conn_close(&conn);
+        z->shard = ht_cluster_shard_of(c, z->u.id);
+        z->node = ht_cluster_node_of(c, z->shard);
+        /* Fill every node to two first, then take anyone. */
+        int need = 0;
+        for (int k = 0; k < c->nnodes; k++)
+            need += per_node[k] < 2 ? 2 - per_node[k] : 0;
+        if (per_node[z->node] >= 2 && need >= n - i)
+            continue;
+        per_node[z->node]++;
+        /* The token names the shard in clear. */
+        char want[16];
+        snprintf(want, sizeof want, "%u.", z->shard);
+        if (strncmp(z->u.token, want, strlen(want)) != 0)
+            ht_fail("token %.8s... does not start with its shard %s", z->u.token, want);
+        i++;
+    }
+}
+
+static void test_any_node_answers(void)
+{
+    ht_cluster c;
+    citizen cs[CITIZENS];
+    ht_service svc;
+    ht_cluster_start(&c, 3, SHARDS, "--demo");
+    citizens_new(&c, cs, CITIZENS);
+    {
+        ht_conn conn;
+        ht_conn_init(&conn, c.node[0].port);
+        ht_service_pick(&conn, &svc, 0, NULL);
+        ht_conn_close(&conn);
+    }
+    /* Each citizen submits through every node; all codes are of one agency and day, and
+     * distinct across the cluster. */
+    char all[CITIZENS * 3][64];
+    int nall = 0;
+    for (int i = 0; i < CITIZENS; i++) {
+        for (int k = 0; k < c.nnodes; k++) {
+            ht_conn conn;
+            ht_conn_init(&conn, c.node[k].port);
+            ht_submit(&conn, &cs[i].u, &svc, cs[i].codes[cs[i].ncodes], sizeof cs[i].codes[0]);
+            snprintf(all[nall++], 64, "%s", cs[i].codes[cs[i].ncodes++]);
+            ht_conn_close(&conn);
+        }
+    }
+    for (int i = 0; i < nall; i++)
+        for (int j = i + 1; j < nall; j++)
+            if (strcmp(all[i], all[j]) == 0)
+                ht_fail("two dossiers got the code %s", all[i]);
+    /* A read through any node is the same reply, byte for byte, with the same ETag. */
+    for (int i = 0; i < CITIZENS; i++) {
+        char path[128], first_etag[128] = "", etag[128];
+        char *first = NULL;
+        size_t first_len = 0;
+        snprintf(path, sizeof path, "/v1/dossiers/%s", cs[i].codes[0]);
+        for (int k = 0; k < c.nnodes; k++) {
+            ht_conn conn;
+            ht_resp r;
+            ht_conn_init(&conn, c.node[k].port);
+            ht_mp_call(&conn, "GET", path, cs[i].u.token, NULL, &r);
+            HT_EXPECT_REPLY(&r, 200, NULL);
+            if (!ht_resp_header(&r, "etag", etag, sizeof etag))
+                ht_fail("no ETag from node %d", k + 1);
+            if (k == 0) {
+                first = malloc(r.len);
+                memcpy(first, r.body, r.len);
+                first_len = r.len;
+                snprintf(first_etag, sizeof first_etag, "%s", etag);
+            } else if (r.len != first_len || memcmp(r.body, first, r.len) != 0 || strcmp(etag, first_etag) != 0) {
+                ht_fail("node %d answers GET %s differently from node 1", k + 1, path);
+            }
+            /* Revalidation works through any node too. */
+            char hdr[200];
+            snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nIf-None-Match: %s\r\n", cs[i].u.token, etag);
+            ht_resp nm;
+            ht_http(&conn, "GET", path, hdr, NULL, 0, &nm);
+            EXPECT_INT(nm.status, 304);
+            ht_resp_free(&nm);
+            /* The citizen's list through any node holds all of its dossiers. */
+            EXPECT_INT(ht_count_list(&conn, cs[i].u.token, "/v1/dossiers"), c.nnodes);
+            ht_resp_free(&r);
+            ht_conn_close(&conn);
+        }
+        free(first);
+        /* Another citizen's dossier is not found, whichever node is asked. */
+        ht_conn conn;
+        ht_resp r;
+        ht_conn_init(&conn, c.node[(i + 1) % c.nnodes].port);
+        ht_mp_call(&conn, "GET", path, cs[(i + 1) % CITIZENS].u.token, NULL, &r);
+        HT_EXPECT_REPLY(&r, 404, "NOT_FOUND");
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+    }
+    /* Sign-in errors come from the account's node, the same as on one node. */
+    {
+        ht_conn conn;
+        ht_resp r;
+        ht_conn_init(&conn, c.node[(cs[0].node + 1) % c.nnodes].port);
+        json_t *b = json_pack("{s:s, s:s}", "id_number", cs[0].u.login, "password", "wrong password");
+        ht_mp_callj(&conn, "POST", "/v1/auth/login", NULL, b, &r);
+        json_decref(b);
+        HT_EXPECT_REPLY(&r, 401, "UNAUTHORIZED");
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+    }
+    /* Every event went to JetStream once; the forwards show in the metrics. */
+    ht_cluster_wait_outbox(&c, 10000);
+    {
+        ht_conn conn;
+        ht_conn_init(&conn, c.node[0].port);
+        if (ht_metric(&conn, "hoso_cluster_forwarded_total") < 1)
+            ht_fail("node 1 counts no forwarded request");
+        EXPECT_INT((int)ht_metric(&conn, "hoso_cluster_nats_connected"), 1);
+        ht_conn_close(&conn);
+    }
+    ht_service_free(&svc);
+    ht_cluster_stop(&c);
+}
+
+/* A load of submissions from several threads, each citizen through a node other than
+ * its own, keeping what was acknowledged. Bounded in count and time. */
+typedef struct load {
+    ht_cluster *c;
+    citizen *z;
+    ht_service *svc;
+    atomic_int *stop;
+    int acked, failed;
+    char codes[400][64];
+} load;
+
+static void *load_main(void *arg)
+{
+    load *l = arg;
+    int64_t end = ht_mono_ms() + 20000;
+    ht_conn conn;
+    ht_conn_init(&conn, l->c->node[(l->z->node + 1) % l->c->nnodes].port);
+    for (int i = 0; i < 400 && !atomic_load(l->stop) && ht_mono_ms() < end; i++) {
+        json_t *b = ht_valid_submit(l->svc, NULL);
+        ht_resp r;
+        if (ht_mp_callj(&conn, "POST", "/v1/dossiers", l->z->u.token, b, &r) == 0 && r.status == 201) {
+            snprintf(l->codes[l->acked++], 64, "%s", ht_jstr(ht_dossier_of(&r), "code"));
+        } else {
+            l->failed++;
+        }
+        json_decref(b);
+        ht_resp_free(&r);
+    }
+    ht_conn_close(&conn);
+    return NULL;
+}
+
+static void test_node_killed_under_load(void)
+{
+    ht_cluster c;
+    citizen cs[6];
+    ht_service svc;
+    ht_cluster_start(&c, 3, SHARDS, "--demo");
+    citizens_new(&c, cs, 6);
+    ht_conn conn;
+    ht_conn_init(&conn, c.node[0].port);
+    ht_service_pick(&conn, &svc, 0, NULL);
+    ht_conn_close(&conn);
+
+    atomic_int stop = 0;
+    load *ls = calloc(6, sizeof(load));
+    pthread_t th[6];
+    for (int i = 0; i < 6; i++) {
+        ls[i] = (load){.c = &c, .z = &cs[i], .svc = &svc, .stop = &stop};
+        pthread_create(&th[i], NULL, load_main, &ls[i]);
+    }
+    /* Node 2 dies under the load. */
+    while (ls[0].acked + ls[1].acked < 20)
+        usleep(10000);
+    ht_server_kill9(&c.node[1]);
+    /* Its citizens get 503 UNAVAILABLE at once through the other nodes; the others do
+     * not notice. */
+    for (int i = 0; i < 6; i++) {
+        ht_conn_init(&conn, c.node[cs[i].node == 0 ? 2 : 0].port);
+        ht_resp r;
+        int64_t t0 = ht_mono_ms();
+        ht_mp_call(&conn, "GET", "/v1/dossiers", cs[i].u.token, NULL, &r);
+        int64_t took = ht_mono_ms() - t0;
+        if (cs[i].node == 1) {
+            HT_EXPECT_REPLY(&r, 503, "UNAVAILABLE");
+            if (took > 1000)
+                ht_fail("a down shard took %lld ms to answer 503", (long long)took);
+            if (!strstr(ht_jstr(r.json, "error.message"), "n2"))
+                ht_fail("the 503 does not name the node: %s", r.body);
+        } else {
+            HT_EXPECT_REPLY(&r, 200, NULL);
+        }
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+    }
+    usleep(300000);
+    ht_server_restart_same_port(&c.node[1]);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 6; i++)
+        pthread_join(th[i], NULL);
+    /* Nothing acknowledged is missing, through any node. */
+    int total = 0;
+    for (int i = 0; i < 6; i++) {
+        ht_conn_init(&conn, c.node[(cs[i].node + 2) % 3].port);
+        for (int k = 0; k < ls[i].acked; k++) {
+            ht_resp r;
+            ht_get_dossier(&conn, cs[i].u.token, ls[i].codes[k], &r);
+            HT_EXPECT_REPLY(&r, 200, NULL);
+            ht_resp_free(&r);
+        }
+        total += ls[i].acked;
+        ht_conn_close(&conn);
+    }
+    if (total < 40)
+        ht_fail("only %d submissions were acknowledged", total);
+    /* Each committed event reached JetStream once, the killed node's included. */
+    ht_cluster_wait_outbox(&c, 15000);
+    free(ls);
+    ht_service_free(&svc);
+    ht_cluster_stop(&c);
+}
+
+static void test_nats_restarted(void)
+{
+    ht_cluster c;
+    citizen cs[3];
+    ht_service svc;
+    ht_cluster_start(&c, 3, SHARDS, "--demo");
+    citizens_new(&c, cs, 3);
+    ht_conn conn;
+    ht_conn_init(&conn, c.node[0].port);
+    ht_service_pick(&conn, &svc, 0, NULL);
+    ht_conn_close(&conn);
+    /* Numbers reserved before the outage. */
+    for (int i = 0; i < 3; i++) {
+        ht_conn_init(&conn, c.node[cs[i].node].port);
+        ht_submit(&conn, &cs[i].u, &svc, cs[i].codes[cs[i].ncodes], 64);
+        cs[i].ncodes++;
+        ht_conn_close(&conn);
+    }
+    ht_nats_stop(&c.nats, 1);
+    /* Without NATS a node keeps answering its own citizens and taking their writes;
+     * a forward gets 503 rather than hanging. */
+    for (int i = 0; i < 3; i++) {
+        ht_conn_init(&conn, c.node[cs[i].node].port);
+        json_t *paper = ht_jsonf("{\"type\": \"cccd\", \"number\": \"0010990%05d\", \"issuer\": \"C06\", \"op_id\": "
+                                 "\"paper-%d-%d\"}",
+                                 i, i, (int)getpid());
+        ht_resp r;
+        ht_mp_callj(&conn, "POST", "/v1/papers", cs[i].u.token, paper, &r);
+        json_decref(paper);
+        if (r.status != 200 && r.status != 201)
+            HT_EXPECT_REPLY(&r, 201, NULL);
+        ht_resp_free(&r);
+        ht_mp_call(&conn, "GET", "/v1/dossiers", cs[i].u.token, NULL, &r);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+
+        ht_conn_init(&conn, c.node[(cs[i].node + 1) % 3].port);
+        int64_t t0 = ht_mono_ms();
+        ht_mp_call(&conn, "GET", "/v1/dossiers", cs[i].u.token, NULL, &r);
+        HT_EXPECT_REPLY(&r, 503, "UNAVAILABLE");
+        if (ht_mono_ms() - t0 > 13000)
+            ht_fail("a forward without NATS took %lld ms", (long long)(ht_mono_ms() - t0));
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+    }
+    ht_nats_start(&c.nats, c.nats.port);
+    /* Once NATS is back, forwarding works again and the events of the outage flow. */
+    int64_t deadline = ht_mono_ms() + 10000;
+    for (;;) {
+        ht_conn_init(&conn, c.node[(cs[0].node + 1) % 3].port);
+        ht_resp r;
+        ht_mp_call(&conn, "GET", "/v1/dossiers", cs[0].u.token, NULL, &r);
+        int st = r.status;
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+        if (st == 200)
+            break;
+        if (ht_mono_ms() > deadline)
+            ht_fail("forwarding did not come back within 10 s of NATS (last status %d)", st);
+        usleep(100000);
+    }
+    for (int i = 0; i < 3; i++) {
+        ht_conn_init(&conn, c.node[(cs[i].node + 1) % 3].port);
+        ht_submit(&conn, &cs[i].u, &svc, cs[i].codes[cs[i].ncodes], 64);
+        cs[i].ncodes++;
+        ht_conn_close(&conn);
+    }
+    ht_cluster_wait_outbox(&c, 15000);
+    ht_service_free(&svc);
+    ht_cluster_stop(&c);
+}
+
+/* `hosod ARGS` with stderr folded in; returns the exit code. */
+static int hosod(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int hosod(char **out, const char *fmt, ...)
+{
+    char args[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return ht_sh(out, "'%s' %s 2>&1", ht_hosod(), args);
+}
+
+static void expect_has(const char *out, const char *what)
+{
+    if (!out || !strstr(out, what))
+        ht_fail("expected \"%s\" in:\n%s", what, out ? out : "(nothing)");
+}
+
+static void test_refused_and_status(void)
+{
+    ht_cluster c;
+    char *out = NULL, file[PATH_MAX + 32], dir[PATH_MAX];
+    ht_cluster_start(&c, 2, 4, NULL);
+    /* A node whose secret.key is not the cluster's does not join. */
+    snprintf(dir, sizeof dir, "%s/otherkey-XXXXXX", ht_tmpdir());
+    if (!mkdtemp(dir))
+        ht_fail("mkdtemp");
+    EXPECT_INT(hosod(&out, "serve --listen 127.0.0.1:%d --data '%s' --create --quiet --cluster '%s' --node n2",
+                     ht_free_port(), dir, c.file),
+               1);
+    expect_has(out, "secret.key");
+    free(out);
+    /* Cluster files that cannot be right, each with its reason. */
+    static const struct {
+        const char *json, *why;
+    } bad[] = {
+        {"{\"nats\": \"nats://127.0.0.1:1\", \"shards\": 4, \"nodes\": [{\"id\": \"a\", \"shards\": \"0-2\"}]}",
+         "shard 3 is held by no node"},
+        {"{\"nats\": \"nats://127.0.0.1:1\", \"shards\": 4, \"nodes\": [{\"id\": \"a\", \"shards\": \"0-3\"}, {\"id\": "
+         "\"b\", \"shards\": \"3-3\"}]}",
+         "shard 3 is held by two nodes"},
+        {"{\"nats\": \"http://x\", \"shards\": 4, \"nodes\": []}", "nats://"},
+        {"{\"nats\": \"nats://127.0.0.1:1\", \"shards\": 0, \"nodes\": []}", "\"shards\""},
+        {"{\"nats\": \"nats://127.0.0.1:1\", \"shards\": 2, \"nodes\": [{\"id\": \"a b\", \"shards\": \"0-1\"}]}",
+         "\"id\""},
+    };
+    snprintf(file, sizeof file, "%s/bad.json", c.nats.dir);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *f = fopen(file, "w");
+        fputs(bad[i].json, f);
+        fclose(f);
+        EXPECT_INT(hosod(&out, "serve --data '%s' --cluster '%s' --node a", dir, file), 2);
+        expect_has(out, bad[i].why);
+        free(out);
+    }
+    EXPECT_INT(hosod(&out, "serve --data '%s' --cluster '%s' --node n9", dir, c.file), 2);
+    expect_has(out, "n9");
+    free(out);
+    EXPECT_INT(hosod(&out, "serve --data '%s' --cluster '%s'", dir, c.file), 2);
+    expect_has(out, "--node");
+    free(out);
+    /* The status: both nodes up (exit 0), then one down (exit 3). */
+    EXPECT_INT(hosod(&out, "cluster status --cluster '%s'", c.file), 0);
+    expect_has(out, "n1");
+    expect_has(out, "up");
+    expect_has(out, "HOSO_EVENTS");
+    free(out);
+    ht_server_kill9(&c.node[1]);
+    int64_t deadline = ht_mono_ms() + 8000;
+    int rc;
+    while ((rc = hosod(&out, "cluster status --cluster '%s'", c.file)) != 3 && ht_mono_ms() < deadline) {
+        free(out);
+        usleep(200000);
+    }
+    EXPECT_INT(rc, 3);
+    expect_has(out, "down");
+    free(out);
+    ht_nats_stop(&c.nats, 0);
+    EXPECT_INT(hosod(&out, "cluster status --cluster '%s'", c.file), 1);
+    expect_has(out, "cannot reach NATS");
+    free(out);
+    ht_server_stop(&c.node[0]);
+}
+
+UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
+          UNIT(test_refused_and_status))
