@@ -145,7 +145,8 @@ static int load_keys(hoso_store *s, const char *dir)
     int rc = HOSO_ENOMEM;
     s->seal_key = sodium_malloc(HOSO__KEY_BYTES);
     s->id_key = sodium_malloc(HOSO__KEY_BYTES);
-    if (!master || !s->seal_key || !s->id_key) goto Exit;
+    s->mac_key = sodium_malloc(HOSO__KEY_BYTES);
+    if (!master || !s->seal_key || !s->id_key || !s->mac_key) goto Exit;
     rc = HOSO_EIO;
     if (snprintf(path, sizeof path, "%s/secret.key", dir) >= (int)sizeof path) goto Exit;
     if (access(path, F_OK) != 0) {
@@ -166,6 +167,7 @@ static int load_keys(hoso_store *s, const char *dir)
     if ((rc = hoso__read_key_file(path, master)) != 0) goto Exit;
     crypto_kdf_derive_from_key(s->seal_key, HOSO__KEY_BYTES, 1, KDF_CONTEXT, master);
     crypto_kdf_derive_from_key(s->id_key, HOSO__KEY_BYTES, 2, KDF_CONTEXT, master);
+    crypto_kdf_derive_from_key(s->mac_key, HOSO__KEY_BYTES, 4, KDF_CONTEXT, master);
     /* The check is a third subkey's hash of a constant: it tells keys apart and says
      * nothing about the other two. */
     uint8_t check_key[crypto_generichash_KEYBYTES];
@@ -176,6 +178,7 @@ static int load_keys(hoso_store *s, const char *dir)
     snprintf(s->key_path, sizeof s->key_path, "%s", path);
     sodium_mprotect_readonly(s->seal_key);
     sodium_mprotect_readonly(s->id_key);
+    sodium_mprotect_readonly(s->mac_key);
     rc = 0;
 Exit:
     if (master) sodium_free(master); /* sodium_free wipes it */
@@ -380,6 +383,7 @@ void hoso_store_close(hoso_store *s)
     /* sodium_free wipes the memory before releasing it. */
     if (s->seal_key) sodium_free(s->seal_key);
     if (s->id_key) sodium_free(s->id_key);
+    if (s->mac_key) sodium_free(s->mac_key);
     free(s);
 }
 
@@ -391,6 +395,11 @@ const char *hoso_store_epoch(const hoso_store *s)
 void hoso_store_key_check(const hoso_store *s, char out[65])
 {
     sodium_bin2hex(out, 65, s->key_check, sizeof s->key_check);
+}
+
+void hoso_store_mac(const hoso_store *s, const void *data, size_t len, uint8_t out[32])
+{
+    crypto_generichash(out, 32, data, len, s->mac_key, HOSO__KEY_BYTES);
 }
 
 void hoso_store_set_seq_source(hoso_store *s, hoso_seq_source next, void *ctx)

@@ -80,6 +80,9 @@ const char *hoso_store_epoch(const hoso_store *s);
  * chars + NUL: two stores (or two cluster nodes) with the same value use the same key,
  * and the value tells nothing of the key. */
 void hoso_store_key_check(const hoso_store *s, char out[65]);
+/* A keyed BLAKE2b-256 of data under a subkey of secret.key of its own: what stores of
+ * one key (the nodes of a cluster) use to vouch to each other. */
+void hoso_store_mac(const hoso_store *s, const void *data, size_t len, uint8_t out[32]);
 /* Where daily dossier numbers come from when they must be unique beyond this store
  * (cluster mode): next(ctx, agency, yymmdd, &n) gives the next number of that agency
  * and day, or an error (UNAVAILABLE) that fails the submission. NULL: the store's own

@@ -60,6 +60,7 @@ struct hoso_store {
     MDB_dbi dbi[HOSO__DB_COUNT];
     uint8_t *seal_key; /* sodium_malloc'ed, read-only after open */
     uint8_t *id_key;   /* sodium_malloc'ed, read-only after open */
+    uint8_t *mac_key;  /* sodium_malloc'ed, read-only after open: hoso_store_mac */
     uint8_t key_check[32]; /* keyed hash of a constant: shows which key made the store */
     char key_path[PATH_MAX];
     char dir[PATH_MAX];        /* the data dir (uploads/ and files/ live under it) */

@@ -51,8 +51,9 @@ const hoso_cluster_node *hoso_cluster_node_get(const hoso_cluster *c, const char
 const hoso_cluster_node *hoso_cluster_shard_node(const hoso_cluster *c, unsigned shard);
 /* The shard of an account id (32 hex): its first 32 bits modulo shards. */
 unsigned hoso_cluster_shard_of(const char *account, unsigned shards);
-/* The shard a token names in clear ("17.xxxx"), or -1 when it names none. */
-int hoso_cluster_token_shard(const char *token, size_t len);
+/* The shard a token names in clear ("17.xxxx" a citizen's, "17s.xxxx" staff's: an
+ * officer, admin or bot), or -1 when it names none; *staff tells which. */
+int hoso_cluster_token_shard(const char *token, size_t len, int *staff);
 
 /* ---------------------------------------------------------------------------------- */
 /* The node's broker (one per process). */
@@ -70,8 +71,9 @@ int hoso_broker_active(void);
 /* The shard of an account in this cluster; this node's shard check. */
 unsigned hoso_broker_shard_of(const char *account);
 int hoso_broker_owns(unsigned shard);
-/* The token prefix of accounts of that shard ("17."), "" on a single node. */
-void hoso_broker_token_prefix(const char *account, char out[8]);
+/* The token prefix of an account ("17." a citizen's, "17s." staff's), "" on a single
+ * node. */
+void hoso_broker_token_prefix(const char *account, hoso_role role, char out[8]);
 
 /* The runtime's forward hook (hoso_app.forward): for a request that belongs to a
  * foreign shard, sends it to that shard's node and relays the reply (HOSO_ASYNC);
@@ -80,6 +82,16 @@ int hoso_broker_forward(hoso_req *r);
 
 /* Prometheus lines of the broker (hoso_app.metrics). */
 void hoso_broker_metrics(msgpack_sbuffer *out);
+
+/* Admin commands through the cluster (admin.c). The node runs a command with the
+ * executor main.c registers (server/tools/): 0, or HOSO_E* with why filled. */
+typedef int (*hoso_admin_exec)(hoso_store *s, const msgpack_object *cmd, char *why, size_t whysz);
+void hoso_broker_set_admin(hoso_admin_exec fn);
+/* The tool's side: sends cmd (msgpack), signed with s's key, to the node of shard (or
+ * to every node when shard < 0) and waits for each; prints each node's outcome on
+ * stderr, prefixed with what. Returns 0 when every node ran it, else 1. */
+int hoso_cluster_admin_send(const hoso_cluster *c, hoso_store *s, int shard, const void *cmd, size_t len,
+                            const char *what);
 
 /* hosod cluster ...: the offline side (status). Returns the exit code. */
 int hoso_cluster_cmd(int argc, char **argv);

@@ -163,13 +163,18 @@ unsigned hoso_cluster_shard_of(const char *account, unsigned shards)
     return shards > 0 ? v % shards : 0;
 }
 
-int hoso_cluster_token_shard(const char *token, size_t len)
+int hoso_cluster_token_shard(const char *token, size_t len, int *staff)
 {
     int v = 0;
     size_t i;
     for (i = 0; i < len && i < 4 && token[i] >= '0' && token[i] <= '9'; i++)
         v = v * 10 + (token[i] - '0');
-    if (i == 0 || i > 3 || i >= len || token[i] != '.')
+    if (i == 0 || i > 3 || i >= len)
+        return -1;
+    *staff = token[i] == 's';
+    if (*staff)
+        i++;
+    if (i >= len || token[i] != '.')
         return -1;
     return v;
 }

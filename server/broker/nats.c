@@ -26,10 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <nats/nats.h>
-#include "broker.h"
+#include "internal.h"
 
 #define STREAM "HOSO_EVENTS"
-#define FORWARD_TIMEOUT_MS 8000
 #define OUTBOX_BATCH 512
 #define OUTBOX_SAVE_MS 200
 #define HEARTBEAT_MS 1000
@@ -70,8 +69,9 @@ static struct broker {
     const hoso_cluster_node *me;
     natsConnection *nc;
     jsCtx *js;
-    kvStore *kv_cluster, *kv_nodes, *kv_seq;
-    natsSubscription *rpc_sub[HOSO_CLUSTER_MAX_SHARDS];
+    kvStore *kv_cluster, *kv_nodes, *kv_seq, *kv_loc;
+    natsSubscription *rpc_sub[HOSO_CLUSTER_MAX_SHARDS], *auth_sub[HOSO_CLUSTER_MAX_SHARDS],
+        *admin_sub[HOSO_CLUSTER_MAX_SHARDS];
     unsigned nrpc;
     natsSubscription *inbox_sub;
     char inbox[96];
@@ -128,11 +128,36 @@ int hoso_broker_owns(unsigned shard)
     return B.me != NULL && shard >= B.me->first && shard <= B.me->last;
 }
 
-void hoso_broker_token_prefix(const char *account, char out[8])
+void hoso_broker_token_prefix(const char *account, hoso_role role, char out[8])
 {
     out[0] = '\0';
     if (B.active)
-        snprintf(out, 8, "%u.", hoso_broker_shard_of(account));
+        snprintf(out, 8, "%u%s.", hoso_broker_shard_of(account), role == HOSO_ROLE_CITIZEN ? "" : "s");
+}
+
+natsConnection *hoso__broker_conn(void)
+{
+    return B.nc;
+}
+
+const hoso_cluster *hoso__broker_cluster(void)
+{
+    return &B.c;
+}
+
+const hoso_cluster_node *hoso__broker_me(void)
+{
+    return B.me;
+}
+
+kvStore *hoso__broker_kv_loc(void)
+{
+    return B.kv_loc;
+}
+
+hoso_server *hoso__broker_server(void)
+{
+    return B.srv;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -174,7 +199,7 @@ static int fwd_start(hoso_ticket *t, void *data)
     fwd *f = data;
     char subj[32], reply[128];
     f->ticket = t;
-    f->deadline = now_ms() + FORWARD_TIMEOUT_MS;
+    f->deadline = now_ms() + HOSO__FORWARD_TIMEOUT_MS;
     pending_put(f);
     snprintf(subj, sizeof subj, "hoso.rpc.%u", f->shard);
     snprintf(reply, sizeof reply, "%s.%" PRIu64, B.inbox, f->id);
@@ -299,13 +324,19 @@ int hoso_broker_forward(hoso_req *r)
     const struct hoso_route *rt = r->route;
     char auth[160];
     int shard = -1;
+    int staff = 0, err;
     if (!B.active)
         return 0;
+    /* Another node vouched for the caller and sent the request here on purpose. */
+    if ((err = hoso__staff_vouched(r)) != 0)
+        return err < 0 ? err : 0;
     if (rt->flags & HOSO_R_AUTH) {
         const char *a = hoso_req_header(r, "authorization", auth, sizeof auth);
         if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
             return 0;
-        shard = hoso_cluster_token_shard(a + 7, strlen(a + 7));
+        shard = hoso_cluster_token_shard(a + 7, strlen(a + 7), &staff);
+        if (shard >= 0 && (unsigned)shard < B.c.shards && staff)
+            return hoso__staff_forward(r, (unsigned)shard);
     } else if (strcmp(rt->name, "auth_register") == 0 || strcmp(rt->name, "auth_login") == 0) {
         shard = login_shard(r);
     }
@@ -326,7 +357,7 @@ int hoso_broker_forward(hoso_req *r)
         return HOSO_ENOMEM;
     f->shard = (unsigned)shard;
     msgpack_sbuffer_init(&f->req);
-    int err = hoso_req_http1(r, &f->req);
+    err = hoso_req_http1(r, &f->req);
     if (err == 0 && f->req.size > (size_t)natsConnection_GetMaxPayload(B.nc)) {
         err = hoso_fail(&r->err, HOSO_EPAYLOAD_TOO_LARGE,
                         "the request is larger than the cluster can carry (%" PRId64 " bytes): send it in pieces",
@@ -545,6 +576,19 @@ static int publish_entry(void *ctx, const hoso_log_entry *e)
         s = js_PublishMsgAsync(B.js, &msg, &po);
         natsMsg_Destroy(msg); /* NULL when the library took it */
     }
+    /* A new dossier's shard goes to the locator (KV HOSO_LOC, through its stream's
+     * subject), acknowledged with the events: officers on any node find it there. */
+    if (s == NATS_OK && e->type == HOSO_EV_DOSSIER_CREATED && e->code[0] != '\0') {
+        char loc[128], val[16];
+        natsMsg *lm = NULL;
+        snprintf(loc, sizeof loc, "$KV.HOSO_LOC.%s", e->code);
+        snprintf(val, sizeof val, "%u", shard);
+        s = natsMsg_Create(&lm, loc, NULL, val, (int)strlen(val));
+        if (s == NATS_OK) {
+            s = js_PublishMsgAsync(B.js, &lm, NULL);
+            natsMsg_Destroy(lm);
+        }
+    }
     if (s != NATS_OK) {
         pr->failed = 1;
         return 1;
@@ -735,7 +779,8 @@ static int ensure_assets(void)
     struct {
         const char *name;
         kvStore **kv;
-    } buckets[] = {{"HOSO_CLUSTER", &B.kv_cluster}, {"HOSO_NODES", &B.kv_nodes}, {"HOSO_SEQ", &B.kv_seq}};
+    } buckets[] = {{"HOSO_CLUSTER", &B.kv_cluster}, {"HOSO_NODES", &B.kv_nodes}, {"HOSO_SEQ", &B.kv_seq},
+                     {"HOSO_LOC", &B.kv_loc}};
     for (size_t i = 0; i < sizeof buckets / sizeof buckets[0]; i++) {
         s = js_KeyValue(buckets[i].kv, B.js, buckets[i].name);
         if (s == NATS_NOT_FOUND) {
@@ -844,7 +889,7 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
     }
     const hoso_config *cfg = hoso_server_config(srv);
     const char *host = strcmp(cfg->host, "0.0.0.0") == 0 ? "127.0.0.1" : strcmp(cfg->host, "::") == 0 ? "::1" : cfg->host;
-    if ((err = hoso__relay_start(host, cfg->port, RELAY_THREADS)) != 0)
+    if ((err = hoso__relay_start(host, cfg->port, RELAY_THREADS)) != 0 || (err = hoso__staff_start()) != 0)
         goto Fail;
     for (unsigned sh = B.me->first; sh <= B.me->last; sh++) {
         char subj[32];
@@ -854,6 +899,14 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
             goto Fail;
         }
         natsSubscription_SetPendingLimits(B.rpc_sub[B.nrpc], -1, 512 * 1024 * 1024);
+        snprintf(subj, sizeof subj, "hoso.auth.%u", sh);
+        if ((s = natsConnection_Subscribe(&B.auth_sub[B.nrpc], B.nc, subj, hoso__staff_on_auth, NULL)) != NATS_OK ||
+            (snprintf(subj, sizeof subj, "hoso.admin.%u", sh),
+             s = natsConnection_Subscribe(&B.admin_sub[B.nrpc], B.nc, subj, hoso__admin_on_msg, NULL)) != NATS_OK) {
+            B.nrpc++;
+            err = nats_fail("cannot serve a shard", s, HOSO_EINTERNAL);
+            goto Fail;
+        }
         B.nrpc++;
     }
     if ((s = natsConnection_FlushTimeout(B.nc, 2000)) != NATS_OK) {
@@ -904,9 +957,14 @@ void hoso_broker_stop(void)
             outbox_round();
         save_cursor(1);
     }
-    for (unsigned i = 0; i < B.nrpc; i++)
+    for (unsigned i = 0; i < B.nrpc; i++) {
         natsSubscription_Destroy(B.rpc_sub[i]);
+        natsSubscription_Destroy(B.auth_sub[i]);
+        natsSubscription_Destroy(B.admin_sub[i]);
+        B.auth_sub[i] = B.admin_sub[i] = NULL;
+    }
     B.nrpc = 0;
+    hoso__staff_stop();
     hoso__relay_stop();
     if (B.inbox_sub != NULL)
         natsSubscription_Destroy(B.inbox_sub);
@@ -915,7 +973,8 @@ void hoso_broker_stop(void)
     kvStore_Destroy(B.kv_cluster);
     kvStore_Destroy(B.kv_nodes);
     kvStore_Destroy(B.kv_seq);
-    B.kv_cluster = B.kv_nodes = B.kv_seq = NULL;
+    kvStore_Destroy(B.kv_loc);
+    B.kv_cluster = B.kv_nodes = B.kv_seq = B.kv_loc = NULL;
     jsCtx_Destroy(B.js);
     B.js = NULL;
     if (B.nc != NULL) {

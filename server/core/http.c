@@ -722,6 +722,8 @@ static unsigned role_bit(hoso_role role)
     return 0;
 }
 
+static int check_role(hoso_req *r);
+
 static int authenticate(hoso_req *r)
 {
     const char *tok = NULL;
@@ -737,6 +739,12 @@ static int authenticate(hoso_req *r)
     if ((err = hoso_authenticate(r->rtxn, r->token, len, hoso_now_ms(), &r->who)) != 0)
         return err == HOSO_EUNAUTHORIZED ? hoso_fail(&r->err, err, "invalid or expired token") : err;
     r->authed = 1;
+    return check_role(r);
+}
+
+/* The route takes the caller's role. */
+static int check_role(hoso_req *r)
+{
     unsigned allowed = r->route->flags & (HOSO_R_CITIZEN | HOSO_R_OFFICER | HOSO_R_BOT | HOSO_R_ADMIN);
     if (allowed != 0 && (allowed & role_bit(r->who.role)) == 0)
         return hoso_fail(&r->err, HOSO_EFORBIDDEN, "%s %s account may not use this",
@@ -814,7 +822,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
      * parse a megabyte of JSON, and a bad token is 401 whatever the body holds. */
     if ((err = hoso__worker_read(w, &r->rtxn)) != 0)
         goto Exit;
-    if ((r->route->flags & HOSO_R_AUTH) && (err = authenticate(r)) != 0)
+    /* A caller another node of the cluster vouched for (the forward hook set it) still
+     * needs a role the route takes. */
+    if ((r->route->flags & HOSO_R_AUTH) && (err = r->authed ? check_role(r) : authenticate(r)) != 0)
         goto Exit;
     if ((r->route->flags & HOSO_R_BODY) && (err = decode_body(r)) != 0)
         goto Exit;

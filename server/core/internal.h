@@ -409,7 +409,9 @@ typedef struct hoso_app {
     void *arg;
     /* Cluster mode: called for each matched request before authentication; returns 0
      * when this node answers it, HOSO_ASYNC when it went to another node (which
-     * answers through the hook), or HOSO_E* with r->err. NULL on a single node. */
+     * answers through the hook), or HOSO_E* with r->err. NULL on a single node. When
+     * another node vouched for the caller, the hook sets r->who, r->token and
+     * r->authed, and the runtime checks only the route's roles. */
     int (*forward)(hoso_req *r);
 } hoso_app;
 

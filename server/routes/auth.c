@@ -255,7 +255,7 @@ static int login_apply(hoso_wop *op, hoso_txn *t)
 
     /* In cluster mode the token names its account's shard in clear, so that any node
      * can send the request to the node that holds the session. */
-    hoso_broker_token_prefix(ld->id, prefix);
+    hoso_broker_token_prefix(ld->id, ld->role, prefix);
     if ((ret = hoso_session_create_prefixed(t, ld->id, ld->expires_at, prefix, token)) != 0)
         return hoso_wop_fail(op, ret, "cannot create the session");
     msgpack_packer_init(&pk, &op->reply, msgpack_sbuffer_write);

@@ -50,37 +50,55 @@ static hoso_str str_of(const char *s)
     return v;
 }
 
+int hoso__account_make(hoso_store *s, hoso_role role, const char *username, const char *password,
+                       const char *agency, const char *scopes, const char *full_name, hoso_account *out,
+                       char hash[crypto_pwhash_STRBYTES], char secret[80])
+{
+    int err;
+    memset(out, 0, sizeof(*out));
+    secret[0] = '\0';
+    if ((err = hoso_password_hash(password, hash, crypto_pwhash_STRBYTES)) != 0)
+        return err;
+    if (role == HOSO_ROLE_BOT)
+        new_secret(secret, 80);
+    hoso_account_id_for(s, username, out->id);
+    out->role = role;
+    out->login = str_of(username);
+    out->full_name = str_of(full_name != NULL ? full_name : username);
+    out->phone = str_of("");
+    out->agency = str_of(agency);
+    out->scopes = str_of(scopes);
+    out->pwhash = str_of(hash);
+    out->bot_secret = str_of(secret);
+    out->created_at = hoso_now_ms();
+    return 0;
+}
+
+int hoso__account_insert(hoso_store *s, const hoso_account *a, hoso_errinfo *why)
+{
+    create_job job;
+    job.acct = *a;
+    memset(why, 0, sizeof(*why));
+    return hoso_run_job(s, apply_create, &job, a->created_at, why);
+}
+
 int hoso__account_create(hoso_store *s, hoso_role role, const char *username, const char *password,
                          const char *agency, const char *scopes, const char *full_name, char id_out[33],
                          char *secret_out, size_t secret_sz)
 {
-    create_job job;
+    hoso_account acct;
     hoso_errinfo why;
     char hash[crypto_pwhash_STRBYTES];
     char secret[80] = "";
     int err;
 
-    memset(&job, 0, sizeof(job));
-    if ((err = hoso_password_hash(password, hash, sizeof(hash))) != 0)
+    if ((err = hoso__account_make(s, role, username, password, agency, scopes, full_name, &acct, hash, secret)) != 0)
         return err;
-    if (role == HOSO_ROLE_BOT)
-        new_secret(secret, sizeof(secret));
-    hoso_account_id_for(s, username, job.acct.id);
-    job.acct.role = role;
-    job.acct.login = str_of(username);
-    job.acct.full_name = str_of(full_name != NULL ? full_name : username);
-    job.acct.phone = str_of("");
-    job.acct.agency = str_of(agency);
-    job.acct.scopes = str_of(scopes);
-    job.acct.pwhash = str_of(hash);
-    job.acct.bot_secret = str_of(secret);
-    job.acct.created_at = hoso_now_ms();
-
-    err = hoso_run_job(s, apply_create, &job, job.acct.created_at, &why);
+    err = hoso__account_insert(s, &acct, &why);
     if (err != 0 && why.message[0] != '\0' && err != HOSO_EALREADY_EXISTS)
         fprintf(stderr, "hosod: %s\n", why.message);
     if (err == 0) {
-        memcpy(id_out, job.acct.id, 33);
+        memcpy(id_out, acct.id, 33);
         if (secret_out != NULL && secret_sz > 0)
             snprintf(secret_out, secret_sz, "%s", secret);
     }
@@ -134,20 +152,34 @@ static int apply_rotate(hoso_wop *op, hoso_txn *txn)
     return err != 0 ? hoso_wop_fail(op, err, "storing the account failed") : 0;
 }
 
-int hoso__bot_rotate_secret(hoso_store *s, const char *username, char *secret_out, size_t secret_sz)
+int hoso__bot_set_secret(hoso_store *s, const char *username, const char *secret, hoso_errinfo *why)
 {
     rotate_job job;
-    hoso_errinfo why;
     int err;
-
     memset(&job, 0, sizeof(job));
+    memset(why, 0, sizeof(*why));
     hoso_account_id_for(s, username, job.id);
-    new_secret(job.secret, sizeof(job.secret));
-    err = hoso_run_job(s, apply_rotate, &job, hoso_now_ms(), &why);
+    snprintf(job.secret, sizeof job.secret, "%s", secret);
+    err = hoso_run_job(s, apply_rotate, &job, hoso_now_ms(), why);
+    sodium_memzero(&job, sizeof(job));
+    return err;
+}
+
+void hoso__bot_new_secret(char *out, size_t n)
+{
+    new_secret(out, n);
+}
+
+int hoso__bot_rotate_secret(hoso_store *s, const char *username, char *secret_out, size_t secret_sz)
+{
+    char secret[80];
+    hoso_errinfo why;
+    new_secret(secret, sizeof(secret));
+    int err = hoso__bot_set_secret(s, username, secret, &why);
     if (err != 0 && why.message[0] != '\0')
         fprintf(stderr, "hosod: %s\n", why.message);
     if (err == 0)
-        snprintf(secret_out, secret_sz, "%s", job.secret);
-    sodium_memzero(&job, sizeof(job));
+        snprintf(secret_out, secret_sz, "%s", secret);
+    sodium_memzero(secret, sizeof(secret));
     return err;
 }

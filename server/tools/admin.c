@@ -11,13 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "broker/broker.h"
 #include "tools.h"
 
 /* ---------------------------------------------------------------------------------- */
 /* Arguments: --name VALUE options, flags and positionals, the same for every command. */
 
 typedef struct args {
-    const char *data, *username, *password, *agency, *scopes, *full_name, *to, *from, *key;
+    const char *data, *username, *password, *agency, *scopes, *full_name, *to, *from, *key, *cluster;
     int force, no_key, help, json;
     const char *pos[4];
     size_t npos;
@@ -41,7 +42,7 @@ static int parse_args(int argc, char **argv, args *a, const char *cmd)
         {"--password", offsetof(args, password)}, {"--agency", offsetof(args, agency)},
         {"--scopes", offsetof(args, scopes)},     {"--full-name", offsetof(args, full_name)},
         {"--to", offsetof(args, to)},             {"--from", offsetof(args, from)},
-        {"--key", offsetof(args, key)},
+        {"--key", offsetof(args, key)},           {"--cluster", offsetof(args, cluster)},
     };
     static const struct {
         const char *name;
@@ -138,6 +139,61 @@ static int has_services(hoso_store *s, const char *agency)
     return found;
 }
 
+/* --cluster FILE: the command goes to the node that holds the record (shard >= 0) or
+ * to every node (-1), signed with the key of the data dir s. Returns the exit code. */
+static int send_to_cluster(const command *c, const args *a, hoso_store *s, const char *account, msgpack_sbuffer *cmd)
+{
+    hoso_cluster cl;
+    if (hoso_cluster_load(a->cluster, &cl) != 0)
+        return 2;
+    int shard = account != NULL ? (int)hoso_cluster_shard_of(account, cl.shards) : -1;
+    return hoso_cluster_admin_send(&cl, s, shard, cmd->data, cmd->size, c->name);
+}
+
+static void pack_kstr(msgpack_packer *pk, const char *k, const char *v)
+{
+    hoso_pack_kcstr(pk, k, v != NULL ? v : "");
+}
+
+/* The account record as a command for its node. */
+static void pack_account_cmd(msgpack_sbuffer *sb, const hoso_account *ac)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 9);
+    pack_kstr(&pk, "cmd", "account");
+    hoso_pack_kint(&pk, "role", (int64_t)ac->role);
+    hoso_pack_kcstr(&pk, "username", ac->login.ptr);
+    hoso_pack_kcstr(&pk, "full_name", ac->full_name.ptr);
+    hoso_pack_kcstr(&pk, "agency", ac->agency.ptr);
+    hoso_pack_kcstr(&pk, "scopes", ac->scopes.ptr);
+    hoso_pack_kcstr(&pk, "pwhash", ac->pwhash.ptr);
+    hoso_pack_kcstr(&pk, "bot_secret", ac->bot_secret.ptr);
+    hoso_pack_kint(&pk, "created_at", ac->created_at);
+}
+
+static int create_in_cluster(const command *c, const args *a, hoso_store *s, hoso_role role, const char *password,
+                             char id[33], char *secret, size_t secret_sz)
+{
+    hoso_account ac;
+    char hash[crypto_pwhash_STRBYTES], sec[80];
+    msgpack_sbuffer cmd;
+    int rc;
+    if (hoso__account_make(s, role, a->username, password, a->agency, a->scopes, a->full_name, &ac, hash, sec) != 0) {
+        fprintf(stderr, "hosod %s: cannot hash the password\n", c->name);
+        return 1;
+    }
+    msgpack_sbuffer_init(&cmd);
+    pack_account_cmd(&cmd, &ac);
+    rc = send_to_cluster(c, a, s, ac.id, &cmd);
+    msgpack_sbuffer_destroy(&cmd);
+    memcpy(id, ac.id, 33);
+    snprintf(secret, secret_sz, "%s", sec);
+    sodium_memzero(hash, sizeof hash);
+    sodium_memzero(sec, sizeof sec);
+    return rc;
+}
+
 static int cmd_create(const command *c, const args *a)
 {
     hoso_store *s = NULL;
@@ -168,10 +224,21 @@ static int cmd_create(const command *c, const args *a)
                 c->name, a->agency);
         return 1;
     }
-    err = hoso__account_create(s, role, a->username, password, a->agency, a->scopes, a->full_name, id, secret,
-                               sizeof(secret));
-    hoso_store_close(s);
-    sodium_memzero(pwbuf, sizeof(pwbuf));
+    if (a->cluster != NULL) {
+        int rc = create_in_cluster(c, a, s, role, password, id, secret, sizeof(secret));
+        hoso_store_close(s);
+        sodium_memzero(pwbuf, sizeof(pwbuf));
+        if (rc != 0) {
+            sodium_memzero(secret, sizeof(secret));
+            return rc;
+        }
+        err = 0;
+    } else {
+        err = hoso__account_create(s, role, a->username, password, a->agency, a->scopes, a->full_name, id, secret,
+                                   sizeof(secret));
+        hoso_store_close(s);
+        sodium_memzero(pwbuf, sizeof(pwbuf));
+    }
     if (err == HOSO_EALREADY_EXISTS) {
         fprintf(stderr, "hosod %s: an account named %s exists already\n", c->name, a->username);
         return 1;
@@ -202,8 +269,30 @@ static int cmd_rotate(const command *c, const args *a)
         return usage_error(c, "--data and --username are required");
     if (open_store(a->data, 0, &s) != 0)
         return 1;
-    err = hoso__bot_rotate_secret(s, a->username, secret, sizeof(secret));
-    hoso_store_close(s);
+    if (a->cluster != NULL) {
+        char id[33];
+        msgpack_sbuffer cmd;
+        msgpack_packer pk;
+        hoso__bot_new_secret(secret, sizeof(secret));
+        hoso_account_id_for(s, a->username, id);
+        msgpack_sbuffer_init(&cmd);
+        msgpack_packer_init(&pk, &cmd, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 3);
+        pack_kstr(&pk, "cmd", "rotate");
+        pack_kstr(&pk, "username", a->username);
+        pack_kstr(&pk, "secret", secret);
+        int rc = send_to_cluster(c, a, s, id, &cmd);
+        msgpack_sbuffer_destroy(&cmd);
+        hoso_store_close(s);
+        if (rc != 0) {
+            sodium_memzero(secret, sizeof(secret));
+            return rc;
+        }
+        err = 0;
+    } else {
+        err = hoso__bot_rotate_secret(s, a->username, secret, sizeof(secret));
+        hoso_store_close(s);
+    }
     if (err != 0) {
         fprintf(stderr, "hosod %s: %s\n", c->name,
                 err == HOSO_ENOT_FOUND ? "no such account" : err == HOSO_EBAD_REQUEST ? "not a bot" : hoso_err_message(err));
@@ -268,6 +357,23 @@ static int cmd_import(const command *c, const args *a)
     if (open_store(a->data, 0, &s) != 0) {
         free(json);
         return 1;
+    }
+    if (a->cluster != NULL) {
+        /* Every node keeps the whole catalogue. */
+        msgpack_sbuffer cmd;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&cmd);
+        msgpack_packer_init(&pk, &cmd, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 2);
+        pack_kstr(&pk, "cmd", "import");
+        hoso_pack_cstr(&pk, "json");
+        msgpack_pack_bin(&pk, len);
+        msgpack_pack_bin_body(&pk, json, len);
+        int rc = send_to_cluster(c, a, s, NULL, &cmd);
+        msgpack_sbuffer_destroy(&cmd);
+        hoso_store_close(s);
+        free(json);
+        return rc;
     }
     memset(&ei, 0, sizeof(ei));
     err = hoso__catalogue_import(s, json, len, 0, &count, &ei);
@@ -378,16 +484,18 @@ static int cmd_audit(const command *c, const args *a)
 /* ---------------------------------------------------------------------------------- */
 
 static const command COMMANDS[] = {
-    {"admin create-officer", "--data DIR --username U --password P|- --agency CODE [--full-name NAME] [--json]",
+    {"admin create-officer", "--data DIR --username U --password P|- --agency CODE [--full-name NAME] [--json]\n"
+     "            [--cluster FILE]",
      "Makes an officer of an agency that has services in the catalogue.", cmd_create, HOSO_ROLE_OFFICER},
-    {"admin create-bot", "--data DIR --username U --password P|- [--agency CODE] [--scopes \"a b\"] [--json]",
+    {"admin create-bot", "--data DIR --username U --password P|- [--agency CODE] [--scopes \"a b\"] [--json]\n"
+     "            [--cluster FILE]",
      "Makes a chatbot account (scopes: lookup, subscribe; --agency limits it to one agency's\n"
      "dossiers) and prints its webhook signing secret once.", cmd_create, HOSO_ROLE_BOT},
-    {"admin rotate-bot-secret", "--data DIR --username U [--json]",
+    {"admin rotate-bot-secret", "--data DIR --username U [--json] [--cluster FILE]",
      "Gives a bot a new webhook signing secret, printed once; the old one stops signing.", cmd_rotate, 0},
-    {"admin create-admin", "--data DIR --username U --password P|- [--full-name NAME] [--json]",
+    {"admin create-admin", "--data DIR --username U --password P|- [--full-name NAME] [--json] [--cluster FILE]",
      "Makes an admin account.", cmd_create, HOSO_ROLE_ADMIN},
-    {"admin import-services", "--data DIR FILE",
+    {"admin import-services", "--data DIR FILE [--cluster FILE]",
      "Imports a catalogue file (JSON; the format is in docs/operations.md), replacing services with the\n"
      "same code.", cmd_import, 0},
     {"backup", "--data DIR --to FILE [--no-key] [--force]",
@@ -452,4 +560,81 @@ int hoso__tools_run(int argc, char **argv)
         if (strncmp(COMMANDS[i].name, argv[0], strlen(argv[0])) == 0 && COMMANDS[i].name[strlen(argv[0])] == ' ')
             fprintf(f, "  hosod %s %s\n", COMMANDS[i].name, COMMANDS[i].usage);
     return help ? 0 : 2;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Commands sent through the cluster (server/broker/admin.c), run on this node */
+
+static const char *cmd_str(const msgpack_object *m, const char *k, char *buf, size_t n)
+{
+    const msgpack_object *o = hoso_map_get(m, k);
+    if (o == NULL || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= n)
+        return NULL;
+    memcpy(buf, o->via.str.ptr, o->via.str.size);
+    buf[o->via.str.size] = '\0';
+    return buf;
+}
+
+int hoso__tools_admin_exec(hoso_store *s, const msgpack_object *cmd, char *why, size_t whysz)
+{
+    char kind[16], username[128], full_name[256], agency[64], scopes[128], pwhash[256], secret[128];
+    hoso_errinfo ei;
+    int err;
+    memset(&ei, 0, sizeof ei);
+    if (cmd->type != MSGPACK_OBJECT_MAP || cmd_str(cmd, "cmd", kind, sizeof kind) == NULL) {
+        snprintf(why, whysz, "not a command");
+        return HOSO_EBAD_REQUEST;
+    }
+    if (strcmp(kind, "account") == 0) {
+        const msgpack_object *role = hoso_map_get(cmd, "role"), *at = hoso_map_get(cmd, "created_at");
+        hoso_account ac;
+        memset(&ac, 0, sizeof ac);
+        if (cmd_str(cmd, "username", username, sizeof username) == NULL ||
+            cmd_str(cmd, "full_name", full_name, sizeof full_name) == NULL ||
+            cmd_str(cmd, "agency", agency, sizeof agency) == NULL || cmd_str(cmd, "scopes", scopes, sizeof scopes) == NULL ||
+            cmd_str(cmd, "pwhash", pwhash, sizeof pwhash) == NULL ||
+            cmd_str(cmd, "bot_secret", secret, sizeof secret) == NULL || role == NULL ||
+            role->type != MSGPACK_OBJECT_POSITIVE_INTEGER || at == NULL || at->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            snprintf(why, whysz, "an account command lacks a field");
+            return HOSO_EBAD_REQUEST;
+        }
+        hoso_account_id_for(s, username, ac.id);
+        ac.role = (hoso_role)role->via.u64;
+        ac.login = (hoso_str){username, strlen(username)};
+        ac.full_name = (hoso_str){full_name, strlen(full_name)};
+        ac.phone = (hoso_str){"", 0};
+        ac.agency = (hoso_str){agency, strlen(agency)};
+        ac.scopes = (hoso_str){scopes, strlen(scopes)};
+        ac.pwhash = (hoso_str){pwhash, strlen(pwhash)};
+        ac.bot_secret = (hoso_str){secret, strlen(secret)};
+        ac.created_at = (int64_t)at->via.u64;
+        err = hoso__account_insert(s, &ac, &ei);
+        if (err == HOSO_EALREADY_EXISTS)
+            snprintf(why, whysz, "an account named %s exists already", username);
+    } else if (strcmp(kind, "rotate") == 0) {
+        if (cmd_str(cmd, "username", username, sizeof username) == NULL ||
+            cmd_str(cmd, "secret", secret, sizeof secret) == NULL) {
+            snprintf(why, whysz, "a rotate command lacks a field");
+            return HOSO_EBAD_REQUEST;
+        }
+        err = hoso__bot_set_secret(s, username, secret, &ei);
+    } else if (strcmp(kind, "import") == 0) {
+        const msgpack_object *json = hoso_map_get(cmd, "json");
+        size_t count = 0;
+        if (json == NULL || json->type != MSGPACK_OBJECT_BIN) {
+            snprintf(why, whysz, "an import command lacks its catalogue");
+            return HOSO_EBAD_REQUEST;
+        }
+        err = hoso__catalogue_import(s, json->via.bin.ptr, json->via.bin.size, 0, &count, &ei);
+        if (err == 0)
+            snprintf(why, whysz, "imported %zu services", count);
+    } else {
+        snprintf(why, whysz, "unknown command %s", kind);
+        return HOSO_EBAD_REQUEST;
+    }
+    if (err != 0 && why[0] == '\0')
+        snprintf(why, whysz, "%s", ei.message[0] ? ei.message : hoso_err_message(err));
+    sodium_memzero(pwhash, sizeof pwhash);
+    sodium_memzero(secret, sizeof secret);
+    return err;
 }

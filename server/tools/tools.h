@@ -13,6 +13,7 @@
 #define HOSO_SERVER_TOOLS_H
 
 #include <stdio.h>
+#include <sodium.h>
 #include "core/internal.h"
 
 /* The offline commands (admin.c): argv[0] is the command's first word (admin, backup,
@@ -33,6 +34,19 @@ int hoso__account_create(hoso_store *s, hoso_role role, const char *username, co
  * working), copied to secret_out. Errors: NOT_FOUND, BAD_REQUEST (not a bot),
  * STORAGE_FULL, IO. */
 int hoso__bot_rotate_secret(hoso_store *s, const char *username, char *secret_out, size_t secret_sz);
+/* The same in two steps, for a record made here and stored on another node: the
+ * record (strings point into hash, secret and the arguments), then its insertion.
+ * Errors: as above; insert fills why. */
+int hoso__account_make(hoso_store *s, hoso_role role, const char *username, const char *password,
+                       const char *agency, const char *scopes, const char *full_name, hoso_account *out,
+                       char hash[crypto_pwhash_STRBYTES], char secret[80]);
+int hoso__account_insert(hoso_store *s, const hoso_account *a, hoso_errinfo *why);
+/* A bot's secret set to the one given (made with hoso__bot_new_secret). */
+int hoso__bot_set_secret(hoso_store *s, const char *username, const char *secret, hoso_errinfo *why);
+void hoso__bot_new_secret(char *out, size_t n);
+/* Runs an admin command another machine sent through the cluster (the executor of
+ * server/broker/admin.c): {cmd: "account"|"rotate"|"import", ...}. */
+int hoso__tools_admin_exec(hoso_store *s, const msgpack_object *cmd, char *why, size_t whysz);
 /* 1 if an account named login exists. */
 int hoso__account_exists(hoso_store *s, const char *login);
 

@@ -11,6 +11,24 @@
 #include "hoso_test.h"
 
 #define SHARDS 12
+
+/* `hosod ARGS` with stderr folded in; returns the exit code. */
+static int hosod(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int hosod(char **out, const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return ht_sh(out, "'%s' %s 2>&1", ht_hosod(), args);
+}
+
+static void expect_has(const char *out, const char *what)
+{
+    if (!out || !strstr(out, what))
+        ht_fail("expected \"%s\" in:\n%s", what, out ? out : "(nothing)");
+}
 #define CITIZENS 9
 
 typedef struct citizen {
@@ -328,23 +346,6 @@ static void test_nats_restarted(void)
     ht_cluster_stop(&c);
 }
 
-/* `hosod ARGS` with stderr folded in; returns the exit code. */
-static int hosod(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int hosod(char **out, const char *fmt, ...)
-{
-    char args[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return ht_sh(out, "'%s' %s 2>&1", ht_hosod(), args);
-}
-
-static void expect_has(const char *out, const char *what)
-{
-    if (!out || !strstr(out, what))
-        ht_fail("expected \"%s\" in:\n%s", what, out ? out : "(nothing)");
-}
 
 static void test_refused_and_status(void)
 {
@@ -412,5 +413,158 @@ static void test_refused_and_status(void)
     ht_server_stop(&c.node[0]);
 }
 
-UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
+
+/* Officers, bots and admins: their account lives on one node, the dossiers they work on
+ * on all of them. Made through the cluster from any node's data dir; an officer's list
+ * through any node holds every shard's dossiers, in order, page by page; moves and
+ * lookups reach the dossier's node whichever node they came to. */
+static void test_staff_across_nodes(void)
+{
+    ht_cluster c;
+    citizen cs[6];
+    ht_service svc;
+    ht_user off;
+    char *out = NULL;
+    ht_cluster_start(&c, 3, SHARDS, NULL);
+    citizens_new(&c, cs, 6);
+    ht_conn conn;
+    ht_conn_init(&conn, c.node[0].port);
+    ht_service_pick(&conn, &svc, 0, NULL);
+    ht_conn_close(&conn);
+
+    /* The officer is made through node 3's data dir, and lands where its shard is. */
+    memset(&off, 0, sizeof off);
+    snprintf(off.login, sizeof off.login, "canbo_%d", (int)getpid());
+    snprintf(off.password, sizeof off.password, "Can-bo-mat-khau-1");
+    EXPECT_INT(hosod(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s",
+                     c.file, c.node[2].dir, off.login, off.password, svc.agency),
+               0);
+    expect_has(out, "done on node");
+    free(out);
+    EXPECT_INT(hosod(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s",
+                     c.file, c.node[0].dir, off.login, off.password, svc.agency),
+               1);
+    expect_has(out, "exists already");
+    free(out);
+    EXPECT_INT(hosod(&out, "admin create-bot --cluster '%s' --data '%s' --username bot_%d --password Bot-mat-khau-1 "
+                           "--scopes lookup --json",
+                     c.file, c.node[1].dir, (int)getpid()),
+               0);
+    expect_has(out, "webhook_secret");
+    free(out);
+    /* The catalogue goes to every node. */
+    char cat[PATH_MAX + 32];
+    snprintf(cat, sizeof cat, "%s/cat.json", c.nats.dir);
+    FILE *f = fopen(cat, "w");
+    fprintf(f, "[%s]", ht_dump(svc.svc));
+    fclose(f);
+    EXPECT_INT(hosod(&out, "admin import-services --cluster '%s' --data '%s' '%s'", c.file, c.node[0].dir, cat), 0);
+    expect_has(out, "n1");
+    expect_has(out, "n2");
+    expect_has(out, "n3");
+    free(out);
+
+    /* Dossiers on every node. */
+    char codes[12][64];
+    int ncodes = 0;
+    for (int i = 0; i < 6; i++)
+        for (int k = 0; k < 2; k++) {
+            ht_conn_init(&conn, c.node[(i + k) % 3].port);
+            ht_submit(&conn, &cs[i].u, &svc, codes[ncodes++], 64);
+            ht_conn_close(&conn);
+        }
+    ht_cluster_wait_outbox(&c, 10000); /* the locator of each code is in */
+
+    for (int k = 0; k < c.nnodes; k++) {
+        ht_conn_init(&conn, c.node[k].port);
+        ht_login(&conn, &off, 1);
+        if (!strstr(off.token, "s."))
+            ht_fail("an officer's token does not say staff: %.6s", off.token);
+        /* The list, 5 at a time, through node k: every dossier once, newest first. */
+        char path[512], cursor[1024] = "";
+        int seen = 0;
+        long long last_at = LLONG_MAX;
+        for (int page = 0; page < 10; page++) {
+            snprintf(path, sizeof path, "/v1/agency/dossiers?limit=5%s%s", cursor[0] ? "&cursor=" : "", cursor);
+            ht_resp r;
+            ht_mp_call(&conn, "GET", path, off.token, NULL, &r);
+            HT_EXPECT_REPLY(&r, 200, NULL);
+            json_t *items = ht_items(&r, "dossiers");
+            for (size_t i = 0; i < json_array_size(items); i++) {
+                json_t *d = json_array_get(items, i);
+                long long at = ht_jint(d, "submitted_at");
+                if (at > last_at)
+                    ht_fail("the list is out of order at %s", ht_jstr(d, "code"));
+                last_at = at;
+                int found = 0;
+                for (int j = 0; j < ncodes; j++)
+                    found |= strcmp(codes[j], ht_jstr(d, "code")) == 0;
+                if (!found)
+                    ht_fail("the list has %s, which nobody submitted", ht_jstr(d, "code"));
+                seen++;
+            }
+            snprintf(cursor, sizeof cursor, "%s", ht_jstr(r.json, "next") ? ht_jstr(r.json, "next") : "");
+            ht_resp_free(&r);
+            if (!cursor[0])
+                break;
+        }
+        EXPECT_INT(seen, ncodes);
+        ht_resp r;
+        ht_mp_call(&conn, "GET", "/v1/agency/dossiers?cursor=not-one", off.token, NULL, &r);
+        HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+    }
+    /* Each dossier accepted through a node, read by its citizen through another. */
+    for (int j = 0; j < ncodes; j++) {
+        ht_resp r;
+        ht_conn_init(&conn, c.node[j % 3].port);
+        EXPECT_INT(ht_transition(&conn, &off, codes[j], 2, 1, &r), 200);
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+        ht_conn_init(&conn, c.node[(j + 1) % 3].port);
+        ht_get_dossier(&conn, cs[j / 2].u.token, codes[j], &r);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        EXPECT_INT((int)ht_jint(ht_dossier_of(&r), "status"), 2);
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+    }
+    {
+        /* The status filter goes to every node; an unknown code is 404 from any. */
+        ht_conn_init(&conn, c.node[1].port);
+        EXPECT_INT(ht_count_list(&conn, off.token, "/v1/agency/dossiers?status=2"), ncodes);
+        EXPECT_INT(ht_count_list(&conn, off.token, "/v1/agency/dossiers?status=1"), 0);
+        ht_resp r;
+        EXPECT_INT(ht_transition(&conn, &off, "000.00.12.H29-991231-9999", 4, 1, &r), 404);
+        ht_resp_free(&r);
+        /* A voucher a client made up is refused. */
+        char hdr[512];
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nx-hoso-caller: eyJhIjoxfQ.bm9wZQ\r\n", off.token);
+        ht_http(&conn, "GET", "/v1/agency/dossiers", hdr, NULL, 0, &r);
+        EXPECT_INT(r.status, 401);
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+    }
+    /* A bot looks a dossier up through a node that does not hold it. */
+    {
+        ht_user bot;
+        memset(&bot, 0, sizeof bot);
+        snprintf(bot.login, sizeof bot.login, "bot_%d", (int)getpid());
+        snprintf(bot.password, sizeof bot.password, "Bot-mat-khau-1");
+        ht_conn_init(&conn, c.node[2].port);
+        ht_login(&conn, &bot, 1);
+        json_t *b = json_pack("{s:s, s:s}", "code", codes[0], "phone_last4", cs[0].u.phone + strlen(cs[0].u.phone) - 4);
+        ht_resp r;
+        ht_mp_callj(&conn, "POST", "/v1/bot/lookup", bot.token, b, &r);
+        json_decref(b);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        EXPECT_INT((int)ht_jint(r.json, "status"), 2);
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+    }
+    ht_service_free(&svc);
+    ht_cluster_stop(&c);
+}
+
+UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_staff_across_nodes), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
           UNIT(test_refused_and_status))

@@ -1,0 +1,174 @@
+/*
+ * admin.c - operator commands through the cluster (`hosod admin ... --cluster FILE`):
+ * the command runs on the node that holds the record (an account's shard), or on
+ * every node (the catalogue), whichever node's data dir the operator named.
+ *
+ * The tool opens that data dir only for the cluster's key: it signs each command with
+ * a MAC under a subkey of secret.key (good for a minute), so nothing else on the
+ * message bus can make an account. The node checks the MAC and runs the command with
+ * the executor main.c registered (server/tools/), on nats.c's thread, as the offline
+ * command would beside a running server.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "internal.h"
+
+#define ADMIN_TTL_MS 60000
+#define ADMIN_TIMEOUT_MS 10000
+
+static hoso_admin_exec executor;
+
+void hoso_broker_set_admin(hoso_admin_exec fn)
+{
+    executor = fn;
+}
+
+/* [payload (bin), expires (ms), mac (bin 32)] */
+static void sign(hoso_store *s, const void *payload, size_t len, msgpack_sbuffer *out)
+{
+    msgpack_packer pk;
+    uint8_t mac[32];
+    int64_t exp = hoso_now_ms() + ADMIN_TTL_MS;
+    msgpack_sbuffer signed_part;
+    msgpack_sbuffer_init(&signed_part);
+    msgpack_sbuffer_write(&signed_part, payload, len);
+    msgpack_sbuffer_write(&signed_part, (const char *)&exp, sizeof exp);
+    hoso_store_mac(s, signed_part.data, signed_part.size, mac);
+    msgpack_sbuffer_destroy(&signed_part);
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_bin(&pk, len);
+    msgpack_pack_bin_body(&pk, payload, len);
+    msgpack_pack_int64(&pk, exp);
+    msgpack_pack_bin(&pk, sizeof mac);
+    msgpack_pack_bin_body(&pk, mac, sizeof mac);
+}
+
+static void reply(natsConnection *nc, const char *to, int ok, const char *msg)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    hoso_pack_cstr(&pk, "ok");
+    ok ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+    hoso_pack_kcstr(&pk, "message", msg);
+    natsConnection_Publish(nc, to, sb.data, (int)sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+void hoso__admin_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub, (void)closure;
+    const char *to = natsMsg_GetReply(msg);
+    hoso_store *s = hoso_server_store(hoso__broker_server());
+    msgpack_unpacked u, cmd;
+    char why[256] = "";
+    msgpack_unpacked_init(&u);
+    msgpack_unpacked_init(&cmd);
+    if (to == NULL)
+        goto Exit;
+    const msgpack_object *a = NULL;
+    if (msgpack_unpack_next(&u, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), NULL) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 3)
+        a = u.data.via.array.ptr;
+    if (a == NULL || a[0].type != MSGPACK_OBJECT_BIN || a[2].type != MSGPACK_OBJECT_BIN ||
+        a[2].via.bin.size != 32 || a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        reply(nc, to, 0, "not a signed admin command");
+        goto Exit;
+    }
+    int64_t exp = (int64_t)a[1].via.u64, now = hoso_now_ms();
+    uint8_t want[32];
+    msgpack_sbuffer sp;
+    msgpack_sbuffer_init(&sp);
+    msgpack_sbuffer_write(&sp, a[0].via.bin.ptr, a[0].via.bin.size);
+    msgpack_sbuffer_write(&sp, (const char *)&exp, sizeof exp);
+    hoso_store_mac(s, sp.data, sp.size, want);
+    msgpack_sbuffer_destroy(&sp);
+    if (sodium_memcmp(want, a[2].via.bin.ptr, 32) != 0) {
+        reply(nc, to, 0, "the command is not signed with this cluster's secret.key");
+        goto Exit;
+    }
+    if (exp < now || exp > now + 2 * ADMIN_TTL_MS) {
+        reply(nc, to, 0, "the command expired (check the clocks of this machine and the node)");
+        goto Exit;
+    }
+    if (msgpack_unpack_next(&cmd, a[0].via.bin.ptr, a[0].via.bin.size, NULL) != MSGPACK_UNPACK_SUCCESS ||
+        executor == NULL) {
+        reply(nc, to, 0, "the node cannot run admin commands");
+        goto Exit;
+    }
+    int err = executor(s, &cmd.data, why, sizeof why);
+    reply(nc, to, err == 0, err == 0 ? hoso__broker_me()->id : why[0] ? why : hoso_err_message(err));
+Exit:
+    msgpack_unpacked_destroy(&cmd);
+    msgpack_unpacked_destroy(&u);
+    natsMsg_Destroy(msg);
+}
+
+int hoso_cluster_admin_send(const hoso_cluster *c, hoso_store *s, int shard, const void *cmd, size_t len,
+                            const char *what)
+{
+    natsConnection *nc = NULL;
+    natsOptions *opts = NULL;
+    msgpack_sbuffer sb;
+    int failed = 0;
+    if (natsOptions_Create(&opts) != NATS_OK || natsOptions_SetURL(opts, c->nats_url) != NATS_OK ||
+        natsOptions_SetTimeout(opts, 2000) != NATS_OK || natsOptions_SetName(opts, "hosod-admin") != NATS_OK ||
+        natsConnection_Connect(&nc, opts) != NATS_OK) {
+        natsOptions_Destroy(opts);
+        fprintf(stderr, "hosod %s: cannot reach NATS at %s\n", what, c->nats_url);
+        return 1;
+    }
+    natsOptions_Destroy(opts);
+    msgpack_sbuffer_init(&sb);
+    sign(s, cmd, len, &sb);
+    if ((int64_t)sb.size > natsConnection_GetMaxPayload(nc)) {
+        fprintf(stderr, "hosod %s: the command is larger than NATS carries (%" PRId64 " bytes; raise max_payload)\n",
+                what, natsConnection_GetMaxPayload(nc));
+        failed = 1;
+    }
+    /* One node (the shard's), or each node in turn. */
+    for (unsigned i = 0; !failed && i < c->nnodes; i++) {
+        const hoso_cluster_node *n = &c->nodes[i];
+        if (shard >= 0 && ((unsigned)shard < n->first || (unsigned)shard > n->last))
+            continue;
+        char subj[48];
+        natsMsg *r = NULL;
+        snprintf(subj, sizeof subj, "hoso.admin.%u", n->first);
+        natsStatus st = natsConnection_Request(&r, nc, subj, sb.data, (int)sb.size, ADMIN_TIMEOUT_MS);
+        if (st != NATS_OK) {
+            fprintf(stderr, "hosod %s: node %s %s\n", what, n->id,
+                    st == NATS_NO_RESPONDERS ? "is down: start it and run the command again" : "did not answer in time");
+            failed = 1;
+            continue;
+        }
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        int ok = 0;
+        char msg[256] = "no reply";
+        if (msgpack_unpack_next(&u, natsMsg_GetData(r), (size_t)natsMsg_GetDataLength(r), NULL) ==
+            MSGPACK_UNPACK_SUCCESS) {
+            const msgpack_object *o = hoso_map_get(&u.data, "ok"), *m = hoso_map_get(&u.data, "message");
+            ok = o != NULL && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
+            if (m != NULL && m->type == MSGPACK_OBJECT_STR)
+                snprintf(msg, sizeof msg, "%.*s", (int)m->via.str.size, m->via.str.ptr);
+        }
+        msgpack_unpacked_destroy(&u);
+        natsMsg_Destroy(r);
+        if (!ok) {
+            fprintf(stderr, "hosod %s: node %s: %s\n", what, n->id, msg);
+            failed = 1;
+        } else {
+            fprintf(stderr, "hosod %s: done on node %s\n", what, n->id);
+        }
+    }
+    msgpack_sbuffer_destroy(&sb);
+    natsConnection_Destroy(nc);
+    return failed;
+}

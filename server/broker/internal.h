@@ -1,0 +1,41 @@
+/*
+ * internal.h - what the files of server/broker/ share with each other (nats.c owns the
+ * connection and the buckets; staff.c and relay.c use them).
+ */
+#ifndef HOSO_SERVER_BROKER_INTERNAL_H
+#define HOSO_SERVER_BROKER_INTERNAL_H
+
+#include <nats/nats.h>
+#include "broker.h"
+
+/* nats.c: the node's connection, its cluster and itself, the locator bucket (dossier
+ * code -> shard), and its server. Valid while the broker runs. */
+natsConnection *hoso__broker_conn(void);
+const hoso_cluster *hoso__broker_cluster(void);
+const hoso_cluster_node *hoso__broker_me(void);
+kvStore *hoso__broker_kv_loc(void);
+hoso_server *hoso__broker_server(void);
+/* A forward's deadline, in ms (the front node answers 503 past it). */
+#define HOSO__FORWARD_TIMEOUT_MS 8000
+
+/* staff.c: requests of officers, admins and bots. */
+/* Starts and stops the staff threads. */
+int hoso__staff_start(void);
+void hoso__staff_stop(void);
+/* Where a staff request goes: kinds of routes. */
+enum { HOSO__STAFF_HOME, HOSO__STAFF_DOSSIER, HOSO__STAFF_LIST };
+/* Hands r (a staff token of shard home) to the staff threads: worker thread. Returns
+ * HOSO_ASYNC, 0 when this node answers it alone (the account's own things, here), or
+ * an error with r->err. */
+int hoso__staff_forward(hoso_req *r, unsigned home);
+/* A request that carries a caller another node vouched for (x-hoso-caller): 1 with
+ * r->who, r->token and r->authed set; 0 when it carries none; UNAUTHORIZED (r->err)
+ * when the voucher is not good. Worker thread. */
+int hoso__staff_vouched(hoso_req *r);
+/* The node's side of hoso.auth.<shard>: the caller of a token (nats.c's thread). */
+void hoso__staff_on_auth(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+
+/* admin.c: the node's side of hoso.admin.<shard> (nats.c's thread). */
+void hoso__admin_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+
+#endif
