@@ -483,7 +483,7 @@ static int cmd_serve(int argc, char **argv)
      * hash). Set before the pool exists; an operator's own setting wins. */
     setenv("UV_THREADPOOL_SIZE", "4", 0);
     hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed, start_services, stop_services, services_metrics, &portal,
-                    cluster.nnodes > 0 ? hoso_broker_forward : NULL};
+                    cluster.nnodes > 0 ? hoso_broker_forward : NULL, cluster.nnodes > 0 ? &hoso_broker_remote_ops : NULL};
     return hoso_server_run(&cfg, &app) == 0 ? 0 : 1;
 }
 

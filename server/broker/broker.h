@@ -80,6 +80,9 @@ void hoso_broker_token_prefix(const char *account, hoso_role role, char out[8]);
  * 0 when this node answers it. Worker thread. */
 int hoso_broker_forward(hoso_req *r);
 
+/* What the WebSocket push uses of the cluster (live.c): hoso_app.remote. */
+extern const hoso_remote_ops hoso_broker_remote_ops;
+
 /* Prometheus lines of the broker (hoso_app.metrics). */
 void hoso_broker_metrics(msgpack_sbuffer *out);
 

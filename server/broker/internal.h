@@ -35,6 +35,21 @@ int hoso__staff_vouched(hoso_req *r);
 /* The node's side of hoso.auth.<shard>: the caller of a token (nats.c's thread). */
 void hoso__staff_on_auth(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 
+/* staff.c: the caller of token from the node of shard (or this node's store when it
+ * holds it): 0, UNAUTHORIZED, UNAVAILABLE. Blocking: staff threads only. */
+int hoso__staff_whoami(unsigned shard, const char *token, hoso_caller *who);
+/* Runs fn(arg) on a staff thread. Errors: UNAVAILABLE (stopping), NOMEM. */
+int hoso__staff_run(void (*fn)(void *arg), void *arg);
+
+/* live.c: live push across nodes. */
+int hoso__live_start(void);
+void hoso__live_stop(void);
+/* Writer thread, after a commit: the events to hoso.live.* . */
+void hoso__live_publish(const hoso_event *ev, size_t n);
+/* The node's side of hoso.feed.<shard> (nats.c's thread). */
+void hoso__live_on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+void hoso__live_metrics(msgpack_sbuffer *out);
+
 /* admin.c: the node's side of hoso.admin.<shard> (nats.c's thread). */
 void hoso__admin_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 

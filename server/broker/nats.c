@@ -71,7 +71,7 @@ static struct broker {
     jsCtx *js;
     kvStore *kv_cluster, *kv_nodes, *kv_seq, *kv_loc;
     natsSubscription *rpc_sub[HOSO_CLUSTER_MAX_SHARDS], *auth_sub[HOSO_CLUSTER_MAX_SHARDS],
-        *admin_sub[HOSO_CLUSTER_MAX_SHARDS];
+        *admin_sub[HOSO_CLUSTER_MAX_SHARDS], *feed_sub[HOSO_CLUSTER_MAX_SHARDS];
     unsigned nrpc;
     natsSubscription *inbox_sub;
     char inbox[96];
@@ -663,7 +663,10 @@ static unsigned outbox_round(void)
 /* Writer thread, after each commit: wake the outbox. */
 static void on_commit(void *ctx, const hoso_event *ev, size_t n)
 {
-    (void)ctx, (void)ev, (void)n;
+    (void)ctx;
+    /* Live push for other nodes' WebSockets (and every node's agency streams). */
+    if (n > 0 && B.nc != NULL)
+        hoso__live_publish(ev, n);
     pthread_mutex_lock(&B.lock);
     B.wake = 1;
     pthread_cond_signal(&B.cond);
@@ -889,7 +892,8 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
     }
     const hoso_config *cfg = hoso_server_config(srv);
     const char *host = strcmp(cfg->host, "0.0.0.0") == 0 ? "127.0.0.1" : strcmp(cfg->host, "::") == 0 ? "::1" : cfg->host;
-    if ((err = hoso__relay_start(host, cfg->port, RELAY_THREADS)) != 0 || (err = hoso__staff_start()) != 0)
+    if ((err = hoso__relay_start(host, cfg->port, RELAY_THREADS)) != 0 || (err = hoso__staff_start()) != 0 ||
+        (err = hoso__live_start()) != 0)
         goto Fail;
     for (unsigned sh = B.me->first; sh <= B.me->last; sh++) {
         char subj[32];
@@ -902,7 +906,9 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
         snprintf(subj, sizeof subj, "hoso.auth.%u", sh);
         if ((s = natsConnection_Subscribe(&B.auth_sub[B.nrpc], B.nc, subj, hoso__staff_on_auth, NULL)) != NATS_OK ||
             (snprintf(subj, sizeof subj, "hoso.admin.%u", sh),
-             s = natsConnection_Subscribe(&B.admin_sub[B.nrpc], B.nc, subj, hoso__admin_on_msg, NULL)) != NATS_OK) {
+             s = natsConnection_Subscribe(&B.admin_sub[B.nrpc], B.nc, subj, hoso__admin_on_msg, NULL)) != NATS_OK ||
+            (snprintf(subj, sizeof subj, "hoso.feed.%u", sh),
+             s = natsConnection_Subscribe(&B.feed_sub[B.nrpc], B.nc, subj, hoso__live_on_feed, NULL)) != NATS_OK) {
             B.nrpc++;
             err = nats_fail("cannot serve a shard", s, HOSO_EINTERNAL);
             goto Fail;
@@ -961,9 +967,11 @@ void hoso_broker_stop(void)
         natsSubscription_Destroy(B.rpc_sub[i]);
         natsSubscription_Destroy(B.auth_sub[i]);
         natsSubscription_Destroy(B.admin_sub[i]);
-        B.auth_sub[i] = B.admin_sub[i] = NULL;
+        natsSubscription_Destroy(B.feed_sub[i]);
+        B.auth_sub[i] = B.admin_sub[i] = B.feed_sub[i] = NULL;
     }
     B.nrpc = 0;
+    hoso__live_stop();
     hoso__staff_stop();
     hoso__relay_stop();
     if (B.inbox_sub != NULL)
@@ -1018,4 +1026,5 @@ void hoso_broker_metrics(msgpack_sbuffer *out)
                      (unsigned long long)(atomic_load(&B.out_head) > B.out_pos ? atomic_load(&B.out_head) - B.out_pos : 0),
                      (unsigned long long)atomic_load(&B.n_seq_reserved),
                      (unsigned long long)atomic_load(&B.n_seq_conflicts), atomic_load(&B.connected));
+    hoso__live_metrics(out);
 }

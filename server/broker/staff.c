@@ -27,6 +27,8 @@
 
 typedef struct staff_job {
     struct staff_job *next;
+    void (*fn)(void *arg); /* hoso__staff_run: only this */
+    void *arg;
     hoso_ticket *ticket;
     unsigned home;
     int kind;
@@ -158,32 +160,39 @@ static int caller_decode(const void *data, size_t len, hoso_caller *who)
     return rc;
 }
 
-static int whoami(staff_job *j, hoso_caller *who)
+int hoso__staff_whoami(unsigned shard, const char *token, hoso_caller *who)
 {
-    if (hoso_broker_owns(j->home)) {
+    if (hoso_broker_owns(shard)) {
         hoso_txn *t = NULL;
         int err = hoso_txn_read(hoso_server_store(hoso__broker_server()), &t);
         if (err == 0) {
-            err = hoso_authenticate(t, j->token, strlen(j->token), hoso_now_ms(), who);
+            err = hoso_authenticate(t, token, strlen(token), hoso_now_ms(), who);
             hoso_txn_abort(t);
         }
-        if (err == HOSO_EUNAUTHORIZED)
-            return fail(j, err, "invalid or expired token");
-        return err != 0 ? fail(j, err, "cannot read the session") : 0;
+        return err;
     }
     char subj[32];
     natsMsg *reply = NULL;
-    snprintf(subj, sizeof subj, "hoso.auth.%u", j->home);
-    natsStatus s = natsConnection_Request(&reply, hoso__broker_conn(), subj, j->token, (int)strlen(j->token), 2000);
-    if (s != NATS_OK) {
-        const hoso_cluster_node *n = hoso_cluster_shard_node(hoso__broker_cluster(), j->home);
-        return fail(j, HOSO_EUNAVAILABLE, "shard %u (node %s) %s; retry in a moment", j->home, n ? n->id : "?",
-                    s == NATS_NO_RESPONDERS ? "is down" : "did not answer in time");
-    }
+    snprintf(subj, sizeof subj, "hoso.auth.%u", shard);
+    natsStatus s = natsConnection_Request(&reply, hoso__broker_conn(), subj, token, (int)strlen(token), 2000);
+    if (s != NATS_OK)
+        return HOSO_EUNAVAILABLE;
     int rc = natsMsg_GetDataLength(reply) > 0 &&
              caller_decode(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), who) == 0;
     natsMsg_Destroy(reply);
-    return rc ? 0 : fail(j, HOSO_EUNAUTHORIZED, "invalid or expired token");
+    return rc ? 0 : HOSO_EUNAUTHORIZED;
+}
+
+static int whoami(staff_job *j, hoso_caller *who)
+{
+    int err = hoso__staff_whoami(j->home, j->token, who);
+    if (err == HOSO_EUNAUTHORIZED)
+        return fail(j, err, "invalid or expired token");
+    if (err == HOSO_EUNAVAILABLE) {
+        const hoso_cluster_node *n = hoso_cluster_shard_node(hoso__broker_cluster(), j->home);
+        return fail(j, err, "shard %u (node %s) cannot be reached; retry in a moment", j->home, n ? n->id : "?");
+    }
+    return err != 0 ? fail(j, err, "cannot read the session") : 0;
 }
 
 /* "x-hoso-caller: <payload>.<mac>\r\n": [account, role, agency, scopes, expires] */
@@ -639,6 +648,11 @@ static void *staff_main(void *arg)
         if (S.head == NULL)
             S.tail = NULL;
         pthread_mutex_unlock(&S.lock);
+        if (j->fn != NULL) {
+            j->fn(j->arg);
+            free(j);
+            continue;
+        }
         run(j);
         hoso_ticket_finish(j->ticket, 0);
     }
@@ -679,10 +693,8 @@ static void job_free(void *p)
     free(j);
 }
 
-static int job_start(hoso_ticket *t, void *data)
+static int enqueue(staff_job *j)
 {
-    staff_job *j = data;
-    j->ticket = t;
     pthread_mutex_lock(&S.lock);
     if (S.stop || S.n == 0) {
         pthread_mutex_unlock(&S.lock);
@@ -696,6 +708,26 @@ static int job_start(hoso_ticket *t, void *data)
     pthread_cond_signal(&S.cond);
     pthread_mutex_unlock(&S.lock);
     return 0;
+}
+
+int hoso__staff_run(void (*fn)(void *arg), void *arg)
+{
+    staff_job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return HOSO_ENOMEM;
+    j->fn = fn;
+    j->arg = arg;
+    int err = enqueue(j);
+    if (err != 0)
+        free(j);
+    return err;
+}
+
+static int job_start(hoso_ticket *t, void *data)
+{
+    staff_job *j = data;
+    j->ticket = t;
+    return enqueue(j);
 }
 
 static int job_done(hoso_req *r, void *data, int result)

@@ -288,6 +288,48 @@ int hoso_req_hand_off(hoso_req *r, int (*start)(hoso_ticket *t, void *data), hos
 /* Any thread, once per ticket. */
 void hoso_ticket_finish(hoso_ticket *t, int result);
 
+/* Runs fn(arg) on worker w's loop, from any thread. Errors: NOMEM (fn will not run). */
+int hoso_worker_post(hoso_worker *w, void (*fn)(void *arg), void *arg);
+
+/* ---------------------------------------------------------------------------------- */
+/* Cluster mode as the WebSocket push sees it (server/push/ws.c): a connection whose
+ * token belongs to another node's shard learns its caller, reads its feed and gets its
+ * live events through these; main.c hands the broker's in (hoso_app.remote). The
+ * callbacks run on the worker given. */
+typedef struct hoso_feed_page {
+    int err;              /* 0, UNAUTHORIZED, CURSOR_EXPIRED, UNAVAILABLE */
+    char epoch[33];       /* the epoch of the node that holds the feed */
+    uint64_t head;        /* its last seq */
+    int recovered;        /* since was within the feed (and the epoch the same) */
+    int more;             /* more events after these */
+    size_t n;
+    struct hoso_feed_item {
+        uint64_t seq;
+        const void *body; /* the stored feed body {seq, at, type, ...} */
+        size_t len;
+    } *items;
+    void *priv;
+} hoso_feed_page;
+typedef struct hoso_remote_ops {
+    /* 1 when the token names a shard of another node. */
+    int (*foreign)(const char *token, size_t len);
+    /* The caller of token, from its node: done(arg, 0 or HOSO_E*, who) on w. */
+    int (*auth)(hoso_worker *w, const char *token, size_t len,
+                void (*done)(void *arg, int err, const hoso_caller *who), void *arg);
+    /* The token's owner feed after since (at most limit events), from its node; epoch
+     * (may be NULL) is the client's: done(arg, page) on w, page freed with page_free. */
+    int (*feed)(hoso_worker *w, const char *token, uint64_t since, const char *epoch, unsigned limit,
+                void (*done)(void *arg, hoso_feed_page *page), void *arg);
+    void (*page_free)(hoso_feed_page *page);
+    /* Live events of owner reach this node's hubs from the call on (counted: every
+     * watch has its unwatch). */
+    int (*watch)(const char *owner);
+    void (*unwatch)(const char *owner);
+} hoso_remote_ops;
+/* Events committed on another node, handed to this node's hubs: to owner streams, or
+ * (agency) to agency streams only. Any thread. */
+void hoso_server_push_remote(hoso_server *srv, const hoso_event *ev, size_t n, int agency);
+
 /* ---------------------------------------------------------------------------------- */
 /* A request as bytes and a reply from bytes (cluster forwarding, server/broker/). */
 /* Appends r as an HTTP/1.1 request to out: request line, its end-to-end headers, an
@@ -413,6 +455,11 @@ typedef struct hoso_app {
      * another node vouched for the caller, the hook sets r->who, r->token and
      * r->authed, and the runtime checks only the route's roles. */
     int (*forward)(hoso_req *r);
+    /* Cluster mode: the WebSocket side of the broker (NULL on a single node). In
+     * cluster mode agency streams get their events from the broker only (each node's
+     * own included), owner streams from the writer and, for owners held elsewhere,
+     * from the broker. */
+    const hoso_remote_ops *remote;
 } hoso_app;
 
 /* Runs the server until SIGINT/SIGTERM. Main thread only, once per process: the

@@ -34,6 +34,7 @@ struct hoso_worker {
     hoso_txn *rtxn;                    /* this thread's read txn (hoso__worker_read) */
     h2o_multithread_receiver_t done_rx;/* writer -> worker: ops with their results */
     h2o_multithread_receiver_t offload_rx; /* registration threads -> worker (offload.c) */
+    h2o_multithread_receiver_t post_rx;    /* any thread -> worker: hoso_worker_post */
     uv_async_t ctl;                    /* main -> worker: look at stop_phase */
     uv_check_t log_flush;              /* after each turn: the request lines (log.c) */
     atomic_long inflight;              /* ops submitted by this worker, not yet answered */

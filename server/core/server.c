@@ -249,6 +249,40 @@ static void on_log_flush(uv_check_t *c)
     hoso_log_thread_flush();
 }
 
+/* hoso_worker_post: a function to run on a worker, from any thread. */
+typedef struct post_msg {
+    h2o_multithread_message_t msg;
+    void (*fn)(void *arg);
+    void *arg;
+} post_msg;
+
+static void on_post(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    (void)rx;
+    while (!h2o_linklist_is_empty(messages)) {
+        post_msg *m = H2O_STRUCT_FROM_MEMBER(post_msg, msg.link, messages->next);
+        h2o_linklist_unlink(&m->msg.link);
+        m->fn(m->arg);
+        free(m);
+    }
+}
+
+int hoso_worker_post(hoso_worker *w, void (*fn)(void *arg), void *arg)
+{
+    post_msg *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return HOSO_ENOMEM;
+    m->fn = fn;
+    m->arg = arg;
+    h2o_multithread_send_message(&w->post_rx, &m->msg);
+    return 0;
+}
+
+void hoso_server_push_remote(hoso_server *srv, const hoso_event *ev, size_t n, int agency)
+{
+    hoso__hub_publish_from(srv, ev, n, agency ? HOSO_HUB_AGENCY : HOSO_HUB_OWNER);
+}
+
 static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
 {
     int r;
@@ -259,6 +293,7 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
     h2o_context_init(&w->ctx, &w->loop, &srv->globalconf);
     h2o_multithread_register_receiver(w->ctx.queue, &w->done_rx, hoso__writer_on_done);
     h2o_multithread_register_receiver(w->ctx.queue, &w->offload_rx, hoso__offload_on_done);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->post_rx, on_post);
     uv_async_init(&w->loop, &w->ctl, on_ctl);
     uv_check_init(&w->loop, &w->log_flush);
     uv_check_start(&w->log_flush, on_log_flush);
@@ -348,6 +383,7 @@ static int worker_dispose(hoso_worker *w)
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->done_rx);
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->offload_rx);
+    h2o_multithread_unregister_receiver(w->ctx.queue, &w->post_rx);
     hoso__hub_dispose(w);
     h2o_context_dispose(&w->ctx);
     if (w->accept_ctx.ssl_ctx != NULL)

@@ -6,7 +6,8 @@
  * per-connection timers (ping, idle, auth and close deadlines), the bounded replay
  * from storage and the stop of the worker.
  *
- * Threads: hoso__hub_publish runs on the writer; everything else on the worker that
+ * Threads: hoso__hub_publish runs on the writer, hoso__hub_publish_from also on the
+ * cluster broker's threads; everything else on the worker that
  * owns the hub. A batch is read-only once posted; the last worker to release it
  * frees it.
  */
@@ -111,7 +112,7 @@ static void batch_release(batch *b)
         batch_free(b);
 }
 
-static int build_event(batch *b, hoso_hub_event *e, const hoso_event *src)
+static int build_event(batch *b, hoso_hub_event *e, const hoso_event *src, unsigned which)
 {
     msgpack_sbuffer sb;
     int err;
@@ -120,8 +121,11 @@ static int build_event(batch *b, hoso_hub_event *e, const hoso_event *src)
     e->seq = src->seq;
     memcpy(e->owner, src->owner, sizeof(e->owner));
     memcpy(e->agency, src->agency, sizeof(e->agency));
+    /* An index key left empty matches no subscription. */
+    if (!(which & HOSO_HUB_AGENCY))
+        e->agency[0] = '\0';
     /* The agency's frame (with owner and gseq) only for an event an agency follows. */
-    for (int agency = 0; agency < (src->agency[0] != '\0' ? 2 : 1); agency++) {
+    for (int agency = 0; agency < (e->agency[0] != '\0' ? 2 : 1); agency++) {
         msgpack_sbuffer_init(&sb);
         if ((err = hoso__hub_frame(src->body, src->body_len, agency ? src->owner : NULL, src->gseq, &sb)) != 0) {
             msgpack_sbuffer_destroy(&sb);
@@ -138,12 +142,19 @@ static int build_event(batch *b, hoso_hub_event *e, const hoso_event *src)
             e->frame_len = len;
         }
     }
+    if (!(which & HOSO_HUB_OWNER))
+        e->owner[0] = '\0';
     return 0;
 }
 
 void hoso__hub_publish(void *ctx, const hoso_event *ev, size_t n)
 {
     hoso_server *srv = ctx;
+    hoso__hub_publish_from(srv, ev, n, srv->app.remote != NULL ? HOSO_HUB_OWNER : HOSO_HUB_OWNER | HOSO_HUB_AGENCY);
+}
+
+void hoso__hub_publish_from(hoso_server *srv, const hoso_event *ev, size_t n, unsigned which)
+{
     unsigned nw = srv->nworkers;
     batch *b;
 
@@ -153,7 +164,7 @@ void hoso__hub_publish(void *ctx, const hoso_event *ev, size_t n)
         (b->ev = calloc(n, sizeof(*b->ev))) == NULL || (b->bufs = calloc(2 * n, sizeof(*b->bufs))) == NULL)
         goto Fail;
     for (size_t i = 0; i < n; i++) {
-        if (build_event(b, &b->ev[b->n], &ev[i]) != 0) {
+        if (build_event(b, &b->ev[b->n], &ev[i], which) != 0) {
             /* A body that does not decode never reaches anyone live; a subscriber
              * finds the gap and reads the entry from storage. */
             hoso_log(HOSO_LOG_ERROR, "push: event %llu of an owner feed could not be framed",

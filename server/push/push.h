@@ -80,8 +80,13 @@ void hoso__hub_stop(hoso_worker *w);
  * batches, unregisters the receiver and closes the hub's handles; the uv_run that
  * follows frees the hub. */
 void hoso__hub_dispose(hoso_worker *w);
-/* The event sink (hoso_server_add_event_sink, ctx = the server): writer thread. */
+/* The event sink (hoso_server_add_event_sink, ctx = the server): writer thread. In
+ * cluster mode it feeds owner streams only (agency events come back through NATS). */
 void hoso__hub_publish(void *srv, const hoso_event *ev, size_t n);
+/* The same for the streams of `which` (HOSO_HUB_OWNER, HOSO_HUB_AGENCY, or both).
+ * Any thread. */
+enum { HOSO_HUB_OWNER = 1, HOSO_HUB_AGENCY = 2 };
+void hoso__hub_publish_from(hoso_server *srv, const hoso_event *ev, size_t n, unsigned which);
 /* Builds the event frame from a stored feed body {seq, at, type, ...}: `type` becomes
  * `event`, and owner/gseq are added when owner != NULL. Appends to out.
  * Errors: CORRUPT (not a map), NOMEM. Any thread. */

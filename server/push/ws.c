@@ -40,6 +40,7 @@
 #define FLOOD_MAX_FRAMES 500
 #define CLOSE_GRACE_MS 5000
 #define WRITE_BATCH 64              /* frames per socket write */
+#define REMOTE_PAGE 256             /* events per page of a feed read from another node */
 
 /* Close codes (docs/protocol.md). */
 enum {
@@ -50,6 +51,7 @@ enum {
     WS_POLICY = 1008,
     WS_TOO_BIG = 1009,
     WS_INTERNAL = 1011,
+    WS_TRY_AGAIN = 1013,
     WS_IDLE = 4000,
     WS_UNAUTHORIZED = 4001,
     WS_FORBIDDEN = 4003,
@@ -100,10 +102,23 @@ struct hoso_ws {
     uint8_t *frag;
     size_t frag_len;
     int frag_op;
+    /* Cluster mode, a caller whose account is on another node (hoso_remote_ops). */
+    int remote;                   /* the owner feed is read from that node */
+    int auth_pending;             /* its caller is being looked up: frames wait */
+    int fetching;                 /* a page of its feed is on its way */
+    int first_page;               /* ... and it answers the subscribe */
+    int watching;                 /* its live events come to this node */
+    unsigned pending;             /* remote callbacks still to come */
+    int released;                 /* out of the hub and closed; freed once pending is 0 */
+    uint64_t sub_since;
+    char token[128];              /* for the pages of the feed */
 };
 
 static void queue_close(hoso_ws *c, uint16_t code, const char *reason);
 static void flush_out(hoso_ws *c);
+static void remote_fetch(hoso_ws *c, uint64_t since, const char *epoch);
+static void read_frames(hoso_ws *c);
+static void on_read(h2o_socket_t *sock, const char *err);
 
 /* ---------------------------------------------------------------------------------- */
 /* Lifetime */
@@ -117,22 +132,56 @@ static void free_frames(out_frame *f)
     }
 }
 
+/* Out of the hub, the socket closed, the buffers freed: all but the struct, which a
+ * remote callback still to come may need to look at. */
+static void release(hoso_ws *c)
+{
+    if (c->released)
+        return;
+    c->released = 1;
+    hoso__hub_leave(c->hub, &c->m);
+    hoso_metrics_ws_conns(-1);
+    if (c->watching)
+        c->srv->app.remote->unwatch(c->who.account);
+    c->watching = 0;
+    if (c->sock != NULL) {
+        c->sock->data = NULL;
+        h2o_socket_close(c->sock);
+        c->sock = NULL;
+    }
+    free_frames(c->head);
+    free_frames(c->inflight);
+    c->head = c->tail = c->inflight = NULL;
+    free(c->frag);
+    c->frag = NULL;
+    sodium_memzero(c->token, sizeof c->token);
+}
+
 static void destroy(hoso_ws *c)
 {
     if (c->depth > 0) {
         c->gone = 1; /* freed when the callback running returns */
         return;
     }
-    hoso__hub_leave(c->hub, &c->m);
-    hoso_metrics_ws_conns(-1);
-    if (c->sock != NULL) {
-        c->sock->data = NULL;
-        h2o_socket_close(c->sock);
+    release(c);
+    if (c->pending > 0) {
+        c->gone = 1; /* freed by the last remote callback */
+        return;
     }
-    free_frames(c->head);
-    free_frames(c->inflight);
-    free(c->frag);
     free(c);
+}
+
+/* A remote callback came back: 1 when the connection is still served, 0 when it was
+ * released meanwhile (then freed here if nothing else is to come). */
+static int back(hoso_ws *c)
+{
+    c->pending--;
+    if (c->released || c->gone) {
+        if (c->released && c->pending == 0 && c->depth == 0)
+            free(c);
+        return 0;
+    }
+    return 1;
 }
 
 /* Leaves one of h2o's callbacks: the connection goes if it asked to meanwhile.
@@ -485,6 +534,14 @@ size_t hoso__ws_replay(hoso_ws *c, size_t budget, int *again)
     *again = 0;
     if (c->closing || c->state != WS_REPLAY)
         return 0;
+    if (c->remote) {
+        /* The feed is on the owner's node: one page at a time, when the queue has room. */
+        if (!c->fetching && replay_room(c))
+            remote_fetch(c, c->last_sent, NULL);
+        else if (!c->fetching)
+            *again = 1;
+        return 0;
+    }
     /* Read on only while the client keeps up: a replay never trips the slow-consumer
      * limit by itself. */
     if (!replay_room(c)) {
@@ -556,6 +613,147 @@ void hoso__ws_shutdown(hoso_ws *c, int force)
 /* ---------------------------------------------------------------------------------- */
 /* Client messages */
 
+/* ---------------------------------------------------------------------------------- */
+/* Callers held by another node (cluster mode) */
+
+static void on_remote_auth(void *arg, int err, const hoso_caller *who)
+{
+    hoso_ws *c = arg;
+    if (!back(c))
+        return;
+    c->auth_pending = 0;
+    c->depth++;
+    if (err == 0) {
+        c->who = *who;
+        c->authed = 1;
+        c->remote = 1;
+    } else if (err == HOSO_EUNAUTHORIZED) {
+        fail(c, WS_UNAUTHORIZED, err, "unauthorized: invalid or expired token");
+    } else {
+        fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "the account's node cannot be reached, try again later");
+    }
+    /* The frames that came behind the auth frame (a subscribe, typically) are read now. */
+    if (c->sock != NULL && !c->peer_closed) {
+        h2o_socket_read_start(c->sock, on_read);
+        if (c->sock->input->size > 0)
+            read_frames(c);
+    }
+    if (!c->gone && !maybe_finish(c))
+        flush_out(c);
+    leave(c);
+}
+
+/* 1 when the token's account is on another node and its lookup started (the frames
+ * after it wait for the answer); 0 when this node holds it. */
+static int remote_auth(hoso_ws *c, const char *token, size_t len)
+{
+    const hoso_remote_ops *ops = c->srv->app.remote;
+    if (ops == NULL || !ops->foreign(token, len))
+        return 0;
+    if (len >= sizeof c->token) {
+        fail(c, WS_UNAUTHORIZED, HOSO_EUNAUTHORIZED, "unauthorized: invalid or expired token");
+        return 1;
+    }
+    memcpy(c->token, token, len);
+    c->token[len] = '\0';
+    c->auth_pending = 1;
+    c->pending++;
+    if (ops->auth(c->w, token, len, on_remote_auth, c) != 0) {
+        c->pending--;
+        c->auth_pending = 0;
+        fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "the account's node cannot be reached, try again later");
+        return 1;
+    }
+    if (c->sock != NULL)
+        h2o_socket_read_stop(c->sock);
+    return 1;
+}
+
+typedef struct subscribed_arg {
+    const char *epoch, *agency;
+    uint64_t head;
+    int recovered;
+} subscribed_arg;
+
+static int pack_subscribed(msgpack_packer *pk, void *p);
+
+static void on_page(void *arg, hoso_feed_page *p)
+{
+    hoso_ws *c = arg;
+    const hoso_remote_ops *ops = c->srv->app.remote;
+    size_t sent = 0;
+    if (!back(c)) {
+        ops->page_free(p);
+        return;
+    }
+    c->fetching = 0;
+    c->depth++;
+    if (c->closing) {
+        /* nothing more to send */
+    } else if (p->err == HOSO_EUNAUTHORIZED) {
+        fail(c, WS_UNAUTHORIZED, p->err, "unauthorized: invalid or expired token");
+    } else if (p->err == HOSO_ECURSOR_EXPIRED) {
+        fail(c, WS_EXPIRED, p->err, "the feed moved past this cursor, fetch the snapshot");
+    } else if (p->err != 0) {
+        fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "the node of this feed cannot be reached, try again later");
+    } else {
+        if (c->first_page) {
+            subscribed_arg a = {p->epoch, NULL, p->head, p->recovered};
+            c->first_page = 0;
+            send_packed(c, pack_subscribed, &a);
+            c->last_sent = p->recovered ? c->sub_since : p->head;
+            c->replayed = 0;
+        }
+        for (size_t i = 0; i < p->n && !c->closing; i++) {
+            msgpack_sbuffer sb;
+            if (p->items[i].seq <= c->last_sent)
+                continue;
+            if (p->items[i].seq != c->last_sent + 1) {
+                fail(c, WS_EXPIRED, HOSO_ECURSOR_EXPIRED, "the feed moved past this cursor, fetch the snapshot");
+                break;
+            }
+            msgpack_sbuffer_init(&sb);
+            int err = hoso__hub_frame(p->items[i].body, p->items[i].len, NULL, 0, &sb);
+            if (err == 0)
+                err = send_frame(c, sb.data, sb.size);
+            msgpack_sbuffer_destroy(&sb);
+            if (err != 0) {
+                fail(c, WS_INTERNAL, err, "replay failed");
+                break;
+            }
+            c->last_sent = p->items[i].seq;
+            sent++;
+        }
+        hoso_metrics_ws_delivered(sent);
+        c->replayed += sent;
+        if (!c->closing && p->more) {
+            if (replay_room(c))
+                remote_fetch(c, c->last_sent, NULL);
+            else
+                hoso__hub_want_replay(c->hub, &c->m); /* on when the queue drains */
+        } else if (!c->closing) {
+            c->state = WS_LIVE;
+            hoso_metrics_ws_replay(c->replayed);
+        }
+    }
+    ops->page_free(p);
+    if (!c->gone && !maybe_finish(c))
+        flush_out(c);
+    leave(c);
+}
+
+static void remote_fetch(hoso_ws *c, uint64_t since, const char *epoch)
+{
+    const hoso_remote_ops *ops = c->srv->app.remote;
+    c->fetching = 1;
+    c->pending++;
+    if (ops->feed(c->w, c->token, since, epoch, REMOTE_PAGE, on_page, c) != 0) {
+        c->pending--;
+        c->fetching = 0;
+        fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "the node of this feed cannot be reached, try again later");
+    }
+}
+
 static int authenticate(hoso_ws *c, hoso_txn *txn, const char *token, size_t len)
 {
     int err = hoso_authenticate(txn, token, len, hoso_now_ms(), &c->who);
@@ -609,10 +807,12 @@ static void on_auth(hoso_ws *c, void *m)
     msg_auth *a = m;
     hoso_txn *txn = NULL;
     int err;
-    if (c->authed) {
+    if (c->authed || c->auth_pending) {
         fail(c, WS_POLICY, HOSO_EBAD_REQUEST, "already authenticated");
         return;
     }
+    if (remote_auth(c, a->token.ptr, a->token.len))
+        return;
     if ((err = hoso__worker_read(c->w, &txn)) == 0) {
         err = authenticate(c, txn, a->token.ptr, a->token.len);
         hoso_txn_reset(txn);
@@ -622,12 +822,6 @@ static void on_auth(hoso_ws *c, void *m)
     else if (err != 0)
         fail(c, WS_INTERNAL, err, "authentication failed");
 }
-
-typedef struct subscribed_arg {
-    const char *epoch, *agency;
-    uint64_t head;
-    int recovered;
-} subscribed_arg;
 
 static int pack_subscribed(msgpack_packer *pk, void *p)
 {
@@ -684,6 +878,20 @@ static void on_subscribe(hoso_ws *c, void *m)
     /* Join the index first: from here every commit reaches this connection live or is
      * in the snapshots read below. */
     hoso__hub_subscribe(c->hub, &c->m, HOSO_SUB_OWNER, c->who.account);
+    if (c->remote) {
+        /* The same on another node's feed: its live events come here from now on, then
+         * its pages are read (the answer to this subscribe comes with the first). */
+        if (c->srv->app.remote->watch(c->who.account) != 0) {
+            fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "live events cannot be followed now, try again later");
+            return;
+        }
+        c->watching = 1;
+        c->state = WS_REPLAY;
+        c->first_page = 1;
+        c->sub_since = (uint64_t)s->since;
+        remote_fetch(c, c->sub_since, s->epoch.ptr);
+        return;
+    }
     if ((err = hoso__worker_read(c->w, &txn)) != 0 || (err = hoso_feed_head(txn, c->who.account, &head)) != 0) {
         if (txn != NULL)
             hoso_txn_reset(txn);
@@ -846,7 +1054,7 @@ static void read_frames(hoso_ws *c)
 {
     h2o_buffer_t *in = c->sock->input;
     size_t off = 0;
-    while (!c->peer_closed && c->sock != NULL && in->size - off >= 2) {
+    while (!c->peer_closed && !c->auth_pending && c->sock != NULL && in->size - off >= 2) {
         uint8_t *p = (uint8_t *)in->bytes + off;
         size_t avail = in->size - off;
         unsigned fin = p[0] & 0x80, rsv = p[0] & 0x70, op = p[0] & 0x0f, masked = p[1] & 0x80, len7 = p[1] & 0x7f;
@@ -965,6 +1173,8 @@ static void on_upgraded(void *data, h2o_socket_t *sock, size_t reqsize)
     c->sock = sock;
     sock->data = c;
     h2o_buffer_consume(&sock->input, reqsize);
+    if (c->auth_pending)
+        return; /* the frames are read once the caller is known (on_remote_auth) */
     h2o_socket_read_start(sock, on_read);
     c->depth++;
     if (sock->input->size > 0)
@@ -1014,7 +1224,10 @@ int hoso_route_ws(hoso_req *r)
     const char *tok = NULL;
     size_t tlen = 0;
     int has = hoso__req_bearer(r, &tok, &tlen);
-    if (has != 0)
+    int remote = 0;
+    if (has > 0 && r->srv->app.remote != NULL && r->srv->app.remote->foreign(tok, tlen))
+        remote = 1; /* looked up once the connection is in the hub, below */
+    else if (has != 0)
         token_err = has > 0 ? authenticate(c, r->rtxn, tok, tlen) : HOSO_EUNAUTHORIZED;
     hoso__req_finished(r, 101, 0);
     accept_key(accept, key);
@@ -1025,6 +1238,8 @@ int hoso_route_ws(hoso_req *r)
                           strlen(accept));
     hoso__hub_join(c->hub, &c->m, c);
     hoso_metrics_ws_conns(1);
+    if (remote)
+        remote_auth(c, tok, tlen);
     if (token_err == HOSO_EUNAUTHORIZED)
         fail(c, WS_UNAUTHORIZED, token_err, "unauthorized: invalid or expired token");
     else if (token_err != 0)

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include "hoso_test.h"
+#include "ws.h"
 
 #define SHARDS 12
 
@@ -566,5 +567,167 @@ static void test_staff_across_nodes(void)
     ht_cluster_stop(&c);
 }
 
-UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_staff_across_nodes), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
+/* An officer made through the cluster, signed in through node k. */
+static void officer_new(ht_cluster *c, const ht_service *svc, int k, ht_user *off)
+{
+    char *out = NULL;
+    memset(off, 0, sizeof(*off));
+    snprintf(off->login, sizeof off->login, "canbo_ws_%d", (int)getpid());
+    snprintf(off->password, sizeof off->password, "Can-bo-mat-khau-2");
+    snprintf(off->agency, sizeof off->agency, "%s", svc->agency);
+    if (hosod(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s", c->file,
+              c->node[0].dir, off->login, off->password, svc->agency) != 0)
+        ht_fail("create-officer through the cluster: %s", out);
+    free(out);
+    ht_conn conn;
+    ht_conn_init(&conn, c->node[k].port);
+    ht_login(&conn, off, 1);
+    ht_conn_close(&conn);
+}
+
+static void move_via(ht_cluster *c, int k, const ht_user *off, const char *code, int to)
+{
+    ht_conn conn;
+    ht_resp r;
+    ht_conn_init(&conn, c->node[k].port);
+    if (ht_transition(&conn, off, code, to, -1, &r) != 200)
+        ht_fail("move %s to %d through node %d: %s", code, to, k + 1, r.body);
+    ht_resp_free(&r);
+    ht_conn_close(&conn);
+}
+
+/* The next event must be seq (and of that event type when not NULL). */
+static void expect_seq(ht_ws *ws, long long seq, const char *event)
+{
+    json_t *e = ht_ws_expect(ws, "event", 10000);
+    if (ht_jint(e, "seq") != seq || (event && strcmp(ht_jstr(e, "event") ? ht_jstr(e, "event") : "", event) != 0))
+        ht_fail("expected event seq %lld %s, got %s", seq, event ? event : "", ht_dump(e));
+    json_decref(e);
+}
+
+/* A phone on any node: its feed replayed from its own node, then live events of moves
+ * made on a third node, and after a drop, a reconnect to yet another node resumes
+ * with no gap and no repeat. An officer's agency stream on one node gets the events
+ * of every node. */
+static void test_push_any_node(void)
+{
+    ht_cluster c;
+    citizen cs[3];
+    ht_service svc;
+    ht_user off;
+    char code[64];
+    ht_cluster_start(&c, 3, SHARDS, NULL);
+    citizens_new(&c, cs, 3);
+    ht_conn conn;
+    ht_conn_init(&conn, c.node[0].port);
+    ht_service_pick(&conn, &svc, 0, NULL);
+    ht_conn_close(&conn);
+    citizen *z = &cs[0];
+    int home = z->node, other = (home + 1) % 3, third = (home + 2) % 3;
+    officer_new(&c, &svc, third, &off);
+
+    ht_conn_init(&conn, c.node[home].port);
+    ht_submit(&conn, &z->u, &svc, code, sizeof code);
+    ht_conn_close(&conn);
+
+    /* The officer's agency stream, on a node that is not the dossier's. */
+    ht_ws aws;
+    if (ht_ws_connect(&aws, c.node[other].port, off.token, NULL, 0) != 0)
+        ht_fail("the officer's upgrade failed: %d", aws.status);
+    json_t *asub = ht_jsonf("{\"type\": \"subscribe\", \"agency\": \"%s\"}", svc.agency);
+    ht_ws_send_json(&aws, asub);
+    json_decref(asub);
+    json_decref(ht_ws_expect(&aws, "subscribed", 10000));
+
+    /* The phone on another node than its own: the whole feed, then live. */
+    ht_ws ws;
+    json_t *sub = ht_ws_open_subscribed(&ws, c.node[other].port, z->u.token, 0);
+    long long head = ht_jint(sub, "head");
+    const char *epoch = ht_jstr(sub, "epoch");
+    char ep[64];
+    snprintf(ep, sizeof ep, "%s", epoch ? epoch : "");
+    if (head < 1 || !ht_jint(sub, "recovered"))
+        ht_fail("subscribed through another node: %s", ht_dump(sub));
+    json_decref(sub);
+    for (long long q = 1; q <= head; q++)
+        expect_seq(&ws, q, NULL);
+    move_via(&c, third, &off, code, 2);
+    expect_seq(&ws, head + 1, "dossier.status");
+    /* The agency stream got it too, with its owner. */
+    json_t *ae = ht_ws_expect(&aws, "event", 10000);
+    if (strcmp(ht_jstr(ae, "dossier.code") ? ht_jstr(ae, "dossier.code") : "", code) != 0 || !ht_jstr(ae, "owner"))
+        ht_fail("agency stream: %s", ht_dump(ae));
+    json_decref(ae);
+
+    /* Dropped; two moves happen meanwhile; back through the third node, auth frame. */
+    ht_ws_drop(&ws);
+    move_via(&c, other, &off, code, 4);
+    move_via(&c, home, &off, code, 5);
+    ht_ws ws2;
+    if (ht_ws_connect(&ws2, c.node[third].port, NULL, NULL, 0) != 0)
+        ht_fail("upgrade failed: %d", ws2.status);
+    json_t *auth = json_pack("{s:s, s:s}", "type", "auth", "token", z->u.token);
+    ht_ws_send_json(&ws2, auth);
+    json_decref(auth);
+    sub = ht_ws_subscribe(&ws2, head + 1, ep);
+    if (!ht_jint(sub, "recovered") || ht_jint(sub, "head") != head + 3)
+        ht_fail("resume through the third node: %s", ht_dump(sub));
+    json_decref(sub);
+    expect_seq(&ws2, head + 2, "dossier.status");
+    expect_seq(&ws2, head + 3, "dossier.status");
+    /* Live again, from a move on the dossier's own node. */
+    ht_conn_init(&conn, c.node[home].port);
+    json_t *supp = ht_jsonf("{\"op_id\": \"supp-%d\", \"papers\": [{\"type\": \"cccd\", \"number\": \"001099000001\", "
+                            "\"issuer\": \"C06\"}]}",
+                            (int)getpid());
+    char path[160];
+    snprintf(path, sizeof path, "/v1/dossiers/%s/supplement", code);
+    ht_resp r;
+    ht_mp_callj(&conn, "POST", path, z->u.token, supp, &r);
+    json_decref(supp);
+    ht_resp_free(&r);
+    ht_conn_close(&conn);
+    json_t *e = ht_ws_expect(&ws2, "event", 10000);
+    if (ht_jint(e, "seq") <= head + 3)
+        ht_fail("after the resume: %s", ht_dump(e));
+    long long next = ht_jint(e, "seq") + 1;
+    json_decref(e);
+    move_via(&c, third, &off, code, 9);
+    /* Whatever the supplement added (a paper, the status), the seqs follow on. */
+    for (;;) {
+        e = ht_ws_expect(&ws2, "event", 10000);
+        if (ht_jint(e, "seq") != next)
+            ht_fail("expected seq %lld, got %s", next, ht_dump(e));
+        next++;
+        int done = ht_jint(e, "dossier.status") == 9;
+        json_decref(e);
+        if (done)
+            break;
+    }
+    /* A token that is no one's, on a node that does not hold its shard. */
+    ht_ws bad;
+    char fake[64];
+    snprintf(fake, sizeof fake, "%u.not-a-session-token-at-all", z->shard);
+    if (ht_ws_connect(&bad, c.node[other].port, fake, NULL, 0) != 0)
+        ht_fail("upgrade failed: %d", bad.status);
+    EXPECT_INT(ht_ws_wait_close(&bad, 10000), 4001);
+    ht_ws_close(&bad);
+    ht_ws_close(&ws2);
+    ht_ws_close(&aws);
+    {
+        /* The pages came from the phone's own node, the live events from NATS. */
+        ht_conn_init(&conn, c.node[home].port);
+        if (ht_metric(&conn, "hoso_cluster_feed_pages_total") < 2)
+            ht_fail("the phone's node served no feed page");
+        ht_conn_close(&conn);
+        ht_conn_init(&conn, c.node[third].port);
+        if (ht_metric(&conn, "hoso_cluster_live_received_total") < 1)
+            ht_fail("node 3 received no live event");
+        ht_conn_close(&conn);
+    }
+    ht_service_free(&svc);
+    ht_cluster_stop(&c);
+}
+
+UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_staff_across_nodes), UNIT(test_push_any_node), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
           UNIT(test_refused_and_status))
