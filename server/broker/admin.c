@@ -138,9 +138,12 @@ int hoso_cluster_admin_send(const hoso_cluster *c, hoso_store *s, int shard, con
         const hoso_cluster_node *n = &c->nodes[i];
         if (shard >= 0 && ((unsigned)shard < n->first || (unsigned)shard > n->last))
             continue;
-        char subj[48];
+        char subj[64];
         natsMsg *r = NULL;
-        snprintf(subj, sizeof subj, "hoso.admin.%u", n->first);
+        if (shard >= 0)
+            snprintf(subj, sizeof subj, "hoso.admin.%d", shard);
+        else
+            snprintf(subj, sizeof subj, "hoso.admin.node.%s", n->id);
         natsStatus st = natsConnection_Request(&r, nc, subj, sb.data, (int)sb.size, ADMIN_TIMEOUT_MS);
         if (st != NATS_OK) {
             fprintf(stderr, "hosod %s: node %s %s\n", what, n->id,

@@ -30,7 +30,7 @@
 
 typedef struct hoso_cluster_node {
     char id[33];      /* [A-Za-z0-9_-], 1..32 */
-    unsigned first, last; /* the node's shards: first..last */
+    unsigned first, last; /* the node's shards: first..last; none when first > last */
 } hoso_cluster_node;
 
 typedef struct hoso_cluster {
@@ -43,7 +43,8 @@ typedef struct hoso_cluster {
 
 /* Reads and checks the cluster file (JSON: {"nats": "nats://HOST:PORT", "shards": S,
  * "nodes": [{"id": "n1", "shards": "0-21"}, ...]}): every shard 0..S-1 held by exactly
- * one node, node ids unique. Prints what is wrong on stderr. Errors: IO, BAD_REQUEST. */
+ * one node, node ids unique. A node without "shards" holds none (a front node for
+ * connections). Prints what is wrong on stderr. Errors: IO, BAD_REQUEST. */
 int hoso_cluster_load(const char *path, hoso_cluster *out);
 /* The node of that id, or NULL. */
 const hoso_cluster_node *hoso_cluster_node_get(const hoso_cluster *c, const char *id);

@@ -101,15 +101,19 @@ int hoso_cluster_load(const char *path, hoso_cluster *out)
             free(held);
             goto Exit;
         }
-        if (!json_is_string(sh) || parse_range(json_string_value(sh), &cn->first, &cn->last) != 0 ||
-            cn->last >= out->shards) {
+        if (sh == NULL) {
+            /* A node of no shard: it answers by asking the others (WebSockets, forwards). */
+            cn->first = 1;
+            cn->last = 0;
+        } else if (!json_is_string(sh) || parse_range(json_string_value(sh), &cn->first, &cn->last) != 0 ||
+                   cn->last >= out->shards) {
             snprintf(msg, sizeof msg, "node %s: \"shards\" must be a range FIRST-LAST within 0-%u", cn->id,
                      out->shards - 1);
             rc = bad(path, msg);
             free(held);
             goto Exit;
         }
-        for (unsigned s = cn->first; s <= cn->last; s++) {
+        for (unsigned s = cn->first; cn->first <= cn->last && s <= cn->last; s++) {
             if (held[s]) {
                 snprintf(msg, sizeof msg, "shard %u is held by two nodes", s);
                 rc = bad(path, msg);

@@ -73,7 +73,7 @@ static struct broker {
     natsSubscription *rpc_sub[HOSO_CLUSTER_MAX_SHARDS], *auth_sub[HOSO_CLUSTER_MAX_SHARDS],
         *admin_sub[HOSO_CLUSTER_MAX_SHARDS], *feed_sub[HOSO_CLUSTER_MAX_SHARDS];
     unsigned nrpc;
-    natsSubscription *inbox_sub;
+    natsSubscription *inbox_sub, *admin_node_sub;
     char inbox[96];
     int64_t started_at;
     /* pending forwards */
@@ -680,11 +680,14 @@ static void put_node_record(void)
 {
     char val[512];
     const hoso_config *cfg = hoso_server_config(B.srv);
+    char range[32] = "";
+    if (B.me->first <= B.me->last)
+        snprintf(range, sizeof range, "%u-%u", B.me->first, B.me->last);
     snprintf(val, sizeof val,
-             "{\"id\":\"%s\",\"shards\":\"%u-%u\",\"listen\":\"%s:%u\",\"pid\":%ld,\"started_at\":%" PRId64
+             "{\"id\":\"%s\",\"shards\":\"%s\",\"listen\":\"%s:%u\",\"pid\":%ld,\"started_at\":%" PRId64
              ",\"at\":%" PRId64 ",\"outbox\":{\"published\":%" PRIu64 ",\"head\":%" PRIu64
              "},\"forwarded\":%llu,\"relayed\":%llu}",
-             B.me->id, B.me->first, B.me->last, cfg->host, cfg->port, (long)getpid(), B.started_at, wall_ms(),
+             B.me->id, range, cfg->host, cfg->port, (long)getpid(), B.started_at, wall_ms(),
              B.out_pos, (uint64_t)atomic_load(&B.out_head), (unsigned long long)atomic_load(&B.n_forwarded),
              (unsigned long long)atomic_load(&B.n_relayed));
     char key[64];
@@ -915,6 +918,15 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
         }
         B.nrpc++;
     }
+    {
+        /* Commands for every node (the catalogue), shards or none. */
+        char subj[64];
+        snprintf(subj, sizeof subj, "hoso.admin.node.%s", B.me->id);
+        if ((s = natsConnection_Subscribe(&B.admin_node_sub, B.nc, subj, hoso__admin_on_msg, NULL)) != NATS_OK) {
+            err = nats_fail("cannot subscribe to the node's admin subject", s, HOSO_EINTERNAL);
+            goto Fail;
+        }
+    }
     if ((s = natsConnection_FlushTimeout(B.nc, 2000)) != NATS_OK) {
         err = nats_fail("cannot reach NATS", s, HOSO_EUNAVAILABLE);
         goto Fail;
@@ -941,8 +953,12 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
     }
     B.thread_started = 1;
     B.active = 1;
-    hoso_log(HOSO_LOG_INFO, "cluster: node %s serves shards %u-%u of %u over %s", B.me->id, B.me->first, B.me->last,
-             c->shards, c->nats_url);
+    if (B.me->first <= B.me->last)
+        hoso_log(HOSO_LOG_INFO, "cluster: node %s serves shards %u-%u of %u over %s", B.me->id, B.me->first, B.me->last,
+                 c->shards, c->nats_url);
+    else
+        hoso_log(HOSO_LOG_INFO, "cluster: node %s holds no shard of %u and answers through the others over %s",
+                 B.me->id, c->shards, c->nats_url);
     return 0;
 Fail:
     hoso_broker_stop();
@@ -976,7 +992,9 @@ void hoso_broker_stop(void)
     hoso__relay_stop();
     if (B.inbox_sub != NULL)
         natsSubscription_Destroy(B.inbox_sub);
-    B.inbox_sub = NULL;
+    if (B.admin_node_sub != NULL)
+        natsSubscription_Destroy(B.admin_node_sub);
+    B.inbox_sub = B.admin_node_sub = NULL;
     sweep_deadlines();
     kvStore_Destroy(B.kv_cluster);
     kvStore_Destroy(B.kv_nodes);

@@ -517,6 +517,8 @@ static void run_list(staff_job *j, const char *vouch)
     for (unsigned i = 0; i < c->nnodes && j->err == 0 && j->resp == NULL; i++) {
         page *p = &pages[i];
         msgpack_unpacked_init(&p->u);
+        if (c->nodes[i].first > c->nodes[i].last)
+            snprintf(p->cursor, sizeof p->cursor, "-"); /* a node of no shard holds no dossier */
         if (strcmp(p->cursor, "-") == 0)
             continue;
         snprintf(line, sizeof line, "GET %s?%s%s%s%s HTTP/1.1\r\n", path, query, query[0] ? "&" : "",

@@ -109,7 +109,10 @@ static int cmd_status(int argc, char **argv)
     for (unsigned i = 0; i < c.nnodes; i++) {
         char key[64], range[24];
         snprintf(key, sizeof key, "node.%s", c.nodes[i].id);
-        snprintf(range, sizeof range, "%u-%u", c.nodes[i].first, c.nodes[i].last);
+        if (c.nodes[i].first <= c.nodes[i].last)
+            snprintf(range, sizeof range, "%u-%u", c.nodes[i].first, c.nodes[i].last);
+        else
+            snprintf(range, sizeof range, "none");
         char *rec = kv_string(kv_nodes, key);
         json_t *n = rec != NULL ? json_loads(rec, 0, NULL) : NULL;
         free(rec);

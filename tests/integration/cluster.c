@@ -616,7 +616,9 @@ static void test_push_any_node(void)
     ht_service svc;
     ht_user off;
     char code[64];
-    ht_cluster_start(&c, 3, SHARDS, NULL);
+    /* Three nodes hold the shards; a fourth holds none and only serves connections. */
+    ht_cluster_start_front(&c, 3, 1, SHARDS, NULL);
+    int front = 3;
     citizens_new(&c, cs, 3);
     ht_conn conn;
     ht_conn_init(&conn, c.node[0].port);
@@ -659,12 +661,12 @@ static void test_push_any_node(void)
         ht_fail("agency stream: %s", ht_dump(ae));
     json_decref(ae);
 
-    /* Dropped; two moves happen meanwhile; back through the third node, auth frame. */
+    /* Dropped; two moves happen meanwhile; back through the front node, auth frame. */
     ht_ws_drop(&ws);
     move_via(&c, other, &off, code, 4);
-    move_via(&c, home, &off, code, 5);
+    move_via(&c, front, &off, code, 5);
     ht_ws ws2;
-    if (ht_ws_connect(&ws2, c.node[third].port, NULL, NULL, 0) != 0)
+    if (ht_ws_connect(&ws2, c.node[front].port, NULL, NULL, 0) != 0)
         ht_fail("upgrade failed: %d", ws2.status);
     json_t *auth = json_pack("{s:s, s:s}", "type", "auth", "token", z->u.token);
     ht_ws_send_json(&ws2, auth);
@@ -720,10 +722,17 @@ static void test_push_any_node(void)
         if (ht_metric(&conn, "hoso_cluster_feed_pages_total") < 2)
             ht_fail("the phone's node served no feed page");
         ht_conn_close(&conn);
-        ht_conn_init(&conn, c.node[third].port);
+        ht_conn_init(&conn, c.node[front].port);
         if (ht_metric(&conn, "hoso_cluster_live_received_total") < 1)
-            ht_fail("node 3 received no live event");
+            ht_fail("the front node received no live event");
+        /* Its list of the agency holds the dossier, though it holds no shard. */
+        EXPECT_INT(ht_count_list(&conn, off.token, "/v1/agency/dossiers"), 1);
         ht_conn_close(&conn);
+        int rc;
+        json_t *st = ht_cluster_status(&c, &rc);
+        EXPECT_INT(rc, 0);
+        EXPECT_STR(ht_jstr(json_array_get(json_object_get(st, "nodes"), 3), "shards"), "none");
+        json_decref(st);
     }
     ht_service_free(&svc);
     ht_cluster_stop(&c);

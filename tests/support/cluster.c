@@ -93,10 +93,16 @@ void ht_nats_stop(ht_nats *n, int hard)
 
 void ht_cluster_start(ht_cluster *c, int nnodes, unsigned shards, const char *extra)
 {
-    if (nnodes < 1 || nnodes > HT_CLUSTER_MAX)
+    ht_cluster_start_front(c, nnodes, 0, shards, extra);
+}
+
+void ht_cluster_start_front(ht_cluster *c, int nnodes, int nfront, unsigned shards, const char *extra)
+{
+    if (nnodes < 1 || nnodes + nfront > HT_CLUSTER_MAX)
         ht_fail("ht_cluster_start: 1..%d nodes", HT_CLUSTER_MAX);
     memset(c, 0, sizeof(*c));
-    c->nnodes = nnodes;
+    c->nnodes = nnodes + nfront;
+    c->nholders = nnodes;
     c->shards = shards;
     ht_nats_start(&c->nats, 0);
     snprintf(c->file, sizeof c->file, "%s/cluster.json", c->nats.dir);
@@ -108,9 +114,11 @@ void ht_cluster_start(ht_cluster *c, int nnodes, unsigned shards, const char *ex
         unsigned first = shards * (unsigned)i / (unsigned)nnodes, last = shards * (unsigned)(i + 1) / (unsigned)nnodes - 1;
         fprintf(f, "%s{\"id\": \"n%d\", \"shards\": \"%u-%u\"}", i ? ", " : "", i + 1, first, last);
     }
+    for (int i = nnodes; i < nnodes + nfront; i++)
+        fprintf(f, ", {\"id\": \"n%d\"}", i + 1);
     fprintf(f, "]}\n");
     fclose(f);
-    for (int i = 0; i < nnodes; i++) {
+    for (int i = 0; i < c->nnodes; i++) {
         char args[PATH_MAX + 128], key[PATH_MAX + 16];
         snprintf(args, sizeof args, "--cluster %s --node n%d %s", c->file, i + 1, extra ? extra : "");
         if (i == 0) {
@@ -131,9 +139,9 @@ void ht_cluster_stop(ht_cluster *c)
 
 int ht_cluster_node_of(const ht_cluster *c, unsigned shard)
 {
-    for (int i = 0; i < c->nnodes; i++) {
-        unsigned first = c->shards * (unsigned)i / (unsigned)c->nnodes,
-                 last = c->shards * (unsigned)(i + 1) / (unsigned)c->nnodes - 1;
+    for (int i = 0; i < c->nholders; i++) {
+        unsigned first = c->shards * (unsigned)i / (unsigned)c->nholders,
+                 last = c->shards * (unsigned)(i + 1) / (unsigned)c->nholders - 1;
         if (shard >= first && shard <= last)
             return i;
     }

@@ -97,7 +97,8 @@ void ht_nats_stop(ht_nats *n, int hard);
 #define HT_CLUSTER_MAX 4
 typedef struct ht_cluster {
     ht_nats nats;
-    int nnodes;
+    int nnodes;          /* all nodes: those that hold shards first */
+    int nholders;
     unsigned shards;
     ht_server node[HT_CLUSTER_MAX];
     char file[PATH_MAX + 32];
@@ -106,6 +107,8 @@ typedef struct ht_cluster {
  * first node's secret.key; extra as for ht_server_start (each node also gets
  * --cluster FILE --node nK). */
 void ht_cluster_start(ht_cluster *c, int nnodes, unsigned shards, const char *extra);
+/* The same plus nfront nodes of no shard (front nodes for connections), after them. */
+void ht_cluster_start_front(ht_cluster *c, int nnodes, int nfront, unsigned shards, const char *extra);
 void ht_cluster_stop(ht_cluster *c);
 /* The node index holding shard. */
 int ht_cluster_node_of(const ht_cluster *c, unsigned shard);
