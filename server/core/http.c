@@ -120,7 +120,7 @@ static void start_headers(req_full *f, int status, const char *ctype, uint64_t l
     if (replayed)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("idempotent-replayed"), 0, NULL,
                               H2O_STRLIT("true"));
-    if (status == 429 && f->r.retry_after_ms > 0) {
+    if ((status == 429 || status == 503) && f->r.retry_after_ms > 0) {
         char secs[24];
         snprintf(secs, sizeof(secs), "%lld", (long long)((f->r.retry_after_ms + 999) / 1000));
         /* h2o keeps the pointer: the value must live as long as the request. */

@@ -241,6 +241,9 @@ static void test_node_killed_under_load(void)
                 ht_fail("a down shard took %lld ms to answer 503", (long long)took);
             if (!strstr(ht_jstr(r.json, "error.message"), "n2"))
                 ht_fail("the 503 does not name the node: %s", r.body);
+            char ra[16];
+            if (!ht_resp_header(&r, "retry-after", ra, sizeof ra) || strcmp(ra, "1") != 0)
+                ht_fail("the 503 has no Retry-After: 1");
         } else {
             HT_EXPECT_REPLY(&r, 200, NULL);
         }
