@@ -13,7 +13,8 @@
 #      many WebSocket subscribers against mosquitto, with memory per idle subscriber,
 #      catch-up: one citizen reads back 10,000 missed events (WebSocket and sync); and
 #      push to 10,000 citizens' own feeds on the seeded store, steady and through a
-#      reconnect storm of all of them at once.
+#      reconnect storm of all of them at once. Then cluster mode (bench/cluster.sh): the
+#      outbox's publish rate, a forwarded GET against a local one, push across nodes.
 #   4. A table on stdout, also written into docs/benchmarks.md between the markers, and
 #      the same as JSON with gnuplot plots under bench/results/ (bench/results.sh).
 #
@@ -685,6 +686,12 @@ echo "bench: push again, all $PUSH_SUBS dropped at once halfway and resumed from
 push_row "$PUSH_SUBS"
 DATA=$DATA_SAVED
 
+# ---- 3f. cluster mode -------------------------------------------------------------
+# bench/cluster.sh: the outbox's publish rate, the cost of a forwarded request, and
+# push when the WebSocket's node is not the account's (its own temp dir and processes).
+echo "bench: cluster mode (bench/cluster.sh) ..."
+sh "$ROOT/bench/cluster.sh" "$BUILD" "$TMP/cluster.md" || die "bench/cluster.sh failed"
+
 # ---- 4. report --------------------------------------------------------------------
 LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
@@ -870,6 +877,7 @@ citizen, once, and every feed's seqs arrive without a gap or a repeat.
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 $ROWS_PUSH
 EOF
+cat "$TMP/cluster.md" >>"$TMP/report.md"
 
 echo
 cat "$TMP/report.md"

@@ -16,7 +16,8 @@
  * before the run, so no due date has passed. The first N citizens get a session:
  * FILE gets "TOKEN CODE" per line, CODE the citizen's first dossier. On a store it
  * seeded before, `--dossiers 0 --citizens C --sessions N [--first K]` only adds sessions,
- * for citizens K..K+N-1 (CODE "-").
+ * for citizens K..K+N-1 (CODE "-"). With --cluster-shards S the tokens name their
+ * shard as a cluster node's do ("17.xxx"), for a store one node of S shards serves.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <sodium.h>
+#include "broker/broker.h"
 #include "domain/domain.h"
 #include "routes/routes.h"
 
@@ -201,7 +203,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: hoso-seed --data DIR [--citizens 100000] [--dossiers 1000000] [--sessions N --tokens FILE]\n"
                     "                 [--batch 1000]\n"
-                    "       hoso-seed --data DIR --dossiers 0 --citizens C --sessions N --tokens FILE [--first K]\n");
+                    "       hoso-seed --data DIR --dossiers 0 --citizens C --sessions N --tokens FILE [--first K]\n"
+                    "       (either with --cluster-shards S: tokens of a cluster node of S shards)\n");
     exit(2);
 }
 
@@ -218,7 +221,7 @@ static unsigned long num(const char *opt, const char *v, unsigned long min, unsi
 int main(int argc, char **argv)
 {
     const char *data = NULL, *tokens = NULL;
-    unsigned long citizens = 100000, dossiers = 1000000, sessions = 0, batch = 1000, first_session = 0;
+    unsigned long citizens = 100000, dossiers = 1000000, sessions = 0, batch = 1000, first_session = 0, shards = 0;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc)
             usage();
@@ -237,6 +240,8 @@ int main(int argc, char **argv)
             first_session = num(a, v, 0, 999999);
         else if (strcmp(a, "--batch") == 0)
             batch = num(a, v, 1, 100000);
+        else if (strcmp(a, "--cluster-shards") == 0)
+            shards = num(a, v, 1, HOSO_CLUSTER_MAX_SHARDS);
         else
             usage();
     }
@@ -420,8 +425,10 @@ int main(int argc, char **argv)
         if ((err = hoso_txn_write(s, NULL, &t)) != 0)
             die("cannot write: %s", hoso_err_message(err));
         for (unsigned long k = 0; k < batch * 4 && c < first_session + sessions; k++, c++) {
-            char token[48];
-            if ((err = hoso_session_create(t, ids[c], wall + 30LL * 86400000, token)) != 0)
+            char token[64], prefix[8] = "";
+            if (shards > 0)
+                snprintf(prefix, sizeof prefix, "%u.", hoso_cluster_shard_of(ids[c], (unsigned)shards));
+            if ((err = hoso_session_create_prefixed(t, ids[c], wall + 30LL * 86400000, prefix, token)) != 0)
                 die("cannot create a session: %s", hoso_err_message(err));
             fprintf(out, "%s %s\n", token, c < sessions && first[c][0] ? first[c] : "-");
         }

@@ -1,0 +1,195 @@
+#!/bin/sh
+# bench/cluster.sh BUILD_DIR [OUT.md] - cluster mode on one machine (bench/run.sh runs it
+# as its last section; it also runs alone). A node holding every shard of a seeded store
+# and a front node of no shard, joined by nats-server -js, each hosod --workers 1 pinned
+# with nats-server to core 0, the load generator on core 1:
+#
+#   1. the outbox: the node starts on the seeded store with an empty JetStream and
+#      publishes its whole log; events per second until JetStream acknowledged all;
+#   2. the cost of a hop: wrk on GET /v1/dossiers/{code} through the node that holds the
+#      citizen, and through the front node (forwarded over NATS and back);
+#   3. push when the WebSocket's node is not the account's: hoso-bench push with the
+#      citizens and the mover on the holding node, then both on the front node.
+#
+# Writes a markdown section to OUT.md (default: stdout). Everything listens on
+# 127.0.0.1, every wait is bounded, the temp dir goes on exit.
+#
+# Environment: HOSO_BENCH_DURATION (seconds per wrk run, default 10),
+# HOSO_BENCH_CLUSTER_DOSSIERS (seeded dossiers, default 50000), HOSO_BENCH_CLUSTER_SUBS
+# (push subscribers, default 2000), HOSO_BENCH_CLUSTER_RATE (moves/s, default 200).
+set -eu
+[ $# -ge 1 ] || { echo "usage: bench/cluster.sh BUILD_DIR [OUT.md]" >&2; exit 2; }
+BUILD=$(cd "$1" && pwd)
+OUT=${2:--}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+command -v nats-server >/dev/null 2>&1 || die "nats-server missing (scripts/install-deps)"
+DURATION=${HOSO_BENCH_DURATION:-10}
+N=${HOSO_BENCH_CLUSTER_DOSSIERS:-50000}
+SUBS=${HOSO_BENCH_CLUSTER_SUBS:-2000}
+RATE=${HOSO_BENCH_CLUSTER_RATE:-200}
+CITIZENS=$(((N + 9) / 10))
+[ "$SUBS" -le "$CITIZENS" ] || SUBS=$CITIZENS
+SHARDS=16
+CONNS=${HOSO_BENCH_CONNS:-32}
+NATS_PID=""
+EDGE_PID=""
+cluster_cleanup() {
+	stop_pid "$EDGE_PID"
+	stop_pid "$NATS_PID"
+	bench_cleanup
+}
+trap cluster_cleanup EXIT
+
+# ---- the seeded store -------------------------------------------------------------
+DATA=$TMP/n1
+start_hosod 1
+stop_pid "$HOSOD_PID"
+HOSOD_PID=""
+echo "bench: cluster: seeding $N dossiers of $CITIZENS citizens ..."
+"$BUILD/bench/hoso-seed" --data "$DATA" --citizens "$CITIZENS" --dossiers "$N" --sessions "$SUBS" \
+	--tokens "$TMP/tokens.txt" --cluster-shards "$SHARDS" >"$TMP/seed.out" 2>&1 ||
+	{ cat "$TMP/seed.out" >&2; die "hoso-seed failed"; }
+ADMIN_PASS=$(awk '$1 == "admin" { print $2 }' "$DATA/demo-credentials.txt")
+TOKEN=$(head -n 1 "$TMP/tokens.txt" | cut -d ' ' -f 1)
+CODE=$(head -n 1 "$TMP/tokens.txt" | cut -d ' ' -f 2)
+
+# ---- NATS and the cluster file ----------------------------------------------------
+NATS_PORT=$("$BENCH" port)
+# shellcheck disable=SC2086 # $PIN0 is a command prefix or empty
+$PIN0 nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$TMP/jetstream" >"$TMP/nats.log" 2>&1 &
+NATS_PID=$!
+printf '{"nats": "nats://127.0.0.1:%s", "shards": %s, "nodes": [{"id": "n1", "shards": "0-%s"}, {"id": "edge1"}]}\n' \
+	"$NATS_PORT" "$SHARDS" "$((SHARDS - 1))" >"$TMP/cluster.json"
+_i=0
+until "$HOSOD" cluster status --cluster "$TMP/cluster.json" >/dev/null 2>&1 || [ $? = 3 ]; do
+	_i=$((_i + 1))
+	[ "$_i" -lt 100 ] || { cat "$TMP/nats.log" >&2; die "nats-server did not start"; }
+	sleep 0.1
+done
+
+# metric URL NAME: a sample of /metrics.
+metric() {
+	curl -fsS --max-time 5 "$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { v = $2 } END { print v }'
+}
+
+# ---- 1. the outbox ----------------------------------------------------------------
+echo "bench: cluster: the node on the seeded store publishes its log to JetStream ..."
+HOSOD_EXTRA="--cluster $TMP/cluster.json --node n1"
+T0=$(date +%s.%N)
+start_hosod 1 "$PIN0"
+N1_URL=$URL
+N1_PID=$HOSOD_PID
+_i=0
+while :; do
+	LAG=$(metric "$N1_URL" hoso_cluster_outbox_lag)
+	PUB=$(metric "$N1_URL" hoso_cluster_outbox_published_total)
+	[ -n "$LAG" ] && [ "$LAG" = 0 ] && [ "${PUB:-0}" -gt 0 ] && break
+	_i=$((_i + 1))
+	[ "$_i" -lt 6000 ] || die "the outbox did not drain in 600 s (lag $LAG)"
+	sleep 0.1
+done
+T1=$(date +%s.%N)
+OUTBOX_S=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
+OUTBOX_RATE=$(awk -v n="$PUB" -v a="$T0" -v b="$T1" 'BEGIN { printf "%.0f", n / (b - a) }')
+STREAM=$("$HOSOD" cluster status --cluster "$TMP/cluster.json" --json | jq -r '.stream.events')
+[ "$STREAM" = "$PUB" ] || die "the stream holds $STREAM events, the node published $PUB"
+echo "bench: cluster: $PUB events in $OUTBOX_S s ($OUTBOX_RATE/s, node start included); stream $STREAM"
+
+# ---- the front node ---------------------------------------------------------------
+mkdir -p "$TMP/edge1"
+cp "$DATA/secret.key" "$TMP/edge1/"
+DATA_N1=$DATA
+DATA=$TMP/edge1
+HOSOD_EXTRA="--cluster $TMP/cluster.json --node edge1"
+LOG_SAVED=$TMP/hosod.log
+start_hosod 1 "$PIN0"
+EDGE_URL=$URL
+EDGE_PID=$HOSOD_PID
+HOSOD_PID=$N1_PID
+DATA=$DATA_N1
+
+# ---- 2. the cost of a hop ---------------------------------------------------------
+WRK_FLAGS="-t1 -c$CONNS -d${DURATION}s --latency -s $TMP/report.lua"
+hop() {
+	# shellcheck disable=SC2086
+	$PIN1 wrk $WRK_FLAGS -H "Authorization: Bearer $TOKEN" -H "Accept: application/msgpack" \
+		"$1/v1/dossiers/$CODE" >"$2" 2>&1 || { cat "$2" >&2; die "wrk failed"; }
+}
+curl -fsS --max-time 5 -o /dev/null -H "Authorization: Bearer $TOKEN" "$EDGE_URL/v1/dossiers/$CODE" ||
+	die "the forwarded GET failed"
+for r in 1 2; do
+	echo "bench: cluster: round $r: wrk through the holding node, then through the front node ..."
+	hop "$N1_URL" "$TMP/hop-local-$r"
+	hop "$EDGE_URL" "$TMP/hop-fwd-$r"
+done
+best() {
+	_b=""
+	for _f in "$@"; do
+		if [ -z "$_b" ] || [ "$(result_field "$_f" rps)" -gt "$(result_field "$_b" rps)" ]; then _b=$_f; fi
+	done
+	echo "$_b"
+}
+L=$(best "$TMP/hop-local-1" "$TMP/hop-local-2")
+F=$(best "$TMP/hop-fwd-1" "$TMP/hop-fwd-2")
+HOP_ROWS="| through the holding node (local) | $(result_field "$L" rps) | $(result_field "$L" p50_ms) | $(result_field "$L" p99_ms) | $(result_field "$L" errors) |
+| through the front node (forwarded) | $(result_field "$F" rps) | $(result_field "$F" p50_ms) | $(result_field "$F" p99_ms) | $(result_field "$F" errors) |
+"
+HOP_P50=$(awk -v a="$(result_field "$F" p50_ms)" -v b="$(result_field "$L" p50_ms)" 'BEGIN { printf "%.2f", a - b }')
+
+# ---- 3. push across nodes ---------------------------------------------------------
+EVENTS=$((RATE * 10))
+PUSH_ROWS=""
+push() {
+	echo "bench: cluster: push, $SUBS citizens on $2, $EVENTS moves at $RATE/s ..."
+	# shellcheck disable=SC2086
+	$PIN1 "$BENCH" push --url "$1" --admin "admin:$ADMIN_PASS" --tokens "$TMP/tokens.txt" \
+		--subscribers "$SUBS" --events "$EVENTS" --rate "$RATE" --pid "$3" >"$TMP/push.out" 2>"$TMP/push.err" ||
+		{ cat "$TMP/push.out" "$TMP/push.err" >&2; die "hoso-bench push failed"; }
+	f=$TMP/push.out
+	PUSH_ROWS="$PUSH_ROWS| $2 | $(result_field "$f" ready) | $(result_field "$f" deliveries) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" max_ms) | $(result_field "$f" missing) | $(result_field "$f" duplicates) | $(result_field "$f" seq_gaps) / $(result_field "$f" seq_dups) |
+"
+}
+push "$N1_URL" "the holding node" "$N1_PID"
+push "$EDGE_URL" "the front node" "$EDGE_PID"
+
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+{
+	cat <<EOF
+### Cluster mode: a hop, the outbox, push across nodes (one machine)
+
+\`sh bench/cluster.sh BUILD\` ($REV): nats-server -js and two hosod --workers 1 on core 0
+(a node holding all $SHARDS shards of a store seeded with $N dossiers, and a front
+node of no shard), the load generator on core 1. Every process shares the same core,
+so these rows show CPU cost, not what separate machines would do.
+
+Outbox: the holding node starts with an empty JetStream and publishes its whole log
+(every committed event, \`Nats-Msg-Id\` epoch:seq, acknowledged in batches of 512):
+$PUB events in $OUTBOX_S s, **$OUTBOX_RATE events/s** (node start included); the stream
+then held exactly $STREAM.
+
+A hop: \`wrk -t1 -c$CONNS -d${DURATION}s\` on GET /v1/dossiers/{code} with the citizen's token
+(best of 2 runs each). Through the front node the request goes over NATS to the
+holding node, runs through its HTTP stack, and the reply comes back the same way:
+p50 +$HOP_P50 ms.
+
+| path | req/s | p50 ms | p99 ms | errors |
+|---|---|---|---|---|
+$HOP_ROWS
+Push: \`hoso-bench push --subscribers $SUBS --events $EVENTS --rate $RATE\`: the citizens subscribe
+to their own feeds and the demo admin moves their dossiers, all through one node.
+On the front node the WebSockets' owners are held elsewhere (live events come over
+core NATS, replays from the holding node) and every move is forwarded to the holding
+node; latency from each move's scheduled send to its receipt.
+
+| through | subscribers | deliveries | p50 ms | p99 ms | max ms | missing | duplicates | feed seq gaps / repeats |
+|---|---|---|---|---|---|---|---|---|
+$PUSH_ROWS
+EOF
+} >"$TMP/cluster.md"
+if [ "$OUT" = "-" ]; then
+	cat "$TMP/cluster.md"
+else
+	cp "$TMP/cluster.md" "$OUT"
+fi
