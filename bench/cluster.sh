@@ -69,11 +69,6 @@ until "$HOSOD" cluster status --cluster "$TMP/cluster.json" >/dev/null 2>&1 || [
 	sleep 0.1
 done
 
-# metric URL NAME: a sample of /metrics.
-metric() {
-	curl -fsS --max-time 5 "$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { v = $2 } END { print v }'
-}
-
 # ---- 1. the outbox ----------------------------------------------------------------
 echo "bench: cluster: the node on the seeded store publishes its log to JetStream ..."
 HOSOD_EXTRA="--cluster $TMP/cluster.json --node n1"
@@ -81,20 +76,24 @@ T0=$(date +%s.%N)
 start_hosod 1 "$PIN0"
 N1_URL=$URL
 N1_PID=$HOSOD_PID
+# Done when the node's record says all of its log is acknowledged and the stream holds
+# exactly that many events (the record is rewritten every second).
 _i=0
 while :; do
-	LAG=$(metric "$N1_URL" hoso_cluster_outbox_lag)
-	PUB=$(metric "$N1_URL" hoso_cluster_outbox_published_total)
-	[ -n "$LAG" ] && [ "$LAG" = 0 ] && [ "${PUB:-0}" -gt 0 ] && break
+	"$HOSOD" cluster status --cluster "$TMP/cluster.json" --json >"$TMP/status.json" 2>/dev/null || true
+	HEAD=$(jq -r '.nodes[0].outbox.head // 0' "$TMP/status.json")
+	PUB=$(jq -r '.nodes[0].outbox.published // 0' "$TMP/status.json")
+	STREAM=$(jq -r '.stream.events // 0' "$TMP/status.json")
+	[ "$HEAD" -gt 0 ] && [ "$PUB" = "$HEAD" ] && [ "$STREAM" = "$HEAD" ] && break
 	_i=$((_i + 1))
-	[ "$_i" -lt 6000 ] || die "the outbox did not drain in 600 s (lag $LAG)"
-	sleep 0.1
+	[ "$_i" -lt 3000 ] || die "the outbox did not drain in 600 s (published $PUB of $HEAD, stream $STREAM)"
+	sleep 0.2
 done
 T1=$(date +%s.%N)
 OUTBOX_S=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
+# The node's own count: from its start to the last acknowledgement (its record lags by
+# up to a second, so this rate is a floor).
 OUTBOX_RATE=$(awk -v n="$PUB" -v a="$T0" -v b="$T1" 'BEGIN { printf "%.0f", n / (b - a) }')
-STREAM=$("$HOSOD" cluster status --cluster "$TMP/cluster.json" --json | jq -r '.stream.events')
-[ "$STREAM" = "$PUB" ] || die "the stream holds $STREAM events, the node published $PUB"
 echo "bench: cluster: $PUB events in $OUTBOX_S s ($OUTBOX_RATE/s, node start included); stream $STREAM"
 
 # ---- the front node ---------------------------------------------------------------
@@ -166,8 +165,9 @@ so these rows show CPU cost, not what separate machines would do.
 
 Outbox: the holding node starts with an empty JetStream and publishes its whole log
 (every committed event, \`Nats-Msg-Id\` epoch:seq, acknowledged in batches of 512):
-$PUB events in $OUTBOX_S s, **$OUTBOX_RATE events/s** (node start included); the stream
-then held exactly $STREAM.
+$PUB events in $OUTBOX_S s, **at least $OUTBOX_RATE events/s** (node start and the
+node record's 1 s period included); the stream then held exactly $STREAM, each event
+once.
 
 A hop: \`wrk -t1 -c$CONNS -d${DURATION}s\` on GET /v1/dossiers/{code} with the citizen's token
 (best of 2 runs each). Through the front node the request goes over NATS to the

@@ -774,6 +774,9 @@ static int ensure_assets(void)
         /* Re-publishes after a crash fall in this window and are dropped as duplicates:
          * a day covers any restart an operator would make. */
         sc.Duplicates = (int64_t)24 * 3600 * 1000000000LL;
+        /* The stream is the cluster's record of events for its consumers, not the
+         * archive (each node's log is): 90 days, then the oldest go. */
+        sc.MaxAge = (int64_t)90 * 24 * 3600 * 1000000000LL;
         s = js_AddStream(&si, B.js, &sc, NULL, &jerr);
         if (s != NATS_OK && jerr != JSStreamNameExistErr)
             return nats_fail("cannot create the stream " STREAM, s, HOSO_EUNAVAILABLE);
