@@ -190,6 +190,7 @@ static int start_services(hoso_server *srv, void *arg)
 {
     int rc = 0;
     hoso_broker_set_admin(hoso__tools_admin_exec);
+    hoso_broker_set_query(hoso_reports_query);
     if (cluster.nnodes > 0 && (rc = hoso_broker_start(srv, &cluster, cluster_node)) != 0)
         return rc;
     if ((rc = hoso_engine_start(srv, arg)) == 0 && (rc = hoso_overdue_start(srv)) != 0)

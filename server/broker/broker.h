@@ -81,6 +81,29 @@ void hoso_broker_token_prefix(const char *account, hoso_role role, char out[8]);
  * 0 when this node answers it. Worker thread. */
 int hoso_broker_forward(hoso_req *r);
 
+/* Questions to every node (cluster-wide reports): each node answers a query (msgpack)
+ * with the executor main.c registers (server/reports/): 0 with out filled, or HOSO_E*
+ * with why. Queries and answers hold no personal data (counters). */
+typedef int (*hoso_query_exec)(hoso_store *s, const msgpack_object *q, msgpack_sbuffer *out, char *why, size_t whysz);
+void hoso_broker_set_query(hoso_query_exec fn);
+/* The answers of every node that holds shards, in the cluster file's order. */
+typedef struct hoso_gathered {
+    char tag[96];          /* the caller's, as given */
+    size_t n;
+    struct hoso_gathered_part {
+        char node[33];
+        char *data;
+        size_t len;
+    } *parts;
+    char why[200];         /* with a result of UNAVAILABLE: which node failed how */
+    msgpack_sbuffer query;
+} hoso_gathered;
+/* Worker thread: asks every node the query on the broker's threads, then runs
+ * done(r, g, result) on r's worker (result 0, or UNAVAILABLE with g->why); done owns g
+ * (hoso_gathered_free). Returns HOSO_ASYNC, or an error with r->err. */
+int hoso_broker_gather(hoso_req *r, const void *query, size_t len, const char *tag, hoso_offload_done done);
+void hoso_gathered_free(void *g);
+
 /* What the WebSocket push uses of the cluster (live.c): hoso_app.remote. */
 extern const hoso_remote_ops hoso_broker_remote_ops;
 

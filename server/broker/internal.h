@@ -50,6 +50,9 @@ void hoso__live_publish(const hoso_event *ev, size_t n);
 void hoso__live_on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 void hoso__live_metrics(msgpack_sbuffer *out);
 
+/* staff.c: the node's side of hoso.q.node.<id> (nats.c's thread). */
+void hoso__query_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+
 /* admin.c: the node's side of hoso.admin.<shard> (nats.c's thread). */
 void hoso__admin_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 

@@ -73,7 +73,7 @@ static struct broker {
     natsSubscription *rpc_sub[HOSO_CLUSTER_MAX_SHARDS], *auth_sub[HOSO_CLUSTER_MAX_SHARDS],
         *admin_sub[HOSO_CLUSTER_MAX_SHARDS], *feed_sub[HOSO_CLUSTER_MAX_SHARDS];
     unsigned nrpc;
-    natsSubscription *inbox_sub, *admin_node_sub;
+    natsSubscription *inbox_sub, *admin_node_sub, *query_sub;
     char inbox[96];
     int64_t started_at;
     /* pending forwards */
@@ -925,8 +925,10 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
         /* Commands for every node (the catalogue), shards or none. */
         char subj[64];
         snprintf(subj, sizeof subj, "hoso.admin.node.%s", B.me->id);
-        if ((s = natsConnection_Subscribe(&B.admin_node_sub, B.nc, subj, hoso__admin_on_msg, NULL)) != NATS_OK) {
-            err = nats_fail("cannot subscribe to the node's admin subject", s, HOSO_EINTERNAL);
+        if ((s = natsConnection_Subscribe(&B.admin_node_sub, B.nc, subj, hoso__admin_on_msg, NULL)) != NATS_OK ||
+            (snprintf(subj, sizeof subj, "hoso.q.node.%s", B.me->id),
+             s = natsConnection_Subscribe(&B.query_sub, B.nc, subj, hoso__query_on_msg, NULL)) != NATS_OK) {
+            err = nats_fail("cannot subscribe to the node's subjects", s, HOSO_EINTERNAL);
             goto Fail;
         }
     }
@@ -997,7 +999,9 @@ void hoso_broker_stop(void)
         natsSubscription_Destroy(B.inbox_sub);
     if (B.admin_node_sub != NULL)
         natsSubscription_Destroy(B.admin_node_sub);
-    B.inbox_sub = B.admin_node_sub = NULL;
+    if (B.query_sub != NULL)
+        natsSubscription_Destroy(B.query_sub);
+    B.inbox_sub = B.admin_node_sub = B.query_sub = NULL;
     sweep_deadlines();
     kvStore_Destroy(B.kv_cluster);
     kvStore_Destroy(B.kv_nodes);

@@ -826,3 +826,148 @@ int hoso__staff_forward(hoso_req *r, unsigned home)
         hoso_fail(&r->err, err, "the node is stopping; retry in a moment");
     return err;
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Questions to every node: the node's side and the asking side */
+
+static hoso_query_exec query_exec;
+
+void hoso_broker_set_query(hoso_query_exec fn)
+{
+    query_exec = fn;
+}
+
+/* hoso.q.node.<id>: the query -> [true, bin answer] or [false, why]. */
+void hoso__query_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub, (void)closure;
+    const char *to = natsMsg_GetReply(msg);
+    msgpack_unpacked u;
+    msgpack_sbuffer ans, out;
+    msgpack_packer pk;
+    char why[200] = "";
+    int err = HOSO_EBAD_REQUEST;
+    msgpack_unpacked_init(&u);
+    msgpack_sbuffer_init(&ans);
+    msgpack_sbuffer_init(&out);
+    if (to != NULL) {
+        if (query_exec == NULL)
+            snprintf(why, sizeof why, "the node answers no query");
+        else if (msgpack_unpack_next(&u, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), NULL) !=
+                     MSGPACK_UNPACK_SUCCESS ||
+                 u.data.type != MSGPACK_OBJECT_MAP)
+            snprintf(why, sizeof why, "not a query");
+        else
+            err = query_exec(hoso_server_store(hoso__broker_server()), &u.data, &ans, why, sizeof why);
+        msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 2);
+        if (err == 0) {
+            msgpack_pack_true(&pk);
+            msgpack_pack_bin(&pk, ans.size);
+            msgpack_pack_bin_body(&pk, ans.data, ans.size);
+        } else {
+            msgpack_pack_false(&pk);
+            hoso_pack_cstr(&pk, why[0] ? why : hoso_err_message(err));
+        }
+        natsConnection_Publish(nc, to, out.data, (int)out.size);
+    }
+    msgpack_sbuffer_destroy(&out);
+    msgpack_sbuffer_destroy(&ans);
+    msgpack_unpacked_destroy(&u);
+    natsMsg_Destroy(msg);
+}
+
+void hoso_gathered_free(void *p)
+{
+    hoso_gathered *g = p;
+    if (g == NULL)
+        return;
+    for (size_t i = 0; i < g->n; i++)
+        free(g->parts[i].data);
+    free(g->parts);
+    msgpack_sbuffer_destroy(&g->query);
+    free(g);
+}
+
+typedef struct gather_job {
+    hoso_gathered *g;
+    hoso_ticket *ticket;
+} gather_job;
+
+static void gather_run(void *arg)
+{
+    gather_job *j = arg;
+    hoso_gathered *g = j->g;
+    const hoso_cluster *c = hoso__broker_cluster();
+    int failed = 0;
+    for (unsigned i = 0; i < c->nnodes && !failed; i++) {
+        const hoso_cluster_node *n = &c->nodes[i];
+        if (n->first > n->last)
+            continue; /* a node of no shard has nothing to count */
+        char subj[64];
+        natsMsg *reply = NULL;
+        snprintf(subj, sizeof subj, "hoso.q.node.%s", n->id);
+        natsStatus s = natsConnection_Request(&reply, hoso__broker_conn(), subj, g->query.data, (int)g->query.size,
+                                              HOSO__FORWARD_TIMEOUT_MS);
+        if (s != NATS_OK) {
+            snprintf(g->why, sizeof g->why, "node %s %s; the answer would miss its shards, retry in a moment", n->id,
+                     s == NATS_NO_RESPONDERS ? "is down" : "did not answer in time");
+            failed = 1;
+            break;
+        }
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        const msgpack_object *a = NULL;
+        if (msgpack_unpack_next(&u, natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), NULL) ==
+                MSGPACK_UNPACK_SUCCESS &&
+            u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 2)
+            a = u.data.via.array.ptr;
+        struct hoso_gathered_part *pt = &g->parts[g->n];
+        if (a != NULL && a[0].type == MSGPACK_OBJECT_BOOLEAN && a[0].via.boolean && a[1].type == MSGPACK_OBJECT_BIN &&
+            (pt->data = malloc(a[1].via.bin.size + 1)) != NULL) {
+            memcpy(pt->data, a[1].via.bin.ptr, a[1].via.bin.size);
+            pt->len = a[1].via.bin.size;
+            snprintf(pt->node, sizeof pt->node, "%s", n->id);
+            g->n++;
+        } else {
+            snprintf(g->why, sizeof g->why, "node %s could not answer: %.*s", n->id,
+                     a != NULL && a[1].type == MSGPACK_OBJECT_STR ? (int)a[1].via.str.size : 0,
+                     a != NULL && a[1].type == MSGPACK_OBJECT_STR ? a[1].via.str.ptr : "");
+            failed = 1;
+        }
+        msgpack_unpacked_destroy(&u);
+        natsMsg_Destroy(reply);
+    }
+    hoso_ticket_finish(j->ticket, failed ? HOSO_EUNAVAILABLE : 0);
+    free(j);
+}
+
+static int gather_start(hoso_ticket *t, void *data)
+{
+    gather_job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return HOSO_ENOMEM;
+    j->g = data;
+    j->ticket = t;
+    int err = hoso__staff_run(gather_run, j);
+    if (err != 0)
+        free(j);
+    return err;
+}
+
+int hoso_broker_gather(hoso_req *r, const void *query, size_t len, const char *tag, hoso_offload_done done)
+{
+    const hoso_cluster *c = hoso__broker_cluster();
+    hoso_gathered *g = calloc(1, sizeof(*g));
+    if (g == NULL || (g->parts = calloc(c->nnodes, sizeof(*g->parts))) == NULL) {
+        free(g);
+        return HOSO_ENOMEM;
+    }
+    snprintf(g->tag, sizeof g->tag, "%s", tag);
+    msgpack_sbuffer_init(&g->query);
+    msgpack_sbuffer_write(&g->query, query, len);
+    int err = hoso_req_hand_off(r, gather_start, done, hoso_gathered_free, g);
+    if (err == HOSO_EUNAVAILABLE)
+        hoso_fail(&r->err, err, "the node is stopping; retry in a moment");
+    return err;
+}

@@ -214,6 +214,181 @@ Fail:
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* The counters between cluster nodes: each node's report of its shards, summed */
+
+int hoso_report_raw(const hoso_report *rep, msgpack_sbuffer *out)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    int r = msgpack_pack_array(&pk, 2) || hoso_pack_cstr(&pk, rep->month) || msgpack_pack_array(&pk, rep->n);
+    for (size_t i = 0; r == 0 && i < rep->n; i++) {
+        const line *l = &rep->lines[i];
+        r |= msgpack_pack_array(&pk, 9) || hoso_pack_cstr(&pk, l->agency) || hoso_pack_cstr(&pk, l->service) ||
+             hoso_pack_cstr(&pk, l->name) || msgpack_pack_int(&pk, l->seen) || msgpack_pack_int64(&pk, l->overdue_open);
+        r |= msgpack_pack_array(&pk, HOSO_STAT_N);
+        for (int k = 0; k < HOSO_STAT_N; k++) r |= msgpack_pack_uint64(&pk, l->c[k]);
+        r |= msgpack_pack_array(&pk, HOSO_STAT_DAYS);
+        for (int k = 0; k < HOSO_STAT_DAYS; k++) r |= msgpack_pack_uint64(&pk, l->days[k]);
+        r |= msgpack_pack_array(&pk, NCH);
+        for (int k = 0; k < NCH; k++) r |= msgpack_pack_uint64(&pk, l->by_channel[k]);
+        r |= msgpack_pack_array(&pk, l->nq);
+        for (size_t j = 0; j < l->nq; j++) {
+            r |= msgpack_pack_array(&pk, 4) || hoso_pack_cstr(&pk, l->q[j].name) ||
+                 msgpack_pack_uint64(&pk, l->q[j].count) || msgpack_pack_uint64(&pk, l->q[j].sum) ||
+                 msgpack_pack_array(&pk, 5);
+            for (int d = 0; d < 5; d++) r |= msgpack_pack_uint64(&pk, l->q[j].dist[d]);
+        }
+    }
+    return r ? HOSO_ENOMEM : 0;
+}
+
+static int raw_str(const msgpack_object *o, char *out, size_t n)
+{
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= n) return -1;
+    memcpy(out, o->via.str.ptr, o->via.str.size);
+    out[o->via.str.size] = '\0';
+    return 0;
+}
+
+static int raw_u64s(const msgpack_object *o, uint64_t *dst, size_t n)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != n) return -1;
+    for (size_t k = 0; k < n; k++) {
+        if (o->via.array.ptr[k].type != MSGPACK_OBJECT_POSITIVE_INTEGER) return -1;
+        dst[k] += o->via.array.ptr[k].via.u64;
+    }
+    return 0;
+}
+
+/* The line of (agency, service) among the first n0 (sorted), or a new one at the end. */
+static line *part_line(hoso_report *rep, size_t n0, const char *agency, const char *service)
+{
+    line key;
+    snprintf(key.agency, sizeof key.agency, "%s", agency);
+    snprintf(key.service, sizeof key.service, "%s", service);
+    line *l = n0 > 0 ? bsearch(&key, rep->lines, n0, sizeof *l, line_cmp) : NULL;
+    if (l != NULL) return l;
+    if (rep->n == rep->cap) {
+        size_t cap = rep->cap ? rep->cap * 2 : 64;
+        line *nl = realloc(rep->lines, cap * sizeof *nl);
+        if (nl == NULL) return NULL;
+        rep->lines = nl;
+        rep->cap = cap;
+    }
+    l = &rep->lines[rep->n++];
+    memset(l, 0, sizeof *l);
+    memcpy(l->agency, key.agency, sizeof l->agency);
+    memcpy(l->service, key.service, sizeof l->service);
+    return l;
+}
+
+static int add_line(hoso_report *rep, size_t n0, const msgpack_object *o)
+{
+    const msgpack_object *a = o->via.array.ptr;
+    char agency[48], service[64], name[160];
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 9 || raw_str(&a[0], agency, sizeof agency) ||
+        raw_str(&a[1], service, sizeof service) || raw_str(&a[2], name, sizeof name) ||
+        a[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        (a[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER && a[4].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
+        a[8].type != MSGPACK_OBJECT_ARRAY)
+        return HOSO_ECORRUPT;
+    line *l = part_line(rep, n0, agency, service);
+    if (l == NULL) return HOSO_ENOMEM;
+    if (l->name[0] == '\0') memcpy(l->name, name, sizeof l->name);
+    l->seen |= a[3].via.u64 != 0;
+    l->overdue_open += a[4].type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)a[4].via.u64 : a[4].via.i64;
+    if (raw_u64s(&a[5], l->c, HOSO_STAT_N) || raw_u64s(&a[6], l->days, HOSO_STAT_DAYS) ||
+        raw_u64s(&a[7], l->by_channel, NCH))
+        return HOSO_ECORRUPT;
+    for (uint32_t j = 0; j < a[8].via.array.size; j++) {
+        const msgpack_object *q = &a[8].via.array.ptr[j];
+        char qname[64];
+        if (q->type != MSGPACK_OBJECT_ARRAY || q->via.array.size != 4 || raw_str(&q->via.array.ptr[0], qname, sizeof qname) ||
+            q->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            q->via.array.ptr[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            return HOSO_ECORRUPT;
+        size_t k;
+        for (k = 0; k < l->nq && strcmp(l->q[k].name, qname) != 0; k++)
+            ;
+        if (k == l->nq) {
+            question *nq = realloc(l->q, (l->nq + 1) * sizeof *nq);
+            if (nq == NULL) return HOSO_ENOMEM;
+            l->q = nq;
+            memset(&l->q[k], 0, sizeof l->q[k]);
+            memcpy(l->q[k].name, qname, sizeof qname);
+            l->nq++;
+        }
+        l->q[k].count += q->via.array.ptr[1].via.u64;
+        l->q[k].sum += q->via.array.ptr[2].via.u64;
+        if (raw_u64s(&q->via.array.ptr[3], l->q[k].dist, 5)) return HOSO_ECORRUPT;
+    }
+    return 0;
+}
+
+int hoso_report_empty(const char *month, hoso_report **out, hoso_errinfo *ei)
+{
+    *out = NULL;
+    if (!valid_month(month)) return hoso_fail_field(ei, "month", "must be a month YYYY-MM");
+    if ((*out = calloc(1, sizeof **out)) == NULL) return hoso_fail(ei, HOSO_ENOMEM, "out of memory");
+    memcpy((*out)->month, month, 8);
+    return 0;
+}
+
+int hoso_report_add_raw(hoso_report *rep, const void *raw, size_t len)
+{
+    msgpack_unpacked u;
+    int rc = HOSO_ECORRUPT;
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, raw, len, NULL) == MSGPACK_UNPACK_SUCCESS && u.data.type == MSGPACK_OBJECT_ARRAY &&
+        u.data.via.array.size == 2 && u.data.via.array.ptr[1].type == MSGPACK_OBJECT_ARRAY) {
+        const msgpack_object *lines = &u.data.via.array.ptr[1];
+        size_t n0 = rep->n; /* the lines of the parts before, sorted */
+        rc = 0;
+        for (uint32_t i = 0; rc == 0 && i < lines->via.array.size; i++)
+            rc = add_line(rep, n0, &lines->via.array.ptr[i]);
+        /* A part lists each line once, so its new lines never meet each other. */
+        if (rep->n > 1) qsort(rep->lines, rep->n, sizeof *rep->lines, line_cmp);
+    }
+    msgpack_unpacked_destroy(&u);
+    if (rc == 0) {
+        /* The questions of every part. */
+        free(rep->questions);
+        rep->questions = NULL;
+        rep->nquestions = 0;
+        rc = collect_questions(rep);
+    }
+    return rc;
+}
+
+int hoso_reports_query(hoso_store *s, const msgpack_object *q, msgpack_sbuffer *out, char *why, size_t whysz)
+{
+    char kind[16], month[16], agency[48] = "";
+    const msgpack_object *k = hoso_map_get(q, "q"), *m = hoso_map_get(q, "month"), *a = hoso_map_get(q, "agency");
+    hoso_errinfo ei;
+    hoso_report *rep = NULL;
+    hoso_txn *t = NULL;
+    int err;
+    memset(&ei, 0, sizeof ei);
+    if (k == NULL || raw_str(k, kind, sizeof kind) || strcmp(kind, "report") != 0 || m == NULL ||
+        raw_str(m, month, sizeof month) || (a != NULL && raw_str(a, agency, sizeof agency))) {
+        snprintf(why, whysz, "not a query this node knows");
+        return HOSO_EBAD_REQUEST;
+    }
+    if ((err = hoso_txn_read(s, &t)) != 0) {
+        snprintf(why, whysz, "cannot read the store");
+        return err;
+    }
+    err = hoso_report_build(t, month, agency, &rep, &ei);
+    hoso_txn_abort(t);
+    if (err == 0)
+        err = hoso_report_raw(rep, out);
+    else
+        snprintf(why, whysz, "%s", ei.message[0] ? ei.message : hoso_err_message(err));
+    hoso_report_free(rep);
+    return err;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* Indicators */
 
 /* Sums lines [from, to) into *sum (satisfaction merged per question). */

@@ -24,6 +24,16 @@ typedef struct hoso_report hoso_report;
 int hoso_report_build(hoso_txn *t, const char *month, const char *agency, hoso_report **out, hoso_errinfo *ei);
 void hoso_report_free(hoso_report *rep);
 
+/* Cluster mode: each node's counters for the month (hoso_report_raw, msgpack), summed
+ * into one report on the node that answers (an empty one first, then every part). */
+int hoso_report_raw(const hoso_report *rep, msgpack_sbuffer *out);
+int hoso_report_empty(const char *month, hoso_report **out, hoso_errinfo *ei);
+/* Errors: CORRUPT (not a part of a report), NOMEM. */
+int hoso_report_add_raw(hoso_report *rep, const void *raw, size_t len);
+/* The cluster's query executor (hoso_broker_set_query): {q: "report", month, agency?}
+ * -> the raw report of this node's store. Errors: BAD_REQUEST (why), storage's. */
+int hoso_reports_query(hoso_store *s, const msgpack_object *q, msgpack_sbuffer *out, char *why, size_t whysz);
+
 enum { HOSO_REPORT_JSON, HOSO_REPORT_CSV, HOSO_REPORT_HTML, HOSO_REPORT_MSGPACK };
 /* "json" (or NULL), "csv", "html", "msgpack" -> HOSO_REPORT_*, or -1. */
 int hoso_report_format(const char *name);

@@ -7,6 +7,7 @@
  * cluster file, is refused.
  */
 #include <pthread.h>
+#include <time.h>
 #include <stdatomic.h>
 #include "hoso_test.h"
 #include "ws.h"
@@ -548,6 +549,35 @@ static void test_staff_across_nodes(void)
         EXPECT_INT(r.status, 401);
         ht_resp_free(&r);
         ht_conn_close(&conn);
+    }
+    /* The monthly report through any node counts every node's dossiers: received and
+     * accepted add up to all of them, in JSON and in CSV. */
+    {
+        char month[8], path[128];
+        time_t now = time(NULL) + 7 * 3600; /* the report's days are Asia/Ho_Chi_Minh's */
+        strftime(month, sizeof month, "%Y-%m", gmtime(&now));
+        snprintf(path, sizeof path, "/v1/reports/monthly?month=%s", month);
+        for (int k = 0; k < c.nnodes; k++) {
+            ht_resp r;
+            ht_conn_init(&conn, c.node[k].port);
+            ht_json_call(&conn, "GET", path, off.token, NULL, &r);
+            HT_EXPECT_REPLY(&r, 200, NULL);
+            EXPECT_INT((int)ht_jint(r.json, "totals.received"), ncodes);
+            EXPECT_INT((int)ht_jint(r.json, "totals.accepted"), ncodes);
+            ht_resp_free(&r);
+            ht_conn_close(&conn);
+        }
+        /* A node down: the report says so rather than leave its shards out. */
+        ht_server_kill9(&c.node[1]);
+        ht_conn_init(&conn, c.node[0].port);
+        ht_resp r;
+        ht_json_call(&conn, "GET", path, off.token, NULL, &r);
+        if (r.status == 200)
+            ht_fail("a report with node 2 down: %s", r.body);
+        HT_EXPECT_REPLY(&r, 503, "UNAVAILABLE");
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+        ht_server_restart_same_port(&c.node[1]);
     }
     /* A bot looks a dossier up through a node that does not hold it. */
     {
