@@ -207,6 +207,12 @@ static void stop_services(void *arg)
     if (cluster.nnodes > 0)
         hoso_broker_stop();
 }
+static void quiesce_services(void *arg)
+{
+    (void)arg;
+    if (cluster.nnodes > 0)
+        hoso_broker_quiesce();
+}
 static void services_metrics(msgpack_sbuffer *out)
 {
     hoso_engine_metrics(out);
@@ -484,7 +490,8 @@ static int cmd_serve(int argc, char **argv)
      * hash). Set before the pool exists; an operator's own setting wins. */
     setenv("UV_THREADPOOL_SIZE", "4", 0);
     hoso_app app = {hoso_routes, hoso_nroutes, hoso__seed, start_services, stop_services, services_metrics, &portal,
-                    cluster.nnodes > 0 ? hoso_broker_forward : NULL, cluster.nnodes > 0 ? &hoso_broker_remote_ops : NULL};
+                    cluster.nnodes > 0 ? hoso_broker_forward : NULL, cluster.nnodes > 0 ? &hoso_broker_remote_ops : NULL,
+                    quiesce_services};
     return hoso_server_run(&cfg, &app) == 0 ? 0 : 1;
 }
 

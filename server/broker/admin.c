@@ -4,8 +4,11 @@
  * every node (the catalogue), whichever node's data dir the operator named.
  *
  * The tool opens that data dir only for the cluster's key: it signs each command with
- * a MAC under a subkey of secret.key (good for a minute), so nothing else on the
- * message bus can make an account. The node checks the MAC and runs the command with
+ * a MAC under a subkey of secret.key, bound to the subject it goes to and good for a
+ * minute, so nothing else on the message bus can make an account, nor send a command
+ * to another node than the one it was made for. A command replayed within its minute
+ * changes nothing more (an account exists already, the same catalogue, the same
+ * secret). The node checks the MAC and runs the command with
  * the executor main.c registered (server/tools/), on nats.c's thread, as the offline
  * command would beside a running server.
  */
@@ -26,18 +29,28 @@ void hoso_broker_set_admin(hoso_admin_exec fn)
     executor = fn;
 }
 
+/* The MAC of a command: its purpose, the subject it is sent to (a command signed for
+ * one node is refused by another), the payload and the expiry. */
+static void command_mac(hoso_store *s, const char *subject, const void *payload, size_t len, int64_t exp,
+                        uint8_t mac[32])
+{
+    msgpack_sbuffer sp;
+    msgpack_sbuffer_init(&sp);
+    msgpack_sbuffer_write(&sp, "hoso-admin", 11);
+    msgpack_sbuffer_write(&sp, subject, strlen(subject) + 1);
+    msgpack_sbuffer_write(&sp, payload, len);
+    msgpack_sbuffer_write(&sp, (const char *)&exp, sizeof exp);
+    hoso_store_mac(s, sp.data, sp.size, mac);
+    msgpack_sbuffer_destroy(&sp);
+}
+
 /* [payload (bin), expires (ms), mac (bin 32)] */
-static void sign(hoso_store *s, const void *payload, size_t len, msgpack_sbuffer *out)
+static void sign(hoso_store *s, const char *subject, const void *payload, size_t len, msgpack_sbuffer *out)
 {
     msgpack_packer pk;
     uint8_t mac[32];
     int64_t exp = hoso_now_ms() + ADMIN_TTL_MS;
-    msgpack_sbuffer signed_part;
-    msgpack_sbuffer_init(&signed_part);
-    msgpack_sbuffer_write(&signed_part, payload, len);
-    msgpack_sbuffer_write(&signed_part, (const char *)&exp, sizeof exp);
-    hoso_store_mac(s, signed_part.data, signed_part.size, mac);
-    msgpack_sbuffer_destroy(&signed_part);
+    command_mac(s, subject, payload, len, exp, mac);
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 3);
     msgpack_pack_bin(&pk, len);
@@ -84,12 +97,7 @@ void hoso__admin_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     }
     int64_t exp = (int64_t)a[1].via.u64, now = hoso_now_ms();
     uint8_t want[32];
-    msgpack_sbuffer sp;
-    msgpack_sbuffer_init(&sp);
-    msgpack_sbuffer_write(&sp, a[0].via.bin.ptr, a[0].via.bin.size);
-    msgpack_sbuffer_write(&sp, (const char *)&exp, sizeof exp);
-    hoso_store_mac(s, sp.data, sp.size, want);
-    msgpack_sbuffer_destroy(&sp);
+    command_mac(s, natsMsg_GetSubject(msg), a[0].via.bin.ptr, a[0].via.bin.size, exp, want);
     if (sodium_memcmp(want, a[2].via.bin.ptr, 32) != 0) {
         reply(nc, to, 0, "the command is not signed with this cluster's secret.key");
         goto Exit;
@@ -127,8 +135,7 @@ int hoso_cluster_admin_send(const hoso_cluster *c, hoso_store *s, int shard, con
     }
     natsOptions_Destroy(opts);
     msgpack_sbuffer_init(&sb);
-    sign(s, cmd, len, &sb);
-    if ((int64_t)sb.size > natsConnection_GetMaxPayload(nc)) {
+    if ((int64_t)len + 256 > natsConnection_GetMaxPayload(nc)) {
         fprintf(stderr, "hosod %s: the command is larger than NATS carries (%" PRId64 " bytes; raise max_payload)\n",
                 what, natsConnection_GetMaxPayload(nc));
         failed = 1;
@@ -144,6 +151,8 @@ int hoso_cluster_admin_send(const hoso_cluster *c, hoso_store *s, int shard, con
             snprintf(subj, sizeof subj, "hoso.admin.%d", shard);
         else
             snprintf(subj, sizeof subj, "hoso.admin.node.%s", n->id);
+        sb.size = 0;
+        sign(s, subj, cmd, len, &sb);
         natsStatus st = natsConnection_Request(&r, nc, subj, sb.data, (int)sb.size, ADMIN_TIMEOUT_MS);
         if (st != NATS_OK) {
             fprintf(stderr, "hosod %s: node %s %s\n", what, n->id,

@@ -65,6 +65,8 @@ int hoso_cluster_token_shard(const char *token, size_t len, int *staff);
  * Errors: UNAVAILABLE (NATS unreachable), KEY_MISMATCH (another key or shard count),
  * INTERNAL. */
 int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_id);
+/* First step of a stop, before the workers go: no more live events to the hubs. */
+void hoso_broker_quiesce(void);
 /* Stops serving shards and publishing; flushes what it can. Main thread. */
 void hoso_broker_stop(void);
 /* 1 when this process is a cluster node. */

@@ -23,7 +23,7 @@ hoso_server *hoso__broker_server(void);
 int hoso__staff_start(void);
 void hoso__staff_stop(void);
 /* Where a staff request goes: kinds of routes. */
-enum { HOSO__STAFF_HOME, HOSO__STAFF_DOSSIER, HOSO__STAFF_LIST };
+enum { HOSO__STAFF_HOME, HOSO__STAFF_DOSSIER, HOSO__STAFF_LIST, HOSO__STAFF_ANY };
 /* Hands r (a staff token of shard home) to the staff threads: worker thread. Returns
  * HOSO_ASYNC, 0 when this node answers it alone (the account's own things, here), or
  * an error with r->err. */
@@ -49,6 +49,8 @@ void hoso__live_publish(const hoso_event *ev, size_t n);
 /* The node's side of hoso.feed.<shard> (nats.c's thread). */
 void hoso__live_on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 void hoso__live_metrics(msgpack_sbuffer *out);
+/* NATS is back: WebSockets of remote owners read their feeds again. */
+void hoso__live_reconnected(void);
 
 /* staff.c: the node's side of hoso.q.node.<id> (nats.c's thread). */
 void hoso__query_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);

@@ -94,11 +94,15 @@ typedef struct feed_reply {
     msgpack_sbuffer items;
     msgpack_packer ipk;
     unsigned n;
+    size_t budget; /* bytes a page may hold: half of what NATS carries */
 } feed_reply;
 
 static int feed_item(void *ctx, uint64_t seq, const void *body, size_t len)
 {
     feed_reply *fr = ctx;
+    /* A page stops short of what NATS can carry; the rest comes in the next ones. */
+    if (fr->n > 0 && fr->items.size + len + 32 > fr->budget)
+        return 1;
     msgpack_pack_array(&fr->ipk, 2);
     msgpack_pack_uint64(&fr->ipk, seq);
     msgpack_pack_bin(&fr->ipk, len);
@@ -161,8 +165,12 @@ void hoso__live_on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
                 recovered = 0, err = 0;
             else if (err > 0)
                 err = 0;
-            if (err == 0 && recovered && since < head)
+            if (err == 0 && recovered && since < head) {
+                fr.budget = (size_t)natsConnection_GetMaxPayload(nc) / 2;
                 err = hoso_feed_read(t, who.account, since, (unsigned)limit, feed_item, &fr, &more);
+                if (err == 1)
+                    err = 0, more = 1; /* stopped at the page's size */
+            }
         }
         hoso_txn_abort(t);
     }
@@ -522,7 +530,20 @@ static int op_feed(hoso_worker *w, const char *token, uint64_t since, const char
     return 0;
 }
 
-const hoso_remote_ops hoso_broker_remote_ops = {op_foreign, op_auth, op_feed, op_page_free, op_watch, op_unwatch};
+static atomic_uint live_gen;
+
+void hoso__live_reconnected(void)
+{
+    atomic_fetch_add(&live_gen, 1);
+}
+
+static unsigned op_generation(void)
+{
+    return atomic_load(&live_gen);
+}
+
+const hoso_remote_ops hoso_broker_remote_ops = {op_foreign,  op_auth,    op_feed,      op_page_free,
+                                                op_watch,    op_unwatch, op_generation};
 
 void hoso__live_metrics(msgpack_sbuffer *out)
 {

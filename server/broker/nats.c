@@ -52,7 +52,10 @@ typedef struct fwd {
     size_t resp_len;
 } fwd;
 
-enum { FWD_OK, FWD_NO_RESPONDERS, FWD_TIMEOUT, FWD_RELAY_FAILED, FWD_NOT_SENT };
+enum { FWD_OK, FWD_NO_RESPONDERS, FWD_TIMEOUT, FWD_RELAY_FAILED, FWD_NOT_SENT, FWD_TOO_LARGE };
+
+/* The shard node's reply when the real one is larger than NATS carries. */
+#define TOO_LARGE "!too-large"
 
 /* Numbers of one agency and day this node reserved in KV and has not used. */
 typedef struct seq_slot {
@@ -227,6 +230,8 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         int len = natsMsg_GetDataLength(msg);
         if (natsMsg_IsNoResponders(msg)) {
             finish(f, FWD_NO_RESPONDERS);
+        } else if (len == (int)sizeof(TOO_LARGE) - 1 && memcmp(natsMsg_GetData(msg), TOO_LARGE, (size_t)len) == 0) {
+            finish(f, FWD_TOO_LARGE);
         } else if (len <= 0 || (f->resp = malloc((size_t)len)) == NULL) {
             finish(f, FWD_RELAY_FAILED);
         } else {
@@ -279,6 +284,10 @@ static int fwd_done(hoso_req *r, void *data, int result)
     atomic_fetch_add(&B.n_forward_unavailable, 1);
     const hoso_cluster_node *n = hoso_cluster_shard_node(&B.c, shard);
     r->retry_after_ms = 1000;
+    if (why == FWD_TOO_LARGE)
+        return hoso_fail(&r->err, HOSO_EUNAVAILABLE,
+                         "the reply from shard %u (node %s) is larger than the cluster's messages can carry "
+                         "(nats-server max_payload)", shard, n != NULL ? n->id : "?");
     return hoso_fail(&r->err, HOSO_EUNAVAILABLE, "shard %u (node %s) %s; retry in a moment", shard,
                      n != NULL ? n->id : "?",
                      why == FWD_NO_RESPONDERS ? "is down"
@@ -292,7 +301,7 @@ static int login_shard(hoso_req *r)
 {
     const void *body;
     size_t len;
-    char ctype[64];
+    char ctype[512];
     hoso_doc doc;
     hoso_errinfo ei;
     int shard = -1;
@@ -300,6 +309,8 @@ static int login_shard(hoso_req *r)
     if (len == 0 || len > hoso_server_config(r->srv)->limits.max_body)
         return -1;
     const char *ct = hoso_req_header(r, "content-type", ctype, sizeof ctype);
+    if (ct == NULL && hoso_req_has_header(r, "content-type"))
+        return -2; /* too long to tell: refused, never answered by the wrong node */
     int json = ct != NULL && strncasecmp(ct, "application/json", 16) == 0;
     memset(&ei, 0, sizeof ei);
     if ((json ? hoso_doc_from_json(&doc, body, len, &hoso_server_config(r->srv)->limits, &ei)
@@ -338,7 +349,8 @@ int hoso_broker_forward(hoso_req *r)
         if (shard >= 0 && (unsigned)shard < B.c.shards && staff)
             return hoso__staff_forward(r, (unsigned)shard);
     } else if (strcmp(rt->name, "auth_register") == 0 || strcmp(rt->name, "auth_login") == 0) {
-        shard = login_shard(r);
+        if ((shard = login_shard(r)) == -2)
+            return hoso_fail(&r->err, HOSO_EUNSUPPORTED_MEDIA_TYPE, "the Content-Type is too long");
     }
     /* Anything else (the catalogue, health, metrics, WebSocket) every node answers; a
      * token that names no shard of this cluster gets this node's 401. */
@@ -386,6 +398,13 @@ typedef struct rpc_ctx {
 static void rpc_answer(void *ctx, const char *resp, size_t len)
 {
     rpc_ctx *c = ctx;
+    if (len > 0 && (int64_t)len > natsConnection_GetMaxPayload(B.nc)) {
+        /* The front node says why rather than wait for a reply that cannot come. */
+        hoso_log(HOSO_LOG_WARN, "cluster: a reply of %zu bytes is larger than NATS carries (max_payload %" PRId64 ")",
+                 len, natsConnection_GetMaxPayload(B.nc));
+        resp = TOO_LARGE;
+        len = sizeof(TOO_LARGE) - 1;
+    }
     /* An empty reply tells the front node the request could not run here. */
     natsConnection_Publish(B.nc, c->reply, len > 0 ? resp : NULL, (int)len);
     atomic_fetch_add(&B.n_relayed, 1);
@@ -426,7 +445,10 @@ static void on_rpc(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 /* Reserves count numbers of key: *first is the first. Writer thread (blocking). */
 static int seq_reserve(const char *key, unsigned count, uint64_t *first)
 {
-    for (int attempt = 0; attempt < 32; attempt++) {
+    /* The writer waits here, every commit of the node behind it: a bounded wait, and
+     * only a lost race is tried again. */
+    int64_t deadline = now_ms() + 3000;
+    for (int attempt = 0; attempt < 32 && now_ms() < deadline; attempt++) {
         kvEntry *e = NULL;
         uint64_t have = 0, rev = 0, newrev = 0;
         char val[32];
@@ -448,10 +470,16 @@ static int seq_reserve(const char *key, unsigned count, uint64_t *first)
             atomic_fetch_add(&B.n_seq_reserved, count);
             return 0;
         }
-        /* Another node took the numbers first: read again. */
-        atomic_fetch_add(&B.n_seq_conflicts, 1);
-        if (natsConnection_Status(B.nc) != NATS_CONN_STATUS_CONNECTED)
+        /* Another node took the numbers first (JetStream's "wrong last sequence"):
+         * read again. Anything else (a timeout, no JetStream leader) fails now. */
+        const char *why = nats_GetLastError(NULL);
+        if (s == NATS_TIMEOUT || natsConnection_Status(B.nc) != NATS_CONN_STATUS_CONNECTED ||
+            why == NULL || (strstr(why, "wrong last sequence") == NULL && strstr(why, "exists") == NULL)) {
+            hoso_log(HOSO_LOG_WARN, "cluster: cannot reserve %s: %s (%s)", key, natsStatus_GetText(s),
+                     why != NULL ? why : "");
             return HOSO_EUNAVAILABLE;
+        }
+        atomic_fetch_add(&B.n_seq_conflicts, 1);
     }
     return HOSO_EUNAVAILABLE;
 }
@@ -747,6 +775,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
 {
     (void)nc, (void)closure;
     atomic_store(&B.connected, 1);
+    hoso__live_reconnected();
     hoso_log(HOSO_LOG_INFO, "cluster: NATS is back");
     on_commit(NULL, NULL, 0);
 }
@@ -880,6 +909,15 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
     if ((err = agree("keycheck", check, "copy the cluster's secret.key into this node's data dir before it joins")) != 0 ||
         (err = agree("shards", shards, "every node's cluster file must name the same number of shards")) != 0)
         goto Fail;
+    /* Each shard is recorded with the node that first served it: two nodes whose
+     * files disagree never both serve one (their stores would part ways). */
+    for (unsigned sh = B.me->first; sh <= B.me->last; sh++) {
+        char key[32];
+        snprintf(key, sizeof key, "shard.%u", sh);
+        if ((err = agree(key, B.me->id, "another node holds this shard; if it moved, delete the key "
+                                        "from the KV bucket HOSO_CLUSTER first (nats kv del HOSO_CLUSTER shard.N)")) != 0)
+            goto Fail;
+    }
 
     /* Where the replies to this node's forwards come back. */
     natsInbox *inbox = NULL;
@@ -968,6 +1006,12 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
 Fail:
     hoso_broker_stop();
     return err;
+}
+
+void hoso_broker_quiesce(void)
+{
+    if (B.active)
+        hoso__live_stop();
 }
 
 void hoso_broker_stop(void)

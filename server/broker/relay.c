@@ -148,6 +148,30 @@ static int read_response(int fd, int head, msgpack_sbuffer *out, int *keep)
     }
 }
 
+/* The value of header `name` (lower case, with its colon) in the header block of
+ * buf[0..len), copied into out; "" when absent. */
+static void header_of(const char *buf, size_t len, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    out[0] = '\0';
+    for (size_t i = 0; i + 2 + nl < len; i++) {
+        if (buf[i] != '\n')
+            continue;
+        if (buf[i + 1] == '\r')
+            return; /* the end of the headers */
+        if (strncasecmp(buf + i + 1, name, nl) == 0) {
+            const char *v = buf + i + 1 + nl, *end = buf + len;
+            while (v < end && *v == ' ')
+                v++;
+            size_t k = 0;
+            while (v < end && *v != '\r' && *v != '\n' && k + 1 < n)
+                out[k++] = *v++;
+            out[k] = '\0';
+            return;
+        }
+    }
+}
+
 /* GET, HEAD and OPTIONS may go again on a fresh connection; anything else might have
  * run already, so it fails instead (the client retries with its op_id). */
 static int safe_to_resend(const char *req)
@@ -197,6 +221,21 @@ static void *relay_main(void *arg)
             if (rc == 0 && !fresh && safe_to_resend(j->req))
                 continue;
             break;
+        }
+        /* Each reply must be the one of its request (the same X-Request-Id): a reply
+         * that is not means the connection is out of step, and it is not used. */
+        if (rc == 1) {
+            char want[64], got[64];
+            header_of(j->req, j->len, "x-request-id:", want, sizeof want);
+            header_of(resp.data, resp.size, "x-request-id:", got, sizeof got);
+            if (want[0] != '\0' && strcmp(want, got) != 0) {
+                hoso_log(HOSO_LOG_WARN, "cluster: a relayed reply was not its request's: connection dropped");
+                rc = -1;
+                if (fd >= 0) {
+                    close(fd);
+                    fd = -1;
+                }
+            }
         }
         if (rc == 1)
             j->reply(j->ctx, resp.data, resp.size);

@@ -10,6 +10,7 @@
  * These steps wait for the network, so they run on threads of their own, never on a
  * worker loop; a request reaches them through a ticket (hoso_req_hand_off).
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -20,7 +21,7 @@
 #include <sodium.h>
 #include "internal.h"
 
-#define STAFF_THREADS 4
+#define STAFF_THREADS 16
 #define VOUCH_TTL_MS 60000
 #define LOC_CACHE 4096
 #define LIST_MAX_NODES HOSO_CLUSTER_MAX_NODES
@@ -195,6 +196,18 @@ static int whoami(staff_job *j, hoso_caller *who)
     return err != 0 ? fail(j, err, "cannot read the session") : 0;
 }
 
+/* A voucher's MAC: its purpose first, so that nothing else signed with the cluster's
+ * key (admin commands) can pass for one. */
+static void voucher_mac(hoso_store *s, const void *payload, size_t len, uint8_t mac[32])
+{
+    msgpack_sbuffer sp;
+    msgpack_sbuffer_init(&sp);
+    msgpack_sbuffer_write(&sp, "hoso-voucher", 13);
+    msgpack_sbuffer_write(&sp, payload, len);
+    hoso_store_mac(s, sp.data, sp.size, mac);
+    msgpack_sbuffer_destroy(&sp);
+}
+
 /* "x-hoso-caller: <payload>.<mac>\r\n": [account, role, agency, scopes, expires] */
 static void voucher(const hoso_caller *who, char *out, size_t n)
 {
@@ -210,7 +223,7 @@ static void voucher(const hoso_caller *who, char *out, size_t n)
     hoso_pack_cstr(&pk, who->agency);
     hoso_pack_cstr(&pk, who->scopes);
     msgpack_pack_int64(&pk, wall_ms() + VOUCH_TTL_MS);
-    hoso_store_mac(hoso_server_store(hoso__broker_server()), sb.data, sb.size, mac);
+    voucher_mac(hoso_server_store(hoso__broker_server()), sb.data, sb.size, mac);
     sodium_bin2base64(p64, sizeof p64, (const uint8_t *)sb.data, sb.size, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_bin2base64(m64, sizeof m64, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     snprintf(out, n, "x-hoso-caller: %s.%s\r\n", p64, m64);
@@ -236,7 +249,7 @@ int hoso__staff_vouched(hoso_req *r)
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         mlen != sizeof mac)
         goto Bad;
-    hoso_store_mac(hoso_server_store(r->srv), payload, plen, want);
+    voucher_mac(hoso_server_store(r->srv), payload, plen, want);
     if (sodium_memcmp(mac, want, sizeof mac) != 0)
         goto Bad;
     {
@@ -326,6 +339,12 @@ static int rpc(staff_job *j, unsigned shard, const msgpack_sbuffer *bytes, natsM
     snprintf(subj, sizeof subj, "hoso.rpc.%u", shard);
     natsStatus s =
         natsConnection_Request(reply, hoso__broker_conn(), subj, bytes->data, (int)bytes->size, HOSO__FORWARD_TIMEOUT_MS);
+    if (s == NATS_OK && natsMsg_GetDataLength(*reply) == 10 && memcmp(natsMsg_GetData(*reply), "!too-large", 10) == 0) {
+        natsMsg_Destroy(*reply);
+        *reply = NULL;
+        return fail(j, HOSO_EUNAVAILABLE, "the reply from shard %u is larger than the cluster's messages can carry "
+                                          "(nats-server max_payload)", shard);
+    }
     if (s == NATS_OK && natsMsg_GetDataLength(*reply) > 0)
         return 0;
     if (s == NATS_OK)
@@ -433,19 +452,25 @@ static int cursor_decode(const char *cur, const hoso_cluster *c, page *pages)
         const msgpack_object *v = hoso_map_get(&u.data, c->nodes[i].id);
         if (v == NULL || str_of(v, pages[i].cursor, sizeof pages[i].cursor) != 0)
             rc = -1;
+        /* A node's cursor goes into a request line: only the characters a node's
+         * cursor is made of (base64url, or "<due_at>.<code>"), so that a client can
+         * never write anything else there. */
+        for (const char *p = pages[i].cursor; rc == 0 && *p; p++)
+            if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+                rc = -1;
     }
     msgpack_unpacked_destroy(&u);
     return rc;
 }
 
-static void cursor_encode(const hoso_cluster *c, const page *pages, char *out, size_t n)
+/* The merged cursor, malloc'ed ("" at the end); NULL when out of memory. */
+static char *cursor_encode(const hoso_cluster *c, const page *pages)
 {
     int done = 1;
     for (unsigned i = 0; i < c->nnodes; i++)
         done &= strcmp(pages[i].cursor, "-") == 0;
-    out[0] = '\0';
     if (done)
-        return;
+        return strdup("");
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
@@ -455,9 +480,14 @@ static void cursor_encode(const hoso_cluster *c, const page *pages, char *out, s
         hoso_pack_cstr(&pk, c->nodes[i].id);
         hoso_pack_cstr(&pk, pages[i].cursor);
     }
-    out[0] = 'm';
-    sodium_bin2base64(out + 1, n - 1, (const uint8_t *)sb.data, sb.size, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t n = 1 + sodium_base64_ENCODED_LEN(sb.size, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *out = malloc(n);
+    if (out != NULL) {
+        out[0] = 'm';
+        sodium_bin2base64(out + 1, n - 1, (const uint8_t *)sb.data, sb.size, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    }
     msgpack_sbuffer_destroy(&sb);
+    return out;
 }
 
 /* The query of the request line without its cursor; *limit and *overdue from it. */
@@ -581,16 +611,18 @@ static void run_list(staff_job *j, const char *vouch)
             else if (p->used > 0)
                 cursor_after(&p->items[p->used - 1], overdue, p->cursor, sizeof p->cursor);
         }
-        char next[4096];
-        cursor_encode(c, pages, next, sizeof next);
+        char *next = cursor_encode(c, pages);
         msgpack_sbuffer_init(&j->body);
         msgpack_packer_init(&pk, &j->body, msgpack_sbuffer_write);
         msgpack_pack_map(&pk, 2);
         hoso_pack_cstr(&pk, "dossiers");
         msgpack_pack_array(&pk, taken);
         msgpack_sbuffer_write(&j->body, items.data, items.size);
-        hoso_pack_kcstr(&pk, "next", next);
+        hoso_pack_kcstr(&pk, "next", next != NULL ? next : "");
         j->has_body = 1;
+        if (next == NULL)
+            fail(j, HOSO_ENOMEM, "out of memory");
+        free(next);
         msgpack_sbuffer_destroy(&items);
     }
     for (unsigned i = 0; i < c->nnodes; i++) {
@@ -598,6 +630,36 @@ static void run_list(staff_job *j, const char *vouch)
         if (pages[i].reply != NULL)
             natsMsg_Destroy(pages[i].reply);
     }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* A thing whose node nothing names: each node in turn, the first that has it answers */
+
+static void run_any(staff_job *j, const char *vouch)
+{
+    const hoso_cluster *c = hoso__broker_cluster();
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    rewrite(&j->req, NULL, vouch, &out);
+    for (unsigned i = 0; i < c->nnodes; i++) {
+        const hoso_cluster_node *n = &c->nodes[i];
+        natsMsg *reply = NULL;
+        if (n->first > n->last)
+            continue;
+        if (rpc(j, n->first, &out, &reply) != 0)
+            break; /* a node down may hold it: 503, not a 404 that could be wrong */
+        const char *d = natsMsg_GetData(reply);
+        int last = 1;
+        for (unsigned k = i + 1; k < c->nnodes; k++)
+            last &= c->nodes[k].first > c->nodes[k].last;
+        if (natsMsg_GetDataLength(reply) >= 12 && atoi(d + 9) == 404 && !last) {
+            natsMsg_Destroy(reply);
+            continue;
+        }
+        keep_reply(j, reply);
+        break;
+    }
+    msgpack_sbuffer_destroy(&out);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -611,6 +673,10 @@ static void run(staff_job *j)
     voucher(&who, vouch, sizeof vouch);
     if (j->kind == HOSO__STAFF_LIST) {
         run_list(j, vouch);
+        return;
+    }
+    if (j->kind == HOSO__STAFF_ANY) {
+        run_any(j, vouch);
         return;
     }
     unsigned shard = j->home;
@@ -804,6 +870,10 @@ int hoso__staff_forward(hoso_req *r, unsigned home)
         }
     if (strcmp(name, "agency_list") == 0)
         j->kind = HOSO__STAFF_LIST;
+    /* A bot's subscription lives with its dossier, on a node its id does not name. */
+    if (strcmp(name, "bot_subscription_get") == 0 || strcmp(name, "bot_unsubscribe") == 0 ||
+        strcmp(name, "file_get") == 0)
+        j->kind = HOSO__STAFF_ANY;
     /* The account's own things on this node: nothing to ask anyone. */
     if (j->kind == HOSO__STAFF_HOME && hoso_broker_owns(home)) {
         free(j);

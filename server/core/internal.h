@@ -325,6 +325,9 @@ typedef struct hoso_remote_ops {
      * watch has its unwatch). */
     int (*watch)(const char *owner);
     void (*unwatch)(const char *owner);
+    /* Changes each time the broker's connection to NATS comes back: live events may
+     * have been lost in between. */
+    unsigned (*generation)(void);
 } hoso_remote_ops;
 /* Events committed on another node, handed to this node's hubs: to owner streams, or
  * (agency) to agency streams only. Any thread. */
@@ -460,6 +463,9 @@ typedef struct hoso_app {
      * own included), owner streams from the writer and, for owners held elsewhere,
      * from the broker. */
     const hoso_remote_ops *remote;
+    /* Called first when the server stops, before the workers do: services that hand
+     * work to the workers from their own threads stop doing so. May be NULL. */
+    void (*quiesce)(void *arg);
 } hoso_app;
 
 /* Runs the server until SIGINT/SIGTERM. Main thread only, once per process: the

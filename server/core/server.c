@@ -280,6 +280,9 @@ int hoso_worker_post(hoso_worker *w, void (*fn)(void *arg), void *arg)
 
 void hoso_server_push_remote(hoso_server *srv, const hoso_event *ev, size_t n, int agency)
 {
+    /* Once stopping, the hubs are on their way out (app->quiesce ends these calls). */
+    if (atomic_load(&srv->stopping))
+        return;
     hoso__hub_publish_from(srv, ev, n, agency ? HOSO_HUB_AGENCY : HOSO_HUB_OWNER);
 }
 
@@ -531,6 +534,9 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
 
 Exit:
     atomic_store(&srv->stopping, 1);
+    /* Other threads stop handing work to the workers before these start to go. */
+    if (services && app->quiesce != NULL)
+        app->quiesce(app->arg);
     tell_workers(srv, 1);
     /* Everything queued is committed and its replies posted to the workers. */
     hoso__writer_stop(srv->writer);

@@ -111,6 +111,8 @@ struct hoso_ws {
     unsigned pending;             /* remote callbacks still to come */
     int released;                 /* out of the hub and closed; freed once pending is 0 */
     uint64_t sub_since;
+    uint64_t live_seen;           /* the highest live seq that came, sent or not */
+    unsigned live_gen;            /* the broker's connection generation it follows */
     char token[128];              /* for the pages of the feed */
 };
 
@@ -176,6 +178,7 @@ static void destroy(hoso_ws *c)
 static int back(hoso_ws *c)
 {
     c->pending--;
+    atomic_fetch_sub(&c->w->inflight, 1);
     if (c->released || c->gone) {
         if (c->released && c->pending == 0 && c->depth == 0)
             free(c);
@@ -467,6 +470,10 @@ static int send_event(hoso_ws *c, const uint8_t *mp, size_t len, hoso_hub_json *
 
 void hoso__ws_deliver(hoso_ws *c, const hoso_hub_event *e, int agency_stream, hoso_hub_json *json)
 {
+    /* A remote feed's page and the live events come by different roads: one that came
+     * while a page was on its way is remembered, so the replay reads on to it. */
+    if (!agency_stream && c->remote && e->seq > c->live_seen)
+        c->live_seen = e->seq;
     if (c->closing || c->state != WS_LIVE)
         return; /* a replay in progress reads these from storage */
     if (agency_stream) {
@@ -580,6 +587,16 @@ void hoso__ws_tick(hoso_ws *c, int64_t now)
     const hoso_config *cfg = &c->srv->cfg;
     if (c->sock == NULL)
         return; /* upgrade still being written */
+    /* The broker lost NATS since: live events of that time never came here, so the
+     * feed is read again from the last one sent. */
+    if (c->remote && c->watching && !c->closing && c->srv->app.remote->generation() != c->live_gen) {
+        c->live_gen = c->srv->app.remote->generation();
+        if (c->state == WS_LIVE) {
+            c->state = WS_REPLAY;
+            c->replayed = 0;
+            hoso__hub_want_replay(c->hub, &c->m);
+        }
+    }
     if (c->closing) {
         if (now >= c->close_by_ms)
             destroy(c); /* the peer never completed the closing handshake */
@@ -658,7 +675,10 @@ static int remote_auth(hoso_ws *c, const char *token, size_t len)
     c->token[len] = '\0';
     c->auth_pending = 1;
     c->pending++;
+    /* Counted like a writer op: the worker's stop waits for the answer. */
+    atomic_fetch_add(&c->w->inflight, 1);
     if (ops->auth(c->w, token, len, on_remote_auth, c) != 0) {
+        atomic_fetch_sub(&c->w->inflight, 1);
         c->pending--;
         c->auth_pending = 0;
         fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "the account's node cannot be reached, try again later");
@@ -696,6 +716,9 @@ static void on_page(void *arg, hoso_feed_page *p)
         fail(c, WS_EXPIRED, p->err, "the feed moved past this cursor, fetch the snapshot");
     } else if (p->err != 0) {
         fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "the node of this feed cannot be reached, try again later");
+    } else if (!c->first_page && !p->recovered) {
+        /* Trimmed (or restored) between two pages. */
+        fail(c, WS_EXPIRED, HOSO_ECURSOR_EXPIRED, "the feed moved past this cursor, fetch the snapshot");
     } else {
         if (c->first_page) {
             subscribed_arg a = {p->epoch, NULL, p->head, p->recovered};
@@ -726,7 +749,7 @@ static void on_page(void *arg, hoso_feed_page *p)
         }
         hoso_metrics_ws_delivered(sent);
         c->replayed += sent;
-        if (!c->closing && p->more) {
+        if (!c->closing && (p->more || c->live_seen > c->last_sent)) {
             if (replay_room(c))
                 remote_fetch(c, c->last_sent, NULL);
             else
@@ -747,7 +770,9 @@ static void remote_fetch(hoso_ws *c, uint64_t since, const char *epoch)
     const hoso_remote_ops *ops = c->srv->app.remote;
     c->fetching = 1;
     c->pending++;
+    atomic_fetch_add(&c->w->inflight, 1);
     if (ops->feed(c->w, c->token, since, epoch, REMOTE_PAGE, on_page, c) != 0) {
+        atomic_fetch_sub(&c->w->inflight, 1);
         c->pending--;
         c->fetching = 0;
         fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "the node of this feed cannot be reached, try again later");
@@ -886,6 +911,7 @@ static void on_subscribe(hoso_ws *c, void *m)
             return;
         }
         c->watching = 1;
+        c->live_gen = c->srv->app.remote->generation();
         c->state = WS_REPLAY;
         c->first_page = 1;
         c->sub_since = (uint64_t)s->since;

@@ -187,6 +187,19 @@ static int register_hashed(hoso_req *r, void *data, int result)
     return hoso_writer_submit(r, op);
 }
 
+/* Cluster mode: an account is made and signed in only on the node of its shard (the
+ * forward hook sends it there; this holds even when that went wrong). */
+static int holds(const char *account)
+{
+    return !hoso_broker_active() || hoso_broker_owns(hoso_broker_shard_of(account));
+}
+
+static int not_here(hoso_req *r)
+{
+    r->retry_after_ms = 1000;
+    return hoso_fail(&r->err, HOSO_EUNAVAILABLE, "this node does not hold the account's shard; retry in a moment");
+}
+
 int hoso_route_register(hoso_req *r)
 {
     hoso_req_register q;
@@ -199,6 +212,10 @@ int hoso_route_register(hoso_req *r)
     if ((ret = check_register(&q, &r->err)) != 0) return ret;
     if (!(rd = calloc(1, sizeof(*rd)))) return HOSO_ENOMEM;
     hoso_account_id_for(hoso_server_store(r->srv), q.id_number.ptr, rd->id);
+    if (!holds(rd->id)) {
+        ret = not_here(r);
+        goto Exit;
+    }
 
     /* Refuse a known id number before paying for the hash; the writer checks again. */
     if ((ret = hoso_doc_init(&doc)) != 0) goto Exit;
@@ -340,6 +357,10 @@ int hoso_route_login(hoso_req *r)
         goto Exit;
     }
     hoso_account_id_for(hoso_server_store(r->srv), by_id ? q.id_number.ptr : q.username.ptr, ld->id);
+    if (!holds(ld->id)) {
+        ret = not_here(r);
+        goto Exit;
+    }
     {
         char peer[64];
         hoso_req_peer(r, peer, sizeof(peer));

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include "hoso_test.h"
 #include "ws.h"
+#include <sodium.h>
 
 #define SHARDS 12
 
@@ -389,6 +390,26 @@ static void test_refused_and_status(void)
         expect_has(out, bad[i].why);
         free(out);
     }
+    /* A file that gives a node's shards to another node: that node is refused, the
+     * shards stay with the node that serves them. */
+    {
+        char other[PATH_MAX + 32], dir2[PATH_MAX];
+        snprintf(other, sizeof other, "%s/moved.json", c.nats.dir);
+        FILE *mf = fopen(other, "w");
+        fprintf(mf, "{\"nats\": \"nats://127.0.0.1:%d\", \"shards\": 4, \"nodes\": [{\"id\": \"n1\", \"shards\": "
+                    "\"0-1\"}, {\"id\": \"n7\", \"shards\": \"2-3\"}]}",
+                c.nats.port);
+        fclose(mf);
+        snprintf(dir2, sizeof dir2, "%s/moved-XXXXXX", ht_tmpdir());
+        if (!mkdtemp(dir2))
+            ht_fail("mkdtemp");
+        EXPECT_INT(ht_sh(NULL, "cp '%s/secret.key' '%s/'", c.node[0].dir, dir2), 0);
+        EXPECT_INT(hosod(&out, "serve --listen 127.0.0.1:%d --data '%s' --create --quiet --cluster '%s' --node n7",
+                         ht_free_port(), dir2, other),
+                   1);
+        expect_has(out, "another node holds this shard");
+        free(out);
+    }
     EXPECT_INT(hosod(&out, "serve --data '%s' --cluster '%s' --node n9", dir, c.file), 2);
     expect_has(out, "n9");
     free(out);
@@ -518,6 +539,32 @@ static void test_staff_across_nodes(void)
         ht_mp_call(&conn, "GET", "/v1/agency/dossiers?cursor=not-one", off.token, NULL, &r);
         HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
         ht_resp_free(&r);
+        /* A merged cursor whose node position would write a second request into the
+         * forwarded one is refused, and the nodes keep answering in step. */
+        {
+            msgpack_sbuffer sb;
+            msgpack_packer pk;
+            char b64[1024], path[1200];
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_map(&pk, (uint32_t)c.nnodes);
+            for (int n = 0; n < c.nnodes; n++) {
+                char id[16];
+                snprintf(id, sizeof id, "n%d", n + 1);
+                const char *v = n == 0 ? "A HTTP/1.1\r\nhost: x\r\n\r\nGET /v1/services" : "";
+                msgpack_pack_str(&pk, strlen(id));
+                msgpack_pack_str_body(&pk, id, strlen(id));
+                msgpack_pack_str(&pk, strlen(v));
+                msgpack_pack_str_body(&pk, v, strlen(v));
+            }
+            sodium_bin2base64(b64, sizeof b64, (const unsigned char *)sb.data, sb.size,
+                              sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+            msgpack_sbuffer_destroy(&sb);
+            snprintf(path, sizeof path, "/v1/agency/dossiers?cursor=m%s", b64);
+            ht_mp_call(&conn, "GET", path, off.token, NULL, &r);
+            HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
+            ht_resp_free(&r);
+        }
         ht_conn_close(&conn);
     }
     /* Each dossier accepted through a node, read by its citizen through another. */
