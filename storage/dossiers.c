@@ -65,24 +65,15 @@ int hoso_dossier_next_code(hoso_txn *t, const char *agency, int64_t now_ms, char
     /* The national format has four digits. An agency that takes more than 9,999
      * dossiers in one day gets a fifth rather than a refusal: a 503 would only make every
      * app retry until midnight, and the code stays unique. */
+    uint64_t num = n + 1;
     if (t->s->seq_next != NULL) {
         /* Numbers shared with other stores (cluster mode): the source hands them out;
          * meta keeps the highest this store used, for the operator's eye. */
-        uint64_t m = 0;
-        if ((rc = t->s->seq_next(t->s->seq_ctx, agency, day, &m)) != 0) return rc;
-        n = m > n ? m : n;
-        if (m == 0) return HOSO_EINTERNAL;
-        int w = snprintf(out, 64, "%s-%s-%04llu", agency, day, (unsigned long long)m);
-        if (w < 0 || w >= 64) {
-            out[0] = '\0';
-            return HOSO_EBAD_REQUEST;
-        }
-        hoso_be64_put(val, n);
-        if ((rc = hoso__put(t, HOSO__DB_META, key, klen, val, sizeof val, 0)) != 0) out[0] = '\0';
-        return rc;
+        if ((rc = t->s->seq_next(t->s->seq_ctx, agency, day, &num)) != 0) return rc;
+        if (num == 0) return HOSO_EINTERNAL;
     }
-    n++;
-    int w = snprintf(out, 64, "%s-%s-%04llu", agency, day, (unsigned long long)n);
+    n = num > n ? num : n;
+    int w = snprintf(out, 64, "%s-%s-%04llu", agency, day, (unsigned long long)num);
     if (w < 0 || w >= 64) {
         out[0] = '\0';
         return HOSO_EBAD_REQUEST;

@@ -5,8 +5,32 @@
 #ifndef HOSO_SERVER_BROKER_INTERNAL_H
 #define HOSO_SERVER_BROKER_INTERNAL_H
 
+#include <pthread.h>
 #include <nats/nats.h>
 #include "broker.h"
+
+/* pool.c: a queue and the threads that take from it. Items embed hoso__qitem first. */
+#define HOSO__POOL_MAX 32
+typedef struct hoso__qitem {
+    struct hoso__qitem *next;
+} hoso__qitem;
+typedef struct hoso__pool {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    hoso__qitem *head, *tail;
+    int stop;
+    pthread_t th[HOSO__POOL_MAX];
+    unsigned n;
+} hoso__pool;
+#define HOSO__POOL_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, {0}, 0}
+/* Starts threads (at most HOSO__POOL_MAX) running main(arg). Errors: INTERNAL. */
+int hoso__pool_start(hoso__pool *p, unsigned threads, void *(*main)(void *arg), void *arg);
+/* What is queued is taken first; then the threads are joined. */
+void hoso__pool_stop(hoso__pool *p);
+/* Queues it. Errors: UNAVAILABLE (stopped or never started). */
+int hoso__pool_put(hoso__pool *p, hoso__qitem *it);
+/* The next item, waiting for one; NULL once stopped and empty. */
+hoso__qitem *hoso__pool_take(hoso__pool *p);
 
 /* nats.c: the node's connection, its cluster and itself, the locator bucket (dossier
  * code -> shard), and its server. Valid while the broker runs. */

@@ -203,55 +203,40 @@ Exit:
 /* ---------------------------------------------------------------------------------- */
 /* The serving node's side: live events in */
 
-static void on_live_owner(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+/* A live message: [seq, gseq, body] on hoso.live.<owner>, or [seq, gseq, owner, agency,
+ * body] on hoso.live.agency.<agency>; handed to this node's hubs. */
+static void on_live(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
-    (void)nc, (void)sub, (void)closure;
-    msgpack_unpacked u;
+    (void)nc, (void)sub;
+    int agency = closure != NULL;
     const char *subj = natsMsg_GetSubject(msg);
-    msgpack_unpacked_init(&u);
-    if (strlen(subj) == 10 + 32 &&
-        msgpack_unpack_next(&u, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), NULL) ==
-            MSGPACK_UNPACK_SUCCESS &&
-        u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 3) {
-        const msgpack_object *a = u.data.via.array.ptr;
-        if (a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-            a[2].type == MSGPACK_OBJECT_BIN) {
-            hoso_event ev;
-            memset(&ev, 0, sizeof ev);
-            ev.seq = a[0].via.u64;
-            ev.gseq = a[1].via.u64;
-            memcpy(ev.owner, subj + 10, 32);
-            ev.body = (uint8_t *)a[2].via.bin.ptr;
-            ev.body_len = a[2].via.bin.size;
-            hoso_server_push_remote(hoso__broker_server(), &ev, 1, 0);
-            atomic_fetch_add(&L.n_live_in, 1);
-        }
-    }
-    msgpack_unpacked_destroy(&u);
-    natsMsg_Destroy(msg);
-}
-
-static void on_live_agency(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    (void)nc, (void)sub, (void)closure;
     msgpack_unpacked u;
+    hoso_event ev;
+    memset(&ev, 0, sizeof ev);
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), NULL) ==
             MSGPACK_UNPACK_SUCCESS &&
-        u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 5) {
-        const msgpack_object *a = u.data.via.array.ptr;
-        hoso_event ev;
-        memset(&ev, 0, sizeof ev);
-        if (a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-            a[2].type == MSGPACK_OBJECT_STR && a[2].via.str.size < sizeof ev.owner &&
-            a[3].type == MSGPACK_OBJECT_STR && a[3].via.str.size < sizeof ev.agency && a[4].type == MSGPACK_OBJECT_BIN) {
+        u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == (agency ? 5u : 3u)) {
+        const msgpack_object *a = u.data.via.array.ptr, *body = &a[agency ? 4 : 2];
+        int ok = a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                 body->type == MSGPACK_OBJECT_BIN;
+        if (agency)
+            ok = ok && a[2].type == MSGPACK_OBJECT_STR && a[2].via.str.size < sizeof ev.owner &&
+                 a[3].type == MSGPACK_OBJECT_STR && a[3].via.str.size < sizeof ev.agency;
+        else
+            ok = ok && strlen(subj) == 10 + 32;
+        if (ok) {
             ev.seq = a[0].via.u64;
             ev.gseq = a[1].via.u64;
-            memcpy(ev.owner, a[2].via.str.ptr, a[2].via.str.size);
-            memcpy(ev.agency, a[3].via.str.ptr, a[3].via.str.size);
-            ev.body = (uint8_t *)a[4].via.bin.ptr;
-            ev.body_len = a[4].via.bin.size;
-            hoso_server_push_remote(hoso__broker_server(), &ev, 1, 1);
+            if (agency) {
+                memcpy(ev.owner, a[2].via.str.ptr, a[2].via.str.size);
+                memcpy(ev.agency, a[3].via.str.ptr, a[3].via.str.size);
+            } else {
+                memcpy(ev.owner, subj + 10, 32);
+            }
+            ev.body = (uint8_t *)body->via.bin.ptr;
+            ev.body_len = body->via.bin.size;
+            hoso_server_push_remote(hoso__broker_server(), &ev, 1, agency);
             atomic_fetch_add(&L.n_live_in, 1);
         }
     }
@@ -261,7 +246,7 @@ static void on_live_agency(natsConnection *nc, natsSubscription *sub, natsMsg *m
 
 int hoso__live_start(void)
 {
-    natsStatus s = natsConnection_Subscribe(&L.agency_sub, hoso__broker_conn(), "hoso.live.agency.>", on_live_agency, NULL);
+    natsStatus s = natsConnection_Subscribe(&L.agency_sub, hoso__broker_conn(), "hoso.live.agency.>", on_live, (void *)1);
     if (s == NATS_OK)
         natsSubscription_SetPendingLimits(L.agency_sub, -1, 256 * 1024 * 1024);
     return s == NATS_OK ? 0 : HOSO_EUNAVAILABLE;
@@ -310,7 +295,7 @@ static int op_watch(const char *owner)
         snprintf(subj, sizeof subj, "hoso.live.%s", owner);
         /* Sent ahead of this connection's first feed request on the same connection,
          * so the NATS server has it before the owner's node reads the snapshot. */
-        if (natsConnection_Subscribe(&wt->sub, hoso__broker_conn(), subj, on_live_owner, NULL) != NATS_OK) {
+        if (natsConnection_Subscribe(&wt->sub, hoso__broker_conn(), subj, on_live, NULL) != NATS_OK) {
             free(wt);
             err = HOSO_EUNAVAILABLE;
         } else {

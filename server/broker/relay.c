@@ -21,15 +21,14 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include "broker.h"
+#include "internal.h"
 
-#define RELAY_MAX_THREADS 32
 #define RELAY_IO_TIMEOUT_S 10
 #define RELAY_IDLE_MS 4000
 #define RELAY_MAX_REPLY (64u << 20)
 
 typedef struct relay_job {
-    struct relay_job *next;
+    hoso__qitem q;
     char *req;
     size_t len;
     int head;
@@ -38,15 +37,10 @@ typedef struct relay_job {
 } relay_job;
 
 static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    relay_job *head, *tail;
-    int stop;
-    pthread_t th[RELAY_MAX_THREADS];
-    unsigned n;
+    hoso__pool pool;
     struct sockaddr_storage addr;
     socklen_t alen;
-} R = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+} R = {.pool = HOSO__POOL_INIT};
 
 static int64_t mono_ms(void)
 {
@@ -187,18 +181,9 @@ static void *relay_main(void *arg)
     msgpack_sbuffer resp;
     msgpack_sbuffer_init(&resp);
     for (;;) {
-        pthread_mutex_lock(&R.lock);
-        while (R.head == NULL && !R.stop)
-            pthread_cond_wait(&R.cond, &R.lock);
-        if (R.head == NULL) {
-            pthread_mutex_unlock(&R.lock);
+        relay_job *j = (relay_job *)hoso__pool_take(&R.pool);
+        if (j == NULL)
             break;
-        }
-        relay_job *j = R.head;
-        R.head = j->next;
-        if (R.head == NULL)
-            R.tail = NULL;
-        pthread_mutex_unlock(&R.lock);
 
         int rc = -1, keep = 0;
         for (int attempt = 0; attempt < 2; attempt++) {
@@ -265,24 +250,12 @@ int hoso__relay_start(const char *host, unsigned port, unsigned threads)
     memcpy(&R.addr, ai->ai_addr, ai->ai_addrlen);
     R.alen = ai->ai_addrlen;
     freeaddrinfo(ai);
-    R.stop = 0;
-    if (threads > RELAY_MAX_THREADS)
-        threads = RELAY_MAX_THREADS;
-    for (R.n = 0; R.n < threads; R.n++)
-        if (pthread_create(&R.th[R.n], NULL, relay_main, NULL) != 0)
-            break;
-    return R.n > 0 ? 0 : HOSO_EINTERNAL;
+    return hoso__pool_start(&R.pool, threads, relay_main, NULL);
 }
 
 void hoso__relay_stop(void)
 {
-    pthread_mutex_lock(&R.lock);
-    R.stop = 1;
-    pthread_cond_broadcast(&R.cond);
-    pthread_mutex_unlock(&R.lock);
-    for (unsigned i = 0; i < R.n; i++)
-        pthread_join(R.th[i], NULL);
-    R.n = 0;
+    hoso__pool_stop(&R.pool);
 }
 
 int hoso__relay_submit(void *req, size_t len, int head, void (*reply)(void *ctx, const char *resp, size_t len),
@@ -298,19 +271,10 @@ int hoso__relay_submit(void *req, size_t len, int head, void (*reply)(void *ctx,
     j->head = head;
     j->reply = reply;
     j->ctx = ctx;
-    pthread_mutex_lock(&R.lock);
-    if (R.stop || R.n == 0) {
-        pthread_mutex_unlock(&R.lock);
+    if (hoso__pool_put(&R.pool, &j->q) != 0) {
         free(req);
         free(j);
         return HOSO_EUNAVAILABLE;
     }
-    if (R.tail != NULL)
-        R.tail->next = j;
-    else
-        R.head = j;
-    R.tail = j;
-    pthread_cond_signal(&R.cond);
-    pthread_mutex_unlock(&R.lock);
     return 0;
 }

@@ -27,7 +27,7 @@
 #define LIST_MAX_NODES HOSO_CLUSTER_MAX_NODES
 
 typedef struct staff_job {
-    struct staff_job *next;
+    hoso__qitem q;
     void (*fn)(void *arg); /* hoso__staff_run: only this */
     void *arg;
     hoso_ticket *ticket;
@@ -46,19 +46,14 @@ typedef struct staff_job {
 } staff_job;
 
 static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    staff_job *head, *tail;
-    int stop;
-    pthread_t th[STAFF_THREADS];
-    unsigned n;
+    hoso__pool pool;
     /* dossier code -> shard, direct-mapped */
     pthread_mutex_t loc_lock;
     struct {
         char code[96];
         unsigned shard;
     } loc[LOC_CACHE];
-} S = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .loc_lock = PTHREAD_MUTEX_INITIALIZER};
+} S = {.pool = HOSO__POOL_INIT, .loc_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int fail(staff_job *j, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(staff_job *j, int err, const char *fmt, ...)
@@ -704,18 +699,9 @@ static void *staff_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        pthread_mutex_lock(&S.lock);
-        while (S.head == NULL && !S.stop)
-            pthread_cond_wait(&S.cond, &S.lock);
-        staff_job *j = S.head;
-        if (j == NULL) {
-            pthread_mutex_unlock(&S.lock);
+        staff_job *j = (staff_job *)hoso__pool_take(&S.pool);
+        if (j == NULL)
             break;
-        }
-        S.head = j->next;
-        if (S.head == NULL)
-            S.tail = NULL;
-        pthread_mutex_unlock(&S.lock);
         if (j->fn != NULL) {
             j->fn(j->arg);
             free(j);
@@ -729,22 +715,12 @@ static void *staff_main(void *arg)
 
 int hoso__staff_start(void)
 {
-    S.stop = 0;
-    for (S.n = 0; S.n < STAFF_THREADS; S.n++)
-        if (pthread_create(&S.th[S.n], NULL, staff_main, NULL) != 0)
-            break;
-    return S.n > 0 ? 0 : HOSO_EINTERNAL;
+    return hoso__pool_start(&S.pool, STAFF_THREADS, staff_main, NULL);
 }
 
 void hoso__staff_stop(void)
 {
-    pthread_mutex_lock(&S.lock);
-    S.stop = 1;
-    pthread_cond_broadcast(&S.cond);
-    pthread_mutex_unlock(&S.lock);
-    for (unsigned i = 0; i < S.n; i++)
-        pthread_join(S.th[i], NULL);
-    S.n = 0;
+    hoso__pool_stop(&S.pool);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -763,19 +739,7 @@ static void job_free(void *p)
 
 static int enqueue(staff_job *j)
 {
-    pthread_mutex_lock(&S.lock);
-    if (S.stop || S.n == 0) {
-        pthread_mutex_unlock(&S.lock);
-        return HOSO_EUNAVAILABLE;
-    }
-    if (S.tail != NULL)
-        S.tail->next = j;
-    else
-        S.head = j;
-    S.tail = j;
-    pthread_cond_signal(&S.cond);
-    pthread_mutex_unlock(&S.lock);
-    return 0;
+    return hoso__pool_put(&S.pool, &j->q);
 }
 
 int hoso__staff_run(void (*fn)(void *arg), void *arg)

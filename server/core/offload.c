@@ -133,32 +133,37 @@ void hoso__offload_on_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *messa
 
 /* ---------------------------------------------------------------------------------- */
 
-int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offload_done done,
-                     void (*free_data)(void *data), void *data)
+/* A job of budget for r, counted as pending and as the worker's in-flight work, its
+ * link in the request's pool; NULL with an error in *err (data freed) when the budget
+ * is full or memory is short. */
+static offload_job *job_new(hoso_req *r, int budget, hoso_offload_done done, void (*free_data)(void *data),
+                            void *data, int *err)
 {
     offload_job *job;
     if (atomic_fetch_add(&pending[budget], 1) >= MAX_PENDING[budget]) {
         atomic_fetch_sub(&pending[budget], 1);
         if (free_data != NULL)
             free_data(data);
-        hoso_metrics_throttled("busy");
+        if (budget != HOSO_OFFLOAD_BROKER)
+            hoso_metrics_throttled("busy");
         r->retry_after_ms = 1000;
-        return hoso_fail(&r->err, HOSO_ERATE_LIMITED,
+        *err = hoso_fail(&r->err, HOSO_ERATE_LIMITED,
                          budget == HOSO_OFFLOAD_RESOLVE  ? "too many callback URLs being checked at once; retry in a moment"
                          : budget == HOSO_OFFLOAD_BROKER ? "too many requests waiting for other nodes; retry in a moment"
                          : budget == HOSO_OFFLOAD_UPLOAD ? "too many upload pieces being written at once; send this "
                                                            "one again in a moment"
                                                          : "too many sign-ins at once; retry in a moment");
+        return NULL;
     }
     if ((job = calloc(1, sizeof(*job))) == NULL) {
         atomic_fetch_sub(&pending[budget], 1);
         if (free_data != NULL)
             free_data(data);
-        return HOSO_ENOMEM;
+        *err = HOSO_ENOMEM;
+        return NULL;
     }
     job->r = r;
     job->budget = budget;
-    job->fn = fn;
     job->done = done;
     job->free_data = free_data;
     job->data = data;
@@ -168,6 +173,28 @@ int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offloa
     job->link->job = job;
     /* Counted like a writer op, so that a stop waits for it before the loops end. */
     atomic_fetch_add(&r->worker->inflight, 1);
+    return job;
+}
+
+/* Undoes job_new for a job that never started: data freed, nothing left. */
+static void job_drop(offload_job *job)
+{
+    job->link->job = NULL;
+    atomic_fetch_sub(&job->worker->inflight, 1);
+    atomic_fetch_sub(&pending[job->budget], 1);
+    if (job->free_data != NULL)
+        job->free_data(job->data);
+    free(job);
+}
+
+int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offload_done done,
+                     void (*free_data)(void *data), void *data)
+{
+    offload_job *job;
+    int err;
+    if ((job = job_new(r, budget, done, free_data, data, &err)) == NULL)
+        return err;
+    job->fn = fn;
     /* Registrations and callback-URL lookups (a name server may take seconds) run on
      * threads of their own, never ahead of a citizen's sign-in in libuv's pool. */
     if (budget == HOSO_OFFLOAD_REGISTER || budget == HOSO_OFFLOAD_RESOLVE) {
@@ -185,12 +212,7 @@ int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offloa
         }
     }
     if (uv_queue_work(&r->worker->loop, &job->work, run_work, after_work) != 0) {
-        job->link->job = NULL;
-        atomic_fetch_sub(&r->worker->inflight, 1);
-        atomic_fetch_sub(&pending[budget], 1);
-        if (free_data != NULL)
-            free_data(data);
-        free(job);
+        job_drop(job);
         return hoso_fail(&r->err, HOSO_EUNAVAILABLE, "cannot schedule the work");
     }
     return HOSO_ASYNC;
@@ -202,40 +224,12 @@ int hoso_req_offload(hoso_req *r, int budget, int (*fn)(void *data), hoso_offloa
 int hoso_req_hand_off(hoso_req *r, int (*start)(hoso_ticket *t, void *data), hoso_offload_done done,
                       void (*free_data)(void *data), void *data)
 {
-    offload_job *job;
-    const int budget = HOSO_OFFLOAD_BROKER;
-    if (atomic_fetch_add(&pending[budget], 1) >= MAX_PENDING[budget]) {
-        atomic_fetch_sub(&pending[budget], 1);
-        if (free_data != NULL)
-            free_data(data);
-        r->retry_after_ms = 1000;
-        return hoso_fail(&r->err, HOSO_ERATE_LIMITED, "too many requests waiting for other nodes; retry in a moment");
-    }
-    if ((job = calloc(1, sizeof(*job))) == NULL) {
-        atomic_fetch_sub(&pending[budget], 1);
-        if (free_data != NULL)
-            free_data(data);
-        return HOSO_ENOMEM;
-    }
-    job->r = r;
-    job->budget = budget;
-    job->done = done;
-    job->free_data = free_data;
-    job->data = data;
-    job->work.data = job;
-    job->worker = r->worker;
-    job->link = h2o_mem_alloc_shared(&r->h2o->pool, sizeof(*job->link), on_link_dispose);
-    job->link->job = job;
-    atomic_fetch_add(&r->worker->inflight, 1);
-    int err = start(job, data);
-    if (err != 0) {
-        /* Not handed over: nobody else holds the ticket. */
-        job->link->job = NULL;
-        atomic_fetch_sub(&r->worker->inflight, 1);
-        atomic_fetch_sub(&pending[budget], 1);
-        if (free_data != NULL)
-            free_data(data);
-        free(job);
+    int err;
+    offload_job *job = job_new(r, HOSO_OFFLOAD_BROKER, done, free_data, data, &err);
+    if (job == NULL)
+        return err;
+    if ((err = start(job, data)) != 0) {
+        job_drop(job); /* not handed over: nobody else holds the ticket */
         return err;
     }
     return HOSO_ASYNC;

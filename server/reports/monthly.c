@@ -65,6 +65,8 @@ static int line_cmp(const void *a, const void *b)
     return r != 0 ? r : strcmp(x->service, y->service);
 }
 
+static line *line_append(hoso_report *rep, const line *key);
+
 static line *line_get(hoso_report *rep, const char *agency, const char *service, int sorted)
 {
     line key;
@@ -76,6 +78,12 @@ static line *line_get(hoso_report *rep, const char *agency, const char *service,
     } else if (rep->n > 0 && line_cmp(&rep->lines[rep->n - 1], &key) == 0) {
         return &rep->lines[rep->n - 1]; /* counter rows come in (agency, service) order */
     }
+    return line_append(rep, &key);
+}
+
+/* A new line of key's agency and service at the end (the order is the caller's). */
+static line *line_append(hoso_report *rep, const line *key)
+{
     if (rep->n == rep->cap) {
         size_t cap = rep->cap ? rep->cap * 2 : 64;
         line *nl = realloc(rep->lines, cap * sizeof *nl);
@@ -85,8 +93,8 @@ static line *line_get(hoso_report *rep, const char *agency, const char *service,
     }
     line *l = &rep->lines[rep->n++];
     memset(l, 0, sizeof *l);
-    memcpy(l->agency, key.agency, sizeof l->agency);
-    memcpy(l->service, key.service, sizeof l->service);
+    memcpy(l->agency, key->agency, sizeof l->agency);
+    memcpy(l->service, key->service, sizeof l->service);
     return l;
 }
 
@@ -267,19 +275,7 @@ static line *part_line(hoso_report *rep, size_t n0, const char *agency, const ch
     snprintf(key.agency, sizeof key.agency, "%s", agency);
     snprintf(key.service, sizeof key.service, "%s", service);
     line *l = n0 > 0 ? bsearch(&key, rep->lines, n0, sizeof *l, line_cmp) : NULL;
-    if (l != NULL) return l;
-    if (rep->n == rep->cap) {
-        size_t cap = rep->cap ? rep->cap * 2 : 64;
-        line *nl = realloc(rep->lines, cap * sizeof *nl);
-        if (nl == NULL) return NULL;
-        rep->lines = nl;
-        rep->cap = cap;
-    }
-    l = &rep->lines[rep->n++];
-    memset(l, 0, sizeof *l);
-    memcpy(l->agency, key.agency, sizeof l->agency);
-    memcpy(l->service, key.service, sizeof l->service);
-    return l;
+    return l != NULL ? l : line_append(rep, &key);
 }
 
 static int add_line(hoso_report *rep, size_t n0, const msgpack_object *o)

@@ -15,23 +15,6 @@
 
 #define SHARDS 12
 
-/* `hosod ARGS` with stderr folded in; returns the exit code. */
-static int hosod(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int hosod(char **out, const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return ht_sh(out, "'%s' %s 2>&1", ht_hosod(), args);
-}
-
-static void expect_has(const char *out, const char *what)
-{
-    if (!out || !strstr(out, what))
-        ht_fail("expected \"%s\" in:\n%s", what, out ? out : "(nothing)");
-}
 #define CITIZENS 9
 
 typedef struct citizen {
@@ -362,10 +345,10 @@ static void test_refused_and_status(void)
     snprintf(dir, sizeof dir, "%s/otherkey-XXXXXX", ht_tmpdir());
     if (!mkdtemp(dir))
         ht_fail("mkdtemp");
-    EXPECT_INT(hosod(&out, "serve --listen 127.0.0.1:%d --data '%s' --create --quiet --cluster '%s' --node n2",
+    EXPECT_INT(ht_hosod_out(&out, "serve --listen 127.0.0.1:%d --data '%s' --create --quiet --cluster '%s' --node n2",
                      ht_free_port(), dir, c.file),
                1);
-    expect_has(out, "secret.key");
+    ht_expect_has(out, "secret.key");
     free(out);
     /* Cluster files that cannot be right, each with its reason. */
     static const struct {
@@ -386,8 +369,8 @@ static void test_refused_and_status(void)
         FILE *f = fopen(file, "w");
         fputs(bad[i].json, f);
         fclose(f);
-        EXPECT_INT(hosod(&out, "serve --data '%s' --cluster '%s' --node a", dir, file), 2);
-        expect_has(out, bad[i].why);
+        EXPECT_INT(ht_hosod_out(&out, "serve --data '%s' --cluster '%s' --node a", dir, file), 2);
+        ht_expect_has(out, bad[i].why);
         free(out);
     }
     /* A file that gives a node's shards to another node: that node is refused, the
@@ -404,37 +387,37 @@ static void test_refused_and_status(void)
         if (!mkdtemp(dir2))
             ht_fail("mkdtemp");
         EXPECT_INT(ht_sh(NULL, "cp '%s/secret.key' '%s/'", c.node[0].dir, dir2), 0);
-        EXPECT_INT(hosod(&out, "serve --listen 127.0.0.1:%d --data '%s' --create --quiet --cluster '%s' --node n7",
+        EXPECT_INT(ht_hosod_out(&out, "serve --listen 127.0.0.1:%d --data '%s' --create --quiet --cluster '%s' --node n7",
                          ht_free_port(), dir2, other),
                    1);
-        expect_has(out, "another node holds this shard");
+        ht_expect_has(out, "another node holds this shard");
         free(out);
     }
-    EXPECT_INT(hosod(&out, "serve --data '%s' --cluster '%s' --node n9", dir, c.file), 2);
-    expect_has(out, "n9");
+    EXPECT_INT(ht_hosod_out(&out, "serve --data '%s' --cluster '%s' --node n9", dir, c.file), 2);
+    ht_expect_has(out, "n9");
     free(out);
-    EXPECT_INT(hosod(&out, "serve --data '%s' --cluster '%s'", dir, c.file), 2);
-    expect_has(out, "--node");
+    EXPECT_INT(ht_hosod_out(&out, "serve --data '%s' --cluster '%s'", dir, c.file), 2);
+    ht_expect_has(out, "--node");
     free(out);
     /* The status: both nodes up (exit 0), then one down (exit 3). */
-    EXPECT_INT(hosod(&out, "cluster status --cluster '%s'", c.file), 0);
-    expect_has(out, "n1");
-    expect_has(out, "up");
-    expect_has(out, "HOSO_EVENTS");
+    EXPECT_INT(ht_hosod_out(&out, "cluster status --cluster '%s'", c.file), 0);
+    ht_expect_has(out, "n1");
+    ht_expect_has(out, "up");
+    ht_expect_has(out, "HOSO_EVENTS");
     free(out);
     ht_server_kill9(&c.node[1]);
     int64_t deadline = ht_mono_ms() + 8000;
     int rc;
-    while ((rc = hosod(&out, "cluster status --cluster '%s'", c.file)) != 3 && ht_mono_ms() < deadline) {
+    while ((rc = ht_hosod_out(&out, "cluster status --cluster '%s'", c.file)) != 3 && ht_mono_ms() < deadline) {
         free(out);
         usleep(200000);
     }
     EXPECT_INT(rc, 3);
-    expect_has(out, "down");
+    ht_expect_has(out, "down");
     free(out);
     ht_nats_stop(&c.nats, 0);
-    EXPECT_INT(hosod(&out, "cluster status --cluster '%s'", c.file), 1);
-    expect_has(out, "cannot reach NATS");
+    EXPECT_INT(ht_hosod_out(&out, "cluster status --cluster '%s'", c.file), 1);
+    ht_expect_has(out, "cannot reach NATS");
     free(out);
     ht_server_stop(&c.node[0]);
 }
@@ -462,21 +445,21 @@ static void test_staff_across_nodes(void)
     memset(&off, 0, sizeof off);
     snprintf(off.login, sizeof off.login, "canbo_%d", (int)getpid());
     snprintf(off.password, sizeof off.password, "Can-bo-mat-khau-1");
-    EXPECT_INT(hosod(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s",
+    EXPECT_INT(ht_hosod_out(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s",
                      c.file, c.node[2].dir, off.login, off.password, svc.agency),
                0);
-    expect_has(out, "done on node");
+    ht_expect_has(out, "done on node");
     free(out);
-    EXPECT_INT(hosod(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s",
+    EXPECT_INT(ht_hosod_out(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s",
                      c.file, c.node[0].dir, off.login, off.password, svc.agency),
                1);
-    expect_has(out, "exists already");
+    ht_expect_has(out, "exists already");
     free(out);
-    EXPECT_INT(hosod(&out, "admin create-bot --cluster '%s' --data '%s' --username bot_%d --password Bot-mat-khau-1 "
+    EXPECT_INT(ht_hosod_out(&out, "admin create-bot --cluster '%s' --data '%s' --username bot_%d --password Bot-mat-khau-1 "
                            "--scopes lookup --json",
                      c.file, c.node[1].dir, (int)getpid()),
                0);
-    expect_has(out, "webhook_secret");
+    ht_expect_has(out, "webhook_secret");
     free(out);
     /* The catalogue goes to every node. */
     char cat[PATH_MAX + 32];
@@ -484,10 +467,10 @@ static void test_staff_across_nodes(void)
     FILE *f = fopen(cat, "w");
     fprintf(f, "[%s]", ht_dump(svc.svc));
     fclose(f);
-    EXPECT_INT(hosod(&out, "admin import-services --cluster '%s' --data '%s' '%s'", c.file, c.node[0].dir, cat), 0);
-    expect_has(out, "n1");
-    expect_has(out, "n2");
-    expect_has(out, "n3");
+    EXPECT_INT(ht_hosod_out(&out, "admin import-services --cluster '%s' --data '%s' '%s'", c.file, c.node[0].dir, cat), 0);
+    ht_expect_has(out, "n1");
+    ht_expect_has(out, "n2");
+    ht_expect_has(out, "n3");
     free(out);
 
     /* Dossiers on every node. */
@@ -655,7 +638,7 @@ static void officer_new(ht_cluster *c, const ht_service *svc, int k, ht_user *of
     snprintf(off->login, sizeof off->login, "canbo_ws_%d", (int)getpid());
     snprintf(off->password, sizeof off->password, "Can-bo-mat-khau-2");
     snprintf(off->agency, sizeof off->agency, "%s", svc->agency);
-    if (hosod(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s", c->file,
+    if (ht_hosod_out(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s", c->file,
               c->node[0].dir, off->login, off->password, svc->agency) != 0)
         ht_fail("create-officer through the cluster: %s", out);
     free(out);

@@ -9,22 +9,6 @@
 #include <sys/stat.h>
 #include "hoso_test.h"
 
-/* `hosod ARGS` with stderr folded into the output; returns the exit code. */
-static int hosod(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int hosod(char **out, const char *fmt, ...)
-{
-    char args[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return ht_sh(out, "'%s' %s 2>&1", ht_hosod(), args);
-}
-
-static void expect_has(const char *out, const char *what)
-{
-    if (!out || !strstr(out, what)) ht_fail("expected \"%s\" in:\n%s", what, out ? out : "(nothing)");
-}
 
 static void test_other_key_refused_everywhere(void)
 {
@@ -37,18 +21,18 @@ static void test_other_key_refused_everywhere(void)
                      key, key),
                0);
     /* serve, admin, backup and audit each refuse it and name the file. */
-    EXPECT_INT(hosod(&out, "serve --listen 127.0.0.1:0 --data '%s' --quiet", w.s.dir), 1);
-    expect_has(out, key);
-    expect_has(out, "does not match");
+    EXPECT_INT(ht_hosod_out(&out, "serve --listen 127.0.0.1:0 --data '%s' --quiet", w.s.dir), 1);
+    ht_expect_has(out, key);
+    ht_expect_has(out, "does not match");
     free(out);
-    EXPECT_INT(hosod(&out, "admin create-admin --data '%s' --username a2 --password 'long enough'", w.s.dir), 1);
-    expect_has(out, key);
+    EXPECT_INT(ht_hosod_out(&out, "admin create-admin --data '%s' --username a2 --password 'long enough'", w.s.dir), 1);
+    ht_expect_has(out, key);
     free(out);
-    EXPECT_INT(hosod(&out, "backup --data '%s' --to '%s/b.mdb'", w.s.dir, w.s.dir), 1);
-    expect_has(out, key);
+    EXPECT_INT(ht_hosod_out(&out, "backup --data '%s' --to '%s/b.mdb'", w.s.dir, w.s.dir), 1);
+    ht_expect_has(out, key);
     free(out);
-    EXPECT_INT(hosod(&out, "audit verify --data '%s'", w.s.dir), 1);
-    expect_has(out, key);
+    EXPECT_INT(ht_hosod_out(&out, "audit verify --data '%s'", w.s.dir), 1);
+    ht_expect_has(out, key);
     free(out);
     ht_service_free(&w.svc);
     ht_conn_close(&w.c);
@@ -59,11 +43,11 @@ static void test_one_server_per_dir(void)
     ht_server s;
     char *out = NULL;
     ht_server_start(&s, NULL);
-    EXPECT_INT(hosod(&out, "serve --listen 127.0.0.1:0 --data '%s' --quiet", s.dir), 1);
+    EXPECT_INT(ht_hosod_out(&out, "serve --listen 127.0.0.1:0 --data '%s' --quiet", s.dir), 1);
     char pid[64];
     snprintf(pid, sizeof pid, "pid %d", (int)s.pid);
-    expect_has(out, "served by another hosod");
-    expect_has(out, pid);
+    ht_expect_has(out, "served by another hosod");
+    ht_expect_has(out, pid);
     free(out);
     /* Offline commands still work beside it. */
     out = ht_admin(&s, "create-admin --username beside --password 'long enough'");
@@ -71,10 +55,10 @@ static void test_one_server_per_dir(void)
     /* A restore does not. */
     char backup[PATH_MAX];
     snprintf(backup, sizeof backup, "%s/lock-%d.mdb", ht_tmpdir(), (int)getpid());
-    EXPECT_INT(hosod(&out, "backup --data '%s' --to '%s' --force", s.dir, backup), 0);
+    EXPECT_INT(ht_hosod_out(&out, "backup --data '%s' --to '%s' --force", s.dir, backup), 0);
     free(out);
-    EXPECT_INT(hosod(&out, "restore --from '%s' --data '%s' --force", backup, s.dir), 1);
-    expect_has(out, "stop it first");
+    EXPECT_INT(ht_hosod_out(&out, "restore --from '%s' --data '%s' --force", backup, s.dir), 1);
+    ht_expect_has(out, "stop it first");
     free(out);
     ht_server_stop(&s);
     /* Once it stopped (or died: kill -9 releases the lock too), the dir is free. */
@@ -90,15 +74,15 @@ static void test_no_dir_without_create(void)
     char dir[PATH_MAX], *out = NULL;
     struct stat st;
     snprintf(dir, sizeof dir, "%s/mistyped-%d", ht_tmpdir(), (int)getpid());
-    EXPECT_INT(hosod(&out, "serve --listen 127.0.0.1:0 --data '%s' --quiet", dir), 1);
-    expect_has(out, "--create");
+    EXPECT_INT(ht_hosod_out(&out, "serve --listen 127.0.0.1:0 --data '%s' --quiet", dir), 1);
+    ht_expect_has(out, "--create");
     free(out);
-    EXPECT_INT(hosod(&out, "admin create-admin --data '%s' --username a --password 'long enough'", dir), 1);
-    expect_has(out, "holds no hoso data");
+    EXPECT_INT(ht_hosod_out(&out, "admin create-admin --data '%s' --username a --password 'long enough'", dir), 1);
+    ht_expect_has(out, "holds no hoso data");
     free(out);
-    EXPECT_INT(hosod(&out, "backup --data '%s' --to '%s.mdb'", dir, dir), 1);
+    EXPECT_INT(ht_hosod_out(&out, "backup --data '%s' --to '%s.mdb'", dir, dir), 1);
     free(out);
-    EXPECT_INT(hosod(&out, "audit verify --data '%s'", dir), 1);
+    EXPECT_INT(ht_hosod_out(&out, "audit verify --data '%s'", dir), 1);
     free(out);
     EXPECT(stat(dir, &st) != 0);
 }
@@ -119,21 +103,21 @@ static void test_restore_expires_cursors(void)
     ht_resp_free(&r);
 
     snprintf(backup, sizeof backup, "%s/restore-%d.mdb", ht_tmpdir(), (int)getpid());
-    EXPECT_INT(hosod(&out, "backup --data '%s' --to '%s'", w.s.dir, backup), 0);
-    expect_has(out, "backup written to");
+    EXPECT_INT(ht_hosod_out(&out, "backup --data '%s' --to '%s'", w.s.dir, backup), 0);
+    ht_expect_has(out, "backup written to");
     free(out);
     /* Not twice to the same name without --force. */
-    EXPECT_INT(hosod(&out, "backup --data '%s' --to '%s'", w.s.dir, backup), 1);
-    expect_has(out, "--force");
+    EXPECT_INT(ht_hosod_out(&out, "backup --data '%s' --to '%s'", w.s.dir, backup), 1);
+    ht_expect_has(out, "--force");
     free(out);
     /* The app syncs one more event, then the node is restored from before it. */
     ht_submit(&w.c, &w.cit, &w.svc, code, sizeof(code));
     ht_server_stop(&w.s);
-    EXPECT_INT(hosod(&out, "restore --from '%s' --data '%s'", backup, w.s.dir), 1);
-    expect_has(out, "--force");
+    EXPECT_INT(ht_hosod_out(&out, "restore --from '%s' --data '%s'", backup, w.s.dir), 1);
+    ht_expect_has(out, "--force");
     free(out);
-    EXPECT_INT(hosod(&out, "restore --from '%s' --data '%s' --force", backup, w.s.dir), 0);
-    expect_has(out, "new epoch");
+    EXPECT_INT(ht_hosod_out(&out, "restore --from '%s' --data '%s' --force", backup, w.s.dir), 0);
+    ht_expect_has(out, "new epoch");
     free(out);
     ht_server_restart(&w.s);
     ht_conn_close(&w.c);
@@ -176,7 +160,7 @@ static void test_map_size(void)
 
     static const char *const bad[] = {"12X", "512K", "0", "", "99999999T", "16777217T", "65T"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        EXPECT_INT(hosod(&out, "serve --data '%s/none' --map-size '%s'", ht_tmpdir(), bad[i]), 2);
+        EXPECT_INT(ht_hosod_out(&out, "serve --data '%s/none' --map-size '%s'", ht_tmpdir(), bad[i]), 2);
         EXPECT(out != NULL && strstr(out, "--map-size takes 1M..64T bytes") != NULL);
         free(out);
     }
@@ -221,14 +205,14 @@ static void test_help(void)
         free(out);
     }
     char *out = NULL;
-    EXPECT_INT(hosod(&out, "backup --data x --bogus"), 2);
-    expect_has(out, "--bogus");
+    EXPECT_INT(ht_hosod_out(&out, "backup --data x --bogus"), 2);
+    ht_expect_has(out, "--bogus");
     free(out);
-    EXPECT_INT(hosod(&out, "serve --bogus"), 2);
-    expect_has(out, "--bogus");
+    EXPECT_INT(ht_hosod_out(&out, "serve --bogus"), 2);
+    ht_expect_has(out, "--bogus");
     free(out);
-    EXPECT_INT(hosod(&out, "admin make-coffee"), 2);
-    expect_has(out, "make-coffee");
+    EXPECT_INT(ht_hosod_out(&out, "admin make-coffee"), 2);
+    ht_expect_has(out, "make-coffee");
     free(out);
 }
 

@@ -142,6 +142,11 @@ void ht_server_check_log(const ht_server *s);
 /* Runs `$HOSOD admin ARGS --data DIR` and returns its stdout (malloc'ed, caller frees).
  * Fails the test unless it exits 0. */
 char *ht_admin(const ht_server *s, const char *args);
+/* Runs `$HOSOD ARGS` (printf-formatted) with stderr folded into *out (malloc'ed;
+ * caller frees); returns its exit code. */
+int ht_hosod_out(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fails the test unless out contains what. */
+void ht_expect_has(const char *out, const char *what);
 /* Runs a shell command; returns its exit status (or -1) and, if out != NULL, its stdout
  * (malloc'ed). stderr goes to the test's stderr. */
 int ht_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

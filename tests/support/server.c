@@ -281,7 +281,8 @@ const char *ht_faketime_lib(void)
     return NULL;
 }
 
-void ht_server_start(ht_server *s, const char *extra_args)
+/* A fresh data dir for s, removed at exit unless the test fails. */
+static void server_dir(ht_server *s, const char *extra_args)
 {
     memset(s, 0, sizeof(*s));
     snprintf(s->extra, sizeof(s->extra), "%s", extra_args ? extra_args : "");
@@ -290,21 +291,35 @@ void ht_server_start(ht_server *s, const char *extra_args)
     if (!mkdtemp(s->dir)) ht_fail("mkdtemp %s: %s", s->dir, strerror(errno));
     snprintf(s->log, sizeof(s->log), "%s/hosod.log", s->dir);
     dir_add(s->dir);
+}
+
+void ht_server_start(ht_server *s, const char *extra_args)
+{
+    server_dir(s, extra_args);
     spawn(s, 0);
 }
 
 void ht_server_start_keyed(ht_server *s, const char *extra_args, const char *key_file)
 {
-    memset(s, 0, sizeof(*s));
-    snprintf(s->extra, sizeof(s->extra), "%s", extra_args ? extra_args : "");
-    if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s/hosod-XXXXXX", ht_tmpdir()) >= sizeof(s->dir))
-        ht_fail("the test dir path %s is too long", ht_tmpdir());
-    if (!mkdtemp(s->dir)) ht_fail("mkdtemp %s: %s", s->dir, strerror(errno));
-    snprintf(s->log, sizeof(s->log), "%s/hosod.log", s->dir);
-    dir_add(s->dir);
+    server_dir(s, extra_args);
     if (ht_sh(NULL, "cp '%s' '%s/secret.key' && chmod 600 '%s/secret.key'", key_file, s->dir, s->dir) != 0)
         ht_fail("cannot copy %s into %s", key_file, s->dir);
     spawn(s, 0);
+}
+
+int ht_hosod_out(char **out, const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return ht_sh(out, "'%s' %s 2>&1", ht_hosod(), args);
+}
+
+void ht_expect_has(const char *out, const char *what)
+{
+    if (!out || !strstr(out, what)) ht_fail("expected \"%s\" in:\n%s", what, out ? out : "(nothing)");
 }
 
 void ht_server_restart(ht_server *s)
