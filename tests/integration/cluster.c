@@ -801,5 +801,81 @@ static void test_push_any_node(void)
     ht_cluster_stop(&c);
 }
 
-UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_staff_across_nodes), UNIT(test_push_any_node), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
+/* The portal on a cluster: every node mirrors its own shards' statuses to the national
+ * portal; each dossier's statuses arrive in order, whichever node it lives on, and a
+ * node killed with statuses still to send sends them once it is back. */
+static void test_portal_every_status(void)
+{
+    enum { PER = 3 };
+    ht_cluster c;
+    ht_portal portal;
+    citizen cs[4];
+    ht_service svc;
+    ht_user off;
+    char args[512], codes[4 * PER][64];
+    int ncodes = 0;
+    memset(&portal, 0, sizeof portal);
+    ht_portal_start(&portal, 0, NULL);
+    ht_portal_serve_args(&portal, args, sizeof args);
+    ht_cluster_start(&c, 2, SHARDS, args);
+    citizens_new(&c, cs, 4);
+    ht_conn conn;
+    ht_conn_init(&conn, c.node[0].port);
+    ht_service_pick(&conn, &svc, 0, NULL);
+    ht_conn_close(&conn);
+    officer_new(&c, &svc, 1, &off);
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < PER; k++) {
+            ht_conn_init(&conn, c.node[(i + k) % 2].port);
+            ht_submit(&conn, &cs[i].u, &svc, codes[ncodes++], 64);
+            ht_conn_close(&conn);
+        }
+    ht_cluster_wait_outbox(&c, 10000); /* the codes are in the locator */
+    /* The portal goes away; every dossier moves twice; node 2 dies with its dossiers'
+     * statuses still to send, and comes back after the portal. */
+    ht_portal_stop(&portal);
+    for (int j = 0; j < ncodes; j++) {
+        move_via(&c, j % 2, &off, codes[j], 2);
+        move_via(&c, (j + 1) % 2, &off, codes[j], 4);
+    }
+    ht_server_kill9(&c.node[1]);
+    ht_portal_start(&portal, portal.port, NULL);
+    ht_server_restart_same_port(&c.node[1]);
+    /* Each dossier's statuses, in the order the portal took them: 1, 2, 4 (a change
+     * sent again after the kill repeats one already taken, never goes back). */
+    int64_t deadline = ht_mono_ms() + 30000;
+    for (;;) {
+        json_t *rec = ht_portal_records(&portal);
+        int done = 0;
+        for (int j = 0; j < ncodes; j++) {
+            int want[] = {1, 2, 4}, next = 0, last = 0;
+            for (size_t k = 0; k < json_array_size(rec); k++) {
+                json_t *x = json_array_get(rec, k);
+                const char *m = ht_jstr(x, "mahoso");
+                if (m == NULL || strcmp(m, codes[j]) != 0)
+                    continue;
+                const char *sst = ht_jstr(x, "status"); /* the portal's fields are strings */
+                int st = sst != NULL ? atoi(sst) : 0;
+                if (st < last)
+                    ht_fail("dossier %s went back from status %d to %d at the portal", codes[j], last, st);
+                last = st;
+                if (next < 3 && st == want[next])
+                    next++;
+            }
+            done += next == 3;
+        }
+        json_decref(rec);
+        if (done == ncodes)
+            break;
+        if (ht_mono_ms() > deadline)
+            ht_fail("after 30 s only %d of %d dossiers had every status at the portal", done, ncodes);
+        usleep(200000);
+    }
+    ht_service_free(&svc);
+    ht_cluster_stop(&c);
+    ht_portal_stop(&portal);
+}
+
+UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_staff_across_nodes), UNIT(test_push_any_node),
+          UNIT(test_portal_every_status), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
           UNIT(test_refused_and_status))
