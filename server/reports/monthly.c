@@ -358,15 +358,18 @@ int hoso_report_add_raw(hoso_report *rep, const void *raw, size_t len)
 
 int hoso_reports_query(hoso_store *s, const msgpack_object *q, msgpack_sbuffer *out, char *why, size_t whysz)
 {
-    char kind[16], month[16], agency[48] = "";
-    const msgpack_object *k = hoso_map_get(q, "q"), *m = hoso_map_get(q, "month"), *a = hoso_map_get(q, "agency");
+    char kind[16], month[16] = "", agency[48] = "", from[16] = "", to[16] = "";
+    const msgpack_object *k = hoso_map_get(q, "q"), *m = hoso_map_get(q, "month"), *a = hoso_map_get(q, "agency"),
+                         *f = hoso_map_get(q, "from"), *t2 = hoso_map_get(q, "to");
     hoso_errinfo ei;
     hoso_report *rep = NULL;
     hoso_txn *t = NULL;
     int err;
     memset(&ei, 0, sizeof ei);
-    if (k == NULL || raw_str(k, kind, sizeof kind) || strcmp(kind, "report") != 0 || m == NULL ||
-        raw_str(m, month, sizeof month) || (a != NULL && raw_str(a, agency, sizeof agency))) {
+    if (k == NULL || raw_str(k, kind, sizeof kind) || (m != NULL && raw_str(m, month, sizeof month)) ||
+        (a != NULL && raw_str(a, agency, sizeof agency)) || (f != NULL && raw_str(f, from, sizeof from)) ||
+        (t2 != NULL && raw_str(t2, to, sizeof to)) ||
+        (strcmp(kind, "report") != 0 && strcmp(kind, "stats") != 0 && strcmp(kind, "satisfaction") != 0)) {
         snprintf(why, whysz, "not a query this node knows");
         return HOSO_EBAD_REQUEST;
     }
@@ -374,11 +377,15 @@ int hoso_reports_query(hoso_store *s, const msgpack_object *q, msgpack_sbuffer *
         snprintf(why, whysz, "cannot read the store");
         return err;
     }
-    err = hoso_report_build(t, month, agency, &rep, &ei);
-    hoso_txn_abort(t);
-    if (err == 0)
+    if (strcmp(kind, "stats") == 0) {
+        err = hoso_stats_raw(t, from[0] ? from : NULL, to[0] ? to : NULL, agency, out);
+    } else if (strcmp(kind, "satisfaction") == 0) {
+        err = hoso_satisfaction_raw(t, month, agency[0] ? agency : NULL, out);
+    } else if ((err = hoso_report_build(t, month, agency, &rep, &ei)) == 0) {
         err = hoso_report_raw(rep, out);
-    else
+    }
+    hoso_txn_abort(t);
+    if (err != 0)
         snprintf(why, whysz, "%s", ei.message[0] ? ei.message : hoso_err_message(err));
     hoso_report_free(rep);
     return err;

@@ -30,9 +30,20 @@ int hoso_report_raw(const hoso_report *rep, msgpack_sbuffer *out);
 int hoso_report_empty(const char *month, hoso_report **out, hoso_errinfo *ei);
 /* Errors: CORRUPT (not a part of a report), NOMEM. */
 int hoso_report_add_raw(hoso_report *rep, const void *raw, size_t len);
-/* The cluster's query executor (hoso_broker_set_query): {q: "report", month, agency?}
- * -> the raw report of this node's store. Errors: BAD_REQUEST (why), storage's. */
+/* The cluster's query executor (hoso_broker_set_query): {q: "report", month, agency?},
+ * {q: "stats", from?, to?, agency?} or {q: "satisfaction", month, agency?} -> this
+ * node's raw part. Errors: BAD_REQUEST (why), storage's. */
 int hoso_reports_query(hoso_store *s, const msgpack_object *q, msgpack_sbuffer *out, char *why, size_t whysz);
+
+/* tables.c: GET /v1/stats and /v1/stats/satisfaction in two steps: a node's raw part
+ * (msgpack) from its store, then the reply body from the parts of every node (one part
+ * on a single node), summed. Days "YYYYMMDD" (NULL: open), agency NULL for all.
+ * Errors: storage's, CORRUPT (a part that is not one), NOMEM. */
+int hoso_stats_raw(hoso_txn *t, const char *from, const char *to, const char *agency, msgpack_sbuffer *out);
+int hoso_stats_table(const void *const *parts, const size_t *lens, size_t n, msgpack_sbuffer *out);
+int hoso_satisfaction_raw(hoso_txn *t, const char *month, const char *agency, msgpack_sbuffer *out);
+int hoso_satisfaction_table(const char *month, const void *const *parts, const size_t *lens, size_t n,
+                            msgpack_sbuffer *out);
 
 enum { HOSO_REPORT_JSON, HOSO_REPORT_CSV, HOSO_REPORT_HTML, HOSO_REPORT_MSGPACK };
 /* "json" (or NULL), "csv", "html", "msgpack" -> HOSO_REPORT_*, or -1. */
