@@ -41,6 +41,17 @@ kvStore *hoso__broker_kv_loc(void);
 hoso_server *hoso__broker_server(void);
 /* A forward's deadline, in ms (the front node answers 503 past it). */
 #define HOSO__FORWARD_TIMEOUT_MS 8000
+/* A request not answered by then asks whether its shard's node is still there
+ * (hoso.ping.<shard>): a node that just died can have been sent the request before
+ * NATS saw it go, and then only a probe tells, well within a second. */
+#define HOSO__PROBE_AFTER_MS 400
+/* 1 unless the node of shard is known to be down (no responders to a ping). Blocking,
+ * up to 300 ms: not on a worker. */
+int hoso__shard_alive(unsigned shard);
+/* A request to subj on the node of shard, probed as above: NATS_OK with *reply (not a
+ * no-responders message), NATS_NO_RESPONDERS, NATS_TIMEOUT or another error. */
+natsStatus hoso__request(unsigned shard, const char *subj, const void *data, int len, int64_t timeout_ms,
+                         natsMsg **reply);
 
 /* staff.c: requests of officers, admins and bots. */
 /* Starts and stops the staff threads. */

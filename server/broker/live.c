@@ -476,7 +476,7 @@ static void feed_run(void *p)
     if (j->epoch[0])
         hoso_pack_kcstr(&pk, "epoch", j->epoch);
     snprintf(subj, sizeof subj, "hoso.feed.%u", j->shard);
-    natsStatus s = natsConnection_Request(&j->reply, hoso__broker_conn(), subj, sb.data, (int)sb.size, FEED_TIMEOUT_MS);
+    natsStatus s = hoso__request(j->shard, subj, sb.data, (int)sb.size, FEED_TIMEOUT_MS, &j->reply);
     sodium_memzero(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     if (s != NATS_OK) {

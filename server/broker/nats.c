@@ -45,6 +45,7 @@ typedef struct fwd {
     uint64_t id;
     hoso_ticket *ticket;
     int64_t deadline;
+    int64_t probe_at;       /* when to ask whether the shard's node is still there */
     unsigned shard;
     int why;                /* for an error reply: FWD_* */
     msgpack_sbuffer req;
@@ -74,7 +75,7 @@ static struct broker {
     jsCtx *js;
     kvStore *kv_cluster, *kv_nodes, *kv_seq, *kv_loc;
     natsSubscription *rpc_sub[HOSO_CLUSTER_MAX_SHARDS], *auth_sub[HOSO_CLUSTER_MAX_SHARDS],
-        *admin_sub[HOSO_CLUSTER_MAX_SHARDS], *feed_sub[HOSO_CLUSTER_MAX_SHARDS];
+        *admin_sub[HOSO_CLUSTER_MAX_SHARDS], *feed_sub[HOSO_CLUSTER_MAX_SHARDS], *ping_sub[HOSO_CLUSTER_MAX_SHARDS];
     unsigned nrpc;
     natsSubscription *inbox_sub, *admin_node_sub, *query_sub;
     char inbox[96];
@@ -202,7 +203,8 @@ static int fwd_start(hoso_ticket *t, void *data)
     fwd *f = data;
     char subj[32], reply[128];
     f->ticket = t;
-    f->deadline = now_ms() + HOSO__FORWARD_TIMEOUT_MS;
+    f->probe_at = now_ms() + HOSO__PROBE_AFTER_MS;
+    f->deadline = f->probe_at - HOSO__PROBE_AFTER_MS + HOSO__FORWARD_TIMEOUT_MS;
     pending_put(f);
     snprintf(subj, sizeof subj, "hoso.rpc.%u", f->shard);
     snprintf(reply, sizeof reply, "%s.%" PRIu64, B.inbox, f->id);
@@ -243,11 +245,57 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     natsMsg_Destroy(msg);
 }
 
+/* Broker thread: forwards waiting past HOSO__PROBE_AFTER_MS ask whether their node is
+ * still there (one ping per shard); those of a node gone answer 503 now. */
+static void probe_pending(void)
+{
+    int64_t now = now_ms();
+    unsigned shards[16], n = 0;
+    pthread_mutex_lock(&B.plock);
+    for (unsigned i = 0; i < PENDING_BUCKETS && n < 16; i++)
+        for (fwd *f = B.pending[i]; f != NULL && n < 16; f = f->next)
+            if (f->probe_at != 0 && f->probe_at <= now) {
+                f->probe_at = 0;
+                unsigned k;
+                for (k = 0; k < n && shards[k] != f->shard; k++)
+                    ;
+                if (k == n)
+                    shards[n++] = f->shard;
+            }
+    pthread_mutex_unlock(&B.plock);
+    for (unsigned k = 0; k < n; k++) {
+        if (hoso__shard_alive(shards[k]))
+            continue;
+        fwd *gone = NULL;
+        pthread_mutex_lock(&B.plock);
+        for (unsigned i = 0; i < PENDING_BUCKETS; i++) {
+            fwd **p = &B.pending[i];
+            while (*p != NULL) {
+                if ((*p)->shard == shards[k]) {
+                    fwd *f = *p;
+                    *p = f->next;
+                    f->next = gone;
+                    gone = f;
+                } else {
+                    p = &(*p)->next;
+                }
+            }
+        }
+        pthread_mutex_unlock(&B.plock);
+        while (gone != NULL) {
+            fwd *f = gone;
+            gone = f->next;
+            finish(f, FWD_NO_RESPONDERS);
+        }
+    }
+}
+
 /* Broker thread: answers the forwards whose node did not reply in time. */
 static void sweep_deadlines(void)
 {
     int64_t now = now_ms();
     fwd *late = NULL;
+    probe_pending();
     pthread_mutex_lock(&B.plock);
     for (unsigned i = 0; i < PENDING_BUCKETS; i++) {
         fwd **p = &B.pending[i];
@@ -437,6 +485,56 @@ static void on_rpc(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     int head = len >= 5 && memcmp(copy, "HEAD ", 5) == 0;
     if (hoso__relay_submit(copy, (size_t)len, head, rpc_answer, c) != 0)
         rpc_answer(c, NULL, 0);
+}
+
+/* hoso.ping.<shard>: the node is there. */
+static void on_ping(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub, (void)closure;
+    if (natsMsg_GetReply(msg) != NULL)
+        natsConnection_Publish(nc, natsMsg_GetReply(msg), NULL, 0);
+    natsMsg_Destroy(msg);
+}
+
+int hoso__shard_alive(unsigned shard)
+{
+    char subj[32];
+    natsMsg *r = NULL;
+    snprintf(subj, sizeof subj, "hoso.ping.%u", shard);
+    natsStatus s = natsConnection_Request(&r, B.nc, subj, NULL, 0, 300);
+    if (s == NATS_OK)
+        natsMsg_Destroy(r);
+    return s != NATS_NO_RESPONDERS;
+}
+
+natsStatus hoso__request(unsigned shard, const char *subj, const void *data, int len, int64_t timeout_ms,
+                         natsMsg **reply)
+{
+    natsInbox *inbox = NULL;
+    natsSubscription *sub = NULL;
+    natsStatus s = natsInbox_Create(&inbox);
+    *reply = NULL;
+    if (s == NATS_OK)
+        s = natsConnection_SubscribeSync(&sub, B.nc, (const char *)inbox);
+    if (s == NATS_OK)
+        s = natsSubscription_AutoUnsubscribe(sub, 1);
+    if (s == NATS_OK)
+        s = natsConnection_PublishRequest(B.nc, subj, (const char *)inbox, data, len);
+    if (s == NATS_OK) {
+        int64_t first = timeout_ms < HOSO__PROBE_AFTER_MS ? timeout_ms : HOSO__PROBE_AFTER_MS;
+        s = natsSubscription_NextMsg(reply, sub, first);
+        if (s == NATS_TIMEOUT && timeout_ms > first)
+            s = hoso__shard_alive(shard) ? natsSubscription_NextMsg(reply, sub, timeout_ms - first) : NATS_NO_RESPONDERS;
+    }
+    if (s == NATS_OK && natsMsg_IsNoResponders(*reply))
+        s = NATS_NO_RESPONDERS;
+    if (s != NATS_OK && *reply != NULL) {
+        natsMsg_Destroy(*reply);
+        *reply = NULL;
+    }
+    natsSubscription_Destroy(sub);
+    natsInbox_Destroy(inbox);
+    return s;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -952,7 +1050,9 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
             (snprintf(subj, sizeof subj, "hoso.admin.%u", sh),
              s = natsConnection_Subscribe(&B.admin_sub[B.nrpc], B.nc, subj, hoso__admin_on_msg, NULL)) != NATS_OK ||
             (snprintf(subj, sizeof subj, "hoso.feed.%u", sh),
-             s = natsConnection_Subscribe(&B.feed_sub[B.nrpc], B.nc, subj, hoso__live_on_feed, NULL)) != NATS_OK) {
+             s = natsConnection_Subscribe(&B.feed_sub[B.nrpc], B.nc, subj, hoso__live_on_feed, NULL)) != NATS_OK ||
+            (snprintf(subj, sizeof subj, "hoso.ping.%u", sh),
+             s = natsConnection_Subscribe(&B.ping_sub[B.nrpc], B.nc, subj, on_ping, NULL)) != NATS_OK) {
             B.nrpc++;
             err = nats_fail("cannot serve a shard", s, HOSO_EINTERNAL);
             goto Fail;
@@ -1033,7 +1133,8 @@ void hoso_broker_stop(void)
         natsSubscription_Destroy(B.auth_sub[i]);
         natsSubscription_Destroy(B.admin_sub[i]);
         natsSubscription_Destroy(B.feed_sub[i]);
-        B.auth_sub[i] = B.admin_sub[i] = B.feed_sub[i] = NULL;
+        natsSubscription_Destroy(B.ping_sub[i]);
+        B.auth_sub[i] = B.admin_sub[i] = B.feed_sub[i] = B.ping_sub[i] = NULL;
     }
     B.nrpc = 0;
     hoso__live_stop();

@@ -170,7 +170,7 @@ int hoso__staff_whoami(unsigned shard, const char *token, hoso_caller *who)
     char subj[32];
     natsMsg *reply = NULL;
     snprintf(subj, sizeof subj, "hoso.auth.%u", shard);
-    natsStatus s = natsConnection_Request(&reply, hoso__broker_conn(), subj, token, (int)strlen(token), 2000);
+    natsStatus s = hoso__request(shard, subj, token, (int)strlen(token), 2000, &reply);
     if (s != NATS_OK)
         return HOSO_EUNAVAILABLE;
     int rc = natsMsg_GetDataLength(reply) > 0 &&
@@ -332,8 +332,7 @@ static int rpc(staff_job *j, unsigned shard, const msgpack_sbuffer *bytes, natsM
 {
     char subj[32];
     snprintf(subj, sizeof subj, "hoso.rpc.%u", shard);
-    natsStatus s =
-        natsConnection_Request(reply, hoso__broker_conn(), subj, bytes->data, (int)bytes->size, HOSO__FORWARD_TIMEOUT_MS);
+    natsStatus s = hoso__request(shard, subj, bytes->data, (int)bytes->size, HOSO__FORWARD_TIMEOUT_MS, reply);
     if (s == NATS_OK && natsMsg_GetDataLength(*reply) == 10 && memcmp(natsMsg_GetData(*reply), "!too-large", 10) == 0) {
         natsMsg_Destroy(*reply);
         *reply = NULL;
@@ -941,8 +940,7 @@ static void gather_run(void *arg)
         char subj[64];
         natsMsg *reply = NULL;
         snprintf(subj, sizeof subj, "hoso.q.node.%s", n->id);
-        natsStatus s = natsConnection_Request(&reply, hoso__broker_conn(), subj, g->query.data, (int)g->query.size,
-                                              HOSO__FORWARD_TIMEOUT_MS);
+        natsStatus s = hoso__request(n->first, subj, g->query.data, (int)g->query.size, HOSO__FORWARD_TIMEOUT_MS, &reply);
         if (s != NATS_OK) {
             snprintf(g->why, sizeof g->why, "node %s %s; the answer would miss its shards, retry in a moment", n->id,
                      s == NATS_NO_RESPONDERS ? "is down" : "did not answer in time");

@@ -103,13 +103,19 @@ struct hoso_ws {
     size_t frag_len;
     int frag_op;
     /* Cluster mode, a caller whose account is on another node (hoso_remote_ops). */
+    struct ws_remote *rs;         /* its state; NULL for a caller this node holds */
     int remote;                   /* the owner feed is read from that node */
     int auth_pending;             /* its caller is being looked up: frames wait */
+    unsigned pending;             /* remote callbacks still to come */
+    int released;                 /* out of the hub and closed; freed once pending is 0 */
+};
+
+/* What a connection of a caller held by another node needs beside (allocated apart, so
+ * that the many idle local connections do not carry it). */
+struct ws_remote {
     int fetching;                 /* a page of its feed is on its way */
     int first_page;               /* ... and it answers the subscribe */
     int watching;                 /* its live events come to this node */
-    unsigned pending;             /* remote callbacks still to come */
-    int released;                 /* out of the hub and closed; freed once pending is 0 */
     uint64_t sub_since;
     uint64_t live_seen;           /* the highest live seq that came, sent or not */
     unsigned live_gen;            /* the broker's connection generation it follows */
@@ -143,9 +149,10 @@ static void release(hoso_ws *c)
     c->released = 1;
     hoso__hub_leave(c->hub, &c->m);
     hoso_metrics_ws_conns(-1);
-    if (c->watching)
+    if (c->rs != NULL && c->rs->watching)
         c->srv->app.remote->unwatch(c->who.account);
-    c->watching = 0;
+    if (c->rs != NULL)
+        c->rs->watching = 0;
     if (c->sock != NULL) {
         c->sock->data = NULL;
         h2o_socket_close(c->sock);
@@ -156,7 +163,14 @@ static void release(hoso_ws *c)
     c->head = c->tail = c->inflight = NULL;
     free(c->frag);
     c->frag = NULL;
-    sodium_memzero(c->token, sizeof c->token);
+    if (c->rs != NULL)
+        sodium_memzero(c->rs->token, sizeof c->rs->token);
+}
+
+static void free_ws(hoso_ws *c)
+{
+    free(c->rs);
+    free(c);
 }
 
 static void destroy(hoso_ws *c)
@@ -170,7 +184,7 @@ static void destroy(hoso_ws *c)
         c->gone = 1; /* freed by the last remote callback */
         return;
     }
-    free(c);
+    free_ws(c);
 }
 
 /* A remote callback came back: 1 when the connection is still served, 0 when it was
@@ -181,7 +195,7 @@ static int back(hoso_ws *c)
     atomic_fetch_sub(&c->w->inflight, 1);
     if (c->released || c->gone) {
         if (c->released && c->pending == 0 && c->depth == 0)
-            free(c);
+            free_ws(c);
         return 0;
     }
     return 1;
@@ -472,8 +486,8 @@ void hoso__ws_deliver(hoso_ws *c, const hoso_hub_event *e, int agency_stream, ho
 {
     /* A remote feed's page and the live events come by different roads: one that came
      * while a page was on its way is remembered, so the replay reads on to it. */
-    if (!agency_stream && c->remote && e->seq > c->live_seen)
-        c->live_seen = e->seq;
+    if (!agency_stream && c->remote && e->seq > c->rs->live_seen)
+        c->rs->live_seen = e->seq;
     if (c->closing || c->state != WS_LIVE)
         return; /* a replay in progress reads these from storage */
     if (agency_stream) {
@@ -543,9 +557,9 @@ size_t hoso__ws_replay(hoso_ws *c, size_t budget, int *again)
         return 0;
     if (c->remote) {
         /* The feed is on the owner's node: one page at a time, when the queue has room. */
-        if (!c->fetching && replay_room(c))
+        if (!c->rs->fetching && replay_room(c))
             remote_fetch(c, c->last_sent, NULL);
-        else if (!c->fetching)
+        else if (!c->rs->fetching)
             *again = 1;
         return 0;
     }
@@ -589,8 +603,8 @@ void hoso__ws_tick(hoso_ws *c, int64_t now)
         return; /* upgrade still being written */
     /* The broker lost NATS since: live events of that time never came here, so the
      * feed is read again from the last one sent. */
-    if (c->remote && c->watching && !c->closing && c->srv->app.remote->generation() != c->live_gen) {
-        c->live_gen = c->srv->app.remote->generation();
+    if (c->remote && c->rs->watching && !c->closing && c->srv->app.remote->generation() != c->rs->live_gen) {
+        c->rs->live_gen = c->srv->app.remote->generation();
         if (c->state == WS_LIVE) {
             c->state = WS_REPLAY;
             c->replayed = 0;
@@ -667,12 +681,16 @@ static int remote_auth(hoso_ws *c, const char *token, size_t len)
     const hoso_remote_ops *ops = c->srv->app.remote;
     if (ops == NULL || !ops->foreign(token, len))
         return 0;
-    if (len >= sizeof c->token) {
+    if (c->rs == NULL && (c->rs = calloc(1, sizeof(*c->rs))) == NULL) {
+        fail(c, WS_INTERNAL, HOSO_ENOMEM, "out of memory");
+        return 1;
+    }
+    if (len >= sizeof c->rs->token) {
         fail(c, WS_UNAUTHORIZED, HOSO_EUNAUTHORIZED, "unauthorized: invalid or expired token");
         return 1;
     }
-    memcpy(c->token, token, len);
-    c->token[len] = '\0';
+    memcpy(c->rs->token, token, len);
+    c->rs->token[len] = '\0';
     c->auth_pending = 1;
     c->pending++;
     /* Counted like a writer op: the worker's stop waits for the answer. */
@@ -706,7 +724,7 @@ static void on_page(void *arg, hoso_feed_page *p)
         ops->page_free(p);
         return;
     }
-    c->fetching = 0;
+    c->rs->fetching = 0;
     c->depth++;
     if (c->closing) {
         /* nothing more to send */
@@ -716,15 +734,15 @@ static void on_page(void *arg, hoso_feed_page *p)
         fail(c, WS_EXPIRED, p->err, "the feed moved past this cursor, fetch the snapshot");
     } else if (p->err != 0) {
         fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "the node of this feed cannot be reached, try again later");
-    } else if (!c->first_page && !p->recovered) {
+    } else if (!c->rs->first_page && !p->recovered) {
         /* Trimmed (or restored) between two pages. */
         fail(c, WS_EXPIRED, HOSO_ECURSOR_EXPIRED, "the feed moved past this cursor, fetch the snapshot");
     } else {
-        if (c->first_page) {
+        if (c->rs->first_page) {
             subscribed_arg a = {p->epoch, NULL, p->head, p->recovered};
-            c->first_page = 0;
+            c->rs->first_page = 0;
             send_packed(c, pack_subscribed, &a);
-            c->last_sent = p->recovered ? c->sub_since : p->head;
+            c->last_sent = p->recovered ? c->rs->sub_since : p->head;
             c->replayed = 0;
         }
         for (size_t i = 0; i < p->n && !c->closing; i++) {
@@ -749,7 +767,7 @@ static void on_page(void *arg, hoso_feed_page *p)
         }
         hoso_metrics_ws_delivered(sent);
         c->replayed += sent;
-        if (!c->closing && (p->more || c->live_seen > c->last_sent)) {
+        if (!c->closing && (p->more || c->rs->live_seen > c->last_sent)) {
             if (replay_room(c))
                 remote_fetch(c, c->last_sent, NULL);
             else
@@ -768,13 +786,13 @@ static void on_page(void *arg, hoso_feed_page *p)
 static void remote_fetch(hoso_ws *c, uint64_t since, const char *epoch)
 {
     const hoso_remote_ops *ops = c->srv->app.remote;
-    c->fetching = 1;
+    c->rs->fetching = 1;
     c->pending++;
     atomic_fetch_add(&c->w->inflight, 1);
-    if (ops->feed(c->w, c->token, since, epoch, REMOTE_PAGE, on_page, c) != 0) {
+    if (ops->feed(c->w, c->rs->token, since, epoch, REMOTE_PAGE, on_page, c) != 0) {
         atomic_fetch_sub(&c->w->inflight, 1);
         c->pending--;
-        c->fetching = 0;
+        c->rs->fetching = 0;
         fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "the node of this feed cannot be reached, try again later");
     }
 }
@@ -910,12 +928,12 @@ static void on_subscribe(hoso_ws *c, void *m)
             fail(c, WS_TRY_AGAIN, HOSO_EUNAVAILABLE, "live events cannot be followed now, try again later");
             return;
         }
-        c->watching = 1;
-        c->live_gen = c->srv->app.remote->generation();
+        c->rs->watching = 1;
+        c->rs->live_gen = c->srv->app.remote->generation();
         c->state = WS_REPLAY;
-        c->first_page = 1;
-        c->sub_since = (uint64_t)s->since;
-        remote_fetch(c, c->sub_since, s->epoch.ptr);
+        c->rs->first_page = 1;
+        c->rs->sub_since = (uint64_t)s->since;
+        remote_fetch(c, c->rs->sub_since, s->epoch.ptr);
         return;
     }
     if ((err = hoso__worker_read(c->w, &txn)) != 0 || (err = hoso_feed_head(txn, c->who.account, &head)) != 0) {
