@@ -28,7 +28,9 @@
     "            [--portal-retry-min MS] [--portal-retry-max MS] [--portal-inflight N] [--webhook-allow-private]\n" \
     "            [--cluster FILE --node ID]\n"
 
-#define REPORT_USAGE "hosod report --data DIR --month YYYY-MM [--agency CODE] [--format json|csv|html] [--out FILE]\n"
+#define REPORT_USAGE                                                                                       \
+    "hosod report --data DIR | --cluster FILE --month YYYY-MM [--agency CODE] [--format json|csv|html]\n"   \
+    "            [--out FILE]\n"
 
 static void usage(FILE *f)
 {
@@ -497,9 +499,45 @@ static int cmd_serve(int argc, char **argv)
 
 /* hosod report: the monthly report from the data dir's counters, read-only (beside a
  * running server too: LMDB readers do not block its writer). */
+/* hosod report --cluster: each node's part of the month, summed here. */
+static int add_report_part(void *ctx, const char *node, const void *data, size_t len)
+{
+    (void)node;
+    return hoso_report_add_raw(ctx, data, len);
+}
+
+static int cluster_report(const char *file, const char *month, const char *agency, hoso_report **out,
+                          hoso_errinfo *ei)
+{
+    hoso_cluster cl;
+    msgpack_sbuffer q;
+    msgpack_packer pk;
+    int err;
+    if (hoso_cluster_load(file, &cl) != 0)
+        return hoso_fail(ei, HOSO_EUNAVAILABLE, "the cluster file %s is not one", file);
+    if ((err = hoso_report_empty(month, out, ei)) != 0)
+        return err;
+    msgpack_sbuffer_init(&q);
+    msgpack_packer_init(&pk, &q, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, agency != NULL ? 3 : 2);
+    hoso_pack_kcstr(&pk, "q", "report");
+    hoso_pack_kcstr(&pk, "month", month);
+    if (agency != NULL)
+        hoso_pack_kcstr(&pk, "agency", agency);
+    err = hoso_cluster_query(&cl, q.data, q.size, add_report_part, *out, ei->message, sizeof ei->message);
+    msgpack_sbuffer_destroy(&q);
+    if (err != 0) {
+        /* A report short of a node's shards would be wrong, not partial. */
+        hoso_report_free(*out);
+        *out = NULL;
+        ei->err = err;
+    }
+    return err;
+}
+
 static int cmd_report(int argc, char **argv)
 {
-    const char *data = NULL, *month = NULL, *agency = NULL, *format = NULL, *out = NULL;
+    const char *data = NULL, *month = NULL, *agency = NULL, *format = NULL, *out = NULL, *cluster_file = NULL;
     hoso_store_options so;
     hoso_store *s = NULL;
     hoso_txn *t = NULL;
@@ -513,11 +551,14 @@ static int cmd_report(int argc, char **argv)
                             : strcmp(argv[i], "--agency") == 0 ? &agency
                             : strcmp(argv[i], "--format") == 0 ? &format
                             : strcmp(argv[i], "--out") == 0    ? &out
+                            : strcmp(argv[i], "--cluster") == 0 ? &cluster_file
                                                                : NULL;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: " REPORT_USAGE "\n"
                    "The month's monitoring report (Decree 42/2022 art. 16), per agency and service, read\n"
                    "from the counters hosod keeps with every change; a running server may keep running.\n"
+                   "  --cluster FILE    the whole cluster's instead: every node that holds shards sends its\n"
+                   "                    counters over NATS (a node down makes it fail, never a partial report)\n"
                    "  --month YYYY-MM   the month (Asia/Ho_Chi_Minh days)\n"
                    "  --agency CODE     one agency only (default: every agency)\n"
                    "  --format F        json (default), csv, or html (one self-contained page)\n"
@@ -531,8 +572,8 @@ static int cmd_report(int argc, char **argv)
         }
         *slot = argv[++i];
     }
-    if (data == NULL || month == NULL) {
-        fprintf(stderr, "hosod report: --data and --month are required (see hosod report --help)\n");
+    if ((data == NULL) == (cluster_file == NULL) || month == NULL) {
+        fprintf(stderr, "hosod report: --month and one of --data or --cluster are required (see hosod report --help)\n");
         return 2;
     }
     if ((fmt = hoso_report_format(format)) < 0 || fmt == HOSO_REPORT_MSGPACK) {
@@ -546,13 +587,15 @@ static int cmd_report(int argc, char **argv)
     memset(&so, 0, sizeof so);
     so.read_only = 1;
     so.must_exist = 1;
-    if ((err = hoso_store_open(&s, data, &so)) != 0) {
-        fprintf(stderr, "hosod report: cannot open the data dir %s: %s\n", data, hoso_err_message(err));
-        return 1;
-    }
     memset(&ei, 0, sizeof ei);
     msgpack_sbuffer_init(&sb);
-    if ((err = hoso_txn_read(s, &t)) == 0) {
+    if (cluster_file != NULL) {
+        err = cluster_report(cluster_file, month, agency, &rep, &ei);
+    } else if ((err = hoso_store_open(&s, data, &so)) != 0) {
+        fprintf(stderr, "hosod report: cannot open the data dir %s: %s\n", data, hoso_err_message(err));
+        msgpack_sbuffer_destroy(&sb);
+        return 1;
+    } else if ((err = hoso_txn_read(s, &t)) == 0) {
         err = hoso_report_build(t, month, agency, &rep, &ei);
         hoso_txn_abort(t);
     }

@@ -184,3 +184,53 @@ int hoso_cluster_admin_send(const hoso_cluster *c, hoso_store *s, int shard, con
     natsConnection_Destroy(nc);
     return failed;
 }
+
+int hoso_cluster_query(const hoso_cluster *c, const void *query, size_t len,
+                       int (*each)(void *ctx, const char *node, const void *data, size_t len), void *ctx, char *why,
+                       size_t whysz)
+{
+    natsConnection *nc = NULL;
+    natsOptions *opts = NULL;
+    int rc = 0;
+    if (natsOptions_Create(&opts) != NATS_OK || natsOptions_SetURL(opts, c->nats_url) != NATS_OK ||
+        natsOptions_SetTimeout(opts, 2000) != NATS_OK || natsOptions_SetName(opts, "hosod-query") != NATS_OK ||
+        natsConnection_Connect(&nc, opts) != NATS_OK) {
+        natsOptions_Destroy(opts);
+        snprintf(why, whysz, "cannot reach NATS at %s", c->nats_url);
+        return HOSO_EUNAVAILABLE;
+    }
+    natsOptions_Destroy(opts);
+    for (unsigned i = 0; i < c->nnodes && rc == 0; i++) {
+        const hoso_cluster_node *n = &c->nodes[i];
+        if (n->first > n->last)
+            continue; /* a node of no shard counts nothing */
+        char subj[64];
+        natsMsg *r = NULL;
+        snprintf(subj, sizeof subj, "hoso.q.node.%s", n->id);
+        natsStatus st = natsConnection_Request(&r, nc, subj, query, (int)len, ADMIN_TIMEOUT_MS);
+        if (st != NATS_OK) {
+            snprintf(why, whysz, "node %s %s", n->id, st == NATS_NO_RESPONDERS ? "is down" : "did not answer in time");
+            rc = HOSO_EUNAVAILABLE;
+            break;
+        }
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        const msgpack_object *a = NULL;
+        if (msgpack_unpack_next(&u, natsMsg_GetData(r), (size_t)natsMsg_GetDataLength(r), NULL) == MSGPACK_UNPACK_SUCCESS &&
+            u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 2)
+            a = u.data.via.array.ptr;
+        if (a != NULL && a[0].type == MSGPACK_OBJECT_BOOLEAN && a[0].via.boolean && a[1].type == MSGPACK_OBJECT_BIN) {
+            if ((rc = each(ctx, n->id, a[1].via.bin.ptr, a[1].via.bin.size)) != 0)
+                snprintf(why, whysz, "node %s sent counters that do not add up", n->id);
+        } else {
+            snprintf(why, whysz, "node %s could not answer: %.*s", n->id,
+                     a != NULL && a[1].type == MSGPACK_OBJECT_STR ? (int)a[1].via.str.size : 0,
+                     a != NULL && a[1].type == MSGPACK_OBJECT_STR ? a[1].via.str.ptr : "");
+            rc = HOSO_EUNAVAILABLE;
+        }
+        msgpack_unpacked_destroy(&u);
+        natsMsg_Destroy(r);
+    }
+    natsConnection_Destroy(nc);
+    return rc;
+}

@@ -122,6 +122,13 @@ void hoso_broker_set_admin(hoso_admin_exec fn);
 int hoso_cluster_admin_send(const hoso_cluster *c, hoso_store *s, int shard, const void *cmd, size_t len,
                             const char *what);
 
+/* The tool's side of a question to every node that holds shards (hosod report
+ * --cluster): each(ctx, node, answer) per node in the file's order. Errors:
+ * UNAVAILABLE (NATS, or a node down: why), each's non-zero return. */
+int hoso_cluster_query(const hoso_cluster *c, const void *query, size_t len,
+                       int (*each)(void *ctx, const char *node, const void *data, size_t len), void *ctx, char *why,
+                       size_t whysz);
+
 /* hosod cluster ...: the offline side (status). Returns the exit code. */
 int hoso_cluster_cmd(int argc, char **argv);
 

@@ -599,8 +599,21 @@ static void test_staff_across_nodes(void)
             ht_resp_free(&r);
             ht_conn_close(&conn);
         }
+        /* The same through `hosod report --cluster`, from anywhere NATS is reached. */
+        char *out = NULL;
+        EXPECT_INT(ht_hosod_out(&out, "report --cluster '%s' --month %s --agency %s 2>/dev/null", c.file, month,
+                                svc.agency),
+                   0);
+        json_t *rep = out != NULL ? json_loads(out, 0, NULL) : NULL;
+        if (rep == NULL || ht_jint(rep, "totals.received") != ncodes)
+            ht_fail("hosod report --cluster: %s", out ? out : "(nothing)");
+        json_decref(rep);
+        free(out);
         /* A node down: the report says so rather than leave its shards out. */
         ht_server_kill9(&c.node[1]);
+        EXPECT_INT(ht_hosod_out(&out, "report --cluster '%s' --month %s", c.file, month), 1);
+        ht_expect_has(out, "n2 is down");
+        free(out);
         ht_conn_init(&conn, c.node[0].port);
         ht_resp r;
         ht_json_call(&conn, "GET", path, off.token, NULL, &r);
