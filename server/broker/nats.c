@@ -53,7 +53,7 @@ typedef struct fwd {
     size_t resp_len;
 } fwd;
 
-enum { FWD_OK, FWD_NO_RESPONDERS, FWD_TIMEOUT, FWD_RELAY_FAILED, FWD_NOT_SENT, FWD_TOO_LARGE };
+enum { FWD_OK, FWD_NO_RESPONDERS, FWD_TIMEOUT, FWD_RELAY_FAILED, FWD_NOT_SENT, FWD_TOO_LARGE, FWD_BUS_DOWN };
 
 /* The shard node's reply when the real one is larger than NATS carries. */
 #define TOO_LARGE "!too-large"
@@ -340,6 +340,7 @@ static int fwd_done(hoso_req *r, void *data, int result)
                      n != NULL ? n->id : "?",
                      why == FWD_NO_RESPONDERS ? "is down"
                      : why == FWD_TIMEOUT     ? "did not answer in time"
+                     : why == FWD_BUS_DOWN    ? "is out of reach: the cluster's message bus went down"
                                               : "could not answer");
 }
 
@@ -866,6 +867,24 @@ static void on_disconnected(natsConnection *nc, void *closure)
 {
     (void)nc, (void)closure;
     atomic_store(&B.connected, 0);
+    /* The replies of the forwards on their way went with the connection: their
+     * clients hear it now rather than at the deadline. */
+    fwd *lost = NULL;
+    pthread_mutex_lock(&B.plock);
+    for (unsigned i = 0; i < PENDING_BUCKETS; i++) {
+        while (B.pending[i] != NULL) {
+            fwd *f = B.pending[i];
+            B.pending[i] = f->next;
+            f->next = lost;
+            lost = f;
+        }
+    }
+    pthread_mutex_unlock(&B.plock);
+    while (lost != NULL) {
+        fwd *f = lost;
+        lost = f->next;
+        finish(f, FWD_BUS_DOWN);
+    }
     hoso_log(HOSO_LOG_WARN, "cluster: lost NATS; forwarding waits, local requests go on");
 }
 

@@ -305,7 +305,7 @@ static void test_nats_restarted(void)
         int64_t t0 = ht_mono_ms();
         ht_mp_call(&conn, "GET", "/v1/dossiers", cs[i].u.token, NULL, &r);
         HT_EXPECT_REPLY(&r, 503, "UNAVAILABLE");
-        if (ht_mono_ms() - t0 > 13000)
+        if (ht_mono_ms() - t0 > 2000)
             ht_fail("a forward without NATS took %lld ms", (long long)(ht_mono_ms() - t0));
         ht_resp_free(&r);
         ht_conn_close(&conn);
