@@ -511,19 +511,14 @@ static int cluster_report(const char *file, const char *month, const char *agenc
 {
     hoso_cluster cl;
     msgpack_sbuffer q;
-    msgpack_packer pk;
+    const char *kv[] = {"month", month, "agency", agency};
     int err;
     if (hoso_cluster_load(file, &cl) != 0)
         return hoso_fail(ei, HOSO_EUNAVAILABLE, "the cluster file %s is not one", file);
     if ((err = hoso_report_empty(month, out, ei)) != 0)
         return err;
     msgpack_sbuffer_init(&q);
-    msgpack_packer_init(&pk, &q, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, agency != NULL ? 3 : 2);
-    hoso_pack_kcstr(&pk, "q", "report");
-    hoso_pack_kcstr(&pk, "month", month);
-    if (agency != NULL)
-        hoso_pack_kcstr(&pk, "agency", agency);
+    hoso_reports_query_pack(&q, "report", kv, 4);
     err = hoso_cluster_query(&cl, q.data, q.size, add_report_part, *out, ei->message, sizeof ei->message);
     msgpack_sbuffer_destroy(&q);
     if (err != 0) {

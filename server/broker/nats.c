@@ -245,6 +245,49 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     natsMsg_Destroy(msg);
 }
 
+/* Takes every pending forward that match(f, arg) says out of the table and finishes it
+ * with why: whoever takes a forward out is the one who finishes it. */
+static void finish_where(int (*match)(const fwd *f, const void *arg), const void *arg, int why)
+{
+    fwd *taken = NULL;
+    pthread_mutex_lock(&B.plock);
+    for (unsigned i = 0; i < PENDING_BUCKETS; i++) {
+        fwd **p = &B.pending[i];
+        while (*p != NULL) {
+            if (match(*p, arg)) {
+                fwd *f = *p;
+                *p = f->next;
+                f->next = taken;
+                taken = f;
+            } else {
+                p = &(*p)->next;
+            }
+        }
+    }
+    pthread_mutex_unlock(&B.plock);
+    while (taken != NULL) {
+        fwd *f = taken;
+        taken = f->next;
+        finish(f, why);
+    }
+}
+
+static int of_shard(const fwd *f, const void *arg)
+{
+    return f->shard == *(const unsigned *)arg;
+}
+
+static int past_deadline(const fwd *f, const void *arg)
+{
+    return f->deadline <= *(const int64_t *)arg;
+}
+
+static int any_fwd(const fwd *f, const void *arg)
+{
+    (void)f, (void)arg;
+    return 1;
+}
+
 /* Broker thread: forwards waiting past HOSO__PROBE_AFTER_MS ask whether their node is
  * still there (one ping per shard); those of a node gone answer 503 now. */
 static void probe_pending(void)
@@ -263,59 +306,17 @@ static void probe_pending(void)
                     shards[n++] = f->shard;
             }
     pthread_mutex_unlock(&B.plock);
-    for (unsigned k = 0; k < n; k++) {
-        if (hoso__shard_alive(shards[k]))
-            continue;
-        fwd *gone = NULL;
-        pthread_mutex_lock(&B.plock);
-        for (unsigned i = 0; i < PENDING_BUCKETS; i++) {
-            fwd **p = &B.pending[i];
-            while (*p != NULL) {
-                if ((*p)->shard == shards[k]) {
-                    fwd *f = *p;
-                    *p = f->next;
-                    f->next = gone;
-                    gone = f;
-                } else {
-                    p = &(*p)->next;
-                }
-            }
-        }
-        pthread_mutex_unlock(&B.plock);
-        while (gone != NULL) {
-            fwd *f = gone;
-            gone = f->next;
-            finish(f, FWD_NO_RESPONDERS);
-        }
-    }
+    for (unsigned k = 0; k < n; k++)
+        if (!hoso__shard_alive(shards[k]))
+            finish_where(of_shard, &shards[k], FWD_NO_RESPONDERS);
 }
 
 /* Broker thread: answers the forwards whose node did not reply in time. */
 static void sweep_deadlines(void)
 {
     int64_t now = now_ms();
-    fwd *late = NULL;
     probe_pending();
-    pthread_mutex_lock(&B.plock);
-    for (unsigned i = 0; i < PENDING_BUCKETS; i++) {
-        fwd **p = &B.pending[i];
-        while (*p != NULL) {
-            if ((*p)->deadline <= now) {
-                fwd *f = *p;
-                *p = f->next;
-                f->next = late;
-                late = f;
-            } else {
-                p = &(*p)->next;
-            }
-        }
-    }
-    pthread_mutex_unlock(&B.plock);
-    while (late != NULL) {
-        fwd *f = late;
-        late = f->next;
-        finish(f, FWD_TIMEOUT);
-    }
+    finish_where(past_deadline, &now, FWD_TIMEOUT);
 }
 
 static int fwd_done(hoso_req *r, void *data, int result)
@@ -869,22 +870,7 @@ static void on_disconnected(natsConnection *nc, void *closure)
     atomic_store(&B.connected, 0);
     /* The replies of the forwards on their way went with the connection: their
      * clients hear it now rather than at the deadline. */
-    fwd *lost = NULL;
-    pthread_mutex_lock(&B.plock);
-    for (unsigned i = 0; i < PENDING_BUCKETS; i++) {
-        while (B.pending[i] != NULL) {
-            fwd *f = B.pending[i];
-            B.pending[i] = f->next;
-            f->next = lost;
-            lost = f;
-        }
-    }
-    pthread_mutex_unlock(&B.plock);
-    while (lost != NULL) {
-        fwd *f = lost;
-        lost = f->next;
-        finish(f, FWD_BUS_DOWN);
-    }
+    finish_where(any_fwd, NULL, FWD_BUS_DOWN);
     hoso_log(HOSO_LOG_WARN, "cluster: lost NATS; forwarding waits, local requests go on");
 }
 

@@ -356,6 +356,20 @@ int hoso_report_add_raw(hoso_report *rep, const void *raw, size_t len)
     return rc;
 }
 
+void hoso_reports_query_pack(msgpack_sbuffer *out, const char *kind, const char *const *kv, size_t nkv)
+{
+    msgpack_packer pk;
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < nkv; i += 2)
+        n += kv[i + 1] != NULL;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1 + n);
+    hoso_pack_kcstr(&pk, "q", kind);
+    for (size_t i = 0; i + 1 < nkv; i += 2)
+        if (kv[i + 1] != NULL)
+            hoso_pack_kcstr(&pk, kv[i], kv[i + 1]);
+}
+
 int hoso_reports_query(hoso_store *s, const msgpack_object *q, msgpack_sbuffer *out, char *why, size_t whysz)
 {
     char kind[16], month[16] = "", agency[48] = "", from[16] = "", to[16] = "";

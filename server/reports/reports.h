@@ -34,6 +34,9 @@ int hoso_report_add_raw(hoso_report *rep, const void *raw, size_t len);
  * {q: "stats", from?, to?, agency?} or {q: "satisfaction", month, agency?} -> this
  * node's raw part. Errors: BAD_REQUEST (why), storage's. */
 int hoso_reports_query(hoso_store *s, const msgpack_object *q, msgpack_sbuffer *out, char *why, size_t whysz);
+/* The query hoso_reports_query answers: {q: kind, key: value...} from the pairs
+ * kv[0..nkv) (key, value; a NULL value is left out), appended to out. */
+void hoso_reports_query_pack(msgpack_sbuffer *out, const char *kind, const char *const *kv, size_t nkv);
 
 /* tables.c: GET /v1/stats and /v1/stats/satisfaction in two steps: a node's raw part
  * (msgpack) from its store, then the reply body from the parts of every node (one part

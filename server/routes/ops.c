@@ -96,34 +96,28 @@ static int table_gathered(hoso_req *r, void *data, int result)
 static int gather_table(hoso_req *r, const char *kind, const char *const *kv, size_t nkv, const char *tag)
 {
     msgpack_sbuffer q;
-    msgpack_packer pk;
-    size_t n = 0;
-    for (size_t i = 0; i < nkv; i += 2)
-        n += kv[i + 1] != NULL;
     msgpack_sbuffer_init(&q);
-    msgpack_packer_init(&pk, &q, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1 + n);
-    hoso_pack_kcstr(&pk, "q", kind);
-    for (size_t i = 0; i < nkv; i += 2)
-        if (kv[i + 1] != NULL)
-            hoso_pack_kcstr(&pk, kv[i], kv[i + 1]);
+    hoso_reports_query_pack(&q, kind, kv, nkv);
     int err = hoso_broker_gather(r, q.data, q.size, tag, table_gathered);
     msgpack_sbuffer_destroy(&q);
     return err;
 }
 
-/* A single node: its own part is the whole. */
-static int table_reply(hoso_req *r, const msgpack_sbuffer *raw, const char *sat_month)
+/* A single node: its own part (raw, made with result err, destroyed here) is the
+ * whole table. */
+static int local_table(hoso_req *r, int err, msgpack_sbuffer *raw, const char *sat_month)
 {
     msgpack_sbuffer sb;
     const void *parts[1] = {raw->data};
     size_t lens[1] = {raw->size};
     msgpack_sbuffer_init(&sb);
-    int err = sat_month != NULL ? hoso_satisfaction_table(sat_month, parts, lens, 1, &sb)
+    if (err == 0)
+        err = sat_month != NULL ? hoso_satisfaction_table(sat_month, parts, lens, 1, &sb)
                                 : hoso_stats_table(parts, lens, 1, &sb);
     if (err == 0)
         hoso_reply(r, 200, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(raw);
     return err;
 }
 
@@ -148,11 +142,7 @@ int hoso_route_stats(hoso_req *r)
     }
     msgpack_sbuffer raw;
     msgpack_sbuffer_init(&raw);
-    int err = hoso_stats_raw(r->rtxn, f, t, a, &raw);
-    if (err == 0)
-        err = table_reply(r, &raw, NULL);
-    msgpack_sbuffer_destroy(&raw);
-    return err;
+    return local_table(r, hoso_stats_raw(r->rtxn, f, t, a, &raw), &raw, NULL);
 }
 
 int hoso_route_stats_satisfaction(hoso_req *r)
@@ -172,9 +162,6 @@ int hoso_route_stats_satisfaction(hoso_req *r)
     }
     msgpack_sbuffer raw;
     msgpack_sbuffer_init(&raw);
-    int err = hoso_satisfaction_raw(r->rtxn, m, a, &raw);
-    if (err == 0)
-        err = table_reply(r, &raw, m);
-    msgpack_sbuffer_destroy(&raw);
+    int err = local_table(r, hoso_satisfaction_raw(r->rtxn, m, a, &raw), &raw, m);
     return err != 0 ? hoso_fail(&r->err, err, "cannot read the ratings") : 0;
 }

@@ -64,20 +64,15 @@ static int report_gathered(hoso_req *r, void *data, int result)
 static int report_gather(hoso_req *r, const char *month, const char *agency, int format)
 {
     msgpack_sbuffer q;
-    msgpack_packer pk;
     char tag[64];
     hoso_report *probe = NULL;
     /* A bad month is the same 422 as on one node, before asking anyone. */
     if (hoso_report_empty(month, &probe, &r->err) != 0)
         return HOSO_EVALIDATION_FAILED;
     hoso_report_free(probe);
+    const char *kv[] = {"month", month, "agency", agency};
     msgpack_sbuffer_init(&q);
-    msgpack_packer_init(&pk, &q, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, agency != NULL ? 3 : 2);
-    hoso_pack_kcstr(&pk, "q", "report");
-    hoso_pack_kcstr(&pk, "month", month);
-    if (agency != NULL)
-        hoso_pack_kcstr(&pk, "agency", agency);
+    hoso_reports_query_pack(&q, "report", kv, 4);
     snprintf(tag, sizeof tag, "%d|%s", format, month);
     int err = hoso_broker_gather(r, q.data, q.size, tag, report_gathered);
     msgpack_sbuffer_destroy(&q);

@@ -59,19 +59,24 @@ static void citizens_new(ht_cluster *c, citizen *cs, int n)
     }
 }
 
+/* A cluster of nodes (holding the shards) and front nodes, citizens spread over it, and
+ * a service of its catalogue. */
+static void cluster_with(ht_cluster *c, int nodes, int front, const char *extra, citizen *cs, int n, ht_service *svc)
+{
+    ht_conn conn;
+    ht_cluster_start_front(c, nodes, front, SHARDS, extra);
+    citizens_new(c, cs, n);
+    ht_conn_init(&conn, c->node[0].port);
+    ht_service_pick(&conn, svc, 0, NULL);
+    ht_conn_close(&conn);
+}
+
 static void test_any_node_answers(void)
 {
     ht_cluster c;
     citizen cs[CITIZENS];
     ht_service svc;
-    ht_cluster_start(&c, 3, SHARDS, "--demo");
-    citizens_new(&c, cs, CITIZENS);
-    {
-        ht_conn conn;
-        ht_conn_init(&conn, c.node[0].port);
-        ht_service_pick(&conn, &svc, 0, NULL);
-        ht_conn_close(&conn);
-    }
+    cluster_with(&c, 3, 0, "--demo", cs, CITIZENS, &svc);
     /* Each citizen submits through every node; all codes are of one agency and day, and
      * distinct across the cluster. */
     char all[CITIZENS * 3][64];
@@ -196,12 +201,8 @@ static void test_node_killed_under_load(void)
     ht_cluster c;
     citizen cs[6];
     ht_service svc;
-    ht_cluster_start(&c, 3, SHARDS, "--demo");
-    citizens_new(&c, cs, 6);
     ht_conn conn;
-    ht_conn_init(&conn, c.node[0].port);
-    ht_service_pick(&conn, &svc, 0, NULL);
-    ht_conn_close(&conn);
+    cluster_with(&c, 3, 0, "--demo", cs, 6, &svc);
 
     atomic_int stop = 0;
     load *ls = calloc(6, sizeof(load));
@@ -269,12 +270,8 @@ static void test_nats_restarted(void)
     ht_cluster c;
     citizen cs[3];
     ht_service svc;
-    ht_cluster_start(&c, 3, SHARDS, "--demo");
-    citizens_new(&c, cs, 3);
     ht_conn conn;
-    ht_conn_init(&conn, c.node[0].port);
-    ht_service_pick(&conn, &svc, 0, NULL);
-    ht_conn_close(&conn);
+    cluster_with(&c, 3, 0, "--demo", cs, 3, &svc);
     /* Numbers reserved before the outage. */
     for (int i = 0; i < 3; i++) {
         ht_conn_init(&conn, c.node[cs[i].node].port);
@@ -436,12 +433,8 @@ static void test_staff_across_nodes(void)
     ht_service svc;
     ht_user off;
     char *out = NULL;
-    ht_cluster_start(&c, 3, SHARDS, NULL);
-    citizens_new(&c, cs, 6);
     ht_conn conn;
-    ht_conn_init(&conn, c.node[0].port);
-    ht_service_pick(&conn, &svc, 0, NULL);
-    ht_conn_close(&conn);
+    cluster_with(&c, 3, 0, NULL, cs, 6, &svc);
 
     /* The officer is made through node 3's data dir, and lands where its shard is. */
     memset(&off, 0, sizeof off);
@@ -738,13 +731,9 @@ static void test_push_any_node(void)
     ht_user off;
     char code[64];
     /* Three nodes hold the shards; a fourth holds none and only serves connections. */
-    ht_cluster_start_front(&c, 3, 1, SHARDS, NULL);
-    int front = 3;
-    citizens_new(&c, cs, 3);
     ht_conn conn;
-    ht_conn_init(&conn, c.node[0].port);
-    ht_service_pick(&conn, &svc, 0, NULL);
-    ht_conn_close(&conn);
+    int front = 3;
+    cluster_with(&c, 3, 1, NULL, cs, 3, &svc);
     citizen *z = &cs[0];
     int home = z->node, other = (home + 1) % 3, third = (home + 2) % 3;
     officer_new(&c, &svc, third, &off);
@@ -875,12 +864,8 @@ static void test_portal_every_status(void)
     memset(&portal, 0, sizeof portal);
     ht_portal_start(&portal, 0, NULL);
     ht_portal_serve_args(&portal, args, sizeof args);
-    ht_cluster_start(&c, 2, SHARDS, args);
-    citizens_new(&c, cs, 4);
     ht_conn conn;
-    ht_conn_init(&conn, c.node[0].port);
-    ht_service_pick(&conn, &svc, 0, NULL);
-    ht_conn_close(&conn);
+    cluster_with(&c, 2, 0, args, cs, 4, &svc);
     officer_new(&c, &svc, 1, &off);
     for (int i = 0; i < 4; i++)
         for (int k = 0; k < PER; k++) {
