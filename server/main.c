@@ -195,7 +195,7 @@ static int start_services(hoso_server *srv, void *arg)
     hoso_broker_set_query(hoso_reports_query);
     if (cluster.nnodes > 0 && (rc = hoso_broker_start(srv, &cluster, cluster_node)) != 0)
         return rc;
-    if ((rc = hoso_engine_start(srv, arg)) == 0 && (rc = hoso_overdue_start(srv)) != 0)
+    if ((rc = hoso_engine_start(srv, arg, cluster.nnodes > 0 ? &hoso_broker_engine_hooks : NULL)) == 0 && (rc = hoso_overdue_start(srv)) != 0)
         hoso_engine_stop();
     if (rc != 0 && cluster.nnodes > 0)
         hoso_broker_stop();

@@ -601,6 +601,11 @@ typedef struct hoso_log_entry {
     hoso_event_type type;
     int64_t at, status, version;
     uint64_t message_seq; /* a message event: the message's seq in the dossier's thread */
+    /* Read from the cluster's stream (server/broker/): seq is the stream's position,
+     * node_seq the entry's seq in its node's log, shard the shard it belongs to. 0 and
+     * 0 for an entry of this node's log. */
+    uint64_t node_seq;
+    unsigned shard;
 } hoso_log_entry;
 /* The entry at seq. Errors: NOT_FOUND, CORRUPT, IO. */
 int hoso_log_get(hoso_txn *t, uint64_t seq, hoso_log_entry *out);

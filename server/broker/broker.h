@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 #include "core/internal.h"
+#include "consumers/consumers.h"
 
 #define HOSO_CLUSTER_MAX_NODES 64
 #define HOSO_CLUSTER_MAX_SHARDS 1000 /* a token's shard prefix is at most 3 digits */
@@ -108,6 +109,10 @@ void hoso_gathered_free(void *g);
 
 /* What the WebSocket push uses of the cluster (live.c): hoso_app.remote. */
 extern const hoso_remote_ops hoso_broker_remote_ops;
+
+/* The delivery engine's cluster mode (events.c): the stream as its consumers' source,
+ * the shard's node as their sink, leases so that one node at a time delivers. */
+extern const hoso_engine_cluster hoso_broker_engine_hooks;
 
 /* Prometheus lines of the broker (hoso_app.metrics). */
 void hoso_broker_metrics(msgpack_sbuffer *out);

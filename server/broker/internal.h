@@ -38,6 +38,8 @@ natsConnection *hoso__broker_conn(void);
 const hoso_cluster *hoso__broker_cluster(void);
 const hoso_cluster_node *hoso__broker_me(void);
 kvStore *hoso__broker_kv_loc(void);
+kvStore *hoso__broker_kv_cluster(void);
+jsCtx *hoso__broker_js(void);
 hoso_server *hoso__broker_server(void);
 /* A forward's deadline, in ms (the front node answers 503 past it). */
 #define HOSO__FORWARD_TIMEOUT_MS 8000
@@ -89,6 +91,22 @@ void hoso__live_reconnected(void);
 
 /* staff.c: the node's side of hoso.q.node.<id> (nats.c's thread). */
 void hoso__query_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+
+/* events.c: the cluster's consumers (portal mirror, webhooks) under leases. */
+/* An event on the wire (the stream, hoso.sink.<shard>): a map of 9 + extra pairs, the
+ * caller packs the extra ones after. */
+void hoso__event_pack(msgpack_packer *pk, const hoso_log_entry *e, uint64_t seq, unsigned shard, uint32_t extra);
+/* Its entry back (seq and node_seq the node's). Errors: BAD_REQUEST. */
+int hoso__event_unpack(const msgpack_object *m, hoso_log_entry *e);
+/* Serves hoso.sink.<shard> for this node's shards. Errors: INTERNAL. */
+int hoso__events_start(void);
+/* The leases: look, renew, take over (broker thread, at most every second). */
+void hoso__events_tick(void);
+/* Releases the leases this node holds (after the engine stopped). */
+void hoso__events_stop(void);
+void hoso__events_metrics(msgpack_sbuffer *out);
+/* A lease's record: holder ("" free), cursor, revision. Errors: UNAVAILABLE. */
+int hoso__lease_read(kvStore *kv, const char *name, char *holder, size_t n, uint64_t *cursor, uint64_t *rev);
 
 /* admin.c: the node's side of hoso.admin.<shard> (nats.c's thread). */
 void hoso__admin_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);

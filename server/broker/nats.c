@@ -159,6 +159,16 @@ kvStore *hoso__broker_kv_loc(void)
     return B.kv_loc;
 }
 
+kvStore *hoso__broker_kv_cluster(void)
+{
+    return B.kv_cluster;
+}
+
+jsCtx *hoso__broker_js(void)
+{
+    return B.js;
+}
+
 hoso_server *hoso__broker_server(void)
 {
     return B.srv;
@@ -679,22 +689,9 @@ static int publish_entry(void *ctx, const hoso_log_entry *e)
     snprintf(msgid, sizeof msgid, "%s:%" PRIu64, hoso_store_epoch(hoso_server_store(B.srv)), e->seq);
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 12);
-    hoso_pack_cstr(&pk, "seq");
-    msgpack_pack_uint64(&pk, e->seq);
+    hoso__event_pack(&pk, e, e->seq, shard, 2);
     hoso_pack_kcstr(&pk, "epoch", hoso_store_epoch(hoso_server_store(B.srv)));
     hoso_pack_kcstr(&pk, "node", B.me->id);
-    hoso_pack_cstr(&pk, "shard");
-    msgpack_pack_unsigned_int(&pk, shard);
-    hoso_pack_kcstr(&pk, "owner", e->owner);
-    hoso_pack_kcstr(&pk, "agency", e->agency);
-    hoso_pack_kcstr(&pk, "code", e->code);
-    hoso_pack_kcstr(&pk, "type", hoso_event_type_name(e->type));
-    hoso_pack_kint(&pk, "at", e->at);
-    hoso_pack_kint(&pk, "status", e->status);
-    hoso_pack_kint(&pk, "version", e->version);
-    hoso_pack_cstr(&pk, "message_seq");
-    msgpack_pack_uint64(&pk, e->message_seq);
     natsStatus s = natsMsg_Create(&msg, subj, NULL, sb.data, (int)sb.size);
     msgpack_sbuffer_destroy(&sb);
     if (s == NATS_OK) {
@@ -846,6 +843,7 @@ static void *broker_main(void *arg)
         sweep_deadlines();
         while (outbox_round() == OUTBOX_BATCH && !B.stop)
             ;
+        hoso__events_tick();
         int64_t now = now_ms();
         if (now - last_save >= OUTBOX_SAVE_MS) {
             save_cursor(0);
@@ -1040,7 +1038,7 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
     const hoso_config *cfg = hoso_server_config(srv);
     const char *host = strcmp(cfg->host, "0.0.0.0") == 0 ? "127.0.0.1" : strcmp(cfg->host, "::") == 0 ? "::1" : cfg->host;
     if ((err = hoso__relay_start(host, cfg->port, RELAY_THREADS)) != 0 || (err = hoso__staff_start()) != 0 ||
-        (err = hoso__live_start()) != 0)
+        (err = hoso__live_start()) != 0 || (err = hoso__events_start()) != 0)
         goto Fail;
     for (unsigned sh = B.me->first; sh <= B.me->last; sh++) {
         char subj[32];
@@ -1142,6 +1140,7 @@ void hoso_broker_stop(void)
         B.auth_sub[i] = B.admin_sub[i] = B.feed_sub[i] = B.ping_sub[i] = NULL;
     }
     B.nrpc = 0;
+    hoso__events_stop();
     hoso__live_stop();
     hoso__staff_stop();
     hoso__relay_stop();
@@ -1202,4 +1201,5 @@ void hoso_broker_metrics(msgpack_sbuffer *out)
                      (unsigned long long)atomic_load(&B.n_seq_reserved),
                      (unsigned long long)atomic_load(&B.n_seq_conflicts), atomic_load(&B.connected));
     hoso__live_metrics(out);
+    hoso__events_metrics(out);
 }

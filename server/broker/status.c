@@ -10,7 +10,7 @@
 #include <time.h>
 #include <jansson.h>
 #include <nats/nats.h>
-#include "broker.h"
+#include "internal.h"
 
 #define STATUS_USAGE "hosod cluster status --cluster FILE [--json]\n"
 #define NODE_STALE_MS 3000
@@ -50,8 +50,9 @@ static int cmd_status(int argc, char **argv)
             printf("usage: " STATUS_USAGE "\n"
                    "The cluster as NATS sees it: each node (up when it wrote its record in the last\n"
                    "%d s), its shards, its outbox (events published to JetStream / committed), the\n"
-                   "stream HOSO_EVENTS and the NATS server. Exit 0 when every node is up, 3 when some\n"
-                   "node is not, 1 when NATS cannot be reached.\n",
+                   "stream HOSO_EVENTS, the consumers' leases (which node delivers to the portal and\n"
+                   "to the bots, and how far they are) and the NATS server. Exit 0 when every node is\n"
+                   "up, 3 when some node is not, 1 when NATS cannot be reached.\n",
                    NODE_STALE_MS / 1000);
             return 0;
         } else if (strcmp(argv[i], "--cluster") == 0 && i + 1 < argc) {
@@ -130,9 +131,43 @@ static int cmd_status(int argc, char **argv)
         json_array_append_new(nodes, n);
     }
     json_object_set_new(out, "nodes", nodes);
-    /* The portal mirror and webhooks run on every node for that node's own shards, in
-     * order per dossier, from its own log: there is no lease to show yet. */
-    json_object_set_new(out, "consumers", json_string("per node (each node delivers its own shards' events)"));
+    /* The consumers: who holds each lease, where its durable consumer stands. */
+    json_t *consumers = json_array();
+    const char *names[] = {"portal", "webhooks"};
+    for (size_t i = 0; i < 2 && kv_cluster != NULL; i++) {
+        char holder[33] = "";
+        uint64_t cursor = 0, rev = 0;
+        jsConsumerInfo *ci = NULL;
+        json_t *x = json_pack("{s:s}", "name", names[i]);
+        if (hoso__lease_read(kv_cluster, names[i], holder, sizeof holder, &cursor, &rev) != 0) {
+            json_decref(x);
+            continue;
+        }
+        if (rev == 0) {
+            json_object_set_new(x, "state", json_string("never run"));
+        } else if (holder[0] == '\0') {
+            json_object_set_new(x, "state", json_string("free (taken within a second by a running node)"));
+        } else {
+            const char *state = "held";
+            for (size_t k = 0; k < json_array_size(nodes); k++) {
+                json_t *n = json_array_get(nodes, k);
+                if (strcmp(json_string_value(json_object_get(n, "id")), holder) == 0 &&
+                    strcmp(json_string_value(json_object_get(n, "state")), "up") != 0)
+                    state = "held by a node that is not up (another takes it over within 3 s)";
+            }
+            json_object_set_new(x, "holder", json_string(holder));
+            json_object_set_new(x, "state", json_string(state));
+        }
+        if (js_GetConsumerInfo(&ci, js, "HOSO_EVENTS", names[i], NULL, &jerr) == NATS_OK) {
+            uint64_t last = si != NULL ? si->State.LastSeq : 0;
+            json_object_set_new(x, "acknowledged", json_integer((json_int_t)ci->AckFloor.Stream));
+            json_object_set_new(x, "lag_events",
+                                json_integer((json_int_t)(last > ci->AckFloor.Stream ? last - ci->AckFloor.Stream : 0)));
+            jsConsumerInfo_Destroy(ci);
+        }
+        json_array_append_new(consumers, x);
+    }
+    json_object_set_new(out, "consumers", consumers);
     if (as_json) {
         char *text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", text);
@@ -163,7 +198,18 @@ static int cmd_status(int argc, char **argv)
                    json_string_value(json_object_get(n, "shards")), json_string_value(json_object_get(n, "state")),
                    listen ? listen : "-", seen, outbox);
         }
-        printf("consumers: the portal mirror and webhooks run on each node for its own shards\n");
+        printf("%-12s %-12s %-12s %-10s %s\n", "CONSUMER", "HOLDER", "ACKNOWLEDGED", "LAG", "STATE");
+        for (size_t i = 0; i < json_array_size(consumers); i++) {
+            json_t *x = json_array_get(consumers, i);
+            const char *h = json_string_value(json_object_get(x, "holder"));
+            char ack[24] = "-", lag[24] = "-";
+            if (json_object_get(x, "acknowledged") != NULL) {
+                snprintf(ack, sizeof ack, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(x, "acknowledged")));
+                snprintf(lag, sizeof lag, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(x, "lag_events")));
+            }
+            printf("%-12s %-12s %-12s %-10s %s\n", json_string_value(json_object_get(x, "name")), h ? h : "-", ack, lag,
+                   json_string_value(json_object_get(x, "state")));
+        }
     }
     free(keycheck);
     free(shards);

@@ -64,12 +64,19 @@ typedef enum hoso_sent {
  * consumers' own state (cursors, set-aside deliveries) stays in the node's store. */
 typedef struct hoso_source {
     void *ctx;
-    /* The last position committed (0 when none). */
+    /* The last position committed (0 when none), as far as the source knows. */
     int (*head)(void *ctx, uint64_t *pos);
     /* fn for the events after `after`, in order, at most limit; returns as hoso_log_scan. */
     int (*read)(void *ctx, uint64_t after, size_t limit, int (*fn)(void *fctx, const hoso_log_entry *e), void *fctx);
     /* The event at pos. Errors: NOT_FOUND, CORRUPT, IO. */
     int (*get)(void *ctx, uint64_t pos, hoso_log_entry *out);
+    /* A shared source (the cluster's stream, read under a lease) keeps the cursor
+     * itself; NULL for this node's log, whose cursor is in the node's store.
+     * begin: this node starts reading (it got the lease): the cursor to start after.
+     * commit: everything up to pos is done. end: this node stops reading. */
+    int (*begin)(void *ctx, uint64_t *cursor);
+    int (*commit)(void *ctx, uint64_t pos);
+    void (*end)(void *ctx);
 } hoso_source;
 
 /* One delivery handed to a sink; the sink answers with hoso_job_done exactly once,
@@ -99,6 +106,9 @@ typedef struct hoso_sink {
     /* Stops: every job in flight is answered (RETRY) or forgotten; nothing is sent after. */
     void (*stop)(void *ctx);
     void (*free)(void *ctx);
+    /* Optional: called on every turn of the engine's loop (answers that came from other
+     * threads, deadlines); such a sink wakes the loop with hoso_engine_wake. */
+    void (*poll)(void *ctx);
 } hoso_sink;
 
 /* The key of both sinks: the dossier code of dossier events (created, status,
@@ -113,10 +123,33 @@ uv_loop_t *hoso_consumer_loop(hoso_consumer *c);
 hoso_store *hoso_consumer_store(hoso_consumer *c);
 hoso_server *hoso_consumer_server(hoso_consumer *c);
 
+/* Cluster mode (server/broker/ provides it): each consumer reads the cluster's
+ * stream on one node at a time, the holder of its lease, and each delivery runs on
+ * the node that holds the event's shard (its dossier, subscriptions and counters are
+ * there), through that node's own sink (hoso_engine_exec). */
+typedef struct hoso_engine_cluster {
+    /* The stream as the source of consumer name; from_head as its sink's. The name is
+     * then one the broker keeps a lease for (hoso_engine_lease). */
+    int (*source)(const char *name, int from_head, hoso_source *out);
+    /* A sink that hands each job to the node of its event's shard. */
+    int (*remote_sink)(const hoso_sink *local, hoso_sink *out);
+} hoso_engine_cluster;
+
 /* Starts the engine thread with the portal mirror when pc is configured (pc may be
- * NULL), registering its event sink on srv. Logs whether the mirror is on. The
- * engine is the process's (hoso_engine_get). Errors: NOMEM, INTERNAL, IO. */
-int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc);
+ * NULL), registering its event sink on srv; in cluster mode when cl is given. Logs
+ * whether the mirror is on. The engine is the process's (hoso_engine_get). Errors:
+ * NOMEM, INTERNAL, IO. */
+int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc, const hoso_engine_cluster *cl);
+/* Cluster mode: this node holds (1) or no longer holds (0) the lease of consumer name.
+ * Any thread. */
+void hoso_engine_lease(const char *name, int held);
+/* A turn of the engine's loop soon (a sink's poll has something). Any thread. */
+void hoso_engine_wake(void);
+/* Cluster mode: runs one delivery of another node's consumer with this node's sink of
+ * that name; done(ctx, ...) follows once, on the engine thread. Any thread. Errors:
+ * UNAVAILABLE (no engine, stopping), NOMEM. */
+typedef void (*hoso_exec_done)(void *ctx, hoso_sent result, int64_t retry_after_ms, const char *reason);
+int hoso_engine_exec(const char *name, const hoso_log_entry *e, unsigned attempt, hoso_exec_done done, void *ctx);
 /* Stops the thread after saving every cursor (after the writer stopped). */
 void hoso_engine_stop(void);
 hoso_engine *hoso_engine_get(void);
@@ -124,6 +157,7 @@ hoso_engine *hoso_engine_get(void);
 /* What GET /v1/admin/mirror shows of a consumer. Any thread. */
 typedef struct hoso_consumer_status {
     int on;                    /* the consumer exists (the mirror is configured) */
+    int cluster, held;         /* cluster mode: whether this node holds its lease */
     uint64_t cursor, head;     /* head: the log's last seq */
     uint64_t lag_events;
     int64_t lag_ms;            /* age of the oldest event not yet delivered, 0 if none */

@@ -65,6 +65,14 @@ typedef struct pending {
 struct hoso_consumer {
     hoso_engine *eng;
     hoso_sink sink;
+    char name[32];        /* in metrics and status: the sink's, "-exec" added for an executor */
+    hoso_source src;
+    int shared;           /* reads a shared source under a lease (cluster mode) */
+    atomic_int held;      /* ... the broker's word on the lease */
+    int active;           /* ... engine thread: reading it (held, and begun) */
+    int exec;             /* runs other nodes' deliveries only: no window, no cursor */
+    uint64_t next_read;   /* a shared source is asked again for new events after this (mono ms) */
+    _Atomic uint64_t head;
     uint64_t cursor, saved, scanned;
     slot *win;
     size_t first, count; /* ring of WINDOW */
@@ -103,9 +111,26 @@ struct hoso_engine {
     uint64_t last_save;
     hoso_txn *rtxn;
     hoso_source src;
+    /* deliveries other nodes asked this one to run (hoso_engine_exec) */
+    pthread_mutex_t xlock;
+    struct exec_req *xhead;
 };
 
+/* One delivery run for another node. */
+typedef struct exec_req {
+    struct exec_req *next;
+    char name[32];
+    hoso_log_entry e;
+    unsigned attempt;
+    hoso_exec_done done;
+    void *ctx;
+    hoso_job job;
+} exec_req;
+
 static _Atomic(hoso_engine *) the_engine;
+/* Held while another thread hands the engine a lease change or a delivery, and while
+ * the stop takes the engine away: nothing reaches its loop after that. */
+static pthread_mutex_t the_lock = PTHREAD_MUTEX_INITIALIZER;
 static hoso_consumer *by_name(hoso_engine *eng, const char *name);
 
 static const uint64_t LAT_MS[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}; /* +Inf last */
@@ -300,8 +325,25 @@ static int load_one(void *ctx, const hoso_log_entry *e)
 /* Tops the window up from the log. */
 static void refill(hoso_consumer *c)
 {
-    hoso_source *src = &c->eng->src;
+    hoso_source *src = &c->src;
     uint64_t last = 0;
+    if (c->shared) {
+        /* Nothing announces the stream's new events here: ask, at most every 25 ms
+         * while it has nothing new. */
+        uint64_t now = mono_ms();
+        size_t had = c->count;
+        int rc = 0;
+        if (c->count == WINDOW || now < c->next_read)
+            return;
+        if ((rc = src->read(src->ctx, c->scanned, WINDOW - c->count, load_one, c)) != 0 || c->count == had)
+            c->next_read = now + (rc != 0 ? 1000 : 25);
+        if (rc != 0)
+            hoso_log(HOSO_LOG_WARN, "%s: reading the cluster's stream after %llu failed: %s", c->sink.name,
+                     (unsigned long long)c->scanned, hoso_err_message(rc));
+        if (src->head(src->ctx, &last) == 0 && last > atomic_load(&c->head))
+            atomic_store(&c->head, last);
+        return;
+    }
     if (c->count == WINDOW || c->scanned >= atomic_load(&c->eng->head))
         return;
     int rc = src->head(src->ctx, &last);
@@ -354,6 +396,7 @@ static int lmdb_get(void *ctx, uint64_t pos, hoso_log_entry *out)
 typedef struct save_job {
     hoso_consumer *c;
     uint64_t cursor;
+    int put_cursor;
 } save_job;
 
 static int save_apply(hoso_wop *op, hoso_txn *t)
@@ -364,7 +407,7 @@ static int save_apply(hoso_wop *op, hoso_txn *t)
     for (size_t i = 0; i < c->npend && rc == 0; i++)
         rc = c->pend[i].del ? hoso_delivery_del(t, c->sink.name, c->pend[i].d.seq)
                             : hoso_delivery_put(t, c->sink.name, &c->pend[i].d);
-    if (rc == 0)
+    if (rc == 0 && sj->put_cursor)
         rc = hoso_cursor_put(t, c->sink.name, sj->cursor);
     return rc ? hoso_wop_fail(op, rc, "saving the %s cursor failed", c->sink.name) : 0;
 }
@@ -372,18 +415,29 @@ static int save_apply(hoso_wop *op, hoso_txn *t)
 /* Writes the set-aside deliveries and the cursor. On failure both stay pending. */
 static int save(hoso_consumer *c)
 {
-    save_job sj = {c, c->cursor};
+    save_job sj = {c, c->cursor, !c->shared};
     hoso_errinfo ei;
-    if (c->cursor == c->saved && c->npend == 0)
+    int rc = 0;
+    if (c->exec || (c->cursor == c->saved && c->npend == 0))
         return 0;
-    memset(&ei, 0, sizeof ei);
-    int rc = hoso_run_job(c->eng->store, save_apply, &sj, hoso_now_ms(), &ei);
-    if (rc != 0) {
-        hoso_log(HOSO_LOG_ERROR, "%s: saving the cursor failed: %s", c->sink.name, ei.message[0] ? ei.message : hoso_err_message(rc));
+    /* A shared source's cursor is the source's; what was set aside stays in this
+     * node's store. The set-aside entries go first: the cursor passes them. */
+    if (c->npend > 0 || !c->shared) {
+        memset(&ei, 0, sizeof ei);
+        rc = hoso_run_job(c->eng->store, save_apply, &sj, hoso_now_ms(), &ei);
+        if (rc != 0) {
+            hoso_log(HOSO_LOG_ERROR, "%s: saving the cursor failed: %s", c->sink.name,
+                     ei.message[0] ? ei.message : hoso_err_message(rc));
+            return rc;
+        }
+        c->npend = 0;
+    }
+    if (c->shared && sj.cursor != c->saved && (rc = c->src.commit(c->src.ctx, sj.cursor)) != 0) {
+        hoso_log(HOSO_LOG_WARN, "%s: the cluster's stream did not take the cursor %llu: %s", c->sink.name,
+                 (unsigned long long)sj.cursor, hoso_err_message(rc));
         return rc;
     }
     c->saved = sj.cursor;
-    c->npend = 0;
     return 0;
 }
 
@@ -480,7 +534,7 @@ static void pump_replay(hoso_consumer *c, uint64_t now)
     for (size_t i = 0; i < rc->nstart && ret == 0; i++) {
         hoso_log_entry e;
         parked *p = rc->start[i];
-        if ((ret = c->eng->src.get(c->eng->src.ctx, rc->seq[i], &e)) != 0)
+        if ((ret = c->src.get(c->src.ctx, rc->seq[i], &e)) != 0)
             break;
         p->flight = 1;
         start_job(c, &p->job, &e, p->attempts, p, 1);
@@ -509,9 +563,55 @@ static int busy_add(const char *key)
     }
 }
 
+/* The lease came: read the stream from the cursor the source keeps. */
+static void activate(hoso_consumer *c)
+{
+    uint64_t cursor = 0;
+    int rc = c->src.begin(c->src.ctx, &cursor);
+    if (rc != 0) {
+        hoso_log(HOSO_LOG_WARN, "%s: holds the lease but cannot read the cluster's stream yet: %s", c->sink.name,
+                 hoso_err_message(rc));
+        return; /* the next pump tries again */
+    }
+    c->first = c->count = 0;
+    c->cursor = c->saved = c->scanned = cursor;
+    c->pause_until = 0;
+    c->next_read = 0;
+    c->active = 1;
+    hoso_log(HOSO_LOG_INFO, "%s: this node delivers for the cluster now (it holds the lease), after stream "
+             "position %llu", c->sink.name, (unsigned long long)cursor);
+}
+
+/* The lease went (or the engine stops): what is in flight is answered, what was done
+ * is committed, and the rest is the next holder's. */
+static void deactivate(hoso_consumer *c, const char *why)
+{
+    c->stopped = 1;
+    c->sink.stop(c->sink.ctx);
+    save(c);
+    c->src.end(c->src.ctx);
+    c->first = c->count = 0;
+    c->active = 0;
+    hoso_log(HOSO_LOG_INFO, "%s: this node stops delivering for the cluster (%s), at stream position %llu",
+             c->sink.name, why, (unsigned long long)c->saved);
+}
+
 static void pump(hoso_consumer *c)
 {
     uint64_t now = mono_ms();
+    if (c->exec)
+        return;
+    if (c->shared) {
+        int held = atomic_load(&c->held);
+        if (held && !c->active) {
+            c->stopped = 0;
+            activate(c);
+        } else if (!held && c->active) {
+            deactivate(c, "the lease went to another node");
+        }
+        if (!c->active)
+            return;
+    }
     if (c->stopped)
         return;
     if (atomic_exchange(&c->retry_asked, 0)) {
@@ -580,8 +680,9 @@ static void pump(hoso_consumer *c)
     if (c->npend > 0)
         save(c); /* set-aside entries are on disk before a replay looks for them */
 
-    uint64_t head = atomic_load(&c->eng->head);
+    uint64_t head = c->shared ? atomic_load(&c->head) : atomic_load(&c->eng->head);
     pthread_mutex_lock(&c->lock);
+    c->st.held = c->active;
     c->st.cursor = c->cursor;
     c->st.head = head > c->cursor ? head : c->cursor;
     c->st.lag_events = head > c->cursor ? head - c->cursor : 0;
@@ -640,6 +741,12 @@ void hoso_job_done(hoso_job *job, hoso_sent result, int64_t retry_after_ms, cons
         pthread_mutex_unlock(&c->lock);
     }
 
+    if (c->exec) {
+        exec_req *x = job->_slot;
+        x->done(x->ctx, result, retry_after_ms, reason);
+        free(x);
+        return;
+    }
     if (c->stopped) {
         /* Stopping: whatever was not acknowledged stays after the saved cursor. */
         if (job->_replay)
@@ -724,12 +831,63 @@ static void unref_open(uv_handle_t *h, void *arg)
         uv_unref(h);
 }
 
+static hoso_consumer *exec_of(hoso_engine *eng, const char *name)
+{
+    for (size_t i = 0; i < eng->nc; i++)
+        if (eng->c[i]->exec && strcmp(eng->c[i]->sink.name, name) == 0)
+            return eng->c[i];
+    return NULL;
+}
+
+/* Starts the deliveries other nodes asked for (or refuses them: stopping). */
+static void run_execs(hoso_engine *eng, int refuse)
+{
+    pthread_mutex_lock(&eng->xlock);
+    exec_req *x = eng->xhead, *rev = NULL;
+    eng->xhead = NULL;
+    pthread_mutex_unlock(&eng->xlock);
+    while (x != NULL) { /* queued newest first: back to arrival order */
+        exec_req *next = x->next;
+        x->next = rev;
+        rev = x;
+        x = next;
+    }
+    for (x = rev; x != NULL;) {
+        exec_req *next = x->next;
+        hoso_consumer *c = exec_of(eng, x->name);
+        if (refuse || c == NULL) {
+            x->done(x->ctx, HOSO_SENT_RETRY, 0,
+                    refuse ? "the node is stopping"
+                           : strcmp(x->name, "portal") == 0 ? "the portal mirror is off on the node of this dossier "
+                                                              "(give every node the same --portal-* settings)"
+                                                            : "the node of this dossier has no such consumer");
+            free(x);
+        } else {
+            start_job(c, &x->job, &x->e, x->attempt, x, 0);
+        }
+        x = next;
+    }
+}
+
+static void poll_sinks(hoso_engine *eng)
+{
+    for (size_t i = 0; i < eng->nc; i++)
+        if (eng->c[i]->sink.poll != NULL)
+            eng->c[i]->sink.poll(eng->c[i]->sink.ctx);
+}
+
 static void on_wake(uv_async_t *h)
 {
     hoso_engine *eng = h->data;
     if (atomic_load(&eng->stopping)) {
+        run_execs(eng, 1);
         for (size_t i = 0; i < eng->nc; i++) {
             hoso_consumer *c = eng->c[i];
+            if (c->shared) {
+                if (c->active)
+                    deactivate(c, "hosod stops");
+                continue;
+            }
             save(c);
             c->stopped = 1;
             c->sink.stop(c->sink.ctx);
@@ -742,6 +900,8 @@ static void on_wake(uv_async_t *h)
         uv_walk(&eng->loop, unref_open, NULL);
         return;
     }
+    run_execs(eng, 0);
+    poll_sinks(eng);
     for (size_t i = 0; i < eng->nc; i++)
         pump(eng->c[i]);
 }
@@ -750,6 +910,7 @@ static void on_tick(uv_timer_t *h)
 {
     hoso_engine *eng = h->data;
     uint64_t now = mono_ms();
+    poll_sinks(eng);
     for (size_t i = 0; i < eng->nc; i++)
         pump(eng->c[i]);
     if (now - eng->last_save >= SAVE_MS) {
@@ -795,22 +956,33 @@ static void on_commit(void *ctx, const hoso_event *ev, size_t n)
     uv_async_send(&eng->wake);
 }
 
-static int add_consumer(hoso_engine *eng, const hoso_sink *sink)
+/* kind: 0 this node's log, 1 a shared source (src), 2 an executor. */
+static int add_consumer(hoso_engine *eng, const hoso_sink *sink, int kind, const hoso_source *src)
 {
     hoso_consumer *c = calloc(1, sizeof(*c));
     hoso_txn *t;
-    int rc;
-    if (c == NULL || (c->win = calloc(WINDOW, sizeof(slot))) == NULL) {
+    int rc = 0;
+    if (c == NULL || (c->win = calloc(kind == 2 ? 1 : WINDOW, sizeof(slot))) == NULL) {
         free(c);
         return HOSO_ENOMEM;
     }
     c->eng = eng;
     c->sink = *sink;
+    c->src = src != NULL ? *src : eng->src;
+    c->shared = kind == 1;
+    c->exec = kind == 2;
+    snprintf(c->name, sizeof c->name, "%s%s", sink->name, kind == 2 ? "-exec" : "");
     pthread_mutex_init(&c->lock, NULL);
     c->st.on = 1;
-    if ((rc = read_begin(eng, &t)) == 0 && (rc = hoso_cursor_get(t, sink->name, &c->cursor)) == 0)
-        rc = hoso_delivery_scan(t, sink->name, 0, 0, load_parked, c);
-    read_end(eng);
+    c->st.cluster = kind != 0;
+    if (kind != 2 && (rc = read_begin(eng, &t)) == 0) {
+        if (kind == 0)
+            rc = hoso_cursor_get(t, sink->name, &c->cursor);
+        if (rc == 0)
+            rc = hoso_delivery_scan(t, sink->name, 0, 0, load_parked, c);
+    }
+    if (kind != 2)
+        read_end(eng);
     if (rc != 0) {
         hoso_log(HOSO_LOG_ERROR, "%s: reading its cursor failed: %s", sink->name, hoso_err_message(rc));
         pthread_mutex_destroy(&c->lock);
@@ -822,7 +994,7 @@ static int add_consumer(hoso_engine *eng, const hoso_sink *sink)
         free(c);
         return rc;
     }
-    if (c->cursor == 0 && sink->from_head)
+    if (kind == 0 && c->cursor == 0 && sink->from_head)
         c->cursor = atomic_load(&eng->head);
     c->saved = c->scanned = c->cursor;
     c->st.cursor = c->st.head = c->cursor; /* the status is right before the first pump too */
@@ -830,7 +1002,30 @@ static int add_consumer(hoso_engine *eng, const hoso_sink *sink)
     return 0;
 }
 
-int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc)
+/* A sink as this node's consumer of its log, or in cluster mode as the executor of
+ * its deliveries here plus the cluster's consumer of that name (under a lease). */
+static int add_sink(hoso_engine *eng, const hoso_sink *sink, const hoso_engine_cluster *cl)
+{
+    hoso_sink remote;
+    hoso_source src;
+    int rc;
+    if (cl == NULL) {
+        if ((rc = add_consumer(eng, sink, 0, NULL)) != 0)
+            sink->free(sink->ctx);
+        return rc;
+    }
+    if ((rc = add_consumer(eng, sink, 2, NULL)) != 0) {
+        sink->free(sink->ctx);
+        return rc;
+    }
+    if ((rc = cl->remote_sink(sink, &remote)) != 0)
+        return rc;
+    if ((rc = cl->source(sink->name, sink->from_head, &src)) != 0 || (rc = add_consumer(eng, &remote, 1, &src)) != 0)
+        remote.free(remote.ctx);
+    return rc;
+}
+
+int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc, const hoso_engine_cluster *cl)
 {
     hoso_engine *eng;
     uint64_t head = 0;
@@ -839,24 +1034,27 @@ int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc)
         return HOSO_ENOMEM;
     eng->srv = srv;
     eng->store = hoso_server_store(srv);
-    eng->src = (hoso_source){eng, lmdb_head, lmdb_read, lmdb_get};
+    eng->src = (hoso_source){eng, lmdb_head, lmdb_read, lmdb_get, NULL, NULL, NULL};
+    pthread_mutex_init(&eng->xlock, NULL);
     rc = eng->src.head(eng->src.ctx, &head);
     atomic_store(&eng->head, head);
     if (rc == 0 && pc != NULL && hoso_portal_configured(pc)) {
         hoso_sink sink;
-        if ((rc = hoso_portal_sink(pc, &sink)) == 0 && (rc = add_consumer(eng, &sink)) != 0)
-            sink.free(sink.ctx);
+        if ((rc = hoso_portal_sink(pc, &sink)) == 0)
+            rc = add_sink(eng, &sink, cl);
     }
     if (rc == 0) {
         hoso_sink sink;
-        if ((rc = hoso_webhook_sink(hoso_server_config(srv)->webhook_allow_private, &sink)) == 0 &&
-            (rc = add_consumer(eng, &sink)) != 0)
-            sink.free(sink.ctx);
+        if ((rc = hoso_webhook_sink(hoso_server_config(srv)->webhook_allow_private, &sink)) == 0)
+            rc = add_sink(eng, &sink, cl);
     }
     if (rc != 0)
         goto Fail;
     if (by_name(eng, "portal") == NULL)
         hoso_log(HOSO_LOG_INFO, "portal mirror off (no --portal-url): statuses are not sent to the national portal");
+    else if (cl != NULL)
+        hoso_log(HOSO_LOG_INFO, "portal mirror on: %s, for the whole cluster while this node holds its lease, "
+                 "and for this node's dossiers on the holder's behalf", pc->url);
     else
         hoso_log(HOSO_LOG_INFO, "portal mirror on: %s, cursor %llu of %llu", pc->url,
                  (unsigned long long)by_name(eng, "portal")->cursor, (unsigned long long)head);
@@ -899,7 +1097,10 @@ Fail:
 
 void hoso_engine_stop(void)
 {
+    pthread_mutex_lock(&the_lock);
     hoso_engine *eng = the_engine;
+    the_engine = NULL;
+    pthread_mutex_unlock(&the_lock);
     if (eng == NULL)
         return;
     atomic_store(&eng->stopping, 1);
@@ -908,7 +1109,6 @@ void hoso_engine_stop(void)
     while (!engine_finished)
         pthread_cond_wait(&park_cond, &park_lock);
     pthread_mutex_unlock(&park_lock);
-    the_engine = NULL;
     if (uv_loop_close(&eng->loop) != 0)
         return; /* a handle is still open: leave the engine to the process's exit */
     for (size_t i = 0; i < eng->nc; i++) {
@@ -931,10 +1131,58 @@ void hoso_engine_stop(void)
 static hoso_consumer *by_name(hoso_engine *eng, const char *name)
 {
     for (size_t i = 0; eng != NULL && i < eng->nc; i++)
-        if (strcmp(eng->c[i]->sink.name, name) == 0)
+        if (!eng->c[i]->exec && strcmp(eng->c[i]->sink.name, name) == 0)
             return eng->c[i];
     return NULL;
 }
+
+void hoso_engine_lease(const char *name, int held)
+{
+    pthread_mutex_lock(&the_lock);
+    hoso_engine *eng = the_engine;
+    hoso_consumer *c = by_name(eng, name);
+    if (c != NULL && c->shared) {
+        atomic_store(&c->held, held);
+        uv_async_send(&eng->wake);
+    }
+    pthread_mutex_unlock(&the_lock);
+}
+
+void hoso_engine_wake(void)
+{
+    pthread_mutex_lock(&the_lock);
+    if (the_engine != NULL)
+        uv_async_send(&the_engine->wake);
+    pthread_mutex_unlock(&the_lock);
+}
+
+int hoso_engine_exec(const char *name, const hoso_log_entry *e, unsigned attempt, hoso_exec_done done, void *ctx)
+{
+    exec_req *x;
+    if ((x = calloc(1, sizeof(*x))) == NULL)
+        return HOSO_ENOMEM;
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->e = *e;
+    x->attempt = attempt;
+    x->done = done;
+    x->ctx = ctx;
+    pthread_mutex_lock(&the_lock);
+    hoso_engine *eng = the_engine;
+    if (eng == NULL) {
+        pthread_mutex_unlock(&the_lock);
+        free(x);
+        return HOSO_EUNAVAILABLE;
+    }
+    pthread_mutex_lock(&eng->xlock);
+    x->next = eng->xhead;
+    eng->xhead = x;
+    pthread_mutex_unlock(&eng->xlock);
+    uv_async_send(&eng->wake);
+    pthread_mutex_unlock(&the_lock);
+    return 0;
+}
+
+static void status_of(hoso_engine *eng, hoso_consumer *c, hoso_consumer_status *out);
 
 int hoso_engine_status(hoso_engine *eng, const char *name, hoso_consumer_status *out)
 {
@@ -942,17 +1190,22 @@ int hoso_engine_status(hoso_engine *eng, const char *name, hoso_consumer_status 
     memset(out, 0, sizeof(*out));
     if (c == NULL)
         return HOSO_ENOT_FOUND;
+    status_of(eng, c, out);
+    return 0;
+}
+
+static void status_of(hoso_engine *eng, hoso_consumer *c, hoso_consumer_status *out)
+{
     pthread_mutex_lock(&c->lock);
     *out = c->st;
     pthread_mutex_unlock(&c->lock);
     out->renewals = atomic_load(&c->renewals);
     /* The head moves with every commit, the status only with the engine's pumps. */
-    uint64_t head = atomic_load(&eng->head);
+    uint64_t head = c->shared ? atomic_load(&c->head) : atomic_load(&eng->head);
     if (head > out->head) {
         out->head = head;
         out->lag_events = head - out->cursor;
     }
-    return 0;
 }
 
 int hoso_engine_retry(hoso_engine *eng, const char *name)
@@ -973,25 +1226,25 @@ void hoso_engine_metrics(msgpack_sbuffer *out)
         return;
     /* One snapshot per consumer: every family below shows the same moment. */
     for (size_t i = 0; i < eng->nc; i++)
-        hoso_engine_status(eng, eng->c[i]->sink.name, &sts[i]);
+        status_of(eng, eng->c[i], &sts[i]);
     put(out, "# HELP hoso_consumer_lag_events Log entries after the consumer's cursor.\n"
              "# TYPE hoso_consumer_lag_events gauge\n");
     for (size_t i = 0; i < eng->nc; i++) {
         const hoso_consumer_status *st = &sts[i];
-        put(out, "hoso_consumer_lag_events{consumer=\"%s\"} %llu\n", eng->c[i]->sink.name,
+        put(out, "hoso_consumer_lag_events{consumer=\"%s\"} %llu\n", eng->c[i]->name,
             (unsigned long long)st->lag_events);
     }
     put(out, "# HELP hoso_consumer_lag_seconds Age of the oldest event not yet delivered.\n"
              "# TYPE hoso_consumer_lag_seconds gauge\n");
     for (size_t i = 0; i < eng->nc; i++) {
         const hoso_consumer_status *st = &sts[i];
-        put(out, "hoso_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", eng->c[i]->sink.name, (double)st->lag_ms / 1e3);
+        put(out, "hoso_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", eng->c[i]->name, (double)st->lag_ms / 1e3);
     }
     put(out, "# HELP hoso_consumer_deliveries_total Deliveries by outcome: sent, retried, dead (refused for good).\n"
              "# TYPE hoso_consumer_deliveries_total counter\n");
     for (size_t i = 0; i < eng->nc; i++) {
         const hoso_consumer_status *st = &sts[i];
-        const char *n = eng->c[i]->sink.name;
+        const char *n = eng->c[i]->name;
         put(out,
             "hoso_consumer_deliveries_total{consumer=\"%s\",outcome=\"sent\"} %llu\n"
             "hoso_consumer_deliveries_total{consumer=\"%s\",outcome=\"retried\"} %llu\n"
@@ -1002,12 +1255,12 @@ void hoso_engine_metrics(msgpack_sbuffer *out)
              "# TYPE hoso_consumer_parked gauge\n");
     for (size_t i = 0; i < eng->nc; i++) {
         const hoso_consumer_status *st = &sts[i];
-        put(out, "hoso_consumer_parked{consumer=\"%s\"} %llu\n", eng->c[i]->sink.name, (unsigned long long)st->parked);
+        put(out, "hoso_consumer_parked{consumer=\"%s\"} %llu\n", eng->c[i]->name, (unsigned long long)st->parked);
     }
     put(out, "# HELP hoso_consumer_session_renewals_total Peer sessions obtained again (expired or refused).\n"
              "# TYPE hoso_consumer_session_renewals_total counter\n");
     for (size_t i = 0; i < eng->nc; i++)
-        put(out, "hoso_consumer_session_renewals_total{consumer=\"%s\"} %llu\n", eng->c[i]->sink.name,
+        put(out, "hoso_consumer_session_renewals_total{consumer=\"%s\"} %llu\n", eng->c[i]->name,
             (unsigned long long)atomic_load(&eng->c[i]->renewals));
     put(out, "# HELP hoso_consumer_call_duration_seconds Time of one call to the peer.\n"
              "# TYPE hoso_consumer_call_duration_seconds histogram\n");
@@ -1020,14 +1273,14 @@ void hoso_engine_metrics(msgpack_sbuffer *out)
         pthread_mutex_unlock(&c->lock);
         for (size_t k = 0; k < 11; k++) {
             cum += b[k];
-            put(out, "hoso_consumer_call_duration_seconds_bucket{consumer=\"%s\",le=\"%.3f\"} %llu\n", c->sink.name,
+            put(out, "hoso_consumer_call_duration_seconds_bucket{consumer=\"%s\",le=\"%.3f\"} %llu\n", c->name,
                 (double)LAT_MS[k] / 1e3, (unsigned long long)cum);
         }
         cum += b[11];
-        put(out, "hoso_consumer_call_duration_seconds_bucket{consumer=\"%s\",le=\"+Inf\"} %llu\n", c->sink.name,
+        put(out, "hoso_consumer_call_duration_seconds_bucket{consumer=\"%s\",le=\"+Inf\"} %llu\n", c->name,
             (unsigned long long)cum);
-        put(out, "hoso_consumer_call_duration_seconds_sum{consumer=\"%s\"} %.6f\n", c->sink.name, (double)sum / 1e6);
-        put(out, "hoso_consumer_call_duration_seconds_count{consumer=\"%s\"} %llu\n", c->sink.name,
+        put(out, "hoso_consumer_call_duration_seconds_sum{consumer=\"%s\"} %.6f\n", c->name, (double)sum / 1e6);
+        put(out, "hoso_consumer_call_duration_seconds_count{consumer=\"%s\"} %llu\n", c->name,
             (unsigned long long)cum);
     }
 }

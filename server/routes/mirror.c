@@ -66,8 +66,12 @@ int hoso_route_mirror_status(hoso_req *r)
         return hoso_fail(&r->err, rc, "cannot read the dead letters");
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    rc = msgpack_pack_map(&pk, 13) || hoso_pack_cstr(&pk, "on") ||
+    /* In cluster mode: whether this node is the one delivering (its lease); the
+     * counters are this node's, the dead letters those it set aside. */
+    rc = msgpack_pack_map(&pk, 13 + (st.cluster ? 1 : 0)) || hoso_pack_cstr(&pk, "on") ||
          (st.on ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) ||
+         (st.cluster && (hoso_pack_cstr(&pk, "lease_held") ||
+                         (st.held ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)))) ||
          hoso_pack_kint(&pk, "cursor", (int64_t)st.cursor) || hoso_pack_kint(&pk, "head", (int64_t)st.head) ||
          hoso_pack_kint(&pk, "lag_events", (int64_t)st.lag_events) ||
          hoso_pack_cstr(&pk, "lag_seconds") || msgpack_pack_double(&pk, (double)st.lag_ms / 1e3) ||

@@ -686,7 +686,8 @@ static void officer_new(ht_cluster *c, const ht_service *svc, int k, ht_user *of
 {
     char *out = NULL;
     memset(off, 0, sizeof(*off));
-    snprintf(off->login, sizeof off->login, "canbo_ws_%d", (int)getpid());
+    static int made;
+    snprintf(off->login, sizeof off->login, "canbo_ws_%d_%d", (int)getpid(), made++);
     snprintf(off->password, sizeof off->password, "Can-bo-mat-khau-2");
     snprintf(off->agency, sizeof off->agency, "%s", svc->agency);
     if (ht_hosod_out(&out, "admin create-officer --cluster '%s' --data '%s' --username %s --password %s --agency %s", c->file,
@@ -919,6 +920,163 @@ static void test_portal_every_status(void)
     ht_portal_stop(&portal);
 }
 
+/* The node index that holds consumer name's lease by `hosod cluster status`, -1 when
+ * none does. */
+static int lease_holder(ht_cluster *c, const char *name)
+{
+    int rc, at = -1;
+    json_t *st = ht_cluster_status(c, &rc);
+    json_t *cons = st ? json_object_get(st, "consumers") : NULL;
+    for (size_t i = 0; i < json_array_size(cons); i++) {
+        json_t *x = json_array_get(cons, i);
+        const char *h = ht_jstr(x, "holder");
+        if (strcmp(ht_jstr(x, "name"), name) == 0 && h != NULL && h[0] == 'n')
+            at = atoi(h + 1) - 1;
+    }
+    json_decref(st);
+    return at;
+}
+
+/* How many of the running nodes say they hold consumer name's lease. */
+static int lease_held_count(ht_cluster *c, const char *name, int skip)
+{
+    char prefix[96];
+    int n = 0;
+    snprintf(prefix, sizeof prefix, "hoso_cluster_lease_held{consumer=\"%s\"", name);
+    for (int k = 0; k < c->nnodes; k++) {
+        if (k == skip)
+            continue;
+        ht_conn conn;
+        ht_conn_init(&conn, c->node[k].port);
+        n += ht_metric(&conn, prefix) == 1;
+        ht_conn_close(&conn);
+    }
+    return n;
+}
+
+/* Waits until each of codes[0..n) has statuses 1, 2, 4 at the portal, in that order
+ * (a status sent again after a takeover repeats one already taken, never goes back). */
+static void expect_portal_statuses(ht_portal *portal, char (*codes)[64], int n, int ms)
+{
+    int64_t deadline = ht_mono_ms() + ms;
+    for (;;) {
+        json_t *rec = ht_portal_records(portal);
+        int done = 0;
+        char missing[512] = "";
+        for (int j = 0; j < n; j++) {
+            int want[] = {1, 2, 4}, next = 0, last = 0;
+            for (size_t k = 0; k < json_array_size(rec); k++) {
+                json_t *x = json_array_get(rec, k);
+                const char *m = ht_jstr(x, "mahoso");
+                if (m == NULL || strcmp(m, codes[j]) != 0)
+                    continue;
+                const char *sst = ht_jstr(x, "status");
+                int st = sst != NULL ? atoi(sst) : 0;
+                if (st < last)
+                    ht_fail("dossier %s went back from status %d to %d at the portal", codes[j], last, st);
+                last = st;
+                if (next < 3 && st == want[next])
+                    next++;
+            }
+            done += next == 3;
+            if (next < 3 && strlen(missing) + 80 < sizeof missing)
+                snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s (last status %d)",
+                         codes[j], last);
+        }
+        json_decref(rec);
+        if (done == n)
+            return;
+        if (ht_mono_ms() > deadline)
+            ht_fail("after %d ms only %d of %d dossiers had every status at the portal; missing:%s", ms, done, n,
+                    missing);
+        usleep(200000);
+    }
+}
+
+/* One node at a time mirrors the whole cluster to the portal, reading the stream under
+ * a lease; killed with kill -9, another node takes the lease over within seconds and
+ * the portal still gets every status of every dossier in order, those of the dead
+ * node's own dossiers once it is back. */
+static void test_portal_lease_moves(void)
+{
+    enum { PER = 2, N = 6 };
+    ht_cluster c;
+    ht_portal portal;
+    citizen cs[N];
+    ht_service svc;
+    ht_user off;
+    char args[512], codes[N * PER][64], live[N * PER][64], dead[N * PER][64];
+    int ncodes = 0, nlive = 0, ndead = 0, owner[N * PER];
+    memset(&portal, 0, sizeof portal);
+    ht_portal_start(&portal, 0, NULL);
+    ht_portal_serve_args(&portal, args, sizeof args);
+    cluster_with(&c, 3, 0, args, cs, N, &svc);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < PER; k++) {
+            ht_conn conn;
+            ht_conn_init(&conn, c.node[(i + k) % 3].port);
+            owner[ncodes] = cs[i].node;
+            ht_submit(&conn, &cs[i].u, &svc, codes[ncodes++], 64);
+            ht_conn_close(&conn);
+        }
+
+    /* One node holds the portal's lease; exactly one says so. */
+    int64_t deadline = ht_mono_ms() + 10000;
+    int h;
+    while ((h = lease_holder(&c, "portal")) < 0) {
+        if (ht_mono_ms() > deadline)
+            ht_fail("no node took the portal's lease in 10 s");
+        usleep(100000);
+    }
+    if (lease_held_count(&c, "portal", -1) != 1)
+        ht_fail("%d nodes say they hold the portal's lease", lease_held_count(&c, "portal", -1));
+    /* An officer whose account lives on another node than the holder (his moves go on
+     * while the holder is dead). */
+    for (int tries = 0;; tries++) {
+        officer_new(&c, &svc, (h + 1) % 3, &off);
+        if (ht_cluster_node_of(&c, ht_cluster_shard_of(&c, off.id)) != h)
+            break;
+        if (tries > 30)
+            ht_fail("every officer landed on node %d", h + 1);
+    }
+    for (int j = 0; j < ncodes; j++)
+        memcpy(owner[j] == h ? dead[ndead++] : live[nlive++], codes[j], sizeof codes[j]);
+    if (nlive == 0 || ndead == 0)
+        ht_fail("the dossiers are not spread: %d on the holder, %d elsewhere", ndead, nlive);
+
+    ht_server_kill9(&c.node[h]);
+    int64_t killed = ht_mono_ms();
+    for (int j = 0; j < nlive; j++) {
+        move_via(&c, (h + 1 + j % 2) % 3, &off, live[j], 2);
+        move_via(&c, (h + 2 - j % 2) % 3, &off, live[j], 4);
+    }
+    /* Another node takes the lease over and the other nodes' dossiers reach the portal
+     * while the old holder is still dead. */
+    int h2;
+    while ((h2 = lease_holder(&c, "portal")) < 0 || h2 == h) {
+        if (ht_mono_ms() > killed + 10000)
+            ht_fail("the portal's lease did not move off the killed node %d in 10 s", h + 1);
+        usleep(100000);
+    }
+    expect_portal_statuses(&portal, live, nlive, 20000);
+    if (lease_held_count(&c, "portal", h) != 1)
+        ht_fail("after the takeover %d running nodes say they hold the lease", lease_held_count(&c, "portal", h));
+
+    /* Back: its own dossiers' moves reach the portal through the new holder; it does
+     * not take the lease back. */
+    ht_server_restart_same_port(&c.node[h]);
+    for (int j = 0; j < ndead; j++) {
+        move_via(&c, (h + 1) % 3, &off, dead[j], 2);
+        move_via(&c, h, &off, dead[j], 4);
+    }
+    expect_portal_statuses(&portal, codes, ncodes, 30000);
+    if (lease_holder(&c, "portal") != h2 || lease_held_count(&c, "portal", -1) != 1)
+        ht_fail("the lease moved again after the old holder came back (now node %d)", lease_holder(&c, "portal") + 1);
+    ht_service_free(&svc);
+    ht_cluster_stop(&c);
+    ht_portal_stop(&portal);
+}
+
 UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_staff_across_nodes), UNIT(test_push_any_node),
-          UNIT(test_portal_every_status), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
+          UNIT(test_portal_every_status), UNIT(test_portal_lease_moves), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
           UNIT(test_refused_and_status))

@@ -1,0 +1,870 @@
+/*
+ * events.c - the consumers of the cluster's stream (DESIGN.md "Durable events for
+ * consumers"): the portal mirror and the webhooks read HOSO_EVENTS on one node at a
+ * time, the holder of their lease, through a durable pull consumer of the same name,
+ * and each delivery runs on the node of the event's shard (hoso.sink.<shard>), where
+ * its dossier, subscriptions and counters are. The delivery engine (server/consumers/)
+ * keeps its guarantees: in order per dossier, retried with backoff, set aside when
+ * refused; this file gives it the stream as its source and the other nodes as its sink.
+ *
+ * Leases: KV HOSO_CLUSTER lease.<name> = "<node> <cursor>" ("" once released). The
+ * holder rewrites it every LEASE_RENEW_MS, compare-and-set on its revision; a node that
+ * sees one revision for LEASE_TTL_MS takes it over, compare-and-set again (one of
+ * several wins). A holder that cannot renew for LEASE_FENCE_MS stops delivering, before
+ * anyone else may start. A node that stops releases its leases; another takes them at
+ * its next look (within a second).
+ *
+ * Cursor: the durable consumer acknowledges all up to the engine's cursor (AckAll),
+ * and the lease record carries it too. The node that takes a lease recreates the
+ * consumer to start right after the higher of the two, so the stream is read again in
+ * stream order from there: a takeover sends again what was delivered after the last
+ * acknowledgement (at-least-once), never out of order and never skipping.
+ *
+ * Threads: the source runs on the engine thread (short JetStream requests); the lease
+ * on the broker thread (hoso__events_tick); hoso.sink.<shard> and the replies arrive on
+ * nats.c's threads and reach the engine through hoso_engine_exec and the sink's poll.
+ */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <nats/nats.h>
+#include "internal.h"
+
+#define STREAM "HOSO_EVENTS"
+#define LEASE_RENEW_MS 1000
+#define LEASE_TTL_MS 3000
+#define LEASE_FENCE_MS 2000
+#define RING 8192             /* reply subjects kept for acknowledgement (> the engine's window) */
+#define FETCH_MAX 256
+#define FETCH_WAIT_MS 100     /* a pull waits this long for new events */
+#define QUEUE_MAX 2048        /* events fetched ahead of the engine */
+#define SINK_TIMEOUT_MS 30000 /* a delivery on another node (the portal's own timeout is 10 s) */
+#define MAX_SOURCES 4
+
+typedef struct acked {
+    uint64_t seq;
+    char *reply;
+} acked;
+
+/* An event fetched ahead, with the subject that acknowledges it. */
+typedef struct fetched {
+    hoso_log_entry e;
+    char *reply;
+} fetched;
+
+/* One consumer of the stream: its source side (the engine thread, and a fetch thread
+ * that pulls ahead so that the engine's loop never waits on the network), and its
+ * lease (broker thread). */
+typedef struct jsource {
+    char name[32];
+    int from_head;
+    natsSubscription *sub;
+    pthread_t fetcher;
+    int fetching;
+    atomic_int fetch_stop;
+    pthread_mutex_t qlock;
+    fetched *q;        /* ring of QUEUE_MAX */
+    size_t qfirst, qcount;
+    acked *ring;
+    _Atomic uint64_t head, committed, hint;
+    /* the lease */
+    int held;
+    uint64_t rev, seen_rev;
+    int64_t seen_at, renewed_at;
+    char holder[33];
+    int warned;
+} jsource;
+
+static struct {
+    pthread_mutex_t lock;
+    jsource *src[MAX_SOURCES];
+    unsigned n;
+    natsSubscription *sink_sub[HOSO_CLUSTER_MAX_SHARDS];
+    unsigned nsink;
+    _Atomic unsigned n_takeovers, n_remote_runs;
+} E = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int connected(void)
+{
+    return hoso__broker_conn() != NULL && natsConnection_Status(hoso__broker_conn()) == NATS_CONN_STATUS_CONNECTED;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Events on the wire: what the outbox publishes, and what hoso.sink.<shard> carries. */
+
+void hoso__event_pack(msgpack_packer *pk, const hoso_log_entry *e, uint64_t seq, unsigned shard, uint32_t extra)
+{
+    msgpack_pack_map(pk, 9 + extra);
+    hoso_pack_cstr(pk, "seq");
+    msgpack_pack_uint64(pk, seq);
+    hoso_pack_cstr(pk, "shard");
+    msgpack_pack_unsigned_int(pk, shard);
+    hoso_pack_kcstr(pk, "owner", e->owner);
+    hoso_pack_kcstr(pk, "agency", e->agency);
+    hoso_pack_kcstr(pk, "code", e->code);
+    hoso_pack_kcstr(pk, "type", hoso_event_type_name(e->type));
+    hoso_pack_kint(pk, "at", e->at);
+    hoso_pack_kint(pk, "status", e->status);
+    hoso_pack_kint(pk, "version", e->version);
+    hoso_pack_cstr(pk, "message_seq");
+    msgpack_pack_uint64(pk, e->message_seq);
+}
+
+static uint64_t map_u64(const msgpack_object *m, const char *key)
+{
+    const msgpack_object *o = hoso_map_get(m, key);
+    return o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o->via.u64 : 0;
+}
+
+static int64_t map_i64(const msgpack_object *m, const char *key)
+{
+    const msgpack_object *o = hoso_map_get(m, key);
+    if (o == NULL)
+        return 0;
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o->via.u64
+           : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? o->via.i64 : 0;
+}
+
+static void map_str(const msgpack_object *m, const char *key, char *out, size_t n)
+{
+    const msgpack_object *o = hoso_map_get(m, key);
+    out[0] = '\0';
+    if (o != NULL && o->type == MSGPACK_OBJECT_STR && o->via.str.size < n) {
+        memcpy(out, o->via.str.ptr, o->via.str.size);
+        out[o->via.str.size] = '\0';
+    }
+}
+
+/* An event as its node logged it: seq its node's, node_seq the same, shard its own.
+ * 0, or BAD_REQUEST (not an event). */
+int hoso__event_unpack(const msgpack_object *m, hoso_log_entry *e)
+{
+    char type[32];
+    memset(e, 0, sizeof(*e));
+    if (m->type != MSGPACK_OBJECT_MAP || (e->seq = map_u64(m, "seq")) == 0)
+        return HOSO_EBAD_REQUEST;
+    e->node_seq = e->seq;
+    e->shard = (unsigned)map_u64(m, "shard");
+    map_str(m, "owner", e->owner, sizeof e->owner);
+    map_str(m, "agency", e->agency, sizeof e->agency);
+    map_str(m, "code", e->code, sizeof e->code);
+    map_str(m, "type", type, sizeof type);
+    e->at = map_i64(m, "at");
+    e->status = map_i64(m, "status");
+    e->version = map_i64(m, "version");
+    e->message_seq = map_u64(m, "message_seq");
+    for (int i = HOSO_EV_DOSSIER_CREATED; i <= HOSO_EV_LAST; i++)
+        if (strcmp(type, hoso_event_type_name((hoso_event_type)i)) == 0)
+            e->type = (hoso_event_type)i;
+    return e->type != 0 ? 0 : HOSO_EBAD_REQUEST;
+}
+
+/* A stream message as the engine's entry: seq is the stream's position. An event that
+ * cannot be read still takes its place (with no dossier, so every sink skips it). */
+static void from_stream(natsMsg *m, uint64_t pos, hoso_log_entry *e)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &off) != MSGPACK_UNPACK_SUCCESS ||
+        hoso__event_unpack(&u.data, e) != 0) {
+        hoso_log(HOSO_LOG_WARN, "cluster: stream event %" PRIu64 " cannot be read; the consumers pass over it", pos);
+        memset(e, 0, sizeof(*e));
+    }
+    msgpack_unpacked_destroy(&u);
+    e->seq = pos;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The source: the stream through the consumer's durable pull consumer (engine thread) */
+
+static void ring_clear(jsource *j)
+{
+    for (size_t i = 0; i < RING; i++) {
+        free(j->ring[i].reply);
+        j->ring[i].reply = NULL;
+        j->ring[i].seq = 0;
+    }
+}
+
+static void queue_clear(jsource *j)
+{
+    pthread_mutex_lock(&j->qlock);
+    for (; j->qcount > 0; j->qcount--, j->qfirst = (j->qfirst + 1) % QUEUE_MAX)
+        free(j->q[j->qfirst].reply);
+    j->qfirst = 0;
+    pthread_mutex_unlock(&j->qlock);
+}
+
+/* Pulls the consumer's events ahead of the engine, as they come (long polls of
+ * FETCH_WAIT_MS), and wakes the engine when there are new ones. */
+static void *fetch_main(void *arg)
+{
+    jsource *j = arg;
+    while (!atomic_load(&j->fetch_stop)) {
+        natsMsgList list = {NULL, 0};
+        jsFetchRequest fr;
+        size_t room;
+        pthread_mutex_lock(&j->qlock);
+        room = QUEUE_MAX - j->qcount;
+        pthread_mutex_unlock(&j->qlock);
+        if (room < FETCH_MAX || !connected()) {
+            usleep(20000);
+            continue;
+        }
+        jsFetchRequest_Init(&fr);
+        fr.Batch = FETCH_MAX;
+        fr.Expires = (int64_t)FETCH_WAIT_MS * 1000000;
+        natsStatus s = natsSubscription_FetchRequest(&list, j->sub, &fr);
+        if (s != NATS_OK && list.Count == 0) {
+            if (s != NATS_TIMEOUT && s != NATS_NOT_FOUND)
+                usleep(100000); /* NATS away: its reconnect is what to wait for */
+            continue;
+        }
+        for (int i = 0; i < list.Count; i++) {
+            natsMsg *m = list.Msgs[i];
+            jsMsgMetaData *meta = NULL;
+            if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
+                continue;
+            uint64_t pos = meta->Sequence.Stream;
+            if (pos + meta->NumPending > atomic_load(&j->head))
+                atomic_store(&j->head, pos + meta->NumPending);
+            jsMsgMetaData_Destroy(meta);
+            pthread_mutex_lock(&j->qlock);
+            fetched *f = &j->q[(j->qfirst + j->qcount) % QUEUE_MAX];
+            from_stream(m, pos, &f->e);
+            f->reply = natsMsg_GetReply(m) != NULL ? strdup(natsMsg_GetReply(m)) : NULL;
+            j->qcount++;
+            pthread_mutex_unlock(&j->qlock);
+        }
+        natsMsgList_Destroy(&list);
+        hoso_engine_wake();
+    }
+    return NULL;
+}
+
+static int src_begin(void *ctx, uint64_t *cursor)
+{
+    jsource *j = ctx;
+    jsCtx *js = hoso__broker_js();
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    uint64_t cur = atomic_load(&j->hint);
+    int exists = 0;
+    if (!connected())
+        return HOSO_EUNAVAILABLE;
+    natsStatus s = js_GetConsumerInfo(&ci, js, STREAM, j->name, NULL, &jerr);
+    if (s == NATS_OK) {
+        exists = 1;
+        if (ci->AckFloor.Stream > cur)
+            cur = ci->AckFloor.Stream;
+        jsConsumerInfo_Destroy(ci);
+        ci = NULL;
+    } else if (s != NATS_NOT_FOUND) {
+        return HOSO_EUNAVAILABLE;
+    }
+    if (!exists && cur == 0 && j->from_head) {
+        /* Never run in this cluster: from the stream's end, as a new consumer of a
+         * node's log starts at its head. */
+        jsStreamInfo *si = NULL;
+        if (js_GetStreamInfo(&si, js, STREAM, NULL, &jerr) != NATS_OK)
+            return HOSO_EUNAVAILABLE;
+        cur = si->State.LastSeq;
+        jsStreamInfo_Destroy(si);
+    }
+    /* Started again right after the cursor: what the last holder fetched and did not
+     * acknowledge comes first, in order. */
+    if (exists && js_DeleteConsumer(js, STREAM, j->name, NULL, &jerr) != NATS_OK && jerr != JSConsumerNotFoundErr)
+        return HOSO_EUNAVAILABLE;
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = j->name;
+    cc.FilterSubject = "hoso.ev.>";
+    cc.AckPolicy = js_AckAll;
+    cc.AckWait = (int64_t)600 * 1000000000LL; /* the holder acknowledges; redeliveries only churn */
+    cc.MaxAckPending = 4 * RING;
+    cc.MaxDeliver = -1;
+    if (cur > 0) {
+        cc.DeliverPolicy = js_DeliverByStartSequence;
+        cc.OptStartSeq = cur + 1;
+    } else {
+        cc.DeliverPolicy = js_DeliverAll;
+    }
+    if ((s = js_AddConsumer(&ci, js, STREAM, &cc, NULL, &jerr)) != NATS_OK) {
+        hoso_log(HOSO_LOG_WARN, "cluster: cannot create the consumer %s: %s (%d)", j->name, natsStatus_GetText(s), (int)jerr);
+        return HOSO_EUNAVAILABLE;
+    }
+    jsConsumerInfo_Destroy(ci);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = STREAM;
+    so.Consumer = j->name;
+    if ((s = js_PullSubscribe(&j->sub, js, "hoso.ev.>", j->name, NULL, &so, &jerr)) != NATS_OK) {
+        hoso_log(HOSO_LOG_WARN, "cluster: cannot read the consumer %s: %s (%d)", j->name, natsStatus_GetText(s), (int)jerr);
+        j->sub = NULL;
+        return HOSO_EUNAVAILABLE;
+    }
+    atomic_store(&j->committed, cur);
+    atomic_store(&j->head, cur);
+    queue_clear(j);
+    atomic_store(&j->fetch_stop, 0);
+    if (pthread_create(&j->fetcher, NULL, fetch_main, j) != 0) {
+        natsSubscription_Destroy(j->sub);
+        j->sub = NULL;
+        return HOSO_EINTERNAL;
+    }
+    j->fetching = 1;
+    *cursor = cur;
+    return 0;
+}
+
+static int src_read(void *ctx, uint64_t after, size_t limit, int (*fn)(void *fctx, const hoso_log_entry *e), void *fctx)
+{
+    jsource *j = ctx;
+    int rc = 0;
+    if (!j->fetching)
+        return HOSO_EUNAVAILABLE;
+    pthread_mutex_lock(&j->qlock);
+    for (size_t n = 0; j->qcount > 0 && n < limit && rc == 0; j->qcount--, j->qfirst = (j->qfirst + 1) % QUEUE_MAX) {
+        fetched *f = &j->q[j->qfirst];
+        if (f->e.seq <= after) {
+            free(f->reply); /* delivered again: already in the window */
+            continue;
+        }
+        acked *a = &j->ring[f->e.seq % RING];
+        free(a->reply);
+        a->seq = f->e.seq;
+        a->reply = f->reply;
+        rc = fn(fctx, &f->e);
+        n++;
+    }
+    pthread_mutex_unlock(&j->qlock);
+    return rc < 0 ? rc : 0;
+}
+
+static int src_head(void *ctx, uint64_t *pos)
+{
+    jsource *j = ctx;
+    *pos = atomic_load(&j->head);
+    return 0;
+}
+
+static int src_get(void *ctx, uint64_t pos, hoso_log_entry *out)
+{
+    jsource *j = ctx;
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    (void)j;
+    natsStatus s = js_GetMsg(&m, hoso__broker_js(), STREAM, pos, NULL, &jerr);
+    if (s == NATS_NOT_FOUND)
+        return HOSO_ENOT_FOUND;
+    if (s != NATS_OK)
+        return HOSO_EUNAVAILABLE;
+    from_stream(m, pos, out);
+    natsMsg_Destroy(m);
+    return 0;
+}
+
+static int src_commit(void *ctx, uint64_t pos)
+{
+    jsource *j = ctx;
+    acked *a = &j->ring[pos % RING];
+    if (a->seq != pos || a->reply == NULL)
+        return HOSO_ENOT_FOUND; /* not read by this holder: the next cursor is */
+    /* AckAll: everything up to pos. Not waited for (the engine's loop runs deliveries
+     * too): a lost acknowledgement is made good by the next one, and the lease record
+     * carries the cursor as well. */
+    if (natsConnection_PublishString(hoso__broker_conn(), a->reply, "+ACK") != NATS_OK)
+        return HOSO_EUNAVAILABLE;
+    atomic_store(&j->committed, pos);
+    return 0;
+}
+
+static void src_end(void *ctx)
+{
+    jsource *j = ctx;
+    if (j->fetching) {
+        atomic_store(&j->fetch_stop, 1);
+        pthread_join(j->fetcher, NULL); /* within a pull's wait */
+        j->fetching = 0;
+    }
+    if (j->sub != NULL)
+        natsSubscription_Destroy(j->sub); /* bound to the durable consumer: it stays */
+    j->sub = NULL;
+    queue_clear(j);
+    ring_clear(j);
+}
+
+static int make_source(const char *name, int from_head, hoso_source *out)
+{
+    jsource *j = calloc(1, sizeof(*j));
+    if (j == NULL || (j->ring = calloc(RING, sizeof(acked))) == NULL ||
+        (j->q = calloc(QUEUE_MAX, sizeof(fetched))) == NULL) {
+        if (j != NULL)
+            free(j->ring);
+        free(j);
+        return HOSO_ENOMEM;
+    }
+    pthread_mutex_init(&j->qlock, NULL);
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->from_head = from_head;
+    pthread_mutex_lock(&E.lock);
+    if (E.n == MAX_SOURCES) {
+        pthread_mutex_unlock(&E.lock);
+        free(j->ring);
+        free(j->q);
+        free(j);
+        return HOSO_EINTERNAL;
+    }
+    E.src[E.n++] = j;
+    pthread_mutex_unlock(&E.lock);
+    *out = (hoso_source){j, src_head, src_read, src_get, src_begin, src_commit, src_end};
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The remote sink: each job to the node of its shard (engine thread, replies from
+ * nats.c's threads through a queue the engine's poll empties) */
+
+typedef struct rjob {
+    struct rjob *next;
+    uint64_t id;
+    hoso_job *job;
+    int64_t deadline;
+} rjob;
+
+typedef struct rreply {
+    struct rreply *next;
+    uint64_t id;
+    int result;
+    int64_t retry_after_ms;
+    char why[256];
+} rreply;
+
+typedef struct rsink {
+    char name[32];
+    char inbox[96];
+    natsSubscription *sub;
+    rjob *flight;
+    uint64_t next_id;
+    pthread_mutex_t lock;
+    rreply *replies;
+} rsink;
+
+static void on_sink_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc, (void)sub;
+    rsink *rs = closure;
+    const char *dot = strrchr(natsMsg_GetSubject(msg), '.');
+    rreply *r = calloc(1, sizeof(*r));
+    if (r != NULL && dot != NULL) {
+        r->id = strtoull(dot + 1, NULL, 10);
+        r->result = HOSO_SENT_RETRY;
+        if (natsMsg_IsNoResponders(msg)) {
+            snprintf(r->why, sizeof r->why, "the node of this dossier's shard is down (no responders)");
+        } else {
+            msgpack_unpacked u;
+            size_t off = 0;
+            msgpack_unpacked_init(&u);
+            if (msgpack_unpack_next(&u, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &off) ==
+                    MSGPACK_UNPACK_SUCCESS &&
+                u.data.type == MSGPACK_OBJECT_MAP) {
+                uint64_t res = map_u64(&u.data, "r");
+                r->result = res <= HOSO_SENT_REFUSED ? (int)res : HOSO_SENT_RETRY;
+                r->retry_after_ms = map_i64(&u.data, "ra");
+                map_str(&u.data, "why", r->why, sizeof r->why);
+            } else {
+                snprintf(r->why, sizeof r->why, "an unreadable answer from the node of this dossier");
+            }
+            msgpack_unpacked_destroy(&u);
+        }
+        pthread_mutex_lock(&rs->lock);
+        r->next = rs->replies;
+        rs->replies = r;
+        pthread_mutex_unlock(&rs->lock);
+        hoso_engine_wake();
+        r = NULL;
+    }
+    free(r);
+    natsMsg_Destroy(msg);
+}
+
+static rjob *take_flight(rsink *rs, uint64_t id)
+{
+    for (rjob **p = &rs->flight; *p != NULL; p = &(*p)->next)
+        if ((*p)->id == id) {
+            rjob *f = *p;
+            *p = f->next;
+            return f;
+        }
+    return NULL;
+}
+
+static void rs_send(void *ctx, hoso_job *job)
+{
+    rsink *rs = ctx;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    char subj[32], reply[128];
+    rjob *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        hoso_job_done(job, HOSO_SENT_RETRY, 0, "out of memory");
+        return;
+    }
+    f->id = ++rs->next_id;
+    f->job = job;
+    f->deadline = mono_ms() + SINK_TIMEOUT_MS;
+    snprintf(subj, sizeof subj, "hoso.sink.%u", job->e.shard);
+    snprintf(reply, sizeof reply, "%s.%" PRIu64, rs->inbox, f->id);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    hoso__event_pack(&pk, &job->e, job->e.node_seq, job->e.shard, 3);
+    hoso_pack_kcstr(&pk, "consumer", rs->name);
+    hoso_pack_kint(&pk, "attempt", job->attempt);
+    hoso_pack_kint(&pk, "pos", (int64_t)job->e.seq);
+    natsStatus s = natsConnection_PublishRequest(hoso__broker_conn(), subj, reply, sb.data, (int)sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    if (s != NATS_OK) {
+        free(f);
+        hoso_job_done(job, HOSO_SENT_RETRY, 0, "NATS is unreachable");
+        return;
+    }
+    f->next = rs->flight;
+    rs->flight = f;
+}
+
+static void rs_poll(void *ctx)
+{
+    rsink *rs = ctx;
+    pthread_mutex_lock(&rs->lock);
+    rreply *r = rs->replies;
+    rs->replies = NULL;
+    pthread_mutex_unlock(&rs->lock);
+    while (r != NULL) {
+        rreply *next = r->next;
+        rjob *f = take_flight(rs, r->id);
+        if (f != NULL) {
+            hoso_job_done(f->job, (hoso_sent)r->result, r->retry_after_ms, r->why[0] ? r->why : NULL);
+            free(f);
+        }
+        free(r);
+        r = next;
+    }
+    int64_t now = mono_ms();
+    for (rjob **p = &rs->flight; *p != NULL;) {
+        rjob *f = *p;
+        if (f->deadline > now) {
+            p = &f->next;
+            continue;
+        }
+        *p = f->next;
+        hoso_job_done(f->job, HOSO_SENT_RETRY, 0, "no answer from the node of this dossier's shard in time");
+        free(f);
+    }
+}
+
+static void rs_stop(void *ctx)
+{
+    rsink *rs = ctx;
+    while (rs->flight != NULL) {
+        rjob *f = rs->flight;
+        rs->flight = f->next;
+        hoso_job_done(f->job, HOSO_SENT_RETRY, 0, "this node stopped delivering");
+        free(f);
+    }
+    pthread_mutex_lock(&rs->lock);
+    while (rs->replies != NULL) {
+        rreply *r = rs->replies;
+        rs->replies = r->next;
+        free(r);
+    }
+    pthread_mutex_unlock(&rs->lock);
+}
+
+static void rs_free(void *ctx)
+{
+    rsink *rs = ctx;
+    if (rs->sub != NULL)
+        natsSubscription_Destroy(rs->sub);
+    rs_stop(rs);
+    pthread_mutex_destroy(&rs->lock);
+    free(rs);
+}
+
+static int make_remote_sink(const hoso_sink *local, hoso_sink *out)
+{
+    rsink *rs = calloc(1, sizeof(*rs));
+    natsInbox *inbox = NULL;
+    char sub[128];
+    if (rs == NULL)
+        return HOSO_ENOMEM;
+    snprintf(rs->name, sizeof rs->name, "%s", local->name);
+    pthread_mutex_init(&rs->lock, NULL);
+    if (natsInbox_Create(&inbox) != NATS_OK) {
+        free(rs);
+        return HOSO_ENOMEM;
+    }
+    snprintf(rs->inbox, sizeof rs->inbox, "%s", (const char *)inbox);
+    natsInbox_Destroy(inbox);
+    snprintf(sub, sizeof sub, "%s.*", rs->inbox);
+    if (natsConnection_Subscribe(&rs->sub, hoso__broker_conn(), sub, on_sink_reply, rs) != NATS_OK) {
+        free(rs);
+        return HOSO_EUNAVAILABLE;
+    }
+    *out = *local;
+    out->ctx = rs;
+    out->send = rs_send;
+    out->stop = rs_stop;
+    out->free = rs_free;
+    out->poll = rs_poll;
+    return 0;
+}
+
+const hoso_engine_cluster hoso_broker_engine_hooks = {make_source, make_remote_sink};
+
+/* ---------------------------------------------------------------------------------- */
+/* The shard node's side: hoso.sink.<shard> runs a delivery with this node's sink */
+
+static void exec_done(void *ctx, hoso_sent result, int64_t retry_after_ms, const char *reason)
+{
+    char *reply = ctx;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    hoso_pack_kint(&pk, "r", result);
+    hoso_pack_kint(&pk, "ra", retry_after_ms);
+    hoso_pack_kcstr(&pk, "why", reason != NULL ? reason : "");
+    if (hoso__broker_conn() != NULL)
+        natsConnection_Publish(hoso__broker_conn(), reply, sb.data, (int)sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    free(reply);
+}
+
+static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc, (void)sub, (void)closure;
+    msgpack_unpacked u;
+    size_t off = 0;
+    hoso_log_entry e;
+    char name[32];
+    const char *reply = natsMsg_GetReply(msg);
+    msgpack_unpacked_init(&u);
+    if (reply != NULL &&
+        msgpack_unpack_next(&u, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &off) == MSGPACK_UNPACK_SUCCESS &&
+        hoso__event_unpack(&u.data, &e) == 0 && (map_str(&u.data, "consumer", name, sizeof name), name[0] != '\0')) {
+        char *ctx = strdup(reply);
+        atomic_fetch_add(&E.n_remote_runs, 1);
+        if (ctx == NULL || hoso_engine_exec(name, &e, (unsigned)map_u64(&u.data, "attempt"), exec_done, ctx) != 0) {
+            if (ctx != NULL)
+                exec_done(ctx, HOSO_SENT_RETRY, 0, "the node of this dossier is stopping");
+        }
+    } else if (reply != NULL) {
+        char *ctx = strdup(reply);
+        if (ctx != NULL)
+            exec_done(ctx, HOSO_SENT_REFUSED, 0, "not an event this node can deliver");
+    }
+    msgpack_unpacked_destroy(&u);
+    natsMsg_Destroy(msg);
+}
+
+int hoso__events_start(void)
+{
+    const hoso_cluster_node *me = hoso__broker_me();
+    for (unsigned sh = me->first; sh <= me->last; sh++) {
+        char subj[32];
+        snprintf(subj, sizeof subj, "hoso.sink.%u", sh);
+        if (natsConnection_Subscribe(&E.sink_sub[E.nsink], hoso__broker_conn(), subj, on_sink, NULL) != NATS_OK)
+            return HOSO_EINTERNAL;
+        E.nsink++;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Leases (broker thread) */
+
+static void lease_key(const jsource *j, char *key, size_t n)
+{
+    snprintf(key, n, "lease.%s", j->name);
+}
+
+static void got(jsource *j, uint64_t rev, const char *was, uint64_t cursor)
+{
+    int64_t now = mono_ms();
+    j->rev = j->seen_rev = rev;
+    j->renewed_at = j->seen_at = now;
+    if (j->held)
+        return;
+    j->held = 1;
+    j->warned = 0;
+    atomic_store(&j->hint, cursor);
+    atomic_fetch_add(&E.n_takeovers, 1);
+    hoso_log(HOSO_LOG_INFO, "cluster: this node took the lease of the %s consumer%s%s", j->name,
+             was[0] ? " from " : "", was);
+    hoso_engine_lease(j->name, 1);
+}
+
+static void lost(jsource *j, const char *why)
+{
+    if (!j->held)
+        return;
+    j->held = 0;
+    hoso_log(HOSO_LOG_WARN, "cluster: this node gives up the lease of the %s consumer: %s", j->name, why);
+    hoso_engine_lease(j->name, 0);
+}
+
+static void lease_tick(jsource *j, kvStore *kv, const char *me, int64_t now)
+{
+    char key[64], mine[96], holder[33] = "";
+    unsigned long long cur = 0;
+    kvEntry *e = NULL;
+    uint64_t rev = 0, nrev = 0;
+    lease_key(j, key, sizeof key);
+    snprintf(mine, sizeof mine, "%s %" PRIu64, me, (uint64_t)atomic_load(&j->committed));
+    natsStatus s = kvStore_Get(&e, kv, key);
+    if (s != NATS_OK && s != NATS_NOT_FOUND) {
+        if (j->held && now - j->renewed_at >= LEASE_FENCE_MS)
+            lost(j, "NATS cannot be reached to renew it");
+        return;
+    }
+    if (e != NULL) {
+        rev = kvEntry_Revision(e);
+        if (kvEntry_ValueString(e) != NULL)
+            sscanf(kvEntry_ValueString(e), "%32s %llu", holder, &cur);
+        kvEntry_Destroy(e);
+    }
+    if (holder[0] == '\0') {
+        /* Free (never taken, or released by a node that stopped). */
+        s = rev == 0 ? kvStore_CreateString(&nrev, kv, key, mine) : kvStore_UpdateString(&nrev, kv, key, mine, rev);
+        if (s == NATS_OK)
+            got(j, nrev, "", cur);
+        else if (j->held)
+            lost(j, "another node took it");
+        return;
+    }
+    if (strcmp(holder, me) == 0) {
+        /* Ours (or ours from before a restart): renew it. */
+        if (kvStore_UpdateString(&nrev, kv, key, mine, rev) == NATS_OK)
+            got(j, nrev, j->held ? "" : "this node's previous run", cur);
+        else if (j->held)
+            lost(j, "another node took it");
+        return;
+    }
+    if (j->held)
+        lost(j, "another node took it");
+    if (rev != j->seen_rev || strcmp(holder, j->holder) != 0) {
+        j->seen_rev = rev;
+        j->seen_at = now;
+        snprintf(j->holder, sizeof j->holder, "%s", holder);
+        return;
+    }
+    if (now - j->seen_at >= LEASE_TTL_MS) {
+        /* Not renewed for the lease's time: its node is gone. */
+        if (kvStore_UpdateString(&nrev, kv, key, mine, rev) == NATS_OK) {
+            char was[64];
+            snprintf(was, sizeof was, "%s (silent for %" PRId64 " ms)", holder, now - j->seen_at);
+            got(j, nrev, was, cur);
+        }
+    }
+}
+
+void hoso__events_tick(void)
+{
+    static int64_t last;
+    int64_t now = mono_ms();
+    kvStore *kv = hoso__broker_kv_cluster();
+    if (now - last < LEASE_RENEW_MS || kv == NULL)
+        return;
+    last = now;
+    pthread_mutex_lock(&E.lock);
+    for (unsigned i = 0; i < E.n; i++)
+        lease_tick(E.src[i], kv, hoso__broker_me()->id, now);
+    pthread_mutex_unlock(&E.lock);
+}
+
+void hoso__events_stop(void)
+{
+    kvStore *kv = hoso__broker_kv_cluster();
+    for (unsigned i = 0; i < E.nsink; i++)
+        natsSubscription_Destroy(E.sink_sub[i]);
+    E.nsink = 0;
+    pthread_mutex_lock(&E.lock);
+    for (unsigned i = 0; i < E.n; i++) {
+        jsource *j = E.src[i];
+        char key[64];
+        uint64_t nrev;
+        /* Released: the next node to look takes it at once, not after the lease's time. */
+        if (j->held && kv != NULL && connected()) {
+            lease_key(j, key, sizeof key);
+            kvStore_UpdateString(&nrev, kv, key, "", j->rev);
+        }
+        src_end(j);
+        free(j->ring);
+        free(j->q);
+        free(j);
+    }
+    E.n = 0;
+    pthread_mutex_unlock(&E.lock);
+}
+
+/* What `hosod cluster status` shows of a lease: holder and cursor ("" when free). */
+int hoso__lease_read(kvStore *kv, const char *name, char *holder, size_t n, uint64_t *cursor, uint64_t *rev)
+{
+    char key[64];
+    kvEntry *e = NULL;
+    unsigned long long cur = 0;
+    char h[33] = "";
+    snprintf(key, sizeof key, "lease.%s", name);
+    natsStatus s = kvStore_Get(&e, kv, key);
+    if (s == NATS_NOT_FOUND) {
+        snprintf(holder, n, "%s", "");
+        *cursor = *rev = 0;
+        return 0;
+    }
+    if (s != NATS_OK)
+        return HOSO_EUNAVAILABLE;
+    if (kvEntry_ValueString(e) != NULL)
+        sscanf(kvEntry_ValueString(e), "%32s %llu", h, &cur);
+    *rev = kvEntry_Revision(e);
+    kvEntry_Destroy(e);
+    snprintf(holder, n, "%s", h);
+    *cursor = cur;
+    return 0;
+}
+
+void hoso__events_metrics(msgpack_sbuffer *out)
+{
+    int held[MAX_SOURCES];
+    char names[MAX_SOURCES][32];
+    unsigned n;
+    pthread_mutex_lock(&E.lock);
+    n = E.n;
+    for (unsigned i = 0; i < n; i++) {
+        held[i] = E.src[i]->held;
+        snprintf(names[i], sizeof names[i], "%s", E.src[i]->name);
+    }
+    pthread_mutex_unlock(&E.lock);
+    hoso_sbuf_printf(out, "# HELP hoso_cluster_lease_held 1 while this node delivers for the cluster's consumer.\n"
+                          "# TYPE hoso_cluster_lease_held gauge\n");
+    for (unsigned i = 0; i < n; i++)
+        hoso_sbuf_printf(out, "hoso_cluster_lease_held{consumer=\"%s\"} %d\n", names[i], held[i]);
+    hoso_sbuf_printf(out,
+                     "# HELP hoso_cluster_lease_takeovers_total Leases this node took (at start, or from a silent node).\n"
+                     "# TYPE hoso_cluster_lease_takeovers_total counter\nhoso_cluster_lease_takeovers_total %u\n"
+                     "# HELP hoso_cluster_deliveries_run_total Deliveries this node ran for the lease holder.\n"
+                     "# TYPE hoso_cluster_deliveries_run_total counter\nhoso_cluster_deliveries_run_total %u\n",
+                     atomic_load(&E.n_takeovers), atomic_load(&E.n_remote_runs));
+}
