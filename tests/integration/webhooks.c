@@ -14,94 +14,9 @@
 #include <sodium.h>
 #include "hoso_test.h"
 
-typedef struct relay {
-    pid_t pid;
-    int port;
-    char out[PATH_MAX]; /* its stdout: one JSON line per accepted webhook */
-} relay;
-
-static void relay_start(relay *r, int port, const char *secret)
+static void wait_statuses(const ht_relay *r, const int *want, int n)
 {
-    const char *bin = getenv("HOSO_BOT_RELAY");
-    int fds[2];
-    char listen[64], line[128] = "";
-    if (bin == NULL)
-        ht_fail("HOSO_BOT_RELAY is not set (run the tests through ctest)");
-    if (r->out[0] == '\0') {
-        snprintf(r->out, sizeof r->out, "%s/relay-%d.jsonl", ht_tmpdir(), (int)getpid());
-        unlink(r->out); /* a file left by an earlier run with the same pid */
-    }
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-    if (pipe(fds) != 0)
-        ht_fail("pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(r->out, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        dup2(fd, 1);
-        dup2(fds[1], 2);
-        close(fds[0]);
-        execl(bin, bin, "--secret", secret, "--listen", listen, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    ht_child_track(pid);
-    FILE *f = fdopen(fds[0], "r");
-    if (f == NULL || fgets(line, sizeof line, f) == NULL || sscanf(line, "listening on 127.0.0.1:%d", &r->port) != 1)
-        ht_fail("bot-relay did not start: %s", line);
-    fclose(f);
-    r->pid = pid;
-}
-
-static void relay_stop(relay *r)
-{
-    kill(r->pid, SIGTERM);
-    waitpid(r->pid, NULL, 0);
-    ht_child_untrack(r->pid);
-    r->pid = 0;
-}
-
-/* The statuses the relay passed on to the chat, in order. */
-static int relay_statuses(const relay *r, int *out, int max)
-{
-    char line[4096];
-    int n = 0;
-    FILE *f = fopen(r->out, "r");
-    if (f == NULL)
-        return 0;
-    while (fgets(line, sizeof line, f) != NULL && n < max) {
-        json_t *j = json_loads(line, 0, NULL);
-        if (j == NULL)
-            ht_fail("bot-relay printed a line that is not JSON: %s", line);
-        out[n++] = (int)ht_jint(j, "status");
-        EXPECT_STR(ht_jstr(j, "chat_ref"), "zalo:4217");
-        EXPECT(ht_jstr(j, "message") != NULL && strstr(ht_jstr(j, "message"), "Hồ sơ") != NULL);
-        json_decref(j);
-    }
-    fclose(f);
-    return n;
-}
-
-static void wait_statuses_for(const relay *r, const int *want, int n, int secs)
-{
-    int got[64], k = 0;
-    int64_t end = ht_mono_ms() + secs * 1000;
-    while (ht_mono_ms() < end) {
-        k = relay_statuses(r, got, 64);
-        if (k >= n)
-            break;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    if (k != n)
-        ht_fail("the bot got %d webhooks, expected %d", k, n);
-    for (int i = 0; i < n; i++)
-        if (got[i] != want[i])
-            ht_fail("webhook %d carried status %d, expected %d (out of order or missing)", i, got[i], want[i]);
-}
-
-static void wait_statuses(const relay *r, const int *want, int n)
-{
-    wait_statuses_for(r, want, n, 15);
+    ht_relay_wait(r, want, n, 15);
 }
 
 static void bot_new(ht_world *w, ht_user *bot, char *secret, size_t n)
@@ -158,7 +73,7 @@ static void test_webhooks_in_order_through_an_outage(void)
 {
     ht_world w;
     ht_user bot, other;
-    relay rl;
+    ht_relay rl;
     char secret[128], other_secret[128], code[128], url[128], id[64];
     long long version = 1;
     ht_resp r;
@@ -166,7 +81,7 @@ static void test_webhooks_in_order_through_an_outage(void)
     memset(&rl, 0, sizeof rl);
     ht_world_start(&w, "--webhook-allow-private");
     bot_new(&w, &bot, secret, sizeof secret);
-    relay_start(&rl, 0, secret);
+    ht_relay_start(&rl, 0, secret);
     ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", rl.port);
 
@@ -182,13 +97,13 @@ static void test_webhooks_in_order_through_an_outage(void)
     wait_statuses(&rl, (const int[]){2, 4}, 2);
 
     /* The receiver is down for a while: nothing is lost, nothing reordered. */
-    relay_stop(&rl);
+    ht_relay_stop(&rl);
     move(&w, code, 5, &version);
     citizen_supplement(&w, code, &version);
     move(&w, code, 9, &version);
     struct timespec ts = {1, 500 * 1000000L};
     nanosleep(&ts, NULL);
-    relay_start(&rl, rl.port, secret);
+    ht_relay_start(&rl, rl.port, secret);
     wait_statuses(&rl, (const int[]){2, 4, 5, 4, 9}, 5);
 
     /* The final status is delivered, then the subscription ends by itself. */
@@ -232,7 +147,7 @@ static void test_webhooks_in_order_through_an_outage(void)
     nanosleep(&ts, NULL);
     wait_statuses(&rl, (const int[]){2, 4, 5, 4, 9, 10}, 6);
 
-    relay_stop(&rl);
+    ht_relay_stop(&rl);
     ht_world_stop(&w);
 }
 
@@ -243,7 +158,7 @@ static void test_down_receiver_does_not_hold_up_the_rest(void)
 {
     ht_world w;
     ht_user bot;
-    relay rl;
+    ht_relay rl;
     char secret[128], code[128], other[128], url[128];
     long long version = 1;
     ht_resp r;
@@ -288,28 +203,28 @@ static void test_down_receiver_does_not_hold_up_the_rest(void)
     ht_json_call(&w.c, "GET", "/v1/admin/mirror?consumer=nobody", admin.token, NULL, &r);
     HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
     ht_resp_free(&r);
-    relay_start(&rl, rl.port, secret);
-    wait_statuses_for(&rl, (const int[]){2, 4}, 2, 60);
+    ht_relay_start(&rl, rl.port, secret);
+    ht_relay_wait(&rl, (const int[]){2, 4}, 2, 60);
     /* The retries' backoff may have outlasted the server's keep-alive: a new connection. */
     ht_conn_close(&w.c);
     ht_conn_init(&w.c, w.s.port);
     move(&w, code, 5, &version);
-    wait_statuses_for(&rl, (const int[]){2, 4, 5}, 3, 60);
-    relay_stop(&rl);
+    ht_relay_wait(&rl, (const int[]){2, 4, 5}, 3, 60);
+    ht_relay_stop(&rl);
     ht_world_stop(&w);
 }
 
 /* bot-relay refuses a forged signature and a stale timestamp, and drops a repeat. */
 static void test_relay_checks(void)
 {
-    relay rl;
+    ht_relay rl;
     uint8_t key[24];
     char secret[80], b64[64];
     memset(&rl, 0, sizeof rl);
     randombytes_buf(key, sizeof key);
     sodium_bin2base64(b64, sizeof b64, key, sizeof key, sodium_base64_VARIANT_ORIGINAL);
     snprintf(secret, sizeof secret, "whsec_%s", b64);
-    relay_start(&rl, 0, secret);
+    ht_relay_start(&rl, 0, secret);
 
     const char *body = "{\"type\":\"dossier.status\",\"data\":{\"code\":\"X\",\"status\":4,\"chat_ref\":\"zalo:4217\","
                        "\"message\":\"Hồ sơ X: Đang xử lý\"}}";
@@ -356,8 +271,8 @@ static void test_relay_checks(void)
     }
     ht_conn_close(&c);
     int got[8];
-    EXPECT_INT(relay_statuses(&rl, got, 8), 1); /* only the genuine one reached the chat */
-    relay_stop(&rl);
+    EXPECT_INT(ht_relay_statuses(&rl, got, 8), 1); /* only the genuine one reached the chat */
+    ht_relay_stop(&rl);
 }
 
 /* Without --webhook-allow-private a callback must be https to a public address. */
@@ -410,14 +325,14 @@ static void test_messages_reach_the_bot(void)
 {
     ht_world w;
     ht_user bot;
-    relay rl;
+    ht_relay rl;
     char secret[128], code[128], url[128], path[200], op[80], line[4096];
     long long version = 1;
     ht_resp r;
     memset(&rl, 0, sizeof rl);
     ht_world_start(&w, "--webhook-allow-private");
     bot_new(&w, &bot, secret, sizeof secret);
-    relay_start(&rl, 0, secret);
+    ht_relay_start(&rl, 0, secret);
     ht_submit(&w.c, &w.cit, &w.svc, code, sizeof code);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", rl.port);
     subscribe(&w, &bot, code, url, &r);
@@ -450,7 +365,7 @@ static void test_messages_reach_the_bot(void)
         json_decref(j);
     }
     if (f != NULL) fclose(f);
-    relay_stop(&rl);
+    ht_relay_stop(&rl);
     unlink(rl.out);
     ht_world_stop(&w);
 }

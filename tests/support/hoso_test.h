@@ -121,6 +121,21 @@ json_t *ht_cluster_status(const ht_cluster *c, int *rc);
  * log heads. Fails the test otherwise. */
 void ht_cluster_wait_outbox(const ht_cluster *c, int ms);
 
+/* clients/bot-relay, the webhook receiver (relay.c). */
+typedef struct ht_relay {
+    pid_t pid;
+    int port;
+    char out[PATH_MAX]; /* its stdout: one JSON line per accepted webhook */
+} ht_relay;
+/* Starts it on 127.0.0.1:port (0: any) checking signatures with secret (whsec_...). */
+void ht_relay_start(ht_relay *r, int port, const char *secret);
+void ht_relay_stop(ht_relay *r);
+/* The statuses it passed on to the chat, in order (each line must carry chat_ref
+ * zalo:4217 and a sentence about the dossier). */
+int ht_relay_statuses(const ht_relay *r, int *out, int max);
+/* Waits up to secs for exactly want[0..n) (fails the test otherwise). */
+void ht_relay_wait(const ht_relay *r, const int *want, int n, int secs);
+
 /* libfaketime's path when installed (package faketime), else NULL. */
 const char *ht_faketime_lib(void);
 /* Starts hosod again on the same data dir (new free port), same extra arguments and
