@@ -185,7 +185,9 @@ static int create_in_cluster(const command *c, const args *a, hoso_store *s, hos
     }
     msgpack_sbuffer_init(&cmd);
     pack_account_cmd(&cmd, &ac);
-    rc = send_to_cluster(c, a, s, ac.id, &cmd);
+    /* A bot's record goes to every node: webhooks are signed by the node of each
+     * dossier, with the bot's secret. It signs in on its own shard's node still. */
+    rc = send_to_cluster(c, a, s, role == HOSO_ROLE_BOT ? NULL : ac.id, &cmd);
     msgpack_sbuffer_destroy(&cmd);
     memcpy(id, ac.id, 33);
     snprintf(secret, secret_sz, "%s", sec);
@@ -270,18 +272,16 @@ static int cmd_rotate(const command *c, const args *a)
     if (open_store(a->data, 0, &s) != 0)
         return 1;
     if (a->cluster != NULL) {
-        char id[33];
         msgpack_sbuffer cmd;
         msgpack_packer pk;
         hoso__bot_new_secret(secret, sizeof(secret));
-        hoso_account_id_for(s, a->username, id);
         msgpack_sbuffer_init(&cmd);
         msgpack_packer_init(&pk, &cmd, msgpack_sbuffer_write);
         msgpack_pack_map(&pk, 3);
         pack_kstr(&pk, "cmd", "rotate");
         pack_kstr(&pk, "username", a->username);
         pack_kstr(&pk, "secret", secret);
-        int rc = send_to_cluster(c, a, s, id, &cmd);
+        int rc = send_to_cluster(c, a, s, NULL, &cmd); /* every node signs with it */
         msgpack_sbuffer_destroy(&cmd);
         hoso_store_close(s);
         if (rc != 0) {

@@ -1077,6 +1077,82 @@ static void test_portal_lease_moves(void)
     ht_portal_stop(&portal);
 }
 
+/* A bot made through the cluster gets the webhooks of a dossier that lives on another
+ * node than its own account, signed, in order, through whichever nodes the moves and
+ * the subscription went; after rotate-bot-secret through the cluster, the next
+ * webhook is signed with the new secret (every node has it). */
+static void test_webhooks_any_node(void)
+{
+    ht_cluster c;
+    citizen cs[CITIZENS];
+    ht_service svc;
+    ht_user off, bot;
+    ht_relay rl;
+    ht_resp r;
+    char *out = NULL, secret[128], code[64], url[128], body[1024];
+    memset(&rl, 0, sizeof rl);
+    cluster_with(&c, 3, 0, "--webhook-allow-private", cs, CITIZENS, &svc);
+    officer_new(&c, &svc, 0, &off);
+
+    memset(&bot, 0, sizeof bot);
+    snprintf(bot.login, sizeof bot.login, "zalo-bot-%d", (int)getpid());
+    snprintf(bot.password, sizeof bot.password, "mat-khau-bot-%d", (int)getpid());
+    if (ht_sh(&out, "'%s' admin create-bot --cluster '%s' --data '%s' --username %s --password %s "
+                    "--scopes 'lookup subscribe' --json 2>/dev/null", ht_hosod(), c.file, c.node[2].dir, bot.login,
+              bot.password) != 0)
+        ht_fail("create-bot through the cluster: %s", out);
+    json_t *j = json_loads(out, 0, NULL);
+    snprintf(secret, sizeof secret, "%s", j ? ht_jstr(j, "webhook_secret") : "");
+    json_decref(j);
+    free(out);
+    ht_conn conn;
+    ht_conn_init(&conn, c.node[1].port);
+    ht_login(&conn, &bot, 1);
+    ht_conn_close(&conn);
+    int home = ht_cluster_node_of(&c, ht_cluster_shard_of(&c, bot.id)), who = 0;
+    while (who < CITIZENS && cs[who].node == home)
+        who++;
+    if (who == CITIZENS)
+        ht_fail("every citizen lives on the bot's node");
+    citizen *z = &cs[who];
+
+    ht_relay_start(&rl, 0, secret);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", rl.port);
+    ht_conn_init(&conn, c.node[(z->node + 1) % 3].port);
+    ht_submit(&conn, &z->u, &svc, code, sizeof code);
+    ht_conn_close(&conn);
+    ht_cluster_wait_outbox(&c, 10000); /* the code is in the locator */
+    snprintf(body, sizeof body,
+             "{\"code\":\"%s\",\"phone_last4\":\"%s\",\"chat_ref\":\"zalo:4217\",\"callback_url\":\"%s\"}", code,
+             z->u.phone + strlen(z->u.phone) - 4, url);
+    ht_conn_init(&conn, c.node[(z->node + 2) % 3].port);
+    if (ht_json_call(&conn, "POST", "/v1/bot/subscriptions", bot.token, body, &r) != 201)
+        HT_EXPECT_REPLY(&r, 201, NULL);
+    ht_resp_free(&r);
+    ht_conn_close(&conn);
+
+    move_via(&c, 0, &off, code, 2);
+    move_via(&c, 1, &off, code, 4);
+    ht_relay_wait(&rl, (const int[]){2, 4}, 2, 20);
+
+    /* A new secret, on every node: the relay only takes webhooks signed with it. */
+    ht_relay_stop(&rl);
+    if (ht_sh(&out, "'%s' admin rotate-bot-secret --cluster '%s' --data '%s' --username %s --json 2>/dev/null",
+              ht_hosod(), c.file, c.node[0].dir, bot.login) != 0)
+        ht_fail("rotate-bot-secret through the cluster: %s", out);
+    j = json_loads(out, 0, NULL);
+    snprintf(secret, sizeof secret, "%s", j ? ht_jstr(j, "webhook_secret") : "");
+    json_decref(j);
+    free(out);
+    ht_relay_start(&rl, rl.port, secret);
+    move_via(&c, 2, &off, code, 5);
+    ht_relay_wait(&rl, (const int[]){2, 4, 5}, 3, 20);
+    ht_relay_stop(&rl);
+    ht_service_free(&svc);
+    ht_cluster_stop(&c);
+}
+
 UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_staff_across_nodes), UNIT(test_push_any_node),
-          UNIT(test_portal_every_status), UNIT(test_portal_lease_moves), UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
+          UNIT(test_portal_every_status), UNIT(test_portal_lease_moves), UNIT(test_webhooks_any_node),
+          UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
           UNIT(test_refused_and_status))
