@@ -20,9 +20,10 @@
  * stream order from there: a takeover sends again what was delivered after the last
  * acknowledgement (at-least-once), never out of order and never skipping.
  *
- * Threads: the source runs on the engine thread (short JetStream requests); the lease
- * on the broker thread (hoso__events_tick); hoso.sink.<shard> and the replies arrive on
- * nats.c's threads and reach the engine through hoso_engine_exec and the sink's poll.
+ * Threads: the source runs on the engine thread (its fetches on a thread of their own,
+ * so that the engine's loop never waits on NATS); the leases on a thread of their own;
+ * hoso.sink.<shard> and the replies arrive on nats.c's threads and reach the engine
+ * through hoso_engine_exec and the sink's poll.
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -72,6 +73,8 @@ typedef struct jsource {
     acked *ring;
     _Atomic uint64_t head, committed, hint;
     /* the lease */
+    _Atomic int64_t fresh_until; /* the engine reads only before this (mono ms): a holder
+                                    that could not renew stops before another may start */
     int held;
     uint64_t rev, seen_rev;
     int64_t seen_at, renewed_at;
@@ -85,6 +88,9 @@ static struct {
     unsigned n;
     natsSubscription *sink_sub[HOSO_CLUSTER_MAX_SHARDS];
     unsigned nsink;
+    pthread_t leaser;
+    int leasing;
+    atomic_int stop;
     _Atomic unsigned n_takeovers, n_remote_runs;
 } E = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -335,6 +341,8 @@ static int src_read(void *ctx, uint64_t after, size_t limit, int (*fn)(void *fct
     int rc = 0;
     if (!j->fetching)
         return HOSO_EUNAVAILABLE;
+    if (mono_ms() >= atomic_load(&j->fresh_until))
+        return 0; /* the lease is not known to be ours any more: start nothing new */
     pthread_mutex_lock(&j->qlock);
     for (size_t n = 0; j->qcount > 0 && n < limit && rc == 0; j->qcount--, j->qfirst = (j->qfirst + 1) % QUEUE_MAX) {
         fetched *f = &j->q[j->qfirst];
@@ -680,6 +688,8 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     natsMsg_Destroy(msg);
 }
 
+static void *lease_main(void *arg);
+
 int hoso__events_start(void)
 {
     const hoso_cluster_node *me = hoso__broker_me();
@@ -690,11 +700,15 @@ int hoso__events_start(void)
             return HOSO_EINTERNAL;
         E.nsink++;
     }
+    atomic_store(&E.stop, 0);
+    if (pthread_create(&E.leaser, NULL, lease_main, NULL) != 0)
+        return HOSO_EINTERNAL;
+    E.leasing = 1;
     return 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* Leases (broker thread) */
+/* Leases (their own thread) */
 
 static void lease_key(const jsource *j, char *key, size_t n)
 {
@@ -706,6 +720,7 @@ static void got(jsource *j, uint64_t rev, const char *was, uint64_t cursor)
     int64_t now = mono_ms();
     j->rev = j->seen_rev = rev;
     j->renewed_at = j->seen_at = now;
+    atomic_store(&j->fresh_until, now + LEASE_FENCE_MS);
     if (j->held)
         return;
     j->held = 1;
@@ -758,7 +773,7 @@ static void lease_tick(jsource *j, kvStore *kv, const char *me, int64_t now)
     if (strcmp(holder, me) == 0) {
         /* Ours (or ours from before a restart): renew it. */
         if (kvStore_UpdateString(&nrev, kv, key, mine, rev) == NATS_OK)
-            got(j, nrev, j->held ? "" : "this node's previous run", cur);
+            got(j, nrev, j->held ? "" : "its record, which named this node already (a lapse or a restart)", cur);
         else if (j->held)
             lost(j, "another node took it");
         return;
@@ -781,23 +796,35 @@ static void lease_tick(jsource *j, kvStore *kv, const char *me, int64_t now)
     }
 }
 
-void hoso__events_tick(void)
+/* The leases have a thread of their own: nothing else this node waits on (an outbox
+ * round, a slow request) may hold up a renewal. */
+static void *lease_main(void *arg)
 {
-    static int64_t last;
-    int64_t now = mono_ms();
-    kvStore *kv = hoso__broker_kv_cluster();
-    if (now - last < LEASE_RENEW_MS || kv == NULL)
-        return;
-    last = now;
-    pthread_mutex_lock(&E.lock);
-    for (unsigned i = 0; i < E.n; i++)
-        lease_tick(E.src[i], kv, hoso__broker_me()->id, now);
-    pthread_mutex_unlock(&E.lock);
+    (void)arg;
+    int64_t last = 0;
+    while (!atomic_load(&E.stop)) {
+        int64_t now = mono_ms();
+        kvStore *kv = hoso__broker_kv_cluster();
+        if (now - last >= LEASE_RENEW_MS && kv != NULL) {
+            last = now;
+            pthread_mutex_lock(&E.lock);
+            for (unsigned i = 0; i < E.n; i++)
+                lease_tick(E.src[i], kv, hoso__broker_me()->id, now);
+            pthread_mutex_unlock(&E.lock);
+        }
+        usleep(50000);
+    }
+    return NULL;
 }
 
 void hoso__events_stop(void)
 {
     kvStore *kv = hoso__broker_kv_cluster();
+    if (E.leasing) {
+        atomic_store(&E.stop, 1);
+        pthread_join(E.leaser, NULL);
+        E.leasing = 0;
+    }
     for (unsigned i = 0; i < E.nsink; i++)
         natsSubscription_Destroy(E.sink_sub[i]);
     E.nsink = 0;

@@ -100,8 +100,6 @@ void hoso__event_pack(msgpack_packer *pk, const hoso_log_entry *e, uint64_t seq,
 int hoso__event_unpack(const msgpack_object *m, hoso_log_entry *e);
 /* Serves hoso.sink.<shard> for this node's shards. Errors: INTERNAL. */
 int hoso__events_start(void);
-/* The leases: look, renew, take over (broker thread, at most every second). */
-void hoso__events_tick(void);
 /* Releases the leases this node holds (after the engine stopped). */
 void hoso__events_stop(void);
 void hoso__events_metrics(msgpack_sbuffer *out);

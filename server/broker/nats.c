@@ -843,7 +843,6 @@ static void *broker_main(void *arg)
         sweep_deadlines();
         while (outbox_round() == OUTBOX_BATCH && !B.stop)
             ;
-        hoso__events_tick();
         int64_t now = now_ms();
         if (now - last_save >= OUTBOX_SAVE_MS) {
             save_cursor(0);
