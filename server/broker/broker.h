@@ -13,6 +13,8 @@
  *   events to the JetStream stream HOSO_EVENTS, the cluster-wide dossier sequence.
  * - relay.c: runs a request forwarded to this node through its own HTTP listener, so
  *   the reply is byte for byte what a single node sends.
+ * - events.c: the portal mirror and webhooks as consumers of the stream under a lease
+ *   (one node at a time delivers; each delivery runs on the dossier's node).
  * - status.c: `hosod cluster status`.
  *
  * Threads: hoso_broker_forward runs on a worker; dossier numbers are asked for by the
