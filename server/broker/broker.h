@@ -15,6 +15,7 @@
  *   the reply is byte for byte what a single node sends.
  * - events.c: the portal mirror and webhooks as consumers of the stream under a lease
  *   (one node at a time delivers; each delivery runs on the dossier's node).
+ * - files.c: an officer's uploads copied to the node of the dossier they are for.
  * - status.c: `hosod cluster status`.
  *
  * Threads: hoso_broker_forward runs on a worker; dossier numbers are asked for by the

@@ -106,6 +106,15 @@ void hoso__events_metrics(msgpack_sbuffer *out);
 /* A lease's record: holder ("" free), cursor, revision. Errors: UNAVAILABLE. */
 int hoso__lease_read(kvStore *kv, const char *name, char *holder, size_t n, uint64_t *cursor, uint64_t *rev);
 
+/* files.c: an officer's uploads to the node of the dossier they are for. */
+int hoso__files_start(void);
+void hoso__files_stop(void);
+/* Copies file id, an upload of account who, from the node of shard from to the node of
+ * shard to (nothing when they are one node, it is there already, or it is not who's
+ * upload). Blocking: staff threads only. Errors: UNAVAILABLE (a node down or slow),
+ * INTERNAL, with why. */
+int hoso__files_copy(unsigned from, unsigned to, const char *who, const char *id, char *why, size_t whysz);
+
 /* admin.c: the node's side of hoso.admin.<shard> (nats.c's thread). */
 void hoso__admin_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 

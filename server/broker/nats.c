@@ -14,6 +14,9 @@
  *   KV HOSO_CLUSTER           keycheck, shards: what every node must agree on
  *   KV HOSO_NODES             node.<id>: each node's record, rewritten every second
  *   KV HOSO_SEQ               seq.<agency>.<YYMMDD>: the next free dossier number
+ * and in the other files: hoso.sink.<shard> and the consumers' leases (events.c),
+ * hoso.file.<shard> (files.c), hoso.auth, hoso.q (staff.c), hoso.live, hoso.feed
+ * (live.c), hoso.admin (admin.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -1037,7 +1040,8 @@ int hoso_broker_start(hoso_server *srv, const hoso_cluster *c, const char *node_
     const hoso_config *cfg = hoso_server_config(srv);
     const char *host = strcmp(cfg->host, "0.0.0.0") == 0 ? "127.0.0.1" : strcmp(cfg->host, "::") == 0 ? "::1" : cfg->host;
     if ((err = hoso__relay_start(host, cfg->port, RELAY_THREADS)) != 0 || (err = hoso__staff_start()) != 0 ||
-        (err = hoso__live_start()) != 0 || (err = hoso__events_start()) != 0)
+        (err = hoso__live_start()) != 0 || (err = hoso__events_start()) != 0 ||
+        (err = hoso__files_start()) != 0)
         goto Fail;
     for (unsigned sh = B.me->first; sh <= B.me->last; sh++) {
         char subj[32];
@@ -1140,6 +1144,7 @@ void hoso_broker_stop(void)
     }
     B.nrpc = 0;
     hoso__events_stop();
+    hoso__files_stop();
     hoso__live_stop();
     hoso__staff_stop();
     hoso__relay_stop();

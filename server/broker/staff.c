@@ -35,6 +35,8 @@ typedef struct staff_job {
     int kind;
     char code[96];
     char token[160];
+    char files[10][33];   /* the caller's uploads the request names (result, message) */
+    unsigned nfiles;
     msgpack_sbuffer req;  /* the request as HTTP/1.1 bytes, without a voucher */
     /* the outcome: one of these */
     char *resp;           /* a reply to relay as it is */
@@ -684,6 +686,15 @@ static void run(staff_job *j)
             fail(j, err, "cannot find dossier %s now (the cluster's message bus); retry in a moment", j->code);
             return;
         }
+        for (unsigned i = 0; i < j->nfiles; i++) {
+            char why[160];
+            int ferr = hoso__files_copy(j->home, shard, who.account, j->files[i], why, sizeof why);
+            if (ferr != 0) {
+                fail(j, HOSO_EUNAVAILABLE, "cannot bring file %s from the node of shard %u to the dossier's: %s; "
+                     "retry in a moment", j->files[i], j->home, why);
+                return;
+            }
+        }
     }
     msgpack_sbuffer out;
     natsMsg *reply = NULL;
@@ -784,6 +795,33 @@ static int job_done(hoso_req *r, void *data, int result)
     return err;
 }
 
+/* The file ids of the array `key` of the request's body (what an officer attaches),
+ * at most 10; anything else is left to the dossier's node to refuse. */
+static void body_files(hoso_req *r, const char *key, staff_job *j)
+{
+    const void *body;
+    size_t len;
+    char ctype[64];
+    hoso_doc doc;
+    hoso_errinfo ei;
+    hoso_req_entity(r, &body, &len);
+    if (len == 0 || len > hoso_server_config(r->srv)->limits.max_body)
+        return;
+    const char *ct = hoso_req_header(r, "content-type", ctype, sizeof ctype);
+    int json = ct == NULL || strncasecmp(ct, "application/json", 16) == 0;
+    memset(&ei, 0, sizeof ei);
+    if ((json ? hoso_doc_from_json(&doc, body, len, &hoso_server_config(r->srv)->limits, &ei)
+              : hoso_doc_from_msgpack(&doc, body, len, &hoso_server_config(r->srv)->limits, &ei)) != 0)
+        return;
+    const msgpack_object *a = hoso_map_get(&doc.root, key);
+    for (uint32_t i = 0; a != NULL && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size && j->nfiles < 10; i++) {
+        const msgpack_object *o = &a->via.array.ptr[i];
+        if (o->type == MSGPACK_OBJECT_STR && o->via.str.size == 32)
+            snprintf(j->files[j->nfiles++], sizeof j->files[0], "%.*s", 32, o->via.str.ptr);
+    }
+    hoso_doc_destroy(&doc);
+}
+
 /* The dossier code of a bot's request body ({code, ...}), or "" when it names none. */
 static void body_code(hoso_req *r, char *out, size_t n)
 {
@@ -833,6 +871,11 @@ int hoso__staff_forward(hoso_req *r, unsigned home)
         }
     if (strcmp(name, "agency_list") == 0)
         j->kind = HOSO__STAFF_LIST;
+    /* An officer's own uploads go with the request to the dossier's node. */
+    if (strcmp(name, "agency_transition") == 0)
+        body_files(r, "result_files", j);
+    else if (strcmp(name, "agency_message_post") == 0)
+        body_files(r, "files", j);
     /* A bot's subscription lives with its dossier, on a node its id does not name. */
     if (strcmp(name, "bot_subscription_get") == 0 || strcmp(name, "bot_unsubscribe") == 0 ||
         strcmp(name, "file_get") == 0)

@@ -1152,7 +1152,128 @@ static void test_webhooks_any_node(void)
     ht_cluster_stop(&c);
 }
 
+/* An upload of u's through node k (tus: create, then one PATCH): its id. */
+static void upload_via(ht_cluster *c, int k, const ht_user *u, const uint8_t *data, size_t n, char id[64])
+{
+    char h[1024], path[128], loc[128];
+    ht_conn conn;
+    ht_resp r;
+    ht_conn_init(&conn, c->node[k].port);
+    /* filename ket-qua.pdf, filetype application/pdf */
+    snprintf(h, sizeof h,
+             "Tus-Resumable: 1.0.0\r\nAuthorization: Bearer %s\r\nUpload-Length: %zu\r\n"
+             "Upload-Metadata: filename a2V0LXF1YS5wZGY=,filetype YXBwbGljYXRpb24vcGRm\r\n",
+             u->token, n);
+    ht_http(&conn, "POST", "/v1/uploads", h, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    if (!ht_resp_header(&r, "Location", loc, sizeof loc) || strncmp(loc, "/v1/uploads/", 12) != 0)
+        ht_fail("no Location");
+    snprintf(id, 64, "%.63s", loc + 12);
+    ht_resp_free(&r);
+    snprintf(h, sizeof h,
+             "Tus-Resumable: 1.0.0\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n",
+             u->token);
+    snprintf(path, sizeof path, "/v1/uploads/%s", id);
+    ht_http(&conn, "PATCH", path, h, data, n, &r);
+    HT_EXPECT_REPLY(&r, 204, NULL);
+    ht_resp_free(&r);
+    ht_conn_close(&conn);
+}
+
+/* An officer's uploads live on the officer's node; his message with a file and his
+ * result with its file, on a dossier of another node, work as on one hosod: the
+ * dossier's node gets the files (in pieces, checked), and the citizen reads the very
+ * bytes through any node. A file that is not his is refused by name. */
+static void test_officer_files_any_node(void)
+{
+    ht_cluster c;
+    citizen cs[CITIZENS];
+    ht_service svc;
+    ht_user off;
+    ht_resp r;
+    char code[64], result[64], attached[64], path[256], auth[300];
+    size_t n = 600 * 1024 + 17; /* three pieces */
+    uint8_t *pdf = malloc(n);
+    memcpy(pdf, "%PDF-1.7\n", 9);
+    for (size_t i = 9; i < n; i++)
+        pdf[i] = (uint8_t)(i * 2654435761u >> 13);
+    cluster_with(&c, 3, 0, NULL, cs, CITIZENS, &svc);
+    officer_new(&c, &svc, 0, &off);
+    int home = ht_cluster_node_of(&c, ht_cluster_shard_of(&c, off.id)), who = 0;
+    while (who < CITIZENS && cs[who].node == home)
+        who++;
+    if (who == CITIZENS)
+        ht_fail("every citizen lives on the officer's node");
+    citizen *z = &cs[who];
+    ht_conn conn;
+    ht_conn_init(&conn, c.node[home].port);
+    ht_submit(&conn, &z->u, &svc, code, sizeof code);
+    ht_conn_close(&conn);
+    ht_cluster_wait_outbox(&c, 10000); /* the code is in the locator */
+    move_via(&c, 0, &off, code, 2);
+    move_via(&c, 1, &off, code, 4);
+
+    /* Uploaded through a third node: they land on the officer's. */
+    upload_via(&c, (home + 2) % 3, &off, pdf, n, result);
+    upload_via(&c, (home + 1) % 3, &off, pdf, 4096, attached);
+
+    ht_conn_init(&conn, c.node[(z->node + 1) % 3].port);
+    snprintf(path, sizeof path, "/v1/agency/dossiers/%s/messages", code);
+    json_t *body = json_pack("{s:s, s:s, s:[s]}", "text", "Bản scan kết quả", "op_id", "cluster-files-msg", "files",
+                             attached);
+    ht_mp_callj(&conn, "POST", path, off.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 201, NULL);
+    ht_resp_free(&r);
+
+    ht_resp got;
+    ht_get_dossier(&conn, z->u.token, code, &got);
+    long long v = ht_jint(ht_dossier_of(&got), "version");
+    ht_resp_free(&got);
+    snprintf(path, sizeof path, "/v1/agency/dossiers/%s/transitions", code);
+    body = json_pack("{s:i, s:I, s:s, s:[s]}", "to", 9, "version", (json_int_t)v, "result", "Giấy phép điện tử",
+                     "result_files", "0123456789abcdef0123456789abcdef");
+    ht_mp_callj(&conn, "POST", path, off.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 422, "VALIDATION_FAILED");
+    EXPECT(ht_err_names_field(&r, "result_files[0]"));
+    ht_resp_free(&r);
+    body = json_pack("{s:i, s:I, s:s, s:[s]}", "to", 9, "version", (json_int_t)v, "result", "Giấy phép điện tử",
+                     "result_files", result);
+    ht_mp_callj(&conn, "POST", path, off.token, body, &r);
+    json_decref(body);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    EXPECT_STR(ht_jstr(r.json, "dossier.result_files.0.id"), result);
+    EXPECT_STR(ht_jstr(r.json, "dossier.result_files.0.name"), "ket-qua.pdf");
+    EXPECT_INT(ht_jint(r.json, "dossier.result_files.0.size"), (long long)n);
+    ht_resp_free(&r);
+    ht_conn_close(&conn);
+
+    /* The citizen reads both, byte for byte, through every node. */
+    for (int k = 0; k < 3; k++) {
+        ht_conn_init(&conn, c.node[k].port);
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", z->u.token);
+        snprintf(path, sizeof path, "/v1/files/%s", result);
+        ht_http(&conn, "GET", path, auth, NULL, 0, &r);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        if (r.len != n || memcmp(r.body, pdf, n) != 0)
+            ht_fail("the result read through node %d differs from the upload (%zu bytes, want %zu)", k + 1, r.len, n);
+        ht_resp_free(&r);
+        snprintf(path, sizeof path, "/v1/files/%s", attached);
+        ht_http(&conn, "GET", path, auth, NULL, 0, &r);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        if (r.len != 4096 || memcmp(r.body, pdf, 4096) != 0)
+            ht_fail("the message's file read through node %d differs from the upload", k + 1);
+        ht_resp_free(&r);
+        ht_conn_close(&conn);
+    }
+    free(pdf);
+    ht_service_free(&svc);
+    ht_cluster_stop(&c);
+}
+
 UNIT_MAIN(UNIT(test_any_node_answers), UNIT(test_staff_across_nodes), UNIT(test_push_any_node),
-          UNIT(test_portal_every_status), UNIT(test_portal_lease_moves), UNIT(test_webhooks_any_node),
+          UNIT(test_portal_every_status), UNIT(test_portal_lease_moves), UNIT(test_webhooks_any_node), UNIT(test_officer_files_any_node),
           UNIT(test_node_killed_under_load), UNIT(test_nats_restarted),
           UNIT(test_refused_and_status))
