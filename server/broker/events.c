@@ -541,7 +541,11 @@ static void rs_send(void *ctx, hoso_job *job)
     hoso_pack_kcstr(&pk, "consumer", rs->name);
     hoso_pack_kint(&pk, "attempt", job->attempt);
     hoso_pack_kint(&pk, "pos", (int64_t)job->e.seq);
-    natsStatus s = natsConnection_PublishRequest(hoso__broker_conn(), subj, reply, sb.data, (int)sb.size);
+    msgpack_sbuffer signed_;
+    msgpack_sbuffer_init(&signed_);
+    hoso__signed_wrap(sb.data, sb.size, &signed_);
+    natsStatus s = natsConnection_PublishRequest(hoso__broker_conn(), subj, reply, signed_.data, (int)signed_.size);
+    msgpack_sbuffer_destroy(&signed_);
     msgpack_sbuffer_destroy(&sb);
     if (s != NATS_OK) {
         free(f);
@@ -669,9 +673,12 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     hoso_log_entry e;
     char name[32];
     const char *reply = natsMsg_GetReply(msg);
+    const void *body = NULL;
+    size_t blen = 0;
     msgpack_unpacked_init(&u);
-    if (reply != NULL &&
-        msgpack_unpack_next(&u, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &off) == MSGPACK_UNPACK_SUCCESS &&
+    /* Only a node of the cluster asks for a delivery (it would reach the portal). */
+    int is_signed = hoso__signed_open(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &body, &blen) == 0;
+    if (reply != NULL && is_signed && msgpack_unpack_next(&u, body, blen, &off) == MSGPACK_UNPACK_SUCCESS &&
         hoso__event_unpack(&u.data, &e) == 0 && (map_str(&u.data, "consumer", name, sizeof name), name[0] != '\0')) {
         char *ctx = strdup(reply);
         atomic_fetch_add(&E.n_remote_runs, 1);
@@ -682,7 +689,8 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     } else if (reply != NULL) {
         char *ctx = strdup(reply);
         if (ctx != NULL)
-            exec_done(ctx, HOSO_SENT_REFUSED, 0, "not an event this node can deliver");
+            exec_done(ctx, HOSO_SENT_REFUSED, 0,
+                      is_signed ? "not an event this node can deliver" : "not signed by a node of the cluster");
     }
     msgpack_unpacked_destroy(&u);
     natsMsg_Destroy(msg);

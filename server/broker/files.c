@@ -263,11 +263,15 @@ static void *file_main(void *arg)
     file_op *op;
     while ((op = (file_op *)hoso__pool_take(&P)) != NULL) {
         msgpack_unpacked u;
-        size_t off = 0;
+        size_t off = 0, blen = 0;
+        const void *body = NULL;
         char kind[8] = "";
         msgpack_unpacked_init(&u);
-        if (msgpack_unpack_next(&u, op->data, op->len, &off) != MSGPACK_UNPACK_SUCCESS || u.data.type != MSGPACK_OBJECT_MAP ||
-            ostr(&u.data, "op", kind, sizeof kind) != 0)
+        /* Files are asked for and written by nodes of the cluster only. */
+        if (hoso__signed_open(op->data, op->len, &body, &blen) != 0)
+            answer_err(op->reply, "bad", "not signed by a node of the cluster");
+        else if (msgpack_unpack_next(&u, body, blen, &off) != MSGPACK_UNPACK_SUCCESS || u.data.type != MSGPACK_OBJECT_MAP ||
+                 ostr(&u.data, "op", kind, sizeof kind) != 0)
             answer_err(op->reply, "bad", "not a file request");
         else if (strcmp(kind, "get") == 0)
             op_get(op->reply, &u.data);
@@ -345,7 +349,12 @@ static int ask(unsigned shard, msgpack_sbuffer *req, natsMsg **reply, msgpack_un
     char subj[32];
     size_t off = 0;
     snprintf(subj, sizeof subj, "hoso.file.%u", shard);
-    natsStatus s = hoso__request(shard, subj, req->data, (int)req->size, OP_TIMEOUT_MS, reply);
+    msgpack_sbuffer signed_;
+    msgpack_sbuffer_init(&signed_);
+    hoso__signed_wrap(req->data, req->size, &signed_);
+    natsStatus s = hoso__request(shard, subj, signed_.data, (int)signed_.size, OP_TIMEOUT_MS, reply);
+    sodium_memzero(signed_.data, signed_.size);
+    msgpack_sbuffer_destroy(&signed_);
     if (s != NATS_OK) {
         snprintf(why, whysz, "%s", s == NATS_NO_RESPONDERS ? "its node is down" : "its node did not answer in time");
         return HOSO_EUNAVAILABLE;

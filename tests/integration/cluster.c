@@ -6,12 +6,14 @@
  * node's kill -9 and a restart of nats-server; and a node with another key, or a bad
  * cluster file, is refused.
  */
+#define _GNU_SOURCE /* memmem */
 #include <pthread.h>
 #include <time.h>
 #include <stdatomic.h>
 #include "hoso_test.h"
 #include "ws.h"
 #include <sodium.h>
+#include <nats/nats.h>
 
 #define SHARDS 12
 
@@ -404,6 +406,29 @@ static void test_refused_and_status(void)
     ht_expect_has(out, "up");
     ht_expect_has(out, "HOSO_EVENTS");
     free(out);
+    /* The subjects whose requests carry no token take only what a node of the cluster
+     * signed: a bare request and a forged signature are refused. */
+    {
+        natsConnection *nc = NULL;
+        char url[64];
+        static const char forged[] = "\x92\xc4\x20" "0123456789abcdef0123456789abcdef" "\xc4\x03" "abc";
+        snprintf(url, sizeof url, "nats://127.0.0.1:%d", c.nats.port);
+        if (natsConnection_ConnectTo(&nc, url) != NATS_OK)
+            ht_fail("cannot reach nats-server at %s", url);
+        const char *subjects[] = {"hoso.file.0", "hoso.sink.0"};
+        for (size_t i = 0; i < 2; i++)
+            for (int f = 0; f < 2; f++) {
+                natsMsg *m = NULL;
+                const char *data = f ? forged : "\x81\xa2op\xa3get";
+                int len = f ? (int)sizeof forged - 1 : 7;
+                if (natsConnection_Request(&m, nc, subjects[i], data, len, 3000) != NATS_OK)
+                    ht_fail("no answer on %s", subjects[i]);
+                if (memmem(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), "not signed", 10) == NULL)
+                    ht_fail("%s took a request no node signed", subjects[i]);
+                natsMsg_Destroy(m);
+            }
+        natsConnection_Destroy(nc);
+    }
     ht_server_kill9(&c.node[1]);
     int64_t deadline = ht_mono_ms() + 8000;
     int rc;
