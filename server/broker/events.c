@@ -543,7 +543,7 @@ static void rs_send(void *ctx, hoso_job *job)
     hoso_pack_kint(&pk, "pos", (int64_t)job->e.seq);
     msgpack_sbuffer signed_;
     msgpack_sbuffer_init(&signed_);
-    hoso__signed_wrap(sb.data, sb.size, &signed_);
+    hoso__signed_wrap(subj, sb.data, sb.size, &signed_);
     natsStatus s = natsConnection_PublishRequest(hoso__broker_conn(), subj, reply, signed_.data, (int)signed_.size);
     msgpack_sbuffer_destroy(&signed_);
     msgpack_sbuffer_destroy(&sb);
@@ -677,7 +677,7 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     size_t blen = 0;
     msgpack_unpacked_init(&u);
     /* Only a node of the cluster asks for a delivery (it would reach the portal). */
-    int is_signed = hoso__signed_open(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &body, &blen) == 0;
+    int is_signed = hoso__signed_open(natsMsg_GetSubject(msg), natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &body, &blen) == 0;
     if (reply != NULL && is_signed && msgpack_unpack_next(&u, body, blen, &off) == MSGPACK_UNPACK_SUCCESS &&
         hoso__event_unpack(&u.data, &e) == 0 && (map_str(&u.data, "consumer", name, sizeof name), name[0] != '\0')) {
         char *ctx = strdup(reply);

@@ -35,6 +35,7 @@
 
 typedef struct file_op {
     hoso__qitem q;
+    char subject[32];
     char *reply;
     void *data;
     size_t len;
@@ -268,7 +269,7 @@ static void *file_main(void *arg)
         char kind[8] = "";
         msgpack_unpacked_init(&u);
         /* Files are asked for and written by nodes of the cluster only. */
-        if (hoso__signed_open(op->data, op->len, &body, &blen) != 0)
+        if (hoso__signed_open(op->subject, op->data, op->len, &body, &blen) != 0)
             answer_err(op->reply, "bad", "not signed by a node of the cluster");
         else if (msgpack_unpack_next(&u, body, blen, &off) != MSGPACK_UNPACK_SUCCESS || u.data.type != MSGPACK_OBJECT_MAP ||
                  ostr(&u.data, "op", kind, sizeof kind) != 0)
@@ -298,6 +299,7 @@ static void on_file(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
         (op->data = malloc((size_t)len)) != NULL) {
         memcpy(op->data, natsMsg_GetData(msg), (size_t)len);
         op->len = (size_t)len;
+        snprintf(op->subject, sizeof op->subject, "%s", natsMsg_GetSubject(msg));
         if (hoso__pool_put(&P, &op->q) == 0)
             op = NULL;
         else
@@ -351,7 +353,7 @@ static int ask(unsigned shard, msgpack_sbuffer *req, natsMsg **reply, msgpack_un
     snprintf(subj, sizeof subj, "hoso.file.%u", shard);
     msgpack_sbuffer signed_;
     msgpack_sbuffer_init(&signed_);
-    hoso__signed_wrap(req->data, req->size, &signed_);
+    hoso__signed_wrap(subj, req->data, req->size, &signed_);
     natsStatus s = hoso__request(shard, subj, signed_.data, (int)signed_.size, OP_TIMEOUT_MS, reply);
     sodium_memzero(signed_.data, signed_.size);
     msgpack_sbuffer_destroy(&signed_);

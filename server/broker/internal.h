@@ -93,10 +93,11 @@ void hoso__live_reconnected(void);
 void hoso__query_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 
 /* nats.c: a message between nodes signed with the cluster's key (every node has it),
- * for subjects whose requests carry no token: {mac, body}. open: 0 with body pointing
- * into data; BAD_REQUEST when it is not signed by a node of the cluster. */
-int hoso__signed_wrap(const void *body, size_t len, msgpack_sbuffer *out);
-int hoso__signed_open(const void *data, size_t len, const void **body, size_t *blen);
+ * for subjects whose messages carry no token: [mac, body], the mac over the subject
+ * and the body (a message is good on its own subject only). open: 0 with body
+ * pointing into data; BAD_REQUEST when no node of the cluster signed it. */
+int hoso__signed_wrap(const char *subject, const void *body, size_t len, msgpack_sbuffer *out);
+int hoso__signed_open(const char *subject, const void *data, size_t len, const void **body, size_t *blen);
 
 /* events.c: the cluster's consumers (portal mirror, webhooks) under leases. */
 /* An event on the wire (the stream, hoso.sink.<shard>): a map of 9 + extra pairs, the

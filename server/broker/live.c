@@ -54,10 +54,11 @@ static void agency_token(const char *in, char *out, size_t n)
 void hoso__live_publish(const hoso_event *ev, size_t n)
 {
     natsConnection *nc = hoso__broker_conn();
-    msgpack_sbuffer sb;
+    msgpack_sbuffer sb, sig;
     msgpack_packer pk;
     char subj[128], tok[64];
     msgpack_sbuffer_init(&sb);
+    msgpack_sbuffer_init(&sig);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     for (size_t i = 0; i < n; i++) {
         const hoso_event *e = &ev[i];
@@ -68,7 +69,10 @@ void hoso__live_publish(const hoso_event *ev, size_t n)
         msgpack_pack_bin(&pk, e->body_len);
         msgpack_pack_bin_body(&pk, e->body, e->body_len);
         snprintf(subj, sizeof subj, "hoso.live.%s", e->owner);
-        natsConnection_Publish(nc, subj, sb.data, (int)sb.size);
+        /* Signed: a phone sees only what a node of the cluster committed. */
+        sig.size = 0;
+        hoso__signed_wrap(subj, sb.data, sb.size, &sig);
+        natsConnection_Publish(nc, subj, sig.data, (int)sig.size);
         if (e->agency[0] == '\0')
             continue;
         sb.size = 0;
@@ -81,10 +85,13 @@ void hoso__live_publish(const hoso_event *ev, size_t n)
         msgpack_pack_bin_body(&pk, e->body, e->body_len);
         agency_token(e->agency, tok, sizeof tok);
         snprintf(subj, sizeof subj, "hoso.live.agency.%s", tok);
-        natsConnection_Publish(nc, subj, sb.data, (int)sb.size);
+        sig.size = 0;
+        hoso__signed_wrap(subj, sb.data, sb.size, &sig);
+        natsConnection_Publish(nc, subj, sig.data, (int)sig.size);
     }
     atomic_fetch_add(&L.n_live_out, n);
     msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&sig);
 }
 
 /* hoso.feed.<shard>: {token, since, limit, epoch?} -> {err?, epoch, head, recovered,
@@ -212,10 +219,12 @@ static void on_live(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     const char *subj = natsMsg_GetSubject(msg);
     msgpack_unpacked u;
     hoso_event ev;
+    const void *data = NULL;
+    size_t len = 0;
     memset(&ev, 0, sizeof ev);
     msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), NULL) ==
-            MSGPACK_UNPACK_SUCCESS &&
+    if (hoso__signed_open(subj, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &data, &len) == 0 &&
+        msgpack_unpack_next(&u, data, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
         u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == (agency ? 5u : 3u)) {
         const msgpack_object *a = u.data.via.array.ptr, *body = &a[agency ? 4 : 2];
         int ok = a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&

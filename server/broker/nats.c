@@ -103,7 +103,7 @@ static struct broker {
     seq_slot seq[SEQ_SLOTS];
     /* counters */
     atomic_ullong n_forwarded, n_forward_unavailable, n_relayed, n_published, n_publish_errors, n_seq_reserved,
-        n_seq_conflicts;
+        n_seq_conflicts, n_unsigned;
     atomic_int connected;
 } B = {.plock = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
@@ -181,25 +181,27 @@ hoso_server *hoso__broker_server(void)
 /* ---------------------------------------------------------------------------------- */
 /* Signed messages between nodes */
 
-static void bus_mac(const void *body, size_t len, uint8_t mac[32])
+static void bus_mac(const char *subject, const void *body, size_t len, uint8_t mac[32])
 {
     static const char label[] = "hoso-bus:";
-    uint8_t *buf = malloc(sizeof label - 1 + len);
+    size_t sl = strlen(subject) + 1; /* with its NUL: the subject ends where the body starts */
+    uint8_t *buf = malloc(sizeof label - 1 + sl + len);
     if (buf == NULL) {
-        memset(mac, 0, 32);
+        randombytes_buf(mac, 32); /* matches nothing */
         return;
     }
     memcpy(buf, label, sizeof label - 1);
-    memcpy(buf + sizeof label - 1, body, len);
-    hoso_store_mac(hoso_server_store(B.srv), buf, sizeof label - 1 + len, mac);
+    memcpy(buf + sizeof label - 1, subject, sl);
+    memcpy(buf + sizeof label - 1 + sl, body, len);
+    hoso_store_mac(hoso_server_store(B.srv), buf, sizeof label - 1 + sl + len, mac);
     free(buf);
 }
 
-int hoso__signed_wrap(const void *body, size_t len, msgpack_sbuffer *out)
+int hoso__signed_wrap(const char *subject, const void *body, size_t len, msgpack_sbuffer *out)
 {
     uint8_t mac[32];
     msgpack_packer pk;
-    bus_mac(body, len, mac);
+    bus_mac(subject, body, len, mac);
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_bin(&pk, sizeof mac);
@@ -209,7 +211,7 @@ int hoso__signed_wrap(const void *body, size_t len, msgpack_sbuffer *out)
     return 0;
 }
 
-int hoso__signed_open(const void *data, size_t len, const void **body, size_t *blen)
+int hoso__signed_open(const char *subject, const void *data, size_t len, const void **body, size_t *blen)
 {
     msgpack_zone z;
     msgpack_object o;
@@ -220,7 +222,7 @@ int hoso__signed_open(const void *data, size_t len, const void **body, size_t *b
         o.via.array.size == 2 && o.via.array.ptr[0].type == MSGPACK_OBJECT_BIN &&
         o.via.array.ptr[0].via.bin.size == 32 && o.via.array.ptr[1].type == MSGPACK_OBJECT_BIN) {
         const msgpack_object *b = &o.via.array.ptr[1];
-        bus_mac(b->via.bin.ptr, b->via.bin.size, mac);
+        bus_mac(subject, b->via.bin.ptr, b->via.bin.size, mac);
         /* The body is the message's last bytes, whether the zone copied it or not. */
         if (sodium_memcmp(mac, o.via.array.ptr[0].via.bin.ptr, 32) == 0 && b->via.bin.size <= len) {
             *body = (const char *)data + len - b->via.bin.size;
@@ -229,6 +231,8 @@ int hoso__signed_open(const void *data, size_t len, const void **body, size_t *b
         }
     }
     msgpack_zone_destroy(&z);
+    if (rc != 0)
+        atomic_fetch_add(&B.n_unsigned, 1);
     return rc;
 }
 
@@ -1259,6 +1263,11 @@ void hoso_broker_metrics(msgpack_sbuffer *out)
                      (unsigned long long)(atomic_load(&B.out_head) > B.out_pos ? atomic_load(&B.out_head) - B.out_pos : 0),
                      (unsigned long long)atomic_load(&B.n_seq_reserved),
                      (unsigned long long)atomic_load(&B.n_seq_conflicts), atomic_load(&B.connected));
+    hoso_sbuf_printf(out,
+                     "# HELP hoso_cluster_unsigned_refused_total Messages on NATS that no node of the cluster signed "
+                     "(a client that is not a node, or another key), refused.\n"
+                     "# TYPE hoso_cluster_unsigned_refused_total counter\nhoso_cluster_unsigned_refused_total %llu\n",
+                     (unsigned long long)atomic_load(&B.n_unsigned));
     hoso__live_metrics(out);
     hoso__events_metrics(out);
 }

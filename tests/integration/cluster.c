@@ -415,6 +415,10 @@ static void test_refused_and_status(void)
         snprintf(url, sizeof url, "nats://127.0.0.1:%d", c.nats.port);
         if (natsConnection_ConnectTo(&nc, url) != NATS_OK)
             ht_fail("cannot reach nats-server at %s", url);
+        ht_conn mc;
+        ht_conn_init(&mc, c.node[0].port); /* shard 0's node */
+        double refused = ht_metric(&mc, "hoso_cluster_unsigned_refused_total"),
+               in = ht_metric(&mc, "hoso_cluster_live_received_total");
         const char *subjects[] = {"hoso.file.0", "hoso.sink.0"};
         for (size_t i = 0; i < 2; i++)
             for (int f = 0; f < 2; f++) {
@@ -427,6 +431,16 @@ static void test_refused_and_status(void)
                     ht_fail("%s took a request no node signed", subjects[i]);
                 natsMsg_Destroy(m);
             }
+        /* Live events too: a forged one reaches no hub, and the node counts it. */
+        natsConnection_Publish(nc, "hoso.live.agency.x", forged, (int)sizeof forged - 1);
+        natsConnection_Publish(nc, "hoso.live.agency.x", "\x95\x01\x01\xa1x\xa1x\xc4\x00", 9);
+        natsConnection_Flush(nc);
+        int64_t until = ht_mono_ms() + 5000;
+        while (ht_metric(&mc, "hoso_cluster_unsigned_refused_total") < refused + 6 && ht_mono_ms() < until)
+            usleep(50000);
+        EXPECT(ht_metric(&mc, "hoso_cluster_unsigned_refused_total") >= refused + 6); /* 4 requests, 2 events */
+        EXPECT(ht_metric(&mc, "hoso_cluster_live_received_total") == in);
+        ht_conn_close(&mc);
         natsConnection_Destroy(nc);
     }
     ht_server_kill9(&c.node[1]);
