@@ -9,7 +9,9 @@
 #   2. the cost of a hop: wrk on GET /v1/dossiers/{code} through the node that holds the
 #      citizen, and through the front node (forwarded over NATS and back);
 #   3. push when the WebSocket's node is not the account's: hoso-bench push with the
-#      citizens and the mover on the holding node, then both on the front node.
+#      citizens and the mover on the holding node, then both on the front node;
+#   4. the portal mirror under a lease catching up with the whole stream, against one
+#      node's mirror catching up with its own log (HOSO_BENCH_CLUSTER_MIRROR=0 skips it).
 #
 # Writes a markdown section to OUT.md (default: stdout). Everything listens on
 # 127.0.0.1, every wait is bounded, the temp dir goes on exit.
@@ -153,6 +155,94 @@ push() {
 push "$N1_URL" "the holding node" "$N1_PID"
 push "$EDGE_URL" "the front node" "$EDGE_PID"
 
+# ---- 4. the portal mirror under a lease --------------------------------------------
+# Both nodes again, now with the portal's settings: the portal consumer, never run in
+# this cluster, reads HOSO_EVENTS from its start, one node holding its lease, every
+# delivery run on the holding node (hoso.sink.<shard>), which calls the fake portal.
+# Then the same store as one node without --cluster, its mirror reading its own log.
+MIRROR_ROWS=""
+FAKE_PORTAL=$BUILD/tests/fake_portal
+portal_start() {
+	"$FAKE_PORTAL" --record "$TMP/portal-$1.jsonl" --port 0 >"$TMP/portal.port" 2>"$TMP/portal.log" &
+	PORTAL_PID=$!
+	_i=0
+	until grep -q '^port ' "$TMP/portal.port" 2>/dev/null; do
+		_i=$((_i + 1))
+		[ "$_i" -lt 100 ] || die "the fake portal did not start"
+		sleep 0.1
+	done
+	PPORT=$(sed -n 's/^port //p' "$TMP/portal.port")
+	PORTAL_ARGS="--portal-auth-url http://127.0.0.1:$PPORT/auth --portal-url http://127.0.0.1:$PPORT/api --portal-user mirror --portal-password mirror-pass --portal-agency 000.00.00.H29"
+}
+# mirror_row NAME SECONDS POSITIONS: a row from what the fake portal recorded.
+mirror_row() {
+	_calls=$(wc -l <"$TMP/portal-$4.jsonl" | tr -d ' ')
+	MIRROR_ROWS="$MIRROR_ROWS| $1 | $3 | $_calls | $2 | $(awk -v n="$3" -v s="$2" 'BEGIN { printf "%.0f", n / s }') | $(awk -v n="$_calls" -v s="$2" 'BEGIN { printf "%.0f", n / s }') |
+"
+}
+if [ "${HOSO_BENCH_CLUSTER_MIRROR:-1}" = 1 ] && [ -x "$FAKE_PORTAL" ]; then
+	echo "bench: cluster: the portal mirror under a lease reads the whole stream ..."
+	stop_pid "$EDGE_PID"
+	EDGE_PID=""
+	stop_pid "$HOSOD_PID"
+	HOSOD_PID=""
+	portal_start cluster
+	T0=$(date +%s.%N)
+	HOSOD_EXTRA="--cluster $TMP/cluster.json --node n1 $PORTAL_ARGS"
+	start_hosod 1 "$PIN0"
+	N1_PID=$HOSOD_PID
+	DATA=$TMP/edge1
+	HOSOD_EXTRA="--cluster $TMP/cluster.json --node edge1 $PORTAL_ARGS"
+	start_hosod 1 "$PIN0"
+	EDGE_PID=$HOSOD_PID
+	HOSOD_PID=$N1_PID
+	DATA=$DATA_N1
+	_i=0
+	while :; do
+		"$HOSOD" cluster status --cluster "$TMP/cluster.json" --json >"$TMP/status.json" 2>/dev/null || true
+		LAST=$(jq -r '.stream.last_seq // 0' "$TMP/status.json")
+		ACKED=$(jq -r '[.consumers[] | select(.name == "portal") | .acknowledged][0] // 0' "$TMP/status.json")
+		HOLDER=$(jq -r '[.consumers[] | select(.name == "portal") | .holder][0] // "-"' "$TMP/status.json")
+		[ "$LAST" -gt 0 ] && [ "$ACKED" = "$LAST" ] && break
+		_i=$((_i + 1))
+		[ "$_i" -lt 3000 ] || die "the portal mirror did not reach the stream's end in 600 s ($ACKED of $LAST)"
+		sleep 0.2
+	done
+	T1=$(date +%s.%N)
+	MIRROR_S=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
+	mirror_row "cluster: lease held by $HOLDER, each delivery run on n1 over NATS" "$MIRROR_S" "$LAST" cluster
+	stop_pid "$PORTAL_PID"
+	stop_pid "$EDGE_PID"
+	EDGE_PID=""
+	stop_pid "$HOSOD_PID"
+	HOSOD_PID=""
+	# One node, the same store, its own log (its mirror never ran here either).
+	portal_start single
+	T0=$(date +%s.%N)
+	HOSOD_EXTRA="$PORTAL_ARGS"
+	start_hosod 1 "$PIN0"
+	ADMIN_TOKEN=$(curl -fsS --max-time 5 -H 'Content-Type: application/json' \
+		-d "{\"username\":\"admin\",\"password\":\"$ADMIN_PASS\"}" "$URL/v1/auth/login" | jq -r .token)
+	_i=0
+	while :; do
+		_st=$(curl -fsS --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" "$URL/v1/admin/mirror" 2>/dev/null || true)
+		_cur=$(printf '%s' "$_st" | jq -r '.cursor // 0' 2>/dev/null || echo 0)
+		_head=$(printf '%s' "$_st" | jq -r '.head // 0' 2>/dev/null || echo 0)
+		[ "$_head" -gt 0 ] && [ "$_cur" = "$_head" ] && break
+		_i=$((_i + 1))
+		[ "$_i" -lt 3000 ] || die "the single node's mirror did not reach its log's end in 600 s ($_cur of $_head)"
+		sleep 0.2
+	done
+	T1=$(date +%s.%N)
+	MIRROR_S=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
+	mirror_row "one node, its own log" "$MIRROR_S" "$_head" single
+	stop_pid "$PORTAL_PID"
+	PORTAL_PID=""
+else
+	MIRROR_ROWS="| skipped (HOSO_BENCH_CLUSTER_MIRROR=0 or no fake_portal) | | | | | |
+"
+fi
+
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
 	cat <<EOF
@@ -186,6 +276,16 @@ node; latency from each move's scheduled send to its receipt.
 | through | subscribers | deliveries | p50 ms | p99 ms | max ms | missing | duplicates | feed seq gaps / repeats |
 |---|---|---|---|---|---|---|---|---|
 $PUSH_ROWS
+The portal mirror catching up: both nodes restarted with the settings of
+tests/support/fake_portal; the portal consumer, never run, reads the whole stream under
+its lease (positions: every event, most of them a dossier's), each delivery run on the
+node of the dossier, and the fake portal records each call it took. Then the same store
+as one node without \`--cluster\`, its mirror reading its own log. Time from the start
+of the nodes to the last position acknowledged (\`--portal-inflight\` 16, the default).
+
+| mirror | positions | portal calls recorded | seconds | positions/s | calls/s |
+|---|---|---|---|---|---|
+$MIRROR_ROWS
 EOF
 } >"$TMP/cluster.md"
 if [ "$OUT" = "-" ]; then
