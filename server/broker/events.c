@@ -45,6 +45,7 @@
 #define QUEUE_MAX 2048        /* events fetched ahead of the engine */
 #define SINK_TIMEOUT_MS 30000 /* a delivery on another node (the portal's own timeout is 10 s) */
 #define MAX_SOURCES 4
+#define SINK_MAX_AGE_MS 60000 /* a delivery asked longer ago than this is not run (a replay) */
 
 typedef struct acked {
     uint64_t seq;
@@ -62,11 +63,14 @@ typedef struct fetched {
  * lease (broker thread). */
 typedef struct jsource {
     char name[32];
+    char consumer[64];      /* this node's durable consumer: <name>_<node> */
     int from_head;
     natsSubscription *sub;
     pthread_t fetcher;
     int fetching;
     atomic_int fetch_stop;
+    uint64_t next_pos;      /* fetch thread: the position the next event must have */
+    atomic_int gap;         /* events went missing in transit: read again from the cursor */
     pthread_mutex_t qlock;
     fetched *q;        /* ring of QUEUE_MAX */
     size_t qfirst, qcount;
@@ -77,9 +81,10 @@ typedef struct jsource {
                                     that could not renew stops before another may start */
     int held;
     uint64_t rev, seen_rev;
+    _Atomic uint64_t token;  /* the lease's revision: the fencing token of deliveries */
     int64_t seen_at, renewed_at;
     char holder[33];
-    int warned;
+    char prev_consumer[64];  /* the last holder's durable consumer (from the record) */
 } jsource;
 
 static struct {
@@ -91,7 +96,7 @@ static struct {
     pthread_t leaser;
     int leasing;
     atomic_int stop;
-    _Atomic unsigned n_takeovers, n_remote_runs;
+    _Atomic unsigned n_takeovers, n_remote_runs, n_already;
 } E = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int64_t mono_ms(void)
@@ -215,17 +220,24 @@ static void queue_clear(jsource *j)
 
 /* Pulls the consumer's events ahead of the engine, as they come (long polls of
  * FETCH_WAIT_MS), and wakes the engine when there are new ones. */
+static int fresh(const jsource *j)
+{
+    return mono_ms() < atomic_load(&j->fresh_until);
+}
+
 static void *fetch_main(void *arg)
 {
     jsource *j = arg;
-    while (!atomic_load(&j->fetch_stop)) {
+    while (!atomic_load(&j->fetch_stop) && !atomic_load(&j->gap)) {
         natsMsgList list = {NULL, 0};
         jsFetchRequest fr;
         size_t room;
         pthread_mutex_lock(&j->qlock);
         room = QUEUE_MAX - j->qcount;
         pthread_mutex_unlock(&j->qlock);
-        if (room < FETCH_MAX || !connected()) {
+        /* Nothing is pulled for a lease not known to be ours: the events would be
+         * delivered to this node, and the next holder would not see them. */
+        if (room < FETCH_MAX || !connected() || !fresh(j)) {
             usleep(20000);
             continue;
         }
@@ -234,11 +246,10 @@ static void *fetch_main(void *arg)
         fr.Expires = (int64_t)FETCH_WAIT_MS * 1000000;
         natsStatus s = natsSubscription_FetchRequest(&list, j->sub, &fr);
         if (s != NATS_OK && list.Count == 0) {
-            if (s != NATS_TIMEOUT && s != NATS_NOT_FOUND)
-                usleep(100000); /* NATS away: its reconnect is what to wait for */
+            usleep(s == NATS_TIMEOUT ? 0 : 100000); /* NATS away, or the consumer gone */
             continue;
         }
-        for (int i = 0; i < list.Count; i++) {
+        for (int i = 0; i < list.Count && !atomic_load(&j->gap); i++) {
             natsMsg *m = list.Msgs[i];
             jsMsgMetaData *meta = NULL;
             if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
@@ -247,6 +258,17 @@ static void *fetch_main(void *arg)
             if (pos + meta->NumPending > atomic_load(&j->head))
                 atomic_store(&j->head, pos + meta->NumPending);
             jsMsgMetaData_Destroy(meta);
+            if (pos < j->next_pos)
+                continue; /* delivered again */
+            if (pos > j->next_pos) {
+                /* The stream has no holes: events sent to this node never arrived (a
+                 * connection lost mid-batch). Acknowledging past them would lose them. */
+                hoso_log(HOSO_LOG_WARN, "cluster: the %s consumer got position %" PRIu64 " where %" PRIu64
+                         " was next; reading again from the cursor", j->name, pos, j->next_pos);
+                atomic_store(&j->gap, 1);
+                break;
+            }
+            j->next_pos = pos + 1;
             pthread_mutex_lock(&j->qlock);
             fetched *f = &j->q[(j->qfirst + j->qcount) % QUEUE_MAX];
             from_stream(m, pos, &f->e);
@@ -260,27 +282,104 @@ static void *fetch_main(void *arg)
     return NULL;
 }
 
+static void stop_fetching(jsource *j)
+{
+    if (j->fetching) {
+        atomic_store(&j->fetch_stop, 1);
+        pthread_join(j->fetcher, NULL); /* within a pull's wait */
+        j->fetching = 0;
+    }
+    if (j->sub != NULL)
+        natsSubscription_Destroy(j->sub);
+    j->sub = NULL;
+    queue_clear(j);
+}
+
+/* This node's durable consumer, made afresh to deliver from right after cur (the last
+ * holder's is removed: its node may still pull from it, and must get nothing), and the
+ * fetch thread. */
+static int open_consumer(jsource *j, uint64_t cur)
+{
+    jsCtx *js = hoso__broker_js();
+    jsConsumerInfo *ci = NULL;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s;
+    const char *olds[] = {j->prev_consumer, j->consumer};
+    for (size_t i = 0; i < 2; i++)
+        if (olds[i][0] != '\0' && js_DeleteConsumer(js, STREAM, olds[i], NULL, &jerr) != NATS_OK &&
+            jerr != JSConsumerNotFoundErr)
+            return HOSO_EUNAVAILABLE;
+    if (js_GetStreamInfo(&si, js, STREAM, NULL, &jerr) != NATS_OK)
+        return HOSO_EUNAVAILABLE;
+    /* Events older than the stream keeps (90 days) are gone: from its first. */
+    j->next_pos = cur + 1 > si->State.FirstSeq ? cur + 1 : si->State.FirstSeq;
+    jsStreamInfo_Destroy(si);
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = j->consumer;
+    cc.FilterSubject = "hoso.ev.>";
+    cc.AckPolicy = js_AckAll;
+    cc.AckWait = (int64_t)600 * 1000000000LL; /* the holder acknowledges; redeliveries only churn */
+    cc.MaxAckPending = 4 * RING;
+    cc.MaxDeliver = -1;
+    cc.DeliverPolicy = js_DeliverByStartSequence;
+    cc.OptStartSeq = j->next_pos > 0 ? j->next_pos : 1;
+    if ((s = js_AddConsumer(&ci, js, STREAM, &cc, NULL, &jerr)) != NATS_OK) {
+        hoso_log(HOSO_LOG_WARN, "cluster: cannot create the consumer %s: %s (%d)", j->consumer, natsStatus_GetText(s),
+                 (int)jerr);
+        return HOSO_EUNAVAILABLE;
+    }
+    jsConsumerInfo_Destroy(ci);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = STREAM;
+    so.Consumer = j->consumer;
+    if ((s = js_PullSubscribe(&j->sub, js, "hoso.ev.>", j->consumer, NULL, &so, &jerr)) != NATS_OK) {
+        hoso_log(HOSO_LOG_WARN, "cluster: cannot read the consumer %s: %s (%d)", j->consumer, natsStatus_GetText(s),
+                 (int)jerr);
+        j->sub = NULL;
+        return HOSO_EUNAVAILABLE;
+    }
+    queue_clear(j);
+    atomic_store(&j->gap, 0);
+    atomic_store(&j->fetch_stop, 0);
+    if (pthread_create(&j->fetcher, NULL, fetch_main, j) != 0) {
+        natsSubscription_Destroy(j->sub);
+        j->sub = NULL;
+        return HOSO_EINTERNAL;
+    }
+    j->fetching = 1;
+    return 0;
+}
+
 static int src_begin(void *ctx, uint64_t *cursor)
 {
     jsource *j = ctx;
     jsCtx *js = hoso__broker_js();
-    jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     uint64_t cur = atomic_load(&j->hint);
-    int exists = 0;
+    int known = cur > 0, rc;
     if (!connected())
         return HOSO_EUNAVAILABLE;
-    natsStatus s = js_GetConsumerInfo(&ci, js, STREAM, j->name, NULL, &jerr);
-    if (s == NATS_OK) {
-        exists = 1;
-        if (ci->AckFloor.Stream > cur)
-            cur = ci->AckFloor.Stream;
-        jsConsumerInfo_Destroy(ci);
-        ci = NULL;
-    } else if (s != NATS_NOT_FOUND) {
-        return HOSO_EUNAVAILABLE;
+    /* Where the last holder (or this node, before) stands: the higher of what its
+     * consumer acknowledged and what the lease record says. */
+    const char *names[] = {j->prev_consumer, j->consumer};
+    for (size_t i = 0; i < 2; i++) {
+        jsConsumerInfo *ci = NULL;
+        if (names[i][0] == '\0')
+            continue;
+        natsStatus s = js_GetConsumerInfo(&ci, js, STREAM, names[i], NULL, &jerr);
+        if (s == NATS_OK) {
+            known = 1;
+            if (ci->AckFloor.Stream > cur)
+                cur = ci->AckFloor.Stream;
+            jsConsumerInfo_Destroy(ci);
+        } else if (s != NATS_NOT_FOUND) {
+            return HOSO_EUNAVAILABLE;
+        }
     }
-    if (!exists && cur == 0 && j->from_head) {
+    if (!known && j->from_head) {
         /* Never run in this cluster: from the stream's end, as a new consumer of a
          * node's log starts at its head. */
         jsStreamInfo *si = NULL;
@@ -289,48 +388,12 @@ static int src_begin(void *ctx, uint64_t *cursor)
         cur = si->State.LastSeq;
         jsStreamInfo_Destroy(si);
     }
-    /* Started again right after the cursor: what the last holder fetched and did not
-     * acknowledge comes first, in order. */
-    if (exists && js_DeleteConsumer(js, STREAM, j->name, NULL, &jerr) != NATS_OK && jerr != JSConsumerNotFoundErr)
-        return HOSO_EUNAVAILABLE;
-    jsConsumerConfig cc;
-    jsConsumerConfig_Init(&cc);
-    cc.Durable = j->name;
-    cc.FilterSubject = "hoso.ev.>";
-    cc.AckPolicy = js_AckAll;
-    cc.AckWait = (int64_t)600 * 1000000000LL; /* the holder acknowledges; redeliveries only churn */
-    cc.MaxAckPending = 4 * RING;
-    cc.MaxDeliver = -1;
-    if (cur > 0) {
-        cc.DeliverPolicy = js_DeliverByStartSequence;
-        cc.OptStartSeq = cur + 1;
-    } else {
-        cc.DeliverPolicy = js_DeliverAll;
-    }
-    if ((s = js_AddConsumer(&ci, js, STREAM, &cc, NULL, &jerr)) != NATS_OK) {
-        hoso_log(HOSO_LOG_WARN, "cluster: cannot create the consumer %s: %s (%d)", j->name, natsStatus_GetText(s), (int)jerr);
-        return HOSO_EUNAVAILABLE;
-    }
-    jsConsumerInfo_Destroy(ci);
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = STREAM;
-    so.Consumer = j->name;
-    if ((s = js_PullSubscribe(&j->sub, js, "hoso.ev.>", j->name, NULL, &so, &jerr)) != NATS_OK) {
-        hoso_log(HOSO_LOG_WARN, "cluster: cannot read the consumer %s: %s (%d)", j->name, natsStatus_GetText(s), (int)jerr);
-        j->sub = NULL;
-        return HOSO_EUNAVAILABLE;
-    }
+    stop_fetching(j);
+    ring_clear(j);
+    if ((rc = open_consumer(j, cur)) != 0)
+        return rc;
     atomic_store(&j->committed, cur);
     atomic_store(&j->head, cur);
-    queue_clear(j);
-    atomic_store(&j->fetch_stop, 0);
-    if (pthread_create(&j->fetcher, NULL, fetch_main, j) != 0) {
-        natsSubscription_Destroy(j->sub);
-        j->sub = NULL;
-        return HOSO_EINTERNAL;
-    }
-    j->fetching = 1;
     *cursor = cur;
     return 0;
 }
@@ -339,10 +402,18 @@ static int src_read(void *ctx, uint64_t after, size_t limit, int (*fn)(void *fct
 {
     jsource *j = ctx;
     int rc = 0;
-    if (!j->fetching)
+    if (!j->fetching && !atomic_load(&j->gap))
         return HOSO_EUNAVAILABLE;
-    if (mono_ms() >= atomic_load(&j->fresh_until))
+    if (!fresh(j))
         return 0; /* the lease is not known to be ours any more: start nothing new */
+    if (atomic_load(&j->gap)) {
+        /* From the last committed position again: what the window holds past it is
+         * passed over (pos <= after), what went missing comes. The old reply subjects
+         * go: they would acknowledge by the old consumer's sequence numbers. */
+        stop_fetching(j);
+        ring_clear(j);
+        return open_consumer(j, atomic_load(&j->committed));
+    }
     pthread_mutex_lock(&j->qlock);
     for (size_t n = 0; j->qcount > 0 && n < limit && rc == 0; j->qcount--, j->qfirst = (j->qfirst + 1) % QUEUE_MAX) {
         fetched *f = &j->q[j->qfirst];
@@ -389,7 +460,7 @@ static int src_commit(void *ctx, uint64_t pos)
     jsource *j = ctx;
     acked *a = &j->ring[pos % RING];
     if (a->seq != pos || a->reply == NULL)
-        return HOSO_ENOT_FOUND; /* not read by this holder: the next cursor is */
+        return 0; /* not read through this consumer (before a restart of it): a later one is */
     /* AckAll: everything up to pos. Not waited for (the engine's loop runs deliveries
      * too): a lost acknowledgement is made good by the next one, and the lease record
      * carries the cursor as well. */
@@ -402,16 +473,13 @@ static int src_commit(void *ctx, uint64_t pos)
 static void src_end(void *ctx)
 {
     jsource *j = ctx;
-    if (j->fetching) {
-        atomic_store(&j->fetch_stop, 1);
-        pthread_join(j->fetcher, NULL); /* within a pull's wait */
-        j->fetching = 0;
-    }
-    if (j->sub != NULL)
-        natsSubscription_Destroy(j->sub); /* bound to the durable consumer: it stays */
-    j->sub = NULL;
-    queue_clear(j);
+    stop_fetching(j); /* the durable consumer stays: the next holder reads its floor */
     ring_clear(j);
+}
+
+static int src_fresh(void *ctx)
+{
+    return fresh(ctx);
 }
 
 static int make_source(const char *name, int from_head, hoso_source *out)
@@ -426,6 +494,7 @@ static int make_source(const char *name, int from_head, hoso_source *out)
     }
     pthread_mutex_init(&j->qlock, NULL);
     snprintf(j->name, sizeof j->name, "%s", name);
+    snprintf(j->consumer, sizeof j->consumer, "%s_%s", name, hoso__broker_me()->id);
     j->from_head = from_head;
     pthread_mutex_lock(&E.lock);
     if (E.n == MAX_SOURCES) {
@@ -437,7 +506,7 @@ static int make_source(const char *name, int from_head, hoso_source *out)
     }
     E.src[E.n++] = j;
     pthread_mutex_unlock(&E.lock);
-    *out = (hoso_source){j, src_head, src_read, src_get, src_begin, src_commit, src_end};
+    *out = (hoso_source){j, src_head, src_read, src_get, src_begin, src_commit, src_end, src_fresh};
     return 0;
 }
 
@@ -462,6 +531,7 @@ typedef struct rreply {
 
 typedef struct rsink {
     char name[32];
+    struct jsource *src; /* the source of the same name: its lease's revision */
     char inbox[96];
     natsSubscription *sub;
     rjob *flight;
@@ -479,15 +549,21 @@ static void on_sink_reply(natsConnection *nc, natsSubscription *sub, natsMsg *ms
     if (r != NULL && dot != NULL) {
         r->id = strtoull(dot + 1, NULL, 10);
         r->result = HOSO_SENT_RETRY;
+        const void *body = NULL;
+        size_t blen = 0;
         if (natsMsg_IsNoResponders(msg)) {
             snprintf(r->why, sizeof r->why, "the node of this dossier's shard is down (no responders)");
+        } else if (hoso__signed_open(natsMsg_GetSubject(msg), natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
+                                     &body, &blen) != 0) {
+            /* Not from a node: not an answer (the deadline answers for a lost one). */
+            free(r);
+            natsMsg_Destroy(msg);
+            return;
         } else {
             msgpack_unpacked u;
             size_t off = 0;
             msgpack_unpacked_init(&u);
-            if (msgpack_unpack_next(&u, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &off) ==
-                    MSGPACK_UNPACK_SUCCESS &&
-                u.data.type == MSGPACK_OBJECT_MAP) {
+            if (msgpack_unpack_next(&u, body, blen, &off) == MSGPACK_UNPACK_SUCCESS && u.data.type == MSGPACK_OBJECT_MAP) {
                 uint64_t res = map_u64(&u.data, "r");
                 r->result = res <= HOSO_SENT_REFUSED ? (int)res : HOSO_SENT_RETRY;
                 r->retry_after_ms = map_i64(&u.data, "ra");
@@ -537,10 +613,22 @@ static void rs_send(void *ctx, hoso_job *job)
     snprintf(reply, sizeof reply, "%s.%" PRIu64, rs->inbox, f->id);
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    hoso__event_pack(&pk, &job->e, job->e.node_seq, job->e.shard, 3);
+    if (rs->src == NULL) {
+        pthread_mutex_lock(&E.lock);
+        for (unsigned i = 0; i < E.n; i++)
+            if (strcmp(E.src[i]->name, rs->name) == 0)
+                rs->src = E.src[i];
+        pthread_mutex_unlock(&E.lock);
+    }
+    hoso__event_pack(&pk, &job->e, job->e.node_seq, job->e.shard, 5);
     hoso_pack_kcstr(&pk, "consumer", rs->name);
     hoso_pack_kint(&pk, "attempt", job->attempt);
     hoso_pack_kint(&pk, "pos", (int64_t)job->e.seq);
+    /* The fencing token: a node that took the lease over has a higher one, and the
+     * shard's node runs nothing for a lower one after it saw the higher. */
+    hoso_pack_cstr(&pk, "lease");
+    msgpack_pack_uint64(&pk, rs->src != NULL ? atomic_load(&rs->src->token) : 0);
+    hoso_pack_kint(&pk, "at", hoso_now_ms());
     msgpack_sbuffer signed_;
     msgpack_sbuffer_init(&signed_);
     hoso__signed_wrap(subj, sb.data, sb.size, &signed_);
@@ -607,8 +695,12 @@ static void rs_stop(void *ctx)
 static void rs_free(void *ctx)
 {
     rsink *rs = ctx;
-    if (rs->sub != NULL)
+    if (rs->sub != NULL) {
+        /* An answer being handled on a NATS thread finishes before rs goes. */
+        if (natsSubscription_Drain(rs->sub) == NATS_OK)
+            natsSubscription_WaitForDrainCompletion(rs->sub, 2000);
         natsSubscription_Destroy(rs->sub);
+    }
     rs_stop(rs);
     pthread_mutex_destroy(&rs->lock);
     free(rs);
@@ -648,9 +740,76 @@ const hoso_engine_cluster hoso_broker_engine_hooks = {make_source, make_remote_s
 /* ---------------------------------------------------------------------------------- */
 /* The shard node's side: hoso.sink.<shard> runs a delivery with this node's sink */
 
+/* What this node delivered last, per consumer and dossier: the seq of the dossier's
+ * event in this node's log. A holder that took the lease over sends again what came
+ * after the last acknowledged position, and some of it was delivered already: sent
+ * again, an older status would reach the portal after a newer one. A bounded cache
+ * (direct-mapped: a dossier it forgot is simply sent again). */
+#define DONE_SLOTS 16384
+typedef struct done_slot {
+    char code[64];
+    uint64_t seq;
+} done_slot;
+static struct {
+    pthread_mutex_t lock;
+    char name[MAX_SOURCES][32];
+    done_slot *slots[MAX_SOURCES];
+} D = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static done_slot *done_at(const char *name, const char *code)
+{
+    size_t k = 0;
+    for (; k < MAX_SOURCES && D.name[k][0] != '\0' && strcmp(D.name[k], name) != 0; k++)
+        ;
+    if (k == MAX_SOURCES)
+        return NULL;
+    if (D.name[k][0] == '\0') {
+        if ((D.slots[k] = calloc(DONE_SLOTS, sizeof(done_slot))) == NULL)
+            return NULL;
+        snprintf(D.name[k], sizeof D.name[k], "%s", name);
+    }
+    uint32_t h = 2166136261u;
+    for (const char *p = code; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return &D.slots[k][h % DONE_SLOTS];
+}
+
+/* 1 when event seq of dossier code was delivered already (or a later one was). */
+static int done_before(const char *name, const char *code, uint64_t seq)
+{
+    int yes = 0;
+    pthread_mutex_lock(&D.lock);
+    done_slot *d = code[0] != '\0' ? done_at(name, code) : NULL;
+    yes = d != NULL && strcmp(d->code, code) == 0 && d->seq >= seq;
+    pthread_mutex_unlock(&D.lock);
+    return yes;
+}
+
+static void done_now(const char *name, const char *code, uint64_t seq)
+{
+    pthread_mutex_lock(&D.lock);
+    done_slot *d = code[0] != '\0' ? done_at(name, code) : NULL;
+    if (d != NULL && (strcmp(d->code, code) != 0 || d->seq < seq)) {
+        snprintf(d->code, sizeof d->code, "%s", code);
+        d->seq = seq;
+    }
+    pthread_mutex_unlock(&D.lock);
+}
+
+typedef struct exec_ctx {
+    char *reply;
+    char name[32];
+    char code[64];
+    uint64_t seq;
+} exec_ctx;
+
 static void exec_done(void *ctx, hoso_sent result, int64_t retry_after_ms, const char *reason)
 {
-    char *reply = ctx;
+    exec_ctx *x = ctx;
+    char *reply = x->reply;
+    if (result == HOSO_SENT_OK)
+        done_now(x->name, x->code, x->seq);
+    free(x);
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
@@ -659,10 +818,41 @@ static void exec_done(void *ctx, hoso_sent result, int64_t retry_after_ms, const
     hoso_pack_kint(&pk, "r", result);
     hoso_pack_kint(&pk, "ra", retry_after_ms);
     hoso_pack_kcstr(&pk, "why", reason != NULL ? reason : "");
-    if (hoso__broker_conn() != NULL)
-        natsConnection_Publish(hoso__broker_conn(), reply, sb.data, (int)sb.size);
+    if (hoso__broker_conn() != NULL) {
+        msgpack_sbuffer sig;
+        msgpack_sbuffer_init(&sig);
+        hoso__signed_wrap(reply, sb.data, sb.size, &sig);
+        natsConnection_Publish(hoso__broker_conn(), reply, sig.data, (int)sig.size);
+        msgpack_sbuffer_destroy(&sig);
+    }
     msgpack_sbuffer_destroy(&sb);
     free(reply);
+}
+
+/* 1 unless a delivery of consumer name with a higher token was seen here: the node
+ * that asked lost the lease to the one that sent the higher. */
+static int token_current(const char *name, uint64_t token)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct {
+        char name[32];
+        uint64_t token;
+    } seen[MAX_SOURCES];
+    int ok = 1;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < MAX_SOURCES; i++) {
+        if (seen[i].name[0] == '\0')
+            snprintf(seen[i].name, sizeof seen[i].name, "%s", name);
+        if (strcmp(seen[i].name, name) != 0)
+            continue;
+        if (token < seen[i].token)
+            ok = 0;
+        else
+            seen[i].token = token;
+        break;
+    }
+    pthread_mutex_unlock(&lock);
+    return ok;
 }
 
 static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -680,17 +870,38 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     int is_signed = hoso__signed_open(natsMsg_GetSubject(msg), natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &body, &blen) == 0;
     if (reply != NULL && is_signed && msgpack_unpack_next(&u, body, blen, &off) == MSGPACK_UNPACK_SUCCESS &&
         hoso__event_unpack(&u.data, &e) == 0 && (map_str(&u.data, "consumer", name, sizeof name), name[0] != '\0')) {
-        char *ctx = strdup(reply);
-        atomic_fetch_add(&E.n_remote_runs, 1);
-        if (ctx == NULL || hoso_engine_exec(name, &e, (unsigned)map_u64(&u.data, "attempt"), exec_done, ctx) != 0) {
-            if (ctx != NULL)
+        exec_ctx *ctx = calloc(1, sizeof(*ctx));
+        int64_t at = map_i64(&u.data, "at"), age = hoso_now_ms() - at;
+        if (ctx != NULL && (ctx->reply = strdup(reply)) == NULL) {
+            free(ctx);
+            ctx = NULL;
+        }
+        if (ctx != NULL) {
+            snprintf(ctx->name, sizeof ctx->name, "%s", name);
+            snprintf(ctx->code, sizeof ctx->code, "%s", e.code);
+            ctx->seq = e.seq;
+        }
+        if (ctx == NULL) {
+            /* out of memory: the holder's deadline answers */
+        } else if (age > SINK_MAX_AGE_MS || age < -SINK_MAX_AGE_MS) {
+            exec_done(ctx, HOSO_SENT_RETRY, 0, "a delivery asked too long ago (or clocks apart): not run");
+        } else if (!token_current(name, map_u64(&u.data, "lease"))) {
+            exec_done(ctx, HOSO_SENT_RETRY, 0, "another node holds the lease now");
+        } else if (done_before(name, e.code, e.seq)) {
+            atomic_fetch_add(&E.n_already, 1);
+            exec_done(ctx, HOSO_SENT_OK, 0, NULL); /* delivered before a takeover */
+        } else {
+            atomic_fetch_add(&E.n_remote_runs, 1);
+            if (hoso_engine_exec(name, &e, (unsigned)map_u64(&u.data, "attempt"), exec_done, ctx) != 0)
                 exec_done(ctx, HOSO_SENT_RETRY, 0, "the node of this dossier is stopping");
         }
     } else if (reply != NULL) {
-        char *ctx = strdup(reply);
-        if (ctx != NULL)
+        exec_ctx *ctx = calloc(1, sizeof(*ctx));
+        if (ctx != NULL && (ctx->reply = strdup(reply)) != NULL)
             exec_done(ctx, HOSO_SENT_REFUSED, 0,
                       is_signed ? "not an event this node can deliver" : "not signed by a node of the cluster");
+        else
+            free(ctx);
     }
     msgpack_unpacked_destroy(&u);
     natsMsg_Destroy(msg);
@@ -723,25 +934,31 @@ static void lease_key(const jsource *j, char *key, size_t n)
     snprintf(key, n, "lease.%s", j->name);
 }
 
-static void got(jsource *j, uint64_t rev, const char *was, uint64_t cursor)
+/* The lease is this node's, at revision rev, as of sent (when the write that proved it
+ * left: the fence counts from there, so a slow answer does not stretch it past the
+ * time another node waits). Every renewal tells the engine again: a word lost while it
+ * started is not lost for good. */
+static void got(jsource *j, uint64_t rev, int64_t sent, const char *was, uint64_t cursor, const char *consumer)
 {
-    int64_t now = mono_ms();
     j->rev = j->seen_rev = rev;
-    j->renewed_at = j->seen_at = now;
-    atomic_store(&j->fresh_until, now + LEASE_FENCE_MS);
-    if (j->held)
-        return;
-    j->held = 1;
-    j->warned = 0;
-    atomic_store(&j->hint, cursor);
-    atomic_fetch_add(&E.n_takeovers, 1);
-    hoso_log(HOSO_LOG_INFO, "cluster: this node took the lease of the %s consumer%s%s", j->name,
-             was[0] ? " from " : "", was);
+    j->renewed_at = j->seen_at = sent;
+    atomic_store(&j->token, rev);
+    atomic_store(&j->fresh_until, sent + LEASE_FENCE_MS);
+    if (!j->held) {
+        j->held = 1;
+        atomic_store(&j->hint, cursor);
+        snprintf(j->prev_consumer, sizeof j->prev_consumer, "%s",
+                 consumer != NULL && strcmp(consumer, j->consumer) != 0 ? consumer : "");
+        atomic_fetch_add(&E.n_takeovers, 1);
+        hoso_log(HOSO_LOG_INFO, "cluster: this node took the lease of the %s consumer%s%s", j->name,
+                 was[0] ? " from " : "", was);
+    }
     hoso_engine_lease(j->name, 1);
 }
 
 static void lost(jsource *j, const char *why)
 {
+    atomic_store(&j->fresh_until, 0);
     if (!j->held)
         return;
     j->held = 0;
@@ -749,45 +966,56 @@ static void lost(jsource *j, const char *why)
     hoso_engine_lease(j->name, 0);
 }
 
-static void lease_tick(jsource *j, kvStore *kv, const char *me, int64_t now)
+/* A lease record: "<holder> <cursor> <consumer>", holder "-" once released. */
+static void parse_record(const char *v, char holder[33], unsigned long long *cur, char consumer[64])
 {
-    char key[64], mine[96], holder[33] = "";
+    holder[0] = consumer[0] = '\0';
+    *cur = 0;
+    if (v != NULL)
+        sscanf(v, "%32s %llu %63s", holder, cur, consumer);
+    if (strcmp(holder, "-") == 0)
+        holder[0] = '\0';
+}
+
+static void lease_tick(jsource *j, kvStore *kv, const char *me)
+{
+    char key[64], mine[160], holder[33], consumer[64];
     unsigned long long cur = 0;
     kvEntry *e = NULL;
     uint64_t rev = 0, nrev = 0;
     lease_key(j, key, sizeof key);
-    snprintf(mine, sizeof mine, "%s %" PRIu64, me, (uint64_t)atomic_load(&j->committed));
+    snprintf(mine, sizeof mine, "%s %" PRIu64 " %s", me, (uint64_t)atomic_load(&j->committed), j->consumer);
     natsStatus s = kvStore_Get(&e, kv, key);
+    int64_t now = mono_ms(); /* after the read: what it saw is this recent */
     if (s != NATS_OK && s != NATS_NOT_FOUND) {
         if (j->held && now - j->renewed_at >= LEASE_FENCE_MS)
             lost(j, "NATS cannot be reached to renew it");
         return;
     }
+    parse_record(e != NULL ? kvEntry_ValueString(e) : NULL, holder, &cur, consumer);
     if (e != NULL) {
         rev = kvEntry_Revision(e);
-        if (kvEntry_ValueString(e) != NULL)
-            sscanf(kvEntry_ValueString(e), "%32s %llu", holder, &cur);
         kvEntry_Destroy(e);
     }
     if (holder[0] == '\0') {
         /* Free (never taken, or released by a node that stopped). */
         s = rev == 0 ? kvStore_CreateString(&nrev, kv, key, mine) : kvStore_UpdateString(&nrev, kv, key, mine, rev);
         if (s == NATS_OK)
-            got(j, nrev, "", cur);
-        else if (j->held)
+            got(j, nrev, now, "", cur, consumer);
+        else
             lost(j, "another node took it");
         return;
     }
     if (strcmp(holder, me) == 0) {
         /* Ours (or ours from before a restart): renew it. */
         if (kvStore_UpdateString(&nrev, kv, key, mine, rev) == NATS_OK)
-            got(j, nrev, j->held ? "" : "its record, which named this node already (a lapse or a restart)", cur);
-        else if (j->held)
+            got(j, nrev, now, j->held ? "" : "its record, which named this node already (a lapse or a restart)", cur,
+                consumer);
+        else
             lost(j, "another node took it");
         return;
     }
-    if (j->held)
-        lost(j, "another node took it");
+    lost(j, "another node took it");
     if (rev != j->seen_rev || strcmp(holder, j->holder) != 0) {
         j->seen_rev = rev;
         j->seen_at = now;
@@ -799,7 +1027,7 @@ static void lease_tick(jsource *j, kvStore *kv, const char *me, int64_t now)
         if (kvStore_UpdateString(&nrev, kv, key, mine, rev) == NATS_OK) {
             char was[64];
             snprintf(was, sizeof was, "%s (silent for %" PRId64 " ms)", holder, now - j->seen_at);
-            got(j, nrev, was, cur);
+            got(j, nrev, now, was, cur, consumer);
         }
     }
 }
@@ -817,7 +1045,7 @@ static void *lease_main(void *arg)
             last = now;
             pthread_mutex_lock(&E.lock);
             for (unsigned i = 0; i < E.n; i++)
-                lease_tick(E.src[i], kv, hoso__broker_me()->id, now);
+                lease_tick(E.src[i], kv, hoso__broker_me()->id);
             pthread_mutex_unlock(&E.lock);
         }
         usleep(50000);
@@ -843,8 +1071,10 @@ void hoso__events_stop(void)
         uint64_t nrev;
         /* Released: the next node to look takes it at once, not after the lease's time. */
         if (j->held && kv != NULL && connected()) {
+            char rec[160];
             lease_key(j, key, sizeof key);
-            kvStore_UpdateString(&nrev, kv, key, "", j->rev);
+            snprintf(rec, sizeof rec, "- %" PRIu64 " %s", (uint64_t)atomic_load(&j->committed), j->consumer);
+            kvStore_UpdateString(&nrev, kv, key, rec, j->rev);
         }
         src_end(j);
         free(j->ring);
@@ -856,26 +1086,23 @@ void hoso__events_stop(void)
 }
 
 /* What `hosod cluster status` shows of a lease: holder and cursor ("" when free). */
-int hoso__lease_read(kvStore *kv, const char *name, char *holder, size_t n, uint64_t *cursor, uint64_t *rev)
+int hoso__lease_read(kvStore *kv, const char *name, char holder[33], char consumer[64], uint64_t *cursor,
+                     uint64_t *rev)
 {
     char key[64];
     kvEntry *e = NULL;
     unsigned long long cur = 0;
-    char h[33] = "";
     snprintf(key, sizeof key, "lease.%s", name);
     natsStatus s = kvStore_Get(&e, kv, key);
-    if (s == NATS_NOT_FOUND) {
-        snprintf(holder, n, "%s", "");
-        *cursor = *rev = 0;
+    holder[0] = consumer[0] = '\0';
+    *cursor = *rev = 0;
+    if (s == NATS_NOT_FOUND)
         return 0;
-    }
     if (s != NATS_OK)
         return HOSO_EUNAVAILABLE;
-    if (kvEntry_ValueString(e) != NULL)
-        sscanf(kvEntry_ValueString(e), "%32s %llu", h, &cur);
+    parse_record(kvEntry_ValueString(e), holder, &cur, consumer);
     *rev = kvEntry_Revision(e);
     kvEntry_Destroy(e);
-    snprintf(holder, n, "%s", h);
     *cursor = cur;
     return 0;
 }
@@ -900,6 +1127,9 @@ void hoso__events_metrics(msgpack_sbuffer *out)
                      "# HELP hoso_cluster_lease_takeovers_total Leases this node took (at start, or from a silent node).\n"
                      "# TYPE hoso_cluster_lease_takeovers_total counter\nhoso_cluster_lease_takeovers_total %u\n"
                      "# HELP hoso_cluster_deliveries_run_total Deliveries this node ran for the lease holder.\n"
-                     "# TYPE hoso_cluster_deliveries_run_total counter\nhoso_cluster_deliveries_run_total %u\n",
-                     atomic_load(&E.n_takeovers), atomic_load(&E.n_remote_runs));
+                     "# TYPE hoso_cluster_deliveries_run_total counter\nhoso_cluster_deliveries_run_total %u\n"
+                     "# HELP hoso_cluster_deliveries_already_done_total Deliveries asked again after a takeover that "
+                     "this node had made already (not sent twice).\n"
+                     "# TYPE hoso_cluster_deliveries_already_done_total counter\nhoso_cluster_deliveries_already_done_total %u\n",
+                     atomic_load(&E.n_takeovers), atomic_load(&E.n_remote_runs), atomic_load(&E.n_already));
 }

@@ -84,7 +84,54 @@ static int valid_id(const char *id)
 
 static void answer(const char *reply, msgpack_sbuffer *sb)
 {
-    natsConnection_Publish(hoso__broker_conn(), reply, sb->data, (int)sb->size);
+    msgpack_sbuffer sig;
+    msgpack_sbuffer_init(&sig);
+    hoso__signed_wrap(reply, sb->data, sb->size, &sig);
+    natsConnection_Publish(hoso__broker_conn(), reply, sig.data, (int)sig.size);
+    msgpack_sbuffer_destroy(&sig);
+}
+
+/* A file's bytes cross NATS sealed under a key of the cluster's (every node derives
+ * it from secret.key): nonce, then the box. */
+static void transit_key(uint8_t key[32])
+{
+    static const char label[] = "hoso-file-transit-key";
+    hoso_store_mac(hoso_server_store(hoso__broker_server()), label, sizeof label - 1, key);
+}
+
+static int seal(const uint8_t *pt, size_t n, uint8_t **out, size_t *outn)
+{
+    uint8_t key[32];
+    *outn = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + n;
+    if ((*out = malloc(*outn)) == NULL)
+        return HOSO_ENOMEM;
+    randombytes_buf(*out, crypto_secretbox_NONCEBYTES);
+    transit_key(key);
+    crypto_secretbox_easy(*out + crypto_secretbox_NONCEBYTES, pt, n, *out, key);
+    sodium_memzero(key, sizeof key);
+    return 0;
+}
+
+/* The plain bytes of a sealed piece into a new buffer; BAD_REQUEST when it was not
+ * sealed by a node of the cluster. */
+static int unseal(const void *in, size_t n, uint8_t **out, size_t *outn)
+{
+    uint8_t key[32];
+    const uint8_t *c = in;
+    if (n < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+        return HOSO_EBAD_REQUEST;
+    *outn = n - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+    if ((*out = malloc(*outn > 0 ? *outn : 1)) == NULL)
+        return HOSO_ENOMEM;
+    transit_key(key);
+    int bad = crypto_secretbox_open_easy(*out, c + crypto_secretbox_NONCEBYTES, n - crypto_secretbox_NONCEBYTES, c, key);
+    sodium_memzero(key, sizeof key);
+    if (bad) {
+        free(*out);
+        *out = NULL;
+        return HOSO_EBAD_REQUEST;
+    }
+    return 0;
 }
 
 static void answer_err(const char *reply, const char *state, const char *why)
@@ -151,6 +198,15 @@ static void op_get(const char *reply, const msgpack_object *m)
         answer_err(reply, "failed", "the file's bytes cannot be read");
         return;
     }
+    uint8_t *sealed = NULL;
+    size_t sealed_n = 0;
+    if (seal(buf, n, &sealed, &sealed_n) != 0) {
+        sodium_memzero(buf, n);
+        free(buf);
+        sodium_memzero(&f, sizeof f);
+        answer_err(reply, "failed", "out of memory");
+        return;
+    }
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
@@ -164,10 +220,10 @@ static void op_get(const char *reply, const msgpack_object *m)
     hoso_pack_kcstr(&pk, "name", f.name);
     hoso_pack_kint(&pk, "created", f.created);
     hoso_pack_kint(&pk, "expires", f.expires);
-    hoso_pack_kbin(&pk, "data", buf, n);
+    hoso_pack_kbin(&pk, "data", sealed, sealed_n);
     answer(reply, &sb);
-    sodium_memzero(&sb.data[0], sb.size);
     msgpack_sbuffer_destroy(&sb);
+    free(sealed);
     sodium_memzero(buf, n);
     free(buf);
     sodium_memzero(&f, sizeof f);
@@ -209,10 +265,17 @@ static void op_put(const char *reply, const msgpack_object *m)
     int rc;
     memset(&u, 0, sizeof u);
     memset(&f, 0, sizeof f);
+    uint8_t *buf = NULL;
+    size_t n = 0;
     if (ostr(m, "id", f.id, sizeof f.id) != 0 || !valid_id(f.id) || ostr(m, "owner", f.owner, sizeof f.owner) != 0 ||
-        data == NULL || sha == NULL || sha->via.bin.size != 32 || size == 0 || off + data->via.bin.size > size ||
+        data == NULL || sha == NULL || sha->via.bin.size != 32 || size == 0 ||
         ostr(m, "type", f.media_type, sizeof f.media_type) != 0 || ostr(m, "name", f.name, sizeof f.name) != 0) {
         answer_err(reply, "bad", "a file piece lacks a field");
+        return;
+    }
+    if (unseal(data->via.bin.ptr, data->via.bin.size, &buf, &n) != 0 || off + n > size) {
+        free(buf);
+        answer_err(reply, "bad", "a file piece not sealed by a node of the cluster, or past the file's end");
         return;
     }
     if (off == 0) {
@@ -224,21 +287,17 @@ static void op_put(const char *reply, const msgpack_object *m)
             sodium_memzero(&have, sizeof have);
         }
         if (rc == 0) {
+            sodium_memzero(buf, n);
+            free(buf);
             answer_err(reply, "here", "");
             return;
         }
     }
     snprintf(u.id, sizeof u.id, "%s", f.id);
     copy_key(s, f.id, u.key, u.nonce);
-    uint8_t *buf = malloc(data->via.bin.size > 0 ? data->via.bin.size : 1);
-    if (buf == NULL) {
-        answer_err(reply, "failed", "out of memory");
-        return;
-    }
-    memcpy(buf, data->via.bin.ptr, data->via.bin.size);
-    rc = hoso_blob_write(s, &u, off, buf, data->via.bin.size); /* encrypts buf in place */
+    rc = hoso_blob_write(s, &u, off, buf, n); /* encrypts buf in place */
     free(buf);
-    if (rc == 0 && off + data->via.bin.size == size) {
+    if (rc == 0 && off + n == size) {
         hoso_errinfo ei;
         memset(&ei, 0, sizeof ei);
         f.size = size;
@@ -361,9 +420,15 @@ static int ask(unsigned shard, msgpack_sbuffer *req, natsMsg **reply, msgpack_un
         snprintf(why, whysz, "%s", s == NATS_NO_RESPONDERS ? "its node is down" : "its node did not answer in time");
         return HOSO_EUNAVAILABLE;
     }
-    if (msgpack_unpack_next(u, natsMsg_GetData(*reply), (size_t)natsMsg_GetDataLength(*reply), &off) !=
-            MSGPACK_UNPACK_SUCCESS ||
-        u->data.type != MSGPACK_OBJECT_MAP || ostr(&u->data, "state", state, n) != 0) {
+    const void *body = NULL;
+    size_t blen = 0;
+    if (hoso__signed_open(natsMsg_GetSubject(*reply), natsMsg_GetData(*reply), (size_t)natsMsg_GetDataLength(*reply), &body,
+                          &blen) != 0) {
+        snprintf(why, whysz, "an answer no node of the cluster signed");
+        return HOSO_EINTERNAL;
+    }
+    if (msgpack_unpack_next(u, body, blen, &off) != MSGPACK_UNPACK_SUCCESS || u->data.type != MSGPACK_OBJECT_MAP ||
+        ostr(&u->data, "state", state, n) != 0) {
         snprintf(why, whysz, "its node sent an answer hosod cannot read");
         return HOSO_EINTERNAL;
     }
@@ -408,17 +473,25 @@ int hoso__files_copy(unsigned from, unsigned to, const char *who, const char *id
             return rc != 0 ? rc : HOSO_EINTERNAL;
         }
         const msgpack_object *data = obin(&u.data, "data"), *sha = obin(&u.data, "sha256");
+        char owner[33] = "";
+        uint8_t *plain = NULL;
+        size_t pn = 0;
         size = ou64(&u.data, "size");
-        if (data == NULL || sha == NULL || sha->via.bin.size != 32 || data->via.bin.size == 0 ||
-            off + data->via.bin.size > size) {
+        /* Only the caller's own upload is carried, whatever the answer says. */
+        if (data == NULL || sha == NULL || sha->via.bin.size != 32 || ostr(&u.data, "owner", owner, sizeof owner) != 0 ||
+            strcmp(owner, who) != 0 || unseal(data->via.bin.ptr, data->via.bin.size, &plain, &pn) != 0 || pn == 0 ||
+            off + pn > size) {
+            free(plain);
             msgpack_unpacked_destroy(&u);
             natsMsg_Destroy(reply);
             snprintf(why, whysz, "its node sent a piece hosod cannot use");
             return HOSO_EINTERNAL;
         }
         memcpy(want, sha->via.bin.ptr, 32);
-        crypto_hash_sha256_update(&st, (const uint8_t *)data->via.bin.ptr, data->via.bin.size);
-        if (off + data->via.bin.size == size) {
+        crypto_hash_sha256_update(&st, plain, pn);
+        sodium_memzero(plain, pn);
+        free(plain);
+        if (off + pn == size) {
             crypto_hash_sha256_final(&st, got);
             if (sodium_memcmp(got, want, 32) != 0) {
                 msgpack_unpacked_destroy(&u);
@@ -443,7 +516,7 @@ int hoso__files_copy(unsigned from, unsigned to, const char *who, const char *id
             else
                 msgpack_pack_nil(&pk);
         }
-        off += data->via.bin.size;
+        off += pn;
         msgpack_unpacked_destroy(&u);
         natsMsg_Destroy(reply);
         reply = NULL;

@@ -110,8 +110,10 @@ int hoso__events_start(void);
 /* Releases the leases this node holds (after the engine stopped). */
 void hoso__events_stop(void);
 void hoso__events_metrics(msgpack_sbuffer *out);
-/* A lease's record: holder ("" free), cursor, revision. Errors: UNAVAILABLE. */
-int hoso__lease_read(kvStore *kv, const char *name, char *holder, size_t n, uint64_t *cursor, uint64_t *rev);
+/* A lease's record: holder ("" free), the durable consumer it reads, cursor, revision
+ * (0: never taken). Errors: UNAVAILABLE. */
+int hoso__lease_read(kvStore *kv, const char *name, char holder[33], char consumer[64], uint64_t *cursor,
+                     uint64_t *rev);
 
 /* files.c: an officer's uploads to the node of the dossier they are for. */
 int hoso__files_start(void);

@@ -135,11 +135,11 @@ static int cmd_status(int argc, char **argv)
     json_t *consumers = json_array();
     const char *names[] = {"portal", "webhooks"};
     for (size_t i = 0; i < 2 && kv_cluster != NULL; i++) {
-        char holder[33] = "";
+        char holder[33] = "", consumer[64] = "";
         uint64_t cursor = 0, rev = 0;
         jsConsumerInfo *ci = NULL;
         json_t *x = json_pack("{s:s}", "name", names[i]);
-        if (hoso__lease_read(kv_cluster, names[i], holder, sizeof holder, &cursor, &rev) != 0) {
+        if (hoso__lease_read(kv_cluster, names[i], holder, consumer, &cursor, &rev) != 0) {
             json_decref(x);
             continue;
         }
@@ -158,11 +158,14 @@ static int cmd_status(int argc, char **argv)
             json_object_set_new(x, "holder", json_string(holder));
             json_object_set_new(x, "state", json_string(state));
         }
-        if (js_GetConsumerInfo(&ci, js, "HOSO_EVENTS", names[i], NULL, &jerr) == NATS_OK) {
+        if (consumer[0] != '\0')
+            json_object_set_new(x, "consumer", json_string(consumer));
+        if (consumer[0] != '\0' && js_GetConsumerInfo(&ci, js, "HOSO_EVENTS", consumer, NULL, &jerr) == NATS_OK) {
             uint64_t last = si != NULL ? si->State.LastSeq : 0;
-            json_object_set_new(x, "acknowledged", json_integer((json_int_t)ci->AckFloor.Stream));
-            json_object_set_new(x, "lag_events",
-                                json_integer((json_int_t)(last > ci->AckFloor.Stream ? last - ci->AckFloor.Stream : 0)));
+            if (ci->AckFloor.Stream > cursor)
+                cursor = ci->AckFloor.Stream;
+            json_object_set_new(x, "acknowledged", json_integer((json_int_t)cursor));
+            json_object_set_new(x, "lag_events", json_integer((json_int_t)(last > cursor ? last - cursor : 0)));
             jsConsumerInfo_Destroy(ci);
         }
         json_array_append_new(consumers, x);

@@ -77,6 +77,9 @@ typedef struct hoso_source {
     int (*begin)(void *ctx, uint64_t *cursor);
     int (*commit)(void *ctx, uint64_t pos);
     void (*end)(void *ctx);
+    /* 0 once the lease is not known to be this node's any more (it could not renew):
+     * nothing new is started, before another node may take over. */
+    int (*fresh)(void *ctx);
 } hoso_source;
 
 /* One delivery handed to a sink; the sink answers with hoso_job_done exactly once,

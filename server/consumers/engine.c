@@ -569,8 +569,12 @@ static void activate(hoso_consumer *c)
     uint64_t cursor = 0;
     int rc = c->src.begin(c->src.ctx, &cursor);
     if (rc != 0) {
-        hoso_log(HOSO_LOG_WARN, "%s: holds the lease but cannot read the cluster's stream yet: %s", c->sink.name,
-                 hoso_err_message(rc));
+        uint64_t now = mono_ms();
+        if (c->last_warn == 0 || now - c->last_warn >= WARN_MS) {
+            hoso_log(HOSO_LOG_WARN, "%s: holds the lease but cannot read the cluster's stream yet: %s", c->sink.name,
+                     hoso_err_message(rc));
+            c->last_warn = now;
+        }
         return; /* the next pump tries again */
     }
     c->first = c->count = 0;
@@ -609,7 +613,7 @@ static void pump(hoso_consumer *c)
         } else if (!held && c->active) {
             deactivate(c, "the lease went to another node");
         }
-        if (!c->active)
+        if (!c->active || !c->src.fresh(c->src.ctx))
             return;
     }
     if (c->stopped)
@@ -1034,7 +1038,7 @@ int hoso_engine_start(hoso_server *srv, const hoso_portal_config *pc, const hoso
         return HOSO_ENOMEM;
     eng->srv = srv;
     eng->store = hoso_server_store(srv);
-    eng->src = (hoso_source){eng, lmdb_head, lmdb_read, lmdb_get, NULL, NULL, NULL};
+    eng->src = (hoso_source){eng, lmdb_head, lmdb_read, lmdb_get, NULL, NULL, NULL, NULL};
     pthread_mutex_init(&eng->xlock, NULL);
     rc = eng->src.head(eng->src.ctx, &head);
     atomic_store(&eng->head, head);
