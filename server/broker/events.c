@@ -116,7 +116,7 @@ static int connected(void)
 
 void hoso__event_pack(msgpack_packer *pk, const hoso_log_entry *e, uint64_t seq, unsigned shard, uint32_t extra)
 {
-    msgpack_pack_map(pk, 9 + extra);
+    msgpack_pack_map(pk, 10 + extra);
     hoso_pack_cstr(pk, "seq");
     msgpack_pack_uint64(pk, seq);
     hoso_pack_cstr(pk, "shard");
@@ -628,7 +628,7 @@ static void rs_send(void *ctx, hoso_job *job)
      * shard's node runs nothing for a lower one after it saw the higher. */
     hoso_pack_cstr(&pk, "lease");
     msgpack_pack_uint64(&pk, rs->src != NULL ? atomic_load(&rs->src->token) : 0);
-    hoso_pack_kint(&pk, "at", hoso_now_ms());
+    hoso_pack_kint(&pk, "sent_at", hoso_now_ms()); /* "at" is the event's own time */
     msgpack_sbuffer signed_;
     msgpack_sbuffer_init(&signed_);
     hoso__signed_wrap(subj, sb.data, sb.size, &signed_);
@@ -871,7 +871,7 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     if (reply != NULL && is_signed && msgpack_unpack_next(&u, body, blen, &off) == MSGPACK_UNPACK_SUCCESS &&
         hoso__event_unpack(&u.data, &e) == 0 && (map_str(&u.data, "consumer", name, sizeof name), name[0] != '\0')) {
         exec_ctx *ctx = calloc(1, sizeof(*ctx));
-        int64_t at = map_i64(&u.data, "at"), age = hoso_now_ms() - at;
+        int64_t sent = map_i64(&u.data, "sent_at"), age = hoso_now_ms() - sent;
         if (ctx != NULL && (ctx->reply = strdup(reply)) == NULL) {
             free(ctx);
             ctx = NULL;

@@ -100,7 +100,7 @@ int hoso__signed_wrap(const char *subject, const void *body, size_t len, msgpack
 int hoso__signed_open(const char *subject, const void *data, size_t len, const void **body, size_t *blen);
 
 /* events.c: the cluster's consumers (portal mirror, webhooks) under leases. */
-/* An event on the wire (the stream, hoso.sink.<shard>): a map of 9 + extra pairs, the
+/* An event on the wire (the stream, hoso.sink.<shard>): a map of 10 + extra pairs, the
  * caller packs the extra ones after. */
 void hoso__event_pack(msgpack_packer *pk, const hoso_log_entry *e, uint64_t seq, unsigned shard, uint32_t extra);
 /* Its entry back (seq and node_seq the node's). Errors: BAD_REQUEST. */

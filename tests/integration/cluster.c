@@ -914,13 +914,18 @@ static void test_portal_every_status(void)
             ht_conn_close(&conn);
         }
     ht_cluster_wait_outbox(&c, 10000); /* the codes are in the locator */
-    /* The portal goes away; every dossier moves twice; node 2 dies with its dossiers'
-     * statuses still to send, and comes back after the portal. */
+    /* The portal goes away for more than a minute (the events are then older than
+     * any delivery request may be: a request's age is not its event's); every dossier
+     * moves twice; node 2 dies with its dossiers' statuses still to send, and comes
+     * back after the portal. */
     ht_portal_stop(&portal);
+    int64_t down = ht_mono_ms();
     for (int j = 0; j < ncodes; j++) {
         move_via(&c, j % 2, &off, codes[j], 2);
         move_via(&c, (j + 1) % 2, &off, codes[j], 4);
     }
+    while (ht_mono_ms() < down + 62000)
+        usleep(200000);
     ht_server_kill9(&c.node[1]);
     ht_portal_start(&portal, portal.port, NULL);
     ht_server_restart_same_port(&c.node[1]);

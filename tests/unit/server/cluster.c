@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include "../unit.h"
 #include "broker/broker.h"
+#include "broker/internal.h"
 
 /* Writes json to a scratch file and loads it. */
 static int load(const char *json, hoso_cluster *c)
@@ -99,4 +100,45 @@ static void test_token_shard(void)
     EXPECT_INT(hoso_cluster_token_shard("17.abc", 2, &staff), -1);
 }
 
-UNIT_MAIN(UNIT(test_load), UNIT(test_load_refuses), UNIT(test_shard_of), UNIT(test_token_shard))
+/* An event on the wire: one map holding the event and the caller's extra pairs, and
+ * nothing after it; read back as it was. */
+static void test_event_wire(void)
+{
+    hoso_log_entry e, back;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_unpacked u;
+    size_t off = 0;
+    memset(&e, 0, sizeof e);
+    e.type = HOSO_EV_DOSSIER_STATUS;
+    snprintf(e.owner, sizeof e.owner, "0123456789abcdef0123456789abcdef");
+    snprintf(e.agency, sizeof e.agency, "000.00.12.H29");
+    snprintf(e.code, sizeof e.code, "000.00.12.H29-261207-0001");
+    e.at = 1796000000000;
+    e.status = 4;
+    e.version = 3;
+    e.message_seq = 0;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    hoso__event_pack(&pk, &e, 42, 7, 2);
+    hoso_pack_kint(&pk, "sent_at", 5);
+    hoso_pack_kcstr(&pk, "consumer", "portal");
+    msgpack_unpacked_init(&u);
+    EXPECT(msgpack_unpack_next(&u, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS);
+    EXPECT_INT((int)off, (int)sb.size);
+    EXPECT(u.data.type == MSGPACK_OBJECT_MAP);
+    EXPECT(hoso_map_get(&u.data, "sent_at") != NULL && hoso_map_get(&u.data, "consumer") != NULL);
+    EXPECT_INT(hoso__event_unpack(&u.data, &back), 0);
+    EXPECT_INT((int)back.seq, 42);
+    EXPECT_INT((int)back.node_seq, 42);
+    EXPECT_INT((int)back.shard, 7);
+    EXPECT_STR(back.code, e.code);
+    EXPECT_STR(back.owner, e.owner);
+    EXPECT_STR(back.agency, e.agency);
+    EXPECT(back.type == e.type && back.at == e.at && back.status == 4 && back.version == 3);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+UNIT_MAIN(UNIT(test_load), UNIT(test_load_refuses), UNIT(test_shard_of), UNIT(test_token_shard),
+          UNIT(test_event_wire))
