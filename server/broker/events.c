@@ -1,24 +1,30 @@
 /*
  * events.c - the consumers of the cluster's stream (DESIGN.md "Durable events for
  * consumers"): the portal mirror and the webhooks read HOSO_EVENTS on one node at a
- * time, the holder of their lease, through a durable pull consumer of the same name,
- * and each delivery runs on the node of the event's shard (hoso.sink.<shard>), where
- * its dossier, subscriptions and counters are. The delivery engine (server/consumers/)
- * keeps its guarantees: in order per dossier, retried with backoff, set aside when
- * refused; this file gives it the stream as its source and the other nodes as its sink.
+ * time, the holder of their lease, and each delivery runs on the node of the event's
+ * shard (hoso.sink.<shard>), where its dossier, subscriptions and counters are. The
+ * delivery engine (server/consumers/) keeps its guarantees: in order per dossier,
+ * retried with backoff, set aside when refused; this file gives it the stream as its
+ * source and the other nodes as its sink.
  *
- * Leases: KV HOSO_CLUSTER lease.<name> = "<node> <cursor>" ("" once released). The
- * holder rewrites it every LEASE_RENEW_MS, compare-and-set on its revision; a node that
- * sees one revision for LEASE_TTL_MS takes it over, compare-and-set again (one of
- * several wins). A holder that cannot renew for LEASE_FENCE_MS stops delivering, before
- * anyone else may start. A node that stops releases its leases; another takes them at
- * its next look (within a second).
+ * Leases: KV HOSO_CLUSTER lease.<name> = "<node> <cursor> <consumer>" (node "-" once
+ * released). The holder rewrites it every LEASE_RENEW_MS, compare-and-set on its
+ * revision; a node that sees one revision for LEASE_TTL_MS takes it over,
+ * compare-and-set again (one of several wins). A holder that cannot renew for
+ * LEASE_FENCE_MS starts nothing more (no pull, no delivery), before anyone else may
+ * start; each delivery carries the lease's revision, and the dossier's node runs none
+ * for a lower revision than one it saw. A node that stops releases its leases; another
+ * takes them at its next look (within a second).
  *
- * Cursor: the durable consumer acknowledges all up to the engine's cursor (AckAll),
- * and the lease record carries it too. The node that takes a lease recreates the
- * consumer to start right after the higher of the two, so the stream is read again in
- * stream order from there: a takeover sends again what was delivered after the last
- * acknowledgement (at-least-once), never out of order and never skipping.
+ * Cursor: each holder reads through a durable pull consumer of its own
+ * (<name>_<node>), acknowledging all up to the engine's cursor (AckAll); the lease
+ * record carries the cursor too. The node that takes a lease starts its consumer right
+ * after the higher of the last holder's floor and the record's cursor, and removes the
+ * last holder's consumer (a holder that wakes up late pulls nothing from the new
+ * one). What came after that position is asked again; the dossier's node answers a
+ * delivery it made already without making it twice. The stream has no holes: a jump
+ * in positions means events lost in transit, and the consumer is read again from the
+ * cursor rather than acknowledged past them.
  *
  * Threads: the source runs on the engine thread (its fetches on a thread of their own,
  * so that the engine's loop never waits on NATS); the leases on a thread of their own;
