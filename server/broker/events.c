@@ -105,13 +105,6 @@ static struct {
     _Atomic unsigned n_takeovers, n_remote_runs, n_already;
 } E = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int connected(void)
 {
     return hoso__broker_conn() != NULL && natsConnection_Status(hoso__broker_conn()) == NATS_CONN_STATUS_CONNECTED;
@@ -138,13 +131,13 @@ void hoso__event_pack(msgpack_packer *pk, const hoso_log_entry *e, uint64_t seq,
     msgpack_pack_uint64(pk, e->message_seq);
 }
 
-static uint64_t map_u64(const msgpack_object *m, const char *key)
+uint64_t hoso__map_u64(const msgpack_object *m, const char *key)
 {
     const msgpack_object *o = hoso_map_get(m, key);
     return o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o->via.u64 : 0;
 }
 
-static int64_t map_i64(const msgpack_object *m, const char *key)
+int64_t hoso__map_i64(const msgpack_object *m, const char *key)
 {
     const msgpack_object *o = hoso_map_get(m, key);
     if (o == NULL)
@@ -153,14 +146,15 @@ static int64_t map_i64(const msgpack_object *m, const char *key)
            : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? o->via.i64 : 0;
 }
 
-static void map_str(const msgpack_object *m, const char *key, char *out, size_t n)
+int hoso__map_str(const msgpack_object *m, const char *key, char *out, size_t n)
 {
     const msgpack_object *o = hoso_map_get(m, key);
     out[0] = '\0';
-    if (o != NULL && o->type == MSGPACK_OBJECT_STR && o->via.str.size < n) {
-        memcpy(out, o->via.str.ptr, o->via.str.size);
-        out[o->via.str.size] = '\0';
-    }
+    if (o == NULL || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= n)
+        return -1;
+    memcpy(out, o->via.str.ptr, o->via.str.size);
+    out[o->via.str.size] = '\0';
+    return 0;
 }
 
 /* An event as its node logged it: seq its node's, node_seq the same, shard its own.
@@ -169,18 +163,18 @@ int hoso__event_unpack(const msgpack_object *m, hoso_log_entry *e)
 {
     char type[32];
     memset(e, 0, sizeof(*e));
-    if (m->type != MSGPACK_OBJECT_MAP || (e->seq = map_u64(m, "seq")) == 0)
+    if (m->type != MSGPACK_OBJECT_MAP || (e->seq = hoso__map_u64(m, "seq")) == 0)
         return HOSO_EBAD_REQUEST;
     e->node_seq = e->seq;
-    e->shard = (unsigned)map_u64(m, "shard");
-    map_str(m, "owner", e->owner, sizeof e->owner);
-    map_str(m, "agency", e->agency, sizeof e->agency);
-    map_str(m, "code", e->code, sizeof e->code);
-    map_str(m, "type", type, sizeof type);
-    e->at = map_i64(m, "at");
-    e->status = map_i64(m, "status");
-    e->version = map_i64(m, "version");
-    e->message_seq = map_u64(m, "message_seq");
+    e->shard = (unsigned)hoso__map_u64(m, "shard");
+    hoso__map_str(m, "owner", e->owner, sizeof e->owner);
+    hoso__map_str(m, "agency", e->agency, sizeof e->agency);
+    hoso__map_str(m, "code", e->code, sizeof e->code);
+    hoso__map_str(m, "type", type, sizeof type);
+    e->at = hoso__map_i64(m, "at");
+    e->status = hoso__map_i64(m, "status");
+    e->version = hoso__map_i64(m, "version");
+    e->message_seq = hoso__map_u64(m, "message_seq");
     for (int i = HOSO_EV_DOSSIER_CREATED; i <= HOSO_EV_LAST; i++)
         if (strcmp(type, hoso_event_type_name((hoso_event_type)i)) == 0)
             e->type = (hoso_event_type)i;
@@ -228,7 +222,7 @@ static void queue_clear(jsource *j)
  * FETCH_WAIT_MS), and wakes the engine when there are new ones. */
 static int fresh(const jsource *j)
 {
-    return mono_ms() < atomic_load(&j->fresh_until);
+    return hoso__mono_ms() < atomic_load(&j->fresh_until);
 }
 
 static void *fetch_main(void *arg)
@@ -570,10 +564,10 @@ static void on_sink_reply(natsConnection *nc, natsSubscription *sub, natsMsg *ms
             size_t off = 0;
             msgpack_unpacked_init(&u);
             if (msgpack_unpack_next(&u, body, blen, &off) == MSGPACK_UNPACK_SUCCESS && u.data.type == MSGPACK_OBJECT_MAP) {
-                uint64_t res = map_u64(&u.data, "r");
+                uint64_t res = hoso__map_u64(&u.data, "r");
                 r->result = res <= HOSO_SENT_REFUSED ? (int)res : HOSO_SENT_RETRY;
-                r->retry_after_ms = map_i64(&u.data, "ra");
-                map_str(&u.data, "why", r->why, sizeof r->why);
+                r->retry_after_ms = hoso__map_i64(&u.data, "ra");
+                hoso__map_str(&u.data, "why", r->why, sizeof r->why);
             } else {
                 snprintf(r->why, sizeof r->why, "an unreadable answer from the node of this dossier");
             }
@@ -614,7 +608,7 @@ static void rs_send(void *ctx, hoso_job *job)
     }
     f->id = ++rs->next_id;
     f->job = job;
-    f->deadline = mono_ms() + SINK_TIMEOUT_MS;
+    f->deadline = hoso__mono_ms() + SINK_TIMEOUT_MS;
     snprintf(subj, sizeof subj, "hoso.sink.%u", job->e.shard);
     snprintf(reply, sizeof reply, "%s.%" PRIu64, rs->inbox, f->id);
     msgpack_sbuffer_init(&sb);
@@ -667,7 +661,7 @@ static void rs_poll(void *ctx)
         free(r);
         r = next;
     }
-    int64_t now = mono_ms();
+    int64_t now = hoso__mono_ms();
     for (rjob **p = &rs->flight; *p != NULL;) {
         rjob *f = *p;
         if (f->deadline > now) {
@@ -824,13 +818,7 @@ static void exec_done(void *ctx, hoso_sent result, int64_t retry_after_ms, const
     hoso_pack_kint(&pk, "r", result);
     hoso_pack_kint(&pk, "ra", retry_after_ms);
     hoso_pack_kcstr(&pk, "why", reason != NULL ? reason : "");
-    if (hoso__broker_conn() != NULL) {
-        msgpack_sbuffer sig;
-        msgpack_sbuffer_init(&sig);
-        hoso__signed_wrap(reply, sb.data, sb.size, &sig);
-        natsConnection_Publish(hoso__broker_conn(), reply, sig.data, (int)sig.size);
-        msgpack_sbuffer_destroy(&sig);
-    }
+    hoso__signed_publish(reply, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     free(reply);
 }
@@ -875,9 +863,9 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     /* Only a node of the cluster asks for a delivery (it would reach the portal). */
     int is_signed = hoso__signed_open(natsMsg_GetSubject(msg), natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &body, &blen) == 0;
     if (reply != NULL && is_signed && msgpack_unpack_next(&u, body, blen, &off) == MSGPACK_UNPACK_SUCCESS &&
-        hoso__event_unpack(&u.data, &e) == 0 && (map_str(&u.data, "consumer", name, sizeof name), name[0] != '\0')) {
+        hoso__event_unpack(&u.data, &e) == 0 && hoso__map_str(&u.data, "consumer", name, sizeof name) == 0 && name[0] != '\0') {
         exec_ctx *ctx = calloc(1, sizeof(*ctx));
-        int64_t sent = map_i64(&u.data, "sent_at"), age = hoso_now_ms() - sent;
+        int64_t sent = hoso__map_i64(&u.data, "sent_at"), age = hoso_now_ms() - sent;
         if (ctx != NULL && (ctx->reply = strdup(reply)) == NULL) {
             free(ctx);
             ctx = NULL;
@@ -891,14 +879,14 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
             /* out of memory: the holder's deadline answers */
         } else if (age > SINK_MAX_AGE_MS || age < -SINK_MAX_AGE_MS) {
             exec_done(ctx, HOSO_SENT_RETRY, 0, "a delivery asked too long ago (or clocks apart): not run");
-        } else if (!token_current(name, map_u64(&u.data, "lease"))) {
+        } else if (!token_current(name, hoso__map_u64(&u.data, "lease"))) {
             exec_done(ctx, HOSO_SENT_RETRY, 0, "another node holds the lease now");
         } else if (done_before(name, e.code, e.seq)) {
             atomic_fetch_add(&E.n_already, 1);
             exec_done(ctx, HOSO_SENT_OK, 0, NULL); /* delivered before a takeover */
         } else {
             atomic_fetch_add(&E.n_remote_runs, 1);
-            if (hoso_engine_exec(name, &e, (unsigned)map_u64(&u.data, "attempt"), exec_done, ctx) != 0)
+            if (hoso_engine_exec(name, &e, (unsigned)hoso__map_u64(&u.data, "attempt"), exec_done, ctx) != 0)
                 exec_done(ctx, HOSO_SENT_RETRY, 0, "the node of this dossier is stopping");
         }
     } else if (reply != NULL) {
@@ -992,7 +980,7 @@ static void lease_tick(jsource *j, kvStore *kv, const char *me)
     lease_key(j, key, sizeof key);
     snprintf(mine, sizeof mine, "%s %" PRIu64 " %s", me, (uint64_t)atomic_load(&j->committed), j->consumer);
     natsStatus s = kvStore_Get(&e, kv, key);
-    int64_t now = mono_ms(); /* after the read: what it saw is this recent */
+    int64_t now = hoso__mono_ms(); /* after the read: what it saw is this recent */
     if (s != NATS_OK && s != NATS_NOT_FOUND) {
         if (j->held && now - j->renewed_at >= LEASE_FENCE_MS)
             lost(j, "NATS cannot be reached to renew it");
@@ -1045,7 +1033,7 @@ static void *lease_main(void *arg)
     (void)arg;
     int64_t last = 0;
     while (!atomic_load(&E.stop)) {
-        int64_t now = mono_ms();
+        int64_t now = hoso__mono_ms();
         kvStore *kv = hoso__broker_kv_cluster();
         if (now - last >= LEASE_RENEW_MS && kv != NULL) {
             last = now;

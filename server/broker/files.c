@@ -46,31 +46,6 @@ static natsSubscription *subs[HOSO_CLUSTER_MAX_SHARDS];
 static unsigned nsubs;
 static int started;
 
-static int ostr(const msgpack_object *m, const char *key, char *out, size_t n)
-{
-    const msgpack_object *o = hoso_map_get(m, key);
-    if (o == NULL || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= n)
-        return -1;
-    memcpy(out, o->via.str.ptr, o->via.str.size);
-    out[o->via.str.size] = '\0';
-    return 0;
-}
-
-static uint64_t ou64(const msgpack_object *m, const char *key)
-{
-    const msgpack_object *o = hoso_map_get(m, key);
-    return o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o->via.u64 : 0;
-}
-
-static int64_t oi64(const msgpack_object *m, const char *key)
-{
-    const msgpack_object *o = hoso_map_get(m, key);
-    if (o == NULL)
-        return 0;
-    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o->via.u64
-           : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? o->via.i64 : 0;
-}
-
 static const msgpack_object *obin(const msgpack_object *m, const char *key)
 {
     const msgpack_object *o = hoso_map_get(m, key);
@@ -84,11 +59,7 @@ static int valid_id(const char *id)
 
 static void answer(const char *reply, msgpack_sbuffer *sb)
 {
-    msgpack_sbuffer sig;
-    msgpack_sbuffer_init(&sig);
-    hoso__signed_wrap(reply, sb->data, sb->size, &sig);
-    natsConnection_Publish(hoso__broker_conn(), reply, sig.data, (int)sig.size);
-    msgpack_sbuffer_destroy(&sig);
+    hoso__signed_publish(reply, sb->data, sb->size);
 }
 
 /* A file's bytes cross NATS sealed under a key of the cluster's (every node derives
@@ -157,8 +128,8 @@ static void op_get(const char *reply, const msgpack_object *m)
     hoso_file f;
     hoso_txn *t = NULL;
     int rc, fd = -1;
-    uint64_t off = ou64(m, "off");
-    if (ostr(m, "id", id, sizeof id) != 0 || ostr(m, "who", who, sizeof who) != 0 || !valid_id(id)) {
+    uint64_t off = hoso__map_u64(m, "off");
+    if (hoso__map_str(m, "id", id, sizeof id) != 0 || hoso__map_str(m, "who", who, sizeof who) != 0 || !valid_id(id)) {
         answer_err(reply, "bad", "a file request lacks its id or caller");
         return;
     }
@@ -260,16 +231,16 @@ static void op_put(const char *reply, const msgpack_object *m)
     hoso_upload u;
     hoso_file f;
     const msgpack_object *data = obin(m, "data"), *sha = obin(m, "sha256");
-    uint64_t off = ou64(m, "off"), size = ou64(m, "size");
+    uint64_t off = hoso__map_u64(m, "off"), size = hoso__map_u64(m, "size");
     hoso_txn *t = NULL;
     int rc;
     memset(&u, 0, sizeof u);
     memset(&f, 0, sizeof f);
     uint8_t *buf = NULL;
     size_t n = 0;
-    if (ostr(m, "id", f.id, sizeof f.id) != 0 || !valid_id(f.id) || ostr(m, "owner", f.owner, sizeof f.owner) != 0 ||
+    if (hoso__map_str(m, "id", f.id, sizeof f.id) != 0 || !valid_id(f.id) || hoso__map_str(m, "owner", f.owner, sizeof f.owner) != 0 ||
         data == NULL || sha == NULL || sha->via.bin.size != 32 || size == 0 ||
-        ostr(m, "type", f.media_type, sizeof f.media_type) != 0 || ostr(m, "name", f.name, sizeof f.name) != 0) {
+        hoso__map_str(m, "type", f.media_type, sizeof f.media_type) != 0 || hoso__map_str(m, "name", f.name, sizeof f.name) != 0) {
         answer_err(reply, "bad", "a file piece lacks a field");
         return;
     }
@@ -302,8 +273,8 @@ static void op_put(const char *reply, const msgpack_object *m)
         memset(&ei, 0, sizeof ei);
         f.size = size;
         memcpy(f.sha256, sha->via.bin.ptr, 32);
-        f.created = oi64(m, "created");
-        f.expires = oi64(m, "expires");
+        f.created = hoso__map_i64(m, "created");
+        f.expires = hoso__map_i64(m, "expires");
         memcpy(f.key, u.key, sizeof f.key);
         memcpy(f.nonce, u.nonce, sizeof f.nonce);
         if ((rc = hoso_blob_finish(s, f.id)) == 0 && (rc = hoso_run_job(s, record_apply, &f, hoso_now_ms(), &ei)) == 0)
@@ -331,7 +302,7 @@ static void *file_main(void *arg)
         if (hoso__signed_open(op->subject, op->data, op->len, &body, &blen) != 0)
             answer_err(op->reply, "bad", "not signed by a node of the cluster");
         else if (msgpack_unpack_next(&u, body, blen, &off) != MSGPACK_UNPACK_SUCCESS || u.data.type != MSGPACK_OBJECT_MAP ||
-                 ostr(&u.data, "op", kind, sizeof kind) != 0)
+                 hoso__map_str(&u.data, "op", kind, sizeof kind) != 0)
             answer_err(op->reply, "bad", "not a file request");
         else if (strcmp(kind, "get") == 0)
             op_get(op->reply, &u.data);
@@ -428,7 +399,7 @@ static int ask(unsigned shard, msgpack_sbuffer *req, natsMsg **reply, msgpack_un
         return HOSO_EINTERNAL;
     }
     if (msgpack_unpack_next(u, body, blen, &off) != MSGPACK_UNPACK_SUCCESS || u->data.type != MSGPACK_OBJECT_MAP ||
-        ostr(&u->data, "state", state, n) != 0) {
+        hoso__map_str(&u->data, "state", state, n) != 0) {
         snprintf(why, whysz, "its node sent an answer hosod cannot read");
         return HOSO_EINTERNAL;
     }
@@ -476,9 +447,9 @@ int hoso__files_copy(unsigned from, unsigned to, const char *who, const char *id
         char owner[33] = "";
         uint8_t *plain = NULL;
         size_t pn = 0;
-        size = ou64(&u.data, "size");
+        size = hoso__map_u64(&u.data, "size");
         /* Only the caller's own upload is carried, whatever the answer says. */
-        if (data == NULL || sha == NULL || sha->via.bin.size != 32 || ostr(&u.data, "owner", owner, sizeof owner) != 0 ||
+        if (data == NULL || sha == NULL || sha->via.bin.size != 32 || hoso__map_str(&u.data, "owner", owner, sizeof owner) != 0 ||
             strcmp(owner, who) != 0 || unseal(data->via.bin.ptr, data->via.bin.size, &plain, &pn) != 0 || pn == 0 ||
             off + pn > size) {
             free(plain);

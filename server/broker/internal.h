@@ -9,6 +9,9 @@
 #include <nats/nats.h>
 #include "broker.h"
 
+/* pool.c: the monotonic clock in ms. */
+int64_t hoso__mono_ms(void);
+
 /* pool.c: a queue and the threads that take from it. Items embed hoso__qitem first. */
 #define HOSO__POOL_MAX 32
 typedef struct hoso__qitem {
@@ -98,6 +101,8 @@ void hoso__query_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
  * pointing into data; BAD_REQUEST when no node of the cluster signed it. */
 int hoso__signed_wrap(const char *subject, const void *body, size_t len, msgpack_sbuffer *out);
 int hoso__signed_open(const char *subject, const void *data, size_t len, const void **body, size_t *blen);
+/* Publishes body on subject, signed. */
+void hoso__signed_publish(const char *subject, const void *body, size_t len);
 
 /* events.c: the cluster's consumers (portal mirror, webhooks) under leases. */
 /* An event on the wire (the stream, hoso.sink.<shard>): a map of 10 + extra pairs, the
@@ -105,6 +110,11 @@ int hoso__signed_open(const char *subject, const void *data, size_t len, const v
 void hoso__event_pack(msgpack_packer *pk, const hoso_log_entry *e, uint64_t seq, unsigned shard, uint32_t extra);
 /* Its entry back (seq and node_seq the node's). Errors: BAD_REQUEST. */
 int hoso__event_unpack(const msgpack_object *m, hoso_log_entry *e);
+/* Fields of a msgpack map: 0 (or "") when absent or of another type; map_str
+ * returns -1 then (or when the string does not fit n with its NUL). */
+uint64_t hoso__map_u64(const msgpack_object *m, const char *key);
+int64_t hoso__map_i64(const msgpack_object *m, const char *key);
+int hoso__map_str(const msgpack_object *m, const char *key, char *out, size_t n);
 /* Serves hoso.sink.<shard> for this node's shards. Errors: INTERNAL. */
 int hoso__events_start(void);
 /* Releases the leases this node holds (after the engine stopped). */

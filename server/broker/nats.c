@@ -107,13 +107,6 @@ static struct broker {
     atomic_int connected;
 } B = {.plock = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -211,6 +204,16 @@ int hoso__signed_wrap(const char *subject, const void *body, size_t len, msgpack
     return 0;
 }
 
+void hoso__signed_publish(const char *subject, const void *body, size_t len)
+{
+    msgpack_sbuffer sig;
+    msgpack_sbuffer_init(&sig);
+    hoso__signed_wrap(subject, body, len, &sig);
+    if (B.nc != NULL)
+        natsConnection_Publish(B.nc, subject, sig.data, (int)sig.size);
+    msgpack_sbuffer_destroy(&sig);
+}
+
 int hoso__signed_open(const char *subject, const void *data, size_t len, const void **body, size_t *blen)
 {
     msgpack_zone z;
@@ -275,7 +278,7 @@ static int fwd_start(hoso_ticket *t, void *data)
     fwd *f = data;
     char subj[32], reply[128];
     f->ticket = t;
-    f->probe_at = now_ms() + HOSO__PROBE_AFTER_MS;
+    f->probe_at = hoso__mono_ms() + HOSO__PROBE_AFTER_MS;
     f->deadline = f->probe_at - HOSO__PROBE_AFTER_MS + HOSO__FORWARD_TIMEOUT_MS;
     pending_put(f);
     snprintf(subj, sizeof subj, "hoso.rpc.%u", f->shard);
@@ -364,7 +367,7 @@ static int any_fwd(const fwd *f, const void *arg)
  * still there (one ping per shard); those of a node gone answer 503 now. */
 static void probe_pending(void)
 {
-    int64_t now = now_ms();
+    int64_t now = hoso__mono_ms();
     unsigned shards[16], n = 0;
     pthread_mutex_lock(&B.plock);
     for (unsigned i = 0; i < PENDING_BUCKETS && n < 16; i++)
@@ -386,7 +389,7 @@ static void probe_pending(void)
 /* Broker thread: answers the forwards whose node did not reply in time. */
 static void sweep_deadlines(void)
 {
-    int64_t now = now_ms();
+    int64_t now = hoso__mono_ms();
     probe_pending();
     finish_where(past_deadline, &now, FWD_TIMEOUT);
 }
@@ -619,8 +622,8 @@ static int seq_reserve(const char *key, unsigned count, uint64_t *first)
 {
     /* The writer waits here, every commit of the node behind it: a bounded wait, and
      * only a lost race is tried again. */
-    int64_t deadline = now_ms() + 3000;
-    for (int attempt = 0; attempt < 32 && now_ms() < deadline; attempt++) {
+    int64_t deadline = hoso__mono_ms() + 3000;
+    for (int attempt = 0; attempt < 32 && hoso__mono_ms() < deadline; attempt++) {
         kvEntry *e = NULL;
         uint64_t have = 0, rev = 0, newrev = 0;
         char val[32];
@@ -693,7 +696,7 @@ static int seq_next(void *ctx, const char *agency, const char *yymmdd, uint64_t 
     /* The block grows while numbers go fast (used up within a second) and shrinks when
      * they do not, so a busy agency costs few round trips and a quiet one leaves few
      * numbers unused at the end of the day. */
-    int64_t now = now_ms();
+    int64_t now = hoso__mono_ms();
     if (slot->reserved_at != 0)
         slot->block = now - slot->reserved_at < 1000 ? (slot->block * 2 > SEQ_BLOCK_MAX ? SEQ_BLOCK_MAX : slot->block * 2)
                                                      : (slot->block / 2 ? slot->block / 2 : 1);
@@ -905,7 +908,7 @@ static void *broker_main(void *arg)
         sweep_deadlines();
         while (outbox_round() == OUTBOX_BATCH && !B.stop)
             ;
-        int64_t now = now_ms();
+        int64_t now = hoso__mono_ms();
         if (now - last_save >= OUTBOX_SAVE_MS) {
             save_cursor(0);
             last_save = now;

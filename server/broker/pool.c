@@ -1,9 +1,17 @@
 /*
- * pool.c - the broker's thread pools (relay.c, staff.c): a queue of items and threads
+ * pool.c - the broker's thread pools (relay.c, staff.c, files.c): a queue of items and threads
  * that take them in order, each doing blocking network work of its own. A stop lets
  * the threads finish what is queued, then joins them.
  */
+#include <time.h>
 #include "internal.h"
+
+int64_t hoso__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int hoso__pool_start(hoso__pool *p, unsigned threads, void *(*main)(void *arg), void *arg)
 {

@@ -42,13 +42,6 @@ static struct {
     socklen_t alen;
 } R = {.pool = HOSO__POOL_INIT};
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int dial(void)
 {
     int fd = socket(R.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
@@ -187,7 +180,7 @@ static void *relay_main(void *arg)
 
         int rc = -1, keep = 0;
         for (int attempt = 0; attempt < 2; attempt++) {
-            if (fd >= 0 && mono_ms() - last_use > RELAY_IDLE_MS) {
+            if (fd >= 0 && hoso__mono_ms() - last_use > RELAY_IDLE_MS) {
                 close(fd);
                 fd = -1;
             }
@@ -196,7 +189,7 @@ static void *relay_main(void *arg)
                 break;
             resp.size = 0;
             rc = write_all(fd, j->req, j->len) == 0 ? read_response(fd, j->head, &resp, &keep) : 0;
-            last_use = mono_ms();
+            last_use = hoso__mono_ms();
             if (rc != 1 || !keep) {
                 close(fd);
                 fd = -1;

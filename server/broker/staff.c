@@ -795,23 +795,32 @@ static int job_done(hoso_req *r, void *data, int result)
     return err;
 }
 
-/* The file ids of the array `key` of the request's body (what an officer attaches),
- * at most 10; anything else is left to the dossier's node to refuse. */
-static void body_files(hoso_req *r, const char *key, staff_job *j)
+/* The request's body as a document (JSON or msgpack, as its Content-Type says): 0, or
+ * -1 when it has none or cannot be read (the node that runs it says why). */
+static int body_doc(hoso_req *r, hoso_doc *doc)
 {
     const void *body;
     size_t len;
     char ctype[64];
-    hoso_doc doc;
     hoso_errinfo ei;
     hoso_req_entity(r, &body, &len);
     if (len == 0 || len > hoso_server_config(r->srv)->limits.max_body)
-        return;
+        return -1;
     const char *ct = hoso_req_header(r, "content-type", ctype, sizeof ctype);
     int json = ct == NULL || strncasecmp(ct, "application/json", 16) == 0;
     memset(&ei, 0, sizeof ei);
-    if ((json ? hoso_doc_from_json(&doc, body, len, &hoso_server_config(r->srv)->limits, &ei)
-              : hoso_doc_from_msgpack(&doc, body, len, &hoso_server_config(r->srv)->limits, &ei)) != 0)
+    return (json ? hoso_doc_from_json(doc, body, len, &hoso_server_config(r->srv)->limits, &ei)
+                 : hoso_doc_from_msgpack(doc, body, len, &hoso_server_config(r->srv)->limits, &ei)) != 0
+               ? -1
+               : 0;
+}
+
+/* The file ids of the array `key` of the request's body (what an officer attaches),
+ * at most 10; anything else is left to the dossier's node to refuse. */
+static void body_files(hoso_req *r, const char *key, staff_job *j)
+{
+    hoso_doc doc;
+    if (body_doc(r, &doc) != 0)
         return;
     const msgpack_object *a = hoso_map_get(&doc.root, key);
     for (uint32_t i = 0; a != NULL && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size && j->nfiles < 10; i++) {
@@ -825,20 +834,9 @@ static void body_files(hoso_req *r, const char *key, staff_job *j)
 /* The dossier code of a bot's request body ({code, ...}), or "" when it names none. */
 static void body_code(hoso_req *r, char *out, size_t n)
 {
-    const void *body;
-    size_t len;
-    char ctype[64];
     hoso_doc doc;
-    hoso_errinfo ei;
     out[0] = '\0';
-    hoso_req_entity(r, &body, &len);
-    if (len == 0 || len > hoso_server_config(r->srv)->limits.max_body)
-        return;
-    const char *ct = hoso_req_header(r, "content-type", ctype, sizeof ctype);
-    int json = ct == NULL || strncasecmp(ct, "application/json", 16) == 0;
-    memset(&ei, 0, sizeof ei);
-    if ((json ? hoso_doc_from_json(&doc, body, len, &hoso_server_config(r->srv)->limits, &ei)
-              : hoso_doc_from_msgpack(&doc, body, len, &hoso_server_config(r->srv)->limits, &ei)) != 0)
+    if (body_doc(r, &doc) != 0)
         return;
     const msgpack_object *c = hoso_map_get(&doc.root, "code");
     if (c != NULL)
