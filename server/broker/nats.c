@@ -178,7 +178,9 @@ static void bus_mac(const char *subject, const void *body, size_t len, uint8_t m
 {
     static const char label[] = "hoso-bus:";
     size_t sl = strlen(subject) + 1; /* with its NUL: the subject ends where the body starts */
-    uint8_t *buf = malloc(sizeof label - 1 + sl + len);
+    size_t n = sizeof label - 1 + sl + len;
+    uint8_t small[2048]; /* a live event or an answer: no allocation on the writer's path */
+    uint8_t *buf = n <= sizeof small ? small : malloc(n);
     if (buf == NULL) {
         randombytes_buf(mac, 32); /* matches nothing */
         return;
@@ -186,8 +188,9 @@ static void bus_mac(const char *subject, const void *body, size_t len, uint8_t m
     memcpy(buf, label, sizeof label - 1);
     memcpy(buf + sizeof label - 1, subject, sl);
     memcpy(buf + sizeof label - 1 + sl, body, len);
-    hoso_store_mac(hoso_server_store(B.srv), buf, sizeof label - 1 + sl + len, mac);
-    free(buf);
+    hoso_store_mac(hoso_server_store(B.srv), buf, n, mac);
+    if (buf != small)
+        free(buf);
 }
 
 int hoso__signed_wrap(const char *subject, const void *body, size_t len, msgpack_sbuffer *out)
