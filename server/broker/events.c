@@ -76,7 +76,8 @@ typedef struct jsource {
     int fetching;
     atomic_int fetch_stop;
     uint64_t next_pos;      /* fetch thread: the position the next event must have */
-    atomic_int gap;         /* events went missing in transit: read again from the cursor */
+    atomic_uint incarnation; /* the consumer was made again (fetch thread, under qlock) */
+    unsigned seen_incarnation; /* engine thread: the one its ring of replies belongs to */
     pthread_mutex_t qlock;
     fetched *q;        /* ring of QUEUE_MAX */
     size_t qfirst, qcount;
@@ -225,86 +226,21 @@ static int fresh(const jsource *j)
     return hoso__mono_ms() < atomic_load(&j->fresh_until);
 }
 
-static void *fetch_main(void *arg)
-{
-    jsource *j = arg;
-    while (!atomic_load(&j->fetch_stop) && !atomic_load(&j->gap)) {
-        natsMsgList list = {NULL, 0};
-        jsFetchRequest fr;
-        size_t room;
-        pthread_mutex_lock(&j->qlock);
-        room = QUEUE_MAX - j->qcount;
-        pthread_mutex_unlock(&j->qlock);
-        /* Nothing is pulled for a lease not known to be ours: the events would be
-         * delivered to this node, and the next holder would not see them. */
-        if (room < FETCH_MAX || !connected() || !fresh(j)) {
-            usleep(20000);
-            continue;
-        }
-        jsFetchRequest_Init(&fr);
-        fr.Batch = FETCH_MAX;
-        fr.Expires = (int64_t)FETCH_WAIT_MS * 1000000;
-        natsStatus s = natsSubscription_FetchRequest(&list, j->sub, &fr);
-        if (s != NATS_OK && list.Count == 0) {
-            usleep(s == NATS_TIMEOUT ? 0 : 100000); /* NATS away, or the consumer gone */
-            continue;
-        }
-        for (int i = 0; i < list.Count && !atomic_load(&j->gap); i++) {
-            natsMsg *m = list.Msgs[i];
-            jsMsgMetaData *meta = NULL;
-            if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
-                continue;
-            uint64_t pos = meta->Sequence.Stream;
-            if (pos + meta->NumPending > atomic_load(&j->head))
-                atomic_store(&j->head, pos + meta->NumPending);
-            jsMsgMetaData_Destroy(meta);
-            if (pos < j->next_pos)
-                continue; /* delivered again */
-            if (pos > j->next_pos) {
-                /* The stream has no holes: events sent to this node never arrived (a
-                 * connection lost mid-batch). Acknowledging past them would lose them. */
-                hoso_log(HOSO_LOG_WARN, "cluster: the %s consumer got position %" PRIu64 " where %" PRIu64
-                         " was next; reading again from the cursor", j->name, pos, j->next_pos);
-                atomic_store(&j->gap, 1);
-                break;
-            }
-            j->next_pos = pos + 1;
-            pthread_mutex_lock(&j->qlock);
-            fetched *f = &j->q[(j->qfirst + j->qcount) % QUEUE_MAX];
-            from_stream(m, pos, &f->e);
-            f->reply = natsMsg_GetReply(m) != NULL ? strdup(natsMsg_GetReply(m)) : NULL;
-            j->qcount++;
-            pthread_mutex_unlock(&j->qlock);
-        }
-        natsMsgList_Destroy(&list);
-        hoso_engine_wake();
-    }
-    return NULL;
-}
-
-static void stop_fetching(jsource *j)
-{
-    if (j->fetching) {
-        atomic_store(&j->fetch_stop, 1);
-        pthread_join(j->fetcher, NULL); /* within a pull's wait */
-        j->fetching = 0;
-    }
-    if (j->sub != NULL)
-        natsSubscription_Destroy(j->sub);
-    j->sub = NULL;
-    queue_clear(j);
-}
-
-/* This node's durable consumer, made afresh to deliver from right after cur (the last
- * holder's is removed: its node may still pull from it, and must get nothing), and the
- * fetch thread. */
-static int open_consumer(jsource *j, uint64_t cur)
+/* This node's durable consumer made afresh to deliver from right after cur, bound to
+ * j->sub (the last holder's consumer is removed: its node may still pull from it, and
+ * must get nothing). Fetch thread or, before it runs, the engine thread. */
+static int make_consumer(jsource *j, uint64_t cur)
 {
     jsCtx *js = hoso__broker_js();
     jsConsumerInfo *ci = NULL;
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
     natsStatus s;
+    if (!connected())
+        return HOSO_EUNAVAILABLE;
+    if (j->sub != NULL)
+        natsSubscription_Destroy(j->sub);
+    j->sub = NULL;
     const char *olds[] = {j->prev_consumer, j->consumer};
     for (size_t i = 0; i < 2; i++)
         if (olds[i][0] != '\0' && js_DeleteConsumer(js, STREAM, olds[i], NULL, &jerr) != NATS_OK &&
@@ -341,8 +277,137 @@ static int open_consumer(jsource *j, uint64_t cur)
         j->sub = NULL;
         return HOSO_EUNAVAILABLE;
     }
+    return 0;
+}
+
+/* The consumer again from the last committed position, on the fetch thread: what the
+ * engine's window holds past it is passed over (pos <= after), what went missing
+ * comes; the engine drops its old reply subjects (they would acknowledge by the old
+ * consumer's sequence numbers) when it sees the new incarnation. */
+static void remake(jsource *j, const char *why)
+{
+    hoso_log(HOSO_LOG_WARN, "cluster: the %s consumer is read again from position %" PRIu64 ": %s", j->name,
+             (uint64_t)atomic_load(&j->committed), why);
+    while (!atomic_load(&j->fetch_stop)) {
+        pthread_mutex_lock(&j->qlock);
+        for (; j->qcount > 0; j->qcount--, j->qfirst = (j->qfirst + 1) % QUEUE_MAX)
+            free(j->q[j->qfirst].reply);
+        atomic_fetch_add(&j->incarnation, 1);
+        pthread_mutex_unlock(&j->qlock);
+        if (make_consumer(j, atomic_load(&j->committed)) == 0)
+            return;
+        usleep(1000000);
+    }
+}
+
+/* Positions between from and to (exclusive) that the stream does not hold (removed by
+ * an operator): 1 when every one of them is such a hole, 0 when one exists (it was
+ * lost on its way here). At most 1024 are asked for; past that, a hole is assumed. */
+static int only_holes(uint64_t from, uint64_t to)
+{
+    for (uint64_t p = from; p < to && p < from + 1024; p++) {
+        natsMsg *m = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = js_GetMsg(&m, hoso__broker_js(), STREAM, p, NULL, &jerr);
+        natsMsg_Destroy(m);
+        if (s != NATS_NOT_FOUND)
+            return 0;
+    }
+    return 1;
+}
+
+/* Pulls the consumer's events ahead of the engine, as they come (long polls of
+ * FETCH_WAIT_MS), and wakes the engine when there are new ones. */
+static void *fetch_main(void *arg)
+{
+    jsource *j = arg;
+    while (!atomic_load(&j->fetch_stop)) {
+        natsMsgList list = {NULL, 0};
+        jsFetchRequest fr;
+        size_t room;
+        pthread_mutex_lock(&j->qlock);
+        room = QUEUE_MAX - j->qcount;
+        pthread_mutex_unlock(&j->qlock);
+        /* Nothing is pulled for a lease not known to be ours: the events would be
+         * delivered to this node, and the next holder would not see them. */
+        if (room < FETCH_MAX || !connected() || !fresh(j)) {
+            usleep(20000);
+            continue;
+        }
+        if (j->sub == NULL) {
+            remake(j, "its consumer could not be made");
+            continue;
+        }
+        jsFetchRequest_Init(&fr);
+        fr.Batch = FETCH_MAX;
+        fr.Expires = (int64_t)FETCH_WAIT_MS * 1000000;
+        jsErrCode jerr = 0;
+        natsStatus s = natsSubscription_FetchRequest(&list, j->sub, &fr);
+        if (s != NATS_OK && list.Count == 0) {
+            jsConsumerInfo *ci = NULL;
+            if (s != NATS_TIMEOUT && connected() &&
+                js_GetConsumerInfo(&ci, hoso__broker_js(), STREAM, j->consumer, NULL, &jerr) == NATS_NOT_FOUND)
+                remake(j, "its consumer was removed");
+            else
+                usleep(s == NATS_TIMEOUT ? 0 : 100000); /* NATS away */
+            jsConsumerInfo_Destroy(ci);
+            continue;
+        }
+        int again = 0;
+        for (int i = 0; i < list.Count && !again; i++) {
+            natsMsg *m = list.Msgs[i];
+            jsMsgMetaData *meta = NULL;
+            if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
+                continue;
+            uint64_t pos = meta->Sequence.Stream;
+            if (pos + meta->NumPending > atomic_load(&j->head))
+                atomic_store(&j->head, pos + meta->NumPending);
+            jsMsgMetaData_Destroy(meta);
+            if (pos < j->next_pos)
+                continue; /* delivered again */
+            /* A jump over positions the stream holds: they were sent to this node and
+             * never arrived (a connection lost mid-batch); acknowledging past them
+             * would lose them. Over positions it does not hold (removed): go on. */
+            if (pos > j->next_pos && !only_holes(j->next_pos, pos)) {
+                again = 1;
+                break;
+            }
+            j->next_pos = pos + 1;
+            pthread_mutex_lock(&j->qlock);
+            fetched *f = &j->q[(j->qfirst + j->qcount) % QUEUE_MAX];
+            from_stream(m, pos, &f->e);
+            f->reply = natsMsg_GetReply(m) != NULL ? strdup(natsMsg_GetReply(m)) : NULL;
+            j->qcount++;
+            pthread_mutex_unlock(&j->qlock);
+        }
+        natsMsgList_Destroy(&list);
+        if (again)
+            remake(j, "events sent to this node went missing on the way");
+        hoso_engine_wake();
+    }
+    return NULL;
+}
+
+static void stop_fetching(jsource *j)
+{
+    if (j->fetching) {
+        atomic_store(&j->fetch_stop, 1);
+        pthread_join(j->fetcher, NULL); /* within a pull's wait */
+        j->fetching = 0;
+    }
+    if (j->sub != NULL)
+        natsSubscription_Destroy(j->sub);
+    j->sub = NULL;
     queue_clear(j);
-    atomic_store(&j->gap, 0);
+}
+
+/* The consumer and its fetch thread. Engine thread. */
+static int open_consumer(jsource *j, uint64_t cur)
+{
+    int rc = make_consumer(j, cur);
+    if (rc != 0)
+        return rc;
+    queue_clear(j);
     atomic_store(&j->fetch_stop, 0);
     if (pthread_create(&j->fetcher, NULL, fetch_main, j) != 0) {
         natsSubscription_Destroy(j->sub);
@@ -390,6 +455,7 @@ static int src_begin(void *ctx, uint64_t *cursor)
     }
     stop_fetching(j);
     ring_clear(j);
+    j->seen_incarnation = atomic_load(&j->incarnation);
     if ((rc = open_consumer(j, cur)) != 0)
         return rc;
     atomic_store(&j->committed, cur);
@@ -402,19 +468,15 @@ static int src_read(void *ctx, uint64_t after, size_t limit, int (*fn)(void *fct
 {
     jsource *j = ctx;
     int rc = 0;
-    if (!j->fetching && !atomic_load(&j->gap))
+    if (!j->fetching)
         return HOSO_EUNAVAILABLE;
     if (!fresh(j))
         return 0; /* the lease is not known to be ours any more: start nothing new */
-    if (atomic_load(&j->gap)) {
-        /* From the last committed position again: what the window holds past it is
-         * passed over (pos <= after), what went missing comes. The old reply subjects
-         * go: they would acknowledge by the old consumer's sequence numbers. */
-        stop_fetching(j);
-        ring_clear(j);
-        return open_consumer(j, atomic_load(&j->committed));
-    }
     pthread_mutex_lock(&j->qlock);
+    if (atomic_load(&j->incarnation) != j->seen_incarnation) {
+        ring_clear(j); /* replies of the consumer's previous incarnation */
+        j->seen_incarnation = atomic_load(&j->incarnation);
+    }
     for (size_t n = 0; j->qcount > 0 && n < limit && rc == 0; j->qcount--, j->qfirst = (j->qfirst + 1) % QUEUE_MAX) {
         fetched *f = &j->q[j->qfirst];
         if (f->e.seq <= after) {
@@ -613,13 +675,6 @@ static void rs_send(void *ctx, hoso_job *job)
     snprintf(reply, sizeof reply, "%s.%" PRIu64, rs->inbox, f->id);
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (rs->src == NULL) {
-        pthread_mutex_lock(&E.lock);
-        for (unsigned i = 0; i < E.n; i++)
-            if (strcmp(E.src[i]->name, rs->name) == 0)
-                rs->src = E.src[i];
-        pthread_mutex_unlock(&E.lock);
-    }
     hoso__event_pack(&pk, &job->e, job->e.node_seq, job->e.shard, 5);
     hoso_pack_kcstr(&pk, "consumer", rs->name);
     hoso_pack_kint(&pk, "attempt", job->attempt);
@@ -715,6 +770,13 @@ static int make_remote_sink(const hoso_sink *local, hoso_sink *out)
         return HOSO_ENOMEM;
     snprintf(rs->name, sizeof rs->name, "%s", local->name);
     pthread_mutex_init(&rs->lock, NULL);
+    /* Its source is made first (hoso_engine_cluster): found here once, not under the
+     * lock the lease thread holds across its KV calls on every send. */
+    pthread_mutex_lock(&E.lock);
+    for (unsigned i = 0; i < E.n; i++)
+        if (strcmp(E.src[i]->name, rs->name) == 0)
+            rs->src = E.src[i];
+    pthread_mutex_unlock(&E.lock);
     if (natsInbox_Create(&inbox) != NATS_OK) {
         free(rs);
         return HOSO_ENOMEM;
@@ -831,18 +893,24 @@ static int token_current(const char *name, uint64_t token)
     static struct {
         char name[32];
         uint64_t token;
+        int64_t at; /* when the highest was last heard */
     } seen[MAX_SOURCES];
     int ok = 1;
+    int64_t now = hoso__mono_ms();
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < MAX_SOURCES; i++) {
         if (seen[i].name[0] == '\0')
             snprintf(seen[i].name, sizeof seen[i].name, "%s", name);
         if (strcmp(seen[i].name, name) != 0)
             continue;
-        if (token < seen[i].token)
+        /* A higher one not heard of for a while is forgotten: the bucket may have been
+         * made again (revisions from 1), and its holder would be refused for ever. */
+        if (token < seen[i].token && now - seen[i].at < SINK_MAX_AGE_MS) {
             ok = 0;
-        else
+        } else if (token >= seen[i].token || now - seen[i].at >= SINK_MAX_AGE_MS) {
             seen[i].token = token;
+            seen[i].at = now;
+        }
         break;
     }
     pthread_mutex_unlock(&lock);
@@ -936,10 +1004,14 @@ static void got(jsource *j, uint64_t rev, int64_t sent, const char *was, uint64_
 {
     j->rev = j->seen_rev = rev;
     j->renewed_at = j->seen_at = sent;
-    atomic_store(&j->token, rev);
     atomic_store(&j->fresh_until, sent + LEASE_FENCE_MS);
     if (!j->held) {
         j->held = 1;
+        /* The token is the revision the lease was taken at, not renewed at: requests
+         * of one holder reach a node on several threads (a subscription each), and a
+         * renewal between two of them must not make the earlier one look stale. The
+         * next holder's is higher than any of this one's. */
+        atomic_store(&j->token, rev);
         atomic_store(&j->hint, cursor);
         snprintf(j->prev_consumer, sizeof j->prev_consumer, "%s",
                  consumer != NULL && strcmp(consumer, j->consumer) != 0 ? consumer : "");

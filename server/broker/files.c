@@ -245,6 +245,8 @@ static void op_put(const char *reply, const msgpack_object *m)
         return;
     }
     if (unseal(data->via.bin.ptr, data->via.bin.size, &buf, &n) != 0 || off + n > size) {
+        if (buf != NULL)
+            sodium_memzero(buf, n);
         free(buf);
         answer_err(reply, "bad", "a file piece not sealed by a node of the cluster, or past the file's end");
         return;

@@ -134,7 +134,8 @@ typedef struct hoso_engine_cluster {
     /* The stream as the source of consumer name; from_head as its sink's. The name is
      * then one the broker keeps a lease for (hoso_engine_lease). */
     int (*source)(const char *name, int from_head, hoso_source *out);
-    /* A sink that hands each job to the node of its event's shard. */
+    /* A sink that hands each job to the node of its event's shard (made after the
+     * source of the same name). */
     int (*remote_sink)(const hoso_sink *local, hoso_sink *out);
 } hoso_engine_cluster;
 

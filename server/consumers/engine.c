@@ -1022,9 +1022,10 @@ static int add_sink(hoso_engine *eng, const hoso_sink *sink, const hoso_engine_c
         sink->free(sink->ctx);
         return rc;
     }
-    if ((rc = cl->remote_sink(sink, &remote)) != 0)
+    /* The source first: the remote sink finds it by name. */
+    if ((rc = cl->source(sink->name, sink->from_head, &src)) != 0 || (rc = cl->remote_sink(sink, &remote)) != 0)
         return rc;
-    if ((rc = cl->source(sink->name, sink->from_head, &src)) != 0 || (rc = add_consumer(eng, &remote, 1, &src)) != 0)
+    if ((rc = add_consumer(eng, &remote, 1, &src)) != 0)
         remote.free(remote.ctx);
     return rc;
 }

@@ -1091,6 +1091,42 @@ static void test_portal_lease_moves(void)
 
     ht_server_kill9(&c.node[h]);
     int64_t killed = ht_mono_ms();
+    /* An operator removes an event from the stream before anyone delivered it (a new
+     * dossier's creation): the next holder reads across the hole. */
+    {
+        int k = 0;
+        while (k < N && cs[k].node == h)
+            k++;
+        char extra[64];
+        ht_conn conn;
+        ht_conn_init(&conn, c.node[cs[k].node].port);
+        ht_submit(&conn, &cs[k].u, &svc, extra, sizeof extra);
+        ht_conn_close(&conn);
+        natsConnection *nc = NULL;
+        jsCtx *js = NULL;
+        char url[64];
+        snprintf(url, sizeof url, "nats://127.0.0.1:%d", c.nats.port);
+        if (natsConnection_ConnectTo(&nc, url) != NATS_OK || natsConnection_JetStream(&js, nc, NULL) != NATS_OK)
+            ht_fail("cannot reach JetStream at %s", url);
+        int removed = 0;
+        for (int64_t until = ht_mono_ms() + 10000; !removed && ht_mono_ms() < until; usleep(50000)) {
+            jsStreamInfo *si = NULL;
+            if (js_GetStreamInfo(&si, js, "HOSO_EVENTS", NULL, NULL) != NATS_OK)
+                continue;
+            for (uint64_t p = si->State.LastSeq; p > 0 && p + 20 > si->State.LastSeq && !removed; p--) {
+                natsMsg *m = NULL;
+                if (js_GetMsg(&m, js, "HOSO_EVENTS", p, NULL, NULL) == NATS_OK &&
+                    memmem(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), extra, strlen(extra)) != NULL)
+                    removed = js_DeleteMsg(js, "HOSO_EVENTS", p, NULL, NULL) == NATS_OK;
+                natsMsg_Destroy(m);
+            }
+            jsStreamInfo_Destroy(si);
+        }
+        if (!removed)
+            ht_fail("the new dossier's event did not reach the stream, or could not be removed");
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+    }
     for (int j = 0; j < nlive; j++) {
         move_via(&c, (h + 1 + j % 2) % 3, &off, live[j], 2);
         move_via(&c, (h + 2 - j % 2) % 3, &off, live[j], 4);
