@@ -44,6 +44,18 @@ cluster_cleanup() {
 }
 trap cluster_cleanup EXIT
 
+# until_done CHECK WHAT: runs the function CHECK every 0.2 s until it succeeds, 600 s at
+# most; CHECK leaves in PROGRESS what the failure message shows.
+until_done() {
+	_i=0
+	PROGRESS=""
+	until "$1"; do
+		_i=$((_i + 1))
+		[ "$_i" -lt 3000 ] || die "$2 in 600 s ($PROGRESS)"
+		sleep 0.2
+	done
+}
+
 # ---- the seeded store -------------------------------------------------------------
 DATA=$TMP/n1
 start_hosod 1
@@ -80,17 +92,15 @@ N1_URL=$URL
 N1_PID=$HOSOD_PID
 # Done when the node's record says all of its log is acknowledged and the stream holds
 # exactly that many events (the record is rewritten every second).
-_i=0
-while :; do
+outbox_drained() {
 	"$HOSOD" cluster status --cluster "$TMP/cluster.json" --json >"$TMP/status.json" 2>/dev/null || true
 	HEAD=$(jq -r '.nodes[0].outbox.head // 0' "$TMP/status.json")
 	PUB=$(jq -r '.nodes[0].outbox.published // 0' "$TMP/status.json")
 	STREAM=$(jq -r '.stream.events // 0' "$TMP/status.json")
-	[ "$HEAD" -gt 0 ] && [ "$PUB" = "$HEAD" ] && [ "$STREAM" = "$HEAD" ] && break
-	_i=$((_i + 1))
-	[ "$_i" -lt 3000 ] || die "the outbox did not drain in 600 s (published $PUB of $HEAD, stream $STREAM)"
-	sleep 0.2
-done
+	PROGRESS="published $PUB of $HEAD, stream $STREAM"
+	[ "$HEAD" -gt 0 ] && [ "$PUB" = "$HEAD" ] && [ "$STREAM" = "$HEAD" ]
+}
+until_done outbox_drained "the outbox did not drain"
 T1=$(date +%s.%N)
 OUTBOX_S=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
 # The node's own count: from its start to the last acknowledgement (its record lags by
@@ -104,7 +114,6 @@ cp "$DATA/secret.key" "$TMP/edge1/"
 DATA_N1=$DATA
 DATA=$TMP/edge1
 HOSOD_EXTRA="--cluster $TMP/cluster.json --node edge1"
-LOG_SAVED=$TMP/hosod.log
 start_hosod 1 "$PIN0"
 EDGE_URL=$URL
 EDGE_PID=$HOSOD_PID
@@ -197,17 +206,15 @@ if [ "${HOSO_BENCH_CLUSTER_MIRROR:-1}" = 1 ] && [ -x "$FAKE_PORTAL" ]; then
 	EDGE_PID=$HOSOD_PID
 	HOSOD_PID=$N1_PID
 	DATA=$DATA_N1
-	_i=0
-	while :; do
+	cluster_mirror_done() {
 		"$HOSOD" cluster status --cluster "$TMP/cluster.json" --json >"$TMP/status.json" 2>/dev/null || true
 		LAST=$(jq -r '.stream.last_seq // 0' "$TMP/status.json")
 		ACKED=$(jq -r '[.consumers[] | select(.name == "portal") | .acknowledged][0] // 0' "$TMP/status.json")
 		HOLDER=$(jq -r '[.consumers[] | select(.name == "portal") | .holder][0] // "-"' "$TMP/status.json")
-		[ "$LAST" -gt 0 ] && [ "$ACKED" = "$LAST" ] && break
-		_i=$((_i + 1))
-		[ "$_i" -lt 3000 ] || die "the portal mirror did not reach the stream's end in 600 s ($ACKED of $LAST)"
-		sleep 0.2
-	done
+		PROGRESS="$ACKED of $LAST"
+		[ "$LAST" -gt 0 ] && [ "$ACKED" = "$LAST" ]
+	}
+	until_done cluster_mirror_done "the portal mirror did not reach the stream's end"
 	T1=$(date +%s.%N)
 	MIRROR_S=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
 	mirror_row "cluster: lease held by $HOLDER, each delivery run on n1 over NATS" "$MIRROR_S" "$LAST" cluster
@@ -223,16 +230,14 @@ if [ "${HOSO_BENCH_CLUSTER_MIRROR:-1}" = 1 ] && [ -x "$FAKE_PORTAL" ]; then
 	start_hosod 1 "$PIN0"
 	ADMIN_TOKEN=$(curl -fsS --max-time 5 -H 'Content-Type: application/json' \
 		-d "{\"username\":\"admin\",\"password\":\"$ADMIN_PASS\"}" "$URL/v1/auth/login" | jq -r .token)
-	_i=0
-	while :; do
+	single_mirror_done() {
 		_st=$(curl -fsS --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" "$URL/v1/admin/mirror" 2>/dev/null || true)
 		_cur=$(printf '%s' "$_st" | jq -r '.cursor // 0' 2>/dev/null || echo 0)
 		_head=$(printf '%s' "$_st" | jq -r '.head // 0' 2>/dev/null || echo 0)
-		[ "$_head" -gt 0 ] && [ "$_cur" = "$_head" ] && break
-		_i=$((_i + 1))
-		[ "$_i" -lt 3000 ] || die "the single node's mirror did not reach its log's end in 600 s ($_cur of $_head)"
-		sleep 0.2
-	done
+		PROGRESS="$_cur of $_head"
+		[ "$_head" -gt 0 ] && [ "$_cur" = "$_head" ]
+	}
+	until_done single_mirror_done "the single node's mirror did not reach its log's end"
 	T1=$(date +%s.%N)
 	MIRROR_S=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
 	mirror_row "one node, its own log" "$MIRROR_S" "$_head" single
