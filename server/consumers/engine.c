@@ -960,32 +960,35 @@ static void on_commit(void *ctx, const hoso_event *ev, size_t n)
     uv_async_send(&eng->wake);
 }
 
-/* kind: 0 this node's log, 1 a shared source (src), 2 an executor. */
+/* What a consumer reads: this node's log, a shared source (src) under a lease, or
+ * nothing (it runs deliveries other nodes ask for). */
+enum { READS_LOG, READS_SHARED, RUNS_FOR_OTHERS };
+
 static int add_consumer(hoso_engine *eng, const hoso_sink *sink, int kind, const hoso_source *src)
 {
     hoso_consumer *c = calloc(1, sizeof(*c));
     hoso_txn *t;
     int rc = 0;
-    if (c == NULL || (c->win = calloc(kind == 2 ? 1 : WINDOW, sizeof(slot))) == NULL) {
+    if (c == NULL || (c->win = calloc(kind == RUNS_FOR_OTHERS ? 1 : WINDOW, sizeof(slot))) == NULL) {
         free(c);
         return HOSO_ENOMEM;
     }
     c->eng = eng;
     c->sink = *sink;
     c->src = src != NULL ? *src : eng->src;
-    c->shared = kind == 1;
-    c->exec = kind == 2;
-    snprintf(c->name, sizeof c->name, "%s%s", sink->name, kind == 2 ? "-exec" : "");
+    c->shared = kind == READS_SHARED;
+    c->exec = kind == RUNS_FOR_OTHERS;
+    snprintf(c->name, sizeof c->name, "%s%s", sink->name, c->exec ? "-exec" : "");
     pthread_mutex_init(&c->lock, NULL);
     c->st.on = 1;
-    c->st.cluster = kind != 0;
-    if (kind != 2 && (rc = read_begin(eng, &t)) == 0) {
-        if (kind == 0)
+    c->st.cluster = kind != READS_LOG;
+    if (!c->exec && (rc = read_begin(eng, &t)) == 0) {
+        if (kind == READS_LOG)
             rc = hoso_cursor_get(t, sink->name, &c->cursor);
         if (rc == 0)
             rc = hoso_delivery_scan(t, sink->name, 0, 0, load_parked, c);
     }
-    if (kind != 2)
+    if (!c->exec)
         read_end(eng);
     if (rc != 0) {
         hoso_log(HOSO_LOG_ERROR, "%s: reading its cursor failed: %s", sink->name, hoso_err_message(rc));
@@ -998,7 +1001,7 @@ static int add_consumer(hoso_engine *eng, const hoso_sink *sink, int kind, const
         free(c);
         return rc;
     }
-    if (kind == 0 && c->cursor == 0 && sink->from_head)
+    if (kind == READS_LOG && c->cursor == 0 && sink->from_head)
         c->cursor = atomic_load(&eng->head);
     c->saved = c->scanned = c->cursor;
     c->st.cursor = c->st.head = c->cursor; /* the status is right before the first pump too */
@@ -1014,18 +1017,18 @@ static int add_sink(hoso_engine *eng, const hoso_sink *sink, const hoso_engine_c
     hoso_source src;
     int rc;
     if (cl == NULL) {
-        if ((rc = add_consumer(eng, sink, 0, NULL)) != 0)
+        if ((rc = add_consumer(eng, sink, READS_LOG, NULL)) != 0)
             sink->free(sink->ctx);
         return rc;
     }
-    if ((rc = add_consumer(eng, sink, 2, NULL)) != 0) {
+    if ((rc = add_consumer(eng, sink, RUNS_FOR_OTHERS, NULL)) != 0) {
         sink->free(sink->ctx);
         return rc;
     }
     /* The source first: the remote sink finds it by name. */
     if ((rc = cl->source(sink->name, sink->from_head, &src)) != 0 || (rc = cl->remote_sink(sink, &remote)) != 0)
         return rc;
-    if ((rc = add_consumer(eng, &remote, 1, &src)) != 0)
+    if ((rc = add_consumer(eng, &remote, READS_SHARED, &src)) != 0)
         remote.free(remote.ctx);
     return rc;
 }
