@@ -415,6 +415,8 @@ void hoso_metrics_batch(size_t ops, uint64_t commit_usec);
 void hoso_metrics_ws_conns(int delta);
 void hoso_metrics_ws_delivered(uint64_t n);
 void hoso_metrics_ws_replay(uint64_t events);
+/* usec from a batch's commit to its frames handed to the sockets, for n deliveries. */
+void hoso_metrics_ws_push_delay(uint64_t usec, uint64_t deliveries);
 void hoso_metrics_ws_ack(void);
 void hoso_metrics_ws_slow_close(void);
 /* A sign-in or registration refused with 429: by account, address, registrations

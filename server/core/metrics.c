@@ -56,11 +56,16 @@ void hoso_metrics_throttled(const char *by)
 /* WebSocket push. Bounds of the replay histogram are event counts. */
 static const uint64_t replay_bounds[] = {0, 1, 10, 100, 1000, 10000};
 #define NREPLAY (sizeof(replay_bounds) / sizeof(replay_bounds[0]))
+/* Push delay bounds in microseconds: finer than the request histogram's, since a
+ * live event is expected within a millisecond of its commit. */
+static const uint64_t push_bounds[] = {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000};
+#define NPUSH (sizeof(push_bounds) / sizeof(push_bounds[0]))
 
 static struct {
     _Atomic int64_t conns;
     _Atomic uint64_t delivered, acks, slow_closes;
     _Atomic uint64_t replay[NREPLAY + 1], replay_sum, replay_count;
+    _Atomic uint64_t push[NPUSH + 1], push_sum_usec;
 } WS;
 
 /* The route table the counters are indexed by (one per process). */
@@ -161,6 +166,15 @@ void hoso_metrics_ws_delivered(uint64_t n)
     atomic_fetch_add_explicit(&WS.delivered, n, memory_order_relaxed);
 }
 
+void hoso_metrics_ws_push_delay(uint64_t usec, uint64_t deliveries)
+{
+    size_t i = 0;
+    while (i < NPUSH && usec > push_bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&WS.push[i], deliveries, memory_order_relaxed);
+    atomic_fetch_add_explicit(&WS.push_sum_usec, usec * deliveries, memory_order_relaxed);
+}
+
 void hoso_metrics_ws_replay(uint64_t events)
 {
     size_t i = 0;
@@ -239,6 +253,19 @@ static void render_ws(hoso_server *srv, msgpack_sbuffer *buf)
     hoso_sbuf_printf(buf, "hoso_ws_replay_events_bucket{le=\"+Inf\"} %llu\nhoso_ws_replay_events_sum %llu\n"
              "hoso_ws_replay_events_count %llu\n",
         (unsigned long long)cum, (unsigned long long)ld(&WS.replay_sum), (unsigned long long)ld(&WS.replay_count));
+    hoso_sbuf_printf(buf, "# HELP hoso_ws_push_delay_seconds Time from an event's commit (in cluster mode: its "
+             "arrival from its node) to its frame handed to the subscriber's socket, one per delivery.\n"
+             "# TYPE hoso_ws_push_delay_seconds histogram\n");
+    cum = 0;
+    for (size_t i = 0; i < NPUSH; i++) {
+        cum += ld(&WS.push[i]);
+        hoso_sbuf_printf(buf, "hoso_ws_push_delay_seconds_bucket{le=\"%g\"} %llu\n", (double)push_bounds[i] / 1e6,
+            (unsigned long long)cum);
+    }
+    cum += ld(&WS.push[NPUSH]);
+    hoso_sbuf_printf(buf, "hoso_ws_push_delay_seconds_bucket{le=\"+Inf\"} %llu\nhoso_ws_push_delay_seconds_sum %.6f\n"
+             "hoso_ws_push_delay_seconds_count %llu\n",
+        (unsigned long long)cum, (double)ld(&WS.push_sum_usec) / 1e6, (unsigned long long)cum);
 }
 
 static const char *route_label(size_t r)

@@ -33,6 +33,7 @@ typedef struct batch_msg {
 
 struct batch {
     _Atomic size_t refs;
+    uint64_t born_usec; /* when the writer (or the cluster bus) handed it over */
     size_t n;
     hoso_hub_event *ev;
     uint8_t **bufs; /* frames, freed with the batch */
@@ -181,6 +182,7 @@ void hoso__hub_publish_from(hoso_server *srv, const hoso_event *ev, size_t n, un
         return;
     }
     atomic_store(&b->refs, nhubs);
+    b->born_usec = hoso__now_usec();
     for (unsigned i = 0; i < nw; i++) {
         hoso_worker *w = &srv->workers[i];
         if (w->hub == NULL)
@@ -238,11 +240,17 @@ typedef struct delivery {
     const hoso_hub_event *e;
     int agency_stream;
     hoso_hub_json json;
+    uint64_t count;
 } delivery;
+
+/* The batches of one wake-up, for the push delay measured once their frames are out;
+ * past BORN_MAX the last slot keeps the oldest time (the delay is then an upper bound). */
+#define BORN_MAX 16
 
 static void deliver_one(void *ctx, hoso_hub_member *m)
 {
     delivery *d = ctx;
+    d->count++;
     hoso__ws_deliver(m->ws, d->e, d->agency_stream, &d->json);
     if (!h2o_linklist_is_linked(&m->dirty))
         h2o_linklist_insert(d->dirty, &m->dirty);
@@ -252,21 +260,37 @@ static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 {
     hoso_hub *h = H2O_STRUCT_FROM_MEMBER(hoso_hub, rx, rx);
     h2o_linklist_t dirty;
+    struct {
+        uint64_t born, count;
+    } born[BORN_MAX];
+    size_t nborn = 0;
 
     h2o_linklist_init_anchor(&dirty);
     while (!h2o_linklist_is_empty(messages)) {
         batch_msg *bm = H2O_STRUCT_FROM_MEMBER(batch_msg, msg.link, messages->next);
         batch *b = bm->b;
+        uint64_t count = 0;
         h2o_linklist_unlink(&bm->msg.link);
         for (size_t i = 0; h->subs.n > 0 && i < b->n; i++) {
-            delivery d = {&dirty, &b->ev[i], 0, {{NULL, NULL}, {0, 0}, {0, 0}}};
+            delivery d = {&dirty, &b->ev[i], 0, {{NULL, NULL}, {0, 0}, {0, 0}}, 0};
             hoso__index_each(&h->subs, HOSO_SUB_OWNER, d.e->owner, deliver_one, &d);
             if (d.e->agency[0] != '\0') {
                 d.agency_stream = 1;
                 hoso__index_each(&h->subs, HOSO_SUB_AGENCY, d.e->agency, deliver_one, &d);
             }
+            count += d.count;
             free(d.json.text[0]);
             free(d.json.text[1]);
+        }
+        if (count > 0) {
+            if (nborn < BORN_MAX) {
+                born[nborn].born = b->born_usec;
+                born[nborn++].count = count;
+            } else {
+                if (b->born_usec < born[BORN_MAX - 1].born)
+                    born[BORN_MAX - 1].born = b->born_usec;
+                born[BORN_MAX - 1].count += count;
+            }
         }
         /* Connections copied what they queued: the batch may go. */
         batch_release(b);
@@ -278,6 +302,9 @@ static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
         h2o_linklist_unlink(&m->dirty);
         hoso__ws_flush(m->ws);
     }
+    uint64_t now = nborn > 0 ? hoso__now_usec() : 0;
+    for (size_t i = 0; i < nborn; i++)
+        hoso_metrics_ws_push_delay(now > born[i].born ? now - born[i].born : 0, born[i].count);
 }
 
 /* ---------------------------------------------------------------------------------- */

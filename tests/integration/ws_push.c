@@ -101,6 +101,8 @@ static void test_subscribe_live(void)
     EXPECT(ht_metric(&w.c, "hoso_ws_events_delivered_total") >= 3);
     EXPECT(ht_metric(&w.c, "hoso_ws_acks_total") >= 1);
     EXPECT(ht_metric(&w.c, "hoso_ws_replay_events_count") >= 1);
+    /* the two moves went out live: each one's delay from its commit is counted */
+    EXPECT(ht_metric(&w.c, "hoso_ws_push_delay_seconds_count") >= 2);
     ht_ws_close(&ws);
     world_stop(&w);
 }
