@@ -748,6 +748,10 @@ typedef struct hoso_bench_opts {
     unsigned long max_total; /* all clients together; 0 = no limit */
     const char *service;
     double rate;            /* submit: all clients together per second, open loop; 0 = closed loop */
+    /* transition: each client files its dossiers before the clock starts, then moves
+     * them (1->2, then 2->4) with the officer's token */
+    int transition;
+    char officer_token[256];
 } hoso_bench_opts;
 
 typedef struct hoso_bench_client {
@@ -765,7 +769,53 @@ typedef struct hoso_bench_client {
     double *lat; /* seconds, one per successful submission */
     size_t nlat, caplat;
     double finished;
+    /* transition: this client's dossiers and their versions */
+    char (*codes)[96];
+    int64_t *version;
+    unsigned long ndos;
 } hoso_bench_client;
+
+static long long hoso_bench_epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long hoso_bench_must(hoso_bench_conn *c, const char *path, const char *token, msgpack_sbuffer *sb,
+                                 char *code, size_t codesz);
+
+/* The dossier version in a reply ({dossier: {...}} or the dossier itself), or -1. */
+static long long hoso_bench_version_of(const hoso_bench_resp *resp)
+{
+    msgpack_unpacked u;
+    long long version = -1;
+    if (hoso_bench_unpack(&u, &resp->body) != 0)
+        return -1;
+    const msgpack_object *d = hoso_bench_get(&u.data, "dossier");
+    const msgpack_object *v = hoso_bench_get(d ? d : &u.data, "version");
+    if (v != NULL && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        version = (long long)v->via.u64;
+    msgpack_unpacked_destroy(&u);
+    return version;
+}
+
+/* transition: the body of the move of dossier k of this client to status `to`. */
+static void hoso_bench_move_body(msgpack_sbuffer *sb, int to, int64_t version)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, to == 2 ? 3 : 2);
+    hoso_pack_cstr(&pk, "to");
+    msgpack_pack_int(&pk, to);
+    hoso_pack_cstr(&pk, "version");
+    msgpack_pack_int64(&pk, version);
+    if (to == 2) {
+        hoso_pack_cstr(&pk, "due_at");
+        msgpack_pack_int64(&pk, hoso_bench_epoch_ms() + 7LL * 86400000);
+    }
+}
 
 static void *hoso_bench_client_main(void *arg)
 {
@@ -780,6 +830,21 @@ static void *hoso_bench_client_main(void *arg)
 
     cl->setup_failed = hoso_bench_citizen_login(&c, cl->idx, token, sizeof(token), cl->setup_msg,
                                                 sizeof(cl->setup_msg));
+    if (!cl->setup_failed && o->transition) {
+        /* Two moves per dossier: enough dossiers for this client's share of
+         * --max-total, filed before the clock starts. */
+        cl->ndos = o->max_total ? (o->max_total + 2 * o->clients - 1) / (2 * o->clients) : 200;
+        cl->codes = calloc(cl->ndos, sizeof(*cl->codes));
+        cl->version = calloc(cl->ndos, sizeof(*cl->version));
+        if (cl->codes == NULL || cl->version == NULL)
+            hoso_bench_die("out of memory");
+        for (unsigned long k = 0; k < cl->ndos; k++) {
+            char op_id[80];
+            snprintf(op_id, sizeof(op_id), "bench-tr-%u-%u-%lu", hoso_bench_seed, cl->idx, k);
+            hoso_bench_submit_body(cl->svc, op_id, &sb);
+            cl->version[k] = hoso_bench_must(&c, "/v1/dossiers", token, &sb, cl->codes[k], sizeof(cl->codes[k]));
+        }
+    }
     /* every client waits here, so the clock starts with all of them logged in */
     pthread_barrier_wait(cl->logged_in);
     pthread_barrier_wait(cl->go);
@@ -792,9 +857,21 @@ static void *hoso_bench_client_main(void *arg)
     for (unsigned long n = 0; (o->requests == 0 || n < o->requests) && hoso_bench_now() < deadline; n++) {
         if (o->max_total && atomic_fetch_add(&hoso_bench_started, 1) >= o->max_total)
             break;
-        char op_id[80];
-        snprintf(op_id, sizeof(op_id), "bench-%u-%u-%lu", hoso_bench_seed, cl->idx, n);
-        hoso_bench_submit_body(cl->svc, op_id, &sb);
+        char op_id[80], path[160];
+        const char *method_path = "/v1/dossiers", *as = token;
+        unsigned long k = 0;
+        if (o->transition) {
+            if (n >= 2 * cl->ndos)
+                break;
+            k = n % cl->ndos;
+            hoso_bench_move_body(&sb, n < cl->ndos ? 2 : 4, cl->version[k]);
+            snprintf(path, sizeof(path), "/v1/agency/dossiers/%s/transitions", cl->codes[k]);
+            method_path = path;
+            as = o->officer_token;
+        } else {
+            snprintf(op_id, sizeof(op_id), "bench-%u-%u-%lu", hoso_bench_seed, cl->idx, n);
+            hoso_bench_submit_body(cl->svc, op_id, &sb);
+        }
         double t0 = hoso_bench_now();
         if (o->rate > 0) {
             /* Open loop: this client's nth submission is due at a fixed time, and its
@@ -807,9 +884,11 @@ static void *hoso_bench_client_main(void *arg)
                 usleep((useconds_t)((due - t0) * 1e6));
             t0 = due;
         }
-        int r = hoso_bench_http(&c, "POST", "/v1/dossiers", token, sb.data, sb.size, &resp);
+        int r = hoso_bench_http(&c, "POST", method_path, as, sb.data, sb.size, &resp);
         double t1 = hoso_bench_now();
         if (r == 0 && resp.status / 100 == 2) {
+            if (o->transition)
+                cl->version[k] = hoso_bench_version_of(&resp);
             if (cl->nlat == cl->caplat) {
                 cl->caplat = cl->caplat ? cl->caplat * 2 : 4096;
                 double *p = realloc(cl->lat, cl->caplat * sizeof(*p));
@@ -929,7 +1008,8 @@ static int hoso_bench_submit(const hoso_bench_opts *o)
         printf("clients that could not log in: %u (first: %s)\n", failed_setup, first_setup);
     if (o->rate > 0)
         printf("open loop: %.0f submissions/s asked for, latency from each one's scheduled time\n", o->rate);
-    printf("submissions: %lu ok, %lu errors in %.2f s = %.1f submissions/s%s\n", ok, errors, secs, rate,
+    printf("%s: %lu ok, %lu errors in %.2f s = %.1f per second%s\n", o->transition ? "moves" : "submissions", ok,
+           errors, secs, rate,
            o->max_total && ok + errors >= o->max_total ? " (stopped at --max-total)" : "");
     if (first_error)
         printf("first error: %s\n", first_error);
@@ -957,8 +1037,11 @@ static int hoso_bench_submit(const hoso_bench_opts *o)
         printf(" commit_ms=n/a");
     printf("\n");
 
-    for (unsigned i = 0; i < o->clients; i++)
+    for (unsigned i = 0; i < o->clients; i++) {
         free(cls[i].lat);
+        free(cls[i].codes);
+        free(cls[i].version);
+    }
     free(cls);
     free(lat);
     pthread_barrier_destroy(&logged_in);
@@ -1076,13 +1159,6 @@ static long long hoso_bench_must(hoso_bench_conn *c, const char *path, const cha
     }
     free(resp.body.p);
     return version;
-}
-
-static long long hoso_bench_epoch_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int hoso_bench_run_moves(const hoso_bench_opts *o, const hoso_bench_moves *m)
@@ -1332,6 +1408,9 @@ typedef struct hoso_bench_fan {
     const char *tokens;  /* push: "TOKEN ..." lines (hoso-seed --tokens), one citizen each */
     unsigned long rate;  /* push: moves per second */
     unsigned long drops; /* push: subscribers dropped at once halfway, then resumed from their seq */
+    /* push, a day's mix: GETs of the moved dossiers by their citizens and new
+     * submissions by the first citizens, per second, open loop, beside the moves */
+    unsigned long reads, submits;
 } hoso_bench_fan;
 
 #define HOSO_BENCH_PUSH_MOVERS 8
@@ -1379,6 +1458,10 @@ typedef struct hoso_bench_fanrun {
     _Atomic unsigned long next_move, push_failed;
     atomic_int movers_left;
     hoso_bench_sub *subs;
+    /* push --reads/--submits: the side load, due on the moves' schedule */
+    double run_s;
+    _Atomic unsigned long next_read, next_submit;
+    hoso_bench_service svc;
     /* push: each feed's seqs, checked across reconnects */
     unsigned long seq_gaps, seq_dups, not_recovered, reconnects;
 } hoso_bench_fanrun;
@@ -1897,6 +1980,150 @@ static void *hoso_bench_push_mover(void *arg)
     return NULL;
 }
 
+/* push --reads R --submits S: threads beside the movers, each on its own connection,
+ * taking the next read (a citizen's GET of one of the dossiers being moved) or
+ * submission (a new dossier of one of the first 64 citizens) when its time comes:
+ * open loop, latency from the scheduled time, for as long as the moves last. */
+typedef struct hoso_bench_side {
+    pthread_t thread;
+    hoso_bench_fanrun *fr;
+    int submit;
+    double *lat; /* seconds, one per success */
+    size_t nlat, cap;
+    unsigned long errors;
+    char first_error[256];
+} hoso_bench_side;
+
+#define HOSO_BENCH_SIDE_THREADS 4
+
+static void *hoso_bench_side_main(void *arg)
+{
+    hoso_bench_side *sd = arg;
+    hoso_bench_fanrun *fr = sd->fr;
+    const hoso_bench_fan *f = fr->f;
+    hoso_bench_conn c = {.target = &fr->o->target, .fd = -1};
+    unsigned long rate = sd->submit ? f->submits : f->reads;
+    unsigned long total = (unsigned long)((double)rate * fr->run_s);
+    _Atomic unsigned long *next = sd->submit ? &fr->next_submit : &fr->next_read;
+    unsigned long writers = f->subscribers < 64 ? f->subscribers : 64;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    hoso_bench_resp resp = {0};
+    for (;;) {
+        unsigned long i = atomic_fetch_add(next, 1);
+        if (i >= total)
+            break;
+        double due = fr->first_due + (double)i / (double)rate, now = hoso_bench_now();
+        if (due > now)
+            usleep((useconds_t)((due - now) * 1e6));
+        int r, want;
+        if (sd->submit) {
+            char op_id[80];
+            snprintf(op_id, sizeof(op_id), "bench-mix-%u-%lu", hoso_bench_seed, i);
+            hoso_bench_submit_body(&fr->svc, op_id, &sb);
+            r = hoso_bench_http(&c, "POST", "/v1/dossiers", fr->tokens[i % writers], sb.data, sb.size, &resp);
+            want = 201;
+        } else {
+            char path[160];
+            size_t k = (size_t)((i * 7919u) % fr->ncodes); /* spread over the moved dossiers */
+            snprintf(path, sizeof(path), "/v1/dossiers/%s", fr->codes[k]);
+            r = hoso_bench_http(&c, "GET", path, fr->tokens[fr->owner[k]], NULL, 0, &resp);
+            want = 200;
+        }
+        double t1 = hoso_bench_now();
+        if (r == 0 && resp.status == want) {
+            if (sd->nlat == sd->cap) {
+                sd->cap = sd->cap ? sd->cap * 2 : 4096;
+                if ((sd->lat = realloc(sd->lat, sd->cap * sizeof(*sd->lat))) == NULL)
+                    hoso_bench_die("out of memory");
+            }
+            sd->lat[sd->nlat++] = t1 - due;
+            continue;
+        }
+        if (sd->errors++ == 0) {
+            if (r)
+                snprintf(sd->first_error, sizeof(sd->first_error), "transport: %s", strerror(-r));
+            else
+                hoso_bench_describe(&resp, sd->first_error, sizeof(sd->first_error));
+        }
+        if (r)
+            usleep(10000);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    free(resp.body.p);
+    hoso_bench_conn_close(&c);
+    free(c.in.p);
+    return NULL;
+}
+
+/* Merges the side threads of one kind: ok count, errors, p50/p99 in ms. */
+static void hoso_bench_side_sum(hoso_bench_side *sides, size_t n, int submit, unsigned long *ok,
+                                unsigned long *errors, double *p50, double *p99, const char **first_error)
+{
+    size_t total = 0, k = 0;
+    *errors = 0;
+    for (size_t i = 0; i < n; i++)
+        if (sides[i].submit == submit)
+            total += sides[i].nlat, *errors += sides[i].errors;
+    double *all = malloc((total ? total : 1) * sizeof(*all));
+    if (all == NULL)
+        hoso_bench_die("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (sides[i].submit != submit)
+            continue;
+        memcpy(all + k, sides[i].lat, sides[i].nlat * sizeof(*all));
+        k += sides[i].nlat;
+        if (sides[i].errors && *first_error == NULL)
+            *first_error = sides[i].first_error;
+    }
+    qsort(all, total, sizeof(*all), hoso_bench_cmp_double);
+    *ok = total;
+    *p50 = hoso_bench_pct(all, total, 50) * 1e3;
+    *p99 = hoso_bench_pct(all, total, 99) * 1e3;
+    free(all);
+}
+
+/* The server's own push delay (hoso_ws_push_delay_seconds, from each event's commit
+ * to its frame handed to the socket): the upper bound, in ms, of the bucket holding
+ * percentile p of the deliveries, or -1 without the histogram. */
+static double hoso_bench_push_delay(const hoso_bench_target *t, const double *pcts, double *out, size_t n,
+                                    double *count)
+{
+    double le[32], cum[32];
+    size_t nb = 0;
+    hoso_bench_conn c = {.target = t, .fd = -1};
+    hoso_bench_resp resp = {0};
+    const char *name = "hoso_ws_push_delay_seconds_bucket{le=\"";
+    for (size_t i = 0; i < n; i++)
+        out[i] = -1;
+    *count = 0;
+    if (hoso_bench_http(&c, "GET", "/metrics", NULL, NULL, 0, &resp) == 0 && resp.status == 200) {
+        for (char *line = resp.body.p; line && *line && nb < 32;) {
+            if (strncmp(line, name, strlen(name)) == 0) {
+                char *v = line + strlen(name), *end;
+                le[nb] = strncmp(v, "+Inf", 4) == 0 ? 1e9 : strtod(v, &end);
+                char *sp = strchr(v, ' ');
+                cum[nb++] = sp ? strtod(sp + 1, NULL) : 0;
+            }
+            char *nl = strchr(line, '\n');
+            line = nl ? nl + 1 : NULL;
+        }
+    }
+    hoso_bench_conn_close(&c);
+    free(resp.body.p);
+    free(c.in.p);
+    if (nb == 0 || cum[nb - 1] <= 0)
+        return -1;
+    *count = cum[nb - 1];
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < nb; b++)
+            if (cum[b] >= pcts[i] / 100.0 * cum[nb - 1]) {
+                out[i] = le[b] * 1e3;
+                break;
+            }
+    return 0;
+}
+
 /* push: the subscribers' tokens, and the moves: each citizen's dossiers that an
  * officer can move on (1->2, 2->4, 4->9, 6->4, 9->10), taken round robin, each once. */
 static void hoso_bench_push_setup(hoso_bench_fanrun *fr)
@@ -2077,6 +2304,8 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
     } else if (f->tokens) {
         hoso_bench_conn c = {.target = &o->target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
         hoso_bench_staff_login(&c, f->officer, fr.token, sizeof(fr.token));
+        if (f->submits)
+            hoso_bench_pick_service(&c, o->service, &fr.svc);
         hoso_bench_conn_close(&c);
         free(c.in.p);
         hoso_bench_push_setup(&fr);
@@ -2221,6 +2450,20 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
         if (r)
             hoso_bench_die("pthread_create: %s", strerror(r));
     }
+    hoso_bench_side sides[2 * HOSO_BENCH_SIDE_THREADS];
+    size_t nsides = 0;
+    fr.run_s = run_s;
+    for (int submit = 0; f->tokens && submit < 2; submit++) {
+        if ((submit ? f->submits : f->reads) == 0)
+            continue;
+        for (unsigned k = 0; k < HOSO_BENCH_SIDE_THREADS; k++) {
+            sides[nsides] = (hoso_bench_side){.fr = &fr, .submit = submit};
+            int r = pthread_create(&sides[nsides].thread, NULL, hoso_bench_side_main, &sides[nsides]);
+            if (r)
+                hoso_bench_die("pthread_create: %s", strerror(r));
+            nsides++;
+        }
+    }
     double quiet_since = 0, hard = hoso_bench_now() + run_s + 120;
     /* push --drops: halfway through the moves, that many subscribers lose their
      * connection at once and come back (at most 256 handshakes at a time), each
@@ -2280,6 +2523,8 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
     }
     for (unsigned k = 0; k < nmovers; k++)
         pthread_join(movers[k], NULL);
+    for (size_t k = 0; k < nsides; k++)
+        pthread_join(sides[k].thread, NULL);
     fr.moves_failed += atomic_load(&fr.push_failed);
 
     qsort(fr.lat, fr.nlat, sizeof(*fr.lat), hoso_bench_cmp_double);
@@ -2303,7 +2548,11 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
            fr.nlat, expected, missing, fr.dup, fr.moves_failed, span, rate);
     printf("latency from the event's scheduled time: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
            p50, p90, p99, p999, pmax);
-    double a50 = 0, a99 = 0, a999 = 0, amax = 0;
+    double a50 = 0, a99 = 0, a999 = 0, amax = 0, move_p50 = 0, move_p99 = 0;
+    double read_p50 = 0, read_p99 = 0, sub_p50 = 0, sub_p99 = 0;
+    unsigned long reads_ok = 0, reads_err = 0, subs_ok = 0, subs_err = 0;
+    const double srv_pcts[3] = {50, 99, 99.9};
+    double srv_push[3] = {-1, -1, -1}, srv_n = 0;
     if (f->tokens) {
         qsort(fr.lat_ack, fr.nlat_ack, sizeof(*fr.lat_ack), hoso_bench_cmp_double);
         a50 = hoso_bench_pct(fr.lat_ack, fr.nlat_ack, 50) * 1e3;
@@ -2317,14 +2566,46 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
                "%lu not recovered\n",
                fr.seq_gaps, fr.seq_dups, fr.reconnects, storm_done > 0 ? storm_done - storm_at : 0.0,
                fr.not_recovered);
+        /* each move from its scheduled send to its 200 */
+        size_t nm = 0;
+        for (size_t k = 0; k < fr.ncodes; k++) {
+            uint64_t due = atomic_load(&fr.due_ns[k]), ack = atomic_load(&fr.ack_ns[k]);
+            if (due && ack)
+                fr.lat_ack[nm++] = ack > due ? (double)(ack - due) / 1e9 : 0; /* deliveries' copy was sorted above */
+        }
+        qsort(fr.lat_ack, nm, sizeof(*fr.lat_ack), hoso_bench_cmp_double);
+        move_p50 = hoso_bench_pct(fr.lat_ack, nm, 50) * 1e3;
+        move_p99 = hoso_bench_pct(fr.lat_ack, nm, 99) * 1e3;
+        printf("moves: %zu answered 200, from the scheduled send: p50 %.2f ms, p99 %.2f ms\n", nm, move_p50, move_p99);
+        const char *side_err = NULL;
+        if (f->reads) {
+            hoso_bench_side_sum(sides, nsides, 0, &reads_ok, &reads_err, &read_p50, &read_p99, &side_err);
+            printf("reads: %lu ok, %lu errors at %lu/s, from the scheduled send: p50 %.2f ms, p99 %.2f ms\n",
+                   reads_ok, reads_err, f->reads, read_p50, read_p99);
+        }
+        if (f->submits) {
+            hoso_bench_side_sum(sides, nsides, 1, &subs_ok, &subs_err, &sub_p50, &sub_p99, &side_err);
+            printf("submissions: %lu ok, %lu errors at %lu/s, from the scheduled send: p50 %.2f ms, p99 %.2f ms\n",
+                   subs_ok, subs_err, f->submits, sub_p50, sub_p99);
+        }
+        if (side_err)
+            printf("first error of the reads or submissions: %s\n", side_err);
     }
+    if (!f->mqtt && hoso_bench_push_delay(&o->target, srv_pcts, srv_push, 3, &srv_n) == 0)
+        printf("server, from each event's commit to its frame handed to the socket (hoso_ws_push_delay_seconds, "
+               "%.0f deliveries): p50 <= %g ms, p99 <= %g ms, p99.9 <= %g ms\n",
+               srv_n, srv_push[0], srv_push[1], srv_push[2]);
     printf("RESULT subscribers=%lu ready=%lu events=%lu deliveries=%lu missing=%lu duplicates=%lu moves_failed=%lu "
            "seconds=%.2f rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f rss_kib_per_conn=%.2f "
            "connect_s=%.1f event_bytes=%zu ack_p50_ms=%.2f ack_p99_ms=%.2f ack_p999_ms=%.2f ack_max_ms=%.2f wrong_feed=%lu "
-           "reconnects=%lu back_s=%.2f seq_gaps=%lu seq_dups=%lu not_recovered=%lu\n",
+           "reconnects=%lu back_s=%.2f seq_gaps=%lu seq_dups=%lu not_recovered=%lu move_p50_ms=%.2f move_p99_ms=%.2f "
+           "reads_ok=%lu reads_err=%lu read_p50_ms=%.2f read_p99_ms=%.2f submits_ok=%lu submits_err=%lu "
+           "submit_p50_ms=%.2f submit_p99_ms=%.2f srv_push_p50_ms=%g srv_push_p99_ms=%g srv_push_p999_ms=%g\n",
            f->subscribers, ready, f->events, fr.nlat, missing, fr.dup, fr.moves_failed, span, rate, p50, p90, p99,
            p999, pmax, per_conn, connect_s, fr.sample_len, a50, a99, a999, amax, fr.bad, fr.reconnects,
-           storm_done > 0 ? storm_done - storm_at : 0.0, fr.seq_gaps, fr.seq_dups, fr.not_recovered);
+           storm_done > 0 ? storm_done - storm_at : 0.0, fr.seq_gaps, fr.seq_dups, fr.not_recovered, move_p50,
+           move_p99, reads_ok, reads_err, read_p50, read_p99, subs_ok, subs_err, sub_p50, sub_p99, srv_push[0],
+           srv_push[1], srv_push[2]);
     for (unsigned long i = 0; i < f->subscribers; i++) {
         if (subs[i].fd > 0)
             close(subs[i].fd);
@@ -2345,8 +2626,15 @@ static int hoso_bench_fanout(const hoso_bench_opts *o, const hoso_bench_fan *f)
     free(fr.seen_ev);
     free(fr.lat_ack);
     free(queue);
+    for (size_t k = 0; k < nsides; k++)
+        free(sides[k].lat);
+    if (fr.svc.form.data != NULL) {
+        msgpack_sbuffer_destroy(&fr.svc.form);
+        msgpack_sbuffer_destroy(&fr.svc.papers);
+    }
     return missing == 0 && fr.dup == 0 && fr.bad == 0 && fr.moves_failed == 0 && dead == 0 && fr.seq_gaps == 0 &&
-                   fr.seq_dups == 0 && fr.not_recovered == 0 && qhead == nqueue && rpending == 0
+                   fr.seq_dups == 0 && fr.not_recovered == 0 && qhead == nqueue && rpending == 0 && reads_err == 0 &&
+                   subs_err == 0
                ? 0
                : 1;
 }
@@ -2623,6 +2911,8 @@ static void hoso_bench_usage(void)
           "       hoso-bench setup --url http://HOST:PORT [--service CODE]\n"
           "       hoso-bench submit --url http://HOST:PORT [--clients 64] [--duration 10] [--requests N]\n"
           "                         [--max-total 9000] [--sources 8] [--service CODE] [--rate N (open loop)]\n"
+          "       hoso-bench transition --url http://HOST:PORT --officer USER:PASS [--clients 64] [--duration 10]\n"
+          "                         [--max-total 9000 (moves)] [--service CODE] [--rate N (open loop)]\n"
           "       hoso-bench moves --url http://HOST:PORT --officer USER:PASS [--count 200] [--pace-ms 20]\n"
           "       hoso-bench upload --url http://HOST:PORT [--clients 8] [--size BYTES] [--piece BYTES]\n"
           "                         [--raw-path /PATH (PUT each piece there instead of tus)] [--cpu-pid PID]\n"
@@ -2633,7 +2923,8 @@ static void hoso_bench_usage(void)
           "       hoso-bench fanout --mqtt HOST:PORT [--payload BYTES] (the same, against an MQTT broker)\n"
           "       hoso-bench catchup --url http://HOST:PORT [--events 10000] [--clients 8] [--service CODE]\n"
           "       hoso-bench push --url http://HOST:PORT --admin USER:PASS --tokens FILE [--subscribers 10000]\n"
-          "                       [--events 10000] [--rate 1000] [--sources 16] [--drops N]\n",
+          "                       [--events 10000] [--rate 1000] [--sources 16] [--drops N]\n"
+          "                       [--reads R --submits S (a day's mix: GETs and submissions per second)]\n",
           stderr);
     exit(2);
 }
@@ -2657,7 +2948,7 @@ int main(int argc, char **argv)
         return hoso_bench_port(argc > 2 ? argv[2] : "127.0.0.1");
     if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0 && strcmp(cmd, "moves") != 0 &&
         strcmp(cmd, "upload") != 0 && strcmp(cmd, "fanout") != 0 && strcmp(cmd, "catchup") != 0 &&
-        strcmp(cmd, "push") != 0)
+        strcmp(cmd, "push") != 0 && strcmp(cmd, "transition") != 0)
         hoso_bench_usage();
 
     /* A bounded default total keeps every run short and every row comparable. */
@@ -2694,6 +2985,10 @@ int main(int argc, char **argv)
             fan.rate = hoso_bench_num(a, v, 1, 100000), o.rate = (double)fan.rate;
         else if (strcmp(a, "--drops") == 0)
             fan.drops = hoso_bench_num(a, v, 0, 1000000);
+        else if (strcmp(a, "--reads") == 0)
+            fan.reads = hoso_bench_num(a, v, 0, 1000000);
+        else if (strcmp(a, "--submits") == 0)
+            fan.submits = hoso_bench_num(a, v, 0, 100000);
         else if (strcmp(a, "--bot") == 0)
             m.bot = v;
         else if (strcmp(a, "--callback") == 0)
@@ -2763,6 +3058,16 @@ int main(int argc, char **argv)
             hoso_bench_usage();
         fan.officer = m.officer;
         return hoso_bench_fanout(&o, &fan);
+    }
+    if (strcmp(cmd, "transition") == 0) {
+        if (m.officer == NULL)
+            hoso_bench_usage();
+        hoso_bench_conn c = {.target = &o.target, .fd = -1, .timeout_s = HOSO_BENCH_SETUP_TIMEOUT_S};
+        hoso_bench_staff_login(&c, m.officer, o.officer_token, sizeof(o.officer_token));
+        hoso_bench_conn_close(&c);
+        free(c.in.p);
+        o.transition = 1;
+        return hoso_bench_submit(&o);
     }
     if (strcmp(cmd, "moves") == 0) {
         if (m.officer == NULL || (m.bot != NULL) != (m.callback != NULL))

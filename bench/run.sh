@@ -24,10 +24,11 @@
 # Environment: HOSO_BENCH_DURATION (seconds per wrk run, default 10), HOSO_BENCH_ROUNDS
 # (nginx/hosod alternations, default 2), HOSO_BENCH_CLIENTS (default 64),
 # HOSO_BENCH_CONNS (wrk connections, default 32), HOSO_BENCH_FAN_SUBS (fan-out
-# subscribers, default 5000), HOSO_BENCH_FAN_EVENTS (default 100),
+# subscribers, default 19500), HOSO_BENCH_FAN_EVENTS (default 25),
 # HOSO_BENCH_CATCHUP_EVENTS (default 10000), HOSO_BENCH_SEED_DOSSIERS (default 1000000),
 # HOSO_BENCH_SEED_DIR, HOSO_BENCH_PUSH_SUBS (default 10000), HOSO_BENCH_PUSH_RATE
-# (moves/s, default 1000), HOSO_BENCH_RESULTS (dir for the JSON and plots, default
+# (moves/s, default 1000), HOSO_BENCH_MIX (the day's mix: "reads/s submissions/s
+# moves/s", default "3000 300 300"), HOSO_BENCH_RESULTS (dir for the JSON and plots, default
 # bench/results; "-" for none, the default when HOSO_BENCH_DOC is "-"), HOSO_BENCH_DOC (file
 # to update, default docs/benchmarks.md; "-" for none).
 set -eu
@@ -265,6 +266,21 @@ run_submit "$CLIENTS"
 run_submit 1
 run_submit "$CLIENTS" 1000
 run_submit "$CLIENTS" 5000
+
+# Officers' moves: CLIENTS connections each file their share of dossiers before the
+# clock starts, then move them (1->2, then 2->4) with one officer's token, closed loop.
+echo "bench: hoso-bench transition, $CLIENTS connections ..."
+stop_pid "$HOSOD_PID"
+DATA=$TMP/data-transition
+start_hosod 2
+bench_setup
+"$BENCH" transition --url "$URL" --officer "bench-officer:Bench-Officer-Passw0rd" --service "$SERVICE" \
+	--clients "$CLIENTS" --duration "$DURATION" --max-total 9000 >"$TMP/transition.out" 2>&1 ||
+	{ cat "$TMP/transition.out" >&2; die "hoso-bench transition failed"; }
+cat "$TMP/transition.out"
+f=$TMP/transition.out
+ROWS_SUBMIT="$ROWS_SUBMIT| $CLIENTS, officer moves (1→2, then 2→4) | $(result_field "$f" ok) moves in $(result_field "$f" seconds) s | $(result_field "$f" rate) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" errors) | $(result_field "$f" commits) | $(result_field "$f" batch_avg) | $(result_field "$f" commit_ms) | $(result_field "$f" setup_s) |
+"
 
 # ---- 2b. durable write references: Redis and PostgreSQL doing a submission's work ----
 # Redis: appendonly yes, appendfsync always (each write on disk before its reply), one
@@ -540,8 +556,10 @@ fi
 # the same size at the same pace. Deliveries/s = every delivery over the time from the
 # first event to the last receipt; RSS per subscriber = the server's RSS growth once
 # all N sat subscribed and idle for 2 s, divided by N.
-FAN_SUBS=${HOSO_BENCH_FAN_SUBS:-5000}
-FAN_EVENTS=${HOSO_BENCH_FAN_EVENTS:-100}
+# 19,500: this machine allows 20,000 open files per process (hard limit), and the load
+# generator holds every subscriber's socket in one process.
+FAN_SUBS=${HOSO_BENCH_FAN_SUBS:-19500}
+FAN_EVENTS=${HOSO_BENCH_FAN_EVENTS:-25}
 FAN_SPECS="$FAN_SUBS:$FAN_EVENTS:5:saturated 1000:200:20:50-events-per-s"
 ROWS_FAN=""
 # fan_row NAME OUT: a table row from a fanout run.
@@ -658,8 +676,9 @@ echo $((RUNS_BEFORE + 1)) >"$SEED_DIR/push-runs"
 	{ cat "$TMP/push-seed.out" >&2; die "hoso-seed --sessions failed"; }
 echo "bench: push, hosod --workers 1, $PUSH_SUBS citizens on their own feeds, $PUSH_EVENTS moves at $PUSH_RATE/s ..."
 ADMIN_PASS=$(awk '$1 == "admin" { print $2 }' "$SEED_DIR/demo-credentials.txt")
-# push_row DROPS: one run on a fresh hosod (so that its memory per subscriber is its
-# own), DROPS subscribers losing their connection at once halfway.
+# push_row DROPS [FLAGS]: one run on a fresh hosod (so that its memory per subscriber
+# is its own), DROPS subscribers losing their connection at once halfway; FLAGS go to
+# hoso-bench push as they are (the day's mix).
 push_row() {
 	HOSOD_EXTRA_SAVED=${HOSOD_EXTRA:-}
 	HOSOD_EXTRA="${HOSOD_EXTRA:-} --map-size 64G"
@@ -667,8 +686,8 @@ push_row() {
 	HOSOD_EXTRA=$HOSOD_EXTRA_SAVED
 	# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
 	$PIN1 "$BENCH" push --url "$URL" --admin "admin:$ADMIN_PASS" --tokens "$TMP/push-tokens.txt" \
-		--subscribers "$PUSH_SUBS" --events "$PUSH_EVENTS" --rate "$PUSH_RATE" --drops "$1" \
-		--pid "$HOSOD_PID" >"$TMP/push.out" 2>"$TMP/push.err" ||
+		--subscribers "$PUSH_SUBS" --events "${PUSH_N:-$PUSH_EVENTS}" --rate "${PUSH_R:-$PUSH_RATE}" --drops "$1" \
+		--service "$SERVICE" ${2:-} --pid "$HOSOD_PID" >"$TMP/push.out" 2>"$TMP/push.err" ||
 		{ cat "$TMP/push.out" "$TMP/push.err" >&2; die "hoso-bench push failed"; }
 	cat "$TMP/push.out"
 	f=$TMP/push.out
@@ -678,12 +697,29 @@ push_row() {
 	fi
 	stop_pid "$HOSOD_PID"
 	HOSOD_PID=""
-	ROWS_PUSH="$ROWS_PUSH| $(result_field "$f" ready) | $(result_field "$f" events) at $PUSH_RATE/s | $(result_field "$f" deliveries) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" p999_ms) | $(result_field "$f" max_ms) | $(result_field "$f" ack_p99_ms) | $(result_field "$f" missing) | $(result_field "$f" duplicates) | $(result_field "$f" wrong_feed) | $_back | $(result_field "$f" seq_gaps) / $(result_field "$f" seq_dups) | $(result_field "$f" rss_kib_per_conn) |
+	if [ -n "${2:-}" ]; then
+		ROWS_MIX="$ROWS_MIX| $(result_field "$f" ready) | $(result_field "$f" events) at ${PUSH_R}/s | $(result_field "$f" reads_ok) at $MIX_READS/s | $(result_field "$f" submits_ok) at $MIX_SUBMITS/s | $(result_field "$f" p50_ms) / $(result_field "$f" p99_ms) | $(result_field "$f" srv_push_p99_ms) | $(result_field "$f" move_p50_ms) / $(result_field "$f" move_p99_ms) | $(result_field "$f" read_p50_ms) / $(result_field "$f" read_p99_ms) | $(result_field "$f" submit_p50_ms) / $(result_field "$f" submit_p99_ms) | $(($(result_field "$f" reads_err) + $(result_field "$f" submits_err) + $(result_field "$f" moves_failed))) | $(result_field "$f" missing) / $(result_field "$f" duplicates) / $(result_field "$f" seq_gaps) |
+"
+		return
+	fi
+	ROWS_PUSH="$ROWS_PUSH| $(result_field "$f" ready) | $(result_field "$f" events) at $PUSH_RATE/s | $(result_field "$f" deliveries) | $(result_field "$f" p50_ms) | $(result_field "$f" p99_ms) | $(result_field "$f" p999_ms) | $(result_field "$f" max_ms) | $(result_field "$f" ack_p99_ms) | $(result_field "$f" missing) | $(result_field "$f" duplicates) | $(result_field "$f" wrong_feed) | $_back | $(result_field "$f" seq_gaps) / $(result_field "$f" seq_dups) | $(result_field "$f" rss_kib_per_conn) | $(result_field "$f" srv_push_p99_ms) |
 "
 }
 push_row 0
 echo "bench: push again, all $PUSH_SUBS dropped at once halfway and resumed from their last seq ..."
 push_row "$PUSH_SUBS"
+# A day's mix on the same store: the citizens watch their feeds and read their
+# dossiers, some file new ones, officers move others (HOSO_BENCH_MIX=
+# "reads/s submissions/s moves/s").
+MIX=${HOSO_BENCH_MIX:-3000 300 300}
+MIX_READS=$(echo "$MIX" | cut -d ' ' -f 1)
+MIX_SUBMITS=$(echo "$MIX" | cut -d ' ' -f 2)
+PUSH_R=$(echo "$MIX" | cut -d ' ' -f 3)
+PUSH_N=$((PUSH_R * DURATION))
+ROWS_MIX=""
+echo "bench: a day's mix, $PUSH_SUBS watching, $MIX_READS reads/s, $MIX_SUBMITS submissions/s, $PUSH_R moves/s ..."
+push_row 0 "--reads $MIX_READS --submits $MIX_SUBMITS"
+PUSH_R="" PUSH_N=""
 DATA=$DATA_SAVED
 
 # ---- 3f. cluster mode -------------------------------------------------------------
@@ -765,7 +801,7 @@ dossier of a store that \`hoso-seed\` filled through the writer's own ops ($SEED
 | server | workers | reply | req/s | req/s of each run | server CPU µs/req | p50 ms | p99 ms | errors |
 |---|---|---|---|---|---|---|---|---|
 $ROWS_GET
-### Durable submissions: POST /v1/dossiers (hosod --workers 2)
+### Durable submissions and officer moves (hosod --workers 2)
 
 \`hoso-bench submit --clients N --duration ${DURATION} --max-total 9000\` on a fresh data dir
 per row (rows start from the same store size): every client is its own citizen
@@ -778,9 +814,13 @@ clock starts (each does two argon2id password hashes). These rows are closed loo
 client sends its next submission when the reply came) except "open loop at R/s"
 (\`--rate R\`): the 64 clients' submissions are due at fixed times, R per second in
 all, and latency counts from each one's due time, so a slow reply cannot hide the
-queue behind it.
+queue behind it. The "officer moves" row is \`hoso-bench transition --clients $CLIENTS
+--max-total 9000\`: each connection files its share of dossiers (as its own citizen)
+before the clock starts, then moves each one 1→2 and then 2→4 with one officer's
+token (a move counts once its 200 arrived, after its commit); register+login includes
+the filing.
 
-| clients | durable submissions | per second | p50 ms | p99 ms | errors | commits | avg batch | avg commit ms | register+login s |
+| clients | durable writes | per second | p50 ms | p99 ms | errors | commits | avg batch | avg commit ms | register+login s |
 |---|---|---|---|---|---|---|---|---|---|
 $ROWS_SUBMIT
 Against references doing a submission's work, durable before each reply: Redis
@@ -873,9 +913,30 @@ from the last seq it got; events meanwhile wait in its feed, so their latency ho
 the time offline. The run fails unless every move reaches its citizen, and only that
 citizen, once, and every feed's seqs arrive without a gap or a repeat.
 
-| subscribers | moves | deliveries | p50 ms | p99 ms | p99.9 ms | max ms | p99 after the 200 ms | missing | duplicates | on a wrong feed | dropped at once | feed seq gaps / repeats | RSS KiB per idle subscriber |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| subscribers | moves | deliveries | p50 ms | p99 ms | p99.9 ms | max ms | p99 after the 200 ms | missing | duplicates | on a wrong feed | dropped at once | feed seq gaps / repeats | RSS KiB per idle subscriber | server: commit to socket, p99 ≤ ms |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 $ROWS_PUSH
+"server: commit to socket" is hosod's own \`hoso_ws_push_delay_seconds\` histogram, read
+after the run: for each delivery, the time from its event's commit to its frame handed
+to the subscriber's socket; the value is the upper bound of the bucket that holds the
+99th percentile (buckets 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5 ms ...). Loopback adds the
+kernel's hand-over to the client; the client columns above add the request and the
+durable commit on top.
+
+### A day's mix: watching, reading, filing and moving at once
+
+\`hoso-bench push --subscribers $PUSH_SUBS --reads $MIX_READS --submits $MIX_SUBMITS --rate $(echo "$MIX" | cut -d ' ' -f 3)\` on
+the same seeded store and hosod (--workers 1, pinned to core 0): the citizens watch
+their own feeds as above; meanwhile, open loop for ${DURATION} s, citizens read one of the
+dossiers being moved (GET as its owner, 4 connections), 64 of them file new dossiers
+(4 connections) and the demo admin moves dossiers (8 connections). Every latency
+counts from the request's scheduled time; "delivery" is the move's event on its
+citizen's WebSocket. The run fails unless every request succeeds and every move
+reaches its citizen once, in feed order.
+
+| watching | moves | reads | submissions | delivery p50 / p99 ms | server: commit to socket, p99 ≤ ms | move p50 / p99 ms | read p50 / p99 ms | submission p50 / p99 ms | errors | missing / duplicates / seq gaps |
+|---|---|---|---|---|---|---|---|---|---|---|
+$ROWS_MIX
 EOF
 cat "$TMP/cluster.md" >>"$TMP/report.md"
 
