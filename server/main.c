@@ -19,7 +19,7 @@
 
 #define SERVE_USAGE                                                                                        \
     "hosod serve [--listen ADDR:PORT] [--data DIR] [--create] [--workers N] [--max-body BYTES] [--demo]\n"   \
-    "            [--max-file BYTES] [--map-size BYTES]\n"                                               \
+    "            [--max-file BYTES] [--map-size BYTES] [--max-connections N]\n"                         \
     "            [--quiet] [--log-level L] [--log-format text|json] [--feed-max-age-days D]\n"                \
     "            [--feed-max-events N] [--trusted-proxy ADDR[/BITS]]... [--tls-cert FILE --tls-key FILE]\n"   \
     "            [--ws-max-pending BYTES] [--ws-ping MS] [--ws-idle MS] [--ws-auth-timeout MS]\n"   \
@@ -51,6 +51,8 @@ static void serve_help(void)
            "  --create               make DIR and a new store when DIR holds none (first start);\n"
            "                         without it a DIR without data is an error\n"
            "  --workers N            HTTP worker threads (default: the number of cores)\n"
+           "  --max-connections N    client connections at once; more get 503 and are closed (default:\n"
+           "                         the open files limit less 256, or a quarter of a limit under 1024)\n"
            "  --max-body BYTES       largest request body (default 1048576); uploads come in pieces of it\n"
            "  --max-file BYTES       largest uploaded file (default 10485760)\n"
            "  --map-size BYTES       the most the store may hold (default 17179869184, 16 GiB; sparse:\n"
@@ -375,7 +377,8 @@ static int cmd_serve(int argc, char **argv)
                    strcmp(o, "--ws-max-pending") == 0 || strcmp(o, "--ws-ping") == 0 ||
                    strcmp(o, "--ws-idle") == 0 || strcmp(o, "--ws-auth-timeout") == 0 ||
                    strcmp(o, "--max-body") == 0 || strcmp(o, "--max-file") == 0 || strcmp(o, "--feed-max-age-days") == 0 ||
-                   strcmp(o, "--feed-max-events") == 0 || strcmp(o, "--map-size") == 0) {
+                   strcmp(o, "--feed-max-events") == 0 || strcmp(o, "--map-size") == 0 ||
+                   strcmp(o, "--max-connections") == 0) {
             if (val == NULL) {
                 fprintf(stderr, "hosod serve: %s needs a value\n", o);
                 return 2;
@@ -396,6 +399,12 @@ static int cmd_serve(int argc, char **argv)
                     return 2;
                 }
                 cfg.workers = (unsigned)v;
+            } else if (strcmp(o, "--max-connections") == 0) {
+                if (parse_uint(val, 10000000, &v) != 0) {
+                    fprintf(stderr, "hosod serve: --max-connections takes 1..10000000, not %s\n", val);
+                    return 2;
+                }
+                cfg.max_connections = (unsigned)v;
             } else if (strcmp(o, "--max-body") == 0) {
                 if (parse_uint(val, (unsigned long long)1 << 30, &v) != 0) {
                     fprintf(stderr, "hosod serve: --max-body takes 1..1073741824 bytes, not %s\n", val);

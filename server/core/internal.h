@@ -34,6 +34,9 @@ typedef struct hoso_config {
     uint16_t port;          /* default 8080 */
     char data_dir[PATH_MAX];/* default ./var */
     unsigned workers;       /* default: number of cores */
+    /* --max-connections N: client connections over all workers; 0 means the open files
+     * limit less a reserve for everything else (server.c) */
+    unsigned max_connections;
     hoso_limits limits;     /* body limit etc.: --max-body BYTES */
     int64_t session_ttl_ms; /* default 30 days */
     unsigned max_batch;     /* writer: most ops in one commit, default 1024 */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "runtime.h"
 
 #define MAX_ROUTES 64
@@ -228,6 +229,10 @@ static uint64_t ld(_Atomic uint64_t *p)
 static void render_ws(hoso_server *srv, msgpack_sbuffer *buf)
 {
     uint64_t cum = 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        hoso_sbuf_printf(buf, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                 "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
     hoso_sbuf_printf(buf, "# HELP hoso_ws_connections Open WebSocket connections.\n"
              "# TYPE hoso_ws_connections gauge\nhoso_ws_connections %lld\n"
              "# HELP hoso_ws_subscriptions Active WebSocket subscriptions.\n"
@@ -404,5 +409,14 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
         hoso_sbuf_printf(buf, "# HELP hoso_http_connections Open client connections.\n"
                  "# TYPE hoso_http_connections gauge\nhoso_http_connections %ld\n",
             conns);
+        hoso_sbuf_printf(buf, "# HELP hoso_http_max_connections Client connections allowed at once (--max-connections).\n"
+                 "# TYPE hoso_http_max_connections gauge\nhoso_http_max_connections %ld\n"
+                 "# HELP hoso_http_connections_refused_total Connections answered 503 and closed at once: at "
+                 "--max-connections (limit) or out of open files (files).\n"
+                 "# TYPE hoso_http_connections_refused_total counter\n"
+                 "hoso_http_connections_refused_total{reason=\"limit\"} %llu\n"
+                 "hoso_http_connections_refused_total{reason=\"files\"} %llu\n",
+            srv->max_conns, (unsigned long long)atomic_load(&srv->refused_limit),
+            (unsigned long long)atomic_load(&srv->refused_files));
     }
 }

@@ -39,6 +39,9 @@ struct hoso_worker {
     uv_check_t log_flush;              /* after each turn: the request lines (log.c) */
     atomic_long inflight;              /* ops submitted by this worker, not yet answered */
     atomic_long conns;                 /* open connections */
+    int spare_fd;                      /* kept open to accept and shed when out of files */
+    uv_timer_t relisten;               /* the listener again, after it had to close */
+    int listener_closing;              /* closed to end an accept loop out of files */
     atomic_int stop_phase;             /* 1: stop accepting, 2: leave the loop */
     int finished;                      /* the loop ended (see park_forever in server.c) */
     hoso_hub *hub;                     /* push hub of this worker's WebSocket connections */
@@ -58,6 +61,8 @@ struct hoso_server {
     hoso_writer *writer;
     int64_t started_at_ms;
     atomic_int stopping;
+    long max_conns;                    /* client connections over all workers */
+    _Atomic uint64_t refused_limit, refused_files; /* connections shed: at max_conns, out of files */
     /* WebSocket subscriptions over all hubs. The writer frames a committed batch for
      * push only when this is non-zero: a subscription joins its hub before its first
      * storage read, so one that appears after the writer looked reads those commits

@@ -4,13 +4,16 @@
  * SIGINT/SIGTERM, then stops in order: no new connections, the writer finishes what is
  * queued, workers deliver those replies, the loops end, the store closes.
  */
+#define _GNU_SOURCE /* accept4 */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -206,9 +209,88 @@ static void on_conn_close(uv_handle_t *h)
     free(c);
 }
 
+/* What a connection past --max-connections, or one shed out of files, reads before
+ * the close: the error shape of every 503 (plain HTTP only; a TLS client gets the
+ * close alone). */
+#define BUSY_BODY "{\"error\":{\"code\":\"UNAVAILABLE\",\"message\":\"too many connections; retry later\"}}"
+static const char busy_reply[] = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+                                 "retry-after: 5\r\nconnection: close\r\ncontent-length: 78\r\n\r\n" BUSY_BODY;
+_Static_assert(sizeof(BUSY_BODY) - 1 == 78, "content-length of busy_reply");
+
+static long open_connections(hoso_server *srv)
+{
+    long n = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        n += atomic_load_explicit(&srv->workers[i].conns, memory_order_relaxed);
+    return n;
+}
+
+/* Warns at most once a minute per cause, with what was shed meanwhile. */
+static void warn_shed(hoso_server *srv, const char *what, _Atomic uint64_t *count)
+{
+    static _Atomic int64_t last_ms[2];
+    _Atomic int64_t *last = &last_ms[count == &srv->refused_files];
+    int64_t now = hoso_now_ms(), was = atomic_load(last);
+    if (now - was < 60000 || !atomic_compare_exchange_strong(last, &was, now))
+        return;
+    hoso_log(HOSO_LOG_WARN, "connections: %s (%llu shed so far; hoso_http_connections_refused_total)", what,
+             (unsigned long long)atomic_load(count));
+}
+
+static void on_relisten(uv_timer_t *t);
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, listener, (uv_tcp_t *)h);
+    w->listener_closing = 0;
+    if (atomic_load(&w->stop_phase) == 0)
+        uv_timer_start(&w->relisten, on_relisten, 1000, 0);
+}
+
+/* Out of descriptors, libuv calls on_accept with UV_EMFILE for as long as the listen
+ * queue holds connections, without going back to the loop: the worker would serve
+ * nobody, for good. Each call sheds one queued connection through the worker's spare
+ * descriptor. When even that cannot accept, the listener closes (which ends libuv's
+ * accept loop) and opens again a second later. */
+static void shed_out_of_files(hoso_worker *w)
+{
+    int lfd = -1, fd = -1, err = 0;
+    if (uv_fileno((uv_handle_t *)&w->listener, &lfd) != 0)
+        return;
+    if (w->spare_fd >= 0) {
+        close(w->spare_fd);
+        w->spare_fd = -1;
+    }
+    if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+        if (w->srv->tls == NULL && write(fd, busy_reply, sizeof(busy_reply) - 1) < 0) {
+            /* the close says it as well */
+        }
+        close(fd);
+        atomic_fetch_add(&w->srv->refused_files, 1);
+    } else {
+        err = errno;
+    }
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    warn_shed(w->srv, "out of open files: new connections are shed; raise the limit (process_max_fds) or lower "
+                      "--max-connections", &w->srv->refused_files);
+    if (fd >= 0 || err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED || err == EINTR)
+        return;
+    if (w->listening && !w->listener_closing) {
+        hoso_log(HOSO_LOG_WARN, "worker %u: out of open files even for shedding: not listening for a second",
+                 w->index);
+        w->listening = 0;
+        w->listener_closing = 1;
+        uv_close((uv_handle_t *)&w->listener, on_listener_closed);
+    }
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, listener, (uv_tcp_t *)listener);
+    if (status == UV_EMFILE || status == UV_ENFILE) {
+        shed_out_of_files(w);
+        return;
+    }
     if (status != 0)
         return;
     conn *c = malloc(sizeof(*c));
@@ -220,11 +302,56 @@ static void on_accept(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
         return;
     }
+    if (open_connections(w->srv) >= w->srv->max_conns) {
+        if (w->srv->tls == NULL) {
+            uv_buf_t b = uv_buf_init((char *)busy_reply, sizeof(busy_reply) - 1);
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        }
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        atomic_fetch_add(&w->srv->refused_limit, 1);
+        warn_shed(w->srv, "at --max-connections: new connections get 503", &w->srv->refused_limit);
+        return;
+    }
     /* Without TCP_NODELAY small replies wait for delayed ACKs (docs/benchmarks.md). */
     uv_tcp_nodelay(&c->tcp, 1);
     atomic_fetch_add(&w->conns, 1);
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_close);
     h2o_accept(&w->accept_ctx, sock);
+}
+
+static int worker_listen(hoso_worker *w, int fd)
+{
+    int r;
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listening = 1;
+    if ((r = uv_tcp_open(&w->listener, fd)) != 0 ||
+        (r = uv_listen((uv_stream_t *)&w->listener, SOMAXCONN, on_accept)) != 0) {
+        hoso_log(HOSO_LOG_ERROR, "worker %u cannot listen: %s", w->index, uv_strerror(r));
+        return HOSO_EIO;
+    }
+    return 0;
+}
+
+static void on_relisten(uv_timer_t *t)
+{
+    hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, relisten, t);
+    int fd = -1;
+    if (atomic_load(&w->stop_phase) != 0 || w->listening)
+        return;
+    if (w->spare_fd < 0)
+        w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (w->spare_fd < 0 || open_listener(w->srv, 1, &fd) != 0) {
+        uv_timer_start(&w->relisten, on_relisten, 1000, 0);
+        return;
+    }
+    if (worker_listen(w, fd) != 0) {
+        /* the handle was initialised: it closes before the next try */
+        w->listening = 0;
+        w->listener_closing = 1;
+        uv_close((uv_handle_t *)&w->listener, on_listener_closed);
+        return;
+    }
+    hoso_log(HOSO_LOG_INFO, "worker %u: listening again", w->index);
 }
 
 static void on_ctl(uv_async_t *a)
@@ -288,10 +415,12 @@ void hoso_server_push_remote(hoso_server *srv, const hoso_event *ev, size_t n, i
 
 static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
 {
-    int r;
     w->srv = srv;
     w->index = index;
     uv_loop_init(&w->loop);
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    uv_timer_init(&w->loop, &w->relisten);
+    uv_unref((uv_handle_t *)&w->relisten);
     /* The host is registered on the shared globalconf before any context exists. */
     h2o_context_init(&w->ctx, &w->loop, &srv->globalconf);
     h2o_multithread_register_receiver(w->ctx.queue, &w->done_rx, hoso__writer_on_done);
@@ -311,14 +440,7 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
         SSL_CTX_up_ref(srv->tls);
         w->accept_ctx.ssl_ctx = srv->tls;
     }
-    uv_tcp_init(&w->loop, &w->listener);
-    w->listening = 1;
-    if ((r = uv_tcp_open(&w->listener, fd)) != 0 ||
-        (r = uv_listen((uv_stream_t *)&w->listener, SOMAXCONN, on_accept)) != 0) {
-        hoso_log(HOSO_LOG_ERROR, "worker %u cannot listen: %s", index, uv_strerror(r));
-        return HOSO_EIO;
-    }
-    return 0;
+    return worker_listen(w, fd);
 }
 
 /* h2o 2.2 keeps per-thread caches (socket buffers, pool chunks, HTTP/2 write
@@ -378,6 +500,10 @@ static int worker_dispose(hoso_worker *w)
         uv_close((uv_handle_t *)&w->listener, NULL);
         w->listening = 0;
     }
+    uv_close((uv_handle_t *)&w->relisten, NULL);
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
+    w->spare_fd = -1;
     uv_close((uv_handle_t *)&w->ctl, NULL);
     uv_close((uv_handle_t *)&w->log_flush, NULL);
     /* h2o_context_request_shutdown armed the HTTP/2 GOAWAY timer; dispose asserts that
@@ -430,6 +556,47 @@ static void tell_workers(hoso_server *srv, int phase)
 
 /* ---------------------------------------------------------------------------------- */
 
+/* A server of WebSockets holds one descriptor per connected phone, and the soft limit
+ * on open files is often 1024: it is raised to the hard limit, which only the
+ * operator can raise (LimitNOFILE= in a systemd unit, ulimit -Hn). /metrics shows the
+ * limit in force as process_max_fds. */
+static void raise_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_max < 4096)
+        hoso_log(HOSO_LOG_WARN, "open files: the hard limit is %llu, so fewer WebSocket clients than that can "
+                 "connect; raise it (LimitNOFILE=, ulimit -Hn)", (unsigned long long)rl.rlim_max);
+    if (rl.rlim_cur == rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    /* "unlimited" is not a valid soft limit for descriptors: the kernel's own cap is */
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+    if (rl.rlim_cur <= was)
+        return;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        hoso_log(HOSO_LOG_WARN, "open files: the limit stays %llu (%s)", (unsigned long long)was, strerror(errno));
+        return;
+    }
+    hoso_log(HOSO_LOG_INFO, "open files: limit raised from %llu to %llu", (unsigned long long)was,
+             (unsigned long long)rl.rlim_cur);
+}
+
+/* --max-connections, or what the open files limit leaves after a reserve for the
+ * store, the log, uploads being written, and the portal's, bots' and cluster's own
+ * connections. */
+static long connection_cap(const hoso_config *cfg)
+{
+    struct rlimit rl;
+    if (cfg->max_connections > 0)
+        return (long)cfg->max_connections;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 10000000)
+        return 10000000;
+    long n = (long)rl.rlim_cur;
+    return n >= 1024 ? n - 256 : n - n / 4;
+}
+
 int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
 {
     hoso_server *srv = calloc(1, sizeof(*srv));
@@ -449,6 +616,8 @@ int hoso_server_run(const hoso_config *cfg, const hoso_app *app)
     hoso__metrics_init(app->routes, app->nroutes);
     if ((err = hoso_log_setup(srv->cfg.log_level, srv->cfg.log_format)) != 0)
         goto Exit;
+    raise_open_files();
+    srv->max_conns = connection_cap(&srv->cfg);
 
     /* Threads inherit the mask: only the main thread takes the stop signals. */
     sigemptyset(&sigs);

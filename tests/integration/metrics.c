@@ -3,6 +3,7 @@
  * counts requests by route and status and shows the writer's batches once something
  * was written. Read both with the test client and with curl, as a scraper would.
  */
+#include <sys/resource.h>
 #include "hoso_test.h"
 
 static void test_healthz(void)
@@ -83,4 +84,34 @@ static void test_metrics_after_writes(void)
     ht_server_stop(&s);
 }
 
-UNIT_MAIN(UNIT(test_healthz), UNIT(test_metrics_after_writes))
+/* Started with a low soft limit on open files (as a shell's 1024), hosod raises it to
+ * the hard limit: each subscribed phone holds a descriptor. */
+static void test_open_files_limit(void)
+{
+    struct rlimit mine, low;
+    EXPECT_INT(getrlimit(RLIMIT_NOFILE, &mine), 0);
+    if (mine.rlim_max <= 256) {
+        printf("skip: the hard limit on open files is %llu\n", (unsigned long long)mine.rlim_max);
+        return;
+    }
+    low = mine;
+    low.rlim_cur = 256;
+    EXPECT_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+    ht_server s;
+    ht_server_start(&s, NULL); /* inherits 256 */
+    EXPECT_INT(setrlimit(RLIMIT_NOFILE, &mine), 0);
+    ht_conn c;
+    ht_conn_init(&c, s.port);
+    ht_resp r;
+    ht_http(&c, "GET", "/metrics", NULL, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    double want = mine.rlim_max == RLIM_INFINITY ? (double)(1 << 20) : (double)mine.rlim_max;
+    double got = ht_metric_sample(r.body, "process_max_fds");
+    if (got != want)
+        ht_fail("process_max_fds is %g, want the hard limit %g", got, want);
+    ht_resp_free(&r);
+    ht_conn_close(&c);
+    ht_server_stop(&s);
+}
+
+UNIT_MAIN(UNIT(test_healthz), UNIT(test_metrics_after_writes), UNIT(test_open_files_limit))
