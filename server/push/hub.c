@@ -29,11 +29,12 @@ typedef struct batch batch;
 typedef struct batch_msg {
     h2o_multithread_message_t msg;
     batch *b;
+    uint64_t queued; /* this worker's frames of the batch, for the push delay */
 } batch_msg;
 
 struct batch {
     _Atomic size_t refs;
-    uint64_t born_usec; /* when the writer (or the cluster bus) handed it over */
+    uint64_t born_usec; /* when the writer (after its commit) or the cluster bus handed it over */
     size_t n;
     hoso_hub_event *ev;
     uint8_t **bufs; /* frames, freed with the batch */
@@ -157,6 +158,7 @@ void hoso__hub_publish(void *ctx, const hoso_event *ev, size_t n)
 void hoso__hub_publish_from(hoso_server *srv, const hoso_event *ev, size_t n, unsigned which)
 {
     unsigned nw = srv->nworkers;
+    uint64_t born = hoso__now_usec(); /* before the framing: the delay counts it */
     batch *b;
 
     if (n == 0 || nw == 0 || srv->workers == NULL || atomic_load(&srv->ws_subscriptions) == 0)
@@ -182,7 +184,7 @@ void hoso__hub_publish_from(hoso_server *srv, const hoso_event *ev, size_t n, un
         return;
     }
     atomic_store(&b->refs, nhubs);
-    b->born_usec = hoso__now_usec();
+    b->born_usec = born;
     for (unsigned i = 0; i < nw; i++) {
         hoso_worker *w = &srv->workers[i];
         if (w->hub == NULL)
@@ -240,18 +242,13 @@ typedef struct delivery {
     const hoso_hub_event *e;
     int agency_stream;
     hoso_hub_json json;
-    uint64_t count;
+    uint64_t queued;
 } delivery;
-
-/* The batches of one wake-up, for the push delay measured once their frames are out;
- * past BORN_MAX the last slot keeps the oldest time (the delay is then an upper bound). */
-#define BORN_MAX 16
 
 static void deliver_one(void *ctx, hoso_hub_member *m)
 {
     delivery *d = ctx;
-    d->count++;
-    hoso__ws_deliver(m->ws, d->e, d->agency_stream, &d->json);
+    d->queued += (uint64_t)hoso__ws_deliver(m->ws, d->e, d->agency_stream, &d->json);
     if (!h2o_linklist_is_linked(&m->dirty))
         h2o_linklist_insert(d->dirty, &m->dirty);
 }
@@ -260,17 +257,12 @@ static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 {
     hoso_hub *h = H2O_STRUCT_FROM_MEMBER(hoso_hub, rx, rx);
     h2o_linklist_t dirty;
-    struct {
-        uint64_t born, count;
-    } born[BORN_MAX];
-    size_t nborn = 0;
 
     h2o_linklist_init_anchor(&dirty);
-    while (!h2o_linklist_is_empty(messages)) {
-        batch_msg *bm = H2O_STRUCT_FROM_MEMBER(batch_msg, msg.link, messages->next);
+    for (h2o_linklist_t *l = messages->next; l != messages; l = l->next) {
+        batch_msg *bm = H2O_STRUCT_FROM_MEMBER(batch_msg, msg.link, l);
         batch *b = bm->b;
-        uint64_t count = 0;
-        h2o_linklist_unlink(&bm->msg.link);
+        bm->queued = 0;
         for (size_t i = 0; h->subs.n > 0 && i < b->n; i++) {
             delivery d = {&dirty, &b->ev[i], 0, {{NULL, NULL}, {0, 0}, {0, 0}}, 0};
             hoso__index_each(&h->subs, HOSO_SUB_OWNER, d.e->owner, deliver_one, &d);
@@ -278,22 +270,10 @@ static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
                 d.agency_stream = 1;
                 hoso__index_each(&h->subs, HOSO_SUB_AGENCY, d.e->agency, deliver_one, &d);
             }
-            count += d.count;
+            bm->queued += d.queued;
             free(d.json.text[0]);
             free(d.json.text[1]);
         }
-        if (count > 0) {
-            if (nborn < BORN_MAX) {
-                born[nborn].born = b->born_usec;
-                born[nborn++].count = count;
-            } else {
-                if (b->born_usec < born[BORN_MAX - 1].born)
-                    born[BORN_MAX - 1].born = b->born_usec;
-                born[BORN_MAX - 1].count += count;
-            }
-        }
-        /* Connections copied what they queued: the batch may go. */
-        batch_release(b);
     }
     /* One send per touched connection for the whole lot. Flushing may free that
      * connection only, which unlinks it from `dirty` as well. */
@@ -302,9 +282,18 @@ static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
         h2o_linklist_unlink(&m->dirty);
         hoso__ws_flush(m->ws);
     }
-    uint64_t now = nborn > 0 ? hoso__now_usec() : 0;
-    for (size_t i = 0; i < nborn; i++)
-        hoso_metrics_ws_push_delay(now > born[i].born ? now - born[i].born : 0, born[i].count);
+    /* Every frame of these batches is now written or queued behind a write in
+     * progress: the delay since each batch's commit is counted once per frame, as of
+     * the end of the whole pass (an upper bound for the connections flushed first).
+     * Connections copied what they queued: the batches may go. */
+    uint64_t now = hoso__now_usec();
+    while (!h2o_linklist_is_empty(messages)) {
+        batch_msg *bm = H2O_STRUCT_FROM_MEMBER(batch_msg, msg.link, messages->next);
+        h2o_linklist_unlink(&bm->msg.link);
+        if (bm->queued > 0)
+            hoso_metrics_ws_push_delay(now > bm->b->born_usec ? now - bm->b->born_usec : 0, bm->queued);
+        batch_release(bm->b);
+    }
 }
 
 /* ---------------------------------------------------------------------------------- */

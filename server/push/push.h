@@ -108,7 +108,9 @@ typedef struct hoso_hub_json {
     size_t len[2];
     int failed[2];
 } hoso_hub_json;
-void hoso__ws_deliver(hoso_ws *ws, const hoso_hub_event *ev, int agency_stream, hoso_hub_json *json);
+/* Queues a live event on the connection; 1 when a frame was queued (0: closing,
+ * replaying, a duplicate, a gap that starts a replay, or a failed send). */
+int hoso__ws_deliver(hoso_ws *ws, const hoso_hub_event *ev, int agency_stream, hoso_hub_json *json);
 void hoso__ws_flush(hoso_ws *ws);                              /* may free */
 void hoso__ws_tick(hoso_ws *ws, int64_t now_ms);               /* may free */
 /* Sends up to budget replayed events; returns how many and sets *again when work

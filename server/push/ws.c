@@ -482,29 +482,33 @@ static int send_event(hoso_ws *c, const uint8_t *mp, size_t len, hoso_hub_json *
     return queue_frame(c, OP_TEXT, json->text[k], json->len[k], 0);
 }
 
-void hoso__ws_deliver(hoso_ws *c, const hoso_hub_event *e, int agency_stream, hoso_hub_json *json)
+int hoso__ws_deliver(hoso_ws *c, const hoso_hub_event *e, int agency_stream, hoso_hub_json *json)
 {
+    int queued = 0;
     /* A remote feed's page and the live events come by different roads: one that came
      * while a page was on its way is remembered, so the replay reads on to it. */
     if (!agency_stream && c->remote && e->seq > c->rs->live_seen)
         c->rs->live_seen = e->seq;
     if (c->closing || c->state != WS_LIVE)
-        return; /* a replay in progress reads these from storage */
+        return 0; /* a replay in progress reads these from storage */
     if (agency_stream) {
         if (send_event(c, e->aframe, e->aframe_len, json, 1) == 0)
-            hoso_metrics_ws_delivered(1);
+            queued = 1;
     } else if (e->seq == c->last_sent + 1) {
         if (send_event(c, e->frame, e->frame_len, json, 0) == 0) {
             c->last_sent = e->seq;
-            hoso_metrics_ws_delivered(1);
+            queued = 1;
         }
     } else if (e->seq > c->last_sent + 1) {
         c->state = WS_REPLAY;
         c->replayed = 0;
         hoso__hub_want_replay(c->hub, &c->m);
-        return;
+        return 0;
     }
+    if (queued)
+        hoso_metrics_ws_delivered(1);
     check_pending(c);
+    return queued;
 }
 
 void hoso__ws_flush(hoso_ws *c)
