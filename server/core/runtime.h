@@ -29,8 +29,9 @@ struct hoso_worker {
     uv_loop_t loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
-    uv_tcp_t listener;
-    int listening;
+    int listen_fd;                     /* this worker's SO_REUSEPORT socket */
+    uv_poll_t listen_poll;             /* accepts by hand (server.c: on_listen) */
+    int listening;                     /* listen_poll started */
     hoso_txn *rtxn;                    /* this thread's read txn (hoso__worker_read) */
     h2o_multithread_receiver_t done_rx;/* writer -> worker: ops with their results */
     h2o_multithread_receiver_t offload_rx; /* registration threads -> worker (offload.c) */
@@ -40,8 +41,8 @@ struct hoso_worker {
     atomic_long inflight;              /* ops submitted by this worker, not yet answered */
     atomic_long conns;                 /* open connections */
     int spare_fd;                      /* kept open to accept and shed when out of files */
-    uv_timer_t relisten;               /* the listener again, after it had to close */
-    int listener_closing;              /* closed to end an accept loop out of files */
+    uv_timer_t relisten;               /* accepting again after a pause out of files */
+    int draining;                      /* stop phase 1 seen: not accepting any more */
     atomic_int stop_phase;             /* 1: stop accepting, 2: leave the loop */
     int finished;                      /* the loop ended (see park_forever in server.c) */
     hoso_hub *hub;                     /* push hub of this worker's WebSocket connections */
@@ -62,7 +63,9 @@ struct hoso_server {
     int64_t started_at_ms;
     atomic_int stopping;
     long max_conns;                    /* client connections over all workers */
+    atomic_long nconns;                /* open client connections, counted against max_conns */
     _Atomic uint64_t refused_limit, refused_files; /* connections shed: at max_conns, out of files */
+    _Atomic int64_t shed_warned_ms[2];  /* the last warning of each (server.c: warn_shed) */
     /* WebSocket subscriptions over all hubs. The writer frames a committed batch for
      * push only when this is non-zero: a subscription joins its hub before its first
      * storage read, so one that appears after the writer looked reads those commits

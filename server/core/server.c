@@ -206,6 +206,7 @@ static void on_conn_close(uv_handle_t *h)
 {
     conn *c = (conn *)h;
     atomic_fetch_sub(&c->w->conns, 1);
+    atomic_fetch_sub(&c->w->srv->nconns, 1);
     free(c);
 }
 
@@ -217,141 +218,142 @@ static const char busy_reply[] = "HTTP/1.1 503 Service Unavailable\r\ncontent-ty
                                  "retry-after: 5\r\nconnection: close\r\ncontent-length: 78\r\n\r\n" BUSY_BODY;
 _Static_assert(sizeof(BUSY_BODY) - 1 == 78, "content-length of busy_reply");
 
-static long open_connections(hoso_server *srv)
+/* Connections taken from the queue per wake-up: the loop's other work is never
+ * kept waiting behind a burst of connections. */
+#define ACCEPT_BATCH 64
+
+/* Warns at most once a minute per cause, with the count so far. */
+static void warn_shed(hoso_server *srv, int files)
 {
-    long n = 0;
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        n += atomic_load_explicit(&srv->workers[i].conns, memory_order_relaxed);
-    return n;
+    int64_t now = (int64_t)(hoso__now_usec() / 1000), was = atomic_load(&srv->shed_warned_ms[files]);
+    if (was != 0 && now - was < 60000)
+        return;
+    if (!atomic_compare_exchange_strong(&srv->shed_warned_ms[files], &was, now))
+        return;
+    hoso_log(HOSO_LOG_WARN, "connections: %s (%llu so far; hoso_http_connections_refused_total)",
+             files ? "out of open files, new connections are shed with 503; raise the limit (process_max_fds) or "
+                     "lower --max-connections"
+                   : "at --max-connections, new connections get 503",
+             (unsigned long long)atomic_load(files ? &srv->refused_files : &srv->refused_limit));
 }
 
-/* Warns at most once a minute per cause, with what was shed meanwhile. */
-static void warn_shed(hoso_server *srv, const char *what, _Atomic uint64_t *count)
+/* The 503, then the close. What the client already sent is read away first: a close
+ * with unread bytes would be a reset, which may destroy the reply before it is read. */
+static void refuse(hoso_worker *w, int fd, int files)
 {
-    static _Atomic int64_t last_ms[2];
-    _Atomic int64_t *last = &last_ms[count == &srv->refused_files];
-    int64_t now = hoso_now_ms(), was = atomic_load(last);
-    if (now - was < 60000 || !atomic_compare_exchange_strong(last, &was, now))
-        return;
-    hoso_log(HOSO_LOG_WARN, "connections: %s (%llu shed so far; hoso_http_connections_refused_total)", what,
-             (unsigned long long)atomic_load(count));
+    char scratch[4096];
+    if (w->srv->tls == NULL && write(fd, busy_reply, sizeof(busy_reply) - 1) < 0) {
+        /* the close says it as well */
+    }
+    for (int i = 0; i < 4 && recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0; i++) {
+    }
+    close(fd);
+    atomic_fetch_add(files ? &w->srv->refused_files : &w->srv->refused_limit, 1);
+    warn_shed(w->srv, files);
 }
 
 static void on_relisten(uv_timer_t *t);
+static void on_listen(uv_poll_t *p, int status, int events);
 
-static void on_listener_closed(uv_handle_t *h)
+/* Out of files with connections queued: pause for a second rather than be woken for
+ * them again and again (the poll is level-triggered). They wait in the queue. */
+static void pause_listening(hoso_worker *w)
 {
-    hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, listener, (uv_tcp_t *)h);
-    w->listener_closing = 0;
-    if (atomic_load(&w->stop_phase) == 0)
-        uv_timer_start(&w->relisten, on_relisten, 1000, 0);
-}
-
-/* Out of descriptors, libuv calls on_accept with UV_EMFILE for as long as the listen
- * queue holds connections, without going back to the loop: the worker would serve
- * nobody, for good. Each call sheds one queued connection through the worker's spare
- * descriptor. When even that cannot accept, the listener closes (which ends libuv's
- * accept loop) and opens again a second later. */
-static void shed_out_of_files(hoso_worker *w)
-{
-    int lfd = -1, fd = -1, err = 0;
-    if (uv_fileno((uv_handle_t *)&w->listener, &lfd) != 0)
+    if (!w->listening)
         return;
-    if (w->spare_fd >= 0) {
-        close(w->spare_fd);
-        w->spare_fd = -1;
-    }
-    if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-        if (w->srv->tls == NULL && write(fd, busy_reply, sizeof(busy_reply) - 1) < 0) {
-            /* the close says it as well */
-        }
-        close(fd);
-        atomic_fetch_add(&w->srv->refused_files, 1);
-    } else {
-        err = errno;
-    }
-    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    warn_shed(w->srv, "out of open files: new connections are shed; raise the limit (process_max_fds) or lower "
-                      "--max-connections", &w->srv->refused_files);
-    if (fd >= 0 || err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED || err == EINTR)
-        return;
-    if (w->listening && !w->listener_closing) {
-        hoso_log(HOSO_LOG_WARN, "worker %u: out of open files even for shedding: not listening for a second",
-                 w->index);
-        w->listening = 0;
-        w->listener_closing = 1;
-        uv_close((uv_handle_t *)&w->listener, on_listener_closed);
-    }
-}
-
-static void on_accept(uv_stream_t *listener, int status)
-{
-    hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, listener, (uv_tcp_t *)listener);
-    if (status == UV_EMFILE || status == UV_ENFILE) {
-        shed_out_of_files(w);
-        return;
-    }
-    if (status != 0)
-        return;
-    conn *c = malloc(sizeof(*c));
-    if (c == NULL)
-        return;
-    c->w = w;
-    uv_tcp_init(listener->loop, &c->tcp);
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-        return;
-    }
-    if (open_connections(w->srv) >= w->srv->max_conns) {
-        if (w->srv->tls == NULL) {
-            uv_buf_t b = uv_buf_init((char *)busy_reply, sizeof(busy_reply) - 1);
-            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        }
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-        atomic_fetch_add(&w->srv->refused_limit, 1);
-        warn_shed(w->srv, "at --max-connections: new connections get 503", &w->srv->refused_limit);
-        return;
-    }
-    /* Without TCP_NODELAY small replies wait for delayed ACKs (docs/benchmarks.md). */
-    uv_tcp_nodelay(&c->tcp, 1);
-    atomic_fetch_add(&w->conns, 1);
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_close);
-    h2o_accept(&w->accept_ctx, sock);
-}
-
-static int worker_listen(hoso_worker *w, int fd)
-{
-    int r;
-    uv_tcp_init(&w->loop, &w->listener);
-    w->listening = 1;
-    if ((r = uv_tcp_open(&w->listener, fd)) != 0 ||
-        (r = uv_listen((uv_stream_t *)&w->listener, SOMAXCONN, on_accept)) != 0) {
-        hoso_log(HOSO_LOG_ERROR, "worker %u cannot listen: %s", w->index, uv_strerror(r));
-        return HOSO_EIO;
-    }
-    return 0;
+    uv_poll_stop(&w->listen_poll);
+    w->listening = 0;
+    uv_timer_start(&w->relisten, on_relisten, 1000, 0);
+    warn_shed(w->srv, 1);
 }
 
 static void on_relisten(uv_timer_t *t)
 {
     hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, relisten, t);
-    int fd = -1;
-    if (atomic_load(&w->stop_phase) != 0 || w->listening)
+    if (w->draining || w->listening)
         return;
     if (w->spare_fd < 0)
         w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (w->spare_fd < 0 || open_listener(w->srv, 1, &fd) != 0) {
-        uv_timer_start(&w->relisten, on_relisten, 1000, 0);
+    w->listening = 1;
+    uv_poll_start(&w->listen_poll, UV_READABLE, on_listen);
+}
+
+/* The accept loop is hosod's, not libuv's: libuv retries an accept that fails with
+ * EMFILE without going back to the loop once its own reserve descriptor is gone, and
+ * a worker then serves nobody, for good. Out of files, each queued connection is
+ * taken through the worker's spare descriptor and refused; when there is not even
+ * that, accepting pauses. */
+static void on_listen(uv_poll_t *p, int status, int events)
+{
+    hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, listen_poll, p);
+    hoso_server *srv = w->srv;
+    (void)events;
+    if (status != 0)
         return;
+    for (int n = 0; n < ACCEPT_BATCH && w->listening; n++) {
+        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno != EMFILE && errno != ENFILE)
+                return; /* EAGAIN: the queue is empty */
+            if (w->spare_fd < 0) {
+                pause_listening(w);
+                return;
+            }
+            close(w->spare_fd);
+            fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            int err = errno;
+            if (fd >= 0)
+                refuse(w, fd, 1);
+            w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (fd < 0 && (err == EAGAIN || err == EWOULDBLOCK))
+                return;
+            if (fd < 0) /* another thread took the descriptor */
+                pause_listening(w);
+            continue;
+        }
+        if (atomic_fetch_add(&srv->nconns, 1) >= srv->max_conns) {
+            atomic_fetch_sub(&srv->nconns, 1);
+            refuse(w, fd, 0);
+            continue;
+        }
+        conn *c = malloc(sizeof(*c));
+        if (c == NULL) {
+            atomic_fetch_sub(&srv->nconns, 1);
+            close(fd);
+            continue;
+        }
+        c->w = w;
+        uv_tcp_init(&w->loop, &c->tcp);
+        if (uv_tcp_open(&c->tcp, fd) != 0) {
+            atomic_fetch_sub(&srv->nconns, 1);
+            close(fd); /* libuv owns it only once opened */
+            uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+            continue;
+        }
+        /* Without TCP_NODELAY small replies wait for delayed ACKs (docs/benchmarks.md). */
+        uv_tcp_nodelay(&c->tcp, 1);
+        atomic_fetch_add(&w->conns, 1);
+        h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_close);
+        h2o_accept(&w->accept_ctx, sock);
     }
-    if (worker_listen(w, fd) != 0) {
-        /* the handle was initialised: it closes before the next try */
-        w->listening = 0;
-        w->listener_closing = 1;
-        uv_close((uv_handle_t *)&w->listener, on_listener_closed);
-        return;
-    }
-    hoso_log(HOSO_LOG_INFO, "worker %u: listening again", w->index);
+}
+
+static void on_listen_closed(uv_handle_t *h)
+{
+    hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, listen_poll, (uv_poll_t *)h);
+    close(w->listen_fd); /* after libuv let go of it */
+    w->listen_fd = -1;
+}
+
+/* No new connections: the socket closes (its queue is reset), the poll handle goes. */
+static void stop_listening(hoso_worker *w)
+{
+    uv_timer_stop(&w->relisten);
+    w->listening = 0;
+    if (w->listen_fd >= 0 && !uv_is_closing((uv_handle_t *)&w->listen_poll))
+        uv_close((uv_handle_t *)&w->listen_poll, on_listen_closed);
 }
 
 static void on_ctl(uv_async_t *a)
@@ -359,9 +361,9 @@ static void on_ctl(uv_async_t *a)
     hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, ctl, a);
     int phase = atomic_load(&w->stop_phase);
     hoso__tls_take(w);
-    if (phase >= 1 && w->listening) {
-        uv_close((uv_handle_t *)&w->listener, NULL);
-        w->listening = 0;
+    if (phase >= 1 && !w->draining) {
+        w->draining = 1;
+        stop_listening(w);
         /* Persistent HTTP/1 connections close after their next reply, HTTP/2 gets GOAWAY. */
         h2o_context_request_shutdown(&w->ctx);
         /* WebSocket connections get close 1001; h2o knows nothing of them. */
@@ -415,10 +417,12 @@ void hoso_server_push_remote(hoso_server *srv, const hoso_event *ev, size_t n, i
 
 static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
 {
+    int r;
     w->srv = srv;
     w->index = index;
     uv_loop_init(&w->loop);
     w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    w->listen_fd = -1;
     uv_timer_init(&w->loop, &w->relisten);
     uv_unref((uv_handle_t *)&w->relisten);
     /* The host is registered on the shared globalconf before any context exists. */
@@ -440,7 +444,18 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
         SSL_CTX_up_ref(srv->tls);
         w->accept_ctx.ssl_ctx = srv->tls;
     }
-    return worker_listen(w, fd);
+    if ((r = uv_poll_init_socket(&w->loop, &w->listen_poll, fd)) != 0) {
+        close(fd);
+        hoso_log(HOSO_LOG_ERROR, "worker %u cannot listen: %s", index, uv_strerror(r));
+        return HOSO_EIO;
+    }
+    w->listen_fd = fd; /* from here stop_listening closes it */
+    if ((r = uv_poll_start(&w->listen_poll, UV_READABLE, on_listen)) != 0) {
+        hoso_log(HOSO_LOG_ERROR, "worker %u cannot listen: %s", index, uv_strerror(r));
+        return HOSO_EIO;
+    }
+    w->listening = 1;
+    return 0;
 }
 
 /* h2o 2.2 keeps per-thread caches (socket buffers, pool chunks, HTTP/2 write
@@ -496,10 +511,7 @@ static int worker_dispose(hoso_worker *w)
     /* A hash still running would post its result to this worker's queue. */
     if (atomic_load(&w->conns) != 0 || atomic_load(&w->inflight) != 0)
         return 0;
-    if (w->listening) {
-        uv_close((uv_handle_t *)&w->listener, NULL);
-        w->listening = 0;
-    }
+    stop_listening(w);
     uv_close((uv_handle_t *)&w->relisten, NULL);
     if (w->spare_fd >= 0)
         close(w->spare_fd);

@@ -79,12 +79,42 @@ static int healthy_within(int port, int ms)
     return 0;
 }
 
+/* user + system CPU seconds of process pid */
+static double cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* after the name: state, then fields 4..13, then utime (14) and stime (15) */
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void wait_connections(int port, double want)
+{
+    int64_t deadline = ht_mono_ms() + 5000;
+    while (metric_now(port, "hoso_http_connections") > want) {
+        if (ht_mono_ms() > deadline)
+            ht_fail("hoso_http_connections stays above %g", want);
+        usleep(50 * 1000);
+    }
+}
+
 static void test_max_connections(void)
 {
     ht_server s;
     ht_server_start(&s, "--max-connections 8");
     EXPECT_INT((long long)metric_now(s.port, "hoso_http_max_connections"), 8);
-    usleep(300 * 1000); /* the probes' connections are closed on the server too */
+    wait_connections(s.port, 1); /* only the connection asking */
+    usleep(100 * 1000);          /* and that one closed on the server too */
 
     int fds[12], busy = 0, held = 0;
     for (int i = 0; i < 12; i++)
@@ -95,19 +125,21 @@ static void test_max_connections(void)
         else
             held++;
     }
-    /* two workers accept, so which ones come last is the kernel's choice; how many is not */
-    EXPECT_INT(busy, 4);
-    EXPECT_INT(held, 8);
+    /* two workers accept, so which ones come last is the kernel's choice; never more
+     * than 8 are held (one may still be the asking connection, closing) */
+    if (held > 8 || held < 7)
+        ht_fail("%d connections held at --max-connections 8, %d refused", held, busy);
     for (int i = 0; i < 12; i++)
         close(fds[i]);
     EXPECT(healthy_within(s.port, 5000));
-    EXPECT_INT((long long)metric_now(s.port, "hoso_http_connections_refused_total{reason=\"limit\"}"), 4);
+    EXPECT_INT((long long)metric_now(s.port, "hoso_http_connections_refused_total{reason=\"limit\"}"), busy);
     ht_server_stop(&s);
 }
 
 /* hosod under a hard limit of 96 open files and no connection cap of its own: the
- * accepts fail with EMFILE. Before shedding, libuv retried the accept forever on both
- * workers and the server never answered again. */
+ * accepts fail with EMFILE. With libuv's accept loop, a worker whose reserve
+ * descriptor another thread had taken retried the accept forever, at full CPU, and
+ * answered nobody again; two workers make that race likely. */
 static void test_out_of_open_files(void)
 {
     char wrapper[PATH_MAX], *real = strdup(getenv("HOSOD"));
@@ -124,18 +156,41 @@ static void test_out_of_open_files(void)
     setenv("HOSOD", real, 1);
     EXPECT_INT((long long)metric_now(s.port, "process_max_fds"), 96);
 
-    enum { N = 150 };
+    /* a client connected before the floods, kept alive through them */
+    ht_conn keep;
+    ht_conn_init(&keep, s.port);
+    ht_resp r;
+    ht_http(&keep, "GET", "/healthz", NULL, NULL, 0, &r);
+    HT_EXPECT_REPLY(&r, 200, NULL);
+    ht_resp_free(&r);
+
+    enum { N = 150, ROUNDS = 4 };
     int fds[N], busy = 0;
-    for (int i = 0; i < N; i++)
-        fds[i] = idle_conn(s.port);
-    for (int i = 0; i < N; i++)
-        busy += got_busy(fds[i], 20);
-    for (int i = 0; i < N; i++)
-        close(fds[i]);
-    /* shed rather than held: some were told 503 at once */
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < N; i++)
+            fds[i] = idle_conn(s.port);
+        usleep(300 * 1000);
+        /* while they are all held or refused: the server idles and answers */
+        double cpu0 = cpu_s(s.pid);
+        usleep(1000 * 1000);
+        double cpu = cpu_s(s.pid) - cpu0;
+        if (cpu > 0.5)
+            ht_fail("flood %d: hosod used %.2f s of CPU in an idle second (an accept loop spinning)", round + 1, cpu);
+        ht_http(&keep, "GET", "/healthz", NULL, NULL, 0, &r);
+        HT_EXPECT_REPLY(&r, 200, NULL);
+        ht_resp_free(&r);
+        for (int i = 0; i < N; i++)
+            busy += got_busy(fds[i], 0); /* a 503 or nothing, never anything else */
+        for (int i = 0; i < N; i++)
+            close(fds[i]);
+        if (!healthy_within(s.port, 10000))
+            ht_fail("no answer 10 s after flood %d of %d connections left", round + 1, N);
+    }
+    /* what could not be accepted was told so (and counted; a connection that waited
+     * out a pause may be refused after the test let it go, so the count may be more) */
     EXPECT(busy > 0);
-    EXPECT(healthy_within(s.port, 10000));
-    EXPECT(metric_now(s.port, "hoso_http_connections_refused_total{reason=\"files\"}") >= 1);
+    EXPECT(metric_now(s.port, "hoso_http_connections_refused_total{reason=\"files\"}") >= busy);
+    ht_conn_close(&keep);
     ht_server_stop(&s);
     free(real);
 }
