@@ -753,6 +753,8 @@ typedef struct hoso_bench_opts {
      * them (1->2, then 2->4) with the officer's token */
     int transition;
     char officer_token[256];
+    /* read: GET this path with this token (any server: nginx ignores the token) */
+    const char *read_path, *read_token;
 } hoso_bench_opts;
 
 typedef struct hoso_bench_client {
@@ -829,8 +831,11 @@ static void *hoso_bench_client_main(void *arg)
     msgpack_sbuffer_init(&sb);
     hoso_bench_resp resp = {0};
 
-    cl->setup_failed = hoso_bench_citizen_login(&c, cl->idx, token, sizeof(token), cl->setup_msg,
-                                                sizeof(cl->setup_msg));
+    if (o->read_path != NULL)
+        snprintf(token, sizeof(token), "%s", o->read_token);
+    else
+        cl->setup_failed = hoso_bench_citizen_login(&c, cl->idx, token, sizeof(token), cl->setup_msg,
+                                                    sizeof(cl->setup_msg));
     if (!cl->setup_failed && o->transition) {
         /* Two moves per dossier: enough dossiers for this client's share of
          * --max-total, filed before the clock starts. */
@@ -864,9 +869,12 @@ static void *hoso_bench_client_main(void *arg)
         if (o->max_total && atomic_fetch_add(&hoso_bench_started, 1) >= o->max_total)
             break;
         char op_id[80], path[160];
-        const char *method_path = "/v1/dossiers", *as = token;
+        const char *method = "POST", *method_path = "/v1/dossiers", *as = token;
         unsigned long k = 0;
-        if (o->transition) {
+        if (o->read_path != NULL) {
+            method = "GET";
+            method_path = o->read_path;
+        } else if (o->transition) {
             k = n % cl->ndos;
             hoso_bench_move_body(&sb, n < cl->ndos ? 2 : 4, cl->version[k]);
             snprintf(path, sizeof(path), "/v1/agency/dossiers/%s/transitions", cl->codes[k]);
@@ -888,7 +896,8 @@ static void *hoso_bench_client_main(void *arg)
                 usleep((useconds_t)((due - t0) * 1e6));
             t0 = due;
         }
-        int r = hoso_bench_http(&c, "POST", method_path, as, sb.data, sb.size, &resp);
+        int r = o->read_path != NULL ? hoso_bench_http(&c, method, method_path, as, NULL, 0, &resp)
+                                     : hoso_bench_http(&c, method, method_path, as, sb.data, sb.size, &resp);
         double t1 = hoso_bench_now();
         if (r == 0 && resp.status / 100 == 2) {
             if (o->transition)
@@ -941,7 +950,13 @@ static int hoso_bench_submit(const hoso_bench_opts *o)
 {
     hoso_bench_conn c = {.target = &o->target, .fd = -1};
     hoso_bench_service svc;
-    hoso_bench_pick_service(&c, o->service, &svc);
+    if (o->read_path == NULL) {
+        hoso_bench_pick_service(&c, o->service, &svc);
+    } else {
+        memset(&svc, 0, sizeof(svc));
+        msgpack_sbuffer_init(&svc.form);
+        msgpack_sbuffer_init(&svc.papers);
+    }
     hoso_bench_conn_close(&c);
     free(c.in.p);
 
@@ -964,8 +979,9 @@ static int hoso_bench_submit(const hoso_bench_opts *o)
     }
     pthread_barrier_wait(&logged_in);
     double setup_s = hoso_bench_now() - t_setup;
-    hoso_bench_batches before, after;
-    hoso_bench_read_batches(&o->target, &before);
+    hoso_bench_batches before = {0}, after = {0};
+    if (o->read_path == NULL)
+        hoso_bench_read_batches(&o->target, &before);
     start = hoso_bench_now();
     pthread_barrier_wait(&go);
 
@@ -986,7 +1002,8 @@ static int hoso_bench_submit(const hoso_bench_opts *o)
         if (cls[i].errors && first_error == NULL)
             first_error = cls[i].first_error;
     }
-    hoso_bench_read_batches(&o->target, &after);
+    if (o->read_path == NULL)
+        hoso_bench_read_batches(&o->target, &after);
 
     double *lat = malloc((nlat ? nlat : 1) * sizeof(*lat));
     if (lat == NULL)
@@ -1005,33 +1022,35 @@ static int hoso_bench_submit(const hoso_bench_opts *o)
     int have_batches = before.found && after.found && commits > 0;
     double ncommit = after.commit_count - before.commit_count;
 
-    printf("service %s (agency %s), %u clients over %u source address(es), setup %.1f s\n", svc.code, svc.agency,
-           o->clients, o->sources > 1 && o->target.loopback ? (o->sources < o->clients ? o->sources : o->clients) : 1,
+    printf("%s %s%s, %u clients over %u source address(es), setup %.1f s\n", o->read_path ? "GET" : "service",
+           o->read_path ? o->read_path : svc.code, o->read_path ? "" : " (a submission each)", o->clients, o->sources > 1 && o->target.loopback ? (o->sources < o->clients ? o->sources : o->clients) : 1,
            setup_s);
     if (failed_setup)
         printf("clients that could not log in: %u (first: %s)\n", failed_setup, first_setup);
     if (o->rate > 0)
         printf("open loop: %.0f %s/s asked for, latency from each one's scheduled time\n", o->rate,
-               o->transition ? "moves" : "submissions");
-    printf("%s: %lu ok, %lu errors in %.2f s = %.1f per second%s\n", o->transition ? "moves" : "submissions", ok,
+               o->read_path ? "reads" : o->transition ? "moves" : "submissions");
+    printf("%s: %lu ok, %lu errors in %.2f s = %.1f per second%s\n",
+           o->read_path ? "reads" : o->transition ? "moves" : "submissions", ok,
            errors, secs, rate,
            o->max_total && ok + errors >= o->max_total ? " (stopped at --max-total)" : "");
     if (first_error)
         printf("first error: %s\n", first_error);
-    printf("latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p90, p99, pmax);
+    double p999 = hoso_bench_pct(lat, nlat, 99.9) * 1e3;
+    printf("latency: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms\n", p50, p90, p99, p999, pmax);
     if (have_batches)
         printf("writer: %.0f commits for %.0f ops, average batch %.2f ops per commit\n", commits, ops,
                ops / commits);
-    else
+    else if (o->read_path == NULL)
         printf("writer: no hoso_writer_batch_size change in /metrics\n");
     if (ncommit > 0)
         printf("writer: average commit (fsync included) %.2f ms\n",
                (after.commit_sum - before.commit_sum) / ncommit * 1e3);
     /* one machine-readable line for bench/run.sh */
     printf("RESULT clients=%u ok=%lu errors=%lu setup_failed=%u setup_s=%.1f seconds=%.2f rate=%.1f p50_ms=%.2f "
-           "p90_ms=%.2f p99_ms=%.2f max_ms=%.2f target_rate=%.0f commits=%.0f",
+           "p90_ms=%.2f p99_ms=%.2f max_ms=%.2f target_rate=%.0f commits=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f",
            o->clients, ok, errors, failed_setup, setup_s, secs, rate, p50, p90, p99, pmax, o->rate,
-           have_batches ? commits : 0);
+           have_batches ? commits : 0, p50 * 1e3, p99 * 1e3, p999 * 1e3);
     if (have_batches)
         printf(" batch_avg=%.2f", ops / commits);
     else
@@ -2949,6 +2968,8 @@ static void hoso_bench_usage(void)
           "       hoso-bench setup --url http://HOST:PORT [--service CODE]\n"
           "       hoso-bench submit --url http://HOST:PORT [--clients 64] [--duration 10] [--requests N]\n"
           "                         [--max-total 9000] [--sources 8] [--service CODE] [--rate N (open loop)]\n"
+          "       hoso-bench read --url http://HOST:PORT --path /PATH --token TOKEN [--clients 32] [--duration 10]\n"
+          "                         [--rate N (open loop)] [--sources 8]\n"
           "       hoso-bench transition --url http://HOST:PORT --officer USER:PASS [--clients 64] [--duration 10]\n"
           "                         [--max-total 9000 (moves)] [--service CODE] [--rate N (open loop)]\n"
           "       hoso-bench moves --url http://HOST:PORT --officer USER:PASS [--count 200] [--pace-ms 20]\n"
@@ -2986,7 +3007,7 @@ int main(int argc, char **argv)
         return hoso_bench_port(argc > 2 ? argv[2] : "127.0.0.1");
     if (strcmp(cmd, "setup") != 0 && strcmp(cmd, "submit") != 0 && strcmp(cmd, "moves") != 0 &&
         strcmp(cmd, "upload") != 0 && strcmp(cmd, "fanout") != 0 && strcmp(cmd, "catchup") != 0 &&
-        strcmp(cmd, "push") != 0 && strcmp(cmd, "transition") != 0)
+        strcmp(cmd, "push") != 0 && strcmp(cmd, "transition") != 0 && strcmp(cmd, "read") != 0)
         hoso_bench_usage();
 
     /* A bounded default total keeps every run short and every row comparable. */
@@ -2995,7 +3016,7 @@ int main(int argc, char **argv)
     hoso_bench_up up = {.size = 10u << 20, .piece = 1u << 20};
     hoso_bench_fan fan = {.subscribers = 1000, .events = 200, .pace_ms = 5, .settle_ms = 2000, .payload = 1000};
     const char *url = NULL;
-    int events_given = 0, clients_given = 0, subscribers_given = 0, sources_given = 0;
+    int events_given = 0, clients_given = 0, subscribers_given = 0, sources_given = 0, max_total_given = 0;
     /* every option takes a value: they come in pairs */
     for (int i = 2; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -3010,7 +3031,11 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--requests") == 0)
             o.requests = hoso_bench_num(a, v, 0, 100000000);
         else if (strcmp(a, "--max-total") == 0)
-            o.max_total = hoso_bench_num(a, v, 0, 100000000);
+            o.max_total = hoso_bench_num(a, v, 0, 100000000), max_total_given = 1;
+        else if (strcmp(a, "--path") == 0 && v[0] == '/')
+            o.read_path = v;
+        else if (strcmp(a, "--token") == 0)
+            o.read_token = v;
         else if (strcmp(a, "--sources") == 0)
             o.sources = (unsigned)hoso_bench_num(a, v, 1, HOSO_BENCH_MAX_SOURCES), sources_given = 1;
         else if (strcmp(a, "--service") == 0)
@@ -3096,6 +3121,15 @@ int main(int argc, char **argv)
             hoso_bench_usage();
         fan.officer = m.officer;
         return hoso_bench_fanout(&o, &fan);
+    }
+    if (strcmp(cmd, "read") == 0) {
+        if (o.read_path == NULL || o.read_token == NULL)
+            hoso_bench_usage();
+        if (!clients_given)
+            o.clients = 32;
+        if (!max_total_given)
+            o.max_total = 0;
+        return hoso_bench_submit(&o);
     }
     if (strcmp(cmd, "transition") == 0) {
         if (m.officer == NULL)

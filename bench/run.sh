@@ -146,6 +146,30 @@ while [ "$i" -le "$ROUNDS" ]; do
 done
 echo "bench: wrk on hosod (JSON, $SIZE_JSON B) ..."
 measure "$TMP/wrk-json" "$HOSOD_PID" application/json "$GET_URL"
+# Latency at a fixed rate: half of hosod's best req/s above, asked of nginx and of
+# hosod by the same open-loop client (hoso-bench read: each GET due at its own time,
+# latency from then, so a slow reply cannot hide the queue behind it).
+HALF_RATE=0
+for _f in $HOSOD_RUNS; do
+	_r=$(result_field "$_f" rps)
+	if [ "$_r" -gt "$HALF_RATE" ]; then
+		HALF_RATE=$_r
+	fi
+done
+HALF_RATE=$((HALF_RATE / 2))
+ROWS_RATE=""
+us_ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
+# read_at_rate NAME OUT BASE PATH: one open-loop run of hoso-bench read, as a table row.
+read_at_rate() {
+	# shellcheck disable=SC2086 # $PIN1 is a command prefix or empty
+	$PIN1 "$BENCH" read --url "$3" --path "$4" --token "$TOKEN" --rate "$HALF_RATE" --clients 32 \
+		--duration "$DURATION" >"$2" 2>&1 || { cat "$2" >&2; die "hoso-bench read failed"; }
+	ROWS_RATE="$ROWS_RATE| $1 | $HALF_RATE | $(result_field "$2" rate) | $(us_ms "$(result_field "$2" p50_us)") | $(us_ms "$(result_field "$2" p99_us)") | $(us_ms "$(result_field "$2" p999_us)") | $(result_field "$2" max_ms) | $(result_field "$2" errors) |
+"
+}
+echo "bench: open loop at $HALF_RATE GET/s (half of hosod's best) on nginx, then on hosod ..."
+read_at_rate "nginx static file" "$TMP/read-nginx" "http://127.0.0.1:$NPORT" /dossier
+read_at_rate "hosod GET /v1/dossiers/{code}" "$TMP/read-hosod" "$URL" "/v1/dossiers/$CODE"
 # A client revalidating its copy (ETag, 304 without a body), beside nginx doing the
 # same for its file; and /healthz, the floor of h2o on libuv under hosod's routing.
 etag_of() {
@@ -810,6 +834,13 @@ dossier of a store that \`hoso-seed\` filled through the writer's own ops ($SEED
 | server | workers | reply | req/s | req/s of each run | server CPU µs/req | p50 ms | p99 ms | errors |
 |---|---|---|---|---|---|---|---|---|
 $ROWS_GET
+The same GET at a fixed rate, half of hosod's best above, from \`hoso-bench read --rate R
+--clients 32\` (open loop: each request is due at its own time and its latency counts
+from then; one worker each, pinned as above).
+
+| server | asked per second | served per second | p50 ms | p99 ms | p99.9 ms | max ms | errors |
+|---|---|---|---|---|---|---|---|
+$ROWS_RATE
 ### Durable submissions and officer moves (hosod --workers 2)
 
 \`hoso-bench submit --clients N --duration ${DURATION} --max-total 9000\` on a fresh data dir
