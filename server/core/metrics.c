@@ -403,9 +403,7 @@ void hoso_metrics_render(hoso_server *srv, msgpack_sbuffer *buf)
             (double)srv->started_at_ms / 1e3);
         hoso_sbuf_printf(buf, "# HELP hoso_workers HTTP worker threads.\n# TYPE hoso_workers gauge\nhoso_workers %u\n",
             srv->nworkers);
-        long conns = 0;
-        for (unsigned i = 0; i < srv->nworkers; i++)
-            conns += atomic_load_explicit(&srv->workers[i].conns, memory_order_relaxed);
+        long conns = atomic_load_explicit(&srv->nconns, memory_order_relaxed);
         hoso_sbuf_printf(buf, "# HELP hoso_http_connections Open client connections.\n"
                  "# TYPE hoso_http_connections gauge\nhoso_http_connections %ld\n",
             conns);

@@ -231,8 +231,8 @@ static void warn_shed(hoso_server *srv, int files)
     if (!atomic_compare_exchange_strong(&srv->shed_warned_ms[files], &was, now))
         return;
     hoso_log(HOSO_LOG_WARN, "connections: %s (%llu so far; hoso_http_connections_refused_total)",
-             files ? "out of open files, new connections are shed with 503; raise the limit (process_max_fds) or "
-                     "lower --max-connections"
+             files ? "out of open files, connections that cannot be accepted are refused with 503; raise the "
+                     "limit (process_max_fds) or lower --max-connections"
                    : "at --max-connections, new connections get 503",
              (unsigned long long)atomic_load(files ? &srv->refused_files : &srv->refused_limit));
 }
@@ -257,14 +257,18 @@ static void on_listen(uv_poll_t *p, int status, int events);
 
 /* Out of files with connections queued: pause for a second rather than be woken for
  * them again and again (the poll is level-triggered). They wait in the queue. */
-static void pause_listening(hoso_worker *w)
+static void pause_listening(hoso_worker *w, const char *why)
 {
-    if (!w->listening)
-        return;
     uv_poll_stop(&w->listen_poll);
     w->listening = 0;
-    uv_timer_start(&w->relisten, on_relisten, 1000, 0);
-    warn_shed(w->srv, 1);
+    if (!w->draining)
+        uv_timer_start(&w->relisten, on_relisten, 1000, 0);
+    int64_t now = (int64_t)(hoso__now_usec() / 1000);
+    if (w->paused_warned_ms == 0 || now - w->paused_warned_ms >= 60000) {
+        w->paused_warned_ms = now;
+        hoso_log(HOSO_LOG_WARN, "worker %u: not accepting for a second (%s); connections for this worker wait "
+                 "in its queue", w->index, why);
+    }
 }
 
 static void on_relisten(uv_timer_t *t)
@@ -288,29 +292,38 @@ static void on_listen(uv_poll_t *p, int status, int events)
     hoso_worker *w = H2O_STRUCT_FROM_MEMBER(hoso_worker, listen_poll, p);
     hoso_server *srv = w->srv;
     (void)events;
-    if (status != 0)
+    if (status != 0) {
+        /* libuv stopped the poll on an error of the socket: try again in a second */
+        pause_listening(w, uv_strerror(status));
         return;
+    }
     for (int n = 0; n < ACCEPT_BATCH && w->listening; n++) {
         int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                return; /* the queue is empty */
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO)
                 continue;
-            if (errno != EMFILE && errno != ENFILE)
-                return; /* EAGAIN: the queue is empty */
+            if (err != EMFILE && err != ENFILE) {
+                /* the connection stays queued and the poll would wake at once again */
+                pause_listening(w, strerror(err));
+                return;
+            }
             if (w->spare_fd < 0) {
-                pause_listening(w);
+                pause_listening(w, "out of open files");
                 return;
             }
             close(w->spare_fd);
             fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            int err = errno;
+            err = errno;
             if (fd >= 0)
                 refuse(w, fd, 1);
             w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
             if (fd < 0 && (err == EAGAIN || err == EWOULDBLOCK))
                 return;
-            if (fd < 0) /* another thread took the descriptor */
-                pause_listening(w);
+            if (fd < 0 && (err == EMFILE || err == ENFILE)) /* another thread took the descriptor */
+                pause_listening(w, "out of open files");
             continue;
         }
         if (atomic_fetch_add(&srv->nconns, 1) >= srv->max_conns) {
@@ -435,6 +448,7 @@ static int worker_init(hoso_server *srv, hoso_worker *w, unsigned index, int fd)
     uv_check_start(&w->log_flush, on_log_flush);
     uv_unref((uv_handle_t *)&w->log_flush);
     if (hoso__hub_init(w) != 0) {
+        close(fd);
         hoso_log(HOSO_LOG_ERROR, "worker %u: out of memory", index);
         return HOSO_ENOMEM;
     }
