@@ -420,6 +420,13 @@ static int save(hoso_consumer *c)
     int rc = 0;
     if (c->exec || (c->cursor == c->saved && c->npend == 0))
         return 0;
+    /* A sink's own writes for what it delivered (the portal's synced count) went to
+     * the writer's queue: on disk before the cursor passes those entries, or a crash
+     * in between would lose them with the entries never sent again. */
+    if (c->eng->srv != NULL && hoso_writer_barrier(c->eng->srv, 5000) != 0) {
+        hoso_log(HOSO_LOG_WARN, "%s: the writer did not finish its queue in 5 s: the cursor waits", c->sink.name);
+        return HOSO_EUNAVAILABLE;
+    }
     /* A shared source's cursor is the source's; what was set aside stays in this
      * node's store. The set-aside entries go first: the cursor passes them. */
     if (c->npend > 0 || !c->shared) {

@@ -242,6 +242,12 @@ int hoso_writer_submit(hoso_req *r, hoso_wop *op);
  * other's. data is freed with free_data after the op ran. Any thread. Errors: NOMEM,
  * UNAVAILABLE (stopping; data freed). */
 int hoso_writer_submit_own(hoso_server *srv, hoso_wop_fn apply, void *data, void (*free_data)(void *data));
+/* Waits until every op queued before the call has had its batch committed (or failed),
+ * at most timeout_ms: what a thread queued with hoso_writer_submit_own is on disk
+ * before that thread writes something that depends on it in a transaction of its own.
+ * Any thread but the writer. Errors: UNAVAILABLE (timed out, or the writer stopped
+ * first). */
+int hoso_writer_barrier(hoso_server *srv, int timeout_ms);
 /* For ops run by the server itself (demo seeding, admin commands): runs op in one
  * transaction synchronously on the calling thread, which must not be inside another
  * write transaction of this store. Returns the commit's error or op->result. */

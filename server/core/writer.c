@@ -21,6 +21,7 @@ typedef struct wop_rt {
     hoso_worker *worker;
     hoso_req *req; /* NULL once the client went away */
     op_cancel *cancel;
+    uint64_t ticket; /* its place in the queue (hoso_writer_barrier) */
     struct wop_rt *next;
 } wop_rt;
 
@@ -36,7 +37,12 @@ struct hoso_writer {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     wop_rt *head, *tail;
-    int stopping;
+    int stopping, exited;
+    /* Ops queued so far, and of those the ones whose batch is over (committed or
+     * failed): hoso_writer_barrier waits on done_cond for the second to pass a value
+     * of the first. */
+    uint64_t enqueued, finished;
+    pthread_cond_t done_cond;
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -258,6 +264,7 @@ static int enqueue(hoso_writer *wr, wop_rt *w)
         pthread_mutex_unlock(&wr->lock);
         return 0;
     }
+    w->ticket = ++wr->enqueued;
     if (wr->tail != NULL)
         wr->tail->next = w;
     else
@@ -393,10 +400,42 @@ static void *writer_main(void *arg)
         if (wr->head == NULL)
             wr->tail = NULL;
         last->next = NULL;
+        uint64_t ticket = last->ticket;
         pthread_mutex_unlock(&wr->lock);
-        run_batch(wr, list, n);
+        run_batch(wr, list, n); /* frees the ops */
+        pthread_mutex_lock(&wr->lock);
+        wr->finished = ticket;
+        pthread_cond_broadcast(&wr->done_cond);
+        pthread_mutex_unlock(&wr->lock);
     }
+    pthread_mutex_lock(&wr->lock);
+    wr->exited = 1;
+    pthread_cond_broadcast(&wr->done_cond);
+    pthread_mutex_unlock(&wr->lock);
     return NULL;
+}
+
+int hoso_writer_barrier(hoso_server *srv, int timeout_ms)
+{
+    hoso_writer *wr = srv != NULL ? srv->writer : NULL;
+    struct timespec until;
+    int rc = 0;
+    if (wr == NULL)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&wr->lock);
+    uint64_t want = wr->enqueued;
+    while (wr->finished < want && !wr->exited && rc == 0)
+        rc = pthread_cond_timedwait(&wr->done_cond, &wr->lock, &until);
+    int done = wr->finished >= want;
+    pthread_mutex_unlock(&wr->lock);
+    return done ? 0 : HOSO_EUNAVAILABLE;
 }
 
 int hoso__writer_start(hoso_server *srv, hoso_writer **out)
@@ -407,9 +446,11 @@ int hoso__writer_start(hoso_server *srv, hoso_writer **out)
     wr->srv = srv;
     pthread_mutex_init(&wr->lock, NULL);
     pthread_cond_init(&wr->cond, NULL);
+    pthread_cond_init(&wr->done_cond, NULL);
     if (pthread_create(&wr->thread, NULL, writer_main, wr) != 0) {
         pthread_mutex_destroy(&wr->lock);
         pthread_cond_destroy(&wr->cond);
+        pthread_cond_destroy(&wr->done_cond);
         free(wr);
         return HOSO_EINTERNAL;
     }
@@ -434,5 +475,6 @@ void hoso__writer_free(hoso_writer *wr)
         return;
     pthread_mutex_destroy(&wr->lock);
     pthread_cond_destroy(&wr->cond);
+    pthread_cond_destroy(&wr->done_cond);
     free(wr);
 }
