@@ -788,6 +788,30 @@ static long long hoso_bench_epoch_ms(void)
 static long long hoso_bench_must(hoso_bench_conn *c, const char *path, const char *token, msgpack_sbuffer *sb,
                                  char *code, size_t codesz);
 
+/* One latency more in a growing array. */
+static void hoso_bench_lat_add(double **v, size_t *n, size_t *cap, double x)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4096;
+        double *p = realloc(*v, *cap * sizeof(*p));
+        if (p == NULL)
+            hoso_bench_die("out of memory");
+        *v = p;
+    }
+    (*v)[(*n)++] = x;
+}
+
+/* Counts a failed request and keeps the first one's description. */
+static void hoso_bench_note_error(unsigned long *errors, char *first, size_t n, int r, const hoso_bench_resp *resp)
+{
+    if ((*errors)++ != 0)
+        return;
+    if (r)
+        snprintf(first, n, "transport: %s", strerror(-r));
+    else
+        hoso_bench_describe(resp, first, n);
+}
+
 /* The dossier version in a reply ({dossier: {...}} or the dossier itself), or -1. */
 static long long hoso_bench_version_of(const hoso_bench_resp *resp)
 {
@@ -803,7 +827,7 @@ static long long hoso_bench_version_of(const hoso_bench_resp *resp)
     return version;
 }
 
-/* transition: the body of the move of dossier k of this client to status `to`. */
+/* The body of an officer's move to status `to` (2 and 4; 2 sets a due date). */
 static void hoso_bench_move_body(msgpack_sbuffer *sb, int to, int64_t version)
 {
     msgpack_packer pk;
@@ -902,23 +926,11 @@ static void *hoso_bench_client_main(void *arg)
         if (r == 0 && resp.status / 100 == 2) {
             if (o->transition)
                 cl->version[k] = hoso_bench_version_of(&resp);
-            if (cl->nlat == cl->caplat) {
-                cl->caplat = cl->caplat ? cl->caplat * 2 : 4096;
-                double *p = realloc(cl->lat, cl->caplat * sizeof(*p));
-                if (p == NULL)
-                    hoso_bench_die("out of memory");
-                cl->lat = p;
-            }
-            cl->lat[cl->nlat++] = t1 - t0;
+            hoso_bench_lat_add(&cl->lat, &cl->nlat, &cl->caplat, t1 - t0);
             cl->ok++;
             continue;
         }
-        if (cl->errors++ == 0) {
-            if (r)
-                snprintf(cl->first_error, sizeof(cl->first_error), "transport: %s", strerror(-r));
-            else
-                hoso_bench_describe(&resp, cl->first_error, sizeof(cl->first_error));
-        }
+        hoso_bench_note_error(&cl->errors, cl->first_error, sizeof(cl->first_error), r, &resp);
         /* a failing server must not turn the loop into a busy spin */
         if (r)
             usleep(10000);
@@ -1225,16 +1237,7 @@ static int hoso_bench_run_moves(const hoso_bench_opts *o, const hoso_bench_moves
         snprintf(path, sizeof(path), "/v1/agency/dossiers/%s/transitions", code);
         long long version = 1;
         for (int to = 2; to <= 4; to += 2) {
-            msgpack_sbuffer_clear(&sb);
-            msgpack_pack_map(&pk, to == 2 ? 3 : 2);
-            hoso_pack_cstr(&pk, "to");
-            msgpack_pack_int(&pk, to);
-            hoso_pack_cstr(&pk, "version");
-            msgpack_pack_int64(&pk, version);
-            if (to == 2) {
-                hoso_pack_cstr(&pk, "due_at");
-                msgpack_pack_int64(&pk, hoso_bench_epoch_ms() + 7LL * 86400000);
-            }
+            hoso_bench_move_body(&sb, to, version);
             version = hoso_bench_must(&c, path, officer, &sb, NULL, 0);
             printf("ACK %s %d %lld\n", code, to, hoso_bench_epoch_ms());
             usleep((useconds_t)m->pace_ms * 1000);
@@ -2064,20 +2067,10 @@ static void *hoso_bench_side_main(void *arg)
         }
         double t1 = hoso_bench_now();
         if (r == 0 && resp.status == want) {
-            if (sd->nlat == sd->cap) {
-                sd->cap = sd->cap ? sd->cap * 2 : 4096;
-                if ((sd->lat = realloc(sd->lat, sd->cap * sizeof(*sd->lat))) == NULL)
-                    hoso_bench_die("out of memory");
-            }
-            sd->lat[sd->nlat++] = t1 - due;
+            hoso_bench_lat_add(&sd->lat, &sd->nlat, &sd->cap, t1 - due);
             continue;
         }
-        if (sd->errors++ == 0) {
-            if (r)
-                snprintf(sd->first_error, sizeof(sd->first_error), "transport: %s", strerror(-r));
-            else
-                hoso_bench_describe(&resp, sd->first_error, sizeof(sd->first_error));
-        }
+        hoso_bench_note_error(&sd->errors, sd->first_error, sizeof(sd->first_error), r, &resp);
         if (r)
             usleep(10000);
     }
