@@ -2,6 +2,7 @@
  * write run in place, and the op_id rules of nested ops (what POST /v1/sync and every
  * queued op rely on). */
 #include "fixture.h"
+#include "core/runtime.h" /* a server with its writer alone: test_barrier */
 
 static int applied;
 
@@ -134,4 +135,33 @@ static void test_op_id_replays(void)
     EXPECT_INT(cursor("c1"), 0);
 }
 
-UNIT_MAIN(UNIT(test_init), UNIT(test_run_write), UNIT(test_op_id_replays))
+/* An own op that takes its time: the barrier must wait for its commit. */
+static int apply_slow(hoso_wop *op, hoso_txn *t)
+{
+    (void)op;
+    usleep(200 * 1000);
+    return hoso_cursor_put(t, "barrier", 7);
+}
+
+/* What a thread queued for the writer is on disk once hoso_writer_barrier returns (the
+ * delivery engine saves its cursor only then: the portal's synced count is queued). */
+static void test_barrier(void)
+{
+    hoso_server *srv = calloc(1, sizeof(*srv));
+    store_new();
+    srv->store = g_store;
+    pthread_mutex_init(&srv->sinks_lock, NULL);
+    EXPECT_INT(hoso__writer_start(srv, &srv->writer), 0);
+    EXPECT_INT(hoso_writer_barrier(srv, 1000), 0); /* nothing queued: at once */
+    EXPECT_INT(hoso_writer_submit_own(srv, apply_slow, NULL, NULL), 0);
+    EXPECT_INT(hoso_writer_barrier(srv, 5000), 0);
+    EXPECT_INT(cursor("barrier"), 7);
+    /* a stopped writer makes nobody wait */
+    hoso__writer_stop(srv->writer);
+    EXPECT_INT(hoso_writer_barrier(srv, 5000), 0);
+    hoso__writer_free(srv->writer);
+    pthread_mutex_destroy(&srv->sinks_lock);
+    free(srv);
+}
+
+UNIT_MAIN(UNIT(test_init), UNIT(test_run_write), UNIT(test_op_id_replays), UNIT(test_barrier))
