@@ -975,7 +975,8 @@ $ROWS_CATCHUP
 hosod --workers 1 (pinned to core 0) serving the seeded store: $PUSH_SUBS citizens, each
 with a fresh session from \`hoso-seed --dossiers 0 --sessions N\`, connect (spread over
 127.0.0.1-16) and subscribe to their own feed; the demo admin then moves their
-dossiers (1→2, 2→4, 4→9, 6→4, 9→10, each dossier once) at $PUSH_RATE per second from
+dossiers (1→2, 2→4, 4→9, 6→4, 9→10, each dossier once; where earlier runs left too
+few, the citizens first file new ones, before the clock) at $PUSH_RATE per second from
 8 connections, open loop. Latency = receipt on the citizen's WebSocket minus the move's
 scheduled send time: it holds the request, the durable commit (group commit with
 fsync) and the push, so it bounds the time from commit to receipt from above. "after
