@@ -125,6 +125,9 @@ void hoso_job_done(hoso_job *job, hoso_sent result, int64_t retry_after_ms, cons
 uv_loop_t *hoso_consumer_loop(hoso_consumer *c);
 hoso_store *hoso_consumer_store(hoso_consumer *c);
 hoso_server *hoso_consumer_server(hoso_consumer *c);
+/* The sink queued a writer op for a delivery it finished (hoso_writer_submit_own): the
+ * cursor is saved past that delivery only once the op is committed. Engine thread. */
+void hoso_consumer_queued_write(hoso_consumer *c);
 
 /* Cluster mode (server/broker/ provides it): each consumer reads the cluster's
  * stream on one node at a time, the holder of its lease, and each delivery runs on

@@ -88,6 +88,7 @@ struct hoso_consumer {
     int streak_logged;    /* this streak's warning was written */
     uint64_t last_ok;     /* monotonic ms of the last acknowledged delivery, 0 if none */
     uint64_t last_warn;   /* when (monotonic ms): at most one every WARN_MS */
+    int queued_write;     /* the sink queued a writer op since the last save (save: the barrier) */
     int stopped;
     /* shared with other threads (status, metrics) */
     pthread_mutex_t lock;
@@ -139,6 +140,7 @@ hoso_engine *hoso_engine_get(void) { return the_engine; }
 uv_loop_t *hoso_consumer_loop(hoso_consumer *c) { return &c->eng->loop; }
 hoso_store *hoso_consumer_store(hoso_consumer *c) { return c->eng->store; }
 hoso_server *hoso_consumer_server(hoso_consumer *c) { return c->eng->srv; }
+void hoso_consumer_queued_write(hoso_consumer *c) { c->queued_write = 1; }
 void hoso_consumer_count_renewal(hoso_consumer *c) { atomic_fetch_add(&c->renewals, 1); }
 
 static uint64_t mono_ms(void) { return uv_hrtime() / 1000000; }
@@ -423,9 +425,12 @@ static int save(hoso_consumer *c)
     /* A sink's own writes for what it delivered (the portal's synced count) went to
      * the writer's queue: on disk before the cursor passes those entries, or a crash
      * in between would lose them with the entries never sent again. */
-    if (c->eng->srv != NULL && hoso_writer_barrier(c->eng->srv, 5000) != 0) {
-        hoso_log(HOSO_LOG_WARN, "%s: the writer did not finish its queue in 5 s: the cursor waits", c->sink.name);
-        return HOSO_EUNAVAILABLE;
+    if (c->queued_write) {
+        if (hoso_writer_barrier(c->eng->srv, 5000) != 0) {
+            hoso_log(HOSO_LOG_WARN, "%s: the writer did not finish its queue in 5 s: the cursor waits", c->sink.name);
+            return HOSO_EUNAVAILABLE;
+        }
+        c->queued_write = 0;
     }
     /* A shared source's cursor is the source's; what was set aside stays in this
      * node's store. The set-aside entries go first: the cursor passes them. */

@@ -222,8 +222,8 @@ static void finish(pjob *pj, hoso_sent result, int64_t retry_after_ms, const cha
      * hosod is stopping; the counter then misses this dossier. */
     if (result == HOSO_SENT_OK && (!pj->known || job->e.type == HOSO_EV_DOSSIER_CREATED)) {
         char *code = strdup(job->e.code);
-        if (code != NULL)
-            hoso_writer_submit_own(hoso_consumer_server(job->consumer), synced_apply, code, free);
+        if (code != NULL && hoso_writer_submit_own(hoso_consumer_server(job->consumer), synced_apply, code, free) == 0)
+            hoso_consumer_queued_write(job->consumer);
     }
     h2o_linklist_unlink(&pj->all);
     if (h2o_linklist_is_linked(&pj->link))
