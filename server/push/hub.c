@@ -158,11 +158,11 @@ void hoso__hub_publish(void *ctx, const hoso_event *ev, size_t n)
 void hoso__hub_publish_from(hoso_server *srv, const hoso_event *ev, size_t n, unsigned which)
 {
     unsigned nw = srv->nworkers;
-    uint64_t born = hoso__now_usec(); /* before the framing: the delay counts it */
     batch *b;
 
     if (n == 0 || nw == 0 || srv->workers == NULL || atomic_load(&srv->ws_subscriptions) == 0)
         return;
+    uint64_t born = hoso__now_usec(); /* before the framing: the delay counts it */
     if ((b = calloc(1, sizeof(*b) + nw * sizeof(batch_msg))) == NULL ||
         (b->ev = calloc(n, sizeof(*b->ev))) == NULL || (b->bufs = calloc(2 * n, sizeof(*b->bufs))) == NULL)
         goto Fail;
