@@ -43,7 +43,7 @@ struct hoso_worker {
     int spare_fd;                      /* kept open to accept and shed when out of files */
     uv_timer_t relisten;               /* accepting again after a pause out of files */
     int draining;                      /* stop phase 1 seen: not accepting any more */
-    int64_t paused_warned_ms;          /* the last "not accepting" warning */
+    _Atomic int64_t paused_warned_ms;  /* the last "not accepting" warning */
     atomic_int stop_phase;             /* 1: stop accepting, 2: leave the loop */
     int finished;                      /* the loop ended (see park_forever in server.c) */
     hoso_hub *hub;                     /* push hub of this worker's WebSocket connections */

@@ -222,13 +222,17 @@ _Static_assert(sizeof(BUSY_BODY) - 1 == 78, "content-length of busy_reply");
  * kept waiting behind a burst of connections. */
 #define ACCEPT_BATCH 64
 
+/* 1 at most once a minute for *last (monotonic ms of the last 1), from any thread. */
+static int minute_passed(_Atomic int64_t *last)
+{
+    int64_t now = (int64_t)(hoso__now_usec() / 1000), was = atomic_load(last);
+    return (was == 0 || now - was >= 60000) && atomic_compare_exchange_strong(last, &was, now);
+}
+
 /* Warns at most once a minute per cause, with the count so far. */
 static void warn_shed(hoso_server *srv, int files)
 {
-    int64_t now = (int64_t)(hoso__now_usec() / 1000), was = atomic_load(&srv->shed_warned_ms[files]);
-    if (was != 0 && now - was < 60000)
-        return;
-    if (!atomic_compare_exchange_strong(&srv->shed_warned_ms[files], &was, now))
+    if (!minute_passed(&srv->shed_warned_ms[files]))
         return;
     hoso_log(HOSO_LOG_WARN, "connections: %s (%llu so far; hoso_http_connections_refused_total)",
              files ? "out of open files, connections that cannot be accepted are refused with 503; raise the "
@@ -263,12 +267,9 @@ static void pause_listening(hoso_worker *w, const char *why)
     w->listening = 0;
     if (!w->draining)
         uv_timer_start(&w->relisten, on_relisten, 1000, 0);
-    int64_t now = (int64_t)(hoso__now_usec() / 1000);
-    if (w->paused_warned_ms == 0 || now - w->paused_warned_ms >= 60000) {
-        w->paused_warned_ms = now;
+    if (minute_passed(&w->paused_warned_ms))
         hoso_log(HOSO_LOG_WARN, "worker %u: not accepting for a second (%s); connections for this worker wait "
                  "in its queue", w->index, why);
-    }
 }
 
 static void on_relisten(uv_timer_t *t)
