@@ -865,6 +865,17 @@ typedef struct exec_ctx {
     uint64_t seq;
 } exec_ctx;
 
+/* The answer's context of a delivery another node asked for (reply: its inbox). */
+static exec_ctx *exec_ctx_new(const char *reply)
+{
+    exec_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (ctx != NULL && (ctx->reply = strdup(reply)) == NULL) {
+        free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
 static void exec_done(void *ctx, hoso_sent result, int64_t retry_after_ms, const char *reason)
 {
     exec_ctx *x = ctx;
@@ -932,12 +943,8 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     int is_signed = hoso__signed_open(natsMsg_GetSubject(msg), natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &body, &blen) == 0;
     if (reply != NULL && is_signed && msgpack_unpack_next(&u, body, blen, &off) == MSGPACK_UNPACK_SUCCESS &&
         hoso__event_unpack(&u.data, &e) == 0 && hoso__map_str(&u.data, "consumer", name, sizeof name) == 0 && name[0] != '\0') {
-        exec_ctx *ctx = calloc(1, sizeof(*ctx));
+        exec_ctx *ctx = exec_ctx_new(reply);
         int64_t sent = hoso__map_i64(&u.data, "sent_at"), age = hoso_now_ms() - sent;
-        if (ctx != NULL && (ctx->reply = strdup(reply)) == NULL) {
-            free(ctx);
-            ctx = NULL;
-        }
         if (ctx != NULL) {
             snprintf(ctx->name, sizeof ctx->name, "%s", name);
             snprintf(ctx->code, sizeof ctx->code, "%s", e.code);
@@ -958,12 +965,10 @@ static void on_sink(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
                 exec_done(ctx, HOSO_SENT_RETRY, 0, "the node of this dossier is stopping");
         }
     } else if (reply != NULL) {
-        exec_ctx *ctx = calloc(1, sizeof(*ctx));
-        if (ctx != NULL && (ctx->reply = strdup(reply)) != NULL)
+        exec_ctx *ctx = exec_ctx_new(reply);
+        if (ctx != NULL)
             exec_done(ctx, HOSO_SENT_REFUSED, 0,
                       is_signed ? "not an event this node can deliver" : "not signed by a node of the cluster");
-        else
-            free(ctx);
     }
     msgpack_unpacked_destroy(&u);
     natsMsg_Destroy(msg);
