@@ -92,11 +92,16 @@ N1_URL=$URL
 N1_PID=$HOSOD_PID
 # Done when the node's record says all of its log is acknowledged and the stream holds
 # exactly that many events (the record is rewritten every second).
-outbox_drained() {
+# status_read: `hosod cluster status --json` anew; status FILTER: a field of it.
+status_read() {
 	"$HOSOD" cluster status --cluster "$TMP/cluster.json" --json >"$TMP/status.json" 2>/dev/null || true
-	HEAD=$(jq -r '.nodes[0].outbox.head // 0' "$TMP/status.json")
-	PUB=$(jq -r '.nodes[0].outbox.published // 0' "$TMP/status.json")
-	STREAM=$(jq -r '.stream.events // 0' "$TMP/status.json")
+}
+status() { jq -r "$1" "$TMP/status.json"; }
+outbox_drained() {
+	status_read
+	HEAD=$(status '.nodes[0].outbox.head // 0')
+	PUB=$(status '.nodes[0].outbox.published // 0')
+	STREAM=$(status '.stream.events // 0')
 	PROGRESS="published $PUB of $HEAD, stream $STREAM"
 	[ "$HEAD" -gt 0 ] && [ "$PUB" = "$HEAD" ] && [ "$STREAM" = "$HEAD" ]
 }
@@ -171,7 +176,13 @@ push "$EDGE_URL" "the front node" "$EDGE_PID"
 # Then the same store as one node without --cluster, its mirror reading its own log.
 MIRROR_ROWS=""
 FAKE_PORTAL=$BUILD/tests/fake_portal
+# portal_start RUN: both nodes stopped, a fake portal recording into portal-RUN.jsonl,
+# and T0 for mirror_row; the caller starts the nodes.
 portal_start() {
+	stop_pid "$EDGE_PID"
+	EDGE_PID=""
+	stop_pid "$HOSOD_PID"
+	HOSOD_PID=""
 	"$FAKE_PORTAL" --record "$TMP/portal-$1.jsonl" --port 0 >"$TMP/portal.port" 2>"$TMP/portal.log" &
 	PORTAL_PID=$!
 	_i=0
@@ -182,21 +193,19 @@ portal_start() {
 	done
 	PPORT=$(sed -n 's/^port //p' "$TMP/portal.port")
 	PORTAL_ARGS="--portal-auth-url http://127.0.0.1:$PPORT/auth --portal-url http://127.0.0.1:$PPORT/api --portal-user mirror --portal-password mirror-pass --portal-agency 000.00.00.H29"
+	T0=$(date +%s.%N)
 }
-# mirror_row NAME SECONDS POSITIONS: a row from what the fake portal recorded.
+# mirror_row NAME POSITIONS RUN: a row from what the fake portal of RUN recorded, timed
+# from T0 (the nodes' start) to now.
 mirror_row() {
-	_calls=$(wc -l <"$TMP/portal-$4.jsonl" | tr -d ' ')
-	MIRROR_ROWS="$MIRROR_ROWS| $1 | $3 | $_calls | $2 | $(awk -v n="$3" -v s="$2" 'BEGIN { printf "%.0f", n / s }') | $(awk -v n="$_calls" -v s="$2" 'BEGIN { printf "%.0f", n / s }') |
+	_s=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	_calls=$(wc -l <"$TMP/portal-$3.jsonl" | tr -d ' ')
+	MIRROR_ROWS="$MIRROR_ROWS| $1 | $2 | $_calls | $_s | $(awk -v n="$2" -v s="$_s" 'BEGIN { printf "%.0f", n / s }') | $(awk -v n="$_calls" -v s="$_s" 'BEGIN { printf "%.0f", n / s }') |
 "
 }
 if [ "${HOSO_BENCH_CLUSTER_MIRROR:-1}" = 1 ] && [ -x "$FAKE_PORTAL" ]; then
 	echo "bench: cluster: the portal mirror under a lease reads the whole stream ..."
-	stop_pid "$EDGE_PID"
-	EDGE_PID=""
-	stop_pid "$HOSOD_PID"
-	HOSOD_PID=""
 	portal_start cluster
-	T0=$(date +%s.%N)
 	HOSOD_EXTRA="--cluster $TMP/cluster.json --node n1 $PORTAL_ARGS"
 	start_hosod 1 "$PIN0"
 	N1_PID=$HOSOD_PID
@@ -207,25 +216,18 @@ if [ "${HOSO_BENCH_CLUSTER_MIRROR:-1}" = 1 ] && [ -x "$FAKE_PORTAL" ]; then
 	HOSOD_PID=$N1_PID
 	DATA=$DATA_N1
 	cluster_mirror_done() {
-		"$HOSOD" cluster status --cluster "$TMP/cluster.json" --json >"$TMP/status.json" 2>/dev/null || true
-		LAST=$(jq -r '.stream.last_seq // 0' "$TMP/status.json")
-		ACKED=$(jq -r '[.consumers[] | select(.name == "portal") | .acknowledged][0] // 0' "$TMP/status.json")
-		HOLDER=$(jq -r '[.consumers[] | select(.name == "portal") | .holder][0] // "-"' "$TMP/status.json")
+		status_read
+		LAST=$(status '.stream.last_seq // 0')
+		ACKED=$(status '[.consumers[] | select(.name == "portal") | .acknowledged][0] // 0')
+		HOLDER=$(status '[.consumers[] | select(.name == "portal") | .holder][0] // "-"')
 		PROGRESS="$ACKED of $LAST"
 		[ "$LAST" -gt 0 ] && [ "$ACKED" = "$LAST" ]
 	}
 	until_done cluster_mirror_done "the portal mirror did not reach the stream's end"
-	T1=$(date +%s.%N)
-	MIRROR_S=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
-	mirror_row "cluster: lease held by $HOLDER, each delivery run on n1 over NATS" "$MIRROR_S" "$LAST" cluster
+	mirror_row "cluster: lease held by $HOLDER, each delivery run on n1 over NATS" "$LAST" cluster
 	stop_pid "$PORTAL_PID"
-	stop_pid "$EDGE_PID"
-	EDGE_PID=""
-	stop_pid "$HOSOD_PID"
-	HOSOD_PID=""
 	# One node, the same store, its own log (its mirror never ran here either).
 	portal_start single
-	T0=$(date +%s.%N)
 	HOSOD_EXTRA="$PORTAL_ARGS"
 	start_hosod 1 "$PIN0"
 	ADMIN_TOKEN=$(curl -fsS --max-time 5 -H 'Content-Type: application/json' \
@@ -238,9 +240,7 @@ if [ "${HOSO_BENCH_CLUSTER_MIRROR:-1}" = 1 ] && [ -x "$FAKE_PORTAL" ]; then
 		[ "$_head" -gt 0 ] && [ "$_cur" = "$_head" ]
 	}
 	until_done single_mirror_done "the single node's mirror did not reach its log's end"
-	T1=$(date +%s.%N)
-	MIRROR_S=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }')
-	mirror_row "one node, its own log" "$MIRROR_S" "$_head" single
+	mirror_row "one node, its own log" "$_head" single
 	stop_pid "$PORTAL_PID"
 	PORTAL_PID=""
 else

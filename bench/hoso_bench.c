@@ -1177,7 +1177,6 @@ static long long hoso_bench_must(hoso_bench_conn *c, const char *path, const cha
     hoso_bench_resp resp = {0};
     msgpack_unpacked u;
     int r = hoso_bench_http(c, "POST", path, token, sb->data, sb->size, &resp);
-    long long version = -1;
     if (r != 0)
         hoso_bench_die("POST %s: %s", path, strerror(-r));
     if (resp.status / 100 != 2) {
@@ -1185,12 +1184,10 @@ static long long hoso_bench_must(hoso_bench_conn *c, const char *path, const cha
         hoso_bench_describe(&resp, d, sizeof(d));
         hoso_bench_die("POST %s: %s", path, d);
     }
-    if (hoso_bench_unpack(&u, &resp.body) == 0) {
+    long long version = hoso_bench_version_of(&resp);
+    if (code != NULL && hoso_bench_unpack(&u, &resp.body) == 0) {
         const msgpack_object *d = hoso_bench_get(&u.data, "dossier");
-        const msgpack_object *v = d ? hoso_bench_get(d, "version") : NULL;
-        if (v != NULL && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-            version = (long long)v->via.u64;
-        if (code != NULL && (d == NULL || hoso_bench_str(hoso_bench_get(d, "code"), code, codesz) != 0))
+        if (d == NULL || hoso_bench_str(hoso_bench_get(d, "code"), code, codesz) != 0)
             hoso_bench_die("POST %s: no dossier code in the reply", path);
         msgpack_unpacked_destroy(&u);
     }
@@ -1604,12 +1601,7 @@ static void hoso_bench_fan_delivered(hoso_bench_fanrun *fr, hoso_bench_sub *s, l
         fr->bad++;
         return;
     }
-    if (fr->nlat == fr->caplat) {
-        fr->caplat = fr->caplat ? fr->caplat * 2 : 65536;
-        if ((fr->lat = realloc(fr->lat, fr->caplat * sizeof(*fr->lat))) == NULL)
-            hoso_bench_die("out of memory");
-    }
-    fr->lat[fr->nlat++] = now - (fr->t0 + (double)due / 1e9);
+    hoso_bench_lat_add(&fr->lat, &fr->nlat, &fr->caplat, now - (fr->t0 + (double)due / 1e9));
     fr->last_rx = now;
 }
 
